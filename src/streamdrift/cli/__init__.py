@@ -1,0 +1,50 @@
+"""The ``streamdrift`` command line.
+
+Subcommands live in their own modules under ``streamdrift.cli`` and are imported lazily, so
+``streamdrift --help`` stays fast and a subcommand's heavy imports (Kafka, pyarrow) load only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import click
+
+from streamdrift import __version__
+
+# command name -> (module, attribute). Each module defines one click command or group.
+_SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "baseline": ("streamdrift.cli.baseline", "baseline"),
+    "sagemaker": ("streamdrift.cli.sagemaker", "sagemaker"),
+    "check": ("streamdrift.cli.check", "check"),
+    "run": ("streamdrift.cli.run", "run"),
+    "topics": ("streamdrift.cli.topics", "topics"),
+    "demo": ("streamdrift.cli.demo", "demo"),
+    "report": ("streamdrift.cli.report", "report"),
+    "broker": ("streamdrift.cli.broker", "broker"),
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = set(super().list_commands(ctx))
+        names.update(name for name, (module, _) in _SUBCOMMANDS.items() if importlib.util.find_spec(module))
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _SUBCOMMANDS:
+            module_name, attr = _SUBCOMMANDS[cmd_name]
+            if importlib.util.find_spec(module_name) is None:
+                return None
+            command = getattr(importlib.import_module(module_name), attr)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{module_name}.{attr} is not a click command")
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="streamdrift")
+def main() -> None:
+    """Real-time drift, data-quality, model-quality, bias and attribution monitoring of ML models on Kafka."""

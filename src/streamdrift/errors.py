@@ -1,0 +1,70 @@
+"""One exception hierarchy for streamdrift.
+
+Every error we raise on purpose derives from :class:`StreamdriftError`, so callers (the CLI, the
+worker loop) can tell our clear, expected errors from bugs. Kafka errors keep their librdkafka code.
+"""
+
+from __future__ import annotations
+
+
+class StreamdriftError(Exception):
+    """Base class of every error streamdrift raises on purpose."""
+
+
+class ConfigError(StreamdriftError):
+    """Settings are missing, contradictory or malformed."""
+
+
+class SerializationError(StreamdriftError):
+    """A stored blob (sketch, profile, partial, baseline) cannot be read back."""
+
+
+class CorruptBlobError(SerializationError):
+    """The bytes are truncated, garbled or not a streamdrift blob at all."""
+
+
+class VersionMismatchError(SerializationError):
+    """The blob was written by a format version this build does not read."""
+
+
+class ParameterMismatchError(SerializationError):
+    """The blob's sketch parameters (kind, k, lg_max_k, ...) differ from what was expected."""
+
+
+class MergeError(StreamdriftError):
+    """Two states cannot be merged (different kinds, schemas or parameters)."""
+
+
+class BadRecordError(StreamdriftError):
+    """An input record is unusable. ``reason`` is a short machine-readable tag used in metrics."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class InputFileError(StreamdriftError):
+    """An input file cannot be read (format unknown, unreadable, no usable rows)."""
+
+
+class BaselineError(StreamdriftError):
+    """A baseline file or SageMaker statistics/constraints document is invalid."""
+
+
+class EvaluationError(StreamdriftError):
+    """A window cannot be evaluated against its baseline."""
+
+
+class KafkaError(StreamdriftError):
+    """A Kafka operation failed. ``code`` is librdkafka's error code (``confluent_kafka.KafkaError.code()``)."""
+
+    def __init__(self, message: str, code: int | None = None, retriable: bool = False, fatal: bool = False) -> None:
+        self.code = code
+        self.retriable = retriable
+        self.fatal = fatal
+        super().__init__(f"{message} (code={code})" if code is not None else message)
+
+
+class BrokerError(StreamdriftError):
+    """The local development broker could not be fetched, started or stopped."""
