@@ -1,0 +1,258 @@
+"""The one typed, frozen settings object of a streamdrift worker.
+
+Precedence, lowest to highest: defaults < config file (YAML or TOML) < environment (``STREAMDRIFT_*``,
+nested fields with ``__``, e.g. ``STREAMDRIFT_WINDOW__SIZE=5m``) < explicit overrides (CLI flags).
+The environment is read only by :func:`load_settings`; constructing :class:`Settings` directly never
+reads it, so library code and tests stay deterministic.
+
+Durations accept seconds as numbers or strings with a unit: ``"250ms"``, ``"10s"``, ``"5m"``, ``"1h"``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from streamdrift.errors import ConfigError
+
+_DURATION = re.compile(r"^\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_SECRET_KEY = re.compile(r"(password|secret|token|credential|private\.key)", re.IGNORECASE)
+REDACTED = "**********"
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number or a string such as ``"500ms"``, ``"10s"``, ``"5m"``; ConfigError otherwise."""
+    if isinstance(value, bool):
+        raise ConfigError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            raise ConfigError(f"not a duration: {value!r} (use e.g. 500ms, 10s, 5m, 1h)")
+        seconds = float(match["value"]) * _UNIT_SECONDS[match["unit"] or "s"]
+    else:
+        raise ConfigError(f"not a duration: {value!r}")
+    if seconds < 0:
+        raise ConfigError(f"a duration cannot be negative: {value!r}")
+    return seconds
+
+
+def _duration(value: object) -> float:
+    try:
+        return parse_duration(value)
+    except ConfigError as exc:  # pydantic turns ValueError into a validation error with the field's path
+        raise ValueError(str(exc)) from exc
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TopicSettings(_Frozen):
+    """Topic names. Every default is ``streamdrift.<name>``."""
+
+    capture: str = "streamdrift.capture"
+    labels: str = "streamdrift.labels"
+    partials: str = "streamdrift.partials"
+    alerts: str = "streamdrift.alerts"
+    baselines: str = "streamdrift.baselines"
+    deadletter: str = "streamdrift.deadletter"
+    capture_partitions: int = Field(default=6, ge=1, description="partitions of the capture topic (topics create)")
+    partitions: int = Field(default=3, ge=1, description="partitions of the other topics (topics create)")
+    replication_factor: int = Field(default=1, ge=1)
+
+    def all(self) -> dict[str, str]:
+        """Role -> topic name."""
+        return {
+            "capture": self.capture,
+            "labels": self.labels,
+            "partials": self.partials,
+            "alerts": self.alerts,
+            "baselines": self.baselines,
+            "deadletter": self.deadletter,
+        }
+
+
+class WindowSettings(_Frozen):
+    """Event-time tumbling windows of the data plane."""
+
+    size: Duration = Field(default=60.0, gt=0, description="window length")
+    lateness: Duration = Field(default=10.0, description="allowed lateness: watermark = max event time - lateness")
+    late_policy: Literal["drop", "oldest_open"] = "drop"
+    idle_timeout: Duration = Field(default=30.0, gt=0, description="an idle partition's watermark advances by wall clock")
+
+    @property
+    def size_ms(self) -> int:
+        return round(self.size * 1000)
+
+    @property
+    def lateness_ms(self) -> int:
+        return round(self.lateness * 1000)
+
+    @property
+    def idle_timeout_ms(self) -> int:
+        return round(self.idle_timeout * 1000)
+
+
+class ProfileSettings(_Frozen):
+    """Sketch parameters of every profile (must match the baseline's to compare exactly)."""
+
+    kll_k: int = Field(default=200, ge=8, le=65535)
+    frequent_lg_max_k: int = Field(default=10, ge=3, le=21)
+    hll_lg_k: int = Field(default=12, ge=4, le=21)
+
+
+class EvaluationSettings(_Frozen):
+    """How a closed window is compared with its baseline."""
+
+    method: Literal["ks", "psi", "js", "wasserstein"] = "ks"
+    alpha: float = Field(default=0.01, gt=0, lt=1)
+    correction: Literal["holm", "bh", "none"] = "holm"
+    effect_size_floor: float = Field(default=0.1, ge=0, description="ignore significant but tiny differences")
+    raise_after: int = Field(default=1, ge=1, description="consecutive drifting windows before an alert is raised")
+    clear_after: int = Field(default=2, ge=1, description="consecutive clean windows before an alert is cleared")
+
+
+class Settings(BaseSettings):
+    """Everything a streamdrift worker needs. Frozen: build a new one with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        env_prefix="STREAMDRIFT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    group_id: str = "streamdrift"
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    window: WindowSettings = Field(default_factory=WindowSettings)
+    profile: ProfileSettings = Field(default_factory=ProfileSettings)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    commit_interval: Duration = Field(default=2.0, gt=0, description="data-plane transaction interval")
+    merge_timeout: Duration = Field(
+        default=120.0, gt=0, description="evaluate a window as partial when not every partition closed it by then"
+    )
+    max_record_bytes: int = Field(default=1 << 20, ge=64)
+    batch_size: int = Field(default=5000, ge=1, description="messages per consume() call")
+    web_host: str = "0.0.0.0"
+    web_port: int = Field(default=8000, ge=0, le=65535)
+    max_features_per_model: int = Field(default=200, ge=1)
+    kafka: dict[str, str] = Field(default_factory=dict, description="librdkafka options for every client")
+    sasl_password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.window.lateness >= self.window.size * 100:
+            raise ValueError("window.lateness is absurdly large compared with window.size")
+        if "bootstrap.servers" in self.kafka:
+            raise ValueError("set bootstrap_servers, not kafka['bootstrap.servers']")
+        if "sasl.password" in self.kafka:
+            raise ValueError("set sasl_password (a secret), not kafka['sasl.password']")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only explicit values: load_settings() is the one place that reads the environment.
+        return (init_settings,)
+
+    def client_config(self, **extra: str) -> dict[str, str]:
+        """librdkafka configuration for one client: bootstrap, pass-through options, the secret, ``extra``."""
+        config = {"bootstrap.servers": self.bootstrap_servers, **self.kafka}
+        if self.sasl_password is not None:
+            config["sasl.password"] = self.sasl_password.get_secret_value()
+        config.update(extra)
+        return config
+
+    def redacted(self) -> dict[str, Any]:
+        """A JSON-able view for logs and the status API: secrets replaced by asterisks."""
+        data = self.model_dump(mode="json")
+        data["sasl_password"] = None if self.sasl_password is None else REDACTED
+        data["kafka"] = {k: REDACTED if _SECRET_KEY.search(k) else v for k, v in self.kafka.items()}
+        return data
+
+
+def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    try:
+        data: object = tomllib.loads(text) if path.suffix.lower() == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {path} is not valid {path.suffix or 'YAML'}: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def _nest(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"window.size": "5m"}`` or ``{"window__size": ...}`` -> ``{"window": {"size": "5m"}}``; None = unset."""
+    nested: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        parts = key.replace("__", ".").split(".")
+        if parts[0] == "kafka" and len(parts) > 1:  # librdkafka option names contain dots themselves
+            parts = ["kafka", ".".join(parts[1:])]
+        target = nested
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = value
+    return nested
+
+
+def load_settings(config_file: Path | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Defaults < ``config_file`` < environment < ``overrides`` (dotted keys for nested fields)."""
+    data = _read_config_file(config_file) if config_file is not None else {}
+    env = EnvSettingsSource(Settings)()
+    data = _deep_merge(data, env)
+    data = _deep_merge(data, _nest(overrides or {}))
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid settings: {exc}") from exc
