@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Local single-node Apache Kafka (KRaft) for streamdrift development and tests.
+#
+#   kafka.sh fetch                       download the broker jars into deploy/kafka/lib (skipped when present)
+#   kafka.sh start [--port P] [--controller-port C] [--data-dir D] [--timeout S]
+#   kafka.sh stop [--data-dir D]
+#   kafka.sh status [--data-dir D]
+#
+# Defaults: port 9092, controller port 9093, data dir <checkout>/.kafka; the environment variables
+# KAFKA_PORT, KAFKA_CONTROLLER_PORT, KAFKA_DATA_DIR and JAVA (the java binary) override them.
+# A second broker on other ports and another data dir runs beside the first. Only `fetch` needs the network.
+# streamdrift.localkafka.LocalKafka performs the same steps from Python with the same template files.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+LIB="$HERE/lib"
+READY_LINE="Kafka Server started"
+
+PORT="${KAFKA_PORT:-9092}"
+CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+DATA_DIR="${KAFKA_DATA_DIR:-$ROOT/.kafka}"
+TIMEOUT=90
+JAVA_BIN="${JAVA:-java}"
+
+die() { echo "kafka.sh: $*" >&2; exit 1; }
+
+kafka_version() {
+  sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/pom.xml" | head -n 1
+}
+
+jars_present() {
+  [ -f "$LIB/kafka_2.13-$(kafka_version).jar" ] && compgen -G "$LIB/log4j-core-*.jar" >/dev/null
+}
+
+cmd_fetch() {
+  if jars_present; then
+    echo "kafka.sh: Kafka $(kafka_version) jars already in $LIB"
+    return 0
+  fi
+  command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch the Kafka jars"
+  rm -rf "$LIB"
+  (cd "$HERE" && mvn -q -B dependency:copy-dependencies -DoutputDirectory=lib)
+  jars_present || die "Maven finished but kafka_2.13-$(kafka_version).jar is not in $LIB"
+  echo "kafka.sh: fetched Kafka $(kafka_version) jars into $LIB"
+}
+
+parse_args() {
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --port) PORT="$2"; shift 2 ;;
+      --port=*) PORT="${1#*=}"; shift ;;
+      --controller-port) CONTROLLER_PORT="$2"; shift 2 ;;
+      --controller-port=*) CONTROLLER_PORT="${1#*=}"; shift ;;
+      --data-dir) DATA_DIR="$2"; shift 2 ;;
+      --data-dir=*) DATA_DIR="${1#*=}"; shift ;;
+      --timeout) TIMEOUT="$2"; shift 2 ;;
+      --timeout=*) TIMEOUT="${1#*=}"; shift ;;
+      *) die "unknown option: $1" ;;
+    esac
+  done
+  mkdir -p "$DATA_DIR"
+  DATA_DIR="$(cd "$DATA_DIR" && pwd)"
+  PID_FILE="$DATA_DIR/kafka.pid"
+  LOG_FILE="$DATA_DIR/kafka.log"
+  PROPS="$DATA_DIR/server.properties"
+}
+
+running_pid() {
+  [ -f "$PID_FILE" ] || return 1
+  local pid
+  pid="$(cat "$PID_FILE")"
+  kill -0 "$pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+
+render_properties() {
+  sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" -e "s|@LOG_DIRS@|$DATA_DIR/kraft-logs|g" \
+    "$HERE/server.properties.template" > "$PROPS"
+}
+
+jvm_options() {
+  grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$HERE/jvm.options"
+}
+
+cluster_id() {
+  # 22 characters: a random 128-bit UUID in URL-safe base64 without padding, as Kafka expects.
+  head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c 1-22
+}
+
+format_storage() {
+  [ -f "$DATA_DIR/kraft-logs/meta.properties" ] && return 0
+  "$JAVA_BIN" -cp "$LIB/*" -Dlog4j2.configurationFile="$HERE/log4j2.properties" \
+    kafka.tools.StorageTool format --cluster-id="$(cluster_id)" -c "$PROPS" >>"$LOG_FILE" 2>&1 \
+    || die "storage format failed; see $LOG_FILE"
+}
+
+metadata_ready() {
+  local py="$ROOT/.venv/bin/python"
+  if [ -x "$py" ] && "$py" -c 'import confluent_kafka' 2>/dev/null; then
+    "$py" - "127.0.0.1:$PORT" <<'PYEOF' >/dev/null 2>&1
+import sys
+from confluent_kafka.admin import AdminClient
+AdminClient({"bootstrap.servers": sys.argv[1]}).list_topics(timeout=5)
+PYEOF
+  else
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null
+  fi
+}
+
+cmd_start() {
+  parse_args "$@"
+  if pid="$(running_pid)"; then
+    echo "kafka.sh: already running (pid $pid) on 127.0.0.1:$PORT"
+    return 0
+  fi
+  jars_present || cmd_fetch
+  command -v "$JAVA_BIN" >/dev/null || die "Java 17+ is needed ($JAVA_BIN not found)"
+  render_properties
+  format_storage
+  local start_offset
+  start_offset=$(( $(wc -c < "$LOG_FILE" 2>/dev/null || echo 0) + 1 ))
+  # setsid: the broker leads its own process group, so stop can signal the whole group.
+  mapfile -t opts < <(jvm_options)
+  setsid "$JAVA_BIN" "${opts[@]}" -Dlog4j2.configurationFile="$HERE/log4j2.properties" \
+    -Dkafka.logs.dir="$DATA_DIR" -cp "$LIB/*" kafka.Kafka "$PROPS" >>"$LOG_FILE" 2>&1 < /dev/null &
+  local pid=$!
+  echo "$pid" > "$PID_FILE"
+  local deadline=$(( $(date +%s) + TIMEOUT ))
+  until tail -c "+$start_offset" "$LOG_FILE" | grep -q "$READY_LINE"; do
+    kill -0 "$pid" 2>/dev/null || { tail -n 40 "$LOG_FILE" >&2; die "broker exited during start-up"; }
+    [ "$(date +%s)" -lt "$deadline" ] || { tail -n 40 "$LOG_FILE" >&2; die "no '$READY_LINE' within ${TIMEOUT}s"; }
+    sleep 0.2
+  done
+  until metadata_ready; do
+    [ "$(date +%s)" -lt "$deadline" ] || die "broker logged ready but metadata requests fail"
+    sleep 0.2
+  done
+  echo "kafka.sh: Kafka ready on 127.0.0.1:$PORT (pid $pid, data $DATA_DIR)"
+}
+
+cmd_stop() {
+  parse_args "$@"
+  local pid
+  if ! pid="$(running_pid)"; then
+    echo "kafka.sh: not running"
+    rm -f "$PID_FILE"
+    return 0
+  fi
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 150); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "kafka.sh: broker did not stop after SIGTERM, sending SIGKILL" >&2
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$PID_FILE"
+  echo "kafka.sh: stopped (pid $pid)"
+}
+
+cmd_status() {
+  parse_args "$@"
+  local pid
+  if pid="$(running_pid)"; then
+    local port
+    port="$(sed -n 's|^listeners=PLAINTEXT://127.0.0.1:\([0-9]*\).*|\1|p' "$PROPS" 2>/dev/null || true)"
+    echo "running pid=$pid bootstrap=127.0.0.1:${port:-?} data=$DATA_DIR"
+  else
+    echo "stopped data=$DATA_DIR"
+    return 3
+  fi
+}
+
+case "${1:-}" in
+  fetch) shift; cmd_fetch "$@" ;;
+  start) shift; cmd_start "$@" ;;
+  stop) shift; cmd_stop "$@" ;;
+  status) shift; cmd_status "$@" ;;
+  *) echo "usage: $0 fetch|start|stop|status [--port P] [--controller-port C] [--data-dir D]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,73 @@
+"""Shared pytest fixtures.
+
+``kafka_broker`` starts one real local Apache Kafka broker per test session, lazily: only when a test
+that needs it (an integration test) is collected and run, so unit tests never start a JVM.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from streamdrift.localkafka import LocalKafka, create_topics
+
+# Consumer settings every test consumer should use: fast group joins on the single local broker.
+TEST_CONSUMER_CONFIG: dict[str, Any] = {
+    "session.timeout.ms": 6000,
+    "heartbeat.interval.ms": 1000,
+    "auto.offset.reset": "earliest",
+}
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[LocalKafka]:
+    """A real single-node Kafka (KRaft) on free ports and a temporary data dir, for the whole session."""
+    broker = LocalKafka()
+    broker.start(timeout=120)
+    try:
+        yield broker
+    finally:
+        broker.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: LocalKafka) -> str:
+    """``"127.0.0.1:PORT"`` of the session broker."""
+    return kafka_broker.bootstrap
+
+
+NewTopic = Callable[..., str]
+
+
+@pytest.fixture
+def new_topic(kafka_bootstrap: str, request: pytest.FixtureRequest) -> NewTopic:
+    """Factory: ``new_topic(partitions=1, prefix=None, config=None) -> name`` creates a uniquely named topic."""
+
+    def factory(partitions: int = 1, prefix: str | None = None, config: dict[str, str] | None = None) -> str:
+        base = prefix or request.node.name
+        safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in base)[:120]
+        name = f"{safe}-{uuid.uuid4().hex[:10]}"
+        create_topics(kafka_bootstrap, {name: partitions}, config=config)
+        return name
+
+    return factory
+
+
+@pytest.fixture
+def consumer_config(kafka_bootstrap: str) -> Callable[[str], dict[str, Any]]:
+    """Factory: ``consumer_config(group_id) -> dict`` of a confluent-kafka consumer on the session broker."""
+
+    def factory(group_id: str) -> dict[str, Any]:
+        return {"bootstrap.servers": kafka_bootstrap, "group.id": group_id, **TEST_CONSUMER_CONFIG}
+
+    return factory
+
+
+@pytest.fixture
+def prometheus_registry() -> CollectorRegistry:
+    """A fresh, private Prometheus registry (metric names may be registered again in each test)."""
+    return CollectorRegistry()
