@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -188,9 +188,9 @@ class Settings(BaseSettings):
         # Only explicit values: load_settings() is the one place that reads the environment.
         return (init_settings,)
 
-    def client_config(self, **extra: str) -> dict[str, str]:
+    def client_config(self, **extra: str | int | float | bool) -> dict[str, str | int | float | bool]:
         """librdkafka configuration for one client: bootstrap, pass-through options, the secret, ``extra``."""
-        config = {"bootstrap.servers": self.bootstrap_servers, **self.kafka}
+        config: dict[str, str | int | float | bool] = {"bootstrap.servers": self.bootstrap_servers, **self.kafka}
         if self.sasl_password is not None:
             config["sasl.password"] = self.sasl_password.get_secret_value()
         config.update(extra)
@@ -256,3 +256,24 @@ def load_settings(config_file: Path | None = None, overrides: Mapping[str, Any] 
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(f"invalid settings: {exc}") from exc
+
+
+def parse_kafka_options(options: Sequence[str]) -> dict[str, str]:
+    """``["security.protocol=SASL_SSL", ...]`` (repeatable CLI option) -> ``{"security.protocol": "SASL_SSL"}``."""
+    parsed: dict[str, str] = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--kafka-option wants key=value, got {option!r}")
+        parsed[key.strip()] = value.strip()
+    return parsed
+
+
+def load_cli_settings(
+    config_file: Path | None, overrides: Mapping[str, Any], kafka_options: Sequence[str] = ()
+) -> Settings:
+    """What CLI entry points call: flags (None = not given) and ``--kafka-option key=value`` on top."""
+    merged = dict(overrides)
+    if kafka_options:
+        merged["kafka"] = parse_kafka_options(kafka_options)
+    return load_settings(config_file, merged)

@@ -1,0 +1,104 @@
+"""The topics streamdrift uses, and creating them idempotently with confluent-kafka's AdminClient."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from confluent_kafka import KafkaError as CKafkaError
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from streamdrift.errors import KafkaError
+from streamdrift.settings import Settings
+from streamdrift.worker.kafka_errors import wrap
+
+_DAY_MS = 24 * 3600 * 1000
+
+# role -> topic configuration; retention fits what each topic is for.
+_TOPIC_CONFIGS: dict[str, dict[str, str]] = {
+    "capture": {"retention.ms": str(1 * _DAY_MS), "max.message.bytes": str(8 << 20)},
+    "labels": {"retention.ms": str(7 * _DAY_MS)},
+    "partials": {"retention.ms": str(1 * _DAY_MS), "max.message.bytes": str(8 << 20)},
+    "alerts": {"retention.ms": str(30 * _DAY_MS)},
+    "baselines": {"cleanup.policy": "compact", "max.message.bytes": str(8 << 20)},
+    "deadletter": {"retention.ms": str(14 * _DAY_MS), "max.message.bytes": str(8 << 20)},
+}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    role: str
+    name: str
+    partitions: int
+    replication_factor: int
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TopicReport:
+    name: str
+    created: bool  # False: it existed already
+    partitions: int  # the partitions it has now (existing) or was created with
+
+
+def topic_specs(
+    settings: Settings, *, partitions: int | None = None, replication_factor: int | None = None
+) -> list[TopicSpec]:
+    """Every topic streamdrift needs. ``partitions`` overrides the capture topic's partition count."""
+    t = settings.topics
+    rf = replication_factor or t.replication_factor
+    specs = []
+    for role, name in t.all().items():
+        n = (partitions or t.capture_partitions) if role == "capture" else t.partitions
+        specs.append(TopicSpec(role, name, n, rf, _TOPIC_CONFIGS[role]))
+    return specs
+
+
+def admin_client(settings: Settings) -> AdminClient:
+    return AdminClient(settings.client_config())
+
+
+def existing_topics(admin: AdminClient, timeout: float = 15.0) -> dict[str, int]:
+    """Topic name -> partition count of every topic on the cluster."""
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise wrap(exc, "list topics") from exc
+    return {name: len(topic.partitions) for name, topic in metadata.topics.items()}
+
+
+def create_topics(settings: Settings, specs: list[TopicSpec], timeout: float = 30.0) -> list[TopicReport]:
+    """Create what is missing; a topic that exists already is reported, not an error."""
+    admin = admin_client(settings)
+    new = [
+        NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication_factor, config=dict(s.config))
+        for s in specs
+    ]
+    futures = admin.create_topics(new, operation_timeout=timeout, request_timeout=timeout)
+    created: set[str] = set()
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+            created.add(name)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if isinstance(err, CKafkaError) and err.code() == CKafkaError.TOPIC_ALREADY_EXISTS:
+                continue
+            raise wrap(exc, f"create topic {name}") from exc
+    have = existing_topics(admin, timeout)
+    reports = []
+    for spec in specs:
+        if spec.name not in have:
+            raise KafkaError(f"topic {spec.name} is missing after creation")
+        reports.append(TopicReport(spec.name, spec.name in created, have[spec.name]))
+    return reports
+
+
+def partition_count(settings: Settings, topic: str, timeout: float = 15.0) -> int:
+    """Partitions of one topic; KafkaError when it does not exist."""
+    have = existing_topics(admin_client(settings), timeout)
+    if topic not in have:
+        raise KafkaError(f"topic {topic} does not exist (run `streamdrift topics create`)")
+    return have[topic]
