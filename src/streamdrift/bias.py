@@ -17,9 +17,11 @@ Divisions follow Clarify: 0/0 = 0, x/0 = +-inf, and a difference of two equal in
 from __future__ import annotations
 
 import json
+import math
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from types import MappingProxyType
 from typing import Any, Literal, Self
 
@@ -367,29 +369,35 @@ def group_sizes(counts: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[n
 class BiasDriftConfig:
     """The drift rule's parameters (see docs/bias_attribution.md).
 
-    A metric drifts when the window's ``confidence`` bootstrap interval lies entirely outside the allowed
-    range. ``direction="both"``: the allowed range is ``baseline +- tol``; ``"away_from_fair"`` (SageMaker's
-    "worse than the baseline" reading): ``fair +- (|baseline - fair| + tol)``. ``tol`` is the larger of
-    ``tolerances.get(metric, min_tolerance)`` and the half-width of the baseline's own interval.
+    A metric drifts when the window's ``confidence`` interval lies entirely outside the allowed range
+    ``baseline +- tol`` (``direction="both"``) or ``fair +- (|baseline - fair| + tol)`` (``"away_from_fair"``,
+    SageMaker's "worse than the baseline" reading). On each side, ``tol`` is the larger of the metric's
+    minimum tolerance (``tolerances.get(metric, min_tolerance)``) and ``sqrt(h_w**2 + h_b**2) - h_w``, with
+    ``h_w`` / ``h_b`` the facing half-widths of the window's and the baseline's intervals: the decision is then
+    a test of the difference at ``confidence`` that also needs the change to exceed the minimum tolerance.
+    With a large baseline the per-metric false-alarm rate is about ``1 - confidence``.
+    Intervals: bootstrap over the counts; ``"normal"`` = value +- z * bootstrap SD (stable with few reps; the
+    percentile interval is used when a replicate is infinite), ``"percentile"`` = bootstrap percentiles.
     """
 
-    confidence: float = 0.95
+    confidence: float = 0.99
     n_bootstrap: int = 400
     seed: int = 0
     min_group_count: int = 50
-    min_tolerance: float = 0.015
+    min_tolerance: float = 0.0
     tolerances: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     metrics: tuple[str, ...] = ALL_METRICS
     direction: Literal["both", "away_from_fair"] = "both"
+    interval: Literal["normal", "percentile"] = "normal"
 
     def __post_init__(self) -> None:
         if not 0.5 < self.confidence < 1.0:
             raise ConfigError(f"bias: confidence must be in (0.5, 1), got {self.confidence}")
         if self.n_bootstrap < 50:
             raise ConfigError(f"bias: n_bootstrap must be >= 50, got {self.n_bootstrap}")
-        if self.min_group_count < 1 or self.min_tolerance < 0:
-            raise ConfigError("bias: min_group_count must be >= 1 and min_tolerance >= 0")
-        unknown = set(self.metrics) - set(ALL_METRICS)
+        if self.min_group_count < 1 or self.min_tolerance < 0 or any(t < 0 for t in self.tolerances.values()):
+            raise ConfigError("bias: min_group_count must be >= 1 and tolerances >= 0")
+        unknown = (set(self.metrics) | set(self.tolerances)) - set(ALL_METRICS)
         if unknown:
             raise ConfigError(f"bias: unknown metrics {sorted(unknown)}; known: {list(ALL_METRICS)}")
 
@@ -409,12 +417,24 @@ def bootstrap_intervals(
     else:
         flat = rng.multinomial(total, counts.reshape(-1) / total, size=config.n_bootstrap)
         reps = flat.reshape(config.n_bootstrap, 2, N_CELLS)
+    values_now = metrics_from_counts(counts)
     alpha = 1.0 - config.confidence
+    z = float(_normal_quantile(1.0 - alpha / 2))
     out: dict[str, tuple[float, float]] = {}
     for name, values in metrics_from_counts(reps).items():
-        lo, hi = np.quantile(values, [alpha / 2, 1 - alpha / 2], method="inverted_cdf")
-        out[name] = (float(lo), float(hi))
+        centre = float(values_now[name])
+        if config.interval == "normal" and np.isfinite(values).all() and np.isfinite(centre):
+            half = z * float(values.std(ddof=1))
+            out[name] = (centre - half, centre + half)
+        else:
+            lo, hi = np.quantile(values, [alpha / 2, 1 - alpha / 2], method="inverted_cdf")
+            out[name] = (float(lo), float(hi))
     return out
+
+
+def _normal_quantile(p: float) -> float:
+    """Standard normal quantile (statistics.NormalDist; no scipy needed on the hot path)."""
+    return NormalDist().inv_cdf(p)
 
 
 def _enough(name: str, counts: NDArray[np.int64], minimum: int) -> bool:
@@ -424,16 +444,27 @@ def _enough(name: str, counts: NDArray[np.int64], minimum: int) -> bool:
 
 
 def allowed_range(
-    name: str, baseline: float, baseline_interval: tuple[float, float] | None, config: BiasDriftConfig
+    name: str,
+    baseline: float,
+    baseline_interval: tuple[float, float] | None,
+    window: float,
+    window_interval: tuple[float, float],
+    config: BiasDriftConfig,
 ) -> tuple[float, float]:
-    tol = config.tolerances.get(name, config.min_tolerance)
-    if baseline_interval is not None:
-        tol = max(tol, baseline - baseline_interval[0], baseline_interval[1] - baseline)
+    """The range the window's interval must touch for the metric not to drift (see :class:`BiasDriftConfig`)."""
+    floor = config.tolerances.get(name, config.min_tolerance)
+    b_lo, b_hi = baseline_interval if baseline_interval is not None else (baseline, baseline)
+    w_lo, w_hi = max(window - window_interval[0], 0.0), max(window_interval[1] - window, 0.0)
+    tol_up = max(floor, math.hypot(w_lo, max(b_hi - baseline, 0.0)) - w_lo)
+    tol_down = max(floor, math.hypot(w_hi, max(baseline - b_lo, 0.0)) - w_hi)
     if config.direction == "both":
-        return baseline - tol, baseline + tol
+        return baseline - tol_down, baseline + tol_up
     fair = FAIR_VALUE[name]
-    reach = abs(baseline - fair) + tol
-    return fair - reach, fair + reach
+    if baseline >= fair:
+        reach_up, reach_down = baseline - fair + tol_up, baseline - fair + tol_down
+    else:
+        reach_up, reach_down = fair - baseline + tol_up, fair - baseline + tol_down
+    return fair - reach_down, fair + reach_up
 
 
 # --------------------------------------------------------------------------------------------- baseline
@@ -595,7 +626,7 @@ def _judge(spec: FacetSpec, name: str, counts: NDArray[np.int64], value: float,
     elif not (np.isfinite(ref.value) and np.isfinite(value)):
         status = "undefined"
     else:
-        allowed = allowed_range(name, ref.value, ref.interval, drift)
+        allowed = allowed_range(name, ref.value, ref.interval, value, interval, drift)
     drifted = allowed is not None and (interval[1] < allowed[0] or interval[0] > allowed[1])
     return BiasMetricResult(
         facet=spec.name, value_or_threshold=spec.value_or_threshold, metric=name, value=value,
