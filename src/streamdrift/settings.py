@@ -130,10 +130,14 @@ class ProfileSettings(_Frozen):
 class EvaluationSettings(_Frozen):
     """How a closed window is compared with its baseline."""
 
-    method: Literal["ks", "psi", "js", "wasserstein"] = "ks"
+    method: Literal["calibrated", "simple", "robust"] | None = Field(
+        default=None, description="None: calibrated for streamdrift baselines, the baseline's own for SageMaker's"
+    )
+    statistic: Literal["linf", "psi", "js", "wasserstein"] = "linf"
     alpha: float = Field(default=0.01, gt=0, lt=1)
     correction: Literal["holm", "bh", "none"] = "holm"
-    effect_size_floor: float = Field(default=0.1, ge=0, description="ignore significant but tiny differences")
+    effect_size_floor: float = Field(default=0.05, ge=0, description="ignore significant but tiny differences")
+    min_window_records: int = Field(default=30, ge=0)
     raise_after: int = Field(default=1, ge=1, description="consecutive drifting windows before an alert is raised")
     clear_after: int = Field(default=2, ge=1, description="consecutive clean windows before an alert is cleared")
 
