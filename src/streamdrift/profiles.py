@@ -1,0 +1,597 @@
+"""Mergeable per-feature profiles: numeric moments + KLL, categorical frequent items + HLL, Kind counts.
+
+A :class:`DatasetProfile` is what streamdrift keeps per model x window x partition. ``update`` is vectorized
+(one numpy pass per column), ``merge`` is exact for counts / min / max and uses Chan's parallel formulas for
+mean and M2, and ``to_bytes`` writes one versioned, checksummed envelope (see :mod:`streamdrift.sketches`).
+
+Which rows feed a feature's categorical part (docs/profiles.md): STRING and BOOLEAN rows always; numeric rows
+too when the feature is declared String/Boolean by the schema given to :meth:`DatasetProfile.empty`, or,
+without a declaration, in batches where the column also has STRING rows. Numbers are fed in their canonical
+text form (``3`` for integral values, Python ``repr`` otherwise); NONFINITE rows never feed it.
+Invariant: for every feature, ``n_present + n_missing == n_records``.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final, Self
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+
+from streamdrift.columns import N_KINDS, Column, Columns, Kind
+from streamdrift.errors import BadRecordError, CorruptBlobError, MergeError, ParameterMismatchError
+from streamdrift.sketches import (
+    DEFAULT_HLL_LG_K,
+    DEFAULT_KLL_K,
+    DEFAULT_LG_MAX_K,
+    BlobKind,
+    DistinctCountSketch,
+    FrequentItemsSketch,
+    KllSketch,
+    pack_envelope,
+    unpack_envelope,
+    value_counts,
+)
+from streamdrift.typeinference import FeatureType, infer_type
+
+Schema = Mapping[str, FeatureType]
+
+_LEN: Final[struct.Struct] = struct.Struct("<I")
+_NUMERIC: Final[struct.Struct] = struct.Struct("<qqqqddddd")
+_CATEGORICAL: Final[struct.Struct] = struct.Struct("<qqqB")
+_KIND_COUNTS: Final[struct.Struct] = struct.Struct(f"<{N_KINDS}q")
+#: Integral values with |x| below this are written as integers in the categorical text form.
+_MAX_EXACT_INT: Final[float] = 2.0**53
+
+
+@dataclass(frozen=True)
+class ProfileParams:
+    kll_k: int = DEFAULT_KLL_K
+    frequent_lg_max_k: int = DEFAULT_LG_MAX_K
+    hll_lg_k: int = DEFAULT_HLL_LG_K
+
+    def as_tuple(self) -> tuple[int, int, int]:
+        return (self.kll_k, self.frequent_lg_max_k, self.hll_lg_k)
+
+
+# --------------------------------------------------------------------------------------------- payload io
+
+
+def _pack_chunks(*chunks: bytes) -> bytes:
+    return b"".join(_LEN.pack(len(c)) + c for c in chunks)
+
+
+class _Reader:
+    """Reads a payload front to back; any overrun or leftover raises CorruptBlobError."""
+
+    __slots__ = ("_data", "_pos", "_what")
+
+    def __init__(self, data: bytes, what: str) -> None:
+        self._data, self._pos, self._what = data, 0, what
+
+    def unpack(self, fmt: struct.Struct) -> tuple[int | float, ...]:
+        end = self._pos + fmt.size
+        if end > len(self._data):
+            raise CorruptBlobError(f"{self._what} payload ends early ({len(self._data)} bytes)")
+        values: tuple[int | float, ...] = fmt.unpack_from(self._data, self._pos)
+        self._pos = end
+        return values
+
+    def chunk(self) -> bytes:
+        length = int(self.unpack(_LEN)[0])
+        end = self._pos + length
+        if end > len(self._data):
+            raise CorruptBlobError(f"{self._what} payload ends inside a nested blob")
+        out = self._data[self._pos : end]
+        self._pos = end
+        return out
+
+    def finish(self) -> None:
+        if self._pos != len(self._data):
+            raise CorruptBlobError(f"{self._what} payload has {len(self._data) - self._pos} trailing bytes")
+
+
+def _counts_ok(*counts: int) -> None:
+    if any(c < 0 for c in counts):
+        raise CorruptBlobError(f"profile blob holds negative counts {counts}")
+
+
+# --------------------------------------------------------------------------------------------- numeric
+
+
+class NumericProfile:
+    """Moments and KLL of the finite numbers of a feature.
+
+    ``count``: finite numeric values (INTEGRAL + FRACTIONAL rows, the values the moments and the KLL cover);
+    ``missing``; ``non_finite`` (+/-inf); ``wrong_type`` (present but not a number: STRING / BOOLEAN rows).
+    ``variance`` / ``std_dev`` are population figures (M2 / count), as SageMaker reports them.
+    """
+
+    __slots__ = ("_max", "_min", "count", "kll", "m2", "mean", "missing", "non_finite", "sum", "wrong_type")
+
+    def __init__(self, kll_k: int = DEFAULT_KLL_K) -> None:
+        self.kll = KllSketch(kll_k)
+        self.count = self.missing = self.non_finite = self.wrong_type = 0
+        self._min, self._max = math.inf, -math.inf
+        self.sum = self.mean = self.m2 = 0.0
+
+    @classmethod
+    def empty(cls, kll_k: int = DEFAULT_KLL_K) -> Self:
+        return cls(kll_k)
+
+    @property
+    def min(self) -> float:
+        return self._min if self.count else math.nan
+
+    @property
+    def max(self) -> float:
+        return self._max if self.count else math.nan
+
+    @property
+    def variance(self) -> float:
+        return max(self.m2, 0.0) / self.count if self.count else math.nan
+
+    @property
+    def std_dev(self) -> float:
+        return math.sqrt(self.variance)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.count + self.missing + self.non_finite + self.wrong_type == 0
+
+    def update(self, values: NDArray[np.generic]) -> None:
+        """Add raw floats: NaN counts as missing, +/-inf as non-finite."""
+        arr = np.asarray(values, dtype=np.float64).ravel()
+        nan = int(np.count_nonzero(np.isnan(arr)))
+        finite = arr[np.isfinite(arr)]
+        self.missing += nan
+        self.non_finite += int(arr.size) - nan - int(finite.size)
+        self.add_finite(finite)
+
+    def update_column(self, column: Column, kind_counts: NDArray[np.int64]) -> None:
+        self.missing += int(kind_counts[Kind.MISSING])
+        self.non_finite += int(kind_counts[Kind.NONFINITE])
+        self.wrong_type += int(kind_counts[Kind.STRING] + kind_counts[Kind.BOOLEAN])
+        if kind_counts[Kind.INTEGRAL] + kind_counts[Kind.FRACTIONAL]:
+            self.add_finite(column.numbers[np.isfinite(column.numbers)])
+
+    def add_finite(self, finite: NDArray[np.float64]) -> None:
+        """Add finite values (vectorized moments, then Chan's combination)."""
+        n = int(finite.size)
+        if n == 0:
+            return
+        mean = float(finite.mean())
+        m2 = float(np.square(finite - mean).sum())
+        self._combine(n, float(finite.min()), float(finite.max()), float(finite.sum()), mean, m2)
+        self.kll.update(finite)
+
+    def _combine(self, n: int, lo: float, hi: float, total: float, mean: float, m2: float) -> None:
+        na = self.count
+        if n == 0:
+            return
+        new_n = na + n
+        delta = mean - self.mean
+        self.mean = self.mean + delta * n / new_n if na else mean
+        self.m2 = self.m2 + m2 + delta * delta * na * n / new_n if na else m2
+        self.count = new_n
+        self.sum += total
+        self._min, self._max = min(self._min, lo), max(self._max, hi)
+
+    def merge(self, other: NumericProfile) -> Self:
+        if not isinstance(other, NumericProfile):
+            raise MergeError(f"cannot merge {type(other).__name__} into a NumericProfile")
+        if other.kll.k != self.kll.k:
+            raise MergeError(f"cannot merge numeric profiles with KLL k {self.kll.k} vs {other.kll.k}")
+        self.missing += other.missing
+        self.non_finite += other.non_finite
+        self.wrong_type += other.wrong_type
+        self._combine(other.count, other._min, other._max, other.sum, other.mean, other.m2)
+        self.kll.merge(other.kll)
+        return self
+
+    def reset(self) -> None:
+        self.__init__(self.kll.k)  # type: ignore[misc]
+
+    def copy(self) -> NumericProfile:
+        return NumericProfile.from_bytes(self.to_bytes())
+
+    def to_bytes(self) -> bytes:
+        head = _NUMERIC.pack(self.count, self.missing, self.non_finite, self.wrong_type,
+                             self._min, self._max, self.sum, self.mean, self.m2)
+        return pack_envelope(BlobKind.NUMERIC_PROFILE, (self.kll.k, 0, 0), head + _pack_chunks(self.kll.to_bytes()))
+
+    @classmethod
+    def from_bytes(cls, blob: bytes, kll_k: int | None = None) -> Self:
+        env = unpack_envelope(blob, BlobKind.NUMERIC_PROFILE, None if kll_k is None else (kll_k, 0, 0))
+        r = _Reader(env.payload, "numeric profile")
+        count, missing, non_finite, wrong, lo, hi, total, mean, m2 = r.unpack(_NUMERIC)
+        kll = KllSketch.from_bytes(r.chunk(), k=env.params[0])
+        r.finish()
+        out = cls(env.params[0])
+        out.count, out.missing, out.non_finite, out.wrong_type = int(count), int(missing), int(non_finite), int(wrong)
+        _counts_ok(out.count, out.missing, out.non_finite, out.wrong_type)
+        if kll.n != out.count:
+            raise CorruptBlobError(f"numeric profile count {out.count} differs from its KLL n {kll.n}")
+        out._min, out._max, out.sum, out.mean, out.m2 = float(lo), float(hi), float(total), float(mean), float(m2)
+        out.kll = kll
+        return out
+
+    def __repr__(self) -> str:
+        return f"NumericProfile(count={self.count}, missing={self.missing}, mean={self.mean:.6g})"
+
+
+# --------------------------------------------------------------------------------------------- categorical
+
+
+def format_numbers(values: NDArray[np.float64]) -> list[str]:
+    """Canonical text of finite numbers: ``"3"`` for integral values, Python repr (``"2.5"``) otherwise."""
+    out = values.astype(str).astype(object)
+    integral = (values == np.floor(values)) & (np.abs(values) < _MAX_EXACT_INT)
+    out[integral] = values[integral].astype(np.int64).astype(str)
+    return [str(v) for v in out]
+
+
+class CategoricalProfile:
+    """Frequent items + distinct count of a feature's categorical values.
+
+    ``count``: values fed to the sketches; ``missing``: MISSING rows; ``out_of_domain``: fed values outside
+    ``domain`` (always 0 without a domain).
+    """
+
+    __slots__ = ("count", "distinct", "domain", "frequent", "missing", "out_of_domain")
+
+    def __init__(self, lg_max_k: int = DEFAULT_LG_MAX_K, hll_lg_k: int = DEFAULT_HLL_LG_K,
+                 domain: frozenset[str] | None = None) -> None:
+        self.frequent = FrequentItemsSketch(lg_max_k)
+        self.distinct = DistinctCountSketch(hll_lg_k)
+        self.domain = None if domain is None else frozenset(domain)
+        self.count = self.missing = self.out_of_domain = 0
+
+    @classmethod
+    def empty(cls, lg_max_k: int = DEFAULT_LG_MAX_K, hll_lg_k: int = DEFAULT_HLL_LG_K,
+              domain: frozenset[str] | None = None) -> Self:
+        return cls(lg_max_k, hll_lg_k, domain)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.count + self.missing == 0
+
+    def update(self, values: NDArray[np.object_] | Sequence[str | None]) -> None:
+        """Add strings (None counts as missing)."""
+        items, counts = value_counts(values)
+        self.missing += len(values) - int(counts.sum())
+        self.update_counts(items, counts)
+
+    def update_counts(self, items: Sequence[str], counts: NDArray[np.int64]) -> None:
+        """Add pre-aggregated distinct values and their counts."""
+        if not items:
+            return
+        self.count += int(counts.sum())
+        self.frequent.update_counts(items, counts)
+        self.distinct.update_distinct(items)
+        if self.domain is not None:
+            self.out_of_domain += sum(int(c) for i, c in zip(items, counts, strict=True) if i not in self.domain)
+
+    def frequencies(self) -> dict[str, int]:
+        """Estimated count per tracked value (exact while fewer distinct values than the sketch's map size)."""
+        return self.frequent.frequencies()
+
+    def merge(self, other: CategoricalProfile) -> Self:
+        if not isinstance(other, CategoricalProfile):
+            raise MergeError(f"cannot merge {type(other).__name__} into a CategoricalProfile")
+        if other.domain != self.domain:
+            raise MergeError("cannot merge categorical profiles with different domains")
+        self.frequent.merge(other.frequent)
+        self.distinct.merge(other.distinct)
+        self.count += other.count
+        self.missing += other.missing
+        self.out_of_domain += other.out_of_domain
+        return self
+
+    def reset(self) -> None:
+        self.__init__(self.frequent.lg_max_k, self.distinct.lg_k, self.domain)  # type: ignore[misc]
+
+    def copy(self) -> CategoricalProfile:
+        return CategoricalProfile.from_bytes(self.to_bytes())
+
+    def to_bytes(self) -> bytes:
+        has_domain = self.domain is not None
+        head = _CATEGORICAL.pack(self.count, self.missing, self.out_of_domain, int(has_domain))
+        domain = orjson.dumps(sorted(self.domain)) if self.domain is not None else b""
+        body = head + _pack_chunks(self.frequent.to_bytes(), self.distinct.to_bytes(), domain)
+        params = (self.frequent.lg_max_k, self.distinct.lg_k, 0)
+        return pack_envelope(BlobKind.CATEGORICAL_PROFILE, params, body)
+
+    @classmethod
+    def from_bytes(cls, blob: bytes, lg_max_k: int | None = None, hll_lg_k: int | None = None) -> Self:
+        env = unpack_envelope(blob, BlobKind.CATEGORICAL_PROFILE)
+        lg, hll = env.params[0], env.params[1]
+        if (lg_max_k is not None and lg != lg_max_k) or (hll_lg_k is not None and hll != hll_lg_k):
+            raise ParameterMismatchError(f"categorical profile blob has lg_max_k={lg}, hll_lg_k={hll}; "
+                                         f"expected {lg_max_k}, {hll_lg_k}")
+        r = _Reader(env.payload, "categorical profile")
+        count, missing, ood, has_domain = (int(v) for v in r.unpack(_CATEGORICAL))
+        frequent = FrequentItemsSketch.from_bytes(r.chunk(), lg_max_k=lg)
+        distinct = DistinctCountSketch.from_bytes(r.chunk(), lg_k=hll)
+        domain_raw = r.chunk()
+        r.finish()
+        _counts_ok(count, missing, ood)
+        out = cls(lg, hll, _decode_domain(domain_raw) if has_domain else None)
+        out.count, out.missing, out.out_of_domain = count, missing, ood
+        out.frequent, out.distinct = frequent, distinct
+        return out
+
+    def __repr__(self) -> str:
+        return f"CategoricalProfile(count={self.count}, missing={self.missing}, distinct~{self.distinct.estimate:.0f})"
+
+
+def _decode_domain(raw: bytes) -> frozenset[str]:
+    try:
+        values = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise CorruptBlobError(f"categorical domain is not valid JSON: {exc}") from exc
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise CorruptBlobError("categorical domain must be a list of strings")
+    return frozenset(values)
+
+
+# --------------------------------------------------------------------------------------------- feature
+
+
+class FeatureProfile:
+    """Everything streamdrift knows about one feature: Kind counts, numeric part, categorical part."""
+
+    __slots__ = ("categorical", "declared", "numeric", "params", "type_counts")
+
+    def __init__(self, params: ProfileParams = ProfileParams(),
+                 declared: FeatureType | None = None, domain: frozenset[str] | None = None) -> None:
+        self.params = params
+        self.declared = declared
+        self.type_counts: NDArray[np.int64] = np.zeros(N_KINDS, dtype=np.int64)
+        self.numeric = NumericProfile(params.kll_k)
+        self.categorical = CategoricalProfile(params.frequent_lg_max_k, params.hll_lg_k, domain)
+
+    @classmethod
+    def empty(cls, params: ProfileParams = ProfileParams(),
+              declared: FeatureType | None = None, domain: frozenset[str] | None = None) -> Self:
+        return cls(params, declared, domain)
+
+    @property
+    def n_missing(self) -> int:
+        return int(self.type_counts[Kind.MISSING])
+
+    @property
+    def n_present(self) -> int:
+        return int(self.type_counts.sum()) - self.n_missing
+
+    @property
+    def n_records(self) -> int:
+        return int(self.type_counts.sum())
+
+    @property
+    def completeness(self) -> float:
+        """Share of present rows (0.0 before any record)."""
+        total = self.n_records
+        return self.n_present / total if total else 0.0
+
+    @property
+    def inferred_type(self) -> FeatureType:
+        return infer_type(self.type_counts)
+
+    @property
+    def kind_counts(self) -> dict[Kind, int]:
+        return {kind: int(self.type_counts[kind]) for kind in Kind}
+
+    @property
+    def is_empty(self) -> bool:
+        return self.n_records == 0
+
+    def _feeds_numbers_to_categorical(self, counts: NDArray[np.int64]) -> bool:
+        if self.declared is not None:
+            return self.declared.is_categorical
+        return bool(counts[Kind.STRING] > 0)
+
+    def update(self, column: Column) -> None:
+        """Add one batch of this feature (vectorized)."""
+        counts = column.kind_counts()
+        self.type_counts += counts
+        self.numeric.update_column(column, counts)
+        self.categorical.missing += int(counts[Kind.MISSING])
+        items: list[str] = []
+        weights: list[NDArray[np.int64]] = []
+        if column.strings is not None and counts[Kind.STRING] + counts[Kind.BOOLEAN]:
+            text = (column.kinds == Kind.STRING) | (column.kinds == Kind.BOOLEAN)
+            s_items, s_counts = value_counts(column.strings[text])
+            items += s_items
+            weights.append(s_counts)
+        if counts[Kind.INTEGRAL] + counts[Kind.FRACTIONAL] and self._feeds_numbers_to_categorical(counts):
+            uniq, n_counts = np.unique(column.numbers[np.isfinite(column.numbers)], return_counts=True)
+            items += format_numbers(uniq)
+            weights.append(n_counts.astype(np.int64))
+        if items:
+            self.categorical.update_counts(items, np.concatenate(weights))
+
+    def add_missing(self, n: int) -> None:
+        """Count ``n`` records in which the feature is absent."""
+        self.type_counts[Kind.MISSING] += n
+        self.numeric.missing += n
+        self.categorical.missing += n
+
+    def merge(self, other: FeatureProfile) -> Self:
+        if not isinstance(other, FeatureProfile):
+            raise MergeError(f"cannot merge {type(other).__name__} into a FeatureProfile")
+        if other.params != self.params:
+            raise MergeError(f"cannot merge feature profiles with params {self.params} vs {other.params}")
+        if None not in (self.declared, other.declared) and self.declared != other.declared:
+            raise MergeError(f"cannot merge features declared {self.declared} and {other.declared}")
+        self.numeric.merge(other.numeric)
+        self.categorical.merge(other.categorical)
+        self.type_counts += other.type_counts
+        self.declared = self.declared or other.declared
+        return self
+
+    def reset(self) -> None:
+        self.__init__(self.params, self.declared, self.categorical.domain)  # type: ignore[misc]
+
+    def copy(self) -> FeatureProfile:
+        return FeatureProfile.from_bytes(self.to_bytes())
+
+    def to_bytes(self) -> bytes:
+        declared = b"" if self.declared is None else self.declared.value.encode()
+        body = _KIND_COUNTS.pack(*(int(c) for c in self.type_counts)) + _pack_chunks(
+            declared, self.numeric.to_bytes(), self.categorical.to_bytes())
+        return pack_envelope(BlobKind.FEATURE_PROFILE, self.params.as_tuple(), body)
+
+    @classmethod
+    def from_bytes(cls, blob: bytes, params: ProfileParams | None = None) -> Self:
+        env = unpack_envelope(blob, BlobKind.FEATURE_PROFILE, None if params is None else params.as_tuple())
+        p = ProfileParams(*env.params)
+        r = _Reader(env.payload, "feature profile")
+        type_counts = [int(v) for v in r.unpack(_KIND_COUNTS)]
+        declared_raw, numeric_raw, categorical_raw = r.chunk(), r.chunk(), r.chunk()
+        r.finish()
+        _counts_ok(*type_counts)
+        out = cls(p, _decode_type(declared_raw))
+        out.type_counts = np.array(type_counts, dtype=np.int64)
+        out.numeric = NumericProfile.from_bytes(numeric_raw, kll_k=p.kll_k)
+        out.categorical = CategoricalProfile.from_bytes(categorical_raw, p.frequent_lg_max_k, p.hll_lg_k)
+        return out
+
+    def __repr__(self) -> str:
+        return f"FeatureProfile({self.inferred_type.value}, present={self.n_present}, missing={self.n_missing})"
+
+
+def _decode_type(raw: bytes) -> FeatureType | None:
+    if not raw:
+        return None
+    try:
+        return FeatureType(raw.decode())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CorruptBlobError(f"unknown declared feature type {raw!r}") from exc
+
+
+# --------------------------------------------------------------------------------------------- dataset
+
+
+class DatasetProfile:
+    """Profiles of every feature of a stream of records (mergeable; see the module docstring)."""
+
+    __slots__ = ("domains", "features", "n_records", "params")
+
+    def __init__(self, params: ProfileParams = ProfileParams(),
+                 schema: Schema | None = None, domains: Mapping[str, Iterable[str]] | None = None) -> None:
+        self.params = params
+        self.n_records = 0
+        self.domains: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in (domains or {}).items()}
+        self.features: dict[str, FeatureProfile] = {}
+        for name, ftype in (schema or {}).items():
+            self.features[name] = FeatureProfile(params, FeatureType(ftype), self.domains.get(name))
+
+    @classmethod
+    def empty(cls, params: ProfileParams = ProfileParams(),
+              schema: Schema | None = None, domains: Mapping[str, Iterable[str]] | None = None) -> Self:
+        """An empty profile; ``schema`` declares feature types (String/Boolean => categorical), ``domains``
+        known categorical domains (counted in ``out_of_domain``)."""
+        return cls(params, schema, domains)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.n_records == 0
+
+    def declared_schema(self) -> dict[str, FeatureType]:
+        return {n: f.declared for n, f in self.features.items() if f.declared is not None}
+
+    def schema(self) -> dict[str, FeatureType]:
+        """Feature names and their inferred types."""
+        return {name: fp.inferred_type for name, fp in self.features.items()}
+
+    def _new_feature(self, name: str) -> FeatureProfile:
+        fp = FeatureProfile(self.params, None, self.domains.get(name))
+        fp.add_missing(self.n_records)
+        self.features[name] = fp
+        return fp
+
+    def update(self, columns: Columns) -> None:
+        """Add a batch; features absent from it count as missing for its ``n_rows`` records."""
+        for name, col in columns.columns.items():
+            if len(col) != columns.n_rows:
+                raise BadRecordError("column_length", f"column {name!r} has {len(col)} rows, batch {columns.n_rows}")
+        for name, col in columns.columns.items():
+            fp = self.features.get(name) or self._new_feature(name)
+            fp.update(col)
+        for name, fp in self.features.items():
+            if name not in columns.columns:
+                fp.add_missing(columns.n_rows)
+        self.n_records += columns.n_rows
+
+    def merge(self, other: DatasetProfile) -> Self:
+        """Merge ``other`` into this profile (in place) and return self."""
+        if not isinstance(other, DatasetProfile):
+            raise MergeError(f"cannot merge {type(other).__name__} into a DatasetProfile")
+        if other.params != self.params:
+            raise MergeError(f"cannot merge profiles with params {self.params} vs {other.params}")
+        for name in self.domains.keys() & other.domains.keys():
+            if self.domains[name] != other.domains[name]:
+                raise MergeError(f"cannot merge profiles with different domains for feature {name!r}")
+        source = other.copy() if other is self else other
+        for name in source.features.keys() - self.features.keys():
+            if name in source.domains:
+                self.domains[name] = source.domains[name]
+            self._new_feature(name)
+        for name, fp in self.features.items():
+            if name in source.features:
+                fp.merge(source.features[name])
+            else:
+                fp.add_missing(source.n_records)
+        self.n_records += source.n_records
+        return self
+
+    def reset(self) -> None:
+        self.__init__(self.params, self.declared_schema(), self.domains)  # type: ignore[misc]
+
+    def copy(self) -> DatasetProfile:
+        return DatasetProfile.from_bytes(self.to_bytes())
+
+    def to_bytes(self) -> bytes:
+        names = sorted(self.features)
+        head = orjson.dumps({"n_records": self.n_records, "features": names,
+                             "domains": {k: sorted(v) for k, v in sorted(self.domains.items())}})
+        body = _pack_chunks(head, *(self.features[n].to_bytes() for n in names))
+        return pack_envelope(BlobKind.DATASET_PROFILE, self.params.as_tuple(), body)
+
+    @classmethod
+    def from_bytes(cls, blob: bytes, params: ProfileParams | None = None) -> Self:
+        env = unpack_envelope(blob, BlobKind.DATASET_PROFILE, None if params is None else params.as_tuple())
+        p = ProfileParams(*env.params)
+        r = _Reader(env.payload, "dataset profile")
+        n_records, names, domains = _decode_head(r.chunk())
+        out = cls(p, None, domains)
+        out.n_records = n_records
+        for name in names:
+            fp = FeatureProfile.from_bytes(r.chunk(), params=p)
+            if fp.n_records != n_records:
+                raise CorruptBlobError(f"feature {name!r} covers {fp.n_records} records, profile {n_records}")
+            out.features[name] = fp
+        r.finish()
+        return out
+
+    def __repr__(self) -> str:
+        return f"DatasetProfile(n_records={self.n_records}, features={len(self.features)})"
+
+
+def _decode_head(raw: bytes) -> tuple[int, list[str], dict[str, list[str]]]:
+    try:
+        head = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise CorruptBlobError(f"dataset profile header is not valid JSON: {exc}") from exc
+    ok = (isinstance(head, dict) and isinstance(head.get("n_records"), int) and head["n_records"] >= 0
+          and isinstance(head.get("features"), list) and all(isinstance(n, str) for n in head["features"])
+          and isinstance(head.get("domains"), dict))
+    if not ok:
+        raise CorruptBlobError("dataset profile header lacks n_records / features / domains")
+    return int(head["n_records"]), list(head["features"]), dict(head["domains"])

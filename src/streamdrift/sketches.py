@@ -1,0 +1,475 @@
+"""The one mergeable-state interface and thin wrappers around Apache DataSketches.
+
+Every state streamdrift keeps per window (sketches, profiles, and later model-quality states) follows
+:class:`MergeableState`: ``empty`` / ``update`` / ``merge`` (in place, returns self) / ``to_bytes`` /
+``from_bytes``. Every blob shares one versioned envelope (see :func:`pack_envelope`)::
+
+    magic b"SDST" | format version u16 | kind u8 | 3 pad bytes | params 3 x u32 | payload length u64 | CRC-32 u32
+
+``from_bytes`` checks magic, length and CRC *before* handing bytes to datasketches (a garbled blob must never
+crash the process) and raises :class:`CorruptBlobError`, :class:`VersionMismatchError` (another format
+version) or :class:`ParameterMismatchError` (another kind or other parameters than expected).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Final, Protocol, Self
+
+import datasketches as ds
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from streamdrift.errors import CorruptBlobError, MergeError, ParameterMismatchError, VersionMismatchError
+
+MAGIC: Final[bytes] = b"SDST"
+FORMAT_VERSION: Final[int] = 1
+_HEADER: Final[struct.Struct] = struct.Struct("<4sHB3xIIIQI")
+HEADER_SIZE: Final[int] = _HEADER.size
+
+DEFAULT_KLL_K: Final[int] = 200
+DEFAULT_LG_MAX_K: Final[int] = 10
+DEFAULT_HLL_LG_K: Final[int] = 12
+#: datasketches' ``deserialize`` raises these on garbage; we turn them into CorruptBlobError.
+_PARSE_ERRORS: Final = (RuntimeError, ValueError, IndexError, TypeError, MemoryError, OverflowError)
+
+Params = tuple[int, int, int]
+
+
+class BlobKind(IntEnum):
+    """Kind tag of an envelope. Other modules may use values >= 32 for their own states."""
+
+    KLL = 1
+    FREQUENT_ITEMS = 2
+    DISTINCT_COUNT = 3
+    NUMERIC_PROFILE = 10
+    CATEGORICAL_PROFILE = 11
+    FEATURE_PROFILE = 12
+    DATASET_PROFILE = 13
+
+
+class MergeableState(Protocol):
+    """What every mergeable per-window state offers (params of ``empty`` differ per state)."""
+
+    def update(self, values: NDArray[np.generic]) -> None: ...
+
+    def merge(self, other: Self) -> Self: ...
+
+    def to_bytes(self) -> bytes: ...
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> Self: ...
+
+
+# --------------------------------------------------------------------------------------------- envelope
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A decoded envelope: its kind, its three parameter slots (unused = 0) and the payload."""
+
+    kind: int
+    params: Params
+    payload: bytes
+
+
+def pack_envelope(kind: int, params: Params, payload: bytes) -> bytes:
+    """Wrap ``payload`` in the shared versioned, checksummed header."""
+    header = _HEADER.pack(MAGIC, FORMAT_VERSION, int(kind), *params, len(payload), zlib.crc32(payload))
+    return header + payload
+
+
+def read_envelope(blob: bytes) -> Envelope:
+    """Check magic, version, length and CRC; return the envelope (kind and params not yet checked)."""
+    if not isinstance(blob, bytes | bytearray | memoryview):
+        raise CorruptBlobError(f"a streamdrift blob must be bytes, got {type(blob).__name__}")
+    data = bytes(blob)
+    if len(data) < HEADER_SIZE:
+        raise CorruptBlobError(f"blob too short for a streamdrift header ({len(data)} < {HEADER_SIZE} bytes)")
+    magic, version, kind, p0, p1, p2, length, crc = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise CorruptBlobError(f"not a streamdrift blob (magic {magic!r}, expected {MAGIC!r})")
+    if version != FORMAT_VERSION:
+        raise VersionMismatchError(f"blob has format version {version}; this build reads version {FORMAT_VERSION}")
+    payload = data[HEADER_SIZE:]
+    if len(payload) != length:
+        raise CorruptBlobError(f"blob payload is {len(payload)} bytes, header says {length} (truncated or padded)")
+    if zlib.crc32(payload) != crc:
+        raise CorruptBlobError("blob checksum mismatch (CRC-32 of the payload differs): the bytes are garbled")
+    return Envelope(kind, (p0, p1, p2), payload)
+
+
+def unpack_envelope(blob: bytes, kind: int, expected: Params | None = None) -> Envelope:
+    """:func:`read_envelope` plus kind and (optionally) parameter checks."""
+    env = read_envelope(blob)
+    if env.kind != int(kind):
+        raise ParameterMismatchError(f"blob holds kind {_kind_name(env.kind)}, expected {_kind_name(kind)}")
+    if expected is not None and env.params != expected:
+        raise ParameterMismatchError(
+            f"{_kind_name(kind)} blob has parameters {env.params}, expected {expected}"
+        )
+    return env
+
+
+def _kind_name(kind: int) -> str:
+    try:
+        return BlobKind(kind).name
+    except ValueError:
+        return f"kind#{kind}"
+
+
+def _expect(value: int | None, slot: int = 0) -> Params | None:
+    if value is None:
+        return None
+    params = [0, 0, 0]
+    params[slot] = value
+    return (params[0], params[1], params[2])
+
+
+def _check_param(name: str, value: int, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= int(value) <= high:
+        raise ParameterMismatchError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+    return int(value)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def value_counts(values: NDArray[np.object_] | Sequence[str | None]) -> tuple[list[str], NDArray[np.int64]]:
+    """Distinct strings of a batch and their counts (hash-based, via pyarrow; None entries are skipped)."""
+    if len(values) == 0:
+        return [], np.zeros(0, dtype=np.int64)
+    try:
+        arr = pa.array(values, type=pa.string(), from_pandas=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # Not all strings: fall back to their str() form (slow path, unusual input).
+        arr = pa.array([None if v is None else str(v) for v in values], type=pa.string())
+    vc = pc.value_counts(arr.drop_null())
+    items: list[str] = vc.field("values").to_pylist()
+    counts = vc.field("counts").to_numpy(zero_copy_only=False).astype(np.int64)
+    return items, counts
+
+
+def as_float_array(values: NDArray[np.generic] | Sequence[float]) -> NDArray[np.float64]:
+    """A contiguous float64 copy-free view where possible (datasketches wants numpy arrays, not lists)."""
+    return np.ascontiguousarray(values, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------------------------- KLL
+
+
+class KllSketch:
+    """Quantile sketch (datasketches ``kll_doubles_sketch``). NaN updates are ignored by the sketch."""
+
+    __slots__ = ("_k", "_sk")
+
+    def __init__(self, k: int = DEFAULT_KLL_K) -> None:
+        self._k = _check_param("KLL k", k, 8, 65535)
+        self._sk = ds.kll_doubles_sketch(self._k)
+
+    @classmethod
+    def empty(cls, k: int = DEFAULT_KLL_K) -> Self:
+        return cls(k)
+
+    @property
+    def k(self) -> int:
+        return self._k
+
+    @property
+    def n(self) -> int:
+        return int(self._sk.n)
+
+    @property
+    def is_empty(self) -> bool:
+        return bool(self._sk.is_empty())
+
+    @property
+    def min(self) -> float:
+        """Smallest value seen (NaN when empty)."""
+        return float("nan") if self.is_empty else float(self._sk.get_min_value())
+
+    @property
+    def max(self) -> float:
+        """Largest value seen (NaN when empty)."""
+        return float("nan") if self.is_empty else float(self._sk.get_max_value())
+
+    @property
+    def num_retained(self) -> int:
+        return int(self._sk.num_retained)
+
+    def update(self, values: NDArray[np.generic] | Sequence[float]) -> None:
+        """Add a batch (NaN is dropped; callers count missing values themselves)."""
+        arr = as_float_array(values)
+        if arr.size:
+            self._sk.update(arr.ravel())
+
+    def merge(self, other: KllSketch) -> Self:
+        if not isinstance(other, KllSketch):
+            raise MergeError(f"cannot merge {type(other).__name__} into a KllSketch")
+        if other.k != self._k:
+            raise MergeError(f"cannot merge KLL sketches with different k ({self._k} vs {other.k})")
+        if not other.is_empty:
+            self._sk.merge(other._sk)
+        return self
+
+    def reset(self) -> None:
+        self._sk = ds.kll_doubles_sketch(self._k)
+
+    def copy(self) -> KllSketch:
+        return KllSketch.from_bytes(self.to_bytes())
+
+    def rank_error(self, pmf: bool = False) -> float:
+        """Normalized rank error at 99% confidence (single-sided for CDF/rank, double-sided for PMF)."""
+        return float(ds.kll_doubles_sketch.get_normalized_rank_error(self._k, pmf))
+
+    def cdf(self, points: NDArray[np.float64] | Sequence[float], inclusive: bool = True) -> NDArray[np.float64]:
+        """P(X <= x) (``inclusive``) or P(X < x) at strictly increasing ``points``, plus a trailing 1.0.
+
+        Like datasketches, the result has ``len(points) + 1`` entries. Empty sketch: NaN everywhere.
+        """
+        pts = as_float_array(points)
+        if self.is_empty:
+            return np.full(pts.size + 1, np.nan)
+        if pts.size == 0:
+            return np.ones(1)
+        return np.asarray(self._sk.get_cdf(pts, inclusive), dtype=np.float64)
+
+    def quantiles(self, ranks: NDArray[np.float64] | Sequence[float]) -> NDArray[np.float64]:
+        """Values at normalized ranks in [0, 1] (NaN when empty)."""
+        r = as_float_array(ranks)
+        if self.is_empty:
+            return np.full(r.size, np.nan)
+        if r.size == 0:
+            return np.zeros(0)
+        return np.asarray(self._sk.get_quantiles(r), dtype=np.float64)
+
+    def retained(self) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        """The retained items and their weights (sorted by item); weights sum to ``n``."""
+        pairs = list(self._sk)
+        if not pairs:
+            return np.zeros(0), np.zeros(0, dtype=np.int64)
+        items = np.fromiter((p[0] for p in pairs), dtype=np.float64, count=len(pairs))
+        weights = np.fromiter((p[1] for p in pairs), dtype=np.int64, count=len(pairs))
+        order = np.argsort(items, kind="stable")
+        return items[order], weights[order]
+
+    def to_bytes(self) -> bytes:
+        return pack_envelope(BlobKind.KLL, (self._k, 0, 0), bytes(self._sk.serialize()))
+
+    @classmethod
+    def from_bytes(cls, blob: bytes, k: int | None = None) -> Self:
+        env = unpack_envelope(blob, BlobKind.KLL, _expect(k))
+        out = cls(env.params[0])
+        try:
+            sk = ds.kll_doubles_sketch.deserialize(env.payload)
+        except _PARSE_ERRORS as exc:
+            raise CorruptBlobError(f"KLL payload does not parse: {exc}") from exc
+        if int(sk.k) != out.k:
+            raise CorruptBlobError(f"KLL payload has k={sk.k} but its header says k={out.k}")
+        out._sk = sk
+        return out
+
+    def __repr__(self) -> str:
+        return f"KllSketch(k={self._k}, n={self.n})"
+
+
+# --------------------------------------------------------------------------------------------- frequent items
+
+
+@dataclass(frozen=True, slots=True)
+class FrequentItem:
+    item: str
+    estimate: int
+    lower: int
+    upper: int
+
+
+class FrequentItemsSketch:
+    """Heavy hitters over strings (datasketches ``frequent_strings_sketch``, lg_max_k = log2 of map size)."""
+
+    __slots__ = ("_lg", "_sk")
+
+    def __init__(self, lg_max_k: int = DEFAULT_LG_MAX_K) -> None:
+        self._lg = _check_param("frequent items lg_max_k", lg_max_k, 3, 26)
+        self._sk = ds.frequent_strings_sketch(self._lg)
+
+    @classmethod
+    def empty(cls, lg_max_k: int = DEFAULT_LG_MAX_K) -> Self:
+        return cls(lg_max_k)
+
+    @property
+    def lg_max_k(self) -> int:
+        return self._lg
+
+    @property
+    def is_empty(self) -> bool:
+        return bool(self._sk.is_empty())
+
+    @property
+    def total_weight(self) -> int:
+        return int(self._sk.total_weight)
+
+    @property
+    def num_active_items(self) -> int:
+        return int(self._sk.num_active_items)
+
+    @property
+    def max_error(self) -> int:
+        """Upper minus lower bound of any item's estimate (0 while the sketch is exact)."""
+        probe = "\x00streamdrift-probe"
+        return int(self._sk.get_upper_bound(probe)) - int(self._sk.get_lower_bound(probe))
+
+    def update(self, values: NDArray[np.object_] | Sequence[str]) -> None:
+        """Add a batch of strings: pre-aggregated (one weighted update per distinct value)."""
+        items, counts = value_counts(values)
+        self.update_counts(items, counts)
+
+    def update_counts(self, items: Sequence[str], counts: NDArray[np.int64] | Sequence[int]) -> None:
+        """Weighted updates (``counts`` must be positive integers)."""
+        for item, count in zip(items, np.asarray(counts, dtype=np.int64).tolist(), strict=True):
+            if count > 0:
+                self._sk.update(item, count)
+
+    def merge(self, other: FrequentItemsSketch) -> Self:
+        if not isinstance(other, FrequentItemsSketch):
+            raise MergeError(f"cannot merge {type(other).__name__} into a FrequentItemsSketch")
+        if other.lg_max_k != self._lg:
+            raise MergeError(f"cannot merge frequent-items sketches with lg_max_k {self._lg} vs {other.lg_max_k}")
+        if not other.is_empty:
+            self._sk.merge(other._sk)
+        return self
+
+    def reset(self) -> None:
+        self._sk = ds.frequent_strings_sketch(self._lg)
+
+    def copy(self) -> FrequentItemsSketch:
+        return FrequentItemsSketch.from_bytes(self.to_bytes())
+
+    def estimate(self, item: str) -> int:
+        return int(self._sk.get_estimate(item))
+
+    def top(self, no_false_positives: bool = False, threshold: int | None = None) -> list[FrequentItem]:
+        """Frequent items, largest estimate first.
+
+        Default error type is NO_FALSE_NEGATIVES (every item whose true count exceeds ``threshold`` is listed);
+        ``threshold`` defaults to ``max_error`` (datasketches' own default).
+        """
+        err = ds.frequent_items_error_type.NO_FALSE_POSITIVES if no_false_positives else (
+            ds.frequent_items_error_type.NO_FALSE_NEGATIVES
+        )
+        rows = self._sk.get_frequent_items(err, 0 if threshold is None else int(threshold))
+        return [FrequentItem(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+    def frequencies(self) -> dict[str, int]:
+        """Estimate of every tracked item (all of them while the sketch is exact)."""
+        return {f.item: f.estimate for f in self.top(threshold=0)} if not self.is_empty else {}
+
+    def to_bytes(self) -> bytes:
+        return pack_envelope(BlobKind.FREQUENT_ITEMS, (self._lg, 0, 0), bytes(self._sk.serialize()))
+
+    @classmethod
+    def from_bytes(cls, blob: bytes, lg_max_k: int | None = None) -> Self:
+        env = unpack_envelope(blob, BlobKind.FREQUENT_ITEMS, _expect(lg_max_k))
+        out = cls(env.params[0])
+        try:
+            out._sk = ds.frequent_strings_sketch.deserialize(env.payload)
+        except _PARSE_ERRORS as exc:
+            raise CorruptBlobError(f"frequent-items payload does not parse: {exc}") from exc
+        return out
+
+    def __repr__(self) -> str:
+        return f"FrequentItemsSketch(lg_max_k={self._lg}, total_weight={self.total_weight})"
+
+
+# --------------------------------------------------------------------------------------------- HLL
+
+
+class DistinctCountSketch:
+    """Distinct-count sketch (datasketches ``hll_sketch``, HLL_4, lg_k = log2 of the number of buckets)."""
+
+    __slots__ = ("_lg", "_sk")
+
+    def __init__(self, lg_k: int = DEFAULT_HLL_LG_K) -> None:
+        self._lg = _check_param("HLL lg_k", lg_k, 4, 21)
+        self._sk = ds.hll_sketch(self._lg)
+
+    @classmethod
+    def empty(cls, lg_k: int = DEFAULT_HLL_LG_K) -> Self:
+        return cls(lg_k)
+
+    @property
+    def lg_k(self) -> int:
+        return self._lg
+
+    @property
+    def is_empty(self) -> bool:
+        return bool(self._sk.is_empty())
+
+    @property
+    def estimate(self) -> float:
+        return float(self._sk.get_estimate())
+
+    def upper_bound(self, stddevs: int = 2) -> float:
+        """Upper bound at 1, 2 or 3 standard deviations (about 68 / 95 / 99.7 % confidence)."""
+        return float(self._sk.get_upper_bound(_stddevs(stddevs)))
+
+    def lower_bound(self, stddevs: int = 2) -> float:
+        return float(self._sk.get_lower_bound(_stddevs(stddevs)))
+
+    def update(self, values: NDArray[np.object_] | Sequence[str]) -> None:
+        """Add a batch of strings (one sketch update per distinct value of the batch)."""
+        items, _ = value_counts(values)
+        self.update_distinct(items)
+
+    def update_distinct(self, items: Iterable[str]) -> None:
+        for item in items:
+            self._sk.update(item)
+
+    def merge(self, other: DistinctCountSketch) -> Self:
+        if not isinstance(other, DistinctCountSketch):
+            raise MergeError(f"cannot merge {type(other).__name__} into a DistinctCountSketch")
+        if other.lg_k != self._lg:
+            raise MergeError(f"cannot merge HLL sketches with lg_k {self._lg} vs {other.lg_k}")
+        if not other.is_empty:
+            union = ds.hll_union(self._lg)
+            union.update(self._sk)
+            union.update(other._sk)
+            self._sk = union.get_result(ds.tgt_hll_type.HLL_4)
+        return self
+
+    def reset(self) -> None:
+        self._sk = ds.hll_sketch(self._lg)
+
+    def copy(self) -> DistinctCountSketch:
+        return DistinctCountSketch.from_bytes(self.to_bytes())
+
+    def to_bytes(self) -> bytes:
+        return pack_envelope(BlobKind.DISTINCT_COUNT, (self._lg, 0, 0), bytes(self._sk.serialize_compact()))
+
+    @classmethod
+    def from_bytes(cls, blob: bytes, lg_k: int | None = None) -> Self:
+        env = unpack_envelope(blob, BlobKind.DISTINCT_COUNT, _expect(lg_k))
+        out = cls(env.params[0])
+        try:
+            sk = ds.hll_sketch.deserialize(env.payload)
+        except _PARSE_ERRORS as exc:
+            raise CorruptBlobError(f"HLL payload does not parse: {exc}") from exc
+        if int(sk.lg_config_k) != out.lg_k:
+            raise CorruptBlobError(f"HLL payload has lg_k={sk.lg_config_k} but its header says {out.lg_k}")
+        out._sk = sk
+        return out
+
+    def __repr__(self) -> str:
+        return f"DistinctCountSketch(lg_k={self._lg}, estimate={self.estimate:.1f})"
+
+
+def _stddevs(value: int) -> int:
+    if value not in (1, 2, 3):
+        raise ParameterMismatchError(f"HLL bounds take 1, 2 or 3 standard deviations, got {value!r}")
+    return value
