@@ -285,14 +285,17 @@ class RegressionQualityState:
         if y.size == 0:
             return cls()
         err = p - y
-        sq = np.square(err)
         nz = y != 0.0
-        ape = np.abs(err[nz] / y[nz])
+        with np.errstate(over="ignore"):
+            sq = np.square(err)
+            ape = np.abs(err[nz] / y[nz])
+            ape_sq = np.square(ape)
+            err4 = np.square(sq)
         return cls(n=int(y.size), sum_err=float(err.sum()), sum_abs_err=float(np.abs(err).sum()),
-                   sum_sq_err=float(sq.sum()), sum_err4=float(np.square(sq).sum()),
+                   sum_sq_err=float(sq.sum()), sum_err4=float(err4.sum()),
                    mean_y=float(y.mean()), m2_y=float(np.square(y - y.mean()).sum()),
                    mean_pred=float(p.mean()), m2_pred=float(np.square(p - p.mean()).sum()),
-                   n_ape=int(ape.size), sum_ape=float(ape.sum()), sum_ape_sq=float(np.square(ape).sum()))
+                   n_ape=int(ape.size), sum_ape=float(ape.sum()), sum_ape_sq=float(ape_sq.sum()))
 
     def merge(self, other: RegressionQualityState) -> Self:
         if not isinstance(other, RegressionQualityState):
