@@ -1,0 +1,638 @@
+"""Bytes on the capture / labels topics -> per-model batches of columns, and back (for the capture SDK).
+
+A capture message is either ONE JSON capture record::
+
+    {"model_id": "m", "model_version": "3", "inference_id": "…", "timestamp": 1718000000000,
+     "features": {"age": 41, "city": "Oslo"}, "prediction": 1 | "yes" | {"label": 1, "score": 0.93},
+     "attributions": {"age": 0.12}, "metadata": {...}}
+
+or a columnar batch of many records of one model (``schemas/columnar_batch.schema.json``)::
+
+    {"format": "columnar", "model_id": "m", "model_version": null, "n": 2,
+     "inference_id": ["a", "b"], "timestamp": [1718000000000, 1718000000001],
+     "features": {"age": [41, null]}, "prediction": [1, 0] | {"label": [...], "score": [...]},
+     "attributions": {"age": [0.1, 0.2]}}
+
+Timestamps are epoch milliseconds (integers or finite floats) or ISO-8601 text (UTC when no offset). A feature
+absent from a record, or ``null``, is missing (not bad input). A message that cannot be used becomes a
+:class:`DeadLetter` naming its index in the input sequence and a reason tag (the tags are metric labels):
+``not_json`` (incl. a ``NaN`` literal, which orjson rejects), ``not_object``, ``missing_field``, ``wrong_type``
+(nested values where scalars belong; bool where a number belongs), ``non_finite`` (a number that overflows a
+double), ``too_large``, ``bad_timestamp``, ``bad_batch`` (inconsistent columnar batch). A columnar batch is
+dead-lettered as a whole. Parsing never raises for bad input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+
+from streamdrift.columns import Column, Columns, column_from_values, columns_from_rows, paused_gc
+from streamdrift.errors import BadRecordError
+
+__all__ = [
+    "DEAD_LETTER_REASONS",
+    "CaptureBatch",
+    "DeadLetter",
+    "LabelBatch",
+    "concat_columns",
+    "encode_capture_record",
+    "encode_columnar_batch",
+    "encode_label_record",
+    "parse_capture",
+    "parse_labels",
+]
+
+DEAD_LETTER_REASONS: Final[tuple[str, ...]] = (
+    "not_json",
+    "not_object",
+    "missing_field",
+    "wrong_type",
+    "non_finite",
+    "too_large",
+    "bad_timestamp",
+    "bad_batch",
+)
+MAX_TIMESTAMP_MS: Final[int] = 1 << 53  # exact in float64; year ~287,000
+_DETAIL_MAX: Final[int] = 200
+_SCALARS: Final[frozenset[type]] = frozenset({int, float, str, bool, type(None)})
+_NUMBERS: Final[frozenset[type]] = frozenset({int, float, type(None)})
+
+
+@dataclass(frozen=True)
+class CaptureBatch:
+    """The capture records of ONE model (and model version) from one poll, as columns."""
+
+    model_id: str
+    model_version: str | None
+    timestamps_ms: NDArray[np.int64]
+    inference_ids: NDArray[np.object_]  # str, or None where the record had no id
+    features: Columns
+    prediction: Column | None  # predicted label / value; None when no record carried one
+    score: NDArray[np.float64] | None  # NaN where a record had no score; None when none had
+    attributions: Columns | None
+    source_index: NDArray[np.int64]  # index of each row's message in the input sequence
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.timestamps_ms.shape[0])
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    index: int  # of the message in the input sequence
+    reason: str  # one of DEAD_LETTER_REASONS
+    detail: str
+
+
+@dataclass(frozen=True)
+class LabelBatch:
+    """Ground-truth labels: one row per valid label record, any mix of models."""
+
+    model_ids: NDArray[np.object_]
+    inference_ids: NDArray[np.object_]
+    timestamps_ms: NDArray[np.int64]
+    labels: Column
+    source_index: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.timestamps_ms.shape[0])
+
+
+# ---------------------------------------------------------------- capture parsing
+
+
+@dataclass
+class _Group:
+    """Rows of one (model, version) collected in input order; JSON rows are columnarized in runs."""
+
+    model_id: str
+    model_version: str | None
+    features: list[Mapping[str, object]] = field(default_factory=list)
+    timestamps: list[int] = field(default_factory=list)
+    ids: list[object] = field(default_factory=list)
+    predictions: list[object] = field(default_factory=list)
+    scores: list[object] = field(default_factory=list)
+    attributions: list[Mapping[str, object]] = field(default_factory=list)
+    sources: list[int] = field(default_factory=list)
+    has_prediction: bool = False
+    has_score: bool = False
+    has_attributions: bool = False
+    segments: list[_Segment] = field(default_factory=list)
+
+    def flush(self) -> None:
+        if self.sources:
+            self.segments.append(_segment_from_rows(self))
+            for rows in (self.features, self.timestamps, self.ids, self.predictions, self.scores,
+                         self.attributions, self.sources):
+                rows.clear()
+            self.has_prediction = self.has_score = self.has_attributions = False
+
+
+@dataclass(frozen=True)
+class _Segment:
+    timestamps_ms: NDArray[np.int64]
+    inference_ids: NDArray[np.object_]
+    features: Columns
+    prediction: Column | None
+    score: NDArray[np.float64] | None
+    attributions: Columns | None
+    source_index: NDArray[np.int64]
+
+
+def parse_capture(
+    values: Sequence[bytes],
+    *,
+    max_bytes: int = 1 << 20,
+    fallback_timestamps_ms: Sequence[int] | None = None,
+) -> tuple[list[CaptureBatch], list[DeadLetter]]:
+    """Parse capture messages into one :class:`CaptureBatch` per (model, version), plus dead letters.
+
+    ``fallback_timestamps_ms`` (e.g. the Kafka message timestamps, aligned with ``values``) is used for records
+    without a ``timestamp``; without it such a record is dead-lettered (``missing_field``).
+    """
+    groups: dict[tuple[str, str | None], _Group] = {}
+    dead: list[DeadLetter] = []
+    with paused_gc():
+        for index, value in enumerate(values):
+            fallback = None if fallback_timestamps_ms is None else int(fallback_timestamps_ms[index])
+            try:
+                obj = _load(value, max_bytes)
+                if obj.get("format") == "columnar":
+                    segment, key = _parse_columnar(obj, index, fallback)
+                    group = _group(groups, key)
+                    group.flush()
+                    group.segments.append(segment)
+                else:
+                    _add_record(groups, obj, index, fallback)
+            except BadRecordError as exc:
+                dead.append(DeadLetter(index, exc.reason, exc.detail[:_DETAIL_MAX]))
+        batches = [_batch_of(g) for g in groups.values()]
+    return [b for b in batches if b.n_rows > 0], dead
+
+
+def _load(value: bytes, max_bytes: int) -> dict[str, Any]:
+    if len(value) > max_bytes:
+        raise BadRecordError("too_large", f"{len(value)} bytes > max {max_bytes}")
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        reason = "non_finite" if "infinity" in str(exc) else "not_json"
+        raise BadRecordError(reason, str(exc)) from None
+    if not isinstance(obj, dict):
+        raise BadRecordError("not_object", f"a JSON {type(obj).__name__}, not an object")
+    return obj
+
+
+def _group(groups: dict[tuple[str, str | None], _Group], key: tuple[str, str | None]) -> _Group:
+    group = groups.get(key)
+    if group is None:
+        group = groups[key] = _Group(key[0], key[1])
+    return group
+
+
+def _model_key(obj: Mapping[str, Any]) -> tuple[str, str | None]:
+    model_id = obj.get("model_id")
+    if model_id is None:
+        raise BadRecordError("missing_field", "model_id")
+    if not isinstance(model_id, str) or not model_id:
+        raise BadRecordError("wrong_type", "model_id must be a non-empty string")
+    version = obj.get("model_version")
+    if version is not None and (not isinstance(version, str | int) or isinstance(version, bool)):
+        raise BadRecordError("wrong_type", "model_version must be a string")
+    return model_id, None if version is None else str(version)
+
+
+def _add_record(
+    groups: dict[tuple[str, str | None], _Group], obj: Mapping[str, Any], index: int, fallback: int | None
+) -> None:
+    key = _model_key(obj)
+    features = obj.get("features")
+    if features is None:
+        raise BadRecordError("missing_field", "features")
+    if not isinstance(features, dict):
+        raise BadRecordError("wrong_type", "features must be an object")
+    if not _SCALARS.issuperset(map(type, features.values())):
+        raise BadRecordError("wrong_type", f"feature values must be scalars: {_first_bad(features, _SCALARS)}")
+    ts = obj.get("timestamp")
+    ts_ms = _timestamp_ms(ts, fallback)
+    inference_id = _inference_id(obj.get("inference_id"))
+    label, score, has_pred, has_score = _prediction(obj)
+    attributions = obj.get("attributions")
+    if attributions is not None:
+        if not isinstance(attributions, dict):
+            raise BadRecordError("wrong_type", "attributions must be an object")
+        if not _NUMBERS.issuperset(map(type, attributions.values())):
+            raise BadRecordError(
+                "wrong_type", f"attributions must be numbers: {_first_bad(attributions, _NUMBERS)}"
+            )
+    group = _group(groups, key)
+    group.features.append(features)
+    group.timestamps.append(ts_ms)
+    group.ids.append(inference_id)
+    group.predictions.append(label)
+    group.scores.append(score)
+    group.attributions.append(attributions or {})
+    group.sources.append(index)
+    group.has_prediction |= has_pred
+    group.has_score |= has_score
+    group.has_attributions |= attributions is not None
+
+
+def _first_bad(values: Mapping[str, object], allowed: frozenset[type]) -> str:
+    for name, v in values.items():
+        if type(v) not in allowed:
+            return f"{name!r} is a {type(v).__name__}"
+    return ""  # pragma: no cover - only called when one is bad
+
+
+def _inference_id(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise BadRecordError("wrong_type", "inference_id must be a string")
+
+
+def _prediction(obj: Mapping[str, Any]) -> tuple[object, float | None, bool, bool]:
+    """(label, score, has_prediction, has_score) of a record's ``prediction``."""
+    if "prediction" not in obj or obj["prediction"] is None:
+        return None, None, False, False
+    pred = obj["prediction"]
+    if isinstance(pred, dict):
+        label = pred.get("label")
+        score = pred.get("score")
+        if type(label) not in _SCALARS:
+            raise BadRecordError("wrong_type", "prediction.label must be a scalar")
+        if type(score) not in _NUMBERS:
+            raise BadRecordError("wrong_type", "prediction.score must be a number")
+        return label, None if score is None else float(score), label is not None, score is not None
+    if type(pred) not in _SCALARS:
+        raise BadRecordError("wrong_type", "prediction must be a scalar or {label, score}")
+    return pred, None, True, False
+
+
+def _timestamp_ms(value: object, fallback: int | None) -> int:
+    if value is None:
+        if fallback is None:
+            raise BadRecordError("missing_field", "timestamp")
+        return fallback
+    if isinstance(value, bool):
+        raise BadRecordError("bad_timestamp", "a boolean")
+    if isinstance(value, int | float):
+        if not 0 <= value < MAX_TIMESTAMP_MS:
+            raise BadRecordError("bad_timestamp", f"{value} is not epoch milliseconds")
+        return int(value)
+    if isinstance(value, str):
+        return _iso_ms(value)
+    raise BadRecordError("bad_timestamp", f"a {type(value).__name__}")
+
+
+def _iso_ms(text: str) -> int:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadRecordError("bad_timestamp", f"not ISO-8601: {text[:40]!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    ms = round(parsed.timestamp() * 1000)
+    if not 0 <= ms < MAX_TIMESTAMP_MS:
+        raise BadRecordError("bad_timestamp", f"{text[:40]!r} is before 1970")
+    return ms
+
+
+def _segment_from_rows(g: _Group) -> _Segment:
+    return _Segment(
+        timestamps_ms=np.array(g.timestamps, dtype=np.int64),
+        inference_ids=_object_array(g.ids),
+        features=columns_from_rows(g.features),
+        prediction=column_from_values(g.predictions) if g.has_prediction else None,
+        score=np.array(g.scores, dtype=np.float64) if g.has_score else None,  # None -> NaN
+        attributions=columns_from_rows(g.attributions) if g.has_attributions else None,
+        source_index=np.array(g.sources, dtype=np.int64),
+    )
+
+
+def _object_array(values: Sequence[object]) -> NDArray[np.object_]:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+# ---------------------------------------------------------------- columnar batches
+
+
+def _parse_columnar(
+    obj: Mapping[str, Any], index: int, fallback: int | None
+) -> tuple[_Segment, tuple[str, str | None]]:
+    key = _model_key(obj)
+    n = obj.get("n")
+    if type(n) is not int or n < 0:
+        raise BadRecordError("bad_batch", "n must be a non-negative integer")
+    features = _named_lists(obj.get("features"), "features", n, _SCALARS)
+    if features is None:
+        raise BadRecordError("missing_field", "features")
+    timestamps = _columnar_timestamps(obj.get("timestamp"), n, fallback)
+    ids = _columnar_ids(obj.get("inference_id"), n)
+    prediction, score = _columnar_prediction(obj.get("prediction"), n)
+    attributions = _named_lists(obj.get("attributions"), "attributions", n, _NUMBERS)
+    segment = _Segment(
+        timestamps_ms=timestamps,
+        inference_ids=ids,
+        features=Columns(n, {name: column_from_values(v) for name, v in features.items()}),
+        prediction=prediction,
+        score=score,
+        attributions=None
+        if attributions is None
+        else Columns(n, {name: column_from_values(v) for name, v in attributions.items()}),
+        source_index=np.full(n, index, dtype=np.int64),
+    )
+    return segment, key
+
+
+def _checked_list(value: object, what: str, n: int, allowed: frozenset[type]) -> list[object]:
+    if not isinstance(value, list):
+        raise BadRecordError("bad_batch", f"{what} must be a list")
+    if len(value) != n:
+        raise BadRecordError("bad_batch", f"{what} has {len(value)} values, n is {n}")
+    if not allowed.issuperset(map(type, value)):
+        raise BadRecordError("wrong_type", f"{what}: values must be {_type_names(allowed)}")
+    return value
+
+
+def _type_names(allowed: frozenset[type]) -> str:
+    return "numbers" if allowed is _NUMBERS else "scalars"
+
+
+def _named_lists(
+    value: object, what: str, n: int, allowed: frozenset[type]
+) -> dict[str, list[object]] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BadRecordError("bad_batch", f"{what} must be an object of lists")
+    return {name: _checked_list(v, f"{what}.{name}", n, allowed) for name, v in value.items()}
+
+
+def _columnar_timestamps(value: object, n: int, fallback: int | None) -> NDArray[np.int64]:
+    if value is None:
+        if fallback is None:
+            raise BadRecordError("missing_field", "timestamp")
+        return np.full(n, fallback, dtype=np.int64)
+    if not isinstance(value, list) or len(value) != n:
+        raise BadRecordError("bad_batch", f"timestamp must be a list of n={n} values")
+    arr = np.asarray(value) if n else np.zeros(0, dtype=np.int64)
+    if arr.dtype.kind in "iuf":  # bool lists are dtype bool -> slow path -> bad_timestamp
+        if arr.size and not (np.all(arr >= 0) and np.all(arr < MAX_TIMESTAMP_MS)):
+            raise BadRecordError("bad_timestamp", "timestamps must be epoch milliseconds >= 0")
+        return arr.astype(np.int64)
+    return np.array([_timestamp_ms(v, fallback) for v in value], dtype=np.int64)
+
+
+def _columnar_ids(value: object, n: int) -> NDArray[np.object_]:
+    if value is None:
+        return np.full(n, None, dtype=object)
+    if not isinstance(value, list) or len(value) != n:
+        raise BadRecordError("bad_batch", f"inference_id must be a list of n={n} values")
+    if not {str, type(None)}.issuperset(map(type, value)):
+        value = [_inference_id(v) for v in value]
+    return _object_array(value)
+
+
+def _columnar_prediction(value: object, n: int) -> tuple[Column | None, NDArray[np.float64] | None]:
+    if value is None:
+        return None, None
+    if isinstance(value, list):
+        return column_from_values(_checked_list(value, "prediction", n, _SCALARS)), None
+    if not isinstance(value, dict):
+        raise BadRecordError("bad_batch", "prediction must be a list or {label: [...], score: [...]}")
+    labels = value.get("label")
+    scores = value.get("score")
+    label_col = None if labels is None else column_from_values(_checked_list(labels, "prediction.label", n, _SCALARS))
+    score_arr = (
+        None if scores is None else np.array(_checked_list(scores, "prediction.score", n, _NUMBERS), dtype=np.float64)
+    )
+    return label_col, score_arr
+
+
+# ---------------------------------------------------------------- assembling batches
+
+
+def _batch_of(group: _Group) -> CaptureBatch:
+    group.flush()
+    segs = group.segments
+    lengths = [int(s.timestamps_ms.shape[0]) for s in segs]
+    return CaptureBatch(
+        model_id=group.model_id,
+        model_version=group.model_version,
+        timestamps_ms=_cat([s.timestamps_ms for s in segs], np.int64),
+        inference_ids=_cat([s.inference_ids for s in segs], np.object_),
+        features=concat_columns([s.features for s in segs]) if len(segs) != 1 else segs[0].features,
+        prediction=_optional_column([s.prediction for s in segs], lengths),
+        score=_optional_scores([s.score for s in segs], lengths),
+        attributions=_optional_columns([s.attributions for s in segs], lengths),
+        source_index=_cat([s.source_index for s in segs], np.int64),
+    )
+
+
+def _cat(parts: list[NDArray[Any]], dtype: type[Any]) -> NDArray[Any]:
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+
+def _concat_column(parts: Sequence[Column]) -> Column:
+    if len(parts) == 1:
+        return parts[0]
+    strings: NDArray[np.object_] | None = None
+    if any(p.strings is not None for p in parts):
+        strings = np.concatenate(
+            [p.strings if p.strings is not None else np.full(p.kinds.shape[0], None, dtype=object) for p in parts]
+        )
+    return Column(np.concatenate([p.numbers for p in parts]), np.concatenate([p.kinds for p in parts]), strings)
+
+
+def concat_columns(parts: Sequence[Columns]) -> Columns:
+    """Row-wise concatenation; a feature absent from a part is MISSING in its rows."""
+    names: dict[str, None] = {}
+    for p in parts:
+        names.update(dict.fromkeys(p.columns))
+    columns = {
+        name: _concat_column([p.columns.get(name) or Column.missing(p.n_rows) for p in parts]) for name in names
+    }
+    return Columns(sum(p.n_rows for p in parts), columns)
+
+
+def _optional_column(parts: list[Column | None], lengths: list[int]) -> Column | None:
+    if all(p is None for p in parts):
+        return None
+    return _concat_column([p if p is not None else Column.missing(n) for p, n in zip(parts, lengths, strict=True)])
+
+
+def _optional_columns(parts: list[Columns | None], lengths: list[int]) -> Columns | None:
+    if all(p is None for p in parts):
+        return None
+    return concat_columns([p if p is not None else Columns(n, {}) for p, n in zip(parts, lengths, strict=True)])
+
+
+def _optional_scores(parts: list[NDArray[np.float64] | None], lengths: list[int]) -> NDArray[np.float64] | None:
+    if all(p is None for p in parts):
+        return None
+    return np.concatenate([p if p is not None else np.full(n, np.nan) for p, n in zip(parts, lengths, strict=True)])
+
+
+# ---------------------------------------------------------------- labels
+
+
+def parse_labels(
+    values: Sequence[bytes],
+    *,
+    max_bytes: int = 1 << 20,
+    fallback_timestamps_ms: Sequence[int] | None = None,
+) -> tuple[LabelBatch, list[DeadLetter]]:
+    """Parse label records ``{"model_id", "inference_id", "label", "timestamp"}``; ``label`` must be a scalar."""
+    model_ids: list[str] = []
+    ids: list[str] = []
+    stamps: list[int] = []
+    labels: list[object] = []
+    sources: list[int] = []
+    dead: list[DeadLetter] = []
+    for index, value in enumerate(values):
+        fallback = None if fallback_timestamps_ms is None else int(fallback_timestamps_ms[index])
+        try:
+            obj = _load(value, max_bytes)
+            model_id, _ = _model_key(obj)
+            inference_id = _inference_id(obj.get("inference_id"))
+            if inference_id is None:
+                raise BadRecordError("missing_field", "inference_id")
+            label = obj.get("label")
+            if label is None:
+                raise BadRecordError("missing_field", "label")
+            if type(label) not in _SCALARS:
+                raise BadRecordError("wrong_type", "label must be a scalar")
+            ts = _timestamp_ms(obj.get("timestamp"), fallback)
+        except BadRecordError as exc:
+            dead.append(DeadLetter(index, exc.reason, exc.detail[:_DETAIL_MAX]))
+            continue
+        model_ids.append(model_id)
+        ids.append(inference_id)
+        stamps.append(ts)
+        labels.append(label)
+        sources.append(index)
+    batch = LabelBatch(
+        model_ids=_object_array(model_ids),
+        inference_ids=_object_array(ids),
+        timestamps_ms=np.array(stamps, dtype=np.int64),
+        labels=column_from_values(labels),
+        source_index=np.array(sources, dtype=np.int64),
+    )
+    return batch, dead
+
+
+# ---------------------------------------------------------------- encoding (capture SDK)
+
+_DUMP_OPTIONS: Final[int] = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def _record_dict(
+    model_id: str,
+    *,
+    features: Mapping[str, object],
+    prediction: object,
+    inference_id: str | None,
+    timestamp_ms: int,
+    model_version: str | None = None,
+    attributions: Mapping[str, object] | None = None,
+    metadata: Mapping[str, object] | None = None,
+) -> dict[str, object]:
+    record: dict[str, object] = {"model_id": model_id}
+    if model_version is not None:
+        record["model_version"] = model_version
+    record["inference_id"] = inference_id
+    record["timestamp"] = int(timestamp_ms)
+    record["features"] = features
+    if prediction is not None:
+        record["prediction"] = prediction
+    if attributions is not None:
+        record["attributions"] = attributions
+    if metadata is not None:
+        record["metadata"] = metadata
+    return record
+
+
+def encode_capture_record(
+    model_id: str,
+    *,
+    features: Mapping[str, object],
+    prediction: object,
+    inference_id: str | None,
+    timestamp_ms: int,
+    model_version: str | None = None,
+    attributions: Mapping[str, object] | None = None,
+    metadata: Mapping[str, object] | None = None,
+) -> bytes:
+    """One JSON capture record (numpy scalars/arrays allowed; NaN / inf become null = missing)."""
+    record = _record_dict(
+        model_id,
+        features=features,
+        prediction=prediction,
+        inference_id=inference_id,
+        timestamp_ms=timestamp_ms,
+        model_version=model_version,
+        attributions=attributions,
+        metadata=metadata,
+    )
+    return orjson.dumps(record, option=_DUMP_OPTIONS)
+
+
+def encode_label_record(model_id: str, inference_id: str, label: object, timestamp_ms: int) -> bytes:
+    return orjson.dumps(
+        {"model_id": model_id, "inference_id": inference_id, "label": label, "timestamp": int(timestamp_ms)},
+        option=_DUMP_OPTIONS,
+    )
+
+
+def encode_columnar_batch(
+    model_id: str, rows: Sequence[Mapping[str, Any]], *, model_version: str | None = None
+) -> bytes:
+    """A columnar batch of capture ``rows`` (dicts shaped like JSON capture records, without model_id).
+
+    Each row has ``features`` and ``timestamp`` (epoch ms), optionally ``inference_id``, ``prediction`` (a
+    scalar or ``{"label", "score"}``) and ``attributions``. A feature absent from a row is written as null.
+    """
+    names = _union_keys(r.get("features") or {} for r in rows)
+    batch: dict[str, object] = {
+        "format": "columnar",
+        "model_id": model_id,
+        "model_version": model_version,
+        "n": len(rows),
+        "inference_id": [r.get("inference_id") for r in rows],
+        "timestamp": [int(r["timestamp"]) for r in rows],
+        "features": {name: [(r.get("features") or {}).get(name) for r in rows] for name in names},
+    }
+    predictions = [r.get("prediction") for r in rows]
+    if any(isinstance(p, Mapping) for p in predictions):
+        pairs = [p if isinstance(p, Mapping) else {"label": p} for p in predictions]
+        batch["prediction"] = {"label": [p.get("label") for p in pairs], "score": [p.get("score") for p in pairs]}
+    elif any(p is not None for p in predictions):
+        batch["prediction"] = predictions
+    if any(r.get("attributions") is not None for r in rows):
+        attr_names = _union_keys(r.get("attributions") or {} for r in rows)
+        batch["attributions"] = {
+            name: [(r.get("attributions") or {}).get(name) for r in rows] for name in attr_names
+        }
+    return orjson.dumps(batch, option=_DUMP_OPTIONS)
+
+
+def _union_keys(mappings: Iterable[Mapping[str, object]]) -> list[str]:
+    names: dict[str, None] = {}
+    for m in mappings:
+        names.update(dict.fromkeys(m))
+    return list(names)

@@ -1,0 +1,263 @@
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from streamdrift.columns import Kind
+from streamdrift.records import (
+    DEAD_LETTER_REASONS,
+    encode_capture_record,
+    encode_columnar_batch,
+    encode_label_record,
+    parse_capture,
+    parse_labels,
+)
+
+T0 = 1_718_000_000_000
+
+
+def _rec(i: int, model: str = "m", **extra: Any) -> bytes:
+    obj: dict[str, Any] = {
+        "model_id": model,
+        "inference_id": f"id{i}",
+        "timestamp": T0 + i,
+        "features": {"x": i * 0.5, "n": i, "city": ["oslo", "rome"][i % 2], "flag": i % 2 == 0},
+        "prediction": i % 3,
+    }
+    obj.update(extra)
+    return orjson.dumps(obj)
+
+
+def test_json_records_become_exact_columns() -> None:
+    values = [_rec(i) for i in range(5)]
+    batches, dead = parse_capture(values)
+    assert dead == []
+    [b] = batches
+    assert b.model_id == "m" and b.model_version is None
+    np.testing.assert_array_equal(b.timestamps_ms, T0 + np.arange(5))
+    assert list(b.inference_ids) == [f"id{i}" for i in range(5)]
+    np.testing.assert_array_equal(b.source_index, np.arange(5))
+    cols = b.features.columns
+    assert b.features.n_rows == 5
+    np.testing.assert_array_equal(cols["x"].numbers, np.arange(5) * 0.5)
+    assert list(cols["x"].kinds) == [Kind.INTEGRAL, Kind.FRACTIONAL] * 2 + [Kind.INTEGRAL]
+    assert cols["city"].strings is not None and list(cols["city"].strings) == ["oslo", "rome"] * 2 + ["oslo"]
+    assert set(cols["flag"].kinds.tolist()) == {Kind.BOOLEAN}
+    assert b.prediction is not None
+    np.testing.assert_array_equal(b.prediction.numbers, np.arange(5) % 3)
+    assert b.score is None and b.attributions is None
+
+
+def test_grouping_by_model_and_version_keeps_source_index() -> None:
+    values = [_rec(0, "a"), _rec(1, "b"), _rec(2, "a"), _rec(3, "a", model_version="2")]
+    batches, dead = parse_capture(values)
+    assert dead == []
+    by_key = {(b.model_id, b.model_version): b for b in batches}
+    assert set(by_key) == {("a", None), ("b", None), ("a", "2")}
+    np.testing.assert_array_equal(by_key[("a", None)].source_index, [0, 2])
+    np.testing.assert_array_equal(by_key[("b", None)].source_index, [1])
+    np.testing.assert_array_equal(by_key[("a", "2")].timestamps_ms, [T0 + 3])
+
+
+def test_missing_or_null_feature_is_missing_not_bad() -> None:
+    values = [
+        orjson.dumps({"model_id": "m", "timestamp": T0, "features": {"x": 1.0, "y": "u"}}),
+        orjson.dumps({"model_id": "m", "timestamp": T0, "features": {"x": None}}),
+    ]
+    [b], dead = parse_capture(values)
+    assert dead == []
+    assert list(b.features.columns["y"].kinds) == [Kind.STRING, Kind.MISSING]
+    assert list(b.features.columns["x"].kinds) == [Kind.INTEGRAL, Kind.MISSING]
+    assert b.prediction is None
+    assert list(b.inference_ids) == [None, None]
+
+
+def test_prediction_with_score_and_attributions() -> None:
+    values = [
+        _rec(0, prediction={"label": "yes", "score": 0.9}, attributions={"x": 0.25, "n": -0.5}),
+        _rec(1, prediction="no"),
+    ]
+    [b], dead = parse_capture(values)
+    assert dead == []
+    assert b.prediction is not None and b.prediction.strings is not None
+    assert list(b.prediction.strings) == ["yes", "no"]
+    assert b.score is not None
+    np.testing.assert_array_equal(b.score, [0.9, np.nan])
+    assert b.attributions is not None
+    np.testing.assert_array_equal(b.attributions.columns["n"].numbers, [-0.5, np.nan])
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"{not json", "not_json"),
+        (b'{"model_id": "m", "timestamp": 1, "features": {"x": NaN}}', "not_json"),
+        (b'{"model_id": "m", "timestamp": 1, "features": {"x": 1e400}}', "non_finite"),
+        (b"[1, 2]", "not_object"),
+        (b'"text"', "not_object"),
+        (b'{"timestamp": 1, "features": {}}', "missing_field"),
+        (b'{"model_id": "m", "timestamp": 1}', "missing_field"),
+        (b'{"model_id": "m", "features": {"x": 1}}', "missing_field"),
+        (b'{"model_id": 7, "timestamp": 1, "features": {}}', "wrong_type"),
+        (b'{"model_id": "m", "timestamp": 1, "features": [1]}', "wrong_type"),
+        (b'{"model_id": "m", "timestamp": 1, "features": {"x": [1, 2]}}', "wrong_type"),
+        (b'{"model_id": "m", "timestamp": 1, "features": {"x": {"a": 1}}}', "wrong_type"),
+        (b'{"model_id": "m", "timestamp": 1, "features": {}, "prediction": [1]}', "wrong_type"),
+        (b'{"model_id": "m", "timestamp": 1, "features": {}, "prediction": {"score": "hi"}}', "wrong_type"),
+        (b'{"model_id": "m", "timestamp": 1, "features": {}, "attributions": {"x": true}}', "wrong_type"),
+        (b'{"model_id": "m", "timestamp": 1, "features": {}, "inference_id": [1]}', "wrong_type"),
+        (b'{"model_id": "m", "timestamp": -5, "features": {}}', "bad_timestamp"),
+        (b'{"model_id": "m", "timestamp": true, "features": {}}', "bad_timestamp"),
+        (b'{"model_id": "m", "timestamp": "yesterday", "features": {}}', "bad_timestamp"),
+        (b'{"model_id": "m", "timestamp": [1], "features": {}}', "bad_timestamp"),
+    ],
+)
+def test_dead_letter_reasons(value: bytes, reason: str) -> None:
+    good = _rec(0)
+    batches, dead = parse_capture([good, value, good])
+    assert [(d.index, d.reason) for d in dead] == [(1, reason)]
+    assert reason in DEAD_LETTER_REASONS
+    assert dead[0].detail
+    [b] = batches
+    np.testing.assert_array_equal(b.source_index, [0, 2])
+
+
+def test_oversize_message_is_dead_lettered() -> None:
+    small = _rec(0)
+    big = _rec(1, metadata={"blob": "x" * 2000})
+    batches, dead = parse_capture([small, big], max_bytes=1000)
+    assert [(d.index, d.reason) for d in dead] == [(1, "too_large")]
+    assert batches[0].n_rows == 1
+
+
+def test_timestamps_iso_float_and_fallback() -> None:
+    values = [
+        orjson.dumps({"model_id": "m", "timestamp": "2024-06-10T06:13:20Z", "features": {}}),
+        orjson.dumps({"model_id": "m", "timestamp": "2024-06-10T08:13:20+02:00", "features": {}}),
+        orjson.dumps({"model_id": "m", "timestamp": "2024-06-10T06:13:20", "features": {}}),
+        orjson.dumps({"model_id": "m", "timestamp": 1718000000000.7, "features": {}}),
+        orjson.dumps({"model_id": "m", "features": {}}),
+    ]
+    [b], dead = parse_capture(values, fallback_timestamps_ms=[0, 0, 0, 0, 42])
+    assert dead == []
+    assert b.timestamps_ms.tolist() == [T0, T0, T0, T0, 42]
+
+
+def test_bool_is_not_a_number_for_score() -> None:
+    value = orjson.dumps(
+        {"model_id": "m", "timestamp": T0, "features": {}, "prediction": {"label": 1, "score": True}}
+    )
+    _, dead = parse_capture([value])
+    assert [d.reason for d in dead] == ["wrong_type"]
+
+
+# ---------------------------------------------------------------- columnar
+
+
+def _rows(n: int, start: int = 0) -> list[dict[str, Any]]:
+    return [
+        {
+            "inference_id": f"c{i}",
+            "timestamp": T0 + i,
+            "features": {"x": float(i), "cat": f"k{i % 3}"} if i % 4 else {"x": float(i)},
+            "prediction": {"label": i % 2, "score": i / 10},
+            "attributions": {"x": i / 100},
+        }
+        for i in range(start, start + n)
+    ]
+
+
+def test_columnar_batch_round_trip_exact() -> None:
+    rows = _rows(7)
+    blob = encode_columnar_batch("m", rows, model_version="v1")
+    [b], dead = parse_capture([blob])
+    assert dead == []
+    assert (b.model_id, b.model_version, b.n_rows) == ("m", "v1", 7)
+    assert b.inference_ids.tolist() == [r["inference_id"] for r in rows]
+    assert b.timestamps_ms.tolist() == [r["timestamp"] for r in rows]
+    np.testing.assert_array_equal(b.features.columns["x"].numbers, np.arange(7.0))
+    cat = b.features.columns["cat"]
+    assert cat.kinds[0] == Kind.MISSING and cat.kinds[4] == Kind.MISSING
+    assert cat.strings is not None and cat.strings[5] == "k2"
+    assert b.prediction is not None
+    np.testing.assert_array_equal(b.prediction.numbers, np.arange(7) % 2)
+    assert b.score is not None
+    np.testing.assert_array_equal(b.score, np.arange(7) / 10)
+    assert b.attributions is not None
+    np.testing.assert_array_equal(b.attributions.columns["x"].numbers, np.arange(7) / 100)
+    np.testing.assert_array_equal(b.source_index, np.zeros(7))
+
+
+def test_columnar_and_json_of_one_model_merge_in_source_order() -> None:
+    values = [_rec(0), encode_columnar_batch("m", _rows(3, start=10)), _rec(1), _rec(2, "other")]
+    batches, dead = parse_capture(values)
+    assert dead == []
+    [m] = [b for b in batches if b.model_id == "m"]
+    assert m.n_rows == 5
+    assert m.source_index.tolist() == [0, 1, 1, 1, 2]
+    assert m.timestamps_ms.tolist() == [T0, T0 + 10, T0 + 11, T0 + 12, T0 + 1]
+    # "cat" only in the columnar part, "city" only in the JSON records: missing elsewhere
+    assert m.features.columns["city"].kinds.tolist()[1:4] == [Kind.MISSING] * 3
+    assert m.features.columns["cat"].kinds.tolist()[0] == Kind.MISSING
+    # score only in the columnar part
+    assert m.score is not None
+    np.testing.assert_array_equal(m.score, [np.nan, 1.0, 1.1, 1.2, np.nan])
+    assert m.attributions is not None and m.attributions.n_rows == 5
+
+
+@pytest.mark.parametrize(
+    ("batch", "reason"),
+    [
+        ({"n": 2, "timestamp": [1, 2], "features": {"x": [1]}}, "bad_batch"),
+        ({"n": -1, "timestamp": [], "features": {}}, "bad_batch"),
+        ({"n": 1, "timestamp": [1], "features": {"x": 1}}, "bad_batch"),
+        ({"n": 1, "timestamp": [1], "features": {"x": [[1]]}}, "wrong_type"),
+        ({"n": 1, "timestamp": [1]}, "missing_field"),
+        ({"n": 1, "timestamp": [-1], "features": {"x": [1]}}, "bad_timestamp"),
+        ({"n": 1, "timestamp": ["nope"], "features": {"x": [1]}}, "bad_timestamp"),
+        ({"n": 1, "timestamp": [1], "features": {"x": [1]}, "prediction": {"score": ["a"]}}, "wrong_type"),
+        ({"n": 1, "timestamp": [1], "features": {"x": [1]}, "attributions": {"x": ["a"]}}, "wrong_type"),
+    ],
+)
+def test_bad_columnar_batches(batch: dict[str, Any], reason: str) -> None:
+    blob = orjson.dumps({"format": "columnar", "model_id": "m", **batch})
+    batches, dead = parse_capture([blob])
+    assert batches == []
+    assert [(d.index, d.reason) for d in dead] == [(0, reason)]
+
+
+# ---------------------------------------------------------------- encoding and labels
+
+
+def test_encode_capture_record_nan_is_missing_and_numpy_ok() -> None:
+    blob = encode_capture_record(
+        "m",
+        features={"x": np.float64("nan"), "y": np.int64(3), "z": float("inf")},
+        prediction=np.float32(0.5),
+        inference_id="i",
+        timestamp_ms=T0,
+    )
+    [b], dead = parse_capture([blob])
+    assert dead == []
+    assert b.features.columns["x"].kinds[0] == Kind.MISSING
+    assert b.features.columns["z"].kinds[0] == Kind.MISSING
+    assert b.features.columns["y"].numbers[0] == 3
+
+
+def test_parse_labels() -> None:
+    values = [
+        encode_label_record("m", "a", 1, T0),
+        encode_label_record("n", "b", "cat", T0 + 1),
+        b'{"model_id": "m", "label": 1, "timestamp": 1}',
+        b'{"model_id": "m", "inference_id": "c", "timestamp": 1}',
+        b"oops",
+    ]
+    batch, dead = parse_labels(values)
+    assert batch.model_ids.tolist() == ["m", "n"]
+    assert batch.inference_ids.tolist() == ["a", "b"]
+    assert batch.timestamps_ms.tolist() == [T0, T0 + 1]
+    assert batch.labels.kinds.tolist() == [Kind.INTEGRAL, Kind.STRING]
+    assert [(d.index, d.reason) for d in dead] == [(2, "missing_field"), (3, "missing_field"), (4, "not_json")]
