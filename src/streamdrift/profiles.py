@@ -207,7 +207,7 @@ class NumericProfile:
 
     @classmethod
     def from_bytes(cls, blob: bytes, kll_k: int | None = None) -> Self:
-        env = unpack_envelope(blob, BlobKind.NUMERIC_PROFILE, None if kll_k is None else (kll_k, 0, 0))
+        env = unpack_envelope(blob, BlobKind.NUMERIC_PROFILE, None if kll_k is None else (kll_k, 0, 0), n_params=1)
         r = _Reader(env.payload, "numeric profile")
         count, missing, non_finite, wrong, lo, hi, total, mean, m2 = r.unpack(_NUMERIC)
         kll = KllSketch.from_bytes(r.chunk(), k=env.params[0])
@@ -309,7 +309,7 @@ class CategoricalProfile:
 
     @classmethod
     def from_bytes(cls, blob: bytes, lg_max_k: int | None = None, hll_lg_k: int | None = None) -> Self:
-        env = unpack_envelope(blob, BlobKind.CATEGORICAL_PROFILE)
+        env = unpack_envelope(blob, BlobKind.CATEGORICAL_PROFILE, n_params=2)
         lg, hll = env.params[0], env.params[1]
         if (lg_max_k is not None and lg != lg_max_k) or (hll_lg_k is not None and hll != hll_lg_k):
             raise ParameterMismatchError(f"categorical profile blob has lg_max_k={lg}, hll_lg_k={hll}; "

@@ -4,7 +4,7 @@ Every state streamdrift keeps per window (sketches, profiles, and later model-qu
 :class:`MergeableState`: ``empty`` / ``update`` / ``merge`` (in place, returns self) / ``to_bytes`` /
 ``from_bytes``. Every blob shares one versioned envelope (see :func:`pack_envelope`)::
 
-    magic b"SDST" | format version u16 | kind u8 | 3 pad bytes | params 3 x u32 | payload length u64 | CRC-32 u32
+    magic b"SDST" | format version u16 | kind u8 | 3 zero bytes | params 3 x u32 | payload length u64 | CRC-32 u32
 
 ``from_bytes`` checks magic, length and CRC *before* handing bytes to datasketches (a garbled blob must never
 crash the process) and raises :class:`CorruptBlobError`, :class:`VersionMismatchError` (another format
@@ -30,7 +30,8 @@ from streamdrift.errors import CorruptBlobError, MergeError, ParameterMismatchEr
 
 MAGIC: Final[bytes] = b"SDST"
 FORMAT_VERSION: Final[int] = 1
-_HEADER: Final[struct.Struct] = struct.Struct("<4sHB3xIIIQI")
+_HEADER: Final[struct.Struct] = struct.Struct("<4sHB3sIIIQI")
+_PAD: Final[bytes] = b"\0\0\0"
 HEADER_SIZE: Final[int] = _HEADER.size
 
 DEFAULT_KLL_K: Final[int] = 200
@@ -81,7 +82,7 @@ class Envelope:
 
 def pack_envelope(kind: int, params: Params, payload: bytes) -> bytes:
     """Wrap ``payload`` in the shared versioned, checksummed header."""
-    header = _HEADER.pack(MAGIC, FORMAT_VERSION, int(kind), *params, len(payload), zlib.crc32(payload))
+    header = _HEADER.pack(MAGIC, FORMAT_VERSION, int(kind), _PAD, *params, len(payload), zlib.crc32(payload))
     return header + payload
 
 
@@ -92,8 +93,8 @@ def read_envelope(blob: bytes) -> Envelope:
     data = bytes(blob)
     if len(data) < HEADER_SIZE:
         raise CorruptBlobError(f"blob too short for a streamdrift header ({len(data)} < {HEADER_SIZE} bytes)")
-    magic, version, kind, p0, p1, p2, length, crc = _HEADER.unpack_from(data)
-    if magic != MAGIC:
+    magic, version, kind, pad, p0, p1, p2, length, crc = _HEADER.unpack_from(data)
+    if magic != MAGIC or pad != _PAD:
         raise CorruptBlobError(f"not a streamdrift blob (magic {magic!r}, expected {MAGIC!r})")
     if version != FORMAT_VERSION:
         raise VersionMismatchError(f"blob has format version {version}; this build reads version {FORMAT_VERSION}")
@@ -105,11 +106,16 @@ def read_envelope(blob: bytes) -> Envelope:
     return Envelope(kind, (p0, p1, p2), payload)
 
 
-def unpack_envelope(blob: bytes, kind: int, expected: Params | None = None) -> Envelope:
-    """:func:`read_envelope` plus kind and (optionally) parameter checks."""
+def unpack_envelope(blob: bytes, kind: int, expected: Params | None = None, n_params: int = 3) -> Envelope:
+    """:func:`read_envelope` plus kind and (optionally) parameter checks.
+
+    Parameter slots beyond the first ``n_params`` must be zero (else CorruptBlobError).
+    """
     env = read_envelope(blob)
     if env.kind != int(kind):
         raise ParameterMismatchError(f"blob holds kind {_kind_name(env.kind)}, expected {_kind_name(kind)}")
+    if any(env.params[n_params:]):
+        raise CorruptBlobError(f"{_kind_name(kind)} blob has non-zero unused parameter slots {env.params}")
     if expected is not None and env.params != expected:
         raise ParameterMismatchError(
             f"{_kind_name(kind)} blob has parameters {env.params}, expected {expected}"
@@ -264,7 +270,7 @@ class KllSketch:
 
     @classmethod
     def from_bytes(cls, blob: bytes, k: int | None = None) -> Self:
-        env = unpack_envelope(blob, BlobKind.KLL, _expect(k))
+        env = unpack_envelope(blob, BlobKind.KLL, n_params=1, expected=_expect(k))
         out = cls(env.params[0])
         try:
             sk = ds.kll_doubles_sketch.deserialize(env.payload)
@@ -375,8 +381,11 @@ class FrequentItemsSketch:
 
     @classmethod
     def from_bytes(cls, blob: bytes, lg_max_k: int | None = None) -> Self:
-        env = unpack_envelope(blob, BlobKind.FREQUENT_ITEMS, _expect(lg_max_k))
+        env = unpack_envelope(blob, BlobKind.FREQUENT_ITEMS, n_params=1, expected=_expect(lg_max_k))
         out = cls(env.params[0])
+        # datasketches' preamble: byte 3 is lg_max_map_size (checked before parsing).
+        if len(env.payload) < 8 or env.payload[3] != out.lg_max_k:
+            raise CorruptBlobError(f"frequent-items payload does not match its header's lg_max_k={out.lg_max_k}")
         try:
             out._sk = ds.frequent_strings_sketch.deserialize(env.payload)
         except _PARSE_ERRORS as exc:
@@ -454,7 +463,7 @@ class DistinctCountSketch:
 
     @classmethod
     def from_bytes(cls, blob: bytes, lg_k: int | None = None) -> Self:
-        env = unpack_envelope(blob, BlobKind.DISTINCT_COUNT, _expect(lg_k))
+        env = unpack_envelope(blob, BlobKind.DISTINCT_COUNT, n_params=1, expected=_expect(lg_k))
         out = cls(env.params[0])
         try:
             sk = ds.hll_sketch.deserialize(env.payload)
