@@ -357,3 +357,45 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         return
     except PermissionError as exc:
         raise BrokerError(f"cannot signal Kafka process group {pgid}: {exc}") from exc
+
+
+def running_pid(data_dir: str | Path) -> int | None:
+    """The pid in ``<data_dir>/kafka.pid`` if that process is alive (a broker started by another process)."""
+    pid_file = Path(data_dir) / "kafka.pid"
+    try:
+        pid = int(pid_file.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def stop_data_dir(data_dir: str | Path, timeout: float = _STOP_TIMEOUT_S) -> int | None:
+    """Stop the broker whose pid file is in ``data_dir`` (SIGTERM its group, SIGKILL after ``timeout``).
+
+    Returns the stopped pid, or None when no broker was running there.
+    """
+    pid = running_pid(data_dir)
+    if pid is not None:
+        _signal_group(pid, signal.SIGTERM)
+        if not _wait_gone(pid, timeout):
+            _signal_group(pid, signal.SIGKILL)
+            _wait_gone(pid, timeout)
+    (Path(data_dir) / "kafka.pid").unlink(missing_ok=True)
+    return pid
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(_POLL_S)
+    return False
