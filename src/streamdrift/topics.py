@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -87,13 +88,21 @@ def create_topics(settings: Settings, specs: list[TopicSpec], timeout: float = 3
             if isinstance(err, CKafkaError) and err.code() == CKafkaError.TOPIC_ALREADY_EXISTS:
                 continue
             raise wrap(exc, f"create topic {name}") from exc
-    have = existing_topics(admin, timeout)
-    reports = []
-    for spec in specs:
-        if spec.name not in have:
-            raise KafkaError(f"topic {spec.name} is missing after creation")
-        reports.append(TopicReport(spec.name, spec.name in created, have[spec.name]))
-    return reports
+    have = _wait_for(admin, {s.name for s in specs}, timeout)
+    return [TopicReport(s.name, s.name in created, have[s.name]) for s in specs]
+
+
+def _wait_for(admin: AdminClient, names: set[str], timeout: float) -> dict[str, int]:
+    """Metadata lags creation a little: poll until every topic shows with its partitions."""
+    deadline = time.monotonic() + timeout
+    while True:
+        have = existing_topics(admin, timeout)
+        missing = names - {n for n, p in have.items() if p > 0}
+        if not missing:
+            return have
+        if time.monotonic() > deadline:
+            raise KafkaError(f"topics {sorted(missing)} are missing after creation")
+        time.sleep(0.2)
 
 
 def partition_count(settings: Settings, topic: str, timeout: float = 15.0) -> int:

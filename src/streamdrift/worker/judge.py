@@ -1,0 +1,115 @@
+"""Evaluate a merged window against the model's baseline: drift events, metrics, status."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from streamdrift.baseline import Baseline
+from streamdrift.evaluation import EvaluationConfig, WindowEvaluation, evaluate
+from streamdrift.events import DriftEvent, Hysteresis, events_from_evaluation
+from streamdrift.metrics import Metrics
+from streamdrift.settings import Settings
+from streamdrift.worker.merger import ReadyWindow
+from streamdrift.worker.status import StatusStore
+
+EVENT_NAMESPACE = uuid.UUID("6f6b0d55-3f7e-4d8c-9a40-5d1f1f3e2c11")
+
+
+def event_id(event: DriftEvent) -> str:
+    """Deterministic id: the same (model, window, monitor, check, subject, status) always gets the same id."""
+    subject = event.feature if event.feature is not None else (event.metric or "")
+    name = "|".join((event.model_id, event.window_start, event.monitor, event.check, subject, event.status))
+    return str(uuid.uuid5(EVENT_NAMESPACE, name))
+
+
+def evaluation_config(settings: Settings) -> EvaluationConfig:
+    e = settings.evaluation
+    return EvaluationConfig(
+        method=e.method,
+        alpha=e.alpha,
+        correction=e.correction,
+        effect_size_floor=e.effect_size_floor,
+        statistic=e.statistic,
+        min_window_records=e.min_window_records,
+    )
+
+
+def _ms_to_dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+class WindowJudge:
+    """One per control plane: holds the hysteresis state of every (model, monitor, check, subject)."""
+
+    def __init__(
+        self, settings: Settings, metrics: Metrics, status: StatusStore, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._config = evaluation_config(settings)
+        self._hysteresis = Hysteresis(settings.evaluation.raise_after, settings.evaluation.clear_after)
+        self._metrics = metrics
+        self._status = status
+        self._clock = clock
+
+    def judge(self, window: ReadyWindow, baseline: Baseline | None) -> list[DriftEvent]:
+        m, now = self._metrics, self._clock()
+        m.window_evaluated(window.model_id, partial=window.partial)
+        m.set_last_window_end(window.model_id, window.window_end_ms)
+        m.observe_merge_wait(max(0.0, now - window.first_seen_ms / 1000))
+        status = self._status.model(window.model_id)
+        summary: dict[str, Any] = {
+            "window_start": _ms_to_dt(window.window_start_ms).isoformat(),
+            "window_end": _ms_to_dt(window.window_end_ms).isoformat(),
+            "n_records": window.n_records,
+            "partial": window.partial,
+            "partitions_closed": sorted(window.partitions_closed),
+        }
+        if baseline is None:
+            status.baseline_id = None
+            status.windows.append({**summary, "evaluated": False, "reason": "no baseline"})
+            return []
+        evaluation = evaluate(window.profile, baseline, self._config)
+        bounds = (_ms_to_dt(window.window_start_ms), _ms_to_dt(window.window_end_ms))
+        events = events_from_evaluation(
+            evaluation,
+            self._hysteresis,
+            window.model_id,
+            bounds,
+            baseline.baseline_id,
+            model_version=window.model_version,
+            partial=window.partial,
+        )
+        events = [dataclasses.replace(e, event_id=event_id(e)) for e in events]
+        self._record(window, baseline, evaluation, events, summary)
+        return events
+
+    def _record(
+        self,
+        window: ReadyWindow,
+        baseline: Baseline,
+        evaluation: WindowEvaluation,
+        events: list[DriftEvent],
+        summary: dict[str, Any],
+    ) -> None:
+        m, model = self._metrics, window.model_id
+        created = datetime.fromisoformat(baseline.created_at.replace("Z", "+00:00")).timestamp()
+        m.set_baseline_age(model, max(0.0, self._clock() - created))
+        for r in evaluation.results:
+            m.set_drift(model, r.feature, r.statistic, r.value, r.threshold)
+            m.set_drift_state(model, "data_quality", r.feature, r.drifted)
+        for e in events:
+            m.alert(model, e.monitor, e.check, e.status)
+            if e.status == "raised":
+                m.observe_alert_latency(max(0.0, self._clock() - window.window_end_ms / 1000))
+        status = self._status.model(model)
+        status.baseline_id = baseline.baseline_id
+        status.windows.append({**summary, "evaluated": True, **evaluation.to_dict()})
+        status.raised = [
+            {"monitor": mon, "check": check, "subject": subject}
+            for (mid, mon, check, subject) in self._hysteresis.raised_keys()
+            if mid == model
+        ]

@@ -1,0 +1,46 @@
+"""What the status API serves: per model, the last windows, per-feature statistics and alert state."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+_KEEP_WINDOWS = 20
+
+
+@dataclass
+class ModelStatus:
+    model_id: str
+    baseline_id: str | None = None
+    windows: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=_KEEP_WINDOWS))
+    raised: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "baseline_id": self.baseline_id,
+            "state": "no baseline" if self.baseline_id is None else ("drifting" if self.raised else "ok"),
+            "windows": list(self.windows),
+            "alerts_raised": self.raised,
+        }
+
+
+class StatusStore:
+    """In-memory status of every model this control plane evaluated (newest windows last)."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, ModelStatus] = {}
+
+    def model(self, model_id: str) -> ModelStatus:
+        status = self._models.get(model_id)
+        if status is None:
+            status = self._models[model_id] = ModelStatus(model_id)
+        return status
+
+    def get(self, model_id: str) -> dict[str, Any] | None:
+        status = self._models.get(model_id)
+        return None if status is None else status.to_dict()
+
+    def summary(self) -> dict[str, Any]:
+        return {"models": {m: s.to_dict()["state"] for m, s in sorted(self._models.items())}}
