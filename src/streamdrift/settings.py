@@ -154,6 +154,11 @@ class Settings(BaseSettings):
 
     bootstrap_servers: str = "127.0.0.1:9092"
     group_id: str = "streamdrift"
+    instance_id: str | None = Field(
+        default=None,
+        description="stable id of this data-plane instance: static group membership and a fixed transactional.id, "
+        "so a restarted instance fences its crashed predecessor at once (default: unique per process)",
+    )
     topics: TopicSettings = Field(default_factory=TopicSettings)
     window: WindowSettings = Field(default_factory=WindowSettings)
     profile: ProfileSettings = Field(default_factory=ProfileSettings)

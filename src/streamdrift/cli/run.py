@@ -40,6 +40,8 @@ EPILOG = (
               help="YAML or TOML settings file")
 @click.option("--bootstrap", default=None, help="Kafka bootstrap servers")
 @click.option("--group-id", default=None, help="consumer group of the data plane (control plane: <group>-control)")
+@click.option("--instance-id", default=None, help="stable data-plane instance id (static membership, fixed "
+              "transactional.id); give each replica its own")
 @click.option("--window", default=None, help="window size, e.g. 60s, 5m")
 @click.option("--lateness", default=None, help="allowed lateness, e.g. 10s")
 @click.option("--idle-timeout", default=None, help="advance an idle partition's watermark after this long")
@@ -59,6 +61,7 @@ def run(config_file: Path | None, kafka_options: tuple[str, ...], role: str, met
     overrides = {
         "bootstrap_servers": flags["bootstrap"],
         "group_id": flags["group_id"],
+        "instance_id": flags["instance_id"],
         "window.size": flags["window"],
         "window.lateness": flags["lateness"],
         "window.idle_timeout": flags["idle_timeout"],
