@@ -1,0 +1,19 @@
+# The streamdrift worker image (used by docker-compose.yml for the worker and the one-shot topics job).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /src
+COPY . .
+RUN pip install . \
+    && useradd --create-home --uid 10001 streamdrift
+
+USER streamdrift
+WORKDIR /home/streamdrift
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/metrics', timeout=3)"
+CMD ["streamdrift", "run", "--bootstrap", "kafka:9092", "--web-port", "8000"]
