@@ -1,0 +1,189 @@
+"""``streamdrift baseline``: build a baseline from a file and show one.
+
+The ``baseline`` group object is public: other modules add commands to it (``baseline publish`` lives in the
+worker's CLI module and registers itself with ``baseline.add_command(...)``).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from streamdrift.errors import StreamdriftError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+EXIT_ERROR = 2
+
+
+def exit_on_error(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a StreamdriftError into a one-line message on stderr and exit status 2 (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except StreamdriftError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+
+    return wrapper
+
+
+@click.group(name="baseline")
+def baseline() -> None:
+    """Build, inspect (and publish) model baselines."""
+
+
+@baseline.command("build")
+@click.option("--input", "input_path", required=True, type=click.Path(path_type=Path), help="CSV, JSON Lines or Parquet file.")
+@click.option("--model-id", required=True, help="Model the baseline belongs to.")
+@click.option("--output", required=True, type=click.Path(path_type=Path), help="Baseline JSON to write.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "sagemaker-capture"]),
+              default=None, help="Input format (default: from the file name).")
+@click.option("--no-header", is_flag=True, help="CSV has no header row (columns become _c0, _c1, ...).")
+@click.option("--target", default=None, help="Ground-truth column (recorded, not monitored as a feature).")
+@click.option("--prediction", default=None, help="Prediction column (recorded, not monitored as a feature).")
+@click.option("--score", default=None, help="Score / probability column (recorded, not a feature).")
+@click.option("--timestamp-column", default=None, help="Event-time column (not a feature).")
+@click.option("--id-column", default=None, help="Row id column (not a feature).")
+@click.option("--exclude", multiple=True, help="Column to leave out (repeatable).")
+@click.option("--kll-k", type=click.IntRange(8, 65535), default=200, show_default=True, help="KLL sketch k.")
+@click.option("--chunk-rows", type=click.IntRange(1), default=100_000, show_default=True, hidden=True)
+@exit_on_error
+def build(input_path: Path, model_id: str, output: Path, fmt: str | None, no_header: bool, target: str | None,
+          prediction: str | None, score: str | None, timestamp_column: str | None, id_column: str | None,
+          exclude: tuple[str, ...], kll_k: int, chunk_rows: int) -> None:
+    """Profile a file into a baseline (statistics, sketches and suggested constraints)."""
+    from streamdrift.baseline import build_baseline
+    from streamdrift.profiles import ProfileParams
+    from streamdrift.readers import BadLine, iter_chunks
+
+    bad: list[BadLine] = []
+    chunks = iter_chunks(
+        input_path, fmt=fmt, chunk_rows=chunk_rows, has_header=False if no_header else None,
+        exclude=exclude, timestamp_column=timestamp_column, id_column=id_column,
+        prediction_column=prediction or "prediction", on_bad_line=bad.append,
+    )
+    with _progress(input_path) as advance:
+        result = build_baseline(
+            (c.columns for c in iter_with(chunks, lambda c: advance(c.bytes_read))), model_id, target=target, prediction=prediction,
+            score=score, params=ProfileParams(kll_k=kll_k),
+        )
+    result.save(output)
+    if bad:
+        first = bad[0]
+        click.echo(f"skipped {len(bad)} bad row(s); first at line {first.line_number}: {first.reason} "
+                   f"{first.detail}".rstrip(), err=True)
+    click.echo(f"wrote {output}: {result.profile.n_records} records, {len(result.profile.features)} features, "
+               f"baseline_id {result.baseline_id}", err=True)
+
+
+class _ProgressContext:
+    """A rich progress bar over the bytes of a file on a terminal; a no-op elsewhere."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Callable[[int], None]:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if console.is_terminal:
+            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+            self._progress = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                                      TimeRemainingColumn(), console=console, transient=True)
+            self._progress.start()
+            size = self._path.stat().st_size if self._path.is_file() else None
+            self._task = self._progress.add_task(f"profiling {self._path.name}", total=size)
+        return self._advance
+
+    def _advance(self, position: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=position)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _progress(path: Path) -> _ProgressContext:
+    return _ProgressContext(path)
+
+
+@baseline.command("show")
+@click.argument("path", type=click.Path(path_type=Path))
+@exit_on_error
+def show(path: Path) -> None:
+    """Print a baseline's features as a table."""
+    from rich.console import Console
+
+    from streamdrift.baseline import Baseline
+
+    loaded = Baseline.load(path)
+    console = Console()
+    console.print(f"[bold]{loaded.baseline_id}[/bold]  model {loaded.model_id}  created {loaded.created_at}  "
+                  f"records {loaded.profile.n_records}  constraints from {loaded.constraints.source}")
+    roles = {"target": loaded.target, "prediction": loaded.prediction, "score": loaded.score}
+    named = ", ".join(f"{k}={v}" for k, v in roles.items() if v)
+    if named:
+        console.print(f"columns: {named}")
+    console.print(_features_table(loaded))
+
+
+def _features_table(loaded: Any) -> Any:
+    from rich.table import Table
+
+    from streamdrift.baseline import feature_summary
+
+    table = Table(show_lines=False)
+    for title in ("feature", "type", "count", "missing", "mean", "std", "min", "max", "distinct / top", "constraints"):
+        table.add_column(title, justify="right" if title in ("count", "missing", "mean", "std", "min", "max")
+                         else "left")
+    for name, fp in sorted(loaded.profile.features.items()):
+        table.add_row(name, *_summary_cells(feature_summary(fp), loaded.constraints.features.get(name)))
+    return table
+
+
+def _summary_cells(summary: dict[str, Any], constraint: Any) -> list[str]:
+    num = summary.get("numeric") or {}
+    cat = summary.get("categorical") or {}
+    top = ", ".join(str(t["value"]) for t in cat.get("top", [])[:3])
+    categories = f"{cat['distinct_count']:.0f}: {top}" if cat else ""
+    return [
+        summary["inferred_type"], str(summary["count"]), str(summary["missing"]),
+        *(_fmt(num.get(k)) for k in ("mean", "std_dev", "min", "max")),
+        categories, _constraint_text(constraint),
+    ]
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else ""
+
+
+def _constraint_text(constraint: Any) -> str:
+    if constraint is None:
+        return ""
+    parts = [f"complete>={constraint.completeness:.3g}"]
+    if constraint.is_non_negative:
+        parts.append(">=0")
+    if constraint.domain is not None:
+        parts.append(f"domain({len(constraint.domain)})")
+    if constraint.high_cardinality:
+        parts.append("high-cardinality")
+    return " ".join(parts)
+
+
+def iter_with(items: Iterator[R], callback: Callable[[R], None]) -> Iterator[R]:
+    """Yield ``items`` calling ``callback`` on each first."""
+    for item in items:
+        callback(item)
+        yield item
