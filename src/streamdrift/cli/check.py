@@ -1,0 +1,113 @@
+"""``streamdrift check``: judge a file window by window against a baseline (see :mod:`streamdrift.check`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+import click
+
+from streamdrift.cli.baseline import exit_on_error
+from streamdrift.errors import ConfigError
+
+if TYPE_CHECKING:
+    from streamdrift.check import CheckReport, WindowMonitor
+
+EXIT_VIOLATIONS = 1
+
+
+def _label_monitors(labels: Path | None) -> list[WindowMonitor]:
+    """Monitors fed from ``--labels`` (model quality). The hook is ``run_check(monitors=...)``."""
+    if labels is None:
+        return []
+    raise ConfigError("--labels: model-quality monitoring in `streamdrift check` is not wired up in this build yet")
+
+
+def _print_summary(report: CheckReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"streamdrift check: {len(report.windows)} windows, {report.n_rows} rows")
+    for column in ("window start", "records", "drifted features", "violations", "events"):
+        table.add_column(column, justify="right" if column in ("records", "events") else "left")
+    for w in report.windows:
+        drifted = ", ".join(r.feature for r in w.evaluation.drifted) or "-"
+        checks: dict[str, int] = {}
+        for v in w.evaluation.violations:
+            checks[v.check] = checks.get(v.check, 0) + 1
+        violations = ", ".join(f"{c} x{n}" for c, n in sorted(checks.items())) or "-"
+        style = "red" if w.evaluation.violations else None
+        table.add_row(w.start.isoformat(), str(w.n_records), drifted, violations, str(len(w.events)), style=style)
+    console = Console(stderr=False)
+    console.print(table)
+    if report.n_bad:
+        console.print(f"[yellow]{report.n_bad} bad rows skipped[/yellow]")
+        for bad in report.bad_lines[:10]:
+            console.print(f"  line {bad.line_number}: {bad.reason} {bad.detail}")
+    console.print(f"events: {report.events_path}  violations: {report.n_violations}")
+
+
+@click.command(name="check")
+@click.option("--baseline", "baseline_path", required=True, type=click.Path(path_type=Path, exists=True),
+              help="Baseline JSON (streamdrift baseline build / sagemaker import).")
+@click.option("--input", "input_path", required=True, type=click.Path(path_type=Path, exists=True),
+              help="CSV, JSON Lines (our capture records or flat), SageMaker data capture or Parquet file.")
+@click.option("--labels", type=click.Path(path_type=Path, exists=True), default=None,
+              help="Ground-truth labels for the model-quality monitor.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "sagemaker-capture"]),
+              default=None, help="Input format (default: from the file name).")
+@click.option("--no-header", is_flag=True, help="CSV has no header row (columns become _c0, _c1, ...).")
+@click.option("--timestamp-column", default=None, help="Event-time column (default 'timestamp' for JSON Lines).")
+@click.option("--id-column", default=None, help="Row id column (not a feature).")
+@click.option("--exclude", multiple=True, help="Column to leave out (repeatable).")
+@click.option("--window", "window", default=None, help="Event-time tumbling window, e.g. 15m, 1h, 1d.")
+@click.option("--window-records", type=click.IntRange(1), default=None, help="Windows of N records instead.")
+@click.option("--lateness", default=None, help="How long a time window stays open for late rows (default: one window).")
+@click.option("--output", "output_dir", required=True, type=click.Path(path_type=Path),
+              help="Directory for events.jsonl, per-window constraint_violations.json and summary.json.")
+@click.option("--fail-on-violation", is_flag=True, help="Exit with status 1 when any violation was found.")
+@click.option("--method", type=click.Choice(["calibrated", "simple", "robust"]), default=None,
+              help="Drift rule (default: calibrated; a SageMaker baseline's own comparison_method).")
+@click.option("--alpha", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.01,
+              show_default=True, help="Family-wise significance level per window (calibrated method).")
+@click.option("--correction", type=click.Choice(["holm", "bh", "none"]), default="holm", show_default=True)
+@click.option("--statistic", type=click.Choice(["linf", "psi", "js", "wasserstein"]), default="linf",
+              show_default=True, help="Numeric drift statistic.")
+@click.option("--effect-size-floor", type=click.FloatRange(0.0), default=0.05, show_default=True,
+              help="Minimum L-inf distance for a drift violation (calibrated method).")
+@click.option("--raise-after", type=click.IntRange(1), default=1, show_default=True,
+              help="Consecutive violating windows before an event is raised.")
+@click.option("--clear-after", type=click.IntRange(1), default=1, show_default=True,
+              help="Consecutive clean windows before an event is cleared.")
+@click.option("--quiet", is_flag=True, help="No summary table.")
+@exit_on_error
+def check(baseline_path: Path, input_path: Path, labels: Path | None, fmt: str | None, no_header: bool,
+          timestamp_column: str | None, id_column: str | None, exclude: tuple[str, ...], window: str | None,
+          window_records: int | None, lateness: str | None, output_dir: Path, fail_on_violation: bool,
+          method: str | None, alpha: float, correction: str, statistic: str, effect_size_floor: float,
+          raise_after: int, clear_after: int, quiet: bool) -> None:
+    """Cut INPUT into windows, evaluate each against the baseline and write events and violations."""
+    from streamdrift.baseline import Baseline
+    from streamdrift.check import CheckOptions, parse_duration_ms, run_check
+    from streamdrift.evaluation import EvaluationConfig, Method, NumericStatistic
+    from streamdrift.stattests import Correction
+
+    # click.Choice restricts the strings; EvaluationConfig validates them again
+    config = EvaluationConfig(
+        method=cast("Method | None", method), alpha=alpha, correction=cast("Correction", correction),
+        statistic=cast("NumericStatistic", statistic), effect_size_floor=effect_size_floor,
+    )
+    options = CheckOptions(
+        window_ms=parse_duration_ms(window) if window is not None else None, window_records=window_records,
+        lateness_ms=parse_duration_ms(lateness) if lateness is not None else None,
+        timestamp_column=timestamp_column, id_column=id_column, fmt=fmt,
+        has_header=False if no_header else None, exclude=exclude, config=config,
+        raise_after=raise_after, clear_after=clear_after,
+    )
+    report = run_check(input_path, Baseline.load(baseline_path), output_dir, options,
+                       monitors=_label_monitors(labels))
+    if not quiet:
+        _print_summary(report)
+    if fail_on_violation and report.n_violations:
+        sys.exit(EXIT_VIOLATIONS)
