@@ -37,6 +37,8 @@ HEADER_SIZE: Final[int] = _HEADER.size
 DEFAULT_KLL_K: Final[int] = 200
 DEFAULT_LG_MAX_K: Final[int] = 10
 DEFAULT_HLL_LG_K: Final[int] = 12
+#: Frequent-items payload prefix: exact total weight, error offset datasketches lost (both u64).
+_FREQ_PREFIX: Final[struct.Struct] = struct.Struct("<QQ")
 #: datasketches' ``deserialize`` raises these on garbage; we turn them into CorruptBlobError.
 _PARSE_ERRORS: Final = (RuntimeError, ValueError, IndexError, TypeError, MemoryError, OverflowError)
 
@@ -297,13 +299,21 @@ class FrequentItem:
 
 
 class FrequentItemsSketch:
-    """Heavy hitters over strings (datasketches ``frequent_strings_sketch``, lg_max_k = log2 of map size)."""
+    """Heavy hitters over strings (datasketches ``frequent_strings_sketch``, lg_max_k = log2 of map size).
 
-    __slots__ = ("_lg", "_sk")
+    datasketches treats a sketch whose counters were all purged (e.g. many values seen once each) as *empty*:
+    its ``merge`` then ignores it and ``serialize`` drops its total weight and error offset. The wrapper keeps
+    the exact total weight itself and carries such lost offsets in ``_lost_error`` (added to every upper
+    bound and to ``max_error``), and stores both in its payload in front of datasketches' bytes.
+    """
+
+    __slots__ = ("_lg", "_lost_error", "_sk", "_weight")
 
     def __init__(self, lg_max_k: int = DEFAULT_LG_MAX_K) -> None:
         self._lg = _check_param("frequent items lg_max_k", lg_max_k, 3, 26)
         self._sk = ds.frequent_strings_sketch(self._lg)
+        self._weight = 0
+        self._lost_error = 0
 
     @classmethod
     def empty(cls, lg_max_k: int = DEFAULT_LG_MAX_K) -> Self:
@@ -315,44 +325,52 @@ class FrequentItemsSketch:
 
     @property
     def is_empty(self) -> bool:
-        return bool(self._sk.is_empty())
+        return self._weight == 0
 
     @property
     def total_weight(self) -> int:
-        return int(self._sk.total_weight)
+        return self._weight
 
     @property
     def num_active_items(self) -> int:
         return int(self._sk.num_active_items)
 
-    @property
-    def max_error(self) -> int:
-        """Upper minus lower bound of any item's estimate (0 while the sketch is exact)."""
+    def _sketch_error(self) -> int:
         probe = "\x00streamdrift-probe"
         return int(self._sk.get_upper_bound(probe)) - int(self._sk.get_lower_bound(probe))
 
-    def update(self, values: NDArray[np.object_] | Sequence[str]) -> None:
-        """Add a batch of strings: pre-aggregated (one weighted update per distinct value)."""
+    @property
+    def max_error(self) -> int:
+        """Upper minus lower bound of any item's count (0 while the sketch is exact)."""
+        return self._sketch_error() + self._lost_error
+
+    def update(self, values: NDArray[np.object_] | Sequence[str | None]) -> None:
+        """Add a batch of strings: pre-aggregated (one weighted update per distinct value; None skipped)."""
         items, counts = value_counts(values)
         self.update_counts(items, counts)
 
     def update_counts(self, items: Sequence[str], counts: NDArray[np.int64] | Sequence[int]) -> None:
-        """Weighted updates (``counts`` must be positive integers)."""
+        """Weighted updates (non-positive counts are ignored)."""
         for item, count in zip(items, np.asarray(counts, dtype=np.int64).tolist(), strict=True):
             if count > 0:
                 self._sk.update(item, count)
+                self._weight += count
 
     def merge(self, other: FrequentItemsSketch) -> Self:
         if not isinstance(other, FrequentItemsSketch):
             raise MergeError(f"cannot merge {type(other).__name__} into a FrequentItemsSketch")
         if other.lg_max_k != self._lg:
             raise MergeError(f"cannot merge frequent-items sketches with lg_max_k {self._lg} vs {other.lg_max_k}")
-        if not other.is_empty:
+        if other.num_active_items == 0:
+            self._lost_error += other.max_error  # datasketches would drop other's offset
+        else:
             self._sk.merge(other._sk)
+            self._lost_error += other._lost_error
+        self._weight += other._weight
         return self
 
     def reset(self) -> None:
-        self._sk = ds.frequent_strings_sketch(self._lg)
+        self.__init__(self._lg)  # type: ignore[misc]
 
     def copy(self) -> FrequentItemsSketch:
         return FrequentItemsSketch.from_bytes(self.to_bytes())
@@ -363,33 +381,42 @@ class FrequentItemsSketch:
     def top(self, no_false_positives: bool = False, threshold: int | None = None) -> list[FrequentItem]:
         """Frequent items, largest estimate first.
 
-        Default error type is NO_FALSE_NEGATIVES (every item whose true count exceeds ``threshold`` is listed);
-        ``threshold`` defaults to ``max_error`` (datasketches' own default).
+        Default error type is NO_FALSE_NEGATIVES: every item whose true count exceeds ``threshold`` is listed
+        (``threshold`` defaults to ``max_error``, below which no guarantee is possible).
         """
         err = ds.frequent_items_error_type.NO_FALSE_POSITIVES if no_false_positives else (
             ds.frequent_items_error_type.NO_FALSE_NEGATIVES
         )
-        rows = self._sk.get_frequent_items(err, 0 if threshold is None else int(threshold))
-        return [FrequentItem(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
+        limit = self.max_error if threshold is None else int(threshold)
+        rows = self._sk.get_frequent_items(err, max(limit - self._lost_error, 0) if not no_false_positives else limit)
+        out = [FrequentItem(str(r[0]), int(r[1]), int(r[2]), int(r[3]) + self._lost_error) for r in rows]
+        return [f for f in out if (f.lower if no_false_positives else f.upper) > limit or limit == 0]
 
     def frequencies(self) -> dict[str, int]:
         """Estimate of every tracked item (all of them while the sketch is exact)."""
         return {f.item: f.estimate for f in self.top(threshold=0)} if not self.is_empty else {}
 
     def to_bytes(self) -> bytes:
-        return pack_envelope(BlobKind.FREQUENT_ITEMS, (self._lg, 0, 0), bytes(self._sk.serialize()))
+        lost = self._lost_error + (self._sketch_error() if self.num_active_items == 0 else 0)
+        payload = _FREQ_PREFIX.pack(self._weight, lost) + bytes(self._sk.serialize())
+        return pack_envelope(BlobKind.FREQUENT_ITEMS, (self._lg, 0, 0), payload)
 
     @classmethod
     def from_bytes(cls, blob: bytes, lg_max_k: int | None = None) -> Self:
         env = unpack_envelope(blob, BlobKind.FREQUENT_ITEMS, n_params=1, expected=_expect(lg_max_k))
         out = cls(env.params[0])
+        data = env.payload[_FREQ_PREFIX.size :]
         # datasketches' preamble: byte 3 is lg_max_map_size (checked before parsing).
-        if len(env.payload) < 8 or env.payload[3] != out.lg_max_k:
+        if len(env.payload) < _FREQ_PREFIX.size + 8 or data[3] != out.lg_max_k:
             raise CorruptBlobError(f"frequent-items payload does not match its header's lg_max_k={out.lg_max_k}")
+        weight, lost = _FREQ_PREFIX.unpack_from(env.payload)
         try:
-            out._sk = ds.frequent_strings_sketch.deserialize(env.payload)
+            out._sk = ds.frequent_strings_sketch.deserialize(data)
         except _PARSE_ERRORS as exc:
             raise CorruptBlobError(f"frequent-items payload does not parse: {exc}") from exc
+        if int(out._sk.total_weight) > weight:
+            raise CorruptBlobError(f"frequent-items total weight {weight} below the sketch's {out._sk.total_weight}")
+        out._weight, out._lost_error = int(weight), int(lost)
         return out
 
     def __repr__(self) -> str:
