@@ -114,23 +114,22 @@ class ConceptDriftMonitor:
         det = self._detector
         cfg = self.config
         for i, x in enumerate(values.tolist()):
-            before = self._estimate()
-            if not math.isfinite(before) and self._count:
-                before = self._sum / self._count
             det.update(x)
-            self._seen += 1
             self._sum += x
             self._count += 1
             if not det.drift_detected:
                 continue
+            record = self._seen + i
+            before = (self._sum - x) / (self._count - 1) if self._count > 1 else math.nan
             after = self._estimate()
-            self._sum, self._count = (after * 1.0, 1) if math.isfinite(after) else (0.0, 0)
-            if self._last_signal is not None and self._seen - self._last_signal <= cfg.cooldown:
+            self._sum, self._count = (after, 1) if math.isfinite(after) else (0.0, 0)
+            if self._last_signal is not None and record + 1 - self._last_signal <= cfg.cooldown:
                 continue
             if cfg.increases_only and math.isfinite(after) and math.isfinite(before) and after <= before:
                 continue
-            self._last_signal = self._seen
-            signals.append(DriftSignal(i, self._seen - 1, cfg.detector, before, after))
+            self._last_signal = record + 1
+            signals.append(DriftSignal(i, record, cfg.detector, before, after))
+        self._seen += len(values)
         return signals
 
 
