@@ -105,7 +105,6 @@ def test_foreign_bytes_and_versions() -> None:
 
 
 def test_well_formed_envelope_with_bad_header_is_corrupt() -> None:
-
     head = b'{"source_topic": 5}'
     body = MAGIC + bytes([1, 2]) + struct.pack(">I", len(head)) + head + struct.pack(">I", 0)
     blob = body + struct.pack(">I", zlib.crc32(body))
