@@ -67,6 +67,7 @@ def _duration(value: object) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(_duration)]
+ClientValue = str | int | float | bool
 
 
 class _Frozen(BaseModel):
@@ -197,12 +198,12 @@ class Settings(BaseSettings):
         # Only explicit values: load_settings() is the one place that reads the environment.
         return (init_settings,)
 
-    def client_config(self, **extra: str | int | float | bool) -> dict[str, str | int | float | bool]:
+    def client_config(self, extra: Mapping[str, ClientValue] | None = None) -> dict[str, ClientValue]:
         """librdkafka configuration for one client: bootstrap, pass-through options, the secret, ``extra``."""
-        config: dict[str, str | int | float | bool] = {"bootstrap.servers": self.bootstrap_servers, **self.kafka}
+        config: dict[str, ClientValue] = {"bootstrap.servers": self.bootstrap_servers, **self.kafka}
         if self.sasl_password is not None:
             config["sasl.password"] = self.sasl_password.get_secret_value()
-        config.update(extra)
+        config.update(extra or {})
         return config
 
     def redacted(self) -> dict[str, Any]:

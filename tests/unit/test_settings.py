@@ -104,7 +104,7 @@ def test_kafka_options_and_secret(monkeypatch: pytest.MonkeyPatch) -> None:
             "kafka.ssl.key.password": "keypw",
         },
     )
-    config = s.client_config(**{"group.id": "g"})
+    config = s.client_config({"group.id": "g"})
     assert config["bootstrap.servers"] == s.bootstrap_servers
     assert config["security.protocol"] == "SASL_SSL"
     assert config["sasl.password"] == "hunter2"

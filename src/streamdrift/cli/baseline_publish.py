@@ -22,7 +22,7 @@ def publish_baseline(settings: Settings, blob: bytes, timeout: float = 30.0) -> 
     from streamdrift.worker.kafka_errors import from_error, wrap
 
     baseline = Baseline.from_json(blob)
-    producer = Producer(settings.client_config(**{"enable.idempotence": True, "message.max.bytes": 8 << 20}))
+    producer = Producer(settings.client_config({"enable.idempotence": True, "message.max.bytes": 8 << 20}))
     errors: list[KafkaError] = []
 
     def delivered(err: object, msg: object) -> None:

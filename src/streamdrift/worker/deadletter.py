@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 HEADER_REASON = "streamdrift.reason"
@@ -32,6 +33,10 @@ class DeadLetterRecord:
         ]
 
 
-def read_headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
-    """Header name -> decoded value, for consumers of the dead-letter topic."""
-    return {k: v.decode("utf-8", "replace") for k, v in (headers or []) if v is not None}
+HeaderValue = str | bytes | None
+
+
+def read_headers(headers: Sequence[tuple[str, HeaderValue]] | Mapping[str, HeaderValue] | None) -> dict[str, str]:
+    """Header name -> decoded value (what ``Message.headers()`` returns), for readers of the dead-letter topic."""
+    items = headers.items() if isinstance(headers, Mapping) else (headers or [])
+    return {k: v.decode("utf-8", "replace") if isinstance(v, bytes) else v for k, v in items if v is not None}

@@ -11,7 +11,7 @@ from typing import Any
 
 from streamdrift.baseline import Baseline
 from streamdrift.evaluation import EvaluationConfig, WindowEvaluation, evaluate
-from streamdrift.events import DriftEvent, Hysteresis, events_from_evaluation
+from streamdrift.events import DriftEvent, Hysteresis, events_from_evaluation, rfc3339
 from streamdrift.metrics import Metrics
 from streamdrift.settings import Settings
 from streamdrift.worker.merger import ReadyWindow
@@ -62,8 +62,8 @@ class WindowJudge:
         m.observe_merge_wait(max(0.0, now - window.first_seen_ms / 1000))
         status = self._status.model(window.model_id)
         summary: dict[str, Any] = {
-            "window_start": _ms_to_dt(window.window_start_ms).isoformat(),
-            "window_end": _ms_to_dt(window.window_end_ms).isoformat(),
+            "window_start": rfc3339(_ms_to_dt(window.window_start_ms)),
+            "window_end": rfc3339(_ms_to_dt(window.window_end_ms)),
             "n_records": window.n_records,
             "partial": window.partial,
             "partitions_closed": sorted(window.partitions_closed),
