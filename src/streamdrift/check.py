@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from streamdrift.baseline import Baseline
 from streamdrift.columns import take
 from streamdrift.errors import ConfigError, InputFileError
-from streamdrift.evaluation import EvaluationConfig, Violation, WindowEvaluation, evaluate
+from streamdrift.evaluation import EvaluationConfig, Violation, WindowEvaluation, evaluate, prepare
 from streamdrift.events import DriftEvent, Hysteresis, events_from_evaluation
 from streamdrift.profiles import DatasetProfile
 from streamdrift.readers import MISSING_TIMESTAMP, BadLine, Chunk, detect_format, iter_chunks
@@ -298,11 +298,12 @@ def run_check(
     hysteresis = Hysteresis(options.raise_after, options.clear_after)
     model_id = options.model_id or baseline.model_id
     by_records = options.window_records is not None
+    prepared = prepare(baseline)
 
     def finish(key: int, window: _OpenWindow, sink: _Sink) -> None:
         closed_at = datetime.now(UTC)
         start, end = windower.bounds(key, window, closed_at)
-        evaluation = evaluate(window.profile, baseline, options.config)
+        evaluation = evaluate(window.profile, prepared, options.config)
         extra = [v for m in monitors for v in m.close(key)]
         events = events_from_evaluation(evaluation, hysteresis, model_id, (start, end), baseline.baseline_id,
                                         extra_violations=extra)

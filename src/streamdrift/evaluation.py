@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.stats import binom
 
 from streamdrift import stattests
@@ -175,6 +176,27 @@ def _violation_dict(v: Violation) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------- drift
 
 
+@dataclass(frozen=True)
+class PreparedBaseline:
+    """A baseline with what every evaluation reads from it computed once (KLL retained items, category
+    frequencies). Build it with :func:`prepare` and reuse it for every window of the baseline."""
+
+    baseline: Baseline
+    numeric_items: dict[str, NDArray[np.float64]]
+    frequencies: dict[str, dict[str, int]]
+
+
+def prepare(baseline: Baseline) -> PreparedBaseline:
+    items: dict[str, NDArray[np.float64]] = {}
+    freqs: dict[str, dict[str, int]] = {}
+    for name, fp in baseline.profile.features.items():
+        if fp.numeric.count > 0 and not fp.numeric.kll.is_empty:
+            items[name] = stattests.retained_items(fp.numeric.kll)
+        if fp.categorical.count > 0:
+            freqs[name] = fp.categorical.frequencies()
+    return PreparedBaseline(baseline, items, freqs)
+
+
 @dataclass(frozen=True, slots=True)
 class _Candidate:
     """One feature's drift test before multiple-testing correction."""
@@ -198,10 +220,10 @@ def resolve_method(config: EvaluationConfig, monitoring: MonitoringConfig, sourc
     return "calibrated"
 
 
-def _numeric_candidate(name: str, window: FeatureProfile, base: FeatureProfile,
+def _numeric_candidate(name: str, window: FeatureProfile, base: FeatureProfile, prepared: PreparedBaseline,
                        config: EvaluationConfig) -> _Candidate:
     wk, bk = window.numeric.kll, base.numeric.kll
-    ks = stattests.calibrated_ks(wk, bk)
+    ks = stattests.calibrated_ks(wk, bk, items_b=prepared.numeric_items.get(name))
     eps = ks.rank_error * config.rank_error_scale
     p = float(stattests.ks_pvalue(max(0.0, ks.distance - eps), ks.n, ks.m))
     secondary: dict[str, float] = {"linf": ks.distance, "rank_error": eps}
@@ -215,9 +237,10 @@ def _numeric_candidate(name: str, window: FeatureProfile, base: FeatureProfile,
                       secondary)
 
 
-def _categorical_candidate(name: str, window: FeatureProfile, base: FeatureProfile,
+def _categorical_candidate(name: str, window: FeatureProfile, base: FeatureProfile, prepared: PreparedBaseline,
                            config: EvaluationConfig) -> _Candidate:
-    wf, bf = window.categorical.frequencies(), base.categorical.frequencies()
+    wf = window.categorical.frequencies()
+    bf = prepared.frequencies.get(name) or base.categorical.frequencies()
     linf = stattests.categorical_linf(wf, bf)
     chi = stattests.chi_square_homogeneity(wf, bf)
     secondary = {"linf": linf, "chi2": chi.statistic, "chi2_dof": float(chi.dof)}
@@ -255,8 +278,9 @@ def _drift_kind(constraint: FeatureConstraint | None, base: FeatureProfile) -> F
     return None
 
 
-def _candidates(window: DatasetProfile, baseline: Baseline, config: EvaluationConfig,
+def _candidates(window: DatasetProfile, prepared: PreparedBaseline, config: EvaluationConfig,
                 skipped: dict[str, str]) -> list[_Candidate]:
+    baseline = prepared.baseline
     out: list[_Candidate] = []
     constraints = baseline.constraints.features
     for name, base in sorted(baseline.profile.features.items()):
@@ -271,7 +295,7 @@ def _candidates(window: DatasetProfile, baseline: Baseline, config: EvaluationCo
             skipped[name] = reason
             continue
         maker = _numeric_candidate if kind == "numeric" else _categorical_candidate
-        out.append(maker(name, current, base, config))
+        out.append(maker(name, current, base, prepared, config))
     return out
 
 
@@ -454,10 +478,16 @@ def _data_quality(window: DatasetProfile, baseline: Baseline, calibrated: bool,
 # --------------------------------------------------------------------------------------------- entry point
 
 
-def evaluate(window: DatasetProfile, baseline: Baseline, config: EvaluationConfig | None = None) -> WindowEvaluation:
-    """Judge ``window`` against ``baseline`` (pure: no I/O). Raises EvaluationError on unusable input."""
+def evaluate(window: DatasetProfile, baseline: Baseline | PreparedBaseline,
+             config: EvaluationConfig | None = None) -> WindowEvaluation:
+    """Judge ``window`` against ``baseline`` (pure: no I/O). Raises EvaluationError on unusable input.
+
+    Pass a :class:`PreparedBaseline` (:func:`prepare`) when evaluating many windows against one baseline.
+    """
     config = config or EvaluationConfig()
     started = time.perf_counter()
+    prepared = baseline if isinstance(baseline, PreparedBaseline) else prepare(baseline)
+    baseline = prepared.baseline
     monitoring = baseline.constraints.monitoring
     method = resolve_method(config, monitoring, baseline.constraints.source)
     skipped: dict[str, str] = {}
@@ -468,7 +498,7 @@ def evaluate(window: DatasetProfile, baseline: Baseline, config: EvaluationConfi
         skipped.update(dict.fromkeys(baseline.profile.features,
                                      f"window has {window.n_records} < {config.min_window_records} records"))
     else:
-        candidates = _candidates(window, baseline, config, skipped)
+        candidates = _candidates(window, prepared, config, skipped)
         if candidates:
             results = (_calibrated_results(candidates, baseline, config) if method == "calibrated"
                        else _sagemaker_results(candidates, baseline, config, method))

@@ -138,12 +138,21 @@ class KsResult:
     m: int
 
 
-def calibrated_ks(a: CdfSketch, b: CdfSketch) -> KsResult:
-    """KS distance and the p-value of the sketch-error-widened test (see module docstring)."""
+def retained_items(sketch: CdfSketch) -> FloatArray:
+    """The sketch's retained items (sorted); pass them back to :func:`calibrated_ks` to reuse them."""
+    return np.sort(_retained_items(sketch))
+
+
+def calibrated_ks(a: CdfSketch, b: CdfSketch, items_a: FloatArray | None = None,
+                  items_b: FloatArray | None = None) -> KsResult:
+    """KS distance and the p-value of the sketch-error-widened test (see module docstring).
+
+    ``items_a`` / ``items_b``: the sketches' retained items when already known (a baseline's never change).
+    """
     _require_nonempty(a, "first")
     _require_nonempty(b, "second")
-    items_a = _retained_items(a)
-    items_b = _retained_items(b)
+    items_a = _retained_items(a) if items_a is None else items_a
+    items_b = _retained_items(b) if items_b is None else items_b
     points = np.unique(np.concatenate([items_a, items_b]))
     distance = float(np.max(np.abs(_cdf_at(a, points) - _cdf_at(b, points))))
     eps = effective_rank_error(a, items_a) + effective_rank_error(b, items_b)

@@ -10,7 +10,7 @@ from streamdrift.baseline import Baseline, build_baseline
 from streamdrift.columns import columns_from_arrow
 from streamdrift.constraints import MonitoringConfig
 from streamdrift.errors import EvaluationError
-from streamdrift.evaluation import EvaluationConfig, WindowEvaluation, evaluate
+from streamdrift.evaluation import EvaluationConfig, WindowEvaluation, evaluate, prepare
 from streamdrift.profiles import DatasetProfile
 
 CATS = np.array(["a", "b", "c", "d"])
@@ -126,13 +126,13 @@ def test_sagemaker_baselines_use_their_comparison(baseline: Baseline) -> None:
     sm = replace(baseline, constraints=replace(
         baseline.constraints, source="sagemaker",
         monitoring=MonitoringConfig(comparison_method="Simple", comparison_threshold=0.1)))
-    shifted = _table(np.random.default_rng(7), 2_000, shift=0.5)
-    ev = _run(sm, shifted)
+    shifted = _window(_table(np.random.default_rng(7), 2_000, shift=0.5), sm)
+    ev = evaluate(shifted, sm)
     assert ev.method == "simple"
     normal = ev.result_for("x_normal")
     assert normal is not None and normal.drifted and normal.threshold == 0.1
     assert normal.value == pytest.approx(normal.secondary["linf"])
-    robust = _run(sm, shifted, EvaluationConfig(method="robust"))
+    robust = evaluate(shifted, sm, EvaluationConfig(method="robust"))
     r_normal = robust.result_for("x_normal")
     assert r_normal is not None
     penalty = 1.8 * np.sqrt((2_000 + 50_000) / (2_000 * 50_000))
@@ -143,6 +143,13 @@ def test_small_windows_skip_drift_but_not_data_quality(baseline: Baseline) -> No
     ev = _run(baseline, _table(np.random.default_rng(8), 20, drop=("cat",)))
     assert ev.results == [] and "x_normal" in ev.skipped
     assert _checks(ev) == {("missing_column_check", "cat")}
+
+
+def test_prepared_baseline_gives_the_same_result(baseline: Baseline) -> None:
+    window = _window(_table(np.random.default_rng(11), 2_000, shift=0.3), baseline)
+    direct, prepared = evaluate(window, baseline), evaluate(window, prepare(baseline))
+    assert [(r.feature, r.value, r.p_value, r.drifted) for r in direct.results] == [
+        (r.feature, r.value, r.p_value, r.drifted) for r in prepared.results]
 
 
 def test_other_statistics_are_selectable(baseline: Baseline) -> None:
