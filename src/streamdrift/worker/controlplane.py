@@ -1,0 +1,215 @@
+"""The control plane: a faust-streaming app that merges ``partials`` and publishes drift events.
+
+* agent on ``partials`` (faust ``processing_guarantee="exactly_once"``, so its consumer is read_committed and
+  never sees deltas of aborted data-plane transactions); one :class:`WindowMerger` per partials partition,
+  its state in the ``windows`` table (changelogged: a restarted control plane recovers it);
+* ``baselines``: a GlobalTable whose changelog IS the compacted ``baselines`` topic (key model id, value
+  baseline JSON), so ``streamdrift baseline publish`` takes effect from the next window without restart;
+* a timer sends a tick to every partials partition so merge timeouts fire inside the agent's stream
+  (table writes must happen in the partition's stream context);
+* web: ``/metrics`` (private CollectorRegistry), ``/health``, ``/status``, ``/status/{model}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+import faust
+from confluent_kafka import Producer
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from streamdrift.baseline import Baseline
+from streamdrift.errors import SerializationError, StreamdriftError
+from streamdrift.metrics import Metrics
+from streamdrift.partials import decode_partial
+from streamdrift.settings import Settings
+from streamdrift.topics import partition_count
+from streamdrift.worker.judge import WindowJudge
+from streamdrift.worker.merger import ReadyWindow, WindowMerger
+from streamdrift.worker.status import StatusStore
+
+log = logging.getLogger(__name__)
+TICK_KEY = b"__streamdrift_tick__"
+
+
+class PrefixView(MutableMapping[str, bytes]):
+    """The keys of one partials partition inside the shared faust table."""
+
+    def __init__(self, table: MutableMapping[str, bytes], prefix: str) -> None:
+        self._table = table
+        self._prefix = prefix
+
+    def __getitem__(self, key: str) -> bytes:
+        return self._table[self._prefix + key]
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self._table[self._prefix + key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._table[self._prefix + key]
+
+    def __iter__(self) -> Iterator[str]:
+        n = len(self._prefix)
+        return (k[n:] for k in list(self._table) if k.startswith(self._prefix))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class BaselineCache:
+    """Parsed baselines, re-parsed only when the bytes in the table change."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, tuple[bytes, Baseline]] = {}
+
+    def get(self, model_id: str, blob: bytes | None) -> Baseline | None:
+        if blob is None:
+            return None
+        digest = hashlib.blake2b(blob, digest_size=16).digest()
+        hit = self._parsed.get(model_id)
+        if hit is not None and hit[0] == digest:
+            return hit[1]
+        try:
+            baseline = Baseline.from_json(blob)
+        except StreamdriftError as exc:
+            log.error("baseline of %s is unreadable, ignoring it: %s", model_id, exc)
+            return None
+        self._parsed[model_id] = (digest, baseline)
+        return baseline
+
+
+class ControlPlane:
+    """Builds the faust app; ``app.main()`` / ``faust.Worker(app).execute_from_commandline()`` runs it."""
+
+    def __init__(self, settings: Settings, *, n_capture_partitions: int | None = None) -> None:
+        self.settings = settings
+        self.registry = CollectorRegistry()
+        self.metrics = Metrics(self.registry, settings.max_features_per_model)
+        self.status = StatusStore()
+        self.judge = WindowJudge(settings, self.metrics, self.status)
+        self.baseline_cache = BaselineCache()
+        self.n_capture = n_capture_partitions or partition_count(settings, settings.topics.capture)
+        self.n_partials = partition_count(settings, settings.topics.partials)
+        self.n_baselines = partition_count(settings, settings.topics.baselines)
+        self.mergers: dict[int, WindowMerger] = {}
+        self.started_at = time.time()
+        self.app = self._build_app()
+        self._tick_producer = Producer(settings.client_config({"linger.ms": 0}))
+
+    def _build_app(self) -> faust.App:
+        s = self.settings
+        app = faust.App(
+            f"{s.group_id}-control",
+            broker=[f"kafka://{host}" for host in s.bootstrap_servers.split(",")],
+            broker_credentials=self._credentials(),
+            web_port=s.web_port,
+            web_bind=s.web_host,
+            web_host=s.web_host,
+            topic_partitions=self.n_partials,
+            store="memory://",
+            processing_guarantee="exactly_once",
+            consumer_auto_offset_reset="earliest",
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=1.0,
+            topic_allow_declare=True,
+            web_enabled=True,
+        )
+        raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+        self.partials_topic = app.topic(s.topics.partials, partitions=self.n_partials, **raw)
+        self.alerts_topic = app.topic(s.topics.alerts, **raw)
+        self.baselines = app.GlobalTable(
+            "baselines",
+            partitions=self.n_baselines,
+            changelog_topic=app.topic(s.topics.baselines, partitions=self.n_baselines, **raw),
+            **raw,
+        )
+        self.windows = app.Table(
+            "windows", partitions=self.n_partials, key_type=str, key_serializer="json", value_type=bytes,
+            value_serializer="raw",
+        )
+        app.agent(self.partials_topic, name="merge")(self._merge_agent)
+        app.timer(max(0.5, min(5.0, s.merge_timeout / 4)))(self._tick)
+        self._add_views(app)
+        return app
+
+    def _add_views(self, app: faust.App) -> None:
+        # faust turns each function into a View whose `get` it is: plain functions, not bound methods.
+        async def metrics(web: Any, request: Any) -> Any:
+            return web.bytes(generate_latest(self.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+        async def health(web: Any, request: Any) -> Any:
+            return web.json({"status": "ok", "uptime_seconds": round(time.time() - self.started_at, 1)})
+
+        async def status(web: Any, request: Any) -> Any:
+            windows = {p: m.open_windows() for p, m in sorted(self.mergers.items())}
+            return web.json({**self.status.summary(), "open_windows": windows, "settings": self.settings.redacted()})
+
+        async def model_status(web: Any, request: Any, model: str) -> Any:
+            found = self.status.get(model)
+            if found is None:
+                return web.json({"error": f"unknown model {model!r}"}, status=404)
+            return web.json(found)
+
+        app.page("/metrics")(metrics)
+        app.page("/health")(health)
+        app.page("/status")(status)
+        app.page("/status/{model}")(model_status)
+
+    def run(self) -> None:
+        """Run the faust worker in this thread until SIGTERM/SIGINT (faust installs the handlers)."""
+        worker = faust.Worker(self.app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+        worker.execute_from_commandline()
+
+    def _credentials(self) -> Any:
+        kafka = self.settings.kafka
+        mechanism = kafka.get("sasl.mechanism") or kafka.get("sasl.mechanisms")
+        if mechanism is None or self.settings.sasl_password is None:
+            return None
+        return faust.SASLCredentials(
+            username=kafka.get("sasl.username", ""),
+            password=self.settings.sasl_password.get_secret_value(),
+            mechanism=mechanism,
+        )
+
+    # -- the agent -----------------------------------------------------------------------------------
+    def merger(self, partition: int) -> WindowMerger:
+        merger = self.mergers.get(partition)
+        if merger is None:
+            merger = WindowMerger(
+                PrefixView(self.windows, f"{partition}/"),
+                self.n_capture,
+                round(self.settings.merge_timeout * 1000),
+                lambda: int(time.time() * 1000),
+            )
+            self.mergers[partition] = merger
+        return merger
+
+    async def _merge_agent(self, stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            partition = event.message.partition
+            merger = self.merger(partition)
+            if event.key == TICK_KEY:
+                ready = merger.expire()
+            else:
+                try:
+                    ready = merger.handle(decode_partial(event.value))
+                except SerializationError as exc:
+                    log.error("unreadable message on %s[%d]: %s", self.settings.topics.partials, partition, exc)
+                    continue
+            for window in ready:
+                await self._publish(window)
+
+    async def _publish(self, window: ReadyWindow) -> None:
+        blob = self.baselines.get(window.model_id.encode())
+        baseline = self.baseline_cache.get(window.model_id, blob)
+        for event in self.judge.judge(window, baseline):
+            await self.alerts_topic.send(key=window.model_id.encode(), value=event.to_json())
+
+    async def _tick(self) -> None:
+        for p in range(self.n_partials):
+            self._tick_producer.produce(self.settings.topics.partials, key=TICK_KEY, value=b"", partition=p)
+        self._tick_producer.poll(0)
