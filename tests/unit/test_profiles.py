@@ -1,0 +1,211 @@
+"""Mergeable profiles: merge equals sequential updates, feeding rules, invariants, serialization."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streamdrift.columns import Column, Columns, Kind, column_from_values, columns_from_rows
+from streamdrift.errors import BadRecordError, MergeError, ParameterMismatchError
+from streamdrift.profiles import (
+    CategoricalProfile,
+    DatasetProfile,
+    FeatureProfile,
+    NumericProfile,
+    ProfileParams,
+    format_numbers,
+)
+from streamdrift.typeinference import FeatureType
+
+REL = 1e-9
+cell = (st.none() | st.booleans() | st.integers(-1000, 1000) | st.floats(-1e6, 1e6, allow_nan=False)
+        | st.sampled_from(["red", "green", "blue", "n/a"]) | st.just(float("inf")))
+rows_st = st.lists(
+    st.fixed_dictionaries({}, optional={"x": cell, "y": st.floats(-1e3, 1e3) | st.none(), "c": cell}),
+    min_size=0, max_size=60,
+)
+
+
+def profile_of(*batches: list[dict[str, object]]) -> DatasetProfile:
+    p = DatasetProfile.empty()
+    for rows in batches:
+        p.update(columns_from_rows(rows))
+    return p
+
+
+def assert_same_profile(a: DatasetProfile, b: DatasetProfile, kll_tol: float) -> None:
+    assert a.n_records == b.n_records
+    assert a.features.keys() == b.features.keys()
+    for name, fa in a.features.items():
+        fb = b.features[name]
+        assert fa.type_counts.tolist() == fb.type_counts.tolist()
+        assert fa.n_present + fa.n_missing == a.n_records
+        na, nb = fa.numeric, fb.numeric
+        assert (na.count, na.missing, na.non_finite, na.wrong_type) == (nb.count, nb.missing, nb.non_finite,
+                                                                          nb.wrong_type)
+        if na.count:
+            assert (na.min, na.max) == (nb.min, nb.max)
+            assert na.sum == pytest.approx(nb.sum, rel=REL, abs=1e-6)
+            assert na.mean == pytest.approx(nb.mean, rel=REL, abs=1e-9)
+            assert na.variance == pytest.approx(nb.variance, rel=REL, abs=1e-6)
+            points = np.unique(nb.kll.quantiles(np.linspace(0, 1, 11)))
+            assert np.max(np.abs(na.kll.cdf(points) - nb.kll.cdf(points))) <= kll_tol
+        ca, cb = fa.categorical, fb.categorical
+        assert (ca.count, ca.missing, ca.out_of_domain) == (cb.count, cb.missing, cb.out_of_domain)
+        assert ca.frequencies() == cb.frequencies()
+        assert ca.distinct.estimate == pytest.approx(cb.distinct.estimate, rel=0.01)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(rows_st, rows_st)
+def test_merge_equals_sequential_updates_small(a: list[dict[str, object]], b: list[dict[str, object]]) -> None:
+    merged = profile_of(a).merge(profile_of(b))
+    assert_same_profile(merged, profile_of(a, b), kll_tol=0.0)  # < k values: KLL is exact
+    back = DatasetProfile.from_bytes(merged.to_bytes())
+    assert_same_profile(back, merged, kll_tol=0.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_merge_equals_sequential_updates_large(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    batches = []
+    for size in (30_000, 20_000, 25_000):
+        x = rng.normal(5, 2, size)
+        x[rng.random(size) < 0.05] = np.nan
+        c = np.array([f"v{i}" for i in rng.zipf(1.3, size) % 3000], dtype=object)
+        text = Column(np.full(size, np.nan), np.full(size, Kind.STRING, dtype=np.uint8), c)
+        num = column_from_values(x.tolist())
+        batches.append(Columns(size, {"x": num, "c": text}))
+    seq = DatasetProfile.empty()
+    parts = []
+    for batch in batches:
+        seq.update(batch)
+        part = DatasetProfile.empty()
+        part.update(batch)
+        parts.append(part)
+    merged = parts[0].merge(parts[1]).merge(parts[2])
+    eps = merged.features["x"].numeric.kll.rank_error()
+    fm, fs = merged.features["x"].numeric, seq.features["x"].numeric
+    assert (fm.count, fm.missing, fm.min, fm.max) == (fs.count, fs.missing, fs.min, fs.max)
+    assert fm.mean == pytest.approx(fs.mean, rel=REL) and fm.variance == pytest.approx(fs.variance, rel=REL)
+    points = np.quantile(np.concatenate([b.columns["x"].numbers for b in batches]), np.linspace(0.02, 0.98, 25))
+    points = points[np.isfinite(points)]
+    assert np.max(np.abs(fm.kll.cdf(points) - fs.kll.cdf(points))) <= 2 * eps
+    truth = Counter(np.concatenate([b.columns["c"].strings for b in batches if b.columns["c"].strings is not None]).tolist())
+    cat = merged.features["c"].categorical
+    assert cat.frequent.max_error > 0  # 3000 distinct values > map size: estimation mode
+    for row in cat.frequent.top(threshold=0):
+        assert row.lower <= truth[row.item] <= row.upper
+    assert cat.distinct.lower_bound(3) <= len(truth) <= cat.distinct.upper_bound(3)
+
+
+def test_numeric_moments_match_numpy() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.exponential(3.0, 10_000)
+    p = NumericProfile()
+    for chunk in np.array_split(x, 7):
+        p.update(chunk)
+    assert p.count == x.size and p.min == x.min() and p.max == x.max()
+    assert p.mean == pytest.approx(x.mean(), rel=REL)
+    assert p.variance == pytest.approx(x.var(), rel=REL) and p.std_dev == pytest.approx(x.std(), rel=REL)
+    assert p.sum == pytest.approx(x.sum(), rel=REL)
+
+
+def test_numeric_counts_by_kind() -> None:
+    fp = FeatureProfile()
+    fp.update(column_from_values([1, None, "oops", True, float("inf"), 2.5]))
+    n = fp.numeric
+    assert (n.count, n.missing, n.non_finite, n.wrong_type) == (2, 1, 1, 2)
+    assert (n.min, n.max, n.mean) == (1.0, 2.5, 1.75)
+    assert fp.n_present == 5 and fp.n_missing == 1 and fp.completeness == pytest.approx(5 / 6)
+    empty = NumericProfile()
+    assert math.isnan(empty.min) and math.isnan(empty.variance)
+
+
+def test_categorical_feeding_rules() -> None:
+    # Without a schema, numbers feed the categorical part only in batches that also have STRING rows.
+    p = DatasetProfile.empty()
+    p.update(columns_from_rows([{"c": 1}, {"c": 2}]))
+    assert p.features["c"].categorical.count == 0
+    p.update(columns_from_rows([{"c": "x"}, {"c": 3}, {"c": 2.5}, {"c": True}]))
+    assert p.features["c"].categorical.frequencies() == {"x": 1, "3": 1, "2.5": 1, "true": 1}
+    assert p.features["c"].inferred_type is FeatureType.STRING
+    # Declared categorical: numbers always feed it; declared numeric: only strings / booleans do.
+    q = DatasetProfile.empty(schema={"c": FeatureType.STRING, "n": FeatureType.INTEGRAL})
+    q.update(columns_from_rows([{"c": 1, "n": 5}, {"c": 1, "n": "bad"}]))
+    assert q.features["c"].categorical.frequencies() == {"1": 2}
+    assert q.features["n"].categorical.frequencies() == {"bad": 1}
+    assert q.declared_schema() == {"c": FeatureType.STRING, "n": FeatureType.INTEGRAL}
+
+
+def test_out_of_domain_counts() -> None:
+    p = DatasetProfile.empty(domains={"c": ["a", "b"]})
+    p.update(columns_from_rows([{"c": "a"}, {"c": "z"}, {"c": "z"}, {"c": None}]))
+    cat = p.features["c"].categorical
+    assert (cat.count, cat.missing, cat.out_of_domain) == (3, 1, 2)
+    back = DatasetProfile.from_bytes(p.to_bytes())
+    assert back.features["c"].categorical.out_of_domain == 2 and back.domains == {"c": frozenset({"a", "b"})}
+    with pytest.raises(MergeError):
+        p.merge(DatasetProfile.empty(domains={"c": ["a"]}))
+    with pytest.raises(MergeError):
+        CategoricalProfile(domain=frozenset({"a"})).merge(CategoricalProfile())
+
+
+def test_late_features_and_absent_features_count_as_missing() -> None:
+    p = DatasetProfile.empty()
+    p.update(columns_from_rows([{"a": 1}] * 3))
+    p.update(columns_from_rows([{"b": "x"}] * 2))
+    a, b = p.features["a"], p.features["b"]
+    assert (a.n_present, a.n_missing, b.n_present, b.n_missing) == (3, 2, 2, 3)
+    assert a.numeric.missing == 2 and b.categorical.missing == 3
+    other = DatasetProfile.empty()
+    other.update(columns_from_rows([{"c": 1.5}] * 4))
+    p.merge(other)
+    for fp in p.features.values():
+        assert fp.n_present + fp.n_missing == p.n_records == 9
+
+
+def test_schema_and_empty_schema_features() -> None:
+    p = DatasetProfile.empty(schema={"z": FeatureType.FRACTIONAL})
+    assert p.features["z"].inferred_type is FeatureType.UNKNOWN and p.features["z"].completeness == 0.0
+    p.update(columns_from_rows([{"a": 1, "b": "s", "t": False}]))
+    assert p.schema() == {"z": FeatureType.UNKNOWN, "a": FeatureType.INTEGRAL, "b": FeatureType.STRING,
+                          "t": FeatureType.BOOLEAN}
+    back = DatasetProfile.from_bytes(p.to_bytes())
+    assert back.schema() == p.schema() and back.declared_schema() == {"z": FeatureType.FRACTIONAL}
+
+
+def test_merge_errors_and_self_merge() -> None:
+    p = profile_of([{"a": 1.0}, {"a": 2.0}])
+    with pytest.raises(MergeError):
+        p.merge(DatasetProfile.empty(ProfileParams(kll_k=400)))
+    with pytest.raises(MergeError):
+        FeatureProfile(declared=FeatureType.STRING).merge(FeatureProfile(declared=FeatureType.INTEGRAL))
+    p.merge(p)
+    assert p.n_records == 4 and p.features["a"].numeric.count == 4 and p.features["a"].numeric.mean == 1.5
+    with pytest.raises(ParameterMismatchError):
+        DatasetProfile.from_bytes(p.to_bytes(), params=ProfileParams(hll_lg_k=11))
+
+
+def test_update_rejects_ragged_batches() -> None:
+    p = DatasetProfile.empty()
+    with pytest.raises(BadRecordError):
+        p.update(Columns(3, {"a": column_from_values([1, 2])}))
+    assert p.n_records == 0 and not p.features
+
+
+def test_copy_is_deep() -> None:
+    p = profile_of([{"a": 1, "c": "x"}])
+    clone = p.copy()
+    clone.update(columns_from_rows([{"a": 5, "c": "y"}]))
+    assert p.n_records == 1 and p.features["a"].numeric.max == 1.0
+    assert p.features["c"].categorical.frequencies() == {"x": 1}
+
+
+def test_format_numbers() -> None:
+    assert format_numbers(np.array([3.0, -2.0, 2.5, 1e20, 0.1])) == ["3", "-2", "2.5", "1e+20", "0.1"]
