@@ -165,7 +165,10 @@ def parse_capture(
             fallback = None if fallback_timestamps_ms is None else int(fallback_timestamps_ms[index])
             try:
                 obj = _load(value, max_bytes)
-                if obj.get("format") == "columnar":
+                fmt = obj.get("format")
+                if fmt is not None and fmt != "columnar":
+                    raise BadRecordError("bad_batch", f"unknown format {str(fmt)[:40]!r}")
+                if fmt == "columnar":
                     segment, key = _parse_columnar(obj, index, fallback)
                     group = _group(groups, key)
                     group.flush()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -261,3 +262,37 @@ def test_parse_labels() -> None:
     assert batch.timestamps_ms.tolist() == [T0, T0 + 1]
     assert batch.labels.kinds.tolist() == [Kind.INTEGRAL, Kind.STRING]
     assert [(d.index, d.reason) for d in dead] == [(2, "missing_field"), (3, "missing_field"), (4, "not_json")]
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "schemas" / "examples"
+
+
+@pytest.mark.parametrize("kind", ["capture_record", "columnar_batch"])
+def test_schema_examples_valid_parse_without_dead_letters(kind: str) -> None:
+    files = sorted((EXAMPLES / kind / "valid").glob("*.json"))
+    assert files
+    batches, dead = parse_capture([f.read_bytes() for f in files])
+    assert dead == []
+    assert sum(b.n_rows for b in batches) >= len(files)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("capture_record/invalid/nested_feature_value.json", "wrong_type"),
+        ("capture_record/invalid/negative_epoch_ms.json", "bad_timestamp"),
+        ("capture_record/invalid/empty_model_id.json", "wrong_type"),
+        ("columnar_batch/invalid/wrong_format.json", "bad_batch"),
+        ("columnar_batch/invalid/zero_rows.json", "bad_batch"),
+        ("columnar_batch/invalid/lengths_timestamps_longer_than_n.json", "bad_batch"),
+    ],
+)
+def test_schema_examples_invalid_are_dead_lettered(name: str, reason: str) -> None:
+    batches, dead = parse_capture([(EXAMPLES / name).read_bytes()])
+    assert batches == [] and [d.reason for d in dead] == [reason]
+
+
+def test_label_schema_examples() -> None:
+    valid = sorted((EXAMPLES / "label_record" / "valid").glob("*.json"))
+    batch, dead = parse_labels([f.read_bytes() for f in valid])
+    assert dead == [] and batch.n_rows == len(valid)
