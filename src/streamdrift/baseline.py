@@ -277,12 +277,14 @@ def build_baseline(
     drop = frozenset(exclude) | roles
     profile = DatasetProfile.empty(params)
     seen: set[str] = set()
-    for cols in chunks:
+    source = iter(chunks)
+    while (cols := next(source, None)) is not None:
         seen.update(name for name in roles if name in cols.columns)
         features = {k: v for k, v in cols.columns.items() if k not in drop}
         profile.update(Columns(cols.n_rows, features) if len(features) != len(cols.columns) else cols)
         if progress is not None:
             progress(cols.n_rows)
+        del cols, features  # release this chunk before the next one is read (constant memory)
     if profile.n_records == 0:
         raise InputFileError("the input has no rows to build a baseline from")
     if roles - seen:

@@ -3,14 +3,22 @@
 Formats (``fmt``), detected from the file name when not given (a ``.gz`` suffix is stripped first):
 
 ``csv``
-    ``.csv`` / ``.txt`` / ``.tsv`` (tab-delimited). Streamed with ``pyarrow.csv.open_csv``; every column is read
-    as **text** and classified by :func:`streamdrift.columns.columns_from_arrow` (integral / fractional / string /
-    boolean), which is how SageMaker's text-based type inference works. Empty cells are missing. When
+    ``.csv`` / ``.txt`` / ``.tsv`` (tab-delimited). Read in line-aligned blocks of about ``chunk_rows`` rows, each
+    parsed by ``pyarrow.csv.read_csv`` (constant memory: pyarrow's own streaming reader buffers ahead without
+    bound). Types are inferred **per block**: a column whose cells in the block are all integers, all numbers or all
+    true/false is read typed (the fast path: ``1`` -> Integral, ``1.0`` / ``2.5`` -> Fractional, as SageMaker
+    infers them from text); any other column (text, mixed, padded, ``NaN``) is read as text and classified cell by
+    cell by :func:`streamdrift.columns.columns_from_arrow`. Because each block is inferred on its own, a column
+    that turns textual later in the file never fails the read. Empty cells are missing. In a block where a column
+    is floating-point (some cell has a decimal point or exponent), its whole numbers count as Fractional too (the
+    text path would count a ``1`` cell as Integral); the inferred type, Fractional, is the same either way. The
+    same rule applies to floating-point Parquet columns. When
     ``has_header`` is None the header is detected on the first line: it is a header when none of its cells
     looks like a number and its cells are non-empty and distinct; SageMaker-style headerless files (first row
     numeric) get the names ``_c0, _c1, ...``. An all-text headerless file is taken for a header: pass
     ``has_header=False`` (CLI ``--no-header``). Rows with the wrong number of cells are skipped and reported.
-    ``chunk_rows`` is approximate for CSV (pyarrow reads blocks of bytes sized from the first lines).
+    ``chunk_rows`` is approximate for CSV (blocks of bytes sized from the first lines). A block never ends inside
+    a quoted field; line numbers count physical lines (off when quoted cells hold line breaks).
 ``jsonl``
     ``.jsonl`` / ``.ndjson`` / ``.json``: one JSON object per line, parsed with orjson. Our capture records
     ``{"model_id", "inference_id", "timestamp", "features": {...}, "prediction": ...}`` are flattened: the
@@ -51,7 +59,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from streamdrift.columns import Columns, columns_from_arrow, columns_from_rows
+from streamdrift.columns import Column, Columns, Kind, columns_from_arrow, columns_from_rows
 from streamdrift.errors import BadRecordError, InputFileError
 
 Format = Literal["csv", "jsonl", "parquet", "sagemaker-capture"]
@@ -60,6 +68,8 @@ MISSING_TIMESTAMP: Final[int] = int(np.iinfo(np.int64).min)
 
 _NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
 _SNIFF_LINES: Final[int] = 50
+_TRUE: Final[list[str]] = ["true", "True", "TRUE"]
+_FALSE: Final[list[str]] = ["false", "False", "FALSE"]
 _SUFFIX_FORMATS: Final[Mapping[str, Format]] = {
     ".csv": "csv", ".txt": "csv", ".tsv": "csv",
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
@@ -300,7 +310,24 @@ def _csv_layout(path: Path, opts: _Options, delimiter: str) -> tuple[list[str], 
     return names, (1 if has_header else 0), block
 
 
+def _csv_blocks(stream: IO[bytes], block_bytes: int) -> Iterator[bytes]:
+    """Line-aligned blocks of about ``block_bytes``; a block never ends inside a quoted field (even quote count)."""
+    while True:
+        data = stream.read(block_bytes)
+        if not data:
+            return
+        data += stream.readline()
+        while data.count(b'"') % 2:
+            line = stream.readline()
+            if not line:
+                break
+            data += line
+        yield data
+
+
 def _iter_csv(path: Path, opts: _Options) -> Iterator[Chunk]:
+    """Parse line-aligned blocks one at a time (pyarrow's own streaming reader buffers far ahead of the consumer,
+    so memory would grow with the file)."""
     delimiter = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
     names, skip, block = _csv_layout(path, opts, delimiter)
     extras = {c for c in (opts.timestamp_column, opts.id_column) if c is not None}
@@ -308,34 +335,47 @@ def _iter_csv(path: Path, opts: _Options) -> Iterator[Chunk]:
     if missing:
         raise InputFileError(f"column(s) {sorted(missing)} not in {path.name} (columns: {names[:20]})")
     wanted = [n for n in names if n not in opts.exclude or n in extras]
-    skipped: list[int] = []
+    line = 1 + skip  # physical line of the next block's first row (exact unless quoted fields span lines)
+    block_line = [line]
 
     def on_invalid(row: Any) -> str:
-        number = row.number if row.number is not None else 0
-        skipped.append(number)
+        number = block_line[0] + row.number - 1 if row.number is not None else 0
         opts.on_bad_line(BadLine(number, "wrong_column_count",
                                  f"expected {row.expected_columns} cells, got {row.actual_columns}"))
         return "skip"
 
-    raw = pa.OSFile(str(path), "rb")
-    stream = pa.CompressedInputStream(raw, "gzip") if _is_gzip(path) else raw
-    reader = pacsv.open_csv(
-        stream,
-        read_options=pacsv.ReadOptions(column_names=names, skip_rows=skip, block_size=block, use_threads=True),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
-        convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in wanted}, include_columns=wanted,
-            strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=True,
-        ),
+    read_options = pacsv.ReadOptions(column_names=names, use_threads=True)
+    parse_options = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid)
+    convert_options = pacsv.ConvertOptions(
+        column_types={opts.id_column: pa.string()} if opts.id_column else {}, include_columns=wanted,
+        strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=True,
+        true_values=_TRUE, false_values=_FALSE,
     )
-    row = 0
-    with raw:
-        for batch in reader:
-            if batch.num_rows == 0:
-                continue
-            lines = np.arange(row, row + batch.num_rows, dtype=np.int64) + skip + 1 + len(skipped)
-            row += batch.num_rows
-            yield _arrow_chunk(batch, opts, lines, raw.tell())
+    stream, raw = _open_binary(path)
+    with raw, stream:
+        for _ in range(skip):
+            stream.readline()
+        blocks = _csv_blocks(stream, block)
+        while (data := next(blocks, None)) is not None:
+            block_line[0] = line
+            line += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+            chunk = _csv_chunk(data, opts, block_line[0], raw.tell(), (read_options, parse_options, convert_options))
+            del data  # keep one block alive at a time: the consumer holds the chunk, not the bytes
+            if chunk is not None:
+                yield chunk
+                del chunk
+
+
+def _csv_chunk(data: bytes, opts: _Options, first_line: int, position: int,
+               options: tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]) -> Chunk | None:
+    if not data.strip():
+        return None
+    table = pacsv.read_csv(pa.py_buffer(data), *options)
+    if table.num_rows == 0:
+        return None
+    batch = table.combine_chunks().to_batches()[0]
+    lines = np.arange(first_line, first_line + batch.num_rows, dtype=np.int64)
+    return _arrow_chunk(batch, opts, lines, position)
 
 
 def _arrow_chunk(batch: pa.RecordBatch, opts: _Options, lines: NDArray[np.int64], position: int) -> Chunk:
@@ -345,7 +385,22 @@ def _arrow_chunk(batch: pa.RecordBatch, opts: _Options, lines: NDArray[np.int64]
     drop = opts.exclude | {c for c in (opts.timestamp_column, opts.id_column) if c is not None}
     keep = [i for i, n in enumerate(names) if n not in drop]
     features = batch.select(keep) if len(keep) != len(names) else batch
-    return Chunk(columns_from_arrow(features), ts, ids, lines, position)
+    return Chunk(_typed_columns(features), ts, ids, lines, position)
+
+
+def _typed_columns(batch: pa.RecordBatch) -> Columns:
+    """Columns of a typed batch; whole numbers of floating-point columns count as Fractional (a ``3.0`` cell)."""
+    columns = columns_from_arrow(batch)
+    floating = [f.name for f in batch.schema if pa.types.is_floating(f.type)]
+    if not floating:
+        return columns
+    out = dict(columns.columns)
+    for name in floating:
+        col = out[name]
+        kinds = col.kinds.copy()
+        kinds[kinds == Kind.INTEGRAL] = Kind.FRACTIONAL
+        out[name] = Column(col.numbers, kinds, col.strings)
+    return Columns(columns.n_rows, out)
 
 
 # ---------------------------------------------------------------- Parquet

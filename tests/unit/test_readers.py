@@ -236,3 +236,27 @@ def test_timestamps_from_arrow_kinds() -> None:
     assert timestamps_from_arrow(pa.array([5, None], type=pa.int64())).tolist() == [5, MISSING_TIMESTAMP]
     text = pa.array(["2024-01-01T00:00:00+01:00", "17", None])
     assert timestamps_from_arrow(text).tolist() == [1704063600000, 17, MISSING_TIMESTAMP]
+
+
+def test_csv_types_inferred_per_block_never_fail(tmp_path: Path) -> None:
+    """A column that is numeric for the first blocks and textual later is read without error, cell by cell."""
+    rows = [f"{i},{i}.0,{i % 2 == 0}\n" for i in range(3_000)] + ["oops,NaN,maybe\n"]
+    path = _write_csv(tmp_path / "drift.csv", "n,f,b\n" + "".join(rows))
+    chunks = list(iter_columns(path, chunk_rows=500))
+    assert len(chunks) > 2
+    n_kinds = np.concatenate([c.columns["n"].kinds for c in chunks])
+    f_kinds = np.concatenate([c.columns["f"].kinds for c in chunks])
+    b_kinds = np.concatenate([c.columns["b"].kinds for c in chunks])
+    assert np.all(n_kinds[:3_000] == Kind.INTEGRAL) and n_kinds[-1] == Kind.STRING
+    assert np.all(f_kinds[:3_000] == Kind.FRACTIONAL) and f_kinds[-1] == Kind.MISSING
+    assert np.all(b_kinds[:3_000] == Kind.BOOLEAN) and b_kinds[-1] == Kind.STRING
+    np.testing.assert_array_equal(np.concatenate([c.columns["f"].numbers for c in chunks])[:3_000],
+                                  np.arange(3_000.0))
+
+
+def test_csv_quoted_newlines_stay_in_one_block(tmp_path: Path) -> None:
+    body = "".join(f'{i},"line one\nline two {i}"\n' for i in range(2_000))
+    path = _write_csv(tmp_path / "q.csv", "id,text\n" + body)
+    chunks = list(iter_columns(path, chunk_rows=100))
+    texts = np.concatenate([c.columns["text"].strings for c in chunks if c.columns["text"].strings is not None])
+    assert texts.size == 2_000 and texts[1_999] == "line one\nline two 1999"

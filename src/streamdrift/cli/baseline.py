@@ -10,11 +10,15 @@ import functools
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
 from streamdrift.errors import StreamdriftError
+
+if TYPE_CHECKING:
+    from streamdrift.columns import Columns
+    from streamdrift.readers import Chunk
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -72,7 +76,7 @@ def build(input_path: Path, model_id: str, output: Path, fmt: str | None, no_hea
     )
     with _progress(input_path) as advance:
         result = build_baseline(
-            (c.columns for c in iter_with(chunks, lambda c: advance(c.bytes_read))), model_id, target=target, prediction=prediction,
+            _columns(chunks, advance), model_id, target=target, prediction=prediction,
             score=score, params=ProfileParams(kll_k=kll_k),
         )
     result.save(output)
@@ -182,8 +186,11 @@ def _constraint_text(constraint: Any) -> str:
     return " ".join(parts)
 
 
-def iter_with(items: Iterator[R], callback: Callable[[R], None]) -> Iterator[R]:
-    """Yield ``items`` calling ``callback`` on each first."""
-    for item in items:
-        callback(item)
-        yield item
+def _columns(chunks: Iterator[Chunk], advance: Callable[[int], None]) -> Iterator[Columns]:
+    """The columns of each chunk, reporting progress; holds no reference to a chunk while the next is read."""
+    while (chunk := next(chunks, None)) is not None:
+        advance(chunk.bytes_read)
+        columns = chunk.columns
+        del chunk
+        yield columns
+        del columns
