@@ -46,6 +46,7 @@ class Kind(IntEnum):
 
 N_KINDS: Final[int] = len(Kind)
 _FAST_TYPES: Final[frozenset[type]] = frozenset({float, int, type(None)})
+_TEXT_TYPES: Final[frozenset[type]] = frozenset({str, type(None)})
 INTEGRAL_PATTERN: Final[str] = r"^\s*[-+]?\d+\s*$"
 FRACTIONAL_PATTERN: Final[str] = r"^\s*[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?\s*$"
 BOOLEAN_PATTERN: Final[str] = r"^\s*(true|false)\s*$"
@@ -105,15 +106,27 @@ def classify_numbers(numbers: NDArray[np.float64]) -> tuple[NDArray[np.float64],
 
 
 def column_from_values(values: Sequence[object]) -> Column:
-    """Classify Python scalars (vectorized when the values are only float / int / None)."""
-    if set(map(type, values)) <= _FAST_TYPES:
+    """Classify Python scalars (vectorized when the values are only float / int / None, or only str / None)."""
+    types = set(map(type, values))
+    if types <= _FAST_TYPES:
         try:
             arr = np.array(values, dtype=np.float64)
         except OverflowError:
             return _column_from_mixed(values)
         numbers, kinds = classify_numbers(arr.reshape(-1))
         return Column(numbers, kinds, None)
+    if types <= _TEXT_TYPES:
+        return _column_from_strings(values)
     return _column_from_mixed(values)
+
+
+def _column_from_strings(values: Sequence[object]) -> Column:
+    """Only str and None: STRING / MISSING without a per-value Python loop."""
+    strings = np.empty(len(values), dtype=object)
+    strings[:] = values
+    missing = np.equal(strings, np.array([None], dtype=object)).astype(bool)
+    kinds = np.where(missing, np.uint8(Kind.MISSING), np.uint8(Kind.STRING)).astype(np.uint8)
+    return Column(np.full(len(values), np.nan), kinds, None if missing.all() else strings)
 
 
 def _classify_one(value: object) -> tuple[float, int, str | None]:
@@ -231,14 +244,11 @@ def _column_names(rows: Sequence[Mapping[str, object]]) -> list[str]:
     return list(dict.fromkeys(itertools.chain.from_iterable(rows)))
 
 
-def _value_lists(rows: Sequence[Mapping[str, object]], names: Sequence[str]) -> list[Sequence[object]]:
-    if len(names) == 1:
-        name = names[0]
-        return [[row.get(name) for row in rows]]
+def _values_of(rows: Sequence[Mapping[str, object]], name: str) -> list[object]:
     try:
-        return list(zip(*map(itemgetter(*names), rows), strict=True))
-    except KeyError:  # some row lacks a feature: slower path, absent = None = MISSING
-        return [[row.get(name) for row in rows] for name in names]
+        return list(map(itemgetter(name), rows))
+    except KeyError:  # some row lacks the feature: slower path, absent = None = MISSING
+        return [row.get(name) for row in rows]
 
 
 def columns_from_rows(rows: Sequence[Mapping[str, object]], names: Sequence[str] | None = None) -> Columns:
@@ -249,8 +259,7 @@ def columns_from_rows(rows: Sequence[Mapping[str, object]], names: Sequence[str]
     wanted = _column_names(rows) if names is None else list(names)
     if not rows or not wanted:
         return Columns(len(rows), {name: Column.missing(len(rows)) for name in wanted})
-    lists = _value_lists(rows, wanted)
-    return Columns(len(rows), {name: column_from_values(vals) for name, vals in zip(wanted, lists, strict=True)})
+    return Columns(len(rows), {name: column_from_values(_values_of(rows, name)) for name in wanted})
 
 
 def columns_from_arrow(batch: pa.RecordBatch | pa.Table) -> Columns:

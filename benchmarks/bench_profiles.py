@@ -1,0 +1,247 @@
+"""Profile-update throughput vs bare datasketches KLL and vs whylogs; columns_from_rows throughput.
+
+    .venv/bin/python benchmarks/bench_profiles.py [--quick] [--rows N] [--whylogs-python PATH]
+
+Data (fixed seed): N rows x 20 numeric columns (normal, about 1% NaN) + 3 categorical columns (Zipf over 10 /
+300 / 5000 values). Figures are medians of repeated runs; ratios compare against a reference measured in the
+same run. whylogs runs in a subprocess (its own virtualenv when it is not importable here) on the same data,
+profiled through a pandas DataFrame (its fast path); DataFrame construction is not timed, like our Columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import datasketches as ds
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from streamdrift.columns import (
+    Column,
+    Columns,
+    Kind,
+    classify_numbers,
+    columns_from_arrow,
+    columns_from_rows,
+    paused_gc,
+)
+from streamdrift.profiles import DatasetProfile
+
+N_NUMERIC = 20
+CATEGORIES = (10, 300, 5000)
+SEED = 42
+DEFAULT_WHYLOGS_PYTHON = "/tmp/wl/bin/python"
+
+WHYLOGS_SCRIPT = r"""
+import json, sys, time, statistics
+import numpy as np
+if "unicode_" not in np.__dict__:  # whylogs 1.6 still names np.unicode_, removed in numpy 2
+    np.unicode_ = np.str_
+data = np.load(sys.argv[1], allow_pickle=False)
+repeats = int(sys.argv[2])
+import whylogs as why
+try:
+    import pandas as pd
+except ImportError:
+    pd = None
+numeric = data["numeric"]
+cats = [data[f"cat{i}"] for i in range(int(data["n_cat"]))]
+columns = {f"f{j}": numeric[:, j] for j in range(numeric.shape[1])}
+columns.update({f"c{i}": c.astype(object) for i, c in enumerate(cats)})
+times = []
+mode = "pandas" if pd is not None else "numpy-columns"
+for _ in range(repeats):
+    if pd is not None:
+        df = pd.DataFrame(columns)
+        t0 = time.perf_counter(); why.log(pandas=df); times.append(time.perf_counter() - t0)
+    else:
+        from whylogs.core import DatasetProfile
+        prof = DatasetProfile()
+        prof.track(row={k: v[0] for k, v in columns.items()})
+        arrays = {k: (v if v.dtype != object else v.astype(str)) for k, v in columns.items()}
+        t0 = time.perf_counter()
+        for k, v in arrays.items():
+            prof._columns[k].track_column(v)
+        prof.view()
+        times.append(time.perf_counter() - t0)
+print(json.dumps({"seconds": statistics.median(times), "mode": mode, "version": why.__version__}))
+"""
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def make_data(n: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    rng = np.random.default_rng(SEED)
+    numeric = rng.normal(0.0, 1.0, size=(n, N_NUMERIC)) * rng.uniform(0.5, 100, N_NUMERIC) + rng.normal(0, 10, N_NUMERIC)
+    numeric[rng.random((n, N_NUMERIC)) < 0.01] = np.nan
+    cats = []
+    for size in CATEGORIES:
+        vocab = np.array([f"cat_{size}_{i}" for i in range(size)], dtype=object)
+        cats.append(vocab[(rng.zipf(1.3, n) - 1) % size])
+    return numeric, cats
+
+
+def build_columns(numeric: np.ndarray, cats: list[np.ndarray]) -> Columns:
+    n = numeric.shape[0]
+    cols: dict[str, Column] = {}
+    for j in range(numeric.shape[1]):
+        numbers, kinds = classify_numbers(np.ascontiguousarray(numeric[:, j]))
+        cols[f"f{j}"] = Column(numbers, kinds, None)
+    for i, c in enumerate(cats):
+        cols[f"c{i}"] = Column(np.full(n, np.nan), np.full(n, Kind.STRING, dtype=np.uint8), c)
+    return Columns(n, cols)
+
+
+def bench_profiles(n: int, repeats: int, whylogs_python: str) -> list[tuple[str, float, str]]:
+    numeric, cats = make_data(n)
+    columns = build_columns(numeric, cats)
+    numeric_only = Columns(n, {k: v for k, v in columns.columns.items() if k.startswith("f")})
+    n_values = n * (N_NUMERIC + len(CATEGORIES))
+    n_numeric = n * N_NUMERIC
+    arrays = [np.ascontiguousarray(numeric[:, j]) for j in range(N_NUMERIC)]
+
+    def bare_kll() -> None:
+        for a in arrays:
+            ds.kll_doubles_sketch(200).update(a)
+
+    t_kll = median_time(bare_kll, repeats)
+    t_num = median_time(lambda: DatasetProfile.empty().update(numeric_only), repeats)
+    t_all = median_time(lambda: DatasetProfile.empty().update(columns), repeats)
+    table = pa.table({**{f"f{j}": arrays[j] for j in range(N_NUMERIC)},
+                      **{f"c{i}": pa.array(c, type=pa.string()) for i, c in enumerate(cats)}})
+    t_arrow = median_time(lambda: columns_from_arrow(table), repeats)
+    t_wl, wl_note = run_whylogs(numeric, cats, repeats, whylogs_python)
+    rows = [
+        ("bare datasketches KLL update (20 numeric cols)", n_numeric / t_kll, "reference"),
+        ("streamdrift profile update, numeric cols only", n_numeric / t_num, f"ratio vs bare KLL {t_kll / t_num:.2f}"),
+        ("streamdrift profile update, all 23 cols", n_values / t_all, f"{t_all:.3f} s per batch"),
+        ("columns_from_arrow (typed numbers + strings)", n_values / t_arrow, f"{t_arrow:.3f} s per batch"),
+    ]
+    if t_wl is not None:
+        rows.append((f"whylogs profile, all 23 cols ({wl_note})", n_values / t_wl,
+                     f"streamdrift {t_wl / t_all:.1f}x faster"))
+    else:
+        rows.append(("whylogs profile", float("nan"), wl_note))
+    return rows
+
+
+def run_whylogs(numeric: np.ndarray, cats: list[np.ndarray], repeats: int, python: str) -> tuple[float | None, str]:
+    try:
+        import whylogs  # noqa: F401
+
+        python = sys.executable
+    except ImportError:
+        if not Path(python).exists():
+            return None, f"skipped: whylogs not importable and {python} missing"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "data.npz"
+        arrays: dict[str, np.ndarray] = {f"cat{i}": c.astype(str) for i, c in enumerate(cats)}
+        arrays["numeric"] = numeric
+        arrays["n_cat"] = np.array(len(cats))
+        np.savez(path, allow_pickle=False, **arrays)
+        script = Path(tmp) / "wl.py"
+        script.write_text(WHYLOGS_SCRIPT)
+        proc = subprocess.run([python, str(script), str(path), str(repeats)], capture_output=True, text=True,
+                              timeout=1800, check=False)
+    if proc.returncode != 0:
+        return None, f"failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return float(result["seconds"]), f"whylogs {result['version']}, {result['mode']}"
+
+
+def capture_rows(n: int) -> tuple[list[dict[str, object]], float]:
+    rng = np.random.default_rng(SEED + 1)
+    feats = rng.normal(size=(n, N_NUMERIC)) * 100
+    cat_idx = rng.integers(0, 50, size=(n, 3))
+    blobs = []
+    for i in range(n):
+        row: dict[str, object] = {f"f{j:02d}": float(feats[i, j]) for j in range(N_NUMERIC)}
+        row.update({f"cat{k}": f"value_{int(cat_idx[i, k])}" for k in range(3)})
+        row["event_id"] = f"{i:032x}"
+        row["prediction"] = float(feats[i, 0] > 0)
+        blobs.append(orjson.dumps(row))
+    mean_bytes = sum(map(len, blobs)) / n
+    return [orjson.loads(b) for b in blobs], mean_bytes
+
+
+def bench_rows(n: int, repeats: int) -> list[tuple[str, float, str]]:
+    rows, mean_bytes = capture_rows(n)
+    blobs = [orjson.dumps(r) for r in rows]
+
+    def columnarize() -> None:
+        columns_from_rows(rows)
+
+    def decode_and_columnarize() -> None:
+        columns_from_rows([orjson.loads(b) for b in blobs])
+
+    def paused(fn: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            with paused_gc():
+                fn()
+        return run
+
+    timings: dict[str, list[float]] = {}
+    for _ in range(max(repeats, 5)):  # interleaved, so load drift on a shared machine hits every variant
+        for name, fn in (("rows", columnarize), ("rows_nogc", paused(columnarize)),
+                         ("decode", decode_and_columnarize), ("decode_nogc", paused(decode_and_columnarize))):
+            gc.collect()
+            timings.setdefault(name, []).append(median_time(fn, 1))
+    t = {k: statistics.median(v) for k, v in timings.items()}
+    note = f"{mean_bytes:.0f}-byte JSON records, {len(rows[0])} fields"
+    return [
+        ("columns_from_rows (dicts already decoded), gc enabled", n / t["rows"], note),
+        ("columns_from_rows (dicts already decoded), gc paused", n / t["rows_nogc"],
+         f"{t['rows'] / t['rows_nogc']:.2f}x vs gc enabled"),
+        ("orjson.loads + columns_from_rows, gc enabled", n / t["decode"], "bytes -> Columns"),
+        ("orjson.loads + columns_from_rows, gc paused", n / t["decode_nogc"],
+         f"{t['decode'] / t['decode_nogc']:.2f}x vs gc enabled"),
+    ]
+
+
+def print_table(title: str, rows: list[tuple[str, float, str]], unit: str) -> None:
+    print(f"\n{title}")
+    width = max(len(r[0]) for r in rows)
+    print(f"  {'measure':<{width}}  {unit:>14}  note")
+    for name, rate, note in rows:
+        print(f"  {name:<{width}}  {rate:>14,.0f}  {note}")
+
+
+def main(args: argparse.Namespace) -> None:
+    n = args.rows or (100_000 if args.quick else 1_000_000)
+    repeats = 2 if args.quick else 3
+    n_rows_capture = 20_000 if args.quick else 100_000
+    print(f"bench_profiles: {n:,} rows x ({N_NUMERIC} numeric + {len(CATEGORIES)} categorical), seed {SEED}, "
+          f"median of {repeats}, python {sys.version.split()[0]}, numpy {np.__version__}")
+    print_table("Profile update", bench_profiles(n, repeats, args.whylogs_python), "values/s")
+    gc.collect()
+    print_table("Columnarizing capture records", bench_rows(n_rows_capture, repeats), "records/s")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="100k rows, 2 repeats")
+    parser.add_argument("--rows", type=int, default=0, help="rows of the profile batch (overrides --quick)")
+    parser.add_argument("--whylogs-python", default=DEFAULT_WHYLOGS_PYTHON,
+                        help="python of a virtualenv with whylogs, used when whylogs is not importable here")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    main(parse_args())
