@@ -47,7 +47,7 @@ import gzip
 import io
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, Final, Literal, cast
 
@@ -59,7 +59,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from streamdrift.columns import Column, Columns, Kind, columns_from_arrow, columns_from_rows
+from streamdrift.columns import Column, Columns, Kind, columns_from_arrow, columns_from_rows, paused_gc
 from streamdrift.errors import BadRecordError, InputFileError
 
 Format = Literal["csv", "jsonl", "parquet", "sagemaker-capture"]
@@ -477,7 +477,8 @@ def _iter_json_records(
 def _rows_chunk(
     rows: list[_Row], stamps: list[object], ids: list[object], lines: list[int], opts: _Options, position: int
 ) -> Chunk:
-    columns = columns_from_rows(rows)
+    with paused_gc():
+        columns = columns_from_rows(rows)
     ts = timestamps_from_arrow(_json_timestamp_array(stamps)) if opts.timestamp_column else None
     id_arr = np.asarray([None if v is None else str(v) for v in ids], dtype=object) if opts.id_column else None
     return Chunk(columns, ts, id_arr, np.asarray(lines, dtype=np.int64), position)
@@ -530,8 +531,7 @@ def _prediction_cells(prediction: object, name: str) -> _Row:
 
 
 def _iter_capture(path: Path, opts: _Options) -> Iterator[Chunk]:
-    timestamp_opts = _Options(**{**_options_dict(opts), "timestamp_column": "inferenceTime",
-                                 "id_column": "eventId"})
+    timestamp_opts = replace(opts, timestamp_column="inferenceTime", id_column="eventId")
 
     def parse(obj: object, _: int) -> _Parsed:
         if not isinstance(obj, dict) or not isinstance(obj.get("captureData"), dict):
@@ -545,10 +545,6 @@ def _iter_capture(path: Path, opts: _Options) -> Iterator[Chunk]:
         return kept, [meta.get("inferenceTime")] * len(rows), ids
 
     yield from _iter_json_records(path, timestamp_opts, parse)
-
-
-def _options_dict(opts: _Options) -> dict[str, Any]:
-    return {name: getattr(opts, name) for name in opts.__dataclass_fields__}
 
 
 def _capture_rows(capture: Mapping[str, object], prediction_column: str) -> list[_Row]:
