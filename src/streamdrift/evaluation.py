@@ -358,15 +358,29 @@ def _drift_violation(r: FeatureResult) -> Violation:
 
 @dataclass(frozen=True, slots=True)
 class _ShareCheck:
-    """A 'share of conforming rows below threshold x baseline share' check of one feature."""
+    """A 'share of conforming rows below threshold' check of one feature, with the baseline's own counts.
+
+    ``multiplier`` is SageMaker's threshold (1.0 = no worse than the baseline); ``threshold`` the share it
+    implies (``multiplier x`` the baseline's conforming share, or the constraint's completeness).
+    """
 
     check: str
     feature: str
     conforming: int
     total: int
     threshold: float
-    n_baseline: int
+    multiplier: float
+    base_conforming: int
+    base_total: int
     what: str
+
+    def p_value(self) -> float:
+        """Calibrated evidence of a shortfall: vs the baseline's rate (exact conditional binomial split) when the
+        threshold is the baseline's own share, else a one-sided binomial test against the threshold share."""
+        if self.multiplier >= 1.0 and self.base_total > 0:
+            return stattests.split_pvalue(self.total - self.conforming, self.base_total - self.base_conforming,
+                                          self.total, self.base_total)
+        return float(binom.cdf(self.conforming, self.total, min(1.0, self.threshold)))
 
 
 def _type_share(fp: FeatureProfile, inferred: str) -> tuple[int, int]:
@@ -379,32 +393,53 @@ def _type_share(fp: FeatureProfile, inferred: str) -> tuple[int, int]:
     return min(conforming, present), present
 
 
+def _completeness_check(name: str, fp: FeatureProfile, window: DatasetProfile, constraint: FeatureConstraint,
+                        n_base: int) -> _ShareCheck:
+    base_present = round(constraint.completeness * n_base)
+    return _ShareCheck("completeness_check", name, int(fp.n_present), int(window.n_records),
+                       constraint.completeness, 1.0, base_present, n_base, "completeness")
+
+
+def _type_check(name: str, fp: FeatureProfile, base_fp: FeatureProfile | None, constraint: FeatureConstraint,
+                monitoring: MonitoringConfig) -> _ShareCheck | None:
+    inferred = constraint.inferred_type.value
+    conforming, present = _type_share(fp, inferred)
+    if present == 0:
+        return None
+    bc, bp = _type_share(base_fp, inferred) if base_fp is not None else (0, 0)
+    base_share = bc / bp if bp else 1.0
+    multiplier = monitoring.datatype_check_threshold
+    return _ShareCheck("data_type_check", name, conforming, present, multiplier * base_share, multiplier, bc, bp,
+                       f"share of {inferred} values")
+
+
+def _domain_check(name: str, fp: FeatureProfile, base_fp: FeatureProfile | None, domain: tuple[str, ...],
+                  monitoring: MonitoringConfig) -> _ShareCheck | None:
+    total = int(fp.categorical.count)
+    if total == 0:
+        return None
+    freqs = fp.categorical.frequencies()
+    in_domain = min(total, int(sum(freqs.get(v, 0) for v in domain)))
+    base_total = int(base_fp.categorical.count) if base_fp is not None else 0
+    multiplier = monitoring.domain_content_threshold
+    # the domain is what the baseline showed: all its values conform
+    return _ShareCheck("categorical_values_check", name, in_domain, total, multiplier, multiplier, base_total,
+                       base_total, "share of values in the baseline domain")
+
+
 def _share_checks(window: DatasetProfile, baseline: Baseline, monitoring: MonitoringConfig) -> list[_ShareCheck]:
-    checks: list[_ShareCheck] = []
+    checks: list[_ShareCheck | None] = []
     n_base = int(baseline.profile.n_records)
     for name, constraint in sorted(baseline.constraints.features.items()):
         fp = window.features.get(name)
         if fp is None or fp.n_present == 0:
             continue
         base_fp = baseline.profile.features.get(name)
-        checks.append(_ShareCheck("completeness_check", name, int(fp.n_present), int(window.n_records),
-                                  constraint.completeness, n_base, "completeness"))
-        conforming, present = _type_share(fp, constraint.inferred_type.value)
-        if present > 0:
-            base_share = 1.0
-            if base_fp is not None:
-                bc, bp = _type_share(base_fp, constraint.inferred_type.value)
-                base_share = bc / bp if bp else 1.0
-            checks.append(_ShareCheck("data_type_check", name, conforming, present,
-                                      monitoring.datatype_check_threshold * base_share, n_base,
-                                      f"share of {constraint.inferred_type.value} values"))
-        if constraint.domain is not None and fp.categorical.count > 0:
-            freqs = fp.categorical.frequencies()
-            in_domain = int(sum(freqs.get(v, 0) for v in constraint.domain))
-            checks.append(_ShareCheck("categorical_values_check", name, min(in_domain, int(fp.categorical.count)),
-                                      int(fp.categorical.count), monitoring.domain_content_threshold, n_base,
-                                      "share of values in the baseline domain"))
-    return checks
+        checks.append(_completeness_check(name, fp, window, constraint, n_base))
+        checks.append(_type_check(name, fp, base_fp, constraint, monitoring))
+        if constraint.domain is not None:
+            checks.append(_domain_check(name, fp, base_fp, constraint.domain, monitoring))
+    return [c for c in checks if c is not None]
 
 
 def _share_violations(checks: list[_ShareCheck], calibrated: bool, alpha: float) -> list[Violation]:
@@ -416,12 +451,12 @@ def _share_violations(checks: list[_ShareCheck], calibrated: bool, alpha: float)
         share = c.conforming / c.total
         if share >= c.threshold:
             continue
-        p = float(binom.cdf(c.conforming, c.total, min(1.0, c.threshold)))
+        p = c.p_value()
         if calibrated and p > alpha / per_kind[c.check]:
             continue
         out.append(Violation(
             check=c.check, feature=c.feature, statistic=c.check.removesuffix("_check"), value=share,
-            threshold=c.threshold, p_value=p, n_window=c.total, n_baseline=c.n_baseline,
+            threshold=c.threshold, p_value=p, n_window=c.total, n_baseline=c.base_total,
             description=f"{c.what} of {c.feature!r} is {share:.4f} < {c.threshold:.4f} "
                         f"({c.conforming} of {c.total}, p={p:.3g})",
         ))
@@ -449,27 +484,46 @@ def _column_violations(window: DatasetProfile, baseline: Baseline) -> tuple[list
     return out, checked
 
 
-def _non_negative_violations(window: DatasetProfile, baseline: Baseline) -> tuple[list[Violation], set[CheckKey]]:
+def _negative_count_lower_bound(fp: FeatureProfile) -> int:
+    """A conservative count of negative values: the KLL rank of 0 less its rank error (>= 1 as min < 0)."""
+    kll = fp.numeric.kll
+    share = float(np.asarray(kll.cdf(np.array([0.0]), inclusive=False), dtype=np.float64)[0])
+    eps = stattests.effective_rank_error(kll)
+    return max(1, int(np.floor((share - eps) * fp.numeric.count)))
+
+
+def _non_negative_violations(window: DatasetProfile, baseline: Baseline, calibrated: bool,
+                             alpha: float) -> tuple[list[Violation], set[CheckKey]]:
+    """SageMaker: a non-negative baseline feature with a negative value. Calibrated: the window's negatives
+    (a lower bound from the KLL) must also be significantly more frequent than the baseline's (none)."""
     checked: set[CheckKey] = set()
-    out: list[Violation] = []
+    candidates: list[tuple[str, FeatureProfile]] = []
     for name, constraint in sorted(baseline.constraints.features.items()):
         fp = window.features.get(name)
         if not constraint.is_non_negative or fp is None or fp.numeric.count == 0:
             continue
         checked.add(("data_quality", "non_negative_check", name))
         if fp.numeric.min < 0:
-            out.append(Violation(check="non_negative_check", feature=name, statistic="min",
-                                 value=float(fp.numeric.min), threshold=0.0, n_window=int(fp.numeric.count),
-                                 n_baseline=int(baseline.profile.n_records),
-                                 description=f"{name!r} was non-negative in the baseline; window min is "
-                                             f"{float(fp.numeric.min):g}"))
+            candidates.append((name, fp))
+    out: list[Violation] = []
+    n_base = int(baseline.profile.n_records)
+    for name, fp in candidates:
+        negatives = _negative_count_lower_bound(fp)
+        p = stattests.split_pvalue(negatives, 0, int(fp.numeric.count), n_base)
+        if calibrated and p > alpha / max(1, len(checked)):
+            continue
+        out.append(Violation(check="non_negative_check", feature=name, statistic="min",
+                             value=float(fp.numeric.min), threshold=0.0, p_value=p, n_window=int(fp.numeric.count),
+                             n_baseline=n_base,
+                             description=f"{name!r} was non-negative in the baseline; window min is "
+                                         f"{float(fp.numeric.min):g} (at least {negatives} negative values, p={p:.3g})"))
     return out, checked
 
 
 def _data_quality(window: DatasetProfile, baseline: Baseline, calibrated: bool,
                   alpha: float) -> tuple[list[Violation], set[CheckKey]]:
     columns, checked = _column_violations(window, baseline)
-    non_negative, checked_nn = _non_negative_violations(window, baseline)
+    non_negative, checked_nn = _non_negative_violations(window, baseline, calibrated, alpha)
     shares = _share_checks(window, baseline, baseline.constraints.monitoring)
     checked |= checked_nn | {("data_quality", c.check, c.feature) for c in shares}
     return [*columns, *non_negative, *_share_violations(shares, calibrated, alpha)], checked

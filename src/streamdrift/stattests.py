@@ -24,7 +24,7 @@ from typing import Literal, Protocol
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import special
-from scipy.stats import chi2
+from scipy.stats import binom, chi2
 
 from streamdrift.errors import EvaluationError
 
@@ -275,38 +275,62 @@ class ChiSquareResult:
     pooled: tuple[str, ...]  # categories pooled into one "other" cell
 
 
-def _pool_small(table: FloatArray, keys: list[str]) -> tuple[FloatArray, tuple[str, ...]]:
-    """Pool columns with any expected count < 5 into one cell; fold a still-small pool into the smallest column."""
-    total = table.sum()
-    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / total
-    small = (expected < CHI2_MIN_EXPECTED).any(axis=0)
-    if not small.any():
-        return table, ()
-    kept = table[:, ~small]
-    other = table[:, small].sum(axis=1, keepdims=True)
-    pooled = tuple(k for k, s in zip(keys, small, strict=True) if s)
-    other_expected = np.outer(table.sum(axis=1), other.sum(axis=0)) / total
-    if kept.shape[1] > 0 and (other_expected < CHI2_MIN_EXPECTED).any():
-        smallest = int(np.argmin(kept.sum(axis=0)))
-        kept = kept.copy()
-        kept[:, smallest] += other[:, 0]
-        return kept, pooled
-    return np.hstack([kept, other]), pooled
+def split_pvalue(k_window: int, k_baseline: int, n: int, m: int, two_sided: bool = False) -> float:
+    """Conditional exact test that a category (or any row property) is not over-represented in the window.
+
+    Given ``k_window`` of ``n`` window rows and ``k_baseline`` of ``m`` baseline rows have the property, under
+    the null hypothesis (one rate) the window's share of the ``k_window + k_baseline`` rows with the property is
+    Binomial(total, n/(n+m)). One-sided: P(X >= k_window); two-sided: twice the smaller tail.
+    """
+    total = k_window + k_baseline
+    if total <= 0 or n <= 0 or m <= 0:
+        return 1.0
+    share = n / (n + m)
+    upper = float(binom.sf(k_window - 1, total, share))
+    if not two_sided:
+        return upper
+    return min(1.0, 2.0 * min(upper, float(binom.cdf(k_window, total, share))))
 
 
-def chi_square_homogeneity(window: Mapping[str, float], baseline: Mapping[str, float]) -> ChiSquareResult:
-    """Chi-square test that window and baseline come from one categorical distribution (2 x K table)."""
-    keys, cw, cb = _aligned_counts(window, baseline)
-    if cw.sum() <= 0 or cb.sum() <= 0:
-        raise EvaluationError("chi-square test needs two non-empty frequency tables")
-    table, pooled = _pool_small(np.vstack([cw, cb]), keys)
+def _chi_square_table(table: FloatArray) -> tuple[float, int, float]:
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2:
-        return ChiSquareResult(statistic=0.0, dof=0, p_value=1.0, pooled=pooled)
+        return 0.0, 0, 1.0
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
     statistic = float(np.sum((table - expected) ** 2 / expected))
     dof = table.shape[1] - 1
-    return ChiSquareResult(statistic=statistic, dof=dof, p_value=float(chi2.sf(statistic, dof)), pooled=pooled)
+    return statistic, dof, float(chi2.sf(statistic, dof))
+
+
+def chi_square_homogeneity(window: Mapping[str, float], baseline: Mapping[str, float]) -> ChiSquareResult:
+    """Test that window and baseline come from one categorical distribution (2 x K table).
+
+    Cells with an expected count < 5 are pooled into one "other" cell. When that pooled cell is still too
+    sparse for the chi-square approximation (expected < 1 in a row: typically categories new to the window
+    against a much larger baseline), it is tested on its own with the exact conditional binomial split
+    (:func:`split_pvalue`, two-sided) and the chi-square runs on the remaining cells; the p-value is the
+    Bonferroni combination ``min(1, 2 * min(p_chi2, p_split))``.
+    """
+    keys, cw, cb = _aligned_counts(window, baseline)
+    if cw.sum() <= 0 or cb.sum() <= 0:
+        raise EvaluationError("chi-square test needs two non-empty frequency tables")
+    table = np.vstack([cw, cb])
+    total = table.sum()
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / total
+    small = (expected < CHI2_MIN_EXPECTED).any(axis=0)
+    pooled = tuple(k for k, s in zip(keys, small, strict=True) if s)
+    if not small.any():
+        return ChiSquareResult(*_chi_square_table(table), pooled=())
+    kept = table[:, ~small]
+    other = table[:, small].sum(axis=1)
+    other_expected = table.sum(axis=1) * other.sum() / total
+    if other_expected.min() >= 1.0 or kept.shape[1] == 0:
+        return ChiSquareResult(*_chi_square_table(np.hstack([kept, other[:, None]])), pooled=pooled)
+    statistic, dof, p_main = _chi_square_table(kept)
+    w_other, b_other, n, m = np.rint([other[0], other[1], cw.sum(), cb.sum()]).astype(np.int64).tolist()
+    p_split = split_pvalue(w_other, b_other, n, m, two_sided=True)
+    p = min(1.0, 2.0 * min(p_main, p_split)) if dof > 0 else p_split
+    return ChiSquareResult(statistic=statistic, dof=dof, p_value=p, pooled=pooled)
 
 
 def unseen_share(window: Mapping[str, float], domain: Sequence[str] | frozenset[str]) -> float:

@@ -101,7 +101,7 @@ def test_completeness_data_type_and_non_negative_checks(baseline: Baseline) -> N
     counts = table.column("x_count").to_numpy().astype(object)
     counts[:200] = "oops"  # 10% strings in an Integral column
     uniform = table.column("x_uniform").to_numpy().copy()
-    uniform[:5] = -1.0  # negatives in a non-negative column
+    uniform[:200] = -1.0  # 10% negatives in a non-negative column
     table = table.set_column(table.schema.get_field_index("x_lognormal"), "x_lognormal",
                              pa.array(lognormal, from_pandas=True))
     table = table.set_column(table.schema.get_field_index("x_count"), "x_count",
@@ -112,6 +112,18 @@ def test_completeness_data_type_and_non_negative_checks(baseline: Baseline) -> N
     assert ("data_type_check", "x_count") in checks
     assert ("non_negative_check", "x_uniform") in checks
     assert not any(c == "data_type_check" and f != "x_count" for c, f in checks)
+
+
+def test_a_few_negatives_need_evidence_only_in_calibrated_mode(baseline: Baseline) -> None:
+    table = _table(np.random.default_rng(12), 2_000)
+    uniform = table.column("x_uniform").to_numpy().copy()
+    uniform[:3] = -1.0
+    window = _window(table.set_column(table.schema.get_field_index("x_uniform"), "x_uniform", pa.array(uniform)),
+                     baseline)
+    # 3 negatives in 2k rows vs none in 50k: the KLL lower bound is 1 value, p = 2000/52000: not significant
+    assert ("non_negative_check", "x_uniform") not in _checks(evaluate(window, baseline))
+    simple = _checks(evaluate(window, baseline, EvaluationConfig(method="simple")))
+    assert ("non_negative_check", "x_uniform") in simple  # SageMaker semantics: any negative value
 
 
 def test_effect_size_floor_override_suppresses_drift(baseline: Baseline) -> None:

@@ -98,8 +98,25 @@ def test_chi_square_pools_small_categories() -> None:
     base = {"a": 500.0, "b": 500.0, "rare1": 2.0, "rare2": 3.0}
     res = stattests.chi_square_homogeneity(window, base)
     assert set(res.pooled) == {"rare1", "rare2"}
-    assert res.dof == 1  # "other" folded into the smallest cell: a 2 x 2 table
+    assert res.dof == 1  # the pooled cell (expected < 1) is tested apart: chi-square on a, b only
+    p_split = stattests.split_pvalue(2, 5, 102, 1_005, two_sided=True)
+    assert res.p_value == pytest.approx(min(1.0, 2 * min(1.0, p_split)))
     assert res.p_value > 0.5
+
+
+def test_chi_square_catches_a_new_category_against_a_large_baseline() -> None:
+    base = {"x": 60_000.0, "y": 40_000.0}
+    window = {"x": 570.0, "y": 380.0, "brand-new": 50.0}  # 5% new in a 1k window: expected 0.5 in the window
+    res = stattests.chi_square_homogeneity(window, base)
+    assert res.pooled == ("brand-new",)
+    assert res.p_value < 1e-20
+
+
+def test_split_pvalue_is_the_conditional_binomial() -> None:
+    # 3 of 3 rows with the property fall in the window; under the null each does with probability n/(n+m)
+    assert stattests.split_pvalue(3, 0, 1_000, 9_000) == pytest.approx(0.1**3)
+    assert stattests.split_pvalue(0, 0, 1_000, 9_000) == 1.0
+    assert stattests.split_pvalue(0, 50, 1_000, 1_000, two_sided=True) < 1e-10
 
 
 def test_categorical_statistics() -> None:
