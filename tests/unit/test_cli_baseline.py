@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import orjson
@@ -85,3 +86,11 @@ def test_errors_exit_2_without_traceback(runner: CliRunner, tmp_path: Path, args
     assert message in result.output
     assert "Traceback" not in result.output
     assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+
+
+def test_group_lists_lazy_subcommands(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["baseline", "--help"])
+    assert result.exit_code == 0
+    assert "build" in result.output and "show" in result.output
+    has_publish = importlib.util.find_spec("streamdrift.cli.baseline_publish") is not None
+    assert ("publish" in result.output) is has_publish

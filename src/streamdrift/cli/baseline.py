@@ -1,12 +1,15 @@
 """``streamdrift baseline``: build a baseline from a file and show one.
 
-The ``baseline`` group object is public: other modules add commands to it (``baseline publish`` lives in the
-worker's CLI module and registers itself with ``baseline.add_command(...)``).
+The ``baseline`` group object is public. Subcommands defined elsewhere are listed in ``LAZY_SUBCOMMANDS`` and
+imported on first use (``baseline publish`` lives in ``streamdrift.cli.baseline_publish``, with the Kafka code);
+other modules may also call ``baseline.add_command(...)``.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
+import importlib.util
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,9 +42,31 @@ def exit_on_error(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-@click.group(name="baseline")
+# Subcommands defined in other modules, loaded on first use: name -> (module, attribute). Other modules may also
+# call ``baseline.add_command(...)`` directly.
+LAZY_SUBCOMMANDS: dict[str, tuple[str, str]] = {"publish": ("streamdrift.cli.baseline_publish", "publish")}
+
+
+class _BaselineGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = set(super().list_commands(ctx))
+        names.update(n for n, (module, _) in LAZY_SUBCOMMANDS.items() if importlib.util.find_spec(module))
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None or cmd_name not in LAZY_SUBCOMMANDS:
+            return command
+        module_name, attr = LAZY_SUBCOMMANDS[cmd_name]
+        if importlib.util.find_spec(module_name) is None:
+            return None
+        loaded = getattr(importlib.import_module(module_name), attr)
+        return loaded if isinstance(loaded, click.Command) else None
+
+
+@click.group(name="baseline", cls=_BaselineGroup)
 def baseline() -> None:
-    """Build, inspect (and publish) model baselines."""
+    """Build, inspect and publish model baselines."""
 
 
 @baseline.command("build")
