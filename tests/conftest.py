@@ -26,7 +26,7 @@ TEST_CONSUMER_CONFIG: dict[str, Any] = {
 @pytest.fixture(scope="session")
 def kafka_broker() -> Iterator[LocalKafka]:
     """A real single-node Kafka (KRaft) on free ports and a temporary data dir, for the whole session."""
-    broker = LocalKafka()
+    broker = LocalKafka(stop_with_parent=True)
     broker.start(timeout=120)
     try:
         yield broker

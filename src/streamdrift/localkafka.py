@@ -14,11 +14,13 @@ Readiness is the broker's "Kafka Server started" log line followed by a successf
 from __future__ import annotations
 
 import base64
+import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -30,6 +32,9 @@ from typing import IO, Any, Self
 from streamdrift.errors import BrokerError
 
 READY_LINE = "Kafka Server started"
+_PORT_IN_USE = "Address already in use"
+_PORT_ATTEMPTS = 3
+_PR_SET_PDEATHSIG = 1
 LOG_TAIL_LINES = 40
 _STOP_TIMEOUT_S = 30.0
 _POLL_S = 0.1
@@ -78,6 +83,17 @@ def find_free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a listener could bind 127.0.0.1:``port`` now (SO_REUSEADDR, as the JVM binds)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def new_cluster_id() -> str:
@@ -161,6 +177,26 @@ def _read_text(path: Path) -> str:
         raise BrokerError(f"cannot read {path}: {exc}") from exc
 
 
+class _PortInUseError(BrokerError):
+    """The broker could not bind one of its ports."""
+
+
+def _read_log_from(path: Path, offset: int, limit: int = 1 << 20) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            return fh.read(limit).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM the broker when the process that started it dies."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+
+
 def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     try:
         with path.open("rb") as fh:
@@ -178,6 +214,8 @@ class LocalKafka:
     ``port`` / ``controller_port`` default to free ports; ``data_dir`` defaults to a temporary directory
     that :meth:`close` (and leaving the ``with`` block) deletes. :meth:`stop` keeps the data, so
     :meth:`restart` brings back the same topics and committed offsets on the same ports.
+    ``stop_with_parent=True`` (Linux) makes the JVM exit when the starting process dies, e.g. a killed test
+    run; leave it False for a broker that must outlive its starter (``streamdrift broker start``).
     """
 
     def __init__(
@@ -188,7 +226,11 @@ class LocalKafka:
         *,
         kafka_home: Path | None = None,
         java: str = "java",
+        stop_with_parent: bool = False,
     ) -> None:
+        self._auto_ports = port is None and controller_port is None
+        self._started_once = False
+        self.stop_with_parent = stop_with_parent
         self.port = port if port is not None else find_free_port()
         self.controller_port = controller_port if controller_port is not None else find_free_port()
         if self.controller_port == self.port:
@@ -218,24 +260,28 @@ class LocalKafka:
         return self._process is not None and self._process.poll() is None
 
     def start(self, timeout: float = 90.0) -> None:
-        """Fetch jars if missing, format storage on first use, start the JVM and wait until it serves."""
+        """Fetch jars if missing, format storage on first use, start the JVM and wait until it serves.
+
+        When the ports were picked automatically and another process grabbed one before the broker bound
+        it, the first start retries on fresh ports.
+        """
         if self.is_running():
             return
         fetch_jars(self.kafka_home)
         if shutil.which(self.java) is None:
             raise BrokerError(f"Java 17+ is needed to run Kafka ({self.java!r} not found)")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        props = self._write_server_properties()
-        self._format_storage(props)
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        self._launch(props)
-        deadline = time.monotonic() + timeout
-        try:
-            self._wait_for_ready_line(offset, deadline)
-            wait_for_metadata(self.bootstrap, max(1.0, deadline - time.monotonic()))
-        except BrokerError as exc:
-            self.stop()
-            raise BrokerError(f"{exc}\n--- {self.log_path} (tail) ---\n{_log_tail(self.log_path)}") from exc
+        attempts = _PORT_ATTEMPTS if self._auto_ports and not self._started_once else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start_once(timeout)
+            except _PortInUseError:
+                if attempt == attempts:
+                    raise
+                self.port, self.controller_port = find_free_port(), find_free_port()
+            else:
+                self._started_once = True
+                return
 
     def stop(self, timeout: float = _STOP_TIMEOUT_S) -> None:
         """SIGTERM the broker's process group, wait, SIGKILL if it lingers. Keeps the data dir."""
@@ -289,6 +335,25 @@ class LocalKafka:
     def _log4j_option(self) -> str:
         return f"-Dlog4j2.configurationFile={self.kafka_home / 'log4j2.properties'}"
 
+    def _start_once(self, timeout: float) -> None:
+        for port in (self.port, self.controller_port):
+            if not port_is_free(port):
+                raise _PortInUseError(f"cannot start Kafka: 127.0.0.1:{port}: {_PORT_IN_USE}")
+        props = self._write_server_properties()
+        self._format_storage(props)
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._launch(props)
+        deadline = time.monotonic() + timeout
+        try:
+            self._wait_for_ready_line(offset, deadline)
+            wait_for_metadata(self.bootstrap, max(1.0, deadline - time.monotonic()))
+        except BrokerError as exc:
+            self.stop()
+            message = f"{exc}\n--- {self.log_path} (tail) ---\n{_log_tail(self.log_path)}"
+            if _PORT_IN_USE in _read_log_from(self.log_path, offset):
+                raise _PortInUseError(message) from exc
+            raise BrokerError(message) from exc
+
     def _write_server_properties(self) -> Path:
         template = _read_text(self.kafka_home / "server.properties.template")
         text = render_server_properties(
@@ -317,7 +382,7 @@ class LocalKafka:
         self._log_handle = self.log_path.open("ab")
         self._process = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=self._log_handle, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_die_with_parent if self.stop_with_parent else None,
         )  # fmt: skip
         (self.data_dir / "kafka.pid").write_text(f"{self._process.pid}\n", encoding="utf-8")
 

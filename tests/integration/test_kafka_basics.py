@@ -240,3 +240,21 @@ def test_second_broker_beside_first_keeps_data_across_restart(
         assert kafka_broker.is_running()
     assert not second.is_running()
     assert (tmp_path / "second" / "kraft-logs" / "meta.properties").exists()  # a given data dir is kept
+
+
+def test_port_conflict_is_reported_and_auto_ports_retry(
+    tmp_path: Path, kafka_broker: LocalKafka, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import streamdrift.localkafka as localkafka
+    from streamdrift.errors import BrokerError
+
+    taken = kafka_broker.port  # bound by the session broker
+    with pytest.raises(BrokerError, match="Address already in use"):
+        LocalKafka(port=taken, data_dir=tmp_path / "explicit").start(timeout=60)
+
+    picks = iter([taken, localkafka.find_free_port()])
+    real = localkafka.find_free_port
+    monkeypatch.setattr(localkafka, "find_free_port", lambda: next(picks, None) or real())
+    with LocalKafka(data_dir=tmp_path / "auto") as broker:
+        assert broker.port != taken
+        assert broker.is_running()
