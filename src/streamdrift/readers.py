@@ -325,6 +325,65 @@ def _csv_blocks(stream: IO[bytes], block_bytes: int) -> Iterator[bytes]:
         yield data
 
 
+def _basic_type(typ: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_boolean(typ)
+                or pa.types.is_string(typ) or pa.types.is_null(typ))
+
+
+class _CsvBlockParser:
+    """Parses one block at a time with per-block type inference. Columns pyarrow would read as dates, times or
+    timestamps are read as text from then on (their cells keep their own spelling, as in a text read)."""
+
+    def __init__(self, names: list[str], wanted: list[str], delimiter: str, opts: _Options) -> None:
+        self._opts = opts
+        self._wanted = wanted
+        self._text: set[str] = {opts.id_column} if opts.id_column else set()
+        self._quiet = False
+        self._data = b""
+        self.first_line = 1
+        self._read = pacsv.ReadOptions(column_names=names, use_threads=True)
+        self._parse = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=self._on_invalid)
+        self._convert = self._convert_options()
+
+    def _convert_options(self) -> pacsv.ConvertOptions:
+        return pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in self._text}, include_columns=self._wanted,
+            strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=True,
+            true_values=_TRUE, false_values=_FALSE,
+        )
+
+    def _on_invalid(self, row: Any) -> str:
+        if not self._quiet:
+            number = self.first_line + row.number - 1 if row.number is not None else self._locate(row.text)
+            self._opts.on_bad_line(BadLine(number, "wrong_column_count",
+                                           f"expected {row.expected_columns} cells, got {row.actual_columns}"))
+        return "skip"
+
+    def _locate(self, text: str) -> int:
+        """Line of a bad row when pyarrow's multi-threaded parser does not know it (first match of its text)."""
+        at = self._data.find(text.encode())
+        return self.first_line + self._data.count(b"\n", 0, at) if at >= 0 else 0
+
+    def parse(self, data: bytes) -> pa.RecordBatch | None:
+        if not data.strip():
+            return None
+        self._data = data
+        table = pacsv.read_csv(pa.py_buffer(data), self._read, self._parse, self._convert)
+        odd = {f.name for f in table.schema if f.name != self._opts.timestamp_column and not _basic_type(f.type)}
+        if odd:
+            self._text |= odd
+            self._convert = self._convert_options()
+            self._quiet = True  # bad rows of this block were reported by the first read
+            try:
+                table = pacsv.read_csv(pa.py_buffer(data), self._read, self._parse, self._convert)
+            finally:
+                self._quiet = False
+        self._data = b""
+        if table.num_rows == 0:
+            return None
+        return table.combine_chunks().to_batches()[0]
+
+
 def _iter_csv(path: Path, opts: _Options) -> Iterator[Chunk]:
     """Parse line-aligned blocks one at a time (pyarrow's own streaming reader buffers far ahead of the consumer,
     so memory would grow with the file)."""
@@ -334,48 +393,25 @@ def _iter_csv(path: Path, opts: _Options) -> Iterator[Chunk]:
     missing = extras - set(names)
     if missing:
         raise InputFileError(f"column(s) {sorted(missing)} not in {path.name} (columns: {names[:20]})")
-    wanted = [n for n in names if n not in opts.exclude or n in extras]
+    parser = _CsvBlockParser(names, [n for n in names if n not in opts.exclude or n in extras], delimiter, opts)
     line = 1 + skip  # physical line of the next block's first row (exact unless quoted fields span lines)
-    block_line = [line]
-
-    def on_invalid(row: Any) -> str:
-        number = block_line[0] + row.number - 1 if row.number is not None else 0
-        opts.on_bad_line(BadLine(number, "wrong_column_count",
-                                 f"expected {row.expected_columns} cells, got {row.actual_columns}"))
-        return "skip"
-
-    read_options = pacsv.ReadOptions(column_names=names, use_threads=True)
-    parse_options = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid)
-    convert_options = pacsv.ConvertOptions(
-        column_types={opts.id_column: pa.string()} if opts.id_column else {}, include_columns=wanted,
-        strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=True,
-        true_values=_TRUE, false_values=_FALSE,
-    )
     stream, raw = _open_binary(path)
     with raw, stream:
         for _ in range(skip):
             stream.readline()
         blocks = _csv_blocks(stream, block)
         while (data := next(blocks, None)) is not None:
-            block_line[0] = line
+            parser.first_line = line
             line += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-            chunk = _csv_chunk(data, opts, block_line[0], raw.tell(), (read_options, parse_options, convert_options))
+            batch = parser.parse(data)
             del data  # keep one block alive at a time: the consumer holds the chunk, not the bytes
-            if chunk is not None:
-                yield chunk
-                del chunk
-
-
-def _csv_chunk(data: bytes, opts: _Options, first_line: int, position: int,
-               options: tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]) -> Chunk | None:
-    if not data.strip():
-        return None
-    table = pacsv.read_csv(pa.py_buffer(data), *options)
-    if table.num_rows == 0:
-        return None
-    batch = table.combine_chunks().to_batches()[0]
-    lines = np.arange(first_line, first_line + batch.num_rows, dtype=np.int64)
-    return _arrow_chunk(batch, opts, lines, position)
+            if batch is None:
+                continue
+            lines = np.arange(parser.first_line, parser.first_line + batch.num_rows, dtype=np.int64)
+            chunk = _arrow_chunk(batch, opts, lines, raw.tell())
+            del batch
+            yield chunk
+            del chunk
 
 
 def _arrow_chunk(batch: pa.RecordBatch, opts: _Options, lines: NDArray[np.int64], position: int) -> Chunk:

@@ -119,7 +119,7 @@ def test_csv_bad_rows_are_reported_and_skipped(tmp_path: Path) -> None:
     bad: list[BadLine] = []
     (cols,) = list(iter_columns_with_bad(path, bad))
     np.testing.assert_array_equal(cols.columns["a"].numbers, [1.0, 6.0])
-    assert len(bad) == 1 and bad[0].reason == "wrong_column_count"
+    assert len(bad) == 1 and bad[0].reason == "wrong_column_count" and bad[0].line_number == 3
 
 
 def iter_columns_with_bad(path: Path, bad: list[BadLine]) -> list[Columns]:
@@ -260,3 +260,14 @@ def test_csv_quoted_newlines_stay_in_one_block(tmp_path: Path) -> None:
     chunks = list(iter_columns(path, chunk_rows=100))
     texts = np.concatenate([c.columns["text"].strings for c in chunks if c.columns["text"].strings is not None])
     assert texts.size == 2_000 and texts[1_999] == "line one\nline two 1999"
+
+
+def test_csv_dates_and_times_keep_their_text(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path / "dates.csv", "day,at,x\n2024-01-01,12:30:00,1\n2024-01-02,13:00:00,a,b\n"
+                                              "2024-01-03,14:00:00,3\n")
+    bad: list[BadLine] = []
+    (cols,) = [c.columns for c in iter_chunks(path, on_bad_line=bad.append)]
+    day, at = cols.columns["day"], cols.columns["at"]
+    assert day.strings is not None and day.strings.tolist() == ["2024-01-01", "2024-01-03"]
+    assert at.strings is not None and at.strings[1] == "14:00:00"
+    assert [b.line_number for b in bad] == [3]
