@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import jsonschema
 import orjson
 import pytest
 
@@ -10,6 +12,7 @@ from streamdrift.errors import SerializationError, StreamdriftError
 from streamdrift.evaluation import CheckKey, FeatureResult, Violation, WindowEvaluation
 from streamdrift.events import DriftEvent, Hysteresis, events_from_evaluation, rfc3339
 
+SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "drift_event.schema.json"
 KEY = ("m1", "data_quality", "baseline_drift_check", "age")
 START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 WINDOW = (START, START + timedelta(hours=1))
@@ -106,3 +109,15 @@ def test_events_from_evaluation_goes_through_hysteresis() -> None:
         ("baseline_drift_check", "cleared", "info"), ("missing_column_check", "cleared", "info")]
     age = next(e for e in cleared if e.feature == "age")
     assert age.value == 0.01 and age.p_value == 0.9
+
+
+def test_events_validate_against_the_drift_event_schema() -> None:
+    schema = orjson.loads(SCHEMA.read_bytes())
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    h = Hysteresis()
+    raised = events_from_evaluation(_evaluation(True, missing=True), h, "m1", WINDOW, "b1", model_version="v2")
+    cleared = events_from_evaluation(_evaluation(False), h, "m1", WINDOW, None, partial=True)
+    assert raised and cleared
+    for event in [*raised, *cleared]:
+        validator.validate(orjson.loads(event.to_json()))
+    assert set(schema["required"]) == set(orjson.loads(raised[0].to_json()))
