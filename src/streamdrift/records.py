@@ -27,13 +27,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
+from operator import itemgetter
 from typing import Any, Final
 
 import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from streamdrift.columns import Column, Columns, column_from_values, columns_from_rows, paused_gc
+from streamdrift.columns import Column, Columns, Kind, classify_numbers, column_from_values, paused_gc
 from streamdrift.errors import BadRecordError
 
 __all__ = [
@@ -111,29 +113,20 @@ class LabelBatch:
 
 @dataclass
 class _Group:
-    """Rows of one (model, version) collected in input order; JSON rows are columnarized in runs."""
+    """Records of one (model, version) in input order; runs of JSON records are columnarized together."""
 
     model_id: str
     model_version: str | None
-    features: list[Mapping[str, object]] = field(default_factory=list)
-    timestamps: list[int] = field(default_factory=list)
-    ids: list[object] = field(default_factory=list)
-    predictions: list[object] = field(default_factory=list)
-    scores: list[object] = field(default_factory=list)
-    attributions: list[Mapping[str, object]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
     sources: list[int] = field(default_factory=list)
-    has_prediction: bool = False
-    has_score: bool = False
-    has_attributions: bool = False
     segments: list[_Segment] = field(default_factory=list)
 
-    def flush(self) -> None:
-        if self.sources:
-            self.segments.append(_segment_from_rows(self))
-            for rows in (self.features, self.timestamps, self.ids, self.predictions, self.scores,
-                         self.attributions, self.sources):
-                rows.clear()
-            self.has_prediction = self.has_score = self.has_attributions = False
+    def flush(self, fallback: Sequence[int] | None, dead: list[DeadLetter]) -> None:
+        if self.records:
+            segment = _segment_from_records(self.records, self.sources, fallback, dead)
+            if segment is not None:
+                self.segments.append(segment)
+            self.records, self.sources = [], []
 
 
 @dataclass(frozen=True)
@@ -159,26 +152,42 @@ def parse_capture(
     without a ``timestamp``; without it such a record is dead-lettered (``missing_field``).
     """
     groups: dict[tuple[str, str | None], _Group] = {}
+    by_raw_key: dict[tuple[object, object], _Group] = {}  # (model_id, model_version) as sent -> group
     dead: list[DeadLetter] = []
+    fallback = fallback_timestamps_ms
     with paused_gc():
         for index, value in enumerate(values):
-            fallback = None if fallback_timestamps_ms is None else int(fallback_timestamps_ms[index])
             try:
                 obj = _load(value, max_bytes)
                 fmt = obj.get("format")
-                if fmt is not None and fmt != "columnar":
-                    raise BadRecordError("bad_batch", f"unknown format {str(fmt)[:40]!r}")
-                if fmt == "columnar":
-                    segment, key = _parse_columnar(obj, index, fallback)
+                if fmt is None:
+                    raw_key = (obj.get("model_id"), obj.get("model_version"))
+                    group = _lookup(by_raw_key, raw_key)
+                    if group is None:
+                        group = by_raw_key[raw_key] = _group(groups, _model_key(obj))
+                    group.records.append(obj)
+                    group.sources.append(index)
+                elif fmt == "columnar":
+                    segment, key = _parse_columnar(obj, index, None if fallback is None else int(fallback[index]))
                     group = _group(groups, key)
-                    group.flush()
+                    group.flush(fallback, dead)
                     group.segments.append(segment)
                 else:
-                    _add_record(groups, obj, index, fallback)
+                    raise BadRecordError("bad_batch", f"unknown format {str(fmt)[:40]!r}")
             except BadRecordError as exc:
                 dead.append(DeadLetter(index, exc.reason, exc.detail[:_DETAIL_MAX]))
-        batches = [_batch_of(g) for g in groups.values()]
+        for group in groups.values():
+            group.flush(fallback, dead)
+        batches = [_batch_of(g) for g in groups.values() if g.segments]
+    dead.sort(key=lambda d: d.index)
     return [b for b in batches if b.n_rows > 0], dead
+
+
+def _lookup(by_raw_key: dict[tuple[object, object], _Group], raw_key: tuple[object, object]) -> _Group | None:
+    try:
+        return by_raw_key.get(raw_key)
+    except TypeError:  # unhashable model_id / version (a list, an object): _model_key reports it
+        return None
 
 
 def _load(value: bytes, max_bytes: int) -> dict[str, Any]:
@@ -213,10 +222,9 @@ def _model_key(obj: Mapping[str, Any]) -> tuple[str, str | None]:
     return model_id, None if version is None else str(version)
 
 
-def _add_record(
-    groups: dict[tuple[str, str | None], _Group], obj: Mapping[str, Any], index: int, fallback: int | None
-) -> None:
-    key = _model_key(obj)
+def _check_record(obj: Mapping[str, Any], fallback: int | None) -> None:
+    """Raise BadRecordError for the first problem of one JSON record (the slow path that names the reason)."""
+    _model_key(obj)
     features = obj.get("features")
     if features is None:
         raise BadRecordError("missing_field", "features")
@@ -224,10 +232,9 @@ def _add_record(
         raise BadRecordError("wrong_type", "features must be an object")
     if not _SCALARS.issuperset(map(type, features.values())):
         raise BadRecordError("wrong_type", f"feature values must be scalars: {_first_bad(features, _SCALARS)}")
-    ts = obj.get("timestamp")
-    ts_ms = _timestamp_ms(ts, fallback)
-    inference_id = _inference_id(obj.get("inference_id"))
-    label, score, has_pred, has_score = _prediction(obj)
+    _timestamp_ms(obj.get("timestamp"), fallback)
+    _inference_id(obj.get("inference_id"))
+    _prediction(obj.get("prediction"))
     attributions = obj.get("attributions")
     if attributions is not None:
         if not isinstance(attributions, dict):
@@ -236,17 +243,6 @@ def _add_record(
             raise BadRecordError(
                 "wrong_type", f"attributions must be numbers: {_first_bad(attributions, _NUMBERS)}"
             )
-    group = _group(groups, key)
-    group.features.append(features)
-    group.timestamps.append(ts_ms)
-    group.ids.append(inference_id)
-    group.predictions.append(label)
-    group.scores.append(score)
-    group.attributions.append(attributions or {})
-    group.sources.append(index)
-    group.has_prediction |= has_pred
-    group.has_score |= has_score
-    group.has_attributions |= attributions is not None
 
 
 def _first_bad(values: Mapping[str, object], allowed: frozenset[type]) -> str:
@@ -264,22 +260,19 @@ def _inference_id(value: object) -> str | None:
     raise BadRecordError("wrong_type", "inference_id must be a string")
 
 
-def _prediction(obj: Mapping[str, Any]) -> tuple[object, float | None, bool, bool]:
-    """(label, score, has_prediction, has_score) of a record's ``prediction``."""
-    if "prediction" not in obj or obj["prediction"] is None:
-        return None, None, False, False
-    pred = obj["prediction"]
-    if isinstance(pred, dict):
+def _prediction(pred: object) -> tuple[object, object]:
+    """(label, score) of a record's ``prediction`` (a scalar, or an object with ``label`` / ``score``)."""
+    if type(pred) is dict:
         label = pred.get("label")
         score = pred.get("score")
         if type(label) not in _SCALARS:
             raise BadRecordError("wrong_type", "prediction.label must be a scalar")
         if type(score) not in _NUMBERS:
             raise BadRecordError("wrong_type", "prediction.score must be a number")
-        return label, None if score is None else float(score), label is not None, score is not None
+        return label, score
     if type(pred) not in _SCALARS:
         raise BadRecordError("wrong_type", "prediction must be a scalar or {label, score}")
-    return pred, None, True, False
+    return pred, None
 
 
 def _timestamp_ms(value: object, fallback: int | None) -> int:
@@ -311,16 +304,128 @@ def _iso_ms(text: str) -> int:
     return ms
 
 
-def _segment_from_rows(g: _Group) -> _Segment:
+_TEXT_TYPES: Final[frozenset[type]] = frozenset({str, type(None)})
+_NONE_ONLY: Final[frozenset[type]] = frozenset({type(None)})
+_DICTS: Final[frozenset[type]] = frozenset({dict})
+_DICT_OR_NONE: Final[frozenset[type]] = frozenset({dict, type(None)})
+_INT_TYPES: Final[frozenset[type]] = frozenset({int, float})
+_NUMBER_TYPES: Final[frozenset[type]] = frozenset({int, float, type(None)})
+
+
+def _column(values: Sequence[object], allowed: frozenset[type] | None = None) -> Column:
+    """:func:`column_from_values` with a vectorized path for text columns (JSON strings are STRING rows).
+
+    With ``allowed``, raises BadRecordError (wrong_type) when a value's type is not in it.
+    """
+    types = set(map(type, values))
+    if allowed is not None and not types <= allowed:
+        raise BadRecordError("wrong_type", f"values must be {_type_names(allowed)}")
+    if values and types <= _TEXT_TYPES:
+        strings = np.empty(len(values), dtype=object)
+        strings[:] = values
+        missing = np.equal(strings, np.full(1, None, dtype=object))
+        kinds = np.where(missing, np.uint8(Kind.MISSING), np.uint8(Kind.STRING)).astype(np.uint8)
+        return Column(np.full(len(values), np.nan), kinds, None if missing.all() else strings)
+    if types <= _NUMBER_TYPES:  # skip column_from_values' second type scan
+        try:
+            numbers, kinds = classify_numbers(np.array(values, dtype=np.float64).reshape(-1))
+            return Column(numbers, kinds, None)
+        except OverflowError:
+            pass
+    return column_from_values(values)
+
+
+def _columns_from_rows(rows: Sequence[Mapping[str, object]], allowed: frozenset[type]) -> Columns:
+    """Rows (dicts) to columns; a feature absent from a row is MISSING; values must be of ``allowed`` types."""
+    lists = _same_keys_columns(rows)
+    if lists is None:  # rows with different keys: absent = None = MISSING
+        names = list(dict.fromkeys(chain.from_iterable(rows)))
+        lists = (names, [[row.get(name) for row in rows] for name in names])
+    names, values = lists
+    return Columns(len(rows), {name: _column(v, allowed) for name, v in zip(names, values, strict=True)})
+
+
+def _same_keys_columns(rows: Sequence[Mapping[str, object]]) -> tuple[list[str], list[Sequence[object]]] | None:
+    """(names, value lists) when every row has exactly the first row's keys (the common case), else None."""
+    if not rows:
+        return [], []
+    names = list(rows[0])
+    if len(names) < 2 or set(map(len, rows)) != {len(names)}:
+        return None
+    try:  # same size and every name present => same key set
+        return names, list(zip(*map(itemgetter(*names), rows), strict=True))
+    except KeyError:
+        return None
+
+
+def _segment_from_records(
+    records: list[dict[str, Any]], sources: list[int], fallback: Sequence[int] | None, dead: list[DeadLetter]
+) -> _Segment | None:
+    """Columns of a run of JSON records of one model: column-wise checks, per-record only when one fails."""
+    try:
+        return _fast_segment(records, sources, fallback)
+    except BadRecordError:
+        pass
+    good: list[dict[str, Any]] = []
+    good_sources: list[int] = []
+    for obj, index in zip(records, sources, strict=True):
+        try:
+            _check_record(obj, None if fallback is None else int(fallback[index]))
+        except BadRecordError as exc:
+            dead.append(DeadLetter(index, exc.reason, exc.detail[:_DETAIL_MAX]))
+            continue
+        good.append(obj)
+        good_sources.append(index)
+    return _fast_segment(good, good_sources, fallback) if good else None
+
+
+def _fast_segment(records: list[dict[str, Any]], sources: list[int], fallback: Sequence[int] | None) -> _Segment:
+    """Columns of valid records; raises BadRecordError (any reason) as soon as something is wrong."""
+    features = [obj.get("features") for obj in records]
+    if not _DICTS.issuperset(map(type, features)):
+        raise BadRecordError("wrong_type", "features")
+    ids = [obj.get("inference_id") for obj in records]
+    if not _TEXT_TYPES.issuperset(map(type, ids)):
+        ids = [_inference_id(v) for v in ids]
+    label, score = _prediction_columns([obj.get("prediction") for obj in records])
+    attributions = [obj.get("attributions") for obj in records]
+    has_attributions = not _NONE_ONLY.issuperset(map(type, attributions))
+    if has_attributions and not _DICT_OR_NONE.issuperset(map(type, attributions)):
+        raise BadRecordError("wrong_type", "attributions")
     return _Segment(
-        timestamps_ms=np.array(g.timestamps, dtype=np.int64),
-        inference_ids=_object_array(g.ids),
-        features=columns_from_rows(g.features),
-        prediction=column_from_values(g.predictions) if g.has_prediction else None,
-        score=np.array(g.scores, dtype=np.float64) if g.has_score else None,  # None -> NaN
-        attributions=columns_from_rows(g.attributions) if g.has_attributions else None,
-        source_index=np.array(g.sources, dtype=np.int64),
+        timestamps_ms=_timestamps([obj.get("timestamp") for obj in records], sources, fallback),
+        inference_ids=_object_array(ids),
+        features=_columns_from_rows(features, _SCALARS),  # type: ignore[arg-type]
+        prediction=label,
+        score=score,
+        attributions=_columns_from_rows([a or {} for a in attributions], _NUMBERS) if has_attributions else None,
+        source_index=np.array(sources, dtype=np.int64),
     )
+
+
+def _timestamps(raw: list[object], sources: list[int], fallback: Sequence[int] | None) -> NDArray[np.int64]:
+    if _INT_TYPES.issuperset(map(type, raw)):
+        arr = np.array(raw)
+        if arr.dtype.kind in "iuf" and np.all(arr >= 0) and np.all(arr < MAX_TIMESTAMP_MS):
+            return arr.astype(np.int64)
+    return np.array(
+        [_timestamp_ms(v, None if fallback is None else int(fallback[i])) for v, i in zip(raw, sources, strict=True)],
+        dtype=np.int64,
+    )
+
+
+def _prediction_columns(preds: list[object]) -> tuple[Column | None, NDArray[np.float64] | None]:
+    types = set(map(type, preds))
+    if types <= _NONE_ONLY:
+        return None, None
+    if types <= _SCALARS:
+        return _column(preds), None
+    pairs = [_prediction(p) for p in preds]
+    labels = [label for label, _ in pairs]
+    scores = [score for _, score in pairs]
+    label_col = None if _NONE_ONLY.issuperset(map(type, labels)) else _column(labels)
+    score_arr = None if _NONE_ONLY.issuperset(map(type, scores)) else np.array(scores, dtype=np.float64)
+    return label_col, score_arr
 
 
 def _object_array(values: Sequence[object]) -> NDArray[np.object_]:
@@ -349,12 +454,12 @@ def _parse_columnar(
     segment = _Segment(
         timestamps_ms=timestamps,
         inference_ids=ids,
-        features=Columns(n, {name: column_from_values(v) for name, v in features.items()}),
+        features=Columns(n, {name: _column(v) for name, v in features.items()}),
         prediction=prediction,
         score=score,
         attributions=None
         if attributions is None
-        else Columns(n, {name: column_from_values(v) for name, v in attributions.items()}),
+        else Columns(n, {name: _column(v) for name, v in attributions.items()}),
         source_index=np.full(n, index, dtype=np.int64),
     )
     return segment, key
@@ -413,12 +518,12 @@ def _columnar_prediction(value: object, n: int) -> tuple[Column | None, NDArray[
     if value is None:
         return None, None
     if isinstance(value, list):
-        return column_from_values(_checked_list(value, "prediction", n, _SCALARS)), None
+        return _column(_checked_list(value, "prediction", n, _SCALARS)), None
     if not isinstance(value, dict):
         raise BadRecordError("bad_batch", "prediction must be a list or {label: [...], score: [...]}")
     labels = value.get("label")
     scores = value.get("score")
-    label_col = None if labels is None else column_from_values(_checked_list(labels, "prediction.label", n, _SCALARS))
+    label_col = None if labels is None else _column(_checked_list(labels, "prediction.label", n, _SCALARS))
     score_arr = (
         None if scores is None else np.array(_checked_list(scores, "prediction.score", n, _NUMBERS), dtype=np.float64)
     )
@@ -429,7 +534,6 @@ def _columnar_prediction(value: object, n: int) -> tuple[Column | None, NDArray[
 
 
 def _batch_of(group: _Group) -> CaptureBatch:
-    group.flush()
     segs = group.segments
     lengths = [int(s.timestamps_ms.shape[0]) for s in segs]
     return CaptureBatch(
