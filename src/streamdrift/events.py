@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, get_args
 
 import orjson
 
@@ -169,6 +169,12 @@ def _bounds(window: WindowBounds | tuple[datetime, datetime]) -> tuple[str, str]
     return rfc3339(window.start), rfc3339(window.end)
 
 
+def _as_monitor(value: str) -> Monitor:
+    if value not in _MONITORS:
+        raise SerializationError(f"unknown monitor {value!r}")
+    return cast("Monitor", value)
+
+
 def _severity(violation: Violation) -> Severity:
     if violation.check == "missing_column_check":
         return "critical"
@@ -196,6 +202,9 @@ def events_from_evaluation(
     start, end = _bounds(window)
     violations = {(v.monitor, v.check, v.subject): v for v in [*evaluation.violations, *extra_violations]}
     checked = {*evaluation.checked, *violations}
+    # an extra column that is gone from the window passes its check (it is not listed as checked by name)
+    checked |= {(_as_monitor(mon), check, subject) for mid, mon, check, subject in hysteresis.raised_keys()
+                if mid == model_id and check == "extra_column_check"}
     detected_at = _now()
     events: list[DriftEvent] = []
     for monitor, check, subject in sorted(checked):

@@ -121,3 +121,15 @@ def test_events_validate_against_the_drift_event_schema() -> None:
     for event in [*raised, *cleared]:
         validator.validate(orjson.loads(event.to_json()))
     assert set(schema["required"]) == set(orjson.loads(raised[0].to_json()))
+
+
+def test_extra_column_event_clears_when_the_column_is_gone() -> None:
+    h = Hysteresis()
+    extra = Violation(check="extra_column_check", feature="surprise", n_window=10, description="extra")
+    with_extra = WindowEvaluation("calibrated", 10, 100, [], [extra],
+                                  frozenset({("data_quality", "extra_column_check", "surprise")}), {}, 0.0)
+    without = WindowEvaluation("calibrated", 10, 100, [], [], frozenset(), {}, 0.0)
+    assert [e.status for e in events_from_evaluation(with_extra, h, "m1", WINDOW, "b1")] == ["raised"]
+    assert [e.status for e in events_from_evaluation(without, h, "m2", WINDOW, "b1")] == []
+    assert [(e.check, e.status) for e in events_from_evaluation(without, h, "m1", WINDOW, "b1")] == [
+        ("extra_column_check", "cleared")]
