@@ -312,14 +312,14 @@ _INT_TYPES: Final[frozenset[type]] = frozenset({int, float})
 _NUMBER_TYPES: Final[frozenset[type]] = frozenset({int, float, type(None)})
 
 
-def _column(values: Sequence[object], allowed: frozenset[type] | None = None) -> Column:
+def _column(values: Sequence[object], allowed: frozenset[type] | None = None, what: str = "values") -> Column:
     """:func:`column_from_values` with a vectorized path for text columns (JSON strings are STRING rows).
 
     With ``allowed``, raises BadRecordError (wrong_type) when a value's type is not in it.
     """
     types = set(map(type, values))
     if allowed is not None and not types <= allowed:
-        raise BadRecordError("wrong_type", f"values must be {_type_names(allowed)}")
+        raise BadRecordError("wrong_type", f"{what}: values must be {_type_names(allowed)}")
     if values and types <= _TEXT_TYPES:
         strings = np.empty(len(values), dtype=object)
         strings[:] = values
@@ -420,11 +420,19 @@ def _prediction_columns(preds: list[object]) -> tuple[Column | None, NDArray[np.
         return None, None
     if types <= _SCALARS:
         return _column(preds), None
-    pairs = [_prediction(p) for p in preds]
-    labels = [label for label, _ in pairs]
-    scores = [score for _, score in pairs]
-    label_col = None if _NONE_ONLY.issuperset(map(type, labels)) else _column(labels)
-    score_arr = None if _NONE_ONLY.issuperset(map(type, scores)) else np.array(scores, dtype=np.float64)
+    if types <= _DICT_OR_NONE:  # {"label", "score"} objects: column-wise
+        labels = [None if p is None else p.get("label") for p in preds]  # type: ignore[attr-defined]
+        scores = [None if p is None else p.get("score") for p in preds]  # type: ignore[attr-defined]
+    else:
+        pairs = [_prediction(p) for p in preds]
+        labels = [label for label, _ in pairs]
+        scores = [score for _, score in pairs]
+    label_types = set(map(type, labels))
+    label_col = None if label_types <= _NONE_ONLY else _column(labels, _SCALARS, "prediction.label")
+    score_types = set(map(type, scores))
+    if not score_types <= _NUMBER_TYPES:
+        raise BadRecordError("wrong_type", "prediction.score must be a number")
+    score_arr = None if score_types <= _NONE_ONLY else np.array(scores, dtype=np.float64)
     return label_col, score_arr
 
 
@@ -444,33 +452,32 @@ def _parse_columnar(
     n = obj.get("n")
     if type(n) is not int or n < 0:
         raise BadRecordError("bad_batch", "n must be a non-negative integer")
-    features = _named_lists(obj.get("features"), "features", n, _SCALARS)
+    features = _named_columns(obj.get("features"), "features", n, _SCALARS)
     if features is None:
         raise BadRecordError("missing_field", "features")
     timestamps = _columnar_timestamps(obj.get("timestamp"), n, fallback)
     ids = _columnar_ids(obj.get("inference_id"), n)
     prediction, score = _columnar_prediction(obj.get("prediction"), n)
-    attributions = _named_lists(obj.get("attributions"), "attributions", n, _NUMBERS)
+    attributions = _named_columns(obj.get("attributions"), "attributions", n, _NUMBERS)
     segment = _Segment(
         timestamps_ms=timestamps,
         inference_ids=ids,
-        features=Columns(n, {name: _column(v) for name, v in features.items()}),
+        features=features,
         prediction=prediction,
         score=score,
-        attributions=None
-        if attributions is None
-        else Columns(n, {name: _column(v) for name, v in attributions.items()}),
+        attributions=attributions,
         source_index=np.full(n, index, dtype=np.int64),
     )
     return segment, key
 
 
-def _checked_list(value: object, what: str, n: int, allowed: frozenset[type]) -> list[object]:
+def _checked_list(value: object, what: str, n: int, allowed: frozenset[type] | None = None) -> list[object]:
+    """``value`` when it is a list of ``n`` items (of ``allowed`` types, when given)."""
     if not isinstance(value, list):
         raise BadRecordError("bad_batch", f"{what} must be a list")
     if len(value) != n:
         raise BadRecordError("bad_batch", f"{what} has {len(value)} values, n is {n}")
-    if not allowed.issuperset(map(type, value)):
+    if allowed is not None and not allowed.issuperset(map(type, value)):
         raise BadRecordError("wrong_type", f"{what}: values must be {_type_names(allowed)}")
     return value
 
@@ -479,14 +486,14 @@ def _type_names(allowed: frozenset[type]) -> str:
     return "numbers" if allowed is _NUMBERS else "scalars"
 
 
-def _named_lists(
-    value: object, what: str, n: int, allowed: frozenset[type]
-) -> dict[str, list[object]] | None:
+def _named_columns(value: object, what: str, n: int, allowed: frozenset[type]) -> Columns | None:
     if value is None:
         return None
     if not isinstance(value, dict):
         raise BadRecordError("bad_batch", f"{what} must be an object of lists")
-    return {name: _checked_list(v, f"{what}.{name}", n, allowed) for name, v in value.items()}
+    return Columns(
+        n, {name: _column(_checked_list(v, f"{what}.{name}", n), allowed, f"{what}.{name}") for name, v in value.items()}
+    )
 
 
 def _columnar_timestamps(value: object, n: int, fallback: int | None) -> NDArray[np.int64]:
@@ -518,12 +525,14 @@ def _columnar_prediction(value: object, n: int) -> tuple[Column | None, NDArray[
     if value is None:
         return None, None
     if isinstance(value, list):
-        return _column(_checked_list(value, "prediction", n, _SCALARS)), None
+        return _column(_checked_list(value, "prediction", n), _SCALARS, "prediction"), None
     if not isinstance(value, dict):
         raise BadRecordError("bad_batch", "prediction must be a list or {label: [...], score: [...]}")
     labels = value.get("label")
     scores = value.get("score")
-    label_col = None if labels is None else _column(_checked_list(labels, "prediction.label", n, _SCALARS))
+    label_col = (
+        None if labels is None else _column(_checked_list(labels, "prediction.label", n), _SCALARS, "prediction.label")
+    )
     score_arr = (
         None if scores is None else np.array(_checked_list(scores, "prediction.score", n, _NUMBERS), dtype=np.float64)
     )
