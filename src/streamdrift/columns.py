@@ -52,6 +52,8 @@ FRACTIONAL_PATTERN: Final[str] = r"^\s*[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?\
 BOOLEAN_PATTERN: Final[str] = r"^\s*(true|false)\s*$"
 INFINITY_PATTERN: Final[str] = r"^\s*[-+]?(inf|infinity)\s*$"
 NAN_PATTERN: Final[str] = r"^\s*[-+]?nan\s*$"
+#: Text columns at least this long are dictionary-encoded first when at most half their cells are distinct.
+_DICTIONARY_MIN_ROWS: Final[int] = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,20 +200,51 @@ def _column_from_arrow_bool(arr: pa.Array) -> Column:
     return Column(np.full(n, np.nan), kinds, strings if valid.any() else None)
 
 
-def _mask(arr: pa.Array, pattern: str, ignore_case: bool = False) -> NDArray[np.bool_]:
-    hits = pc.fill_null(pc.match_substring_regex(arr, pattern, ignore_case=ignore_case), False)
-    return np.asarray(hits.to_numpy(zero_copy_only=False), dtype=bool)
+def _mask(arr: pa.Array, pattern: str, ignore_case: bool = False, rows: NDArray[np.intp] | None = None
+          ) -> NDArray[np.bool_]:
+    """Regex hits per row; with ``rows``, the regex runs on those rows only (others are False)."""
+    if rows is None:
+        hits = pc.fill_null(pc.match_substring_regex(arr, pattern, ignore_case=ignore_case), False)
+        return np.asarray(hits.to_numpy(zero_copy_only=False), dtype=bool)
+    out = np.zeros(len(arr), dtype=bool)
+    if rows.size:
+        out[rows] = _mask(arr.take(pa.array(rows)), pattern, ignore_case)
+    return out
 
 
 def _column_from_text(arr: pa.Array) -> Column:
+    """Text cells; low-cardinality columns are classified once per distinct value (dictionary encoding)."""
+    if len(arr) >= _DICTIONARY_MIN_ROWS:
+        encoded = pc.dictionary_encode(arr)
+        n_distinct = len(encoded.dictionary)
+        if n_distinct * 2 <= len(arr):
+            per_value = _classify_text(encoded.dictionary)
+            idx = np.asarray(pc.fill_null(encoded.indices, n_distinct).to_numpy(zero_copy_only=False), dtype=np.intp)
+            kinds = np.append(per_value.kinds, np.uint8(Kind.MISSING))[idx]
+            numbers = np.append(per_value.numbers, np.nan)[idx]
+            if per_value.strings is None:
+                return Column(numbers, kinds, None)
+            strings = np.append(per_value.strings, np.array([None], dtype=object))[idx]
+            return Column(numbers, kinds, strings if _has_text(kinds) else None)
+    return _classify_text(arr)
+
+
+def _has_text(kinds: NDArray[np.uint8]) -> bool:
+    return bool(np.any((kinds == Kind.STRING) | (kinds == Kind.BOOLEAN)))
+
+
+def _classify_text(arr: pa.Array) -> Column:
     n = len(arr)
     trimmed = pc.utf8_trim_whitespace(arr)
     blank = np.asarray(pc.fill_null(pc.equal(trimmed, ""), True).to_numpy(zero_copy_only=False), dtype=bool)
-    is_int = _mask(arr, INTEGRAL_PATTERN)
-    is_num = _mask(arr, FRACTIONAL_PATTERN)
-    is_bool = _mask(arr, BOOLEAN_PATTERN, ignore_case=True)
-    is_inf = _mask(arr, INFINITY_PATTERN, ignore_case=True)
-    is_nan = _mask(arr, NAN_PATTERN, ignore_case=True)
+    # Cheap anchored prefilters, so the full patterns only run on rows that can match.
+    numeric_like = np.flatnonzero(_mask(arr, r"^\s*[-+.\d]"))
+    word_like = np.flatnonzero(_mask(arr, r"^\s*[-+]?[tfinTFIN]\w{0,7}\s*$"))
+    is_int = _mask(arr, INTEGRAL_PATTERN, rows=numeric_like)
+    is_num = _mask(arr, FRACTIONAL_PATTERN, rows=numeric_like)
+    is_bool = _mask(arr, BOOLEAN_PATTERN, ignore_case=True, rows=word_like)
+    is_inf = _mask(arr, INFINITY_PATTERN, ignore_case=True, rows=word_like)
+    is_nan = _mask(arr, NAN_PATTERN, ignore_case=True, rows=word_like)
     kinds = np.full(n, Kind.STRING, dtype=np.uint8)
     kinds[is_num] = Kind.FRACTIONAL
     kinds[is_int] = Kind.INTEGRAL

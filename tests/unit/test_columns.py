@@ -174,3 +174,22 @@ def test_paused_gc_restores_previous_state() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_long_low_cardinality_text_matches_cell_by_cell_classification() -> None:
+    cells = ["1", " -2 ", "2.5", "", None, "abc", "TRUE", "inf", "nan", "1e999", "x y"]
+    picks = np.random.default_rng(5).integers(0, len(cells), 5000)
+    long_col = column_from_arrow(pa.array([cells[i] for i in picks], type=pa.string()))  # dictionary path
+    single = [column_from_arrow(pa.array([c], type=pa.string())) for c in cells]  # direct path, one cell each
+    assert long_col.kinds.tolist() == [int(single[i].kinds[0]) for i in picks]
+    assert same_numbers(long_col.numbers, [float(single[i].numbers[0]) for i in picks])
+    assert long_col.strings is not None
+    want = [None if single[i].strings is None else single[i].strings[0] for i in picks]
+    assert long_col.strings.tolist() == want
+
+
+def test_long_numeric_text_without_strings() -> None:
+    values = np.random.default_rng(6).normal(size=3000)
+    col = column_from_arrow(pa.array([f"{v:.6f}" for v in values]))  # high cardinality: direct path
+    assert col.strings is None and set(col.kinds.tolist()) == {int(F)}
+    assert np.allclose(col.numbers, values, atol=1e-6)
