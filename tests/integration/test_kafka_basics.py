@@ -220,14 +220,30 @@ def test_transaction_commit_visible_and_abort_invisible(
     assert [v for _k, v in uncommitted] == [b"committed-1", b"committed-2", b"aborted"]
 
 
-def test_second_broker_beside_first_keeps_data_across_restart(
-    kafka_broker: LocalKafka, consumer_config: ConsumerConfigFactory, tmp_path: Path
-) -> None:
-    from streamdrift.localkafka import create_topics
+def test_explicit_port_in_use_is_a_clear_error(tmp_path: Path, kafka_broker: LocalKafka) -> None:
+    from streamdrift.errors import BrokerError
 
+    broker = LocalKafka(port=kafka_broker.port, data_dir=tmp_path / "explicit")
+    with pytest.raises(BrokerError, match=f"127.0.0.1:{kafka_broker.port}: Address already in use"):
+        broker.start(timeout=60)
+    assert not broker.is_running()
+
+
+def test_second_broker_beside_first_retries_ports_and_keeps_data_across_restart(
+    kafka_broker: LocalKafka,
+    consumer_config: ConsumerConfigFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import streamdrift.localkafka as localkafka
+
+    # The first automatically picked port turns out to be taken (here: by the session broker).
+    real_find_free_port = localkafka.find_free_port
+    picks = iter([kafka_broker.port])
+    monkeypatch.setattr(localkafka, "find_free_port", lambda: next(picks, None) or real_find_free_port())
     with LocalKafka(data_dir=tmp_path / "second") as second:
         assert second.port != kafka_broker.port and second.bootstrap != kafka_broker.bootstrap
-        create_topics(second.bootstrap, {"persisted": 2})
+        localkafka.create_topics(second.bootstrap, {"persisted": 2})
         sent = _records(40, "restart")
         _produce(second.bootstrap, "persisted", sent)
         port, pid = second.port, second.pid
@@ -240,21 +256,3 @@ def test_second_broker_beside_first_keeps_data_across_restart(
         assert kafka_broker.is_running()
     assert not second.is_running()
     assert (tmp_path / "second" / "kraft-logs" / "meta.properties").exists()  # a given data dir is kept
-
-
-def test_port_conflict_is_reported_and_auto_ports_retry(
-    tmp_path: Path, kafka_broker: LocalKafka, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import streamdrift.localkafka as localkafka
-    from streamdrift.errors import BrokerError
-
-    taken = kafka_broker.port  # bound by the session broker
-    with pytest.raises(BrokerError, match="Address already in use"):
-        LocalKafka(port=taken, data_dir=tmp_path / "explicit").start(timeout=60)
-
-    picks = iter([taken, localkafka.find_free_port()])
-    real = localkafka.find_free_port
-    monkeypatch.setattr(localkafka, "find_free_port", lambda: next(picks, None) or real())
-    with LocalKafka(data_dir=tmp_path / "auto") as broker:
-        assert broker.port != taken
-        assert broker.is_running()
