@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from streamdrift.columns import Kind
 from streamdrift.records import (
@@ -296,3 +299,41 @@ def test_label_schema_examples() -> None:
     valid = sorted((EXAMPLES / "label_record" / "valid").glob("*.json"))
     batch, dead = parse_labels([f.read_bytes() for f in valid])
     assert dead == [] and batch.n_rows == len(valid)
+
+
+_scalar = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False) | st.text(max_size=5)
+_value = st.recursive(
+    _scalar,
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=3), inner, max_size=2),
+    max_leaves=4,
+)
+_record = st.fixed_dictionaries(
+    {},
+    optional={
+        "model_id": st.sampled_from(["a", "b", ""]) | _value,
+        "model_version": st.none() | st.sampled_from(["1", "2"]) | _value,
+        "timestamp": st.integers(-5, 2**54) | st.sampled_from(["2024-01-01T00:00:00Z", "bad"]) | _value,
+        "inference_id": st.text(max_size=4) | _value,
+        "features": st.dictionaries(st.sampled_from(["x", "y", "z"]), _value, max_size=3) | _value,
+        "prediction": _value | st.fixed_dictionaries({}, optional={"label": _value, "score": _value}),
+        "attributions": st.dictionaries(st.sampled_from(["x", "y"]), _value, max_size=2) | _value,
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_record.map(orjson.dumps) | st.binary(max_size=20), max_size=12))
+def test_parse_never_raises_and_accounts_for_every_message(values: list[bytes]) -> None:
+    batches, dead = parse_capture(values)
+    rows_per_message: Counter[int] = Counter()
+    for b in batches:
+        assert b.features.n_rows == b.n_rows == b.inference_ids.shape[0] == b.source_index.shape[0]
+        assert all(len(c) == b.n_rows for c in b.features.columns.values())
+        rows_per_message.update(b.source_index.tolist())
+    dead_index = [d.index for d in dead]
+    assert dead_index == sorted(set(dead_index))
+    assert all(d.reason in DEAD_LETTER_REASONS for d in dead)
+    # every JSON record is either one row or one dead letter, never both
+    assert set(rows_per_message) | set(dead_index) == set(range(len(values)))
+    assert not set(rows_per_message) & set(dead_index)
+    assert all(count == 1 for count in rows_per_message.values())
