@@ -5,6 +5,8 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamdrift.columns import Columns, column_from_values
 from streamdrift.errors import CorruptBlobError, SerializationError, VersionMismatchError
@@ -120,3 +122,10 @@ def test_well_formed_envelope_with_bad_header_is_corrupt() -> None:
     body2 = MAGIC + bytes([1, 1]) + struct.pack(">I", len(head2)) + head2 + struct.pack(">I", 4) + b"junk"
     with pytest.raises(SerializationError):
         decode_partial(body2 + struct.pack(">I", zlib.crc32(body2)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200) | st.binary(max_size=60).map(lambda b: MAGIC + bytes([1]) + b))
+def test_arbitrary_bytes_raise_only_serialization_errors(blob: bytes) -> None:
+    with pytest.raises(SerializationError):
+        decode_partial(blob)
