@@ -3,8 +3,8 @@
 * agent on ``partials`` (faust ``processing_guarantee="exactly_once"``, so its consumer is read_committed and
   never sees deltas of aborted data-plane transactions); one :class:`WindowMerger` per partials partition,
   its state in the ``windows`` table (changelogged: a restarted control plane recovers it);
-* ``baselines``: a GlobalTable whose changelog IS the compacted ``baselines`` topic (key model id, value
-  baseline JSON), so ``streamdrift baseline publish`` takes effect from the next window without restart;
+* ``baselines``: followed live from the compacted ``baselines`` topic (key model id, value baseline JSON) by
+  :class:`BaselineWatcher`, so ``streamdrift baseline publish`` takes effect from the next window on;
 * a timer sends a tick to every partials partition so merge timeouts fire inside the agent's stream
   (table writes must happen in the partition's stream context);
 * web: ``/metrics`` (private CollectorRegistry), ``/health``, ``/status``, ``/status/{model}``.
@@ -28,6 +28,7 @@ from streamdrift.metrics import Metrics
 from streamdrift.partials import decode_partial
 from streamdrift.settings import Settings
 from streamdrift.topics import partition_count
+from streamdrift.worker.baselines import BaselineWatcher
 from streamdrift.worker.judge import WindowJudge
 from streamdrift.worker.merger import ReadyWindow, WindowMerger
 from streamdrift.worker.status import StatusStore
@@ -39,22 +40,22 @@ TICK_KEY = b"__streamdrift_tick__"
 class PrefixView(MutableMapping[str, bytes]):
     """The keys of one partials partition inside the shared faust table."""
 
-    def __init__(self, table: MutableMapping[str, bytes], prefix: str) -> None:
+    def __init__(self, table: MutableMapping[bytes, bytes], prefix: str) -> None:
         self._table = table
-        self._prefix = prefix
+        self._prefix = prefix.encode()
 
     def __getitem__(self, key: str) -> bytes:
-        return self._table[self._prefix + key]
+        return self._table[self._prefix + key.encode()]
 
     def __setitem__(self, key: str, value: bytes) -> None:
-        self._table[self._prefix + key] = value
+        self._table[self._prefix + key.encode()] = value
 
     def __delitem__(self, key: str) -> None:
-        del self._table[self._prefix + key]
+        del self._table[self._prefix + key.encode()]
 
     def __iter__(self) -> Iterator[str]:
         n = len(self._prefix)
-        return (k[n:] for k in list(self._table) if k.startswith(self._prefix))
+        return (k[n:].decode() for k in list(self._table) if k.startswith(self._prefix))
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
@@ -97,6 +98,7 @@ class ControlPlane:
         self.n_baselines = partition_count(settings, settings.topics.baselines)
         self.mergers: dict[int, WindowMerger] = {}
         self.started_at = time.time()
+        self.baselines = BaselineWatcher(settings, self.n_baselines)
         self.app = self._build_app()
         self._tick_producer = Producer(settings.client_config({"linger.ms": 0}))
 
@@ -119,18 +121,10 @@ class ControlPlane:
             web_enabled=True,
         )
         raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+        schema: Any = faust.Schema(**raw)
         self.partials_topic = app.topic(s.topics.partials, partitions=self.n_partials, **raw)
         self.alerts_topic = app.topic(s.topics.alerts, **raw)
-        self.baselines = app.GlobalTable(
-            "baselines",
-            partitions=self.n_baselines,
-            changelog_topic=app.topic(s.topics.baselines, partitions=self.n_baselines, **raw),
-            **raw,
-        )
-        self.windows = app.Table(
-            "windows", partitions=self.n_partials, key_type=str, key_serializer="json", value_type=bytes,
-            value_serializer="raw",
-        )
+        self.windows = app.Table("windows", partitions=self.n_partials, schema=schema)
         app.agent(self.partials_topic, name="merge")(self._merge_agent)
         app.timer(max(0.5, min(5.0, s.merge_timeout / 4)))(self._tick)
         self._add_views(app)
@@ -161,8 +155,12 @@ class ControlPlane:
 
     def run(self) -> None:
         """Run the faust worker in this thread until SIGTERM/SIGINT (faust installs the handlers)."""
+        self.baselines.start()
         worker = faust.Worker(self.app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
-        worker.execute_from_commandline()
+        try:
+            worker.execute_from_commandline()
+        finally:
+            self.baselines.stop()
 
     def _credentials(self) -> Any:
         kafka = self.settings.kafka
@@ -204,7 +202,7 @@ class ControlPlane:
                 await self._publish(window)
 
     async def _publish(self, window: ReadyWindow) -> None:
-        blob = self.baselines.get(window.model_id.encode())
+        blob = self.baselines.get(window.model_id)
         baseline = self.baseline_cache.get(window.model_id, blob)
         for event in self.judge.judge(window, baseline):
             await self.alerts_topic.send(key=window.model_id.encode(), value=event.to_json())

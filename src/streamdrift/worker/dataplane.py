@@ -84,7 +84,7 @@ def producer_config(settings: Settings) -> dict[str, str | int | float | bool]:
         {
             "transactional.id": transactional_id(settings.group_id, settings.instance_id),
             "linger.ms": 20,
-            "compression.type": "lz4",
+            "compression.type": "none",  # aiokafka (faust) cannot read lz4 without the lz4 package
             "message.max.bytes": 8 << 20,
             "transaction.timeout.ms": txn_timeout_ms,
         }

@@ -1,0 +1,84 @@
+"""Every model's current baseline, followed live from the compacted ``baselines`` topic.
+
+A daemon thread with its own confluent-kafka consumer (no consumer group: it assigns every partition from
+the beginning) keeps ``model id -> baseline JSON bytes``; a tombstone (empty value) removes the model's
+baseline. Every control-plane instance sees every baseline, whatever partitions of ``partials`` it owns.
+(faust's GlobalTable with the baselines topic as its changelog never finished recovery in faust-streaming
+0.15.3 on our broker, so the control plane does not use it.)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+
+from streamdrift.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class BaselineWatcher:
+    def __init__(self, settings: Settings, n_partitions: int) -> None:
+        self._topic = settings.topics.baselines
+        self._lock = threading.Lock()
+        self._blobs: dict[str, bytes] = {}
+        self._stop = threading.Event()
+        self._consumer = Consumer(
+            settings.client_config(
+                {
+                    "group.id": f"{settings.group_id}-baselines-unused",  # required; offsets never committed
+                    "enable.auto.commit": False,
+                    "isolation.level": "read_committed",
+                    "fetch.message.max.bytes": 8 << 20,
+                }
+            )
+        )
+        self._consumer.assign([TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in range(n_partitions)])
+        self._thread = threading.Thread(target=self._run, name="baselines", daemon=True)
+        self.updated_at = 0.0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def get(self, model_id: str) -> bytes | None:
+        with self._lock:
+            return self._blobs.get(model_id)
+
+    def models(self) -> list[str]:
+        with self._lock:
+            return sorted(self._blobs)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    messages = self._consumer.consume(100, 0.5)
+                except KafkaException as exc:
+                    log.warning("reading baselines failed, retrying: %s", exc)
+                    time.sleep(1.0)
+                    continue
+                self._apply(messages)
+        finally:
+            self._consumer.close()
+
+    def _apply(self, messages: list[Message]) -> None:
+        for msg in messages:
+            key = msg.key()
+            if msg.error() is not None or not isinstance(key, bytes):
+                continue
+            model_id = key.decode("utf-8", "replace")
+            value = msg.value()
+            with self._lock:
+                if value:
+                    self._blobs[model_id] = value
+                else:
+                    self._blobs.pop(model_id, None)
+            self.updated_at = time.time()
+            log.info("baseline of model %s %s", model_id, "updated" if value else "removed")
