@@ -96,6 +96,14 @@ def port_is_free(port: int) -> bool:
         return True
 
 
+def _free_port_except(taken: int) -> int:
+    for _ in range(100):
+        port = find_free_port()
+        if port != taken:
+            return port
+    raise BrokerError(f"no free port other than {taken}")
+
+
 def new_cluster_id() -> str:
     """A 22-character KRaft cluster id (URL-safe base64 of a random UUID, no padding)."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
@@ -232,7 +240,9 @@ class LocalKafka:
         self._started_once = False
         self.stop_with_parent = stop_with_parent
         self.port = port if port is not None else find_free_port()
-        self.controller_port = controller_port if controller_port is not None else find_free_port()
+        self.controller_port = (
+            controller_port if controller_port is not None else _free_port_except(self.port)
+        )
         if self.controller_port == self.port:
             raise BrokerError(f"port and controller port must differ (both {self.port})")
         self._owns_data_dir = data_dir is None
@@ -278,7 +288,8 @@ class LocalKafka:
             except _PortInUseError:
                 if attempt == attempts:
                     raise
-                self.port, self.controller_port = find_free_port(), find_free_port()
+                self.port = find_free_port()
+                self.controller_port = _free_port_except(self.port)
             else:
                 self._started_once = True
                 return
