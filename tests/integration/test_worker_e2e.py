@@ -96,7 +96,7 @@ def test_drift_events_dead_letters_and_status(kafka_bootstrap: str, tmp_path: Pa
         ts = np.sort(rng.integers(start, start + SIZE_MS, PER_WINDOW))
         values += capture_records("m1", ts.tolist(), rng, shift=1.0 if w == SHIFTED else 0.0)
         produced[start] += PER_WINDOW
-    values += capture_records("m2", [first + 10] * 50, rng)  # a model without baseline
+    values += capture_records("m2", [first + 4 * SIZE_MS + 10] * 50, rng)  # a model without baseline, last window
     bad = [b"not json", b'{"model_id": "m1", "features": {"f0": {"nested": 1}}, "timestamp": 1}', b"[1, 2]"]
     produce(settings, settings.topics.capture, values[:1500])
     produce(settings, settings.topics.capture, bad)
