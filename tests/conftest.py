@@ -7,8 +7,9 @@ that needs it (an integration test) is collected and run, so unit tests never st
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, Final
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -16,19 +17,21 @@ from prometheus_client import CollectorRegistry
 from streamdrift.localkafka import LocalKafka, create_topics
 
 # Consumer settings every test consumer should use: fast group joins on the single local broker.
-TEST_CONSUMER_CONFIG: dict[str, Any] = {
-    "session.timeout.ms": 6000,
-    "heartbeat.interval.ms": 1000,
-    "auto.offset.reset": "earliest",
-}
+TEST_CONSUMER_CONFIG: Final[Mapping[str, Any]] = MappingProxyType(
+    {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000, "auto.offset.reset": "earliest"}
+)
 
 
 @pytest.fixture(scope="session")
 def kafka_broker() -> Iterator[LocalKafka]:
-    """A real single-node Kafka (KRaft) on free ports and a temporary data dir, for the whole session."""
+    """A real single-node Kafka (KRaft) on free ports and a temporary data dir, for the whole session.
+
+    Shared by every integration test: do not stop or restart it; a test that needs a broker restart
+    starts its own ``LocalKafka`` (see tests/integration/test_kafka_basics.py).
+    """
     broker = LocalKafka(stop_with_parent=True)
-    broker.start(timeout=120)
     try:
+        broker.start(timeout=120)
         yield broker
     finally:
         broker.close()
