@@ -14,6 +14,20 @@ A baseline file is one JSON document (``format_version`` 1, schema in ``schemas/
 
 Target, prediction and score columns are **not** features: :func:`build_baseline` keeps them out of the profile
 (they are not monitored for drift; model-quality baselines live in ``model_quality``) and records their names.
+
+The monitor sections are streamed over the same chunks (:class:`MonitorOptions`):
+
+- ``model_quality`` (:class:`~streamdrift.modelquality.ModelQualityBaseline`) when a target and a prediction or
+  score are given. Problem type "auto": binary when the first labelled chunk has two label values one of which
+  is the positive label, or at most two values and a score; otherwise
+  :func:`~streamdrift.modelquality.infer_problem_type` (multiclass for few discrete labels, else regression).
+  Binary labels and predicted labels are mapped to 1 (the positive label) / 0.
+- ``bias`` (:class:`~streamdrift.bias.BiasBaseline`) when facets are given: the predicted outcome is the
+  prediction equal to the positive label, or ``score >= score_threshold``; labels (when a target is given)
+  use the positive label.
+- ``attribution`` (:class:`~streamdrift.attribution.AttributionBaseline`): mean |attribution| per feature from
+  the chunks' capture attributions and/or a separate attribution source (one column per feature).
+- A Clarify analysis (``clarify=``) replaces the bias / attribution sections it holds.
 """
 
 from __future__ import annotations
@@ -26,11 +40,23 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import orjson
+from numpy.typing import NDArray
 
+from streamdrift.attribution import AttributionBaseline, AttributionState
+from streamdrift.bias import (
+    BiasBaseline,
+    BiasConfig,
+    BiasDriftConfig,
+    BiasState,
+    FacetSpec,
+    OutcomeSpec,
+    Scalar,
+)
+from streamdrift.clarify import ClarifyAnalysis
 from streamdrift.columns import Columns
 from streamdrift.constraints import (
     Constraints,
@@ -38,8 +64,18 @@ from streamdrift.constraints import (
     MonitoringConfig,
     suggest_domain,
 )
-from streamdrift.errors import BaselineError, InputFileError, SerializationError
+from streamdrift.errors import BaselineError, InputFileError, SerializationError, StreamdriftError
+from streamdrift.modelquality import (
+    BinaryQualityState,
+    ProblemType,
+    QualityState,
+    RegressionQualityState,
+    baseline_from_state,
+    infer_problem_type,
+    new_state,
+)
 from streamdrift.profiles import DatasetProfile, FeatureProfile, ProfileParams
+from streamdrift.readers import Chunk, number_labels, role_values
 from streamdrift.typeinference import FeatureType
 
 __all__ = [
@@ -47,6 +83,7 @@ __all__ = [
     "Baseline",
     "Constraints",
     "FeatureConstraint",
+    "MonitorOptions",
     "MonitoringConfig",
     "build_baseline",
     "feature_summary",
@@ -255,8 +292,23 @@ def suggest_constraints(profile: DatasetProfile, monitoring: MonitoringConfig | 
     return Constraints(features=features, monitoring=monitoring or MonitoringConfig(), source="streamdrift")
 
 
+@dataclass(frozen=True)
+class MonitorOptions:
+    """How :func:`build_baseline` builds the model-quality and bias sections (see the module docs)."""
+
+    problem_type: Literal["auto", "regression", "binary_classification", "multiclass_classification"] = "auto"
+    facets: tuple[FacetSpec, ...] = ()
+    positive_label: tuple[Scalar, ...] = (1, True)
+    score_threshold: float | None = None  # bias: predicted positive = score >= this; model quality's threshold
+    bias_drift: BiasDriftConfig = field(default_factory=BiasDriftConfig)
+
+    @property
+    def positive(self) -> OutcomeSpec:
+        return OutcomeSpec(values=self.positive_label)
+
+
 def build_baseline(
-    chunks: Iterable[Columns],
+    chunks: Iterable[Columns | Chunk],
     model_id: str,
     target: str | None = None,
     prediction: str | None = None,
@@ -265,8 +317,13 @@ def build_baseline(
     params: ProfileParams = ProfileParams(),  # noqa: B008 - frozen dataclass, safe default
     progress: Callable[[int], None] | None = None,
     created_at: datetime | None = None,
+    *,
+    monitors: MonitorOptions | None = None,
+    attributions: Iterable[Columns] | None = None,
+    clarify: ClarifyAnalysis | None = None,
 ) -> Baseline:
-    """Profile ``chunks`` into a baseline. Target / prediction / score columns are recorded, not profiled.
+    """Profile ``chunks`` (Columns, or reader Chunks carrying role values) into a baseline with the monitor
+    sections (see the module docs). Target / prediction / score columns are recorded, not profiled.
 
     ``progress`` is called with the number of rows of each chunk. Raises InputFileError when there are no rows
     or a named target / prediction / score column never appears.
@@ -276,20 +333,26 @@ def build_baseline(
     roles = {c for c in (target, prediction, score) if c is not None}
     drop = frozenset(exclude) | roles
     profile = DatasetProfile.empty(params)
+    sections = _SectionBuilder(target, prediction, score, monitors or MonitorOptions())
     seen: set[str] = set()
     source = iter(chunks)
-    while (cols := next(source, None)) is not None:
-        seen.update(name for name in roles if name in cols.columns)
+    while (item := next(source, None)) is not None:
+        cols = item.columns if isinstance(item, Chunk) else item
+        seen.update(sections.update(cols, item if isinstance(item, Chunk) else None))
         features = {k: v for k, v in cols.columns.items() if k not in drop}
         profile.update(Columns(cols.n_rows, features) if len(features) != len(cols.columns) else cols)
         if progress is not None:
             progress(cols.n_rows)
-        del cols, features  # release this chunk before the next one is read (constant memory)
+        del cols, features, item  # release this chunk before the next one is read (constant memory)
     if profile.n_records == 0:
         raise InputFileError("the input has no rows to build a baseline from")
     if roles - seen:
         raise InputFileError(f"column(s) {sorted(roles - seen)} given as target/prediction/score not in the input")
+    if attributions is not None:
+        for cols in attributions:
+            sections.update_attributions(_numeric_columns(cols))
     created = (created_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    found = sections.finish(clarify)
     return Baseline(
         baseline_id=make_baseline_id(model_id, created, profile.to_bytes()),
         model_id=model_id,
@@ -297,4 +360,180 @@ def build_baseline(
         profile=profile,
         constraints=suggest_constraints(profile),
         target=target, prediction=prediction, score=score,
+        model_quality=found.get("model_quality"), bias=found.get("bias"), attribution=found.get("attribution"),
     )
+
+
+# ---------------------------------------------------------------- monitor sections
+
+
+def _numeric_columns(cols: Columns) -> dict[str, NDArray[np.float64]]:
+    """Attribution values per feature: the columns with at least one number (text columns such as ids left out)."""
+    return {name: col.numbers for name, col in cols.columns.items() if np.isfinite(col.numbers).any()}
+
+
+def _present(values: NDArray[Any]) -> NDArray[np.bool_]:
+    if values.dtype.kind == "f":
+        return np.asarray(~np.isnan(values), dtype=bool)
+    return np.asarray(values != None, dtype=bool)  # noqa: E711 - element-wise None test on an object array
+
+
+def _floats(values: NDArray[Any], role: str) -> NDArray[np.float64]:
+    if values.dtype.kind == "f":
+        return np.asarray(values, dtype=np.float64)
+    raise InputFileError(f"the {role} column must be numeric for this model (found text values)")
+
+
+def _labels(values: NDArray[Any]) -> NDArray[Any]:
+    """Class labels as text (whole numbers without ``.0``), so numeric and text labels compare."""
+    return values if values.dtype.kind != "f" else number_labels(values)
+
+
+def _is_binary_like(values: NDArray[Any]) -> bool:
+    present = values[_present(values)]
+    return bool(values.dtype.kind != "f" or np.isin(np.unique(present), (0.0, 1.0)).all())
+
+
+class _SectionBuilder:
+    """Streams the model-quality, bias and attribution states over the chunks of one build."""
+
+    def __init__(self, target: str | None, prediction: str | None, score: str | None, options: MonitorOptions):
+        self._names = (target, prediction, score)
+        self._options = options
+        self._quality: QualityState | None = None
+        self._bias = BiasState.empty(BiasConfig(options.facets, self._predicted_spec(), options.positive)) \
+            if options.facets else None
+        self._facets_seen: set[str] = set()
+        self._bias_rows = 0
+        self._attribution: AttributionState | None = None
+
+    def _predicted_spec(self) -> OutcomeSpec:
+        threshold = self._options.score_threshold
+        return OutcomeSpec(threshold=threshold) if threshold is not None else self._options.positive
+
+    def _role(self, cols: Columns, chunk: Chunk | None, index: int) -> NDArray[Any] | None:
+        from_chunk = None if chunk is None else (chunk.targets, chunk.predictions, chunk.scores)[index]
+        name = self._names[index]
+        if from_chunk is None and name is not None and name in cols.columns:
+            from_chunk = role_values(cols.columns[name])
+        if from_chunk is None or not _present(from_chunk).any():
+            return None
+        return from_chunk
+
+    def update(self, cols: Columns, chunk: Chunk | None) -> set[str]:
+        """Add one chunk; returns the role names it carried."""
+        target, prediction, score = (self._role(cols, chunk, i) for i in range(3))
+        try:
+            if target is not None and (prediction is not None or score is not None):
+                self._update_quality(target, prediction, score)
+            if self._bias is not None:
+                self._update_bias(self._bias, cols, target, prediction, score)
+        except StreamdriftError as exc:
+            if isinstance(exc, InputFileError):
+                raise
+            raise InputFileError(f"cannot build the monitor baselines: {exc}") from exc
+        if chunk is not None and chunk.attributions is not None:
+            self.update_attributions(_numeric_columns(chunk.attributions))
+        carried = (target is not None or _has(chunk, "targets"), prediction is not None or _has(chunk, "predictions"),
+                   score is not None or _has(chunk, "scores"))
+        in_columns = {n for n in self._names if n is not None and n in cols.columns}
+        return in_columns | {n for n, c in zip(self._names, carried, strict=True) if c and n is not None}
+
+    # ---- model quality
+
+    def _quality_kind(self, target: NDArray[Any], prediction: NDArray[Any] | None,
+                      score: NDArray[Any] | None) -> ProblemType:
+        if self._options.problem_type != "auto":
+            return ProblemType(self._options.problem_type)
+        present = target[_present(target)]
+        distinct = np.unique(_labels(present).astype(str)).astype(object)
+        positive = self._options.positive.positive(distinct)[0]
+        if (distinct.size == 2 and positive.sum() == 1) or (distinct.size <= 2 and score is not None):
+            return ProblemType.BINARY
+        return infer_problem_type(present, None if prediction is None else prediction[_present(target)],
+                                  None if score is None else score[_present(target)])
+
+    def _update_quality(self, target: NDArray[Any], prediction: NDArray[Any] | None,
+                        score: NDArray[Any] | None) -> None:
+        if self._quality is None:
+            kind = self._quality_kind(target, prediction, score)
+            threshold = self._options.score_threshold
+            self._quality = new_state(kind, threshold=0.5 if threshold is None else threshold)
+        state = self._quality
+        if isinstance(state, BinaryQualityState):
+            self._update_binary(state, target, prediction, score)
+            return
+        if prediction is None:
+            raise InputFileError(f"a {type(state).__name__} baseline needs the prediction column")
+        if isinstance(state, RegressionQualityState):
+            state.update(_floats(target, "target"), _floats(prediction, "prediction"))
+            return
+        keep = _present(target) & _present(prediction)
+        state.update(_labels(target[keep]), _labels(prediction[keep]))
+
+    def _outcome(self, values: NDArray[Any]) -> NDArray[np.float64]:
+        positive, present = self._options.positive.positive(values)
+        return np.where(present, positive.astype(np.float64), np.nan)
+
+    def _update_binary(self, state: BinaryQualityState, target: NDArray[Any], prediction: NDArray[Any] | None,
+                       score: NDArray[Any] | None) -> None:
+        scores = None if score is None else _floats(score, "score")
+        if prediction is not None and scores is None and not _is_binary_like(prediction):
+            scores, prediction = _floats(prediction, "prediction"), None  # a score-like prediction column
+        state.update(self._outcome(target), None if prediction is None else self._outcome(prediction), scores)
+
+    # ---- bias
+
+    def _update_bias(self, bias: BiasState, cols: Columns, target: NDArray[Any] | None,
+                     prediction: NDArray[Any] | None, score: NDArray[Any] | None) -> None:
+        predicted = score if self._options.score_threshold is not None else prediction
+        if predicted is None:
+            return
+        facets = {}
+        for spec in self._options.facets:
+            column = cols.columns.get(spec.name)
+            facets[spec.name] = np.full(cols.n_rows, np.nan) if column is None else role_values(column)
+            if column is not None:
+                self._facets_seen.add(spec.name)
+        bias.update(facets, predicted, target)
+        self._bias_rows += cols.n_rows
+
+    # ---- attribution
+
+    def update_attributions(self, columns: Mapping[str, NDArray[np.float64]]) -> None:
+        if not columns:
+            return
+        state = self._attribution
+        if state is None:
+            state = self._attribution = AttributionState.empty(list(columns))
+        new = [name for name in columns if name not in state.features]
+        if new:
+            state = self._attribution = AttributionState(
+                (*state.features, *new), np.concatenate([state.abs_sums, np.zeros(len(new))]),
+                np.concatenate([state.counts, np.zeros(len(new), dtype=np.int64)]))
+        state.update_columns(columns)
+
+    # ---- results
+
+    def finish(self, clarify: ClarifyAnalysis | None) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        if self._quality is not None:
+            out["model_quality"] = baseline_from_state(self._quality).to_dict()
+        if self._bias is not None and (clarify is None or clarify.bias is None):
+            missing = sorted({f.name for f in self._options.facets} - self._facets_seen)
+            if missing:
+                raise InputFileError(f"facet column(s) {missing} not in the input")
+            if self._bias_rows == 0:
+                raise InputFileError("bias needs predictions (--prediction) or a score with --score-threshold")
+            out["bias"] = BiasBaseline.from_state(self._bias, self._options.bias_drift, self._names[0]).to_dict()
+        if self._attribution is not None:
+            out["attribution"] = AttributionBaseline.from_state(self._attribution).to_dict()
+        if clarify is not None and clarify.bias is not None:
+            out["bias"] = clarify.bias.to_dict()
+        if clarify is not None and clarify.attribution is not None:
+            out["attribution"] = clarify.attribution.to_dict()
+        return out
+
+
+def _has(chunk: Chunk | None, field_name: str) -> bool:
+    return chunk is not None and getattr(chunk, field_name) is not None

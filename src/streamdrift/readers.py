@@ -38,6 +38,13 @@ Formats (``fmt``), detected from the file name when not given (a ``.gz`` suffix 
 source line numbers); :func:`iter_columns` is the simple form yielding only the columns. Timestamp and id
 columns are never features. Timestamps: integers are epoch milliseconds, text is ISO-8601 (a missing or
 unparseable timestamp is :data:`MISSING_TIMESTAMP`).
+
+Roles (``roles=RoleColumns(target, prediction, score)``): the named columns are taken out of the features and
+given as value arrays (``Chunk.targets`` / ``predictions`` / ``scores``; see :func:`role_values`). For our capture
+records the record's ``prediction`` is the prediction (a number / string, or the ``label`` and ``score`` of an
+object), the target is looked up in ``features`` and then at the top level of the record (a labelled export),
+and the ``attributions`` object becomes ``Chunk.attributions`` (one column per feature, NaN where a record has
+none). Without ``roles`` nothing changes: role columns stay in the columns and attributions are not read.
 """
 
 from __future__ import annotations
@@ -59,7 +66,15 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from streamdrift.columns import Column, Columns, Kind, columns_from_arrow, columns_from_rows, paused_gc
+from streamdrift.columns import (
+    Column,
+    Columns,
+    Kind,
+    column_from_arrow,
+    columns_from_arrow,
+    columns_from_rows,
+    paused_gc,
+)
 from streamdrift.errors import BadRecordError, InputFileError
 
 Format = Literal["csv", "jsonl", "parquet", "sagemaker-capture"]
@@ -98,6 +113,22 @@ class Chunk:
     ids: NDArray[np.object_] | None        # str or None per row; None if not requested
     line_numbers: NDArray[np.int64]        # 1-based source line (CSV/JSONL) or row number (Parquet)
     bytes_read: int                        # position in the (compressed) file after this chunk
+    targets: NDArray[Any] | None = None      # role values (see role_values); None without roles / column
+    predictions: NDArray[Any] | None = None
+    scores: NDArray[Any] | None = None
+    attributions: Columns | None = None      # capture records' attributions (with roles), None when none
+
+
+@dataclass(frozen=True, slots=True)
+class RoleColumns:
+    """Columns read as model-quality roles rather than features (any may be None)."""
+
+    target: str | None = None
+    prediction: str | None = None
+    score: str | None = None
+
+    def names(self) -> frozenset[str]:
+        return frozenset(c for c in (self.target, self.prediction, self.score) if c is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +141,7 @@ class _Options:
     id_column: str | None
     prediction_column: str
     on_bad_line: BadLineCallback
+    roles: RoleColumns | None = None
 
 
 def detect_format(path: str | Path) -> Format:
@@ -154,6 +186,7 @@ def iter_chunks(
     id_column: str | None = None,
     prediction_column: str = "prediction",
     on_bad_line: BadLineCallback | None = None,
+    roles: RoleColumns | None = None,
 ) -> Iterator[Chunk]:
     """Chunks of ``path`` with optional timestamps / ids (see the module docs). Raises InputFileError."""
     p = Path(path)
@@ -171,6 +204,7 @@ def iter_chunks(
         id_column=id_column,
         prediction_column=prediction_column,
         on_bad_line=on_bad_line if on_bad_line is not None else _ignore_bad_line,
+        roles=roles,
     )
     readers: Mapping[str, Callable[[Path, _Options], Iterator[Chunk]]] = {
         "csv": _iter_csv, "jsonl": _iter_jsonl, "parquet": _iter_parquet, "sagemaker-capture": _iter_capture,
@@ -183,6 +217,65 @@ def iter_chunks(
 
 def _ignore_bad_line(_: BadLine) -> None:
     return None
+
+
+# ---------------------------------------------------------------- roles
+
+_PREDICTION_KEY: Final[str] = "\0prediction"
+_SCORE_KEY: Final[str] = "\0score"
+_ATTRIBUTION_PREFIX: Final[str] = "\0attribution:"
+
+
+def role_values(column: Column) -> NDArray[Any]:
+    """A role column's values: float64 (NaN = missing; booleans 1 / 0) when no row is text, else an object array
+    of str (whole numbers written without ``.0``) with None for missing rows."""
+    kinds = column.kinds
+    text = kinds == Kind.STRING
+    booleans = kinds == Kind.BOOLEAN
+    if not text.any():
+        out = column.numbers.copy()
+        if booleans.any() and column.strings is not None:
+            out[booleans] = (column.strings[booleans] == "true").astype(np.float64)
+        return out
+    out_obj = number_labels(column.numbers)
+    has_string = text | booleans
+    if column.strings is not None:
+        out_obj[has_string] = column.strings[has_string]
+    return out_obj
+
+
+def number_labels(numbers: NDArray[np.float64]) -> NDArray[np.object_]:
+    """Numbers as label text (whole numbers without ``.0``: 1.0 -> "1"); None where NaN / infinite."""
+    numeric = np.isfinite(numbers)
+    safe = np.where(numeric, numbers, 0.0)
+    integral = numeric & (safe == np.floor(safe)) & (np.abs(safe) < 2.0**63)
+    as_text = np.where(integral, safe.astype(np.int64).astype(str), numbers.astype(str))
+    out = np.full(numbers.size, None, dtype=object)
+    out[numeric] = as_text[numeric]
+    return out
+
+
+def _split_roles(columns: Columns, roles: RoleColumns | None) -> tuple[Columns, dict[str, Any]]:
+    """(feature columns, Chunk keyword arguments of the role values and attributions)."""
+    if roles is None:
+        return columns, {}
+    cols = dict(columns.columns)
+
+    def take(*names: str | None) -> NDArray[Any] | None:
+        found = [cols.pop(n) for n in names if n is not None and n in cols]
+        return role_values(found[0]) if found else None
+
+    attribution = {name[len(_ATTRIBUTION_PREFIX):]: cols.pop(name)
+                   for name in [n for n in cols if n.startswith(_ATTRIBUTION_PREFIX)]}
+    extras = {
+        "targets": take(roles.target),
+        "predictions": take(_PREDICTION_KEY, roles.prediction),
+        "scores": take(_SCORE_KEY, roles.score),
+        "attributions": Columns(columns.n_rows, attribution) if attribution else None,
+    }
+    for name in roles.names():
+        cols.pop(name, None)
+    return Columns(columns.n_rows, cols), extras
 
 
 def _resolve_format(path: Path, fmt: str | None) -> Format:
@@ -393,6 +486,7 @@ def _iter_csv(path: Path, opts: _Options) -> Iterator[Chunk]:
     missing = extras - set(names)
     if missing:
         raise InputFileError(f"column(s) {sorted(missing)} not in {path.name} (columns: {names[:20]})")
+    extras |= opts.roles.names() if opts.roles is not None else frozenset()
     parser = _CsvBlockParser(names, [n for n in names if n not in opts.exclude or n in extras], delimiter, opts)
     line = 1 + skip  # physical line of the next block's first row (exact unless quoted fields span lines)
     stream, raw = _open_binary(path)
@@ -419,9 +513,12 @@ def _arrow_chunk(batch: pa.RecordBatch, opts: _Options, lines: NDArray[np.int64]
     ts = timestamps_from_arrow(batch.column(names.index(opts.timestamp_column))) if opts.timestamp_column else None
     ids = _ids_from_arrow(batch.column(names.index(opts.id_column))) if opts.id_column else None
     drop = opts.exclude | {c for c in (opts.timestamp_column, opts.id_column) if c is not None}
-    keep = [i for i, n in enumerate(names) if n not in drop]
+    role_names = opts.roles.names() if opts.roles is not None else frozenset()
+    keep = [i for i, n in enumerate(names) if n not in drop and n not in role_names]
     features = batch.select(keep) if len(keep) != len(names) else batch
-    return Chunk(_typed_columns(features), ts, ids, lines, position)
+    roles = {n: column_from_arrow(batch.column(names.index(n))) for n in role_names if n in names}
+    _, extras = _split_roles(Columns(batch.num_rows, roles), opts.roles)
+    return Chunk(_typed_columns(features), ts, ids, lines, position, **extras)
 
 
 def _typed_columns(batch: pa.RecordBatch) -> Columns:
@@ -449,6 +546,7 @@ def _iter_parquet(path: Path, opts: _Options) -> Iterator[Chunk]:
     missing = extras - set(names)
     if missing:
         raise InputFileError(f"column(s) {sorted(missing)} not in {path.name}")
+    extras |= opts.roles.names() if opts.roles is not None else frozenset()
     wanted = [n for n in names if n not in opts.exclude or n in extras]
     total_rows = max(pf.metadata.num_rows, 1)
     size = path.stat().st_size
@@ -514,10 +612,10 @@ def _rows_chunk(
     rows: list[_Row], stamps: list[object], ids: list[object], lines: list[int], opts: _Options, position: int
 ) -> Chunk:
     with paused_gc():
-        columns = columns_from_rows(rows)
+        columns, extras = _split_roles(columns_from_rows(rows), opts.roles)
     ts = timestamps_from_arrow(_json_timestamp_array(stamps)) if opts.timestamp_column else None
     id_arr = np.asarray([None if v is None else str(v) for v in ids], dtype=object) if opts.id_column else None
-    return Chunk(columns, ts, id_arr, np.asarray(lines, dtype=np.int64), position)
+    return Chunk(columns, ts, id_arr, np.asarray(lines, dtype=np.int64), position, **extras)
 
 
 def _json_timestamp_array(values: list[object]) -> pa.Array:
@@ -533,7 +631,7 @@ def _iter_jsonl(path: Path, opts: _Options) -> Iterator[Chunk]:
     def parse(obj: object, _: int) -> _Parsed:
         if not isinstance(obj, dict):
             raise BadRecordError("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
-        row = _flatten_record(obj, opts.prediction_column)
+        row = _flatten_record(obj, opts.prediction_column, opts.roles)
         ts = _lookup(obj, row, opts.timestamp_column)
         rid = _lookup(obj, row, opts.id_column)
         return [{k: v for k, v in row.items() if k not in drop}], [ts], [rid]
@@ -547,13 +645,31 @@ def _lookup(obj: Mapping[str, object], row: Mapping[str, object], key: str | Non
     return obj[key] if key in obj else row.get(key)
 
 
-def _flatten_record(obj: Mapping[str, object], prediction_column: str) -> _Row:
+def _flatten_record(obj: Mapping[str, object], prediction_column: str, roles: RoleColumns | None = None) -> _Row:
     features = obj.get("features")
     if not isinstance(features, dict):
         return dict(obj)
     row: _Row = dict(features)
+    if roles is not None:
+        return _capture_role_row(obj, row, roles)
     if "prediction" in obj:
         row.update(_prediction_cells(obj["prediction"], prediction_column))
+    return row
+
+
+def _capture_role_row(obj: Mapping[str, object], row: _Row, roles: RoleColumns) -> _Row:
+    """A capture record's features plus its prediction, score, target and attributions under role keys."""
+    prediction = obj.get("prediction")
+    if isinstance(prediction, dict):
+        row[_PREDICTION_KEY] = prediction.get("label")
+        row[_SCORE_KEY] = prediction.get("score")
+    else:
+        row[_PREDICTION_KEY] = prediction
+    if roles.target is not None and roles.target not in row and roles.target in obj:
+        row[roles.target] = obj[roles.target]
+    attributions = obj.get("attributions")
+    if isinstance(attributions, dict):
+        row.update({_ATTRIBUTION_PREFIX + str(k): v for k, v in attributions.items()})
     return row
 
 

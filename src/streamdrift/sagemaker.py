@@ -14,6 +14,12 @@ in under a minute). The weights must sum to ``num_present``. Counts, mean, sum, 
 the file, not from the rebuilt sketch. Categorical buckets become weighted frequent-items updates (the distinct
 count is re-estimated from the bucket values). Imported constraints keep ``source="sagemaker"`` and SageMaker's
 comparison threshold / method; without a constraints file they are suggested from the statistics.
+
+The other monitors' sections travel in their own SageMaker files: ``model_quality`` as the model-quality
+monitor's ``model_quality/statistics.json`` and ``model_quality/constraints.json`` (suggested from the baseline
+values; see :mod:`streamdrift.modelquality.sagemaker_format`), ``bias`` / ``attribution`` as Clarify's
+``analysis.json`` (:mod:`streamdrift.clarify`). Imported model-quality constraints are kept in the section under
+``sagemaker_constraints``; sections imported from SageMaker / Clarify files have no mergeable state.
 """
 
 from __future__ import annotations
@@ -30,7 +36,11 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from streamdrift import modelquality as mq
+from streamdrift.attribution import AttributionBaseline
 from streamdrift.baseline import Baseline, make_baseline_id, suggest_constraints
+from streamdrift.bias import BiasBaseline
+from streamdrift.clarify import analysis_to_dict, parse_analysis
 from streamdrift.columns import Kind
 from streamdrift.constraints import Constraints, FeatureConstraint, MonitoringConfig
 from streamdrift.errors import BaselineError
@@ -44,6 +54,9 @@ EXPAND_BLOCK: Final[int] = 1 << 20
 STATISTICS_FILE: Final[str] = "statistics.json"
 CONSTRAINTS_FILE: Final[str] = "constraints.json"
 VIOLATIONS_FILE: Final[str] = "constraint_violations.json"
+MODEL_QUALITY_DIR: Final[str] = "model_quality"
+ANALYSIS_FILE: Final[str] = "analysis.json"
+MQ_CONSTRAINTS_KEY: Final[str] = "sagemaker_constraints"
 CHECK_TYPES: Final[tuple[str, ...]] = (
     "data_type_check", "completeness_check", "baseline_drift_check", "missing_column_check",
     "extra_column_check", "categorical_values_check", "non_negative_check",
@@ -504,8 +517,12 @@ def import_sagemaker(
     model_id: str,
     params: ProfileParams = ProfileParams(),  # noqa: B008 - frozen dataclass
     created_at: datetime | None = None,
+    model_quality_statistics: str | Path | Mapping[str, Any] | None = None,
+    model_quality_constraints: str | Path | Mapping[str, Any] | None = None,
+    clarify_analysis: str | Path | Mapping[str, Any] | None = None,
 ) -> Baseline:
-    """A baseline from SageMaker statistics.json (+ constraints.json), paths or parsed documents."""
+    """A baseline from SageMaker statistics.json (+ constraints.json), paths or parsed documents, plus the
+    optional model-quality statistics / constraints and a Clarify analysis.json for the other sections."""
     if not model_id:
         raise BaselineError("model_id must not be empty")
     stats = Statistics.from_dict(_document(statistics))
@@ -515,17 +532,64 @@ def import_sagemaker(
     else:
         parsed = replace(suggest_constraints(profile), source="sagemaker")
     created = (created_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    analysis = parse_analysis(_document(clarify_analysis)) if clarify_analysis is not None else None
     return Baseline(
         baseline_id=make_baseline_id(model_id, created, profile.to_bytes()),
         model_id=model_id, created_at=created.isoformat().replace("+00:00", "Z"),
         profile=profile, constraints=parsed,
+        model_quality=import_model_quality(model_quality_statistics, model_quality_constraints),
+        bias=analysis.bias.to_dict() if analysis is not None and analysis.bias is not None else None,
+        attribution=analysis.attribution.to_dict()
+        if analysis is not None and analysis.attribution is not None else None,
     )
 
 
-def export_sagemaker(baseline: Baseline, out_dir: str | Path) -> tuple[Path, Path]:
-    """Write DIR/statistics.json and DIR/constraints.json; returns their paths."""
+def import_model_quality(
+    statistics: str | Path | Mapping[str, Any] | None, constraints: str | Path | Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The ``model_quality`` section from SageMaker's model-quality statistics.json (+ constraints.json)."""
+    if statistics is None:
+        if constraints is not None:
+            raise BaselineError("model-quality constraints need the model-quality statistics too")
+        return None
+    section = mq.statistics_from_dict(_document(statistics)).to_dict()
+    if constraints is not None:
+        parsed = mq.constraints_from_dict(_document(constraints))
+        if parsed.problem_type.value != section["problem_type"]:
+            raise BaselineError(f"model-quality constraints are for {parsed.problem_type.value}, the statistics "
+                                f"for {section['problem_type']}")
+        section[MQ_CONSTRAINTS_KEY] = mq.constraints_to_dict(parsed)
+    return section
+
+
+def export_monitor_sections(baseline: Baseline, out_dir: str | Path) -> list[Path]:
+    """Write DIR/model_quality/{statistics,constraints}.json and DIR/analysis.json for the sections the
+    baseline has; returns the paths written."""
+    directory = Path(out_dir)
+    written: list[Path] = []
+    if baseline.model_quality is not None:
+        quality = mq.ModelQualityBaseline.from_dict(baseline.model_quality)
+        kept = baseline.model_quality.get(MQ_CONSTRAINTS_KEY)
+        constraints = mq.constraints_from_dict(kept) if kept is not None else mq.suggest_constraints(quality)
+        written.append(mq.write_model_quality_statistics(directory / MODEL_QUALITY_DIR / STATISTICS_FILE, quality))
+        written.append(mq.write_model_quality_constraints(directory / MODEL_QUALITY_DIR / CONSTRAINTS_FILE,
+                                                          constraints))
+    if baseline.bias is not None or baseline.attribution is not None:
+        bias = BiasBaseline.from_dict(baseline.bias) if baseline.bias is not None else None
+        attribution = AttributionBaseline.from_dict(baseline.attribution) if baseline.attribution is not None \
+            else None
+        _write_json(directory / ANALYSIS_FILE, analysis_to_dict(bias, attribution))
+        written.append(directory / ANALYSIS_FILE)
+    return written
+
+
+def export_sagemaker(baseline: Baseline, out_dir: str | Path, *, sections: bool = True) -> tuple[Path, Path]:
+    """Write DIR/statistics.json and DIR/constraints.json (returns their paths) and, when ``sections``, the
+    monitor sections' files (:func:`export_monitor_sections`)."""
     directory = Path(out_dir)
     stats_path, constraints_path = directory / STATISTICS_FILE, directory / CONSTRAINTS_FILE
     _write_json(stats_path, statistics_from_profile(baseline.profile).to_dict())
     _write_json(constraints_path, constraints_to_dict(baseline.constraints))
+    if sections:
+        export_monitor_sections(baseline, directory)
     return stats_path, constraints_path

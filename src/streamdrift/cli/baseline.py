@@ -20,7 +20,8 @@ import click
 from streamdrift.errors import StreamdriftError
 
 if TYPE_CHECKING:
-    from streamdrift.columns import Columns
+    from streamdrift.bias import FacetSpec, Scalar
+    from streamdrift.clarify import ClarifyAnalysis
     from streamdrift.readers import Chunk
 
 P = ParamSpec("P")
@@ -83,28 +84,54 @@ def baseline() -> None:
 @click.option("--id-column", default=None, help="Row id column (not a feature).")
 @click.option("--exclude", multiple=True, help="Column to leave out (repeatable).")
 @click.option("--kll-k", type=click.IntRange(8, 65535), default=200, show_default=True, help="KLL sketch k.")
+@click.option("--problem-type", type=click.Choice(["auto", "binary_classification", "multiclass_classification",
+                                                 "regression"]), default="auto", show_default=True,
+              help="Model-quality problem type (auto: from the labels).")
+@click.option("--facet", "facets", multiple=True, metavar="COL=V[,V]|COL>=T",
+              help="Bias facet: the sensitive group's value(s) or a numeric threshold (repeatable).")
+@click.option("--positive-label", default=None, help="Positive outcome label (default: 1 / true).")
+@click.option("--score-threshold", type=float, default=None,
+              help="Predicted positive when score >= this (bias; also the binary model-quality threshold).")
+@click.option("--attributions", "attributions_path", default=None, type=click.Path(path_type=Path),
+              help="CSV / JSON Lines of per-record attributions, one column per feature.")
+@click.option("--clarify-analysis", default=None, type=click.Path(path_type=Path),
+              help="SageMaker Clarify analysis.json: its bias / attribution baselines are used.")
 @click.option("--chunk-rows", type=click.IntRange(1), default=100_000, show_default=True, hidden=True)
 @exit_on_error
 def build(input_path: Path, model_id: str, output: Path, fmt: str | None, no_header: bool, target: str | None,
           prediction: str | None, score: str | None, timestamp_column: str | None, id_column: str | None,
-          exclude: tuple[str, ...], kll_k: int, chunk_rows: int) -> None:
-    """Profile a file into a baseline (statistics, sketches and suggested constraints)."""
-    from streamdrift.baseline import build_baseline
+          exclude: tuple[str, ...], kll_k: int, problem_type: str, facets: tuple[str, ...],
+          positive_label: str | None, score_threshold: float | None, attributions_path: Path | None,
+          clarify_analysis: Path | None, chunk_rows: int) -> None:
+    """Profile a file into a baseline (statistics, sketches, suggested constraints and monitor sections)."""
+    from streamdrift.baseline import MonitorOptions, build_baseline
     from streamdrift.profiles import ProfileParams
-    from streamdrift.readers import BadLine, iter_chunks
+    from streamdrift.readers import BadLine, RoleColumns, iter_chunks, iter_columns
 
     bad: list[BadLine] = []
     chunks = iter_chunks(
         input_path, fmt=fmt, chunk_rows=chunk_rows, has_header=False if no_header else None,
         exclude=exclude, timestamp_column=timestamp_column, id_column=id_column,
         prediction_column=prediction or "prediction", on_bad_line=bad.append,
+        roles=RoleColumns(target, prediction, score),
     )
+    options = MonitorOptions(
+        problem_type=problem_type,  # type: ignore[arg-type]  # click.Choice checked the value
+        facets=tuple(parse_facet(f) for f in facets),
+        positive_label=(parse_scalar(positive_label),) if positive_label is not None else (1, True),
+        score_threshold=score_threshold,
+    )
+    attributions = iter_columns(attributions_path, chunk_rows=chunk_rows) if attributions_path else None
     with _progress(input_path) as advance:
         result = build_baseline(
-            _columns(chunks, advance), model_id, target=target, prediction=prediction,
-            score=score, params=ProfileParams(kll_k=kll_k),
+            _progress_chunks(chunks, advance), model_id, target=target, prediction=prediction,
+            score=score, params=ProfileParams(kll_k=kll_k), monitors=options, attributions=attributions,
+            clarify=_clarify(clarify_analysis),
         )
     result.save(output)
+    sections = [k for k in ("model_quality", "bias", "attribution") if getattr(result, k) is not None]
+    if sections:
+        click.echo(f"monitor sections: {', '.join(sections)}", err=True)
     if bad:
         first = bad[0]
         click.echo(f"skipped {len(bad)} bad row(s); first at line {first.line_number}: {first.reason} "
@@ -211,11 +238,50 @@ def _constraint_text(constraint: Any) -> str:
     return " ".join(parts)
 
 
-def _columns(chunks: Iterator[Chunk], advance: Callable[[int], None]) -> Iterator[Columns]:
-    """The columns of each chunk, reporting progress; holds no reference to a chunk while the next is read."""
+def _progress_chunks(chunks: Iterator[Chunk], advance: Callable[[int], None]) -> Iterator[Chunk]:
+    """The chunks, reporting progress; holds no reference to a chunk while the next is read."""
     while (chunk := next(chunks, None)) is not None:
         advance(chunk.bytes_read)
-        columns = chunk.columns
+        yield chunk
         del chunk
-        yield columns
-        del columns
+
+
+def parse_scalar(text: str) -> Scalar:
+    """A command-line value: true / false, an int or a float when it reads as one, else the text."""
+    if text.strip().lower() in ("true", "false"):
+        return text.strip().lower() == "true"
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            continue
+    return text
+
+
+def parse_facet(text: str) -> FacetSpec:
+    """``COL=V[,V...]`` (the sensitive group's values) or ``COL>=THRESHOLD`` (numeric facet)."""
+    from streamdrift.bias import FacetSpec
+    from streamdrift.errors import ConfigError
+
+    if ">=" in text:
+        name, _, threshold = text.partition(">=")
+        try:
+            return FacetSpec(name.strip(), threshold=float(threshold))
+        except ValueError as exc:
+            raise ConfigError(f"--facet {text!r}: the threshold must be a number") from exc
+    name, sep, values = text.partition("=")
+    if not sep or not name.strip() or not values.strip():
+        raise ConfigError(f"--facet {text!r}: expected COL=VALUE[,VALUE] or COL>=THRESHOLD")
+    return FacetSpec(name.strip(), values=tuple(parse_scalar(v.strip()) for v in values.split(",")))
+
+
+def _clarify(path: Path | None) -> ClarifyAnalysis | None:
+    if path is None:
+        return None
+    from streamdrift.clarify import parse_analysis
+    from streamdrift.errors import BaselineError
+
+    try:
+        return parse_analysis(path.read_bytes())
+    except OSError as exc:
+        raise BaselineError(f"cannot read {path}: {exc}") from exc
