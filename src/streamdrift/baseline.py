@@ -520,11 +520,11 @@ class _SectionBuilder:
         if self._quality is not None:
             out["model_quality"] = baseline_from_state(self._quality).to_dict()
         if self._bias is not None and (clarify is None or clarify.bias is None):
+            if self._bias_rows == 0:
+                raise InputFileError("bias needs predictions (--prediction) or a score with --score-threshold")
             missing = sorted({f.name for f in self._options.facets} - self._facets_seen)
             if missing:
                 raise InputFileError(f"facet column(s) {missing} not in the input")
-            if self._bias_rows == 0:
-                raise InputFileError("bias needs predictions (--prediction) or a score with --score-threshold")
             out["bias"] = BiasBaseline.from_state(self._bias, self._options.bias_drift, self._names[0]).to_dict()
         if self._attribution is not None:
             out["attribution"] = AttributionBaseline.from_state(self._attribution).to_dict()
