@@ -108,7 +108,7 @@ class ControlPlane:
             f"{s.group_id}-control",
             broker=[f"kafka://{host}" for host in s.bootstrap_servers.split(",")],
             broker_credentials=self._credentials(),
-            web_port=s.web_port,
+            web_port=s.web_port or 8000,  # 0 = no web server
             web_bind=s.web_host,
             web_host=s.web_host,
             topic_partitions=self.n_partials,
@@ -118,7 +118,7 @@ class ControlPlane:
             broker_session_timeout=10.0,
             broker_heartbeat_interval=1.0,
             topic_allow_declare=True,
-            web_enabled=True,
+            web_enabled=s.web_port != 0,
         )
         raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
         schema: Any = faust.Schema(**raw)

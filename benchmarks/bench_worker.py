@@ -1,0 +1,329 @@
+"""Stream worker benchmark on a real local Kafka broker (LocalKafka).
+
+Measures, in one run (ratios are against references measured in the same run):
+  1. JSON capture records (20 numeric + 3 categorical, ~600 bytes): data-plane records/s vs the raw rate of
+     confluent-kafka consume + orjson.loads of the same topic (goal >= 60%);
+  2. columnar batches (1000 records each) of 100 models x 25 features: records/s (goal >= 500k/s per process)
+     and the data plane's RSS along the run (goal <= 300 MB and flat);
+  3. faust per-event cost (agent reading one message at a time) vs the data plane's per-record cost;
+  4. alert latency: watermark passing a window's end -> drift event readable on alerts (goal p99 <= 1 s);
+  5. two data-plane processes vs one on a 6-partition topic (note: the machine has 2 cores).
+
+    .venv/bin/python benchmarks/bench_worker.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from confluent_kafka import Consumer, TopicPartition
+
+from streamdrift.baseline import build_baseline
+from streamdrift.cli.baseline_publish import publish_baseline
+from streamdrift.columns import columns_from_rows
+from streamdrift.localkafka import LocalKafka
+from streamdrift.settings import Settings, WindowSettings
+from streamdrift.worker.dataplane import DataPlane
+from streamdrift.worker.harness import (
+    CATEGORIES,
+    capture_records,
+    create_all_topics,
+    produce,
+    start_worker,
+    stop_worker,
+    unique_settings,
+)
+
+SIZE_S = 10.0
+
+
+def rss_mb(pid: int | None = None) -> float:
+    with open(f"/proc/{pid or 'self'}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _settings(bootstrap: str, **fields: Any) -> Settings:
+    fields.setdefault("window", WindowSettings(size=SIZE_S, lateness=1.0, idle_timeout=600.0))
+    return unique_settings(bootstrap, **fields)
+
+
+def _json_values(n: int, rng: np.random.Generator) -> list[bytes]:
+    now = int(time.time() * 1000)
+    ts = np.sort(rng.integers(now - 60_000, now - 30_000, n))
+    out: list[bytes] = []
+    for i in range(0, n, 10_000):
+        out += capture_records("m1", ts[i : i + 10_000].tolist(), rng)
+    return out
+
+
+def _columnar_values(n: int, rng: np.random.Generator, models: int = 100, features: int = 25) -> Iterator[bytes]:
+    """Batches of 1000 records, round-robin over ``models``; features built once per model (fast to generate)."""
+    per_model = []
+    for _ in range(models):
+        feats: dict[str, object] = {f"f{i}": rng.normal(size=1000).round(3).tolist() for i in range(features - 3)}
+        for c in ("c0", "c1", "c2"):
+            feats[c] = rng.choice(np.array(CATEGORIES, dtype=object), size=1000).tolist()
+        per_model.append(orjson.dumps(feats))
+    now = int(time.time() * 1000) - 3_600_000  # one hour ago: windows roll over as event time advances
+    step = max(1, 3_600_000 // max(1, n // 1000))
+    for b in range(n // 1000):
+        ts = now + b * step
+        head = f'{{"format":"columnar","model_id":"m{b % models}","n":1000,"timestamp":['.encode()
+        stamps = ",".join([str(ts)] * 1000).encode()
+        yield head + stamps + b'],"features":' + per_model[b % models] + b"}"
+
+
+def raw_rate(settings: Settings, n: int) -> float:
+    """confluent-kafka consume + orjson.loads of every value: records/s."""
+    consumer = Consumer(settings.client_config({
+        "group.id": f"raw-{uuid.uuid4().hex[:8]}", "auto.offset.reset": "earliest", "enable.auto.commit": False,
+        "session.timeout.ms": 6000,
+    }))
+    consumer.subscribe([settings.topics.capture])
+    seen, t0 = 0, 0.0
+    while seen < n:
+        msgs = consumer.consume(5000, 0.5)
+        if msgs and not t0:
+            t0, n0 = time.perf_counter(), len(msgs)
+        for m in msgs:
+            orjson.loads(m.value() or b"")
+        seen += len(msgs)
+    dt = time.perf_counter() - t0
+    consumer.close()
+    return (seen - n0) / dt
+
+
+def dataplane_rate(settings: Settings, n_records: int, progress: Callable[[DataPlane], int],
+                   on_tick: Callable[[float], None] | None = None) -> float:
+    """In-process data plane from the first batch to the last record committed: records/s."""
+    dp = DataPlane(settings)
+    dp.start()
+    t0 = 0.0
+    while progress(dp) < n_records:
+        before = time.perf_counter()
+        dp.step(0.1)
+        if not t0 and progress(dp):
+            t0 = before  # the step that brought the first records: its consume + profiling count
+        if on_tick is not None:
+            on_tick(progress(dp) / n_records)
+    dp.commit()
+    dt = time.perf_counter() - t0
+    dp.close()
+    return n_records / dt
+
+
+def bench_json(bootstrap: str, n: int) -> dict[str, float]:
+    settings = _settings(bootstrap, capture_partitions=6, commit_interval=2.0)
+    create_all_topics(settings)
+    produce(settings, settings.topics.capture, _json_values(n, np.random.default_rng(1)))
+    raw = raw_rate(settings, n)
+    worker = dataplane_rate(settings, n, lambda dp: dp.stats.consumed)
+    return {"raw": raw, "worker": worker}
+
+
+def bench_columnar(bootstrap: str, n: int) -> dict[str, Any]:
+    """A ``streamdrift run --role dataplane`` process: records/s from its first to its last commit, and its RSS."""
+    settings = _settings(bootstrap, capture_partitions=6, commit_interval=2.0, batch_size=200)
+    create_all_topics(settings)
+    produce(settings, settings.topics.capture, _columnar_values(n, np.random.default_rng(2)))
+    proc = start_worker(settings, role="dataplane")
+    rss: list[float] = []
+    try:
+        rate = _committed_rate(settings, n // 1000, lambda fraction: _sample_rss(proc.pid, fraction, rss)) * 1000
+    finally:
+        stop_worker(proc)
+    return {"rate": rate, "rss": rss}
+
+
+def _sample_rss(pid: int, fraction: float, out: list[float]) -> None:
+    if fraction >= (len(out) + 1) / 10:
+        out.append(rss_mb(pid))
+
+
+def bench_faust(bootstrap: str, n: int) -> float:
+    """Events/s of a faust agent reading small messages one at a time."""
+    import faust
+
+    settings = _settings(bootstrap, capture_partitions=1)
+    create_all_topics(settings)
+    produce(settings, settings.topics.capture, (b'{"i":%d}' % i for i in range(n)))
+    app = faust.App(f"bench-{uuid.uuid4().hex[:8]}", broker=f"kafka://{bootstrap}", store="memory://",
+                    web_enabled=False, topic_partitions=1, consumer_auto_offset_reset="earliest",
+                    broker_session_timeout=6.0, broker_heartbeat_interval=1.0)
+    topic = app.topic(settings.topics.capture, key_serializer="raw", value_serializer="raw")
+    state = {"seen": 0, "t0": 0.0, "t1": 0.0}
+    done = asyncio.Event()
+
+    async def agent(stream: Any) -> None:
+        async for value in stream:
+            orjson.loads(value)
+            if not state["seen"]:
+                state["t0"] = time.perf_counter()
+            state["seen"] += 1
+            if state["seen"] >= n:
+                state["t1"] = time.perf_counter()
+                done.set()
+
+    app.agent(topic)(agent)
+
+    async def main() -> None:
+        await app.start()
+        try:
+            await asyncio.wait_for(done.wait(), 300)
+        finally:
+            await app.stop()
+
+    asyncio.run(main())
+    return (n - 1) / (state["t1"] - state["t0"])
+
+
+def bench_latency(bootstrap: str, seconds: float, log_path: Path | None = None) -> list[float]:
+    """Worker (role all) with a baseline; windows of 1 s alternate shifted/clean so each yields an event."""
+    from streamdrift.settings import EvaluationSettings
+
+    size_ms, lateness_ms = 1000, 200
+    settings = _settings(
+        bootstrap, capture_partitions=6, commit_interval=0.25, merge_timeout=30.0, web_port=0,
+        window=WindowSettings(size=size_ms / 1000, lateness=lateness_ms / 1000, idle_timeout=600.0),
+        evaluation=EvaluationSettings(raise_after=1, clear_after=1),
+    )
+    create_all_topics(settings)
+    rng = np.random.default_rng(3)
+    rows = [orjson.loads(r)["features"] for r in capture_records("m1", [0] * 5000, rng)]
+    publish_baseline(settings, build_baseline([columns_from_rows(rows)], "m1").to_json())
+    proc = start_worker(settings, role="all", log_path=log_path)
+    latencies: list[float] = []
+    stop = threading.Event()
+    reader = threading.Thread(target=_read_alerts, args=(settings, lateness_ms, size_ms, latencies, stop))
+    reader.start()
+    try:
+        time.sleep(8)  # worker start-up (faust joins its group)
+        _feed_realtime(settings, seconds, size_ms, rng)
+        time.sleep(3)
+    finally:
+        stop.set()
+        reader.join()
+        stop_worker(proc)
+    return latencies
+
+
+def _feed_realtime(settings: Settings, seconds: float, size_ms: int, rng: np.random.Generator) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer(settings.client_config({"linger.ms": 5}))
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        now = int(time.time() * 1000)
+        shifted = (now // size_ms) % 2 == 1
+        for value in capture_records("m1", [now] * 40, rng, shift=1.5 if shifted else 0.0):
+            producer.produce(settings.topics.capture, value=value)
+        producer.poll(0)
+        time.sleep(0.02)
+    producer.flush(30)
+
+
+def _read_alerts(settings: Settings, lateness_ms: int, size_ms: int, out: list[float], stop: threading.Event) -> None:
+    from datetime import datetime
+
+    consumer = Consumer(settings.client_config({
+        "group.id": f"lat-{uuid.uuid4().hex[:8]}", "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed", "session.timeout.ms": 6000, "fetch.wait.max.ms": 10,
+    }))
+    consumer.subscribe([settings.topics.alerts])
+    while not stop.is_set():
+        for m in consumer.consume(100, 0.05):
+            if m.error() is not None:
+                continue
+            now = time.time()
+            event = orjson.loads(m.value() or b"{}")
+            end = datetime.fromisoformat(event["window_end"].replace("Z", "+00:00")).timestamp()
+            out.append(now - (end + lateness_ms / 1000))
+    consumer.close()
+
+
+def bench_scaling(bootstrap: str, n: int) -> dict[int, float]:
+    rates = {}
+    rng = np.random.default_rng(4)
+    for workers in (1, 2):
+        settings = _settings(bootstrap, capture_partitions=6, commit_interval=0.5)
+        create_all_topics(settings)
+        produce(settings, settings.topics.capture, _json_values(n, rng))
+        procs = [start_worker(settings, role="dataplane", extra_args=["--instance-id", f"i{i}"]) for i in range(workers)]
+        try:
+            rates[workers] = _committed_rate(settings, n)  # one JSON record per message
+        finally:
+            for p in procs:
+                stop_worker(p)
+    return rates
+
+
+def _committed_rate(settings: Settings, n: int, on_progress: Callable[[float], None] | None = None) -> float:
+    """Messages/s from the first committed offset to all ``n`` committed (the group's transactional commits)."""
+    probe = Consumer(settings.client_config({"group.id": settings.group_id}))
+    tps = [TopicPartition(settings.topics.capture, p) for p in range(settings.topics.capture_partitions)]
+    t0, c0 = 0.0, 0
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        done = sum(max(0, tp.offset) for tp in probe.committed(tps, timeout=10))
+        if done and not t0:
+            t0, c0 = time.perf_counter(), done
+        if on_progress is not None:
+            on_progress(done / n)
+        if done >= n:
+            break
+        time.sleep(0.05)
+    probe.close()
+    return (n - c0) / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short run")
+    args = parser.parse_args()
+    q = args.quick
+    n_json, n_col, n_faust, lat_s, n_scale = (
+        (60_000, 300_000, 20_000, 15.0, 60_000) if q else (300_000, 10_000_000, 100_000, 40.0, 300_000)
+    )
+    with LocalKafka() as broker:
+        broker.start(timeout=120)
+        b = broker.bootstrap
+        js = bench_json(b, n_json)
+        col = bench_columnar(b, n_col)
+        faust_rate = bench_faust(b, n_faust)
+        lat = np.array(bench_latency(b, lat_s))
+        print(f"latency events: {lat.size}", flush=True)
+        scale = bench_scaling(b, n_scale)
+    rss = col["rss"]
+    rows = [
+        ("JSON records/s, data plane (1 process)", f"{js['worker']:,.0f}", f"{n_json:,} records"),
+        ("JSON raw consume+orjson.loads records/s", f"{js['raw']:,.0f}", "reference"),
+        ("  ratio data plane / raw", f"{js['worker'] / js['raw']:.0%}", "goal >= 60%"),
+        ("columnar records/s (100 models x 25 features)", f"{col['rate']:,.0f}", f"{n_col:,} records; goal >= 500k"),
+        ("data-plane process RSS MB at 10%..100%", " ".join(f"{r:.0f}" for r in rss), "goal <= 300 MB, flat"),
+        ("faust agent events/s (one at a time)", f"{faust_rate:,.0f}", f"{n_faust:,} small messages"),
+        ("  data plane JSON records/s / faust events/s", f"{js['worker'] / faust_rate:.1f}x", ""),
+        ("alert latency p50 / p99 s", f"{np.percentile(lat, 50):.2f} / {np.percentile(lat, 99):.2f}"
+         if lat.size else "n/a", f"{lat.size} events; goal p99 <= 1 s"),
+        ("2 data planes vs 1 (6 partitions, JSON)", f"{scale[2] / scale[1]:.2f}x",
+         f"{scale[1]:,.0f} -> {scale[2]:,.0f} records/s; 2 cores"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':{width}}  {'value':>24}  note")
+    for name, value, note in rows:
+        print(f"{name:{width}}  {value:>24}  {note}")
+
+
+if __name__ == "__main__":
+    main()
