@@ -1,3 +1,3 @@
-from streamdrift.cli import main
+from streamdrift.cli import entry_point
 
-main()
+entry_point()

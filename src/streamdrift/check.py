@@ -96,6 +96,7 @@ class WindowReport:
     evaluation: WindowEvaluation
     events: list[DriftEvent]
     violations_path: Path
+    profile: DatasetProfile  # the window's merged profile (for reports)
 
 
 @dataclass
@@ -310,7 +311,8 @@ def run_check(
         if extra:
             evaluation = _with_violations(evaluation, extra)
         path = sink.write(window_dir_name(start, key, by_records), evaluation, events)
-        window_report = WindowReport(key, start, end, int(window.profile.n_records), evaluation, events, path)
+        window_report = WindowReport(key, start, end, int(window.profile.n_records), evaluation, events, path,
+                                     window.profile)
         report.windows.append(window_report)
         if on_window is not None:
             on_window(window_report)

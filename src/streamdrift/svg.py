@@ -34,12 +34,16 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+def _label(value: float | str) -> str:
+    return value if isinstance(value, str) else _fmt(value)
+
+
 def _scale(values: NDArray[np.float64], lo: float, hi: float, out_lo: float, out_hi: float) -> NDArray[np.float64]:
     span = hi - lo if hi > lo else 1.0
     return out_lo + (values - lo) / span * (out_hi - out_lo)
 
 
-def _frame(x_lo: float, x_hi: float, y_hi: float, title: str) -> list[str]:
+def _frame(x_lo: float | str, x_hi: float | str, y_hi: float, title: str) -> list[str]:
     x0, x1, y0, y1 = _PAD_L, _W - _PAD_R, _H - _PAD_B, _PAD_T
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" viewBox="0 0 {_W} {_H}" '
@@ -47,8 +51,8 @@ def _frame(x_lo: float, x_hi: float, y_hi: float, title: str) -> list[str]:
         f'<rect x="0" y="0" width="{_W}" height="{_H}" fill="#ffffff"/>',
         f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y0}" stroke="#888"/>',
         f'<line x1="{x0}" y1="{y0}" x2="{x0}" y2="{y1}" stroke="#888"/>',
-        f'<text x="{x0}" y="{y0 + 14}" font-size="10" fill="#444">{escape(_fmt(x_lo))}</text>',
-        f'<text x="{x1}" y="{y0 + 14}" font-size="10" fill="#444" text-anchor="end">{escape(_fmt(x_hi))}</text>',
+        f'<text x="{x0}" y="{y0 + 14}" font-size="10" fill="#444">{escape(_label(x_lo))}</text>',
+        f'<text x="{x1}" y="{y0 + 14}" font-size="10" fill="#444" text-anchor="end">{escape(_label(x_hi))}</text>',
         f'<text x="{x0 - 4}" y="{y1 + 8}" font-size="10" fill="#444" text-anchor="end">{escape(_fmt(y_hi))}</text>',
         f'<text x="{x0 - 4}" y="{y0}" font-size="10" fill="#444" text-anchor="end">0</text>',
     ]
@@ -59,7 +63,7 @@ def _legend(series: Sequence[Series]) -> list[str]:
     parts = []
     for i, s in enumerate(series):
         x = _PAD_L + 8 + i * 120
-        y = _H - 8
+        y = _H - 4
         parts.append(f'<rect x="{x}" y="{y - 8}" width="10" height="10" fill="{s.color}"/>')
         parts.append(f'<text x="{x + 14}" y="{y + 1}" font-size="10" fill="#222">{escape(s.label)}</text>')
     return parts
@@ -84,12 +88,18 @@ def line_chart(series: Sequence[Series], title: str, y_max: float | None = None)
     return "".join(parts)
 
 
-def bar_chart(categories: Sequence[str], series: Sequence[Series], title: str) -> str:
-    """Grouped bars: one group per category, one bar per series (y = share)."""
+def bar_chart(categories: Sequence[str], series: Sequence[Series], title: str,
+              x_range: tuple[float, float] | None = None) -> str:
+    """Grouped bars: one group per category, one bar per series (y = share).
+
+    With ``x_range`` the groups are bins of a numeric axis from x_range[0] to x_range[1]; without it each
+    group is labelled with its category name.
+    """
     if not categories:
         return empty_chart(title)
     y_hi = float(max((float(s.y.max()) for s in series if s.y.size), default=1.0)) or 1.0
-    parts = _frame(0.0, float(len(categories)), y_hi, title)
+    x_lo, x_hi = x_range if x_range is not None else ("", "")
+    parts = _frame(x_lo, x_hi, y_hi, title)
     inner_w = _W - _PAD_L - _PAD_R
     group_w = inner_w / len(categories)
     bar_w = max(1.0, group_w * 0.8 / max(1, len(series)))
@@ -101,6 +111,12 @@ def bar_chart(categories: Sequence[str], series: Sequence[Series], title: str) -
                 f'<rect x="{x:.1f}" y="{_H - _PAD_B - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
                 f'fill="{s.color}"><title>{escape(categories[i])}: {float(value):.4f}</title></rect>'
             )
+    if x_range is None:
+        for i, name in enumerate(categories):
+            short = name if len(name) <= 10 else name[:9] + "…"
+            x = _PAD_L + (i + 0.5) * group_w
+            parts.append(f'<text x="{x:.1f}" y="{_H - _PAD_B + 12}" font-size="9" fill="#444" '
+                         f'text-anchor="middle">{escape(short)}</text>')
     parts.extend(_legend(series))
     parts.append("</svg>")
     return "".join(parts)

@@ -48,3 +48,31 @@ class _LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="streamdrift")
 def main() -> None:
     """Real-time drift, data-quality, model-quality, bias and attribution monitoring of ML models on Kafka."""
+
+
+def entry_point() -> None:
+    """The console script: run the CLI, then leave without the interpreter's module teardown.
+
+    datasketches' nanobind bindings print "leaked instances" warnings when sketch objects are still referenced
+    while the interpreter tears its modules down (a reader generator kept by pyarrow holds the last window
+    for instance). Every command has flushed and closed what it opened when it returns, so after a garbage
+    collection and a flush of the standard streams and the logs, the process exits at once.
+    """
+    import gc
+    import logging
+    import os
+    import sys
+
+    code: int | str | None = 0
+    try:
+        main()
+    except SystemExit as exc:  # click's standalone mode always exits; the traceback holds the command's frames
+        code = exc.code
+    gc.collect()
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
