@@ -145,6 +145,8 @@ def main() -> None:
     loud_states = bias_windows(loud, n_windows, size)
     quiet_results, t_eval = timed(lambda: [evaluate_bias(s, baseline, drift) for s in quiet_states])
     loud_results = [evaluate_bias(s, baseline, drift) for s in loud_states]
+    drift_all = BiasDriftConfig(metrics=ALL_METRICS)
+    quiet_all = [evaluate_bias(s, baseline, drift_all) for s in quiet_states]
     attr_quiet, t_attr = timed(lambda: attribution_windows(quiet, n_windows, size))
     attr_swapped = attribution_windows(swapped, n_windows, size)
     ndcg_quiet = [evaluate_attribution(s, attr_baseline) for s in attr_quiet]
@@ -157,6 +159,7 @@ def main() -> None:
         return [any(r.drifted and (metric is None or r.metric == metric) for r in rs)
                 for rs in results]
 
+    flagged_all = flagged
     loud_dppl = np.mean([r.value for rs in loud_results for r in rs if r.metric == "DPPL"])
     print(f"windows: {n_windows} x {size} records; baseline 200,000 records; facet share {P_FACET:.0%}")
     print(f"baseline DPPL {base_dppl:.4f}; shifted windows' mean DPPL {loud_dppl:.4f} (beta {BETA} -> "
@@ -165,7 +168,10 @@ def main() -> None:
     print()
     print(f"{'scenario':<34}{'windows flagged':>16}   goal")
     print(f"{'bias unchanged, DPPL':<34}{rate(flagged(quiet_results, 'DPPL')):>16}   <= 1 %")
-    print(f"{'bias unchanged, any of 12 metrics':<34}{rate(flagged(quiet_results, None)):>16}   (<= 1 % per metric)")
+    print(f"{'bias unchanged, any judged metric':<34}{rate(flagged(quiet_results, None)):>16}   <= 1 %  "
+          f"(judged by default: {', '.join(drift.metrics)})")
+    print(f"{'bias unchanged, any of 12 metrics':<34}{rate(flagged_all(quiet_all, None)):>16}   "
+          "(all judged: BiasDriftConfig(metrics=ALL_METRICS))")
     print(f"{'bias DPPL +0.1, DPPL':<34}{rate(flagged(loud_results, 'DPPL')):>16}   >= 95 %")
     print(f"{'attribution unchanged':<34}{rate([r.drifted for r in ndcg_quiet]):>16}   <= 1 %")
     print(f"{'attribution top-2 swapped':<34}{rate([r.drifted for r in ndcg_swapped]):>16}   >= 95 %")
@@ -174,7 +180,7 @@ def main() -> None:
     print(f"NDCG: unchanged min {min(q):.4f}, swapped max {max(s):.4f} (threshold 0.9)")
     print()
     print("false alarms per metric (bias unchanged): " + ", ".join(
-        f"{m} {100.0 * sum(flagged(quiet_results, m)) / n_windows:.1f}%" for m in ALL_METRICS))
+        f"{m} {100.0 * sum(flagged(quiet_all, m)) / n_windows:.1f}%" for m in ALL_METRICS))
     print()
     n_rec = n_windows * size
     print(f"{'step':<40}{'seconds':>9}{'records/s':>14}{'x reference':>13}")

@@ -212,6 +212,13 @@ def test_small_groups_are_not_judged() -> None:
     assert small and all(r.status == "insufficient_data" and not r.drifted for r in small)
 
 
+def test_default_judges_demographic_parity_only() -> None:
+    rng = np.random.default_rng(12)
+    baseline = BiasBaseline.from_state(_window(rng, _probabilities(0.5, 0.5, 0.4), 20_000))
+    judged = {r.metric for r in evaluate_bias(_window(rng, _probabilities(0.5, 0.5, 0.4), 2000), baseline)}
+    assert judged == {"DPPL", "DI"}
+
+
 def test_prediction_only_windows_judge_prediction_metrics() -> None:
     rng = np.random.default_rng(10)
     baseline = BiasBaseline.from_state(_window(rng, _probabilities(0.5, 0.5, 0.4), 20_000))
@@ -219,7 +226,8 @@ def test_prediction_only_windows_judge_prediction_metrics() -> None:
     facets, score, _ = _batch(rng, 2000)
     state.update(facets, score, None)
     assert state.counts[:, :, :4].sum() == 0
-    by_metric = {r.metric: r for r in evaluate_bias(state, baseline) if r.facet == "sex"}
+    judged = BiasDriftConfig(metrics=ALL_METRICS)
+    by_metric = {r.metric: r for r in evaluate_bias(state, baseline, judged) if r.facet == "sex"}
     assert by_metric["DPPL"].status == "no_baseline"  # baseline facet "g" differs from "sex"
     assert by_metric["AD"].status == "insufficient_data"
 
