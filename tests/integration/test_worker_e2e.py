@@ -111,6 +111,12 @@ def test_drift_events_dead_letters_and_status(kafka_bootstrap: str, tmp_path: Pa
         code, metrics = _get(f"{base}/metrics")
         health = _get(f"{base}/health")
         m2 = _wait_json(f"{base}/status/m2", lambda s: len(s["windows"]) >= 1, timeout=30)
+        # a baseline published while the worker runs is used from the next window on, without restart
+        m2_baseline = _publish_baseline(settings, "m2", seed=3)
+        time.sleep(1.0)
+        now = int(time.time() * 1000)
+        produce(settings, settings.topics.capture, capture_records("m2", [now] * 200, rng))
+        m2_later = _wait_json(f"{base}/status/m2", lambda s: s["baseline_id"] == m2_baseline, timeout=40)
 
     # every window was merged completely, with exactly the records produced into it
     counts = {w["window_start"]: w["n_records"] for w in status["windows"]}
@@ -134,6 +140,7 @@ def test_drift_events_dead_letters_and_status(kafka_bootstrap: str, tmp_path: Pa
     assert code == 200 and b"streamdrift_windows_evaluated_total" in metrics
     assert health[0] == 200
     assert m2["state"] == "no baseline" and m2["windows"][0]["evaluated"] is False
+    assert m2_later["windows"][-1]["evaluated"] is True and m2_later["windows"][-1]["n_records"] == 200
 
 
 def _iso(ms: int) -> str:

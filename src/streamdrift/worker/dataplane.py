@@ -158,9 +158,7 @@ class DataPlane:
         now_ms = int(self._clock() * 1000)
         self._advance_idle(now_ms)
         if self.metrics is not None:
-            for partition, state in self._parts.items():
-                if state.windows.watermark_ms is not None:
-                    self.metrics.set_watermark_lag(partition, (now_ms - state.windows.watermark_ms) / 1000)
+            self._update_gauges(self.metrics, now_ms)
         if self._clock() - self._last_commit >= self.settings.commit_interval or self._any_due():
             self.commit()
 
@@ -228,6 +226,21 @@ class DataPlane:
         for state in self._parts.values():
             if now_ms - state.last_record_wall_ms >= idle_ms:
                 state.windows.advance_idle(now_ms)
+
+    def _update_gauges(self, metrics: Metrics, now_ms: int) -> None:
+        """Watermark lag and consumer lag (from the high watermarks the fetcher already has: no request)."""
+        for partition, state in self._parts.items():
+            if state.windows.watermark_ms is not None:
+                metrics.set_watermark_lag(partition, (now_ms - state.windows.watermark_ms) / 1000)
+            if state.next_offset is not None:
+                try:
+                    _, high = self._consumer.get_watermark_offsets(
+                        TopicPartition(self._topic, partition), cached=True
+                    )
+                except KafkaException:
+                    continue
+                if high >= 0:
+                    metrics.set_consumer_lag(self._topic, partition, max(0, high - state.next_offset))
 
     def _any_due(self) -> bool:
         return any(s.windows.due_windows() for s in self._parts.values())
