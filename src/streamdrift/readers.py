@@ -36,8 +36,9 @@ Formats (``fmt``), detected from the file name when not given (a ``.gz`` suffix 
 
 :func:`iter_chunks` yields :class:`Chunk` (columns plus optional event timestamps in epoch milliseconds, ids and
 source line numbers); :func:`iter_columns` is the simple form yielding only the columns. Timestamp and id
-columns are never features. Timestamps: integers are epoch milliseconds, text is ISO-8601 (a missing or
-unparseable timestamp is :data:`MISSING_TIMESTAMP`).
+columns are never features. Timestamps: integers are epoch milliseconds, text is RFC 3339 / ISO-8601 (``Z`` or a
+``+hh:mm`` / ``+hhmm`` offset, ``T`` or a space, fractional seconds of any length truncated to milliseconds; a
+date-time without an offset is UTC); a missing or unparseable timestamp is :data:`MISSING_TIMESTAMP`.
 
 Roles (``roles=RoleColumns(target, prediction, score)``): the named columns are taken out of the features and
 given as value arrays (``Chunk.targets`` / ``predictions`` / ``scores``; see :func:`role_values`). For our capture
@@ -81,6 +82,8 @@ Format = Literal["csv", "jsonl", "parquet", "sagemaker-capture"]
 FORMATS: Final[tuple[str, ...]] = ("csv", "jsonl", "parquet", "sagemaker-capture")
 MISSING_TIMESTAMP: Final[int] = int(np.iinfo(np.int64).min)
 
+_FRACTION_BEYOND_MS: Final[str] = r"(:\d{2}\.\d{3})\d+"
+_NAIVE_DATE_TIME: Final[str] = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$"
 _NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
 _SNIFF_LINES: Final[int] = 50
 _TRUE: Final[list[str]] = ["true", "True", "TRUE"]
@@ -346,12 +349,22 @@ def _text_timestamps(arr: pa.Array) -> pa.Array:
     numeric = pc.match_substring_regex(stripped, r"^[+-]?\d+$")
     as_int = pc.if_else(numeric, stripped, None)
     ints = pc.cast(as_int, pa.int64())
-    iso = pc.if_else(numeric, None, stripped)
+    iso = _normalized_iso(pc.if_else(numeric, None, stripped))
     try:
         parsed = pc.cast(pc.cast(iso, pa.timestamp("ms", tz="UTC")), pa.int64())
     except pa.ArrowInvalid:
         parsed = pa.array([_parse_iso_ms(v) for v in iso.to_pylist()], type=pa.int64())
     return pc.coalesce(ints, parsed)
+
+
+def _normalized_iso(text: pa.Array) -> pa.Array:
+    """RFC 3339 / ISO-8601 text in the form Arrow's millisecond cast accepts (vectorized): fractional seconds
+    truncated to milliseconds (Arrow rejects more digits than the unit holds, e.g. Python's ``isoformat()``
+    microseconds), lower-case ``t`` / ``z`` upper-cased, and a date-time without a zone offset taken as UTC."""
+    upper = pc.utf8_upper(text)
+    truncated = pc.replace_substring_regex(upper, _FRACTION_BEYOND_MS, r"\1")
+    naive = pc.match_substring_regex(truncated, _NAIVE_DATE_TIME)
+    return pc.if_else(naive, pc.binary_join_element_wise(truncated, "Z", ""), truncated)
 
 
 def _parse_iso_ms(value: str | None) -> int | None:

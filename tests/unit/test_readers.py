@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -236,6 +237,37 @@ def test_timestamps_from_arrow_kinds() -> None:
     assert timestamps_from_arrow(pa.array([5, None], type=pa.int64())).tolist() == [5, MISSING_TIMESTAMP]
     text = pa.array(["2024-01-01T00:00:00+01:00", "17", None])
     assert timestamps_from_arrow(text).tolist() == [1704063600000, 17, MISSING_TIMESTAMP]
+
+
+def _epoch_ms(t: datetime) -> int:
+    return (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-03-01T00:00:06.047000+00:00", "2026-03-01T00:00:06.047+00:00"),  # Python isoformat() microseconds
+    ("2026-03-01T00:00:06Z", "2026-03-01T00:00:06+00:00"),
+    ("2026-03-01t00:00:06.1z", "2026-03-01T00:00:06.100+00:00"),
+    ("2026-03-01T00:00:06.123456789+02:00", "2026-02-28T22:00:06.123+00:00"),
+    ("2026-03-01T00:00:06.047999-01:30", "2026-03-01T01:30:06.047+00:00"),
+    ("2026-03-01T00:00:06.5-0530", "2026-03-01T05:30:06.500+00:00"),
+    ("2026-03-01 00:00:06.250", "2026-03-01T00:00:06.250+00:00"),  # no offset: UTC
+    ("2026-03-01T00:00:06.0470001234567Z", "2026-03-01T00:00:06.047+00:00"),
+])
+def test_rfc3339_timestamps_of_any_precision(text: str, expected: str) -> None:
+    want = _epoch_ms(datetime.fromisoformat(expected))
+    assert timestamps_from_arrow(pa.array([text, "junk", None])).tolist() == [want, MISSING_TIMESTAMP,
+                                                                             MISSING_TIMESTAMP]
+
+
+def test_python_isoformat_timestamps_in_capture_jsonl(tmp_path: Path) -> None:
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    stamps = [start + timedelta(seconds=6, microseconds=47_000 * i + 13) for i in range(5)]
+    path = tmp_path / "capture.jsonl"
+    path.write_bytes(b"".join(orjson.dumps({"model_id": "m", "inference_id": f"i{i}", "timestamp": t.isoformat(),
+                                            "features": {"x": i}}) + b"\n" for i, t in enumerate(stamps)))
+    (chunk,) = list(iter_chunks(path, timestamp_column="timestamp"))
+    assert chunk.timestamps is not None
+    assert chunk.timestamps.tolist() == [_epoch_ms(t) for t in stamps]
 
 
 def test_csv_types_inferred_per_block_never_fail(tmp_path: Path) -> None:
