@@ -10,7 +10,11 @@ Baseline: 100k records, 20 numeric features (4 each: normal, lognormal, uniform,
 (c) 5% of ``cat_0`` values replaced by a category never seen in the baseline: drift detection and any
     violation on the feature (drift or categorical_values_check);
 (d) SageMaker Simple (L-inf > 0.1) and Robust (L-inf - 1.8 sqrt((n+m)/nm) > 0.1) on the same windows;
-(e) median CPU time of evaluate() for one 23-feature window (default config, prepared baseline).
+(e) median CPU time of evaluate() for one 23-feature window (default config, prepared baseline);
+(f) serialized bytes and retained items of one window KLL sketch, and of one baseline KLL sketch.
+
+The baseline is profiled with KLL k = ``--baseline-k`` and the windows with ``--window-k`` (the baseline is built
+once and stored once, windows are held per model x feature x open window in the stream worker).
 
 Exact KS: the two-sample statistic from the sorted raw values (checked against ``scipy.stats.ks_2samp`` at start;
 ``ks_2samp`` itself re-sorts the 100k baseline on every call, too slow for 15,000 windows), with the same
@@ -19,7 +23,8 @@ p-value function as streamdrift (Stephens-corrected Kolmogorov distribution, wit
 use the chi-square test on exact counts. A scenario changes one feature: it is re-profiled and evaluated alone,
 and Holm runs over its p-value and the 22 unchanged features' raw p-values from the full-window evaluation.
 
-Run: ``.venv/bin/python benchmarks/bench_detection.py [--quick] [--windows N] [--kll-k K]``.
+Run: ``.venv/bin/python benchmarks/bench_detection.py [--quick] [--windows N] [--baseline-k K] [--window-k K]``
+(``--kll-k K`` sets both).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from streamdrift import stattests
-from streamdrift.baseline import Baseline, suggest_constraints
+from streamdrift.baseline import DEFAULT_BASELINE_KLL_K, Baseline, suggest_constraints
 from streamdrift.columns import Column, Columns, Kind, classify_numbers
 from streamdrift.evaluation import EvaluationConfig, PreparedBaseline, WindowEvaluation, evaluate, prepare
 from streamdrift.profiles import DatasetProfile, ProfileParams
@@ -50,6 +55,7 @@ NEW_CATEGORY_SHARE = 0.05
 SAGEMAKER_THRESHOLD = 0.1
 TIMED_WINDOWS = 25
 CATEGORY_COUNTS = (5, 12, 40)
+DEFAULT_WINDOW_K = 1000  # recommended settings.profile.kll_k (see docs/evaluation.md)
 
 Data = dict[str, NDArray[np.float64] | NDArray[np.int64]]
 
@@ -203,16 +209,37 @@ def _scenario_flags(null_ev: WindowEvaluation, single_ev: WindowEvaluation, feat
             **_sagemaker_flags(r.secondary["linf"], r.n_window, r.n_baseline)}
 
 
+@dataclass
+class SizeResult:
+    tallies: dict[str, Tally]
+    timings: list[float]  # evaluate() CPU seconds, default config
+    sketch_bytes: float  # mean serialized bytes of one window KLL sketch (numeric features, first window)
+    sketch_retained: float  # mean retained items of those sketches
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    window_params: ProfileParams
+    rank_error_scale: float
+
+
+def _sketch_size(profile: DatasetProfile) -> tuple[float, float]:
+    klls = [fp.numeric.kll for fp in profile.features.values() if fp.numeric.count > 0]
+    return (float(np.mean([len(k.to_bytes()) for k in klls])), float(np.mean([k.num_retained for k in klls])))
+
+
 def run_size(size: int, windows: int, seed: int, prepared: PreparedBaseline, ref: ExactReference,
-             params: ProfileParams, rank_error_scale: float) -> tuple[dict[str, Tally], list[float]]:
+             run: RunConfig) -> SizeResult:
     rng = np.random.default_rng(seed)
-    bulk = EvaluationConfig(secondary_statistics=False, rank_error_scale=rank_error_scale)
+    params = run.window_params
+    bulk = EvaluationConfig(secondary_statistics=False, rank_error_scale=run.rank_error_scale)
     scenarios: dict[str, Callable[[Data], tuple[str, NDArray[np.float64] | NDArray[np.int64]]]] = {
         "shift 0.1 sd": shift(0.1), "shift 0.25 sd": shift(0.25), "shift 0.5 sd": shift(0.5),
         "scale x1.2": scale(1.2), "new category 5%": new_category(rng),
     }
     tallies = {name: Tally() for name in ["no drift", *scenarios]}
     timings: list[float] = []
+    sizes = (0.0, 0.0)
     for w in range(windows):
         data = generate(rng, size)
         null_profile = profile_of(data, params)
@@ -224,8 +251,10 @@ def run_size(size: int, windows: int, seed: int, prepared: PreparedBaseline, ref
                                 robust=any(f["robust"] for f in sm))
         if w < TIMED_WINDOWS:
             started = time.process_time()
-            evaluate(null_profile, prepared)
+            evaluate(null_profile, prepared, EvaluationConfig(rank_error_scale=run.rank_error_scale))
             timings.append(time.process_time() - started)
+        if w == 0:
+            sizes = _sketch_size(null_profile)
         for name, scenario in scenarios.items():
             feature, values = scenario(data)
             single_ev = evaluate(profile_of({feature: values}, params), prepared, bulk)
@@ -235,46 +264,56 @@ def run_size(size: int, windows: int, seed: int, prepared: PreparedBaseline, ref
             # the single-feature evaluation's own drift verdict is uncorrected: use the Holm-corrected one
             other = any(v.feature == feature and v.check != "baseline_drift_check" for v in single_ev.violations)
             tallies[name].add(exact=holm_detects(p, feature), any_on_feature=flags["floor"] or other, **flags)
-    return tallies, timings
+    return SizeResult(tallies, timings, *sizes)
 
 
 # ------------------------------------------------------------------------------------------------ report
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="100 windows per size instead of 1000")
     parser.add_argument("--windows", type=int, default=None)
-    parser.add_argument("--kll-k", type=int, default=200)
+    parser.add_argument("--baseline-k", type=int, default=DEFAULT_BASELINE_KLL_K,
+                        help="KLL k of the baseline profile (default: build_baseline's)")
+    parser.add_argument("--window-k", type=int, default=DEFAULT_WINDOW_K, help="KLL k of the window profiles")
+    parser.add_argument("--kll-k", type=int, default=None, help="one k for baseline and windows (overrides both)")
     parser.add_argument("--rank-error-scale", type=float, default=1.0,
                         help="EvaluationConfig.rank_error_scale (1.0 = the 99%% bound, the default)")
     args = parser.parse_args()
+    if args.kll_k is not None:
+        args.baseline_k = args.window_k = args.kll_k
+    return args
+
+
+def main() -> None:
+    args = _parse_args()
     windows = args.windows or (100 if args.quick else 1_000)
-    params = ProfileParams(kll_k=args.kll_k)
+    run = RunConfig(ProfileParams(kll_k=args.window_k), args.rank_error_scale)
     rng = np.random.default_rng(2026)
     started = time.perf_counter()
     base_data = generate(rng, BASELINE_ROWS)
-    base_profile = profile_of(base_data, params)
-    baseline = _baseline_from_profile(base_profile)
-    prepared = prepare(baseline)
+    base_profile = profile_of(base_data, ProfileParams(kll_k=args.baseline_k))
+    prepared = prepare(_baseline_from_profile(base_profile))
     ref = ExactReference.of(base_data)
     check = generate(np.random.default_rng(1), 3_000)
     d_ours = exact_ks_distance(np.asarray(check["bimodal_1"]), ref.base_sorted["bimodal_1"])
     d_scipy = stats.ks_2samp(check["bimodal_1"], base_data["bimodal_1"]).statistic
     print(f"exact KS self-check vs scipy.stats.ks_2samp: {d_ours:.6f} vs {d_scipy:.6f}")
-    print(f"windows per size: {windows}; KLL k={args.kll_k}; rank_error_scale={args.rank_error_scale}; "
-          f"alpha={ALPHA} (Holm over 23 features)")
+    print(f"windows per size: {windows}; KLL k: baseline {args.baseline_k}, windows {args.window_k}; "
+          f"rank_error_scale={args.rank_error_scale}; alpha={ALPHA} (Holm over 23 features)")
 
-    results: dict[int, dict[str, Tally]] = {}
-    timing: dict[int, float] = {}
+    results: dict[int, SizeResult] = {}
     for i, size in enumerate(SIZES):
         t0 = time.perf_counter()
-        results[size], times = run_size(size, windows, 100 + i, prepared, ref, params, args.rank_error_scale)
-        timing[size] = statistics.median(times)
+        results[size] = run_size(size, windows, 100 + i, prepared, ref, run)
         print(f"  size {size}: {time.perf_counter() - t0:.1f} s")
-    _print_tables(results, timing)
+    _print_tables(results)
+    base_bytes, base_retained = _sketch_size(base_profile)
+    print(f"    baseline ({BASELINE_ROWS} records): {base_bytes / 1024:6.1f} KB, {base_retained:6.0f} retained items")
+    print()
     for size in SIZES:
-        print("  " + _exact_power_note_k(size, args.kll_k, args.rank_error_scale))
+        print("  " + _power_note(size, args.baseline_k, args.window_k, args.rank_error_scale))
     print(f"total {time.perf_counter() - started:.1f} s")
 
 
@@ -283,10 +322,10 @@ def _baseline_from_profile(profile: DatasetProfile) -> Baseline:
                     constraints=suggest_constraints(profile))
 
 
-def _exact_power_note_k(size: int, k: int, scale: float) -> str:
+def _power_note(size: int, baseline_k: int, window_k: int, scale: float) -> str:
     crit = float(stattests.ks_critical_value(ALPHA / 23, size, BASELINE_ROWS))
-    eps_window = 0.0 if size <= k else _rank_error(k)
-    eps = scale * (eps_window + _rank_error(k))
+    eps_window = 0.0 if size <= window_k else _rank_error(window_k)  # exact mode: nothing compacted
+    eps = scale * (eps_window + _rank_error(baseline_k))
     return (f"n={size}: exact KS needs D > {crit:.4f} (Holm's first step, alpha/23); the calibrated sketch test "
             f"needs D > {crit + eps:.4f} (+ rank-error bounds {eps:.4f})")
 
@@ -295,12 +334,12 @@ def _rank_error(k: int) -> float:
     return float(ds.kll_doubles_sketch.get_normalized_rank_error(k, False))
 
 
-def _print_tables(results: dict[int, dict[str, Tally]], timing: dict[int, float]) -> None:
+def _print_tables(results: dict[int, SizeResult]) -> None:
     print()
     print("(a) no drift: % of windows with ...")
     print(f"{'window':>8} | {'any violation':>13} | {'drift alarm':>11} | {'exact KS':>8} | {'SM Simple':>9} | {'SM Robust':>9}")
-    for size, t in results.items():
-        a = t["no drift"]
+    for size, res in results.items():
+        a = res.tallies["no drift"]
         print(f"{size:>8} | {a.pct('any_violation'):>12.2f}% | {a.pct('drift'):>10.2f}% | {a.pct('exact'):>7.2f}% | "
               f"{a.pct('simple'):>8.2f}% | {a.pct('robust'):>8.2f}%")
     print()
@@ -309,17 +348,21 @@ def _print_tables(results: dict[int, dict[str, Tally]], timing: dict[int, float]
               f"{'any viol.':>9} | {'SM Simple':>9} | {'SM Robust':>9}")
     print(header)
     print("-" * len(header))
-    scenario_names = [k for k in next(iter(results.values())) if k != "no drift"]
+    scenario_names = [k for k in next(iter(results.values())).tallies if k != "no drift"]
     for name in scenario_names:
-        for size, t in results.items():
-            s = t[name]
+        for size, res in results.items():
+            s = res.tallies[name]
             print(f"{name:<17} {size:>7} | {s.pct('sig'):>11.1f}% | {s.pct('floor'):>13.1f}% | {s.pct('exact'):>7.1f}% | "
                   f"{s.pct('any_on_feature'):>8.1f}% | {s.pct('simple'):>8.1f}% | {s.pct('robust'):>8.1f}%")
     print()
     print("(e) median evaluate() CPU time (process_time) for one 23-feature window (default config incl.")
     print("    PSI/JS/Wasserstein, prepared baseline); wall time is higher on this shared 2-core machine")
-    for size, seconds in timing.items():
-        print(f"{size:>8} records: {seconds * 1000:7.2f} ms")
+    for size, res in results.items():
+        print(f"{size:>8} records: {statistics.median(res.timings) * 1000:7.2f} ms")
+    print()
+    print("(f) one KLL sketch, serialized (mean over the 20 numeric features)")
+    for size, res in results.items():
+        print(f"{size:>8} records: {res.sketch_bytes / 1024:6.1f} KB, {res.sketch_retained:6.0f} retained items")
 
 
 if __name__ == "__main__":

@@ -79,6 +79,7 @@ from streamdrift.readers import Chunk, number_labels, role_values
 from streamdrift.typeinference import FeatureType
 
 __all__ = [
+    "DEFAULT_BASELINE_KLL_K",
     "FORMAT_VERSION",
     "Baseline",
     "Constraints",
@@ -91,6 +92,9 @@ __all__ = [
 ]
 
 FORMAT_VERSION: Final[int] = 1
+#: Baselines are built and stored once: a large KLL k keeps their rank-error bound (added to the calibrated KS
+#: critical value) small; windows keep a moderate k (settings.profile.kll_k). See docs/evaluation.md.
+DEFAULT_BASELINE_KLL_K: Final[int] = 4096
 SUMMARY_QUANTILES: Final[tuple[float, ...]] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 TOP_CATEGORIES: Final[int] = 20
 NUMERIC_TYPES: Final[frozenset[FeatureType]] = frozenset({FeatureType.INTEGRAL, FeatureType.FRACTIONAL})
@@ -314,7 +318,7 @@ def build_baseline(
     prediction: str | None = None,
     score: str | None = None,
     exclude: Iterable[str] = (),
-    params: ProfileParams = ProfileParams(),  # noqa: B008 - frozen dataclass, safe default
+    params: ProfileParams = ProfileParams(kll_k=DEFAULT_BASELINE_KLL_K),  # noqa: B008 - frozen dataclass, safe
     progress: Callable[[int], None] | None = None,
     created_at: datetime | None = None,
     *,

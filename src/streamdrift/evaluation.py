@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from numpy.typing import NDArray
 from scipy.stats import binom
 
 from streamdrift import stattests
@@ -178,20 +177,20 @@ def _violation_dict(v: Violation) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class PreparedBaseline:
-    """A baseline with what every evaluation reads from it computed once (KLL retained items, category
+    """A baseline with what every evaluation reads from it computed once (KLL step CDFs, category
     frequencies). Build it with :func:`prepare` and reuse it for every window of the baseline."""
 
     baseline: Baseline
-    numeric_items: dict[str, NDArray[np.float64]]
+    numeric_cdfs: dict[str, stattests.StepCdf]
     frequencies: dict[str, dict[str, int]]
 
 
 def prepare(baseline: Baseline) -> PreparedBaseline:
-    items: dict[str, NDArray[np.float64]] = {}
+    items: dict[str, stattests.StepCdf] = {}
     freqs: dict[str, dict[str, int]] = {}
     for name, fp in baseline.profile.features.items():
         if fp.numeric.count > 0 and not fp.numeric.kll.is_empty:
-            items[name] = stattests.retained_items(fp.numeric.kll)
+            items[name] = stattests.step_cdf(fp.numeric.kll)
         if fp.categorical.count > 0:
             freqs[name] = fp.categorical.frequencies()
     return PreparedBaseline(baseline, items, freqs)
@@ -223,7 +222,7 @@ def resolve_method(config: EvaluationConfig, monitoring: MonitoringConfig, sourc
 def _numeric_candidate(name: str, window: FeatureProfile, base: FeatureProfile, prepared: PreparedBaseline,
                        config: EvaluationConfig) -> _Candidate:
     wk, bk = window.numeric.kll, base.numeric.kll
-    ks = stattests.calibrated_ks(wk, bk, items_b=prepared.numeric_items.get(name))
+    ks = stattests.calibrated_ks(wk, prepared.numeric_cdfs.get(name) or bk)
     eps = ks.rank_error * config.rank_error_scale
     p = float(stattests.ks_pvalue(max(0.0, ks.distance - eps), ks.n, ks.m))
     secondary: dict[str, float] = {"linf": ks.distance, "rank_error": eps}

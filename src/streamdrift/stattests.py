@@ -100,6 +100,37 @@ def _stephens_scale(ne: FloatArray) -> FloatArray:
 # --------------------------------------------------------------------------------------------- numeric: KS
 
 
+@dataclass(frozen=True, slots=True)
+class StepCdf:
+    """A KLL sketch's CDF as the step function it is: P(X <= x) = (weight of retained items <= x) / n.
+
+    Evaluating it with ``searchsorted`` equals the sketch's own ``get_cdf(inclusive=True)`` without a call into
+    datasketches, so a baseline's CDF is built once (:func:`step_cdf`) and reused for every window.
+    ``rank_error`` is the sketch's effective normalized rank error (0 in exact mode).
+    """
+
+    items: FloatArray  # retained items, sorted (duplicates allowed)
+    cumulative: FloatArray  # P(X <= items[i]), non-decreasing, last entry 1.0
+    n: int
+    rank_error: float
+
+    def at(self, points: FloatArray) -> FloatArray:
+        """P(X <= x) at any ``points`` (no ordering needed)."""
+        idx = np.searchsorted(self.items, points, side="right")
+        return np.where(idx > 0, self.cumulative[np.maximum(idx - 1, 0)], 0.0)
+
+
+def step_cdf(sketch: CdfSketch) -> StepCdf:
+    """The sketch's CDF as a :class:`StepCdf` (raises EvaluationError on an empty sketch)."""
+    _require_nonempty(sketch, "given")
+    items, weights = sketch.retained()
+    items_arr = np.asarray(items, dtype=np.float64)
+    order = np.argsort(items_arr, kind="stable")
+    cumulative = np.cumsum(np.asarray(weights, dtype=np.float64)[order])
+    return StepCdf(items_arr[order], cumulative / cumulative[-1], int(sketch.n),
+                   effective_rank_error(sketch, items_arr))
+
+
 def ks_distance(a: CdfSketch, b: CdfSketch) -> float:
     """L-infinity distance between the two sketched CDFs (the two-sample KS statistic).
 
@@ -107,10 +138,12 @@ def ks_distance(a: CdfSketch, b: CdfSketch) -> float:
     sorted unique union of both sketches' retained items (right-continuous values suffice: a left limit equals
     the value at the previous union point).
     """
-    _require_nonempty(a, "first")
-    _require_nonempty(b, "second")
-    points = np.unique(np.concatenate([_retained_items(a), _retained_items(b)]))
-    return float(np.max(np.abs(_cdf_at(a, points) - _cdf_at(b, points))))
+    return _step_distance(step_cdf(a), step_cdf(b))
+
+
+def _step_distance(a: StepCdf, b: StepCdf) -> float:
+    points = np.concatenate([a.items, b.items])
+    return float(np.max(np.abs(a.at(points) - b.at(points))))
 
 
 def ks_pvalue(d: float | FloatArray, n: int | FloatArray, m: int | FloatArray) -> FloatArray:
@@ -139,25 +172,21 @@ class KsResult:
 
 
 def retained_items(sketch: CdfSketch) -> FloatArray:
-    """The sketch's retained items (sorted); pass them back to :func:`calibrated_ks` to reuse them."""
+    """The sketch's retained items (sorted)."""
     return np.sort(_retained_items(sketch))
 
 
-def calibrated_ks(a: CdfSketch, b: CdfSketch, items_a: FloatArray | None = None,
-                  items_b: FloatArray | None = None) -> KsResult:
+def calibrated_ks(a: CdfSketch | StepCdf, b: CdfSketch | StepCdf) -> KsResult:
     """KS distance and the p-value of the sketch-error-widened test (see module docstring).
 
-    ``items_a`` / ``items_b``: the sketches' retained items when already known (a baseline's never change).
+    Pass a :class:`StepCdf` (:func:`step_cdf`) for a sketch compared many times (a baseline's never changes).
     """
-    _require_nonempty(a, "first")
-    _require_nonempty(b, "second")
-    items_a = _retained_items(a) if items_a is None else items_a
-    items_b = _retained_items(b) if items_b is None else items_b
-    points = np.unique(np.concatenate([items_a, items_b]))
-    distance = float(np.max(np.abs(_cdf_at(a, points) - _cdf_at(b, points))))
-    eps = effective_rank_error(a, items_a) + effective_rank_error(b, items_b)
-    p = float(ks_pvalue(max(0.0, distance - eps), a.n, b.n))
-    return KsResult(distance=distance, rank_error=eps, p_value=p, n=int(a.n), m=int(b.n))
+    cdf_a = a if isinstance(a, StepCdf) else step_cdf(a)
+    cdf_b = b if isinstance(b, StepCdf) else step_cdf(b)
+    distance = _step_distance(cdf_a, cdf_b)
+    eps = cdf_a.rank_error + cdf_b.rank_error
+    p = float(ks_pvalue(max(0.0, distance - eps), cdf_a.n, cdf_b.n))
+    return KsResult(distance=distance, rank_error=eps, p_value=p, n=cdf_a.n, m=cdf_b.n)
 
 
 def calibrated_threshold(level: float | FloatArray, n: int | FloatArray, m: int | FloatArray,

@@ -117,13 +117,19 @@ def test_completeness_data_type_and_non_negative_checks(baseline: Baseline) -> N
 def test_a_few_negatives_need_evidence_only_in_calibrated_mode(baseline: Baseline) -> None:
     table = _table(np.random.default_rng(12), 2_000)
     uniform = table.column("x_uniform").to_numpy().copy()
-    uniform[:3] = -1.0
+    uniform[:1] = -1.0
     window = _window(table.set_column(table.schema.get_field_index("x_uniform"), "x_uniform", pa.array(uniform)),
                      baseline)
-    # 3 negatives in 2k rows vs none in 50k: the KLL lower bound is 1 value, p = 2000/52000: not significant
+    assert window.features["x_uniform"].numeric.kll.num_retained == 2_000  # exact mode: negatives counted exactly
+    # 1 negative in 2k rows vs none in 50k: p = 2000/52000 = 0.038 > alpha / 4 checks: not significant
     assert ("non_negative_check", "x_uniform") not in _checks(evaluate(window, baseline))
     simple = _checks(evaluate(window, baseline, EvaluationConfig(method="simple")))
     assert ("non_negative_check", "x_uniform") in simple  # SageMaker semantics: any negative value
+    uniform[:3] = -1.0
+    window = _window(table.set_column(table.schema.get_field_index("x_uniform"), "x_uniform", pa.array(uniform)),
+                     baseline)
+    # 3 of the 3 negatives fall in the window: p = (2000/52000)^3 = 5.7e-5, significant
+    assert ("non_negative_check", "x_uniform") in _checks(evaluate(window, baseline))
 
 
 def test_effect_size_floor_override_suppresses_drift(baseline: Baseline) -> None:
