@@ -32,10 +32,12 @@ import orjson
 import pyarrow as pa
 import yaml
 
-from streamdrift.baseline import Baseline, build_baseline
+from streamdrift.baseline import Baseline, MonitorOptions, build_baseline
+from streamdrift.bias import FacetSpec
 from streamdrift.columns import columns_from_arrow
 from streamdrift.errors import StreamdriftError
 from streamdrift.events import DriftEvent
+from streamdrift.readers import Chunk
 from streamdrift.synthetic import CATEGORICAL, NUMERIC, Batch, Scenario, generate
 
 MODEL_ID = "credit-risk"
@@ -83,10 +85,19 @@ class DemoState:
 
 
 def training_baseline(rows: int, seed: int) -> tuple[Baseline, Batch]:
-    """A baseline of the synthetic model built from ``rows`` generated training records."""
+    """A baseline of the synthetic model built from ``rows`` generated training records: feature profiles,
+    model quality (label vs prediction and score), bias (facet gender=female) and attributions."""
     batch = generate(rows, np.random.default_rng(seed), Scenario.NORMAL)
     table = pa.table({name: batch.features[name] for name in (*NUMERIC, *CATEGORICAL)})
-    baseline = build_baseline([columns_from_arrow(table)], MODEL_ID)
+    chunk = Chunk(
+        columns=columns_from_arrow(table), timestamps=None, ids=None,
+        line_numbers=np.arange(1, rows + 1, dtype=np.int64), bytes_read=0,
+        targets=batch.label.astype(np.float64), predictions=batch.prediction.astype(np.float64),
+        scores=batch.score, attributions=columns_from_arrow(pa.table(batch.attributions)),
+    )
+    monitors = MonitorOptions(facets=(FacetSpec("gender", values=("female",)),))
+    baseline = build_baseline([chunk], MODEL_ID, target="label", prediction="prediction", score="score",
+                              monitors=monitors)
     return baseline, batch
 
 
