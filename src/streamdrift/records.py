@@ -24,7 +24,7 @@ dead-lettered as a whole. Parsing never raises for bad input.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain
@@ -178,9 +178,19 @@ def parse_capture(
                 dead.append(DeadLetter(index, exc.reason, exc.detail[:_DETAIL_MAX]))
         for group in groups.values():
             group.flush(fallback, dead)
-        batches = [_batch_of(g) for g in groups.values() if g.segments]
+        by_raw_key.clear()
+        batches = [_batch_of(g) for g in _drained(groups)]
     dead.sort(key=lambda d: d.index)
     return [b for b in batches if b.n_rows > 0], dead
+
+
+def _drained(groups: dict[tuple[str, str | None], _Group]) -> Iterator[_Group]:
+    """Groups with segments, each released from ``groups`` as it is handed out (its segments are freed as
+    soon as its batch is built: peak memory is the segments plus one model's batch, not twice everything)."""
+    while groups:
+        group = groups.pop(next(iter(groups)))
+        if group.segments:
+            yield group
 
 
 def _lookup(by_raw_key: dict[tuple[object, object], _Group], raw_key: tuple[object, object]) -> _Group | None:
@@ -317,6 +327,10 @@ def _column(values: Sequence[object], allowed: frozenset[type] | None = None, wh
 
     With ``allowed``, raises BadRecordError (wrong_type) when a value's type is not in it.
     """
+    plain = _plain_numbers(values)
+    if plain is not None:  # only int / float: allowed everywhere, no per-value type scan
+        numbers, kinds = classify_numbers(plain)
+        return Column(numbers, kinds, None)
     types = set(map(type, values))
     if allowed is not None and not types <= allowed:
         raise BadRecordError("wrong_type", f"{what}: values must be {_type_names(allowed)}")
@@ -333,6 +347,28 @@ def _column(values: Sequence[object], allowed: frozenset[type] | None = None, wh
         except OverflowError:
             pass
     return column_from_values(values)
+
+
+def _plain_numbers(values: Sequence[object]) -> NDArray[np.float64] | None:
+    """``values`` as float64 when they are provably only Python int / float (no None, bool, str, nesting).
+
+    numpy's own dtype discovery (in C) replaces a per-value type scan: a float/int result can only hide a
+    ``bool`` (True/False become 1/0), so the rows holding 0 or 1 are type-checked individually. Anything
+    else (None, text, nesting, ints beyond 64 bits) returns None: the caller's general path handles it.
+    """
+    if not values or type(values[0]) is str:
+        return None
+    try:
+        arr = np.array(values)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if arr.ndim != 1 or arr.dtype.kind not in "fiu":
+        return None
+    numbers = arr.astype(np.float64, copy=False)
+    maybe_bool = np.flatnonzero((numbers == 0.0) | (numbers == 1.0))
+    if maybe_bool.size and bool in set(map(type, map(values.__getitem__, maybe_bool.tolist()))):
+        return None
+    return numbers
 
 
 def _columns_from_rows(rows: Sequence[Mapping[str, object]], allowed: frozenset[type]) -> Columns:

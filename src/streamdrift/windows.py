@@ -29,7 +29,7 @@ from typing import Final, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from streamdrift.columns import take
+from streamdrift.columns import Column, Columns, Kind, take
 from streamdrift.errors import ConfigError
 from streamdrift.profiles import DatasetProfile, ProfileParams
 from streamdrift.records import CaptureBatch
@@ -63,6 +63,30 @@ def window_starts(ts_ms: NDArray[np.int64], size_ms: int) -> NDArray[np.int64]:
 
 def _window_start(ts_ms: int, size_ms: int) -> int:
     return ts_ms - ts_ms % size_ms
+
+
+def _rows_of(columns: Columns, rows: NDArray[np.intp]) -> Columns:
+    """``take`` of sorted row indices; a contiguous run (the usual case: one window per message) is sliced
+    as numpy views instead of copied."""
+    first, last = int(rows[0]), int(rows[-1])
+    if last - first + 1 != rows.size:
+        return take(columns, rows)
+    part = slice(first, last + 1)
+    return Columns(
+        int(rows.size),
+        {
+            name: Column(
+                col.numbers[part],
+                col.kinds[part],
+                None if col.strings is None or not _has_text(col.kinds[part]) else col.strings[part],
+            )
+            for name, col in columns.columns.items()
+        },
+    )
+
+
+def _has_text(kinds: NDArray[np.uint8]) -> bool:
+    return bool(np.any((kinds == Kind.STRING) | (kinds == Kind.BOOLEAN)))
 
 
 @dataclass(frozen=True)
@@ -217,7 +241,7 @@ class PartitionWindows:
         uniq, inverse = np.unique(a.starts[rows], return_inverse=True)
         for k, start in enumerate(uniq.tolist()):
             sel = rows if uniq.size == 1 else rows[inverse == k]
-            columns = batch.features if sel.size == batch.n_rows else take(batch.features, sel)
+            columns = batch.features if sel.size == batch.n_rows else _rows_of(batch.features, sel)
             acc = self._acc(batch.model_id, batch.model_version, start)
             acc.profile.update(columns)
             acc.n_records += int(sel.size)

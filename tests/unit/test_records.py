@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamdrift.columns import Kind
+from streamdrift.columns import Column, Kind, column_from_values
 from streamdrift.records import (
     DEAD_LETTER_REASONS,
     encode_capture_record,
@@ -337,3 +337,44 @@ def test_parse_never_raises_and_accounts_for_every_message(values: list[bytes]) 
     assert set(rows_per_message) | set(dead_index) == set(range(len(values)))
     assert not set(rows_per_message) & set(dead_index)
     assert all(count == 1 for count in rows_per_message.values())
+
+
+def _same_column(a: Column, b: Column) -> bool:
+    strings_equal = (a.strings is None) == (b.strings is None) and (
+        a.strings is None or b.strings is None or a.strings.tolist() == b.strings.tolist()
+    )
+    return bool(
+        np.array_equal(a.kinds, b.kinds) and np.array_equal(a.numbers, b.numbers, equal_nan=True) and strings_equal
+    )
+
+
+_json_scalar = (
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from([0, 1, 0.0, 1.0, -0.0]) | st.text(max_size=3)
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_json_scalar, min_size=1, max_size=30), st.booleans())
+def test_columnar_features_classified_like_column_from_values(values: list[object], numbers_only: bool) -> None:
+    """The vectorized columnar path (numpy dtype discovery, 0/1 rows re-checked for bools) matches the
+    per-value reference classification, incl. bools hidden among numbers."""
+    if numbers_only:
+        values = [v for v in values if type(v) in (int, float)] or [2.5]
+    n = len(values)
+    message = orjson.dumps(
+        {"format": "columnar", "model_id": "m", "n": n, "timestamp": [T0] * n, "features": {"x": values}}
+    )
+    batches, dead = parse_capture([message])
+    assert dead == []
+    assert _same_column(batches[0].features.columns["x"], column_from_values(values))
+
+
+def test_columnar_bool_among_numbers_stays_boolean_and_is_wrong_type_in_attributions() -> None:
+    batch = {"format": "columnar", "model_id": "m", "n": 3, "timestamp": [T0] * 3, "features": {"x": [0.5, True, 1]}}
+    batches, dead = parse_capture([orjson.dumps(batch)])
+    assert dead == [] and batches[0].features.columns["x"].kinds.tolist() == [Kind.FRACTIONAL, Kind.BOOLEAN,
+                                                                              Kind.INTEGRAL]
+    batch["attributions"] = {"x": [0.5, 1.0, False]}
+    _, dead = parse_capture([orjson.dumps(batch)])
+    assert [d.reason for d in dead] == ["wrong_type"]

@@ -194,3 +194,15 @@ def test_frequent_items_keep_weight_when_datasketches_purges_every_counter() -> 
     assert target.total_weight == 8
     row = next(r for r in target.top(threshold=0) if r.item == "a")
     assert row.lower <= 1 <= row.upper and row.upper - row.lower <= target.max_error
+
+
+def test_value_counts_first_seen_order_matches_arrow_path() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.choice(np.array(["b", "a", "c", None], dtype=object), 500)
+    items, counts = value_counts(values)
+    present = [v for v in values.tolist() if v is not None]
+    assert items == list(dict.fromkeys(present))
+    assert counts.tolist() == [present.count(i) for i in items]
+    # unhashable objects take the str() path
+    items, counts = value_counts([["x"], "['x']", None])  # type: ignore[list-item]
+    assert items == ["['x']"] and counts.tolist() == [2]
