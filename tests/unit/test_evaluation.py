@@ -6,12 +6,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from streamdrift.baseline import Baseline, build_baseline
+from streamdrift.baseline import DEFAULT_BASELINE_KLL_K, Baseline, build_baseline
 from streamdrift.columns import columns_from_arrow
 from streamdrift.constraints import MonitoringConfig
 from streamdrift.errors import EvaluationError
 from streamdrift.evaluation import EvaluationConfig, WindowEvaluation, evaluate, prepare
-from streamdrift.profiles import DatasetProfile
+from streamdrift.profiles import DatasetProfile, ProfileParams
+from streamdrift.sketches import KllSketch
 
 CATS = np.array(["a", "b", "c", "d"])
 CAT_P = [0.4, 0.3, 0.2, 0.1]
@@ -189,3 +190,18 @@ def test_false_alarms_and_power_at_small_scale(baseline: Baseline) -> None:
     power = [("baseline_drift_check", "x_normal") in _checks(_run(baseline, _table(rng, 1_000, shift=0.5)))
              for _ in range(40)]
     assert sum(power) >= 38  # 0.5 sigma: expected D ~0.2 vs a threshold of ~0.09 at n=1000
+
+
+@pytest.mark.parametrize(("rows", "window_k"), [(800, 1_000), (5_000, 1_000), (5_000, 200)])
+def test_windows_with_their_own_k_are_widened_by_both_bounds(baseline: Baseline, rows: int, window_k: int) -> None:
+    assert baseline.profile.params.kll_k == DEFAULT_BASELINE_KLL_K
+    window = DatasetProfile.empty(ProfileParams(kll_k=window_k))
+    window.update(columns_from_arrow(_table(np.random.default_rng(13), rows)))
+    ev = evaluate(window, baseline)
+    eps_base = KllSketch(DEFAULT_BASELINE_KLL_K).rank_error(False)
+    eps_window = 0.0 if rows <= window_k else KllSketch(window_k).rank_error(False)  # exact mode below k
+    numeric = [r for r in ev.results if r.kind == "numeric"]
+    assert len(numeric) == 4 and not ev.drifted
+    for r in numeric:
+        assert r.secondary["rank_error"] == pytest.approx(eps_window + eps_base, rel=1e-9)
+        assert r.secondary["linf"] < r.secondary["ks_critical"]

@@ -147,3 +147,52 @@ def test_psi_and_wasserstein_scale_with_shift() -> None:
     assert stattests.psi(shifted, base) > 0.5
     with pytest.raises(EvaluationError):
         stattests.psi(shifted, base, bins=1)
+
+
+def _kll_bound(k: int) -> float:
+    """datasketches' single-sided KLL bound: fit to the 99th percentile of the max error over all ranks."""
+    return float(2.296 / k**0.9723)
+
+
+@pytest.mark.parametrize("k", [200, 1_000, 4_096])
+def test_exact_mode_has_no_rank_error_until_the_first_compaction(k: int) -> None:
+    rng = np.random.default_rng(k)
+    values = rng.normal(size=k + 1)
+    assert stattests.effective_rank_error(kll(values[:k], k)) == 0.0
+    compacted = kll(values, k)
+    eps = stattests.effective_rank_error(compacted)
+    # the all-ranks (CDF / KS) bound, not the larger PMF one
+    assert eps == pytest.approx(_kll_bound(k), rel=1e-9)
+    assert eps == compacted.rank_error(False) < compacted.rank_error(True)
+
+
+def test_step_cdf_equals_the_sketch_cdf_with_ties() -> None:
+    rng = np.random.default_rng(6)
+    sketch = kll(rng.poisson(4.0, size=30_000).astype(np.float64))  # compacted, many duplicate items
+    step = stattests.step_cdf(sketch)
+    assert step.n == 30_000 and step.rank_error == pytest.approx(EPS, abs=1e-4)
+    points = np.arange(-1.0, 25.0, 0.5)
+    np.testing.assert_allclose(step.at(points), sketch.cdf(points)[:-1], rtol=0, atol=1e-12)
+    with pytest.raises(EvaluationError):
+        stattests.step_cdf(KllSketch.empty())
+
+
+@pytest.mark.parametrize("seed", [7, 8, 9])
+def test_mixed_k_distance_within_the_sum_of_both_bounds(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    base, window = rng.normal(size=100_000), rng.normal(0.1, 1.0, size=20_000)
+    sb, sw = kll(base, 4_096), kll(window, 1_000)
+    res = stattests.calibrated_ks(sw, stattests.step_cdf(sb))
+    assert res.rank_error == pytest.approx(_kll_bound(1_000) + _kll_bound(4_096), rel=1e-9)
+    assert abs(res.distance - stats.ks_2samp(window, base).statistic) <= res.rank_error
+    assert res == stattests.calibrated_ks(sw, sb)  # a prepared step CDF gives the same result
+
+
+def test_window_in_exact_mode_adds_only_the_baseline_bound() -> None:
+    rng = np.random.default_rng(10)
+    base, window = rng.normal(size=100_000), rng.normal(size=1_000)
+    res = stattests.calibrated_ks(kll(window, 1_000), kll(base, 4_096))
+    assert res.rank_error == pytest.approx(_kll_bound(4_096), rel=1e-9)
+    assert abs(res.distance - stats.ks_2samp(window, base).statistic) <= res.rank_error
+    crit = stattests.calibrated_threshold(0.01, 1_000, 100_000, res.rank_error)
+    assert float(crit) == pytest.approx(float(stattests.ks_critical_value(0.01, 1_000, 100_000)) + res.rank_error)
