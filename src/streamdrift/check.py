@@ -11,8 +11,13 @@ results are written as they close: ``DIR/events.jsonl`` (DriftEvent JSON lines),
 Record windows without timestamps get window bounds from their rows' timestamps when the input has any, else
 the processing time at which the window closed.
 
-Other monitors (model quality from ``--labels``) plug in through :class:`WindowMonitor`: they receive every
-row subset routed to a window and return violations when the window closes.
+The model-quality, bias and attribution monitors (:mod:`streamdrift.checkmonitors`) are built from the
+baseline's sections: model quality joins ``CheckOptions.labels`` (a label file, by id) or reads the input's own
+target column; their violations become events beside the data-quality ones (one hysteresis), and each window
+directory gets ``model_quality/``, ``bias/`` and ``attribution/constraint_violations.json`` (SageMaker formats).
+Other monitors plug in through :class:`WindowMonitor`: they receive every row subset routed to a window and
+return violations when the window closes (a monitor with ``close_window`` returning a
+:class:`~streamdrift.checkmonitors.MonitorWindow` also reports its clean checks, a summary and files).
 """
 
 from __future__ import annotations
@@ -22,19 +27,21 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, runtime_checkable
 
 import numpy as np
 import orjson
 from numpy.typing import NDArray
 
 from streamdrift.baseline import Baseline
+from streamdrift.checkmonitors import LabelCounts, LabelJoin, MonitorWindow, build_monitors, monitor_names
 from streamdrift.columns import take
 from streamdrift.errors import ConfigError, InputFileError
-from streamdrift.evaluation import EvaluationConfig, Violation, WindowEvaluation, evaluate, prepare
+from streamdrift.evaluation import CheckKey, EvaluationConfig, Violation, WindowEvaluation, evaluate, prepare
 from streamdrift.events import DriftEvent, Hysteresis, events_from_evaluation
+from streamdrift.modelquality import QualityRuleConfig
 from streamdrift.profiles import DatasetProfile
-from streamdrift.readers import MISSING_TIMESTAMP, BadLine, Chunk, detect_format, iter_chunks
+from streamdrift.readers import MISSING_TIMESTAMP, BadLine, Chunk, RoleColumns, detect_format, iter_chunks
 from streamdrift.sagemaker import Violation as SageMakerViolation
 from streamdrift.sagemaker import violation_description, write_constraint_violations
 
@@ -62,6 +69,17 @@ class WindowMonitor(Protocol):
     def close(self, window_key: int) -> list[Violation]: ...
 
 
+@runtime_checkable
+class ReportingMonitor(Protocol):
+    """A WindowMonitor that also reports its clean checks (for clearing events), a summary and files."""
+
+    def update(self, window_key: int, chunk: Chunk, rows: NDArray[np.intp]) -> None: ...
+
+    def close(self, window_key: int) -> list[Violation]: ...
+
+    def close_window(self, window_key: int) -> MonitorWindow: ...
+
+
 @dataclass(frozen=True)
 class CheckOptions:
     window_ms: int | None = None
@@ -77,6 +95,11 @@ class CheckOptions:
     raise_after: int = 1
     clear_after: int = 1
     model_id: str | None = None  # None: the baseline's
+    labels: str | Path | None = None  # label file joined by id for model quality / bias (see checkmonitors)
+    labels_fmt: str | None = None  # None: from the label file's name
+    section_monitors: bool = True  # run the model-quality / bias / attribution monitors of the baseline
+    quality: QualityRuleConfig = field(default_factory=QualityRuleConfig)
+    label_memory_items: int = 1_000_000  # labels held in memory by the join before spilling to SQLite
 
     def __post_init__(self) -> None:
         if (self.window_ms is None) == (self.window_records is None):
@@ -97,6 +120,7 @@ class WindowReport:
     events: list[DriftEvent]
     violations_path: Path
     profile: DatasetProfile  # the window's merged profile (for reports)
+    monitors: dict[str, MonitorWindow] = field(default_factory=dict)  # other monitors' results by name
 
 
 @dataclass
@@ -106,6 +130,8 @@ class CheckReport:
     bad_lines: list[BadLine] = field(default_factory=list)
     n_bad: int = 0
     n_rows: int = 0
+    monitors: list[str] = field(default_factory=list)  # names of the other monitors that ran
+    labels: LabelCounts | None = None  # label join / embedded-label counts when model quality ran
 
     @property
     def n_violations(self) -> int:
@@ -242,6 +268,8 @@ class _Windower:
 def _sagemaker_violations(evaluation: WindowEvaluation) -> list[SageMakerViolation]:
     out = []
     for v in evaluation.violations:
+        if v.monitor != "data_quality":
+            continue  # the other monitors write their own files (their SageMaker formats differ)
         prefix = violation_description(v.value) if v.value is not None else ""
         out.append(SageMakerViolation(v.subject, v.check, f"{prefix}{v.description}"))
     return out
@@ -254,10 +282,16 @@ class _Sink:
         self.output_dir = output_dir
         self.events_file = events_file
 
-    def write(self, window_dir: str, evaluation: WindowEvaluation, events: list[DriftEvent]) -> Path:
+    def write(self, window_dir: str, evaluation: WindowEvaluation, events: list[DriftEvent],
+              monitors: dict[str, MonitorWindow]) -> Path:
         for event in events:
             self.events_file.write(event.to_json() + b"\n")
         self.events_file.flush()
+        for result in monitors.values():
+            for name, document in result.files.items():
+                target = self.output_dir / window_dir / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
         return write_constraint_violations(self.output_dir / window_dir / "constraint_violations.json",
                                            _sagemaker_violations(evaluation))
 
@@ -265,12 +299,61 @@ class _Sink:
 def _summary(report: CheckReport) -> dict[str, Any]:
     return {
         "rows": report.n_rows, "bad_rows": report.n_bad, "violations": report.n_violations,
+        "monitors": ["data_quality", *report.monitors],
+        "labels": report.labels.to_dict() if report.labels is not None else None,
         "windows": [{"start": w.start.isoformat(), "end": w.end.isoformat(), "records": w.n_records,
                      "violations_file": str(w.violations_path.relative_to(report.output_dir)),
-                     "evaluation": w.evaluation.to_dict(), "events": [e.event_id for e in w.events]}
+                     "evaluation": w.evaluation.to_dict(), "events": [e.event_id for e in w.events],
+                     "monitors": {name: {**m.summary, "verdict": m.verdict, "violations": len(m.violations)}
+                                  for name, m in w.monitors.items()}}
                     for w in report.windows],
         "bad_lines": [{"line": b.line_number, "reason": b.reason, "detail": b.detail} for b in report.bad_lines],
     }
+
+
+def _close_monitor(monitor: WindowMonitor, key: int, index: int) -> MonitorWindow:
+    if isinstance(monitor, ReportingMonitor):
+        return monitor.close_window(key)
+    violations = monitor.close(key)
+    name = str(getattr(monitor, "monitor", f"monitor{index}"))
+    return MonitorWindow(name, violations, frozenset(v.key for v in violations), {}, f"{len(violations)} violations")
+
+
+@dataclass
+class _Plan:
+    """What the readers must deliver for the monitors: role values, ids, the label join."""
+
+    monitors: list[WindowMonitor]
+    names: list[str]
+    labels: LabelJoin
+    roles: RoleColumns | None
+    id_column: str | None
+
+
+def _plan(baseline: Baseline, options: CheckOptions, fmt: str, extra: Sequence[WindowMonitor],
+          on_bad_line: Callable[[BadLine], None]) -> _Plan:
+    id_column = options.id_column
+    if options.labels is not None:
+        if baseline.model_quality is None and baseline.bias is None:
+            raise ConfigError("--labels: the baseline has no model_quality (or bias) section to judge labels "
+                              "against; build it with --target and --prediction / --score")
+        if id_column is None and fmt == "jsonl":
+            id_column = "inference_id"
+        if id_column is None and fmt != "sagemaker-capture":
+            raise ConfigError("--labels are joined by row id: pass --id-column")
+        labels = LabelJoin.load(options.labels, id_column=None if fmt == "sagemaker-capture" else id_column,
+                                target=baseline.target, fmt=options.labels_fmt,
+                                max_memory_items=options.label_memory_items, on_bad_line=on_bad_line)
+    else:
+        labels = LabelJoin()
+    built = build_monitors(baseline, labels, options.quality) if options.section_monitors else []
+    roles = None
+    if built:
+        features = baseline.profile.features
+        roles = RoleColumns(*(c if c is not None and c not in features else None
+                              for c in (baseline.target, baseline.prediction, baseline.score)))
+    monitors: list[WindowMonitor] = [*built, *extra]
+    return _Plan(monitors, monitor_names(monitors), labels, roles, id_column)
 
 
 def run_check(
@@ -282,7 +365,10 @@ def run_check(
     monitors: Sequence[WindowMonitor] = (),
     on_window: Callable[[WindowReport], None] | None = None,
 ) -> CheckReport:
-    """Check ``input_path`` window by window against ``baseline``; write events and violations to ``output_dir``."""
+    """Check ``input_path`` window by window against ``baseline``; write events and violations to ``output_dir``.
+
+    Besides ``monitors``, the baseline's model-quality / bias / attribution sections add their monitors (unless
+    ``options.section_monitors`` is False)."""
     out = Path(output_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -295,7 +381,9 @@ def run_check(
     if options.window_ms is not None and timestamp_column is None and fmt != "sagemaker-capture":
         raise ConfigError("time windows on this input need --timestamp-column (or use --window-records)")
     report = CheckReport(output_dir=out)
-    windower = _Windower(baseline, options, report, monitors)
+    plan = _plan(baseline, options, fmt, monitors, report.bad_line)
+    report.monitors = plan.names
+    windower = _Windower(baseline, options, report, plan.monitors)
     hysteresis = Hysteresis(options.raise_after, options.clear_after)
     model_id = options.model_id or baseline.model_id
     by_records = options.window_records is not None
@@ -305,14 +393,14 @@ def run_check(
         closed_at = datetime.now(UTC)
         start, end = windower.bounds(key, window, closed_at)
         evaluation = evaluate(window.profile, prepared, options.config)
-        extra = [v for m in monitors for v in m.close(key)]
-        events = events_from_evaluation(evaluation, hysteresis, model_id, (start, end), baseline.baseline_id,
-                                        extra_violations=extra)
-        if extra:
-            evaluation = _with_violations(evaluation, extra)
-        path = sink.write(window_dir_name(start, key, by_records), evaluation, events)
+        results = {name: _close_monitor(m, key, i)
+                   for i, (name, m) in enumerate(zip(plan.names, plan.monitors, strict=True))}
+        evaluation = _with_violations(evaluation, [v for r in results.values() for v in r.violations],
+                                      frozenset().union(*(r.checked for r in results.values())))
+        events = events_from_evaluation(evaluation, hysteresis, model_id, (start, end), baseline.baseline_id)
+        path = sink.write(window_dir_name(start, key, by_records), evaluation, events, results)
         window_report = WindowReport(key, start, end, int(window.profile.n_records), evaluation, events, path,
-                                     window.profile)
+                                     window.profile, results)
         report.windows.append(window_report)
         if on_window is not None:
             on_window(window_report)
@@ -322,8 +410,9 @@ def run_check(
             sink = _Sink(out, events_file)
             chunks = iter_chunks(input_path, fmt=fmt, chunk_rows=options.chunk_rows,
                                  timestamp_column=timestamp_column if fmt != "sagemaker-capture" else None,
-                                 id_column=options.id_column, on_bad_line=report.bad_line,
-                                 has_header=options.has_header, exclude=_excluded(baseline, options))
+                                 id_column=plan.id_column if fmt != "sagemaker-capture" else None,
+                                 on_bad_line=report.bad_line, has_header=options.has_header,
+                                 exclude=_excluded(baseline, options, plan.roles), roles=plan.roles)
             for chunk in chunks:
                 for key, window in windower.add(chunk):
                     finish(key, window, sink)
@@ -331,19 +420,30 @@ def run_check(
                 finish(key, window, sink)
     except OSError as exc:
         raise InputFileError(f"cannot write check results to {out}: {exc}") from exc
+    finally:
+        counts = plan.labels.finish()
+    if plan.roles is not None:
+        report.labels = counts
     (out / "summary.json").write_bytes(orjson.dumps(_summary(report), option=orjson.OPT_INDENT_2))
     return report
 
 
-def _excluded(baseline: Baseline, options: CheckOptions) -> tuple[str, ...]:
+def _excluded(baseline: Baseline, options: CheckOptions, roles: RoleColumns | None) -> tuple[str, ...]:
+    """Columns left out of the profile: the options' plus the baseline's role columns that are not features
+    (with ``roles`` the reader takes those out itself: excluding them would drop their values too)."""
+    if roles is not None:
+        return options.exclude
     recorded = (baseline.target, baseline.prediction, baseline.score)
     return (*options.exclude, *(c for c in recorded if c is not None and c not in baseline.profile.features))
 
 
-def _with_violations(evaluation: WindowEvaluation, extra: list[Violation]) -> WindowEvaluation:
+def _with_violations(evaluation: WindowEvaluation, extra: list[Violation],
+                     checked: frozenset[CheckKey]) -> WindowEvaluation:
+    if not extra and not checked:
+        return evaluation
     return WindowEvaluation(
         method=evaluation.method, n_window=evaluation.n_window, n_baseline=evaluation.n_baseline,
         results=evaluation.results, violations=[*evaluation.violations, *extra],
-        checked=evaluation.checked | {v.key for v in extra}, skipped=evaluation.skipped,
+        checked=evaluation.checked | checked | {v.key for v in extra}, skipped=evaluation.skipped,
         elapsed_seconds=evaluation.elapsed_seconds,
     )

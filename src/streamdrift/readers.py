@@ -334,7 +334,8 @@ def timestamps_from_arrow(array: pa.Array | pa.ChunkedArray) -> NDArray[np.int64
     arr = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
     typ = arr.type
     if pa.types.is_timestamp(typ) or pa.types.is_date(typ):
-        ms = pc.cast(pc.cast(arr, pa.timestamp("ms", tz=getattr(typ, "tz", None))), pa.int64())
+        # truncating: a CSV column pyarrow typed as timestamp[ns] (microsecond text) would fail a safe cast
+        ms = pc.cast(pc.cast(arr, pa.timestamp("ms", tz=getattr(typ, "tz", None)), safe=False), pa.int64())
     elif pa.types.is_integer(typ) or pa.types.is_floating(typ):
         ms = pc.cast(arr, pa.int64(), safe=False)
     elif pa.types.is_string(typ) or pa.types.is_large_string(typ):

@@ -270,6 +270,15 @@ def test_python_isoformat_timestamps_in_capture_jsonl(tmp_path: Path) -> None:
     assert chunk.timestamps.tolist() == [_epoch_ms(t) for t in stamps]
 
 
+def test_csv_timestamp_column_with_microseconds(tmp_path: Path) -> None:
+    """pyarrow types such a column timestamp[ns]: it is truncated to milliseconds, not rejected."""
+    path = _write_csv(tmp_path / "ts.csv", "ts,x\n2026-03-01T00:00:06.047999+00:00,1\n2026-03-01T00:00:07Z,2\n")
+    (chunk,) = list(iter_chunks(path, timestamp_column="ts"))
+    assert chunk.timestamps is not None
+    start = _epoch_ms(datetime(2026, 3, 1, tzinfo=UTC))
+    assert chunk.timestamps.tolist() == [start + 6_047, start + 7_000]
+
+
 def test_csv_types_inferred_per_block_never_fail(tmp_path: Path) -> None:
     """A column that is numeric for the first blocks and textual later is read without error, cell by cell."""
     rows = [f"{i},{i}.0,{i % 2 == 0}\n" for i in range(3_000)] + ["oops,NaN,maybe\n"]

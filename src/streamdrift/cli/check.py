@@ -9,19 +9,31 @@ from typing import TYPE_CHECKING, cast
 import click
 
 from streamdrift.cli.baseline import exit_on_error
-from streamdrift.errors import ConfigError
 
 if TYPE_CHECKING:
-    from streamdrift.check import CheckReport, WindowMonitor
+    from rich.console import Console
+
+    from streamdrift.check import CheckReport, WindowReport
 
 EXIT_VIOLATIONS = 1
+_MONITOR_TITLES = {"model_quality": "model quality", "bias": "bias", "attribution": "attribution"}
 
 
-def _label_monitors(labels: Path | None) -> list[WindowMonitor]:
-    """Monitors fed from ``--labels`` (model quality). The hook is ``run_check(monitors=...)``."""
-    if labels is None:
-        return []
-    raise ConfigError("--labels: model-quality monitoring in `streamdrift check` is not wired up in this build yet")
+def _data_quality_cell(w: WindowReport) -> str:
+    checks: dict[str, int] = {}
+    for v in w.evaluation.violations:
+        if v.monitor == "data_quality":
+            checks[v.check] = checks.get(v.check, 0) + 1
+    return ", ".join(f"{c} x{n}" for c, n in sorted(checks.items())) or "-"
+
+
+def _print_labels(console: Console, report: CheckReport) -> None:
+    counts = report.labels
+    if counts is None:
+        return
+    console.print(f"labels: {counts.matched} joined, {counts.embedded} from the input, "
+                  f"{counts.records_without_label} records without a label, {counts.unmatched_labels} labels "
+                  f"matching no record, {counts.duplicate_labels} duplicate labels")
 
 
 def _print_summary(report: CheckReport) -> None:
@@ -29,18 +41,20 @@ def _print_summary(report: CheckReport) -> None:
     from rich.table import Table
 
     table = Table(title=f"streamdrift check: {len(report.windows)} windows, {report.n_rows} rows")
-    for column in ("window start", "records", "drifted features", "violations", "events"):
-        table.add_column(column, justify="right" if column in ("records", "events") else "left")
+    monitors = [m for m in report.monitors if m in _MONITOR_TITLES]
+    for column in ("window start", "records", "drifted features", "data-quality violations",
+                   *(_MONITOR_TITLES[m] for m in monitors), "events"):
+        table.add_column(column, justify="right" if column in ("records", "events") else "left",
+                         no_wrap=column == "window start")
     for w in report.windows:
         drifted = ", ".join(r.feature for r in w.evaluation.drifted) or "-"
-        checks: dict[str, int] = {}
-        for v in w.evaluation.violations:
-            checks[v.check] = checks.get(v.check, 0) + 1
-        violations = ", ".join(f"{c} x{n}" for c, n in sorted(checks.items())) or "-"
+        verdicts = [w.monitors[m].verdict if m in w.monitors else "-" for m in monitors]
         style = "red" if w.evaluation.violations else None
-        table.add_row(w.start.isoformat(), str(w.n_records), drifted, violations, str(len(w.events)), style=style)
-    console = Console(stderr=False)
+        table.add_row(w.start.isoformat(), str(w.n_records), drifted, _data_quality_cell(w), *verdicts,
+                      str(len(w.events)), style=style)
+    console = Console(stderr=False, width=max(200, Console().width))
     console.print(table)
+    _print_labels(console, report)
     if report.n_bad:
         console.print(f"[yellow]{report.n_bad} bad rows skipped[/yellow]")
         for bad in report.bad_lines[:10]:
@@ -54,7 +68,10 @@ def _print_summary(report: CheckReport) -> None:
 @click.option("--input", "input_path", required=True, type=click.Path(path_type=Path, exists=True),
               help="CSV, JSON Lines (our capture records or flat), SageMaker data capture or Parquet file.")
 @click.option("--labels", type=click.Path(path_type=Path, exists=True), default=None,
-              help="Ground-truth labels for the model-quality monitor.")
+              help="Ground-truth labels joined by id: label records (JSON Lines: inference_id, label) or a "
+                   "CSV / Parquet / JSON Lines table with the --id-column and the baseline's target column.")
+@click.option("--labels-format", "labels_fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default=None,
+              help="Format of --labels (default: from the file name).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "sagemaker-capture"]),
               default=None, help="Input format (default: from the file name).")
 @click.option("--no-header", is_flag=True, help="CSV has no header row (columns become _c0, _c1, ...).")
@@ -82,8 +99,8 @@ def _print_summary(report: CheckReport) -> None:
               help="Consecutive clean windows before an event is cleared.")
 @click.option("--quiet", is_flag=True, help="No summary table.")
 @exit_on_error
-def check(baseline_path: Path, input_path: Path, labels: Path | None, fmt: str | None, no_header: bool,
-          timestamp_column: str | None, id_column: str | None, exclude: tuple[str, ...], window: str | None,
+def check(baseline_path: Path, input_path: Path, labels: Path | None, labels_fmt: str | None, fmt: str | None,
+          no_header: bool, timestamp_column: str | None, id_column: str | None, exclude: tuple[str, ...], window: str | None,
           window_records: int | None, lateness: str | None, output_dir: Path, fail_on_violation: bool,
           method: str | None, alpha: float, correction: str, statistic: str, effect_size_floor: float,
           raise_after: int, clear_after: int, quiet: bool) -> None:
@@ -103,10 +120,9 @@ def check(baseline_path: Path, input_path: Path, labels: Path | None, fmt: str |
         lateness_ms=parse_duration_ms(lateness) if lateness is not None else None,
         timestamp_column=timestamp_column, id_column=id_column, fmt=fmt,
         has_header=False if no_header else None, exclude=exclude, config=config,
-        raise_after=raise_after, clear_after=clear_after,
+        raise_after=raise_after, clear_after=clear_after, labels=labels, labels_fmt=labels_fmt,
     )
-    report = run_check(input_path, Baseline.load(baseline_path), output_dir, options,
-                       monitors=_label_monitors(labels))
+    report = run_check(input_path, Baseline.load(baseline_path), output_dir, options)
     if not quiet:
         _print_summary(report)
     if fail_on_violation and report.n_violations:
