@@ -143,6 +143,34 @@ class EvaluationSettings(_Frozen):
     clear_after: int = Field(default=2, ge=1, description="consecutive clean windows before an alert is cleared")
 
 
+class LabelSettings(_Frozen):
+    """The labels topic, the label <-> prediction join and the monitors that need labels (model quality)."""
+
+    enabled: bool = Field(default=True, description="consume the labels topic (co-partitioned with capture)")
+    delay: Duration = Field(
+        default=0.0,
+        description="how long after a window ends (label event time) its labels may still arrive; windows close "
+        "only when the labels watermark (max label timestamp - delay) passed their end",
+    )
+    ttl: Duration = Field(default=24 * 3600.0, gt=0, description="how long a prediction or label waits for its match")
+    max_memory_items: int = Field(default=1_000_000, ge=1, description="join entries kept in memory before spilling")
+    spill_dir: str | None = Field(default=None, description="directory of the join store's SQLite spill files "
+                                  "(default: a private temporary file)")
+    min_labelled: int = Field(default=200, ge=0, description="windows with fewer labelled records raise nothing")
+    alpha: float = Field(default=0.01, gt=0, lt=1, description="model-quality drift rule significance")
+    concept_drift: bool = Field(default=True, description="ADWIN on the joined error stream, per model")
+    concept_delta: float = Field(default=0.01, gt=0, lt=1, description="ADWIN delta")
+
+
+class MonitorSettings(_Frozen):
+    """Bias and attribution drift rules (their facets and features come from the baseline)."""
+
+    bias_confidence: float = Field(default=0.99, gt=0.5, lt=1)
+    bias_min_group_count: int = Field(default=50, ge=1)
+    attribution_threshold: float = Field(default=0.9, gt=0, le=1, description="NDCG below this is drift")
+    attribution_min_records: int = Field(default=100, ge=1)
+
+
 class Settings(BaseSettings):
     """Everything a streamdrift worker needs. Frozen: build a new one with :func:`load_settings`."""
 
@@ -164,6 +192,8 @@ class Settings(BaseSettings):
     window: WindowSettings = Field(default_factory=WindowSettings)
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    labels: LabelSettings = Field(default_factory=LabelSettings)
+    monitors: MonitorSettings = Field(default_factory=MonitorSettings)
     commit_interval: Duration = Field(default=2.0, gt=0, description="data-plane transaction interval")
     merge_timeout: Duration = Field(
         default=120.0, gt=0, description="evaluate a window as partial when not every partition closed it by then"

@@ -47,12 +47,14 @@ class TopicReport:
 def topic_specs(
     settings: Settings, *, partitions: int | None = None, replication_factor: int | None = None
 ) -> list[TopicSpec]:
-    """Every topic streamdrift needs. ``partitions`` overrides the capture topic's partition count."""
+    """Every topic streamdrift needs. ``partitions`` overrides the capture topic's partition count; the labels
+    topic gets the same count (co-partitioned with capture: partition p of labels is joined with partition p of
+    capture, both keyed by model id)."""
     t = settings.topics
     rf = replication_factor or t.replication_factor
     specs = []
     for role, name in t.all().items():
-        n = (partitions or t.capture_partitions) if role == "capture" else t.partitions
+        n = (partitions or t.capture_partitions) if role in ("capture", "labels") else t.partitions
         specs.append(TopicSpec(role, name, n, rf, _TOPIC_CONFIGS[role]))
     return specs
 

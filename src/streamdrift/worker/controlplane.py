@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Iterator, MutableMapping
@@ -22,15 +21,16 @@ import faust
 from confluent_kafka import Producer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from streamdrift.baseline import Baseline
-from streamdrift.errors import SerializationError, StreamdriftError
+from streamdrift.errors import SerializationError
 from streamdrift.metrics import Metrics
 from streamdrift.partials import decode_partial
+from streamdrift.report import render_report
 from streamdrift.settings import Settings
 from streamdrift.topics import partition_count
 from streamdrift.worker.baselines import BaselineWatcher
 from streamdrift.worker.judge import WindowJudge
 from streamdrift.worker.merger import ReadyWindow, WindowMerger
+from streamdrift.worker.setup import BaselineCache
 from streamdrift.worker.status import StatusStore
 
 log = logging.getLogger(__name__)
@@ -59,28 +59,6 @@ class PrefixView(MutableMapping[str, bytes]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
-
-
-class BaselineCache:
-    """Parsed baselines, re-parsed only when the bytes in the table change."""
-
-    def __init__(self) -> None:
-        self._parsed: dict[str, tuple[bytes, Baseline]] = {}
-
-    def get(self, model_id: str, blob: bytes | None) -> Baseline | None:
-        if blob is None:
-            return None
-        digest = hashlib.blake2b(blob, digest_size=16).digest()
-        hit = self._parsed.get(model_id)
-        if hit is not None and hit[0] == digest:
-            return hit[1]
-        try:
-            baseline = Baseline.from_json(blob)
-        except StreamdriftError as exc:
-            log.error("baseline of %s is unreadable, ignoring it: %s", model_id, exc)
-            return None
-        self._parsed[model_id] = (digest, baseline)
-        return baseline
 
 
 class ControlPlane:
@@ -151,7 +129,16 @@ class ControlPlane:
         app.page("/metrics")(metrics)
         app.page("/health")(health)
         app.page("/status")(status)
+        async def report(web: Any, request: Any, model: str) -> Any:
+            found = self.judge.last_report.get(model)
+            if found is None:
+                return web.json({"error": f"no evaluated window of model {model!r} yet"}, status=404)
+            baseline, window = found
+            html = render_report(baseline, [window], title=f"streamdrift: {model}, last evaluated window")
+            return web.html(html)
+
         app.page("/status/{model}")(model_status)
+        app.page("/report/{model}")(report)
 
     def run(self) -> None:
         """Run the faust worker in this thread until SIGTERM/SIGINT (faust installs the handlers)."""

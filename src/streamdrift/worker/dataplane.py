@@ -11,34 +11,39 @@ replay rebuilds exactly the deltas that were lost.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
 import time
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka import KafkaError as CKafkaError
 
-from streamdrift.errors import KafkaError
+from streamdrift.concept import ConceptDriftConfig, ConceptDriftMonitor
+from streamdrift.errors import ConfigError, KafkaError
 from streamdrift.metrics import Metrics
 from streamdrift.partials import PartialDelta, WindowClosed, encode_partial
-from streamdrift.profiles import ProfileParams
-from streamdrift.records import parse_capture
+from streamdrift.profiles import DatasetProfile, ProfileParams
+from streamdrift.records import parse_capture, parse_labels
 from streamdrift.settings import Settings
 from streamdrift.windows import PartitionWindows, WindowSpec
+from streamdrift.worker.baselines import BaselineWatcher
+from streamdrift.worker.concept_events import concept_event
 from streamdrift.worker.deadletter import DeadLetterRecord
+from streamdrift.worker.joinrestore import new_store, rebuild_store
 from streamdrift.worker.kafka_errors import call_with_retry, from_error, txn_requires_abort, wrap
+from streamdrift.worker.monitors import ErrorStream, PartitionMonitors
 from streamdrift.worker.offsets import decode_watermark, encode_watermark
+from streamdrift.worker.setup import BaselineCache, ModelSetup
 from streamdrift.worker.stats import DataPlaneStats
 
 log = logging.getLogger(__name__)
 _CONNECTIVITY = frozenset({CKafkaError._TRANSPORT, CKafkaError._ALL_BROKERS_DOWN, CKafkaError._RESOLVE})
-
-LabelHook = Callable[[Sequence[Message]], None]
 
 
 @dataclass
@@ -51,6 +56,23 @@ class PartitionState:
     next_offset: int | None = None  # next offset to read after what was consumed
     last_record_wall_ms: int = 0
     dead: list[DeadLetterRecord] = field(default_factory=list)
+    monitors: PartitionMonitors | None = None
+    labels: LabelProgress | None = None  # the co-partitioned labels partition (None: labels disabled)
+
+
+@dataclass
+class LabelProgress:
+    """The labels partition that goes with a capture partition: offsets and the labels watermark."""
+
+    committed_offset: int | None
+    committed_watermark: int | None
+    next_offset: int | None
+    watermark_ms: int | None
+    last_record_wall_ms: int
+
+    def observe(self, max_ts: int, delay_ms: int) -> None:
+        candidate = max_ts - delay_ms
+        self.watermark_ms = candidate if self.watermark_ms is None else max(self.watermark_ms, candidate)
 
 
 def transactional_id(group_id: str, instance_id: str | None) -> str:
@@ -100,13 +122,11 @@ class DataPlane:
         *,
         stats: DataPlaneStats | None = None,
         metrics: Metrics | None = None,
-        label_hook: LabelHook | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.stats = stats or DataPlaneStats()
         self.metrics = metrics
-        self.label_hook = label_hook  # model-quality engineer: labels topic handler (not consumed yet)
         self._clock = clock
         self._spec = WindowSpec(
             size_ms=settings.window.size_ms,
@@ -123,11 +143,34 @@ class DataPlane:
         self._consumer = Consumer({**consumer_config(settings), "error_cb": self._on_client_error})
         self._producer = Producer({**producer_config(settings), "error_cb": self._on_client_error})
         self._n_partials = 0
+        self._labels_topic = settings.topics.labels
+        self._labels_on = settings.labels.enabled
+        # labels: a second consumer in the same group, assigned by hand the partitions matching capture's
+        # (co-partitioned); its offsets go into the capture consumer's transaction.
+        self._labels_consumer = (
+            Consumer({**consumer_config(settings), "error_cb": self._on_client_error}) if self._labels_on else None
+        )
+        self._baselines: BaselineWatcher | None = None
+        self._baseline_cache = BaselineCache()
+        self._concept: dict[str, ConceptDriftMonitor] = {}
+        self._concept_committed: dict[str, ConceptDriftMonitor] = {}
+        self._concept_events: list[tuple[str, bytes]] = []
+        self._pending_outcomes: Counter[tuple[str, str]] = Counter()
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
         call_with_retry(lambda: self._producer.init_transactions(30), "init transactions")
         self._n_partials = self._partition_count(self.settings.topics.partials)
+        if self._labels_on:
+            n_capture = self._partition_count(self._topic)
+            n_labels = self._partition_count(self._labels_topic)
+            if n_capture != n_labels:
+                raise ConfigError(
+                    f"{self._labels_topic} has {n_labels} partitions, {self._topic} {n_capture}: labels must be "
+                    "co-partitioned with capture (same count, same key = model id) to be joined"
+                )
+            self._baselines = BaselineWatcher(self.settings, self._partition_count(self.settings.topics.baselines))
+            self._baselines.start()
         self._consumer.subscribe([self._topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("data plane started: topic=%s group=%s", self._topic, self.settings.group_id)
 
@@ -144,6 +187,13 @@ class DataPlane:
         if self._in_txn:
             self._abort("shutdown")
         self._consumer.close()
+        if self._labels_consumer is not None:
+            self._labels_consumer.close()
+        if self._baselines is not None:
+            self._baselines.stop()
+        for state in self._parts.values():
+            if state.monitors is not None:
+                state.monitors.store.close()
         self._producer.flush(10)
         log.info("data plane stopped")
 
@@ -155,6 +205,13 @@ class DataPlane:
             raise wrap(exc, "consume") from exc
         if messages:
             self._process(messages)
+        if self._labels_consumer is not None and self._parts:
+            try:
+                labels = self._labels_consumer.consume(self.settings.batch_size, 0)
+            except KafkaException as exc:
+                raise wrap(exc, "consume labels") from exc
+            if labels:
+                self._process_labels(labels)
         now_ms = int(self._clock() * 1000)
         self._advance_idle(now_ms)
         if self.metrics is not None:
@@ -188,6 +245,10 @@ class DataPlane:
         )
         self.stats.consumed += len(values)
         m = self.metrics
+        if state.monitors is not None:
+            wm_before = state.windows.watermark_ms
+            for batch in batches:
+                self._concept_update(state.monitors.add_capture(batch, wm_before))
         for batch, result in zip(batches, state.windows.add_many(batches), strict=True):
             self.stats.add_model(batch.model_id, result.n_added, result.n_late)
             self.stats.late_dropped += result.n_late_dropped
@@ -208,6 +269,76 @@ class DataPlane:
                 m.record_deadlettered(d.reason)
         state.next_offset = (msgs[-1].offset() or 0) + 1
 
+    # -- labels and the other monitors ------------------------------------------------------------
+    def _process_labels(self, messages: list[Message]) -> None:
+        by_partition: dict[int, list[Message]] = defaultdict(list)
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                if err.fatal():
+                    raise from_error(err, "consume labels")
+                log.warning("consume error (labels): %s", err.str())
+                continue
+            by_partition[msg.partition() or 0].append(msg)
+        now_ms = int(self._clock() * 1000)
+        delay_ms = round(self.settings.labels.delay * 1000)
+        for partition, msgs in by_partition.items():
+            state = self._parts.get(partition)
+            if state is None or state.labels is None or state.monitors is None:
+                continue
+            values = [msg.value() or b"" for msg in msgs]
+            stamps = [msg.timestamp()[1] for msg in msgs]
+            labels, dead = parse_labels(values, max_bytes=self.settings.max_record_bytes, fallback_timestamps_ms=stamps)
+            self._concept_update(state.monitors.add_labels(labels))
+            for d in dead:
+                bad = msgs[d.index]
+                state.dead.append(DeadLetterRecord(bad.key(), bad.value() or b"", d.reason, d.detail,
+                                                   self._labels_topic, partition, bad.offset() or 0))
+                self.stats.deadlettered[d.reason] += 1
+                if self.metrics is not None:
+                    self.metrics.record_deadlettered(d.reason)
+            if labels.n_rows:
+                state.labels.observe(int(labels.timestamps_ms.max()), delay_ms)
+            state.labels.next_offset = (msgs[-1].offset() or 0) + 1
+            state.labels.last_record_wall_ms = now_ms
+
+    def _setup_of(self, model_id: str) -> ModelSetup:
+        blob = self._baselines.get(model_id) if self._baselines is not None else None
+        return self._baseline_cache.setup(model_id, blob)
+
+    def _concept_update(self, streams: list[ErrorStream]) -> None:
+        if not self.settings.labels.concept_drift:
+            return
+        config = ConceptDriftConfig(params={"delta": self.settings.labels.concept_delta})
+        for stream in streams:
+            monitor = self._concept.get(stream.model_id)
+            if monitor is None:
+                monitor = self._concept[stream.model_id] = ConceptDriftMonitor(config)
+            for signal in monitor.update(stream.errors):
+                start = int(stream.window_starts[signal.index])
+                event = concept_event(stream.model_id, start, start + self._spec.size_ms, signal,
+                                      self._setup_of(stream.model_id).baseline_id)
+                self._concept_events.append((stream.model_id, event.to_json()))
+                if self.metrics is not None:
+                    self.metrics.alert(stream.model_id, event.monitor, event.check, event.status)
+
+    def _closable(self, state: PartitionState) -> list[tuple[int, int]]:
+        """Due windows whose labels may all have arrived: the labels watermark passed their end too."""
+        due = state.windows.due_windows()
+        if state.labels is None:
+            return due
+        lwm = state.labels.watermark_ms
+        return [] if lwm is None else [(s, e) for s, e in due if e <= lwm]
+
+    def _offset_watermark(self, state: PartitionState) -> int | None:
+        """The capture watermark stored with the offset, held back to the oldest window kept open for labels
+        (a restart then reopens it: windows before the restored watermark's window count as closed)."""
+        wm = state.windows.watermark_ms
+        if wm is None or state.labels is None:
+            return wm
+        held = state.windows.due_windows(limit=1)
+        return min(wm, held[0][0]) if held else wm
+
     def _on_client_error(self, err: CKafkaError) -> None:
         """Client-level errors (librdkafka retries them itself); remember connectivity trouble."""
         if err.code() in _CONNECTIVITY:
@@ -223,9 +354,12 @@ class DataPlane:
         idle_ms = self.settings.window.idle_timeout_ms
         if now_ms - self._last_conn_error * 1000 < idle_ms:
             return
+        delay_ms = round(self.settings.labels.delay * 1000)
         for state in self._parts.values():
             if now_ms - state.last_record_wall_ms >= idle_ms:
                 state.windows.advance_idle(now_ms)
+            if state.labels is not None and now_ms - state.labels.last_record_wall_ms >= idle_ms:
+                state.labels.observe(now_ms, delay_ms)
 
     def _update_gauges(self, metrics: Metrics, now_ms: int) -> None:
         """Watermark lag and consumer lag (from the high watermarks the fetcher already has: no request)."""
@@ -243,7 +377,7 @@ class DataPlane:
                     metrics.set_consumer_lag(self._topic, partition, max(0, high - state.next_offset))
 
     def _any_due(self) -> bool:
-        return any(s.windows.due_windows() for s in self._parts.values())
+        return any(self._closable(s) for s in self._parts.values())
 
     # -- the transaction ---------------------------------------------------------------------------
     def commit(self) -> None:
@@ -262,9 +396,19 @@ class DataPlane:
         self.stats.commits += 1
         for tp in offsets:
             state = self._parts.get(tp.partition)
-            if state is not None:
+            if state is None:
+                continue
+            if tp.topic == self._labels_topic and state.labels is not None:
+                state.labels.committed_offset = tp.offset
+                state.labels.committed_watermark = decode_watermark(tp.metadata)
+            elif tp.topic == self._topic:
                 state.committed_offset = tp.offset
                 state.committed_watermark = decode_watermark(tp.metadata)
+        self._concept_committed = copy.deepcopy(self._concept)
+        if self.metrics is not None:
+            for (model, outcome), n in self._pending_outcomes.items():
+                self.metrics.label_joined(model or "_all", outcome, n)
+        self._pending_outcomes.clear()
 
     def _begin(self) -> None:
         if not self._in_txn:
@@ -276,10 +420,23 @@ class DataPlane:
         for partition, state in sorted(self._parts.items()):
             produced = self._produce_partition(partition, state)
             moved = state.next_offset is not None and state.next_offset != state.committed_offset
-            wm = state.windows.watermark_ms
+            wm = self._offset_watermark(state)
             if produced or moved or (state.next_offset is not None and wm != state.committed_watermark):
                 self._begin()
                 offsets.append(TopicPartition(self._topic, partition, state.next_offset or 0, encode_watermark(wm)))
+            labels = state.labels
+            if labels is not None and labels.next_offset is not None and (
+                produced or labels.next_offset != labels.committed_offset
+                or labels.watermark_ms != labels.committed_watermark
+            ):
+                self._begin()
+                offsets.append(TopicPartition(self._labels_topic, partition, labels.next_offset,
+                                              encode_watermark(labels.watermark_ms)))
+        if self._concept_events:
+            self._begin()
+            for key, value in self._concept_events:
+                self._send(self.settings.topics.alerts, key.encode(), value)
+            self._concept_events.clear()
         return [tp for tp in offsets if tp.offset > 0]
 
     def _produce_partition(self, partition: int, state: PartitionState) -> bool:
@@ -301,6 +458,7 @@ class DataPlane:
             self._send(self.settings.topics.partials, delta.model_id.encode(), encode_partial(msg))
             self.stats.deltas += 1
             produced = True
+        produced |= self._produce_monitors(partition, state)
         produced |= self._produce_closed(partition, state)
         for dead in state.dead:
             self._begin()
@@ -309,12 +467,45 @@ class DataPlane:
         state.dead.clear()
         return produced
 
+    def _produce_monitors(self, partition: int, state: PartitionState) -> bool:
+        """Monitor states (model quality, bias, attribution) as deltas with an empty profile; their id
+        (source ``<capture>#monitors@<labels offset>``, partition, capture offset) is new at every drain."""
+        monitors = state.monitors
+        if monitors is None:
+            return False
+        self._count_outcomes(monitors)
+        drained = monitors.drain()
+        if not drained:
+            return False
+        self._begin()
+        labels_offset = state.labels.next_offset if state.labels is not None else None
+        source = f"{self._topic}#monitors@{labels_offset if labels_offset is not None else -1}"
+        end_offset = state.next_offset if state.next_offset is not None else -1
+        size = self._spec.size_ms
+        for (model, start), extras in sorted(drained.items()):
+            msg = PartialDelta(model, None, start, start + size, source, partition, end_offset, 0,
+                               DatasetProfile.empty(self._params), extras)
+            self._send(self.settings.topics.partials, model.encode(), encode_partial(msg))
+            self.stats.deltas += 1
+        return True
+
+    def _count_outcomes(self, monitors: PartitionMonitors) -> None:
+        """Label outcomes go to the metrics once their transaction commits (an abort replays them)."""
+        self._pending_outcomes.update(monitors.take_outcomes())
+
     def _produce_closed(self, partition: int, state: PartitionState) -> bool:
         wm = state.windows.watermark_ms
         if wm is None:
             return False
+        if state.monitors is not None and state.labels is not None:
+            lwm = state.labels.watermark_ms
+            cwm = state.windows.watermark_ms
+            if lwm is not None and cwm is not None:
+                state.monitors.expire(min(lwm, cwm))
         markers: list[WindowClosed] = []
-        for start, end in sorted(state.windows.due_windows()):
+        for start, end in sorted(self._closable(state)):
+            if state.monitors is not None:
+                state.monitors.close_window(start)
             models = state.windows.close(start)
             markers.append(WindowClosed(self._topic, partition, start, end, wm, tuple(models)))
             self.stats.windows_closed += 1
@@ -368,33 +559,72 @@ class DataPlane:
             self._in_txn = False
         self.stats.aborts += 1
         log.info("transaction aborted (%s); rewinding %d partitions", why, len(self._parts))
+        self._concept = copy.deepcopy(self._concept_committed)
+        self._concept_events.clear()
+        self._pending_outcomes.clear()
         self._rewind(list(self._parts))
 
     def _rewind(self, partitions: list[int]) -> None:
         """Drop uncommitted state and seek back to the last committed offset and watermark."""
         for partition in partitions:
             state = self._parts[partition]
-            self._parts[partition] = self._fresh_state(state.committed_offset, state.committed_watermark)
+            if state.monitors is not None:
+                state.monitors.store.close()
+            labels = state.labels
+            fresh = self._fresh_state(partition, state.committed_offset, state.committed_watermark,
+                                      labels.committed_offset if labels else None,
+                                      labels.committed_watermark if labels else None)
+            self._parts[partition] = fresh
             offset = OFFSET_BEGINNING if state.committed_offset is None else state.committed_offset
             self._consumer.seek(TopicPartition(self._topic, partition, offset))
+            if self._labels_consumer is not None and labels is not None:
+                l_offset = OFFSET_BEGINNING if labels.committed_offset is None else labels.committed_offset
+                self._labels_consumer.seek(TopicPartition(self._labels_topic, partition, l_offset))
 
     # -- rebalancing -------------------------------------------------------------------------------
-    def _fresh_state(self, offset: int | None, watermark: int | None) -> PartitionState:
+    def _fresh_state(self, partition: int, offset: int | None, watermark: int | None,
+                     labels_offset: int | None = None, labels_watermark: int | None = None) -> PartitionState:
         windows = PartitionWindows(self._spec, self._params, watermark_ms=watermark)
         now_ms = int(self._clock() * 1000)
-        return PartitionState(windows, offset, watermark, next_offset=offset, last_record_wall_ms=now_ms)
+        state = PartitionState(windows, offset, watermark, next_offset=offset, last_record_wall_ms=now_ms)
+        if not self._labels_on:
+            return state
+        state.labels = LabelProgress(labels_offset, labels_watermark, labels_offset, labels_watermark, now_ms)
+        closed_before = None if watermark is None else watermark - watermark % self._spec.size_ms
+        marks = [w for w in (watermark, labels_watermark) if w is not None]
+        since = min(marks) - round(self.settings.labels.ttl * 1000) if len(marks) == 2 else None
+        store = (rebuild_store(self.settings, partition, offset, labels_offset, since)
+                 if since is not None else new_store(self.settings, partition))
+        state.monitors = PartitionMonitors(store, self._spec.size_ms, closed_before, self._setup_of)
+        return state
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         try:
             committed = consumer.committed(partitions, timeout=30)
+            labels_committed = {
+                tp.partition: tp
+                for tp in (self._labels_consumer.committed(
+                    [TopicPartition(self._labels_topic, p.partition) for p in partitions], timeout=30)
+                    if self._labels_consumer is not None else [])
+            }
         except KafkaException as exc:
             raise wrap(exc, "read committed offsets") from exc
         for tp in committed:
             offset = tp.offset if tp.offset >= 0 else None
             watermark = decode_watermark(tp.metadata)
-            self._parts[tp.partition] = self._fresh_state(offset, watermark)
+            ltp = labels_committed.get(tp.partition)
+            l_offset = ltp.offset if ltp is not None and ltp.offset >= 0 else None
+            l_watermark = decode_watermark(ltp.metadata) if ltp is not None else None
+            self._parts[tp.partition] = self._fresh_state(tp.partition, offset, watermark, l_offset, l_watermark)
         log.info("assigned partitions %s", sorted(tp.partition for tp in committed))
         consumer.incremental_assign(partitions)
+        if self._labels_consumer is not None:
+            self._labels_consumer.incremental_assign([
+                TopicPartition(self._labels_topic, tp.partition,
+                               lt.offset if (lt := labels_committed.get(tp.partition)) is not None and lt.offset >= 0
+                               else OFFSET_BEGINNING)
+                for tp in committed
+            ])
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = [tp.partition for tp in partitions]
@@ -404,9 +634,13 @@ class DataPlane:
             except KafkaError as exc:  # the new owner replays from the last commit
                 log.warning("commit on revoke failed: %s", exc)
         for p in revoked:
-            self._parts.pop(p, None)
+            state = self._parts.pop(p, None)
+            if state is not None and state.monitors is not None:
+                state.monitors.store.close()
         log.info("revoked partitions %s", sorted(revoked))
         consumer.incremental_unassign(partitions)
+        if self._labels_consumer is not None:
+            self._labels_consumer.incremental_unassign([TopicPartition(self._labels_topic, p) for p in revoked])
 
     def _partition_count(self, topic: str) -> int:
         try:

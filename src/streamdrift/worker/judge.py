@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streamdrift.baseline import Baseline
-from streamdrift.evaluation import EvaluationConfig, WindowEvaluation, evaluate
+from streamdrift.evaluation import EvaluationConfig, PreparedBaseline, WindowEvaluation, evaluate, prepare
 from streamdrift.events import DriftEvent, Hysteresis, events_from_evaluation, rfc3339
 from streamdrift.metrics import Metrics
+from streamdrift.report import ReportWindow
 from streamdrift.settings import Settings
+from streamdrift.worker.judge_monitors import MonitorJudge, MonitorOutcome
 from streamdrift.worker.merger import ReadyWindow
 from streamdrift.worker.status import StatusStore
 
@@ -54,6 +56,16 @@ class WindowJudge:
         self._metrics = metrics
         self._status = status
         self._clock = clock
+        self._monitors = MonitorJudge(settings, metrics)
+        self._prepared: dict[str, PreparedBaseline] = {}  # model -> its current baseline, prepared once
+        self.last_report: dict[str, tuple[Baseline, ReportWindow]] = {}  # model -> last evaluated window
+
+    def _prepare(self, model_id: str, baseline: Baseline) -> PreparedBaseline:
+        """``evaluation.prepare`` once per baseline (immutable): about half of a window's evaluation time."""
+        hit = self._prepared.get(model_id)
+        if hit is None or hit.baseline is not baseline:
+            hit = self._prepared[model_id] = prepare(baseline)
+        return hit
 
     def judge(self, window: ReadyWindow, baseline: Baseline | None) -> list[DriftEvent]:
         m, now = self._metrics, self._clock()
@@ -68,24 +80,37 @@ class WindowJudge:
             "partial": window.partial,
             "partitions_closed": sorted(window.partitions_closed),
         }
+        monitors = self._monitors.judge(window, baseline)
+        summary.update(monitors.status)
         if baseline is None:
             status.baseline_id = None
             status.windows.append({**summary, "evaluated": False, "reason": "no baseline"})
             return []
-        evaluation = evaluate(window.profile, baseline, self._config)
+        evaluation = evaluate(window.profile, self._prepare(window.model_id, baseline), self._config)
+        # the other monitors' checks count as run in this window (a clean one clears a raised alert)
+        combined = dataclasses.replace(evaluation, checked=evaluation.checked | monitors.checked)
         bounds = (_ms_to_dt(window.window_start_ms), _ms_to_dt(window.window_end_ms))
         events = events_from_evaluation(
-            evaluation,
+            combined,
             self._hysteresis,
             window.model_id,
             bounds,
             baseline.baseline_id,
             model_version=window.model_version,
             partial=window.partial,
+            extra_violations=monitors.violations,
         )
         events = [dataclasses.replace(e, event_id=event_id(e)) for e in events]
         self._record(window, baseline, evaluation, events, summary)
+        self._keep_report(window, baseline, evaluation, monitors, summary)
         return events
+
+    def _keep_report(self, window: ReadyWindow, baseline: Baseline, evaluation: WindowEvaluation,
+                     monitors: MonitorOutcome, summary: dict[str, Any]) -> None:
+        label = f"{summary['window_start']} .. {summary['window_end']} ({window.n_records} records)"
+        self.last_report[window.model_id] = (
+            baseline, ReportWindow(label, window.profile, evaluation, monitors.quality_metrics)
+        )
 
     def _record(
         self,

@@ -11,8 +11,8 @@ end (idle partitions send progress markers); when ``merge_timeout`` passes first
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
 
 from streamdrift.merge import WindowAccumulator
 from streamdrift.partials import PartialDelta, WindowClosed
@@ -35,6 +35,7 @@ class ReadyWindow:
     partial: bool
     partitions_closed: frozenset[int]
     first_seen_ms: int
+    extras: Mapping[str, list[bytes]] = field(default_factory=dict)  # monitor states of every delta, by name
 
 
 def _window_key(model_id: str, start_ms: int) -> str:
@@ -134,6 +135,7 @@ class WindowMerger:
             partial=partial,
             partitions_closed=acc.partitions_closed,
             first_seen_ms=acc.first_seen_ms,
+            extras={name: list(blobs) for name, blobs in acc.extras.items()},
         )
 
     def _get(self, key: str) -> WindowAccumulator | None:

@@ -1,0 +1,119 @@
+"""Rebuilding a partition's join store after a restart, a rebalance or an aborted transaction.
+
+The join store holds what is *pending*: predictions waiting for a label, labels waiting for a prediction, and
+recently matched keys (to recognise duplicate labels). It is not in the transaction; instead it is rebuilt
+from the topics themselves: the predictions of capture p and the labels of labels p in the ``ttl`` span before
+the committed offsets (``offsets_for_times(min watermark - ttl)`` .. committed offset) are fed to a fresh store
+and their join results are discarded (they were accounted by committed transactions). The store then holds
+exactly the pending state that goes with the committed offsets, so the replay from there counts every label
+once. Cost: reading the ``ttl`` span of both partitions once per assignment (see docs/worker.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import OFFSET_END, Consumer, KafkaException, Message, TopicPartition
+
+from streamdrift.joinstore import JoinStore
+from streamdrift.records import parse_capture, parse_labels
+from streamdrift.settings import Settings
+from streamdrift.worker.kafka_errors import wrap
+from streamdrift.worker.monitors import quality_values
+
+log = logging.getLogger(__name__)
+_CHUNK = 5000
+
+
+def new_store(settings: Settings, partition: int) -> JoinStore:
+    """An empty join store for ``partition`` (its spill file, when configured, is started afresh)."""
+    s = settings.labels
+    path: Path | None = None
+    if s.spill_dir is not None:
+        directory = Path(s.spill_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{settings.group_id}-p{partition}-{os.getpid()}-{uuid.uuid4().hex[:6]}.sqlite"
+    return JoinStore(path, max_memory_items=s.max_memory_items, ttl_ms=round(s.ttl * 1000))
+
+
+def rebuild_store(settings: Settings, partition: int, capture_end: int | None, labels_end: int | None,
+                  since_ms: int | None) -> JoinStore:
+    """A store holding the pending join state as of the committed offsets (see the module docs)."""
+    store = new_store(settings, partition)
+    if since_ms is None or (not capture_end and not labels_end):
+        return store
+    started = time.monotonic()
+    consumer = Consumer(settings.client_config({
+        "group.id": f"{settings.group_id}-joinrestore-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+        "isolation.level": "read_committed", "enable.partition.eof": False,
+    }))
+    try:
+        n_pred = _replay(consumer, settings.topics.capture, partition, capture_end, since_ms, store, settings, True)
+        n_lab = _replay(consumer, settings.topics.labels, partition, labels_end, since_ms, store, settings, False)
+    finally:
+        consumer.close()
+    log.info("join store of partition %d rebuilt from %d capture and %d label messages in %.1fs "
+             "(%d predictions, %d labels pending)", partition, n_pred, n_lab, time.monotonic() - started,
+             store.pending_predictions, store.pending_labels)
+    return store
+
+
+def _start_offset(consumer: Consumer, topic: str, partition: int, since_ms: int) -> int:
+    try:
+        found = consumer.offsets_for_times([TopicPartition(topic, partition, max(0, since_ms))], timeout=30)
+    except KafkaException as exc:
+        raise wrap(exc, f"look up offsets of {topic}") from exc
+    offset = found[0].offset
+    return offset if offset >= 0 else OFFSET_END
+
+
+def _replay(consumer: Consumer, topic: str, partition: int, end: int | None, since_ms: int, store: JoinStore,
+            settings: Settings, predictions: bool) -> int:
+    if not end:
+        return 0
+    start = _start_offset(consumer, topic, partition, since_ms)
+    if start == OFFSET_END or start >= end:
+        return 0
+    consumer.assign([TopicPartition(topic, partition, start)])
+    seen = 0
+    position = start
+    deadline = time.monotonic() + 300
+    while position < end and time.monotonic() < deadline:
+        try:
+            batch = consumer.consume(_CHUNK, 1.0)
+        except KafkaException as exc:
+            raise wrap(exc, f"replay {topic}") from exc
+        msgs = [m for m in batch if m.error() is None and (m.offset() or 0) < end]
+        if batch:
+            position = max(position, max((m.offset() or 0) for m in batch) + 1)
+        if msgs:
+            _feed(msgs, store, settings, predictions)
+            seen += len(msgs)
+    consumer.unassign()
+    return seen
+
+
+def _feed(msgs: list[Message], store: JoinStore, settings: Settings, predictions: bool) -> None:
+    values = [m.value() or b"" for m in msgs]
+    stamps = [m.timestamp()[1] for m in msgs]
+    if predictions:
+        batches, _ = parse_capture(values, max_bytes=settings.max_record_bytes, fallback_timestamps_ms=stamps)
+        for b in batches:
+            if b.prediction is None and b.score is None:
+                continue
+            ids = b.inference_ids.tolist()
+            keep = [i for i, x in enumerate(ids) if x is not None]
+            if keep:
+                y_pred = quality_values(b.prediction)[keep] if b.prediction is not None else None
+                store.add_predictions([b.model_id] * len(keep), [ids[i] for i in keep], b.timestamps_ms[keep],
+                                      y_pred if y_pred is not None else [float("nan")] * len(keep),
+                                      b.score[keep] if b.score is not None else None)
+        return
+    labels, _ = parse_labels(values, max_bytes=settings.max_record_bytes, fallback_timestamps_ms=stamps)
+    if labels.n_rows:
+        store.add_labels(labels.model_ids, labels.inference_ids, quality_values(labels.labels),
+                         now_ms=int(labels.timestamps_ms.max()))
