@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import chain
+from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any, Final
 
@@ -63,6 +63,8 @@ DEAD_LETTER_REASONS: Final[tuple[str, ...]] = (
 )
 MAX_TIMESTAMP_MS: Final[int] = 1 << 53  # exact in float64; year ~287,000
 _DETAIL_MAX: Final[int] = 200
+_PRELOAD_MAX_MESSAGE: Final[int] = 1 << 16  # bytes: larger messages (columnar batches) are parsed one at a time
+_PRELOAD_MAX_TOTAL: Final[int] = 1 << 24  # bytes of a poll parsed in one pass
 _SCALARS: Final[frozenset[type]] = frozenset({int, float, str, bool, type(None)})
 _NUMBERS: Final[frozenset[type]] = frozenset({int, float, type(None)})
 
@@ -151,37 +153,99 @@ def parse_capture(
     ``fallback_timestamps_ms`` (e.g. the Kafka message timestamps, aligned with ``values``) is used for records
     without a ``timestamp``; without it such a record is dead-lettered (``missing_field``).
     """
-    groups: dict[tuple[str, str | None], _Group] = {}
-    by_raw_key: dict[tuple[object, object], _Group] = {}  # (model_id, model_version) as sent -> group
     dead: list[DeadLetter] = []
-    fallback = fallback_timestamps_ms
     with paused_gc():
-        for index, value in enumerate(values):
-            try:
-                obj = _load(value, max_bytes)
-                fmt = obj.get("format")
-                if fmt is None:
-                    raw_key = (obj.get("model_id"), obj.get("model_version"))
-                    group = _lookup(by_raw_key, raw_key)
-                    if group is None:
-                        group = by_raw_key[raw_key] = _group(groups, _model_key(obj))
-                    group.records.append(obj)
-                    group.sources.append(index)
-                elif fmt == "columnar":
-                    segment, key = _parse_columnar(obj, index, None if fallback is None else int(fallback[index]))
-                    group = _group(groups, key)
-                    group.flush(fallback, dead)
-                    group.segments.append(segment)
-                else:
-                    raise BadRecordError("bad_batch", f"unknown format {str(fmt)[:40]!r}")
-            except BadRecordError as exc:
-                dead.append(DeadLetter(index, exc.reason, exc.detail[:_DETAIL_MAX]))
+        objs = _load_all(values, max_bytes)
+        groups = None if objs is None else _plain_record_groups(objs)
+        if groups is None:
+            groups = _groups_per_message(values, objs, max_bytes, fallback_timestamps_ms, dead)
         for group in groups.values():
-            group.flush(fallback, dead)
-        by_raw_key.clear()
+            group.flush(fallback_timestamps_ms, dead)
         batches = [_batch_of(g) for g in _drained(groups)]
     dead.sort(key=lambda d: d.index)
     return [b for b in batches if b.n_rows > 0], dead
+
+
+def _groups_per_message(
+    values: Sequence[bytes],
+    objs: list[dict[str, Any]] | None,
+    max_bytes: int,
+    fallback: Sequence[int] | None,
+    dead: list[DeadLetter],
+) -> dict[tuple[str, str | None], _Group]:
+    """Group messages one by one (any mix of JSON records, columnar batches and bad input)."""
+    groups: dict[tuple[str, str | None], _Group] = {}
+    by_raw_key: dict[tuple[object, object], _Group] = {}  # (model_id, model_version) as sent -> group
+    for index, value in enumerate(values):
+        try:
+            obj = _load(value, max_bytes) if objs is None else objs[index]
+            fmt = obj.get("format")
+            if fmt is None:
+                raw_key = (obj.get("model_id"), obj.get("model_version"))
+                group = _lookup(by_raw_key, raw_key)
+                if group is None:
+                    group = by_raw_key[raw_key] = _group(groups, _model_key(obj))
+                group.records.append(obj)
+                group.sources.append(index)
+            elif fmt == "columnar":
+                segment, key = _parse_columnar(obj, index, None if fallback is None else int(fallback[index]))
+                group = _group(groups, key)
+                group.flush(fallback, dead)
+                group.segments.append(segment)
+            else:
+                raise BadRecordError("bad_batch", f"unknown format {str(fmt)[:40]!r}")
+        except BadRecordError as exc:
+            dead.append(DeadLetter(index, exc.reason, exc.detail[:_DETAIL_MAX]))
+    return groups
+
+
+def _load_all(values: Sequence[bytes], max_bytes: int) -> list[dict[str, Any]] | None:
+    """Every message parsed (one C-level pass), or None when one is too large, not JSON or not an object.
+
+    Only for polls of small messages (JSON records): big columnar batches are parsed one at a time, so their
+    Python objects never all exist at once.
+    """
+    if not values or max(map(len, values)) > min(max_bytes, _PRELOAD_MAX_MESSAGE):
+        return None
+    if sum(map(len, values)) > _PRELOAD_MAX_TOTAL:
+        return None
+    try:
+        objs = list(map(orjson.loads, values))
+    except orjson.JSONDecodeError:
+        return None
+    return objs if _DICTS.issuperset(map(type, objs)) else None
+
+
+def _plain_record_groups(objs: list[dict[str, Any]]) -> dict[tuple[str, str | None], _Group] | None:
+    """The common poll, without a per-message Python loop: every message a JSON capture record (an object
+    without ``format``) with a valid model key. Groups as the per-message loop would (same order, same rows);
+    None when a message is a columnar batch or has a bad model key (the per-message loop handles those)."""
+    try:
+        # set() raises TypeError when a value is unhashable
+        if set(map(dict.get, objs, repeat("format"))) != {None}:
+            return None
+        raw_keys = list(zip(map(dict.get, objs, repeat("model_id")), map(dict.get, objs, repeat("model_version")),
+                            strict=True))
+        by_raw_key: dict[tuple[object, object], _Group | None] = dict.fromkeys(raw_keys)  # first-seen order
+        first = dict(zip(raw_keys[::-1], objs[::-1], strict=True))  # the first record of each raw key
+    except TypeError:
+        return None
+    groups: dict[tuple[str, str | None], _Group] = {}
+    try:
+        for raw_key in by_raw_key:
+            by_raw_key[raw_key] = _group(groups, _model_key(first[raw_key]))
+    except BadRecordError:
+        return None
+    if len(by_raw_key) == 1:
+        group = next(iter(groups.values()))
+        group.records, group.sources = objs, list(range(len(objs)))
+        return groups
+    for index, (obj, raw_key) in enumerate(zip(objs, raw_keys, strict=True)):
+        found = by_raw_key[raw_key]
+        if found is not None:
+            found.records.append(obj)
+            found.sources.append(index)
+    return groups
 
 
 def _drained(groups: dict[tuple[str, str | None], _Group]) -> Iterator[_Group]:
@@ -417,19 +481,19 @@ def _segment_from_records(
 
 def _fast_segment(records: list[dict[str, Any]], sources: list[int], fallback: Sequence[int] | None) -> _Segment:
     """Columns of valid records; raises BadRecordError (any reason) as soon as something is wrong."""
-    features = [obj.get("features") for obj in records]
+    features = list(map(dict.get, records, repeat("features")))
     if not _DICTS.issuperset(map(type, features)):
         raise BadRecordError("wrong_type", "features")
-    ids = [obj.get("inference_id") for obj in records]
+    ids = list(map(dict.get, records, repeat("inference_id")))
     if not _TEXT_TYPES.issuperset(map(type, ids)):
         ids = [_inference_id(v) for v in ids]
-    label, score = _prediction_columns([obj.get("prediction") for obj in records])
-    attributions = [obj.get("attributions") for obj in records]
+    label, score = _prediction_columns(list(map(dict.get, records, repeat("prediction"))))
+    attributions = list(map(dict.get, records, repeat("attributions")))
     has_attributions = not _NONE_ONLY.issuperset(map(type, attributions))
     if has_attributions and not _DICT_OR_NONE.issuperset(map(type, attributions)):
         raise BadRecordError("wrong_type", "attributions")
     return _Segment(
-        timestamps_ms=_timestamps([obj.get("timestamp") for obj in records], sources, fallback),
+        timestamps_ms=_timestamps(list(map(dict.get, records, repeat("timestamp"))), sources, fallback),
         inference_ids=_object_array(ids),
         features=_columns_from_rows(features, _SCALARS),  # type: ignore[arg-type]
         prediction=label,
@@ -456,7 +520,10 @@ def _prediction_columns(preds: list[object]) -> tuple[Column | None, NDArray[np.
         return None, None
     if types <= _SCALARS:
         return _column(preds), None
-    if types <= _DICT_OR_NONE:  # {"label", "score"} objects: column-wise
+    if types <= _DICTS:  # {"label", "score"} objects: column-wise, C-level lookups
+        labels: list[object] = list(map(dict.get, preds, repeat("label")))  # type: ignore[arg-type]
+        scores: list[object] = list(map(dict.get, preds, repeat("score")))  # type: ignore[arg-type]
+    elif types <= _DICT_OR_NONE:
         labels = [None if p is None else p.get("label") for p in preds]  # type: ignore[attr-defined]
         scores = [None if p is None else p.get("score") for p in preds]  # type: ignore[attr-defined]
     else:
