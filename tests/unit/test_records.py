@@ -378,3 +378,36 @@ def test_columnar_bool_among_numbers_stays_boolean_and_is_wrong_type_in_attribut
     batch["attributions"] = {"x": [0.5, 1.0, False]}
     _, dead = parse_capture([orjson.dumps(batch)])
     assert [d.reason for d in dead] == ["wrong_type"]
+
+
+def _batch_summary(b: Any) -> tuple[object, ...]:
+    cols = {n: (c.kinds.tolist(), np.nan_to_num(c.numbers, nan=-1.0).tolist(),
+                None if c.strings is None else c.strings.tolist()) for n, c in b.features.columns.items()}
+    return (b.model_id, b.model_version, b.timestamps_ms.tolist(), b.inference_ids.tolist(), cols,
+            b.source_index.tolist())
+
+
+@pytest.mark.parametrize("spoiler", [b"not json", b"[1]", orjson.dumps({"format": "columnar", "model_id": "z",
+                                                                        "n": 1, "timestamp": [T0],
+                                                                        "features": {"x": [1]}})])
+def test_one_pass_grouping_matches_per_message_loop(spoiler: bytes) -> None:
+    """A poll of plain JSON records (one-pass path) groups exactly like the per-message loop, which a single
+    non-record message forces; versions sent as 3 and "3" share a group, in first-seen order."""
+    rng = np.random.default_rng(5)
+    models = rng.choice(["a", "b", "c"], 60).tolist()
+    versions: list[object] = rng.choice(np.array([None, "3", 3], dtype=object), 60).tolist()
+    values = [_rec(i, m, model_version=v) for i, (m, v) in enumerate(zip(models, versions, strict=True))]
+    fast, fast_dead = parse_capture(values)
+    slow, slow_dead = parse_capture([*values, spoiler])
+    assert fast_dead == [] and [d.index for d in slow_dead] in ([], [60])
+    slow_json = [b for b in slow if b.model_id != "z"]
+    assert [_batch_summary(b) for b in fast] == [_batch_summary(b) for b in slow_json]
+    assert [(b.model_id, b.model_version) for b in fast][:1] == [(models[0], None if versions[0] is None
+                                                                  else str(versions[0]))]
+
+
+def test_one_pass_path_falls_back_for_bad_model_keys() -> None:
+    values = [_rec(0), orjson.dumps({"model_id": ["x"], "timestamp": T0, "features": {}}), _rec(2, model_id="")]
+    batches, dead = parse_capture(values)
+    assert [b.source_index.tolist() for b in batches] == [[0]]
+    assert [(d.index, d.reason) for d in dead] == [(1, "wrong_type"), (2, "wrong_type")]
