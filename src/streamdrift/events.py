@@ -223,7 +223,7 @@ def events_from_evaluation(
                 description=violation.description, detected_at=detected_at,
             ))
         else:
-            is_feature = monitor in ("data_quality", "attribution")
+            is_feature = monitor == "data_quality"  # other monitors name a metric (ndcg, accuracy, facet:DPPL)
             events.append(DriftEvent(
                 model_id=model_id, model_version=model_version, monitor=monitor,
                 check=check, feature=subject if is_feature else None, metric=None if is_feature else subject,
