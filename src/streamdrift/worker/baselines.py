@@ -38,7 +38,28 @@ class BaselineWatcher:
         )
         self._consumer.assign([TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in range(n_partitions)])
         self._thread = threading.Thread(target=self._run, name="baselines", daemon=True)
+        self._n_partitions = n_partitions
+        self._caught_up = threading.Event()
+        self._ends: dict[int, int] | None = None  # log end offsets at start: caught up once read to there
         self.updated_at = 0.0
+
+    def wait_caught_up(self, timeout: float) -> bool:
+        """Block until every baseline published before the start has been read (False on timeout)."""
+        return self._caught_up.wait(timeout)
+
+    def _check_caught_up(self) -> None:
+        if self._caught_up.is_set():
+            return
+        try:
+            if self._ends is None:
+                self._ends = {p: self._consumer.get_watermark_offsets(TopicPartition(self._topic, p), timeout=10)[1]
+                              for p in range(self._n_partitions)}
+            positions = self._consumer.position([TopicPartition(self._topic, p) for p in self._ends])
+        except KafkaException as exc:
+            log.warning("cannot tell whether the baselines are read: %s", exc)
+            return
+        if all(self._ends[tp.partition] <= max(tp.offset, 0) for tp in positions):
+            self._caught_up.set()
 
     def start(self) -> None:
         self._thread.start()
@@ -65,6 +86,7 @@ class BaselineWatcher:
                     time.sleep(1.0)
                     continue
                 self._apply(messages)
+                self._check_caught_up()
         finally:
             self._consumer.close()
 

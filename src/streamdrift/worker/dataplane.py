@@ -171,6 +171,8 @@ class DataPlane:
                 )
             self._baselines = BaselineWatcher(self.settings, self._partition_count(self.settings.topics.baselines))
             self._baselines.start()
+            if not self._baselines.wait_caught_up(30):
+                log.warning("baselines not read within 30 s: monitors start without them")
         self._consumer.subscribe([self._topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("data plane started: topic=%s group=%s", self._topic, self.settings.group_id)
 

@@ -1,0 +1,270 @@
+"""The worker's model-quality, bias and attribution monitors on the real broker: labels joined to predictions,
+events on the windows that changed and on no other, exact label counts, exactly-once through kill -9."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from confluent_kafka import Producer
+
+from streamdrift.baseline import MonitorOptions, build_baseline
+from streamdrift.bias import FacetSpec
+from streamdrift.cli.baseline_publish import publish_baseline
+from streamdrift.columns import columns_from_rows
+from streamdrift.modelquality.window import merge_blobs
+from streamdrift.records import encode_capture_record, encode_label_record
+from streamdrift.settings import LabelSettings, Settings, WindowSettings
+from streamdrift.synthetic import Scenario, generate
+from streamdrift.worker.harness import (
+    create_all_topics,
+    drift_events,
+    kill_worker,
+    produce,
+    read_partials,
+    read_topic,
+    start_worker,
+    stop_worker,
+    unique_settings,
+    worker_process,
+)
+from streamdrift.worker.merger import WindowMerger
+
+pytestmark = pytest.mark.integration
+
+SIZE_MS = 4000
+PER_WINDOW = 800
+SCENARIOS = (Scenario.NORMAL, Scenario.NORMAL, Scenario.LABEL_FLIP, Scenario.BIAS, Scenario.NORMAL)
+N_GHOST = 37  # labels whose prediction never comes
+N_DUPLICATE = 25  # labels sent twice
+NO_LABEL_EVERY = 40  # every 40th prediction never gets a label
+MODEL = "credit"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return bytes(response.read())
+
+
+def _wait(fetch: Any, ok: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = fetch()
+            if ok(last):
+                return last
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"condition never met; last: {str(last)[:3000]}")
+
+
+def _publish_baseline(settings: Settings) -> str:
+    batch = generate(6000, np.random.default_rng(5))
+    rows = batch.rows()
+    for i, row in enumerate(rows):
+        row.update(label=int(batch.label[i]), prediction=int(batch.prediction[i]), score=float(batch.score[i]))
+    attributions = [columns_from_rows([{k: float(v[i]) for k, v in batch.attributions.items()}
+                                       for i in range(batch.n)])]
+    baseline = build_baseline(
+        [columns_from_rows(rows)], MODEL, target="label", prediction="prediction", score="score",
+        monitors=MonitorOptions(facets=(FacetSpec("gender", values=("female",)),)), attributions=attributions,
+    )
+    assert baseline.model_quality and baseline.bias and baseline.attribution
+    return publish_baseline(settings, baseline.to_json())[1]
+
+
+def _records(first: int) -> tuple[list[bytes], list[bytes], Counter[int]]:
+    """Capture records and label records (time-ordered) of five windows, and labelled rows per window."""
+    rng = np.random.default_rng(17)
+    capture: list[tuple[int, bytes]] = []
+    labels: list[tuple[int, bytes]] = []
+    labelled: Counter[int] = Counter()
+    n = 0
+    for w, scenario in enumerate(SCENARIOS):
+        start = first + w * SIZE_MS
+        batch = generate(PER_WINDOW, rng, scenario)
+        ts = np.sort(rng.integers(start, start + SIZE_MS, PER_WINDOW))
+        for i, row in enumerate(batch.rows()):
+            iid = f"i{n}"
+            t = int(ts[i])
+            capture.append((t, encode_capture_record(
+                MODEL, features=row, inference_id=iid, timestamp_ms=t,
+                prediction={"label": int(batch.prediction[i]), "score": float(batch.score[i])},
+                attributions={k: float(v[i]) for k, v in batch.attributions.items()})))
+            if n % NO_LABEL_EVERY != 0:
+                label = encode_label_record(MODEL, iid, int(batch.label[i]), t + 100)
+                labels.append((t + 100, label))
+                labelled[start] += 1
+                if n % NO_LABEL_EVERY == 1 and n // NO_LABEL_EVERY < N_DUPLICATE:
+                    labels.append((t + 150, label))  # the same label sent twice
+            n += 1
+    for g in range(N_GHOST):
+        labels.append((first + 10 * g, encode_label_record(MODEL, f"ghost{g}", 1, first + 10 * g)))
+    labels.sort(key=lambda x: x[0])
+    return [v for _, v in capture], [v for _, v in labels], labelled
+
+
+def _metric(text: str, outcome: str, model: str = MODEL) -> float:
+    pattern = rf'streamdrift_label_join_total\{{model="{re.escape(model)}",outcome="{outcome}"\}} ([0-9.e+]+)'
+    found = re.search(pattern, text)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_model_quality_bias_attribution_events_and_label_counts(kafka_bootstrap: str, tmp_path: Path) -> None:
+    settings = unique_settings(
+        kafka_bootstrap, capture_partitions=3,
+        window=WindowSettings(size=SIZE_MS / 1000, lateness=0.5, idle_timeout=3.0),
+        labels=LabelSettings(delay=1.0, ttl=6.0, spill_dir=str(tmp_path / "join")),
+        commit_interval=0.5, merge_timeout=30.0, web_host="127.0.0.1", web_port=_free_port(),
+    )
+    create_all_topics(settings)
+    baseline_id = _publish_baseline(settings)
+    first = (int(time.time() * 1000) // SIZE_MS - 7) * SIZE_MS
+    capture, labels, labelled = _records(first)
+    produce(settings, settings.topics.capture, capture, key=MODEL.encode())
+    produce(settings, settings.topics.labels, labels, key=MODEL.encode())
+
+    base = f"http://127.0.0.1:{settings.web_port}"
+    with worker_process(settings, log_path=tmp_path / "worker.log"):
+        status = _wait(lambda: orjson.loads(_get(f"{base}/status/{MODEL}")),
+                       lambda s: len(s["windows"]) >= len(SCENARIOS), timeout=120)
+        alerts = drift_events(read_topic(settings, settings.topics.alerts, until=time.monotonic() + 15, idle_s=4.0))
+        dataplane_metrics = f"http://127.0.0.1:{settings.web_port + 1}/metrics"  # role all: data plane's port
+        metrics = _wait(lambda: _get(dataplane_metrics).decode(),
+                        lambda t: _metric(t, "unmatched", "_all") >= N_GHOST, timeout=60)
+        control_metrics = _get(f"{base}/metrics").decode()
+        report = _get(f"{base}/report/{MODEL}").decode()
+
+    windows = {w["window_start"]: w for w in status["windows"]}
+    assert status["baseline_id"] == baseline_id
+    # exact labelled count per window (the label is accounted to its prediction's window)
+    by_start = sorted(windows.values(), key=lambda w: w["window_start"])
+    assert [w["model_quality"]["n_labelled"] for w in by_start] == [labelled[first + i * SIZE_MS]
+                                                                      for i in range(len(SCENARIOS))]
+    raised = [a for a in alerts if a["status"] == "raised"]
+    quality = [a for a in raised if a["monitor"] == "model_quality" and a["check"] == "model_quality_check"]
+    bias = [a for a in raised if a["monitor"] == "bias"]
+    starts = [w["window_start"] for w in by_start]
+    assert quality and {a["window_start"] for a in quality} == {starts[2]}, quality
+    assert any(a["metric"] == "accuracy" for a in quality)
+    assert bias and {a["window_start"] for a in bias} == {starts[3]}, [w.get("bias") for w in by_start]
+    assert all(a["metric"].startswith("gender:") and a["check"] == "bias_drift_check" for a in bias)
+    assert not [a for a in raised if a["monitor"] == "attribution"]
+    assert all(w["attribution"]["ndcg"] > 0.9 for w in by_start)
+    # label outcomes, exactly (metrics of the data plane, role all: web_port + 1)
+    total_labelled = sum(labelled.values())
+    assert _metric(metrics, "matched") == total_labelled
+    assert _metric(metrics, "duplicate") == N_DUPLICATE
+    assert _metric(metrics, "unmatched", "_all") == N_GHOST
+    assert _metric(metrics, "late") == 0
+    assert f'streamdrift_model_quality_metric{{metric="accuracy",model="{MODEL}"}}' in control_metrics
+    assert f'streamdrift_attribution_ndcg{{model="{MODEL}"}}' in control_metrics
+    assert "<html" in report and MODEL in report
+
+
+# ------------------------------------------------------------------------------------------ exactly once
+
+RATE = 400  # predictions per second
+FEED_S = 14.0
+KILL_AT_S = 6.0
+LABEL_LAG_S = 1.0
+KILL_SIZE_MS = 3000
+
+
+class _Feeder(threading.Thread):
+    """Live predictions stamped with the wall clock; each gets its label LABEL_LAG_S later (labels keyed alike)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(daemon=True)
+        self.settings = settings
+        self.labelled: Counter[int] = Counter()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+
+    def _run(self) -> None:
+        rng = np.random.default_rng(23)
+        producer = Producer(self.settings.client_config({"linger.ms": 10, "enable.idempotence": True}))
+        waiting: list[tuple[float, bytes, int]] = []
+        key = MODEL.encode()
+        end = time.monotonic() + FEED_S
+        n = 0
+        while time.monotonic() < end or waiting:
+            now = time.monotonic()
+            if now < end:
+                batch = generate(RATE // 10, rng)
+                ts = int(time.time() * 1000)
+                for i, row in enumerate(batch.rows()):
+                    iid = f"k{n}"
+                    n += 1
+                    producer.produce(self.settings.topics.capture, key=key, value=encode_capture_record(
+                        MODEL, features=row, inference_id=iid, timestamp_ms=ts,
+                        prediction={"label": int(batch.prediction[i]), "score": float(batch.score[i])}))
+                    waiting.append((now + LABEL_LAG_S, orjson.dumps((iid, int(batch.label[i]))), ts))
+            due = [w for w in waiting if w[0] <= now]
+            waiting = [w for w in waiting if w[0] > now]
+            for _, payload, pred_ts in due:
+                iid, label = orjson.loads(payload)
+                producer.produce(self.settings.topics.labels, key=key,
+                                 value=encode_label_record(MODEL, iid, label, int(time.time() * 1000)))
+                self.labelled[pred_ts - pred_ts % KILL_SIZE_MS] += 1
+            producer.poll(0)
+            time.sleep(0.1)
+        if producer.flush(120):
+            raise RuntimeError("records left unacknowledged")
+
+
+def test_label_join_exactly_once_through_kill(kafka_bootstrap: str, tmp_path: Path) -> None:
+    settings = unique_settings(
+        kafka_bootstrap, capture_partitions=3,
+        window=WindowSettings(size=KILL_SIZE_MS / 1000, lateness=0.5, idle_timeout=3.0),
+        labels=LabelSettings(delay=2.5), commit_interval=0.5, instance_id="w0",
+    )
+    create_all_topics(settings)
+    args = ["--instance-id", "w0"]
+    worker = start_worker(settings, role="dataplane", log_path=tmp_path / "w0.log", extra_args=args)
+    feeder = _Feeder(settings)
+    started = time.monotonic()
+    try:
+        feeder.start()
+        time.sleep(max(0.0, KILL_AT_S - (time.monotonic() - started)))
+        kill_worker(worker)
+        worker = start_worker(settings, role="dataplane", log_path=tmp_path / "w0.log", extra_args=args)
+        feeder.join(FEED_S + 60)
+        assert feeder.error is None and not feeder.is_alive()
+        time.sleep(settings.window.idle_timeout + settings.labels.delay + KILL_SIZE_MS / 1000 + 4)
+    finally:
+        stop_worker(worker)
+
+    merger = WindowMerger({}, 3, merge_timeout_ms=10**12, clock_ms=lambda: int(time.time() * 1000))
+    labelled: Counter[int] = Counter()
+    for message in read_partials(settings, until=time.monotonic() + 60, idle_s=5.0):
+        for window in merger.handle(message):
+            assert not window.partial
+            state = merge_blobs(window.extras.get("model_quality", []))
+            labelled[window.window_start_ms] += 0 if state is None else state.n
+    assert merger.duplicates == 0 and merger.open_windows() == 0
+    assert sum(feeder.labelled.values()) > RATE * FEED_S * 0.5
+    assert +labelled == +feeder.labelled
