@@ -74,3 +74,30 @@ def consumer_config(kafka_bootstrap: str) -> Callable[[str], dict[str, Any]]:
 def prometheus_registry() -> CollectorRegistry:
     """A fresh, private Prometheus registry (metric names may be registered again in each test)."""
     return CollectorRegistry()
+
+
+_SESSION_STATUS: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _SESSION_STATUS.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave without the interpreter's module teardown once pytest has reported.
+
+    Sketches still referenced by test modules at shutdown make datasketches' nanobind bindings print pages of
+    "leaked instances" after pytest's summary (they are not leaks: the objects are alive until the process
+    ends). The same exit as the ``streamdrift`` console script: collect, flush, exit with pytest's status.
+    """
+    import gc
+    import os
+    import sys
+
+    if not _SESSION_STATUS:
+        return
+    gc.collect()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_SESSION_STATUS[-1])
