@@ -33,6 +33,9 @@ from streamdrift.sketches import (
     DistinctCountSketch,
     FrequentItemsSketch,
     KllSketch,
+    check_hll_lg_k,
+    check_kll_k,
+    check_lg_max_k,
     pack_envelope,
     unpack_envelope,
     value_counts,
@@ -112,10 +115,12 @@ class NumericProfile:
     ``variance`` / ``std_dev`` are population figures (M2 / count), as SageMaker reports them.
     """
 
-    __slots__ = ("_max", "_min", "count", "kll", "m2", "mean", "missing", "non_finite", "sum", "wrong_type")
+    __slots__ = ("_kll", "_kll_k", "_max", "_min", "count", "m2", "mean", "missing", "non_finite", "sum",
+                 "wrong_type")
 
     def __init__(self, kll_k: int = DEFAULT_KLL_K) -> None:
-        self.kll = KllSketch(kll_k)
+        self._kll_k = check_kll_k(kll_k)
+        self._kll: KllSketch | None = None  # allocated on the first finite value (or first access)
         self.count = self.missing = self.non_finite = self.wrong_type = 0
         self._min, self._max = math.inf, -math.inf
         self.sum = self.mean = self.m2 = 0.0
@@ -123,6 +128,21 @@ class NumericProfile:
     @classmethod
     def empty(cls, kll_k: int = DEFAULT_KLL_K) -> Self:
         return cls(kll_k)
+
+    @property
+    def kll(self) -> KllSketch:
+        """The quantile sketch (created on first use: categorical features never pay for one)."""
+        if self._kll is None:
+            self._kll = KllSketch(self._kll_k)
+        return self._kll
+
+    @kll.setter
+    def kll(self, sketch: KllSketch) -> None:
+        self._kll, self._kll_k = sketch, sketch.k
+
+    @property
+    def kll_k(self) -> int:
+        return self._kll_k
 
     @property
     def min(self) -> float:
@@ -185,17 +205,18 @@ class NumericProfile:
     def merge(self, other: NumericProfile) -> Self:
         if not isinstance(other, NumericProfile):
             raise MergeError(f"cannot merge {type(other).__name__} into a NumericProfile")
-        if other.kll.k != self.kll.k:
-            raise MergeError(f"cannot merge numeric profiles with KLL k {self.kll.k} vs {other.kll.k}")
+        if other.kll_k != self._kll_k:
+            raise MergeError(f"cannot merge numeric profiles with KLL k {self._kll_k} vs {other.kll_k}")
         self.missing += other.missing
         self.non_finite += other.non_finite
         self.wrong_type += other.wrong_type
         self._combine(other.count, other._min, other._max, other.sum, other.mean, other.m2)
-        self.kll.merge(other.kll)
+        if other._kll is not None and not other._kll.is_empty:
+            self.kll.merge(other._kll)
         return self
 
     def reset(self) -> None:
-        self.__init__(self.kll.k)  # type: ignore[misc]
+        self.__init__(self._kll_k)  # type: ignore[misc]
 
     def copy(self) -> NumericProfile:
         return NumericProfile.from_bytes(self.to_bytes())
@@ -203,7 +224,8 @@ class NumericProfile:
     def to_bytes(self) -> bytes:
         head = _NUMERIC.pack(self.count, self.missing, self.non_finite, self.wrong_type,
                              self._min, self._max, self.sum, self.mean, self.m2)
-        return pack_envelope(BlobKind.NUMERIC_PROFILE, (self.kll.k, 0, 0), head + _pack_chunks(self.kll.to_bytes()))
+        kll = self._kll if self._kll is not None else KllSketch(self._kll_k)  # same bytes as before: format 1
+        return pack_envelope(BlobKind.NUMERIC_PROFILE, (self._kll_k, 0, 0), head + _pack_chunks(kll.to_bytes()))
 
     @classmethod
     def from_bytes(cls, blob: bytes, kll_k: int | None = None) -> Self:
@@ -218,7 +240,8 @@ class NumericProfile:
         if kll.n != out.count:
             raise CorruptBlobError(f"numeric profile count {out.count} differs from its KLL n {kll.n}")
         out._min, out._max, out.sum, out.mean, out.m2 = float(lo), float(hi), float(total), float(mean), float(m2)
-        out.kll = kll
+        if out.count:  # an empty sketch is not kept (recreated on demand)
+            out.kll = kll
         return out
 
     def __repr__(self) -> str:
@@ -243,12 +266,16 @@ class CategoricalProfile:
     ``domain`` (always 0 without a domain).
     """
 
-    __slots__ = ("count", "distinct", "domain", "frequent", "missing", "out_of_domain")
+    __slots__ = ("_distinct", "_frequent", "_hll_lg_k", "_lg_max_k", "count", "domain", "missing",
+                 "out_of_domain")
 
     def __init__(self, lg_max_k: int = DEFAULT_LG_MAX_K, hll_lg_k: int = DEFAULT_HLL_LG_K,
                  domain: frozenset[str] | None = None) -> None:
-        self.frequent = FrequentItemsSketch(lg_max_k)
-        self.distinct = DistinctCountSketch(hll_lg_k)
+        self._lg_max_k = check_lg_max_k(lg_max_k)
+        self._hll_lg_k = check_hll_lg_k(hll_lg_k)
+        # Sketches are allocated on the first value fed (or first access): numeric features never pay for them.
+        self._frequent: FrequentItemsSketch | None = None
+        self._distinct: DistinctCountSketch | None = None
         self.domain = None if domain is None else frozenset(domain)
         self.count = self.missing = self.out_of_domain = 0
 
@@ -256,6 +283,34 @@ class CategoricalProfile:
     def empty(cls, lg_max_k: int = DEFAULT_LG_MAX_K, hll_lg_k: int = DEFAULT_HLL_LG_K,
               domain: frozenset[str] | None = None) -> Self:
         return cls(lg_max_k, hll_lg_k, domain)
+
+    @property
+    def frequent(self) -> FrequentItemsSketch:
+        if self._frequent is None:
+            self._frequent = FrequentItemsSketch(self._lg_max_k)
+        return self._frequent
+
+    @frequent.setter
+    def frequent(self, sketch: FrequentItemsSketch) -> None:
+        self._frequent, self._lg_max_k = sketch, sketch.lg_max_k
+
+    @property
+    def distinct(self) -> DistinctCountSketch:
+        if self._distinct is None:
+            self._distinct = DistinctCountSketch(self._hll_lg_k)
+        return self._distinct
+
+    @distinct.setter
+    def distinct(self, sketch: DistinctCountSketch) -> None:
+        self._distinct, self._hll_lg_k = sketch, sketch.lg_k
+
+    @property
+    def lg_max_k(self) -> int:
+        return self._lg_max_k
+
+    @property
+    def hll_lg_k(self) -> int:
+        return self._hll_lg_k
 
     @property
     def is_empty(self) -> bool:
@@ -279,22 +334,27 @@ class CategoricalProfile:
 
     def frequencies(self) -> dict[str, int]:
         """Estimated count per tracked value (exact while fewer distinct values than the sketch's map size)."""
-        return self.frequent.frequencies()
+        return {} if self._frequent is None else self._frequent.frequencies()
 
     def merge(self, other: CategoricalProfile) -> Self:
         if not isinstance(other, CategoricalProfile):
             raise MergeError(f"cannot merge {type(other).__name__} into a CategoricalProfile")
         if other.domain != self.domain:
             raise MergeError("cannot merge categorical profiles with different domains")
-        self.frequent.merge(other.frequent)
-        self.distinct.merge(other.distinct)
+        if other._lg_max_k != self._lg_max_k or other._hll_lg_k != self._hll_lg_k:
+            raise MergeError(f"cannot merge categorical profiles with lg_max_k/hll_lg_k {self._lg_max_k}/"
+                             f"{self._hll_lg_k} vs {other._lg_max_k}/{other._hll_lg_k}")
+        if other._frequent is not None:
+            self.frequent.merge(other._frequent)
+        if other._distinct is not None:
+            self.distinct.merge(other._distinct)
         self.count += other.count
         self.missing += other.missing
         self.out_of_domain += other.out_of_domain
         return self
 
     def reset(self) -> None:
-        self.__init__(self.frequent.lg_max_k, self.distinct.lg_k, self.domain)  # type: ignore[misc]
+        self.__init__(self._lg_max_k, self._hll_lg_k, self.domain)  # type: ignore[misc]
 
     def copy(self) -> CategoricalProfile:
         return CategoricalProfile.from_bytes(self.to_bytes())
@@ -303,8 +363,11 @@ class CategoricalProfile:
         has_domain = self.domain is not None
         head = _CATEGORICAL.pack(self.count, self.missing, self.out_of_domain, int(has_domain))
         domain = orjson.dumps(sorted(self.domain)) if self.domain is not None else b""
-        body = head + _pack_chunks(self.frequent.to_bytes(), self.distinct.to_bytes(), domain)
-        params = (self.frequent.lg_max_k, self.distinct.lg_k, 0)
+        # not-yet-allocated sketches are written as empty ones: the same bytes as before (format 1)
+        frequent = self._frequent if self._frequent is not None else FrequentItemsSketch(self._lg_max_k)
+        distinct = self._distinct if self._distinct is not None else DistinctCountSketch(self._hll_lg_k)
+        body = head + _pack_chunks(frequent.to_bytes(), distinct.to_bytes(), domain)
+        params = (self._lg_max_k, self._hll_lg_k, 0)
         return pack_envelope(BlobKind.CATEGORICAL_PROFILE, params, body)
 
     @classmethod
@@ -323,11 +386,15 @@ class CategoricalProfile:
         _counts_ok(count, missing, ood)
         out = cls(lg, hll, _decode_domain(domain_raw) if has_domain else None)
         out.count, out.missing, out.out_of_domain = count, missing, ood
-        out.frequent, out.distinct = frequent, distinct
+        if count or not frequent.is_empty or frequent.max_error or not distinct.is_empty:
+            out.frequent, out.distinct = frequent, distinct  # empty sketches are not kept (recreated on demand)
         return out
 
     def __repr__(self) -> str:
-        return f"CategoricalProfile(count={self.count}, missing={self.missing}, distinct~{self.distinct.estimate:.0f})"
+        return f"CategoricalProfile(count={self.count}, missing={self.missing}, distinct~{self._distinct_estimate():.0f})"
+
+    def _distinct_estimate(self) -> float:
+        return 0.0 if self._distinct is None else self._distinct.estimate
 
 
 def _decode_domain(raw: bytes) -> frozenset[str]:

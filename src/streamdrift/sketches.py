@@ -147,6 +147,21 @@ def _check_param(name: str, value: int, low: int, high: int) -> int:
     return int(value)
 
 
+def check_kll_k(k: int) -> int:
+    """``k`` when it is a valid KLL k (8..65535), else ParameterMismatchError (without allocating a sketch)."""
+    return _check_param("KLL k", k, 8, 65535)
+
+
+def check_lg_max_k(lg_max_k: int) -> int:
+    """``lg_max_k`` when valid for frequent items (3..26), else ParameterMismatchError."""
+    return _check_param("frequent items lg_max_k", lg_max_k, 3, 26)
+
+
+def check_hll_lg_k(lg_k: int) -> int:
+    """``lg_k`` when valid for HLL (4..21), else ParameterMismatchError."""
+    return _check_param("HLL lg_k", lg_k, 4, 21)
+
+
 # --------------------------------------------------------------------------------------------- helpers
 
 
@@ -201,7 +216,7 @@ class KllSketch:
     __slots__ = ("_k", "_sk")
 
     def __init__(self, k: int = DEFAULT_KLL_K) -> None:
-        self._k = _check_param("KLL k", k, 8, 65535)
+        self._k = check_kll_k(k)
         self._sk = ds.kll_doubles_sketch(self._k)
 
     @classmethod
@@ -333,7 +348,7 @@ class FrequentItemsSketch:
     __slots__ = ("_lg", "_lost_error", "_sk", "_weight")
 
     def __init__(self, lg_max_k: int = DEFAULT_LG_MAX_K) -> None:
-        self._lg = _check_param("frequent items lg_max_k", lg_max_k, 3, 26)
+        self._lg = check_lg_max_k(lg_max_k)
         self._sk = ds.frequent_strings_sketch(self._lg)
         self._weight = 0
         self._lost_error = 0
@@ -455,7 +470,7 @@ class DistinctCountSketch:
     __slots__ = ("_lg", "_sk")
 
     def __init__(self, lg_k: int = DEFAULT_HLL_LG_K) -> None:
-        self._lg = _check_param("HLL lg_k", lg_k, 4, 21)
+        self._lg = check_hll_lg_k(lg_k)
         self._sk = ds.hll_sketch(self._lg)
 
     @classmethod

@@ -209,3 +209,46 @@ def test_copy_is_deep() -> None:
 
 def test_format_numbers() -> None:
     assert format_numbers(np.array([3.0, -2.0, 2.5, 1e20, 0.1])) == ["3", "-2", "2.5", "1e+20", "0.1"]
+
+
+def _allocated(fp: FeatureProfile) -> tuple[bool, bool, bool]:
+    return (fp.numeric._kll is not None, fp.categorical._frequent is not None,
+            fp.categorical._distinct is not None)
+
+
+def test_sketches_are_allocated_lazily_and_serialize_as_empty_ones() -> None:
+    rng = np.random.default_rng(11)
+    numeric, text = FeatureProfile(), FeatureProfile()
+    numeric.update(column_from_values([*rng.normal(size=50).tolist(), None]))
+    text.update(column_from_values([*rng.choice(["a", "b"], 50).tolist(), None]))
+    assert _allocated(numeric) == (True, False, False)
+    assert _allocated(text) == (False, True, True)
+    assert _allocated(FeatureProfile()) == (False, False, False)
+    for fp in (numeric, text, FeatureProfile()):
+        blob = fp.to_bytes()
+        back = FeatureProfile.from_bytes(blob)
+        assert _allocated(back) == _allocated(fp)  # empty sketches are not kept after a round trip either
+        # touching the sketches (allocating empty ones) does not change the bytes: the format is unchanged
+        _ = (back.numeric.kll.n, back.categorical.frequent.total_weight, back.categorical.distinct.estimate)
+        assert back.to_bytes() == blob
+    assert numeric.categorical.frequencies() == {} and text.numeric.kll.is_empty
+
+
+def test_merge_into_lazy_profile_equals_merge_into_allocated() -> None:
+    rng = np.random.default_rng(12)
+    letters = rng.choice(["a", "b", "c"], 40).tolist()
+    col = column_from_values(letters + rng.normal(size=10).tolist())
+    src = FeatureProfile()
+    src.update(col)
+    lazy, eager = FeatureProfile(), FeatureProfile()
+    _ = (eager.numeric.kll, eager.categorical.frequent, eager.categorical.distinct)
+    lazy.merge(src)
+    eager.merge(src)
+    assert lazy.to_bytes() == eager.to_bytes()
+    freq = lazy.categorical.frequencies()
+    assert freq == src.categorical.frequencies()
+    assert {k: v for k, v in freq.items() if k in "abc"} == Counter(letters)
+    with pytest.raises(ParameterMismatchError):
+        CategoricalProfile(lg_max_k=2)
+    with pytest.raises(ParameterMismatchError):
+        NumericProfile(kll_k=4)
