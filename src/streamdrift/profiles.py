@@ -36,6 +36,7 @@ from streamdrift.sketches import (
     check_hll_lg_k,
     check_kll_k,
     check_lg_max_k,
+    empty_blob,
     pack_envelope,
     unpack_envelope,
     value_counts,
@@ -177,7 +178,10 @@ class NumericProfile:
         self.missing += int(kind_counts[Kind.MISSING])
         self.non_finite += int(kind_counts[Kind.NONFINITE])
         self.wrong_type += int(kind_counts[Kind.STRING] + kind_counts[Kind.BOOLEAN])
-        if kind_counts[Kind.INTEGRAL] + kind_counts[Kind.FRACTIONAL]:
+        n_numbers = int(kind_counts[Kind.INTEGRAL] + kind_counts[Kind.FRACTIONAL])
+        if n_numbers == column.numbers.size:  # every row a finite number: no mask, no copy
+            self.add_finite(column.numbers)
+        elif n_numbers:
             self.add_finite(column.numbers[np.isfinite(column.numbers)])
 
     def add_finite(self, finite: NDArray[np.float64]) -> None:
@@ -185,10 +189,14 @@ class NumericProfile:
         n = int(finite.size)
         if n == 0:
             return
-        mean = float(finite.mean())
-        m2 = float(np.square(finite - mean).sum())
-        self._combine(n, float(finite.min()), float(finite.max()), float(finite.sum()), mean, m2)
-        self.kll.update(finite)
+        total = float(finite.sum())
+        mean = total / n  # what ndarray.mean computes
+        centered = finite - mean
+        m2 = float(np.dot(centered, centered))
+        kll = self.kll
+        kll.update(finite)
+        # the sketch tracks the exact min / max of everything it was fed, i.e. of this profile's values
+        self._combine(n, kll.min, kll.max, total, mean, m2)
 
     def _combine(self, n: int, lo: float, hi: float, total: float, mean: float, m2: float) -> None:
         na = self.count
@@ -224,8 +232,9 @@ class NumericProfile:
     def to_bytes(self) -> bytes:
         head = _NUMERIC.pack(self.count, self.missing, self.non_finite, self.wrong_type,
                              self._min, self._max, self.sum, self.mean, self.m2)
-        kll = self._kll if self._kll is not None else KllSketch(self._kll_k)  # same bytes as before: format 1
-        return pack_envelope(BlobKind.NUMERIC_PROFILE, (self._kll_k, 0, 0), head + _pack_chunks(kll.to_bytes()))
+        # a never-allocated sketch is written as an empty one: the same bytes (format 1 unchanged)
+        kll = empty_blob(BlobKind.KLL, self._kll_k) if self._kll is None else self._kll.to_bytes()
+        return pack_envelope(BlobKind.NUMERIC_PROFILE, (self._kll_k, 0, 0), head + _pack_chunks(kll))
 
     @classmethod
     def from_bytes(cls, blob: bytes, kll_k: int | None = None) -> Self:
@@ -364,9 +373,11 @@ class CategoricalProfile:
         head = _CATEGORICAL.pack(self.count, self.missing, self.out_of_domain, int(has_domain))
         domain = orjson.dumps(sorted(self.domain)) if self.domain is not None else b""
         # not-yet-allocated sketches are written as empty ones: the same bytes as before (format 1)
-        frequent = self._frequent if self._frequent is not None else FrequentItemsSketch(self._lg_max_k)
-        distinct = self._distinct if self._distinct is not None else DistinctCountSketch(self._hll_lg_k)
-        body = head + _pack_chunks(frequent.to_bytes(), distinct.to_bytes(), domain)
+        frequent = (empty_blob(BlobKind.FREQUENT_ITEMS, self._lg_max_k) if self._frequent is None
+                    else self._frequent.to_bytes())
+        distinct = (empty_blob(BlobKind.DISTINCT_COUNT, self._hll_lg_k) if self._distinct is None
+                    else self._distinct.to_bytes())
+        body = head + _pack_chunks(frequent, distinct, domain)
         params = (self._lg_max_k, self._hll_lg_k, 0)
         return pack_envelope(BlobKind.CATEGORICAL_PROFILE, params, body)
 
@@ -510,7 +521,7 @@ class FeatureProfile:
 
     def to_bytes(self) -> bytes:
         declared = b"" if self.declared is None else self.declared.value.encode()
-        body = _KIND_COUNTS.pack(*(int(c) for c in self.type_counts)) + _pack_chunks(
+        body = _KIND_COUNTS.pack(*self.type_counts.tolist()) + _pack_chunks(
             declared, self.numeric.to_bytes(), self.categorical.to_bytes())
         return pack_envelope(BlobKind.FEATURE_PROFILE, self.params.as_tuple(), body)
 

@@ -13,6 +13,7 @@ version) or :class:`ParameterMismatchError` (another kind or other parameters th
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from collections import Counter
@@ -162,6 +163,19 @@ def check_hll_lg_k(lg_k: int) -> int:
     return _check_param("HLL lg_k", lg_k, 4, 21)
 
 
+@functools.lru_cache(maxsize=64)
+def empty_blob(kind: BlobKind, param: int) -> bytes:
+    """``to_bytes()`` of a new, empty KLL / frequent-items / HLL sketch with parameter ``param`` (memoized:
+    profiles that never allocated a sketch serialize this, the same bytes as an allocated empty one)."""
+    if kind == BlobKind.KLL:
+        return KllSketch(param).to_bytes()
+    if kind == BlobKind.FREQUENT_ITEMS:
+        return FrequentItemsSketch(param).to_bytes()
+    if kind == BlobKind.DISTINCT_COUNT:
+        return DistinctCountSketch(param).to_bytes()
+    raise ParameterMismatchError(f"no empty sketch of kind {_kind_name(kind)}")
+
+
 # --------------------------------------------------------------------------------------------- helpers
 
 
@@ -252,6 +266,8 @@ class KllSketch:
     def update(self, values: NDArray[np.generic] | Sequence[float]) -> None:
         """Add a batch (NaN is dropped; callers count missing values themselves)."""
         arr = as_float_array(values)
+        if not arr.flags.writeable:  # nanobind rejects read-only arrays (e.g. zero-copy views of arrow data)
+            arr = arr.copy()
         if arr.size:
             self._sk.update(arr.ravel())
 

@@ -206,3 +206,11 @@ def test_value_counts_first_seen_order_matches_arrow_path() -> None:
     # unhashable objects take the str() path
     items, counts = value_counts([["x"], "['x']", None])  # type: ignore[list-item]
     assert items == ["['x']"] and counts.tolist() == [2]
+
+
+def test_kll_accepts_read_only_arrays() -> None:
+    values = np.linspace(0.0, 1.0, 101)
+    values.flags.writeable = False
+    sk = KllSketch()
+    sk.update(values)
+    assert sk.n == 101 and sk.min == 0.0 and sk.max == 1.0
