@@ -1,13 +1,25 @@
-"""Pure parts of the data plane: watermark in offset metadata, dead-letter headers, client configs."""
+"""Pure parts of the data plane: watermark in offset metadata, dead-letter headers, client configs, and the
+per-partition monitors (label join, model-quality and bias states per window)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from streamdrift.bias import BiasConfig, BiasState, FacetSpec, OutcomeSpec
 from streamdrift.columns import columns_from_rows
+from streamdrift.joinstore import JoinStore
+from streamdrift.modelquality import BinaryQualityState, state_from_bytes
 from streamdrift.partials import PartialDelta, WindowClosed
 from streamdrift.profiles import DatasetProfile, ProfileParams
+from streamdrift.records import (
+    CaptureBatch,
+    LabelBatch,
+    encode_capture_record,
+    encode_label_record,
+    parse_capture,
+    parse_labels,
+)
 from streamdrift.settings import Settings
 from streamdrift.worker.deadletter import (
     HEADER_OFFSET,
@@ -17,7 +29,9 @@ from streamdrift.worker.deadletter import (
     read_headers,
 )
 from streamdrift.worker.merger import WindowMerger
+from streamdrift.worker.monitors import PartitionMonitors
 from streamdrift.worker.offsets import decode_watermark, encode_watermark
+from streamdrift.worker.setup import NO_SETUP, ModelSetup
 
 
 @pytest.mark.parametrize("wm", [None, 0, 1_718_000_000_000, -5])
@@ -125,3 +139,69 @@ def test_merger_state_survives_a_restart() -> None:
     assert second.handle(_delta(0, 10, 30)) == []  # replayed delta recognised from the stored state
     [ready] = second.handle(_closed(1))
     assert ready.n_records == 30 and second.duplicates == 1
+
+
+# ------------------------------------------------------------------ monitors of a partition (label join)
+
+
+SIZE = 1000
+
+
+def _monitors(setup: ModelSetup = NO_SETUP, closed_before: int | None = None) -> PartitionMonitors:
+    return PartitionMonitors(JoinStore(None, ttl_ms=10_000), SIZE, closed_before, lambda model: setup)
+
+
+def _pred_batch(rows: list[tuple[str, int, int, float, str]]) -> CaptureBatch:
+    values = [encode_capture_record("m", features={"gender": g}, inference_id=i, timestamp_ms=t,
+                                    prediction={"label": p, "score": s}) for i, t, p, s, g in rows]
+    batches, dead = parse_capture(values)
+    assert not dead and len(batches) == 1
+    return batches[0]
+
+
+def _label_batch(rows: list[tuple[str, int, int]]) -> LabelBatch:
+    labels, dead = parse_labels([encode_label_record("m", i, y, t) for i, t, y in rows])
+    assert not dead
+    return labels
+
+
+def test_labels_join_in_either_order_and_count_in_the_prediction_window() -> None:
+    mon = _monitors()
+    # label of a first, prediction later; prediction of b first, label later (in the next window's time)
+    mon.add_labels(_label_batch([("a", 100, 1)]))
+    streams = mon.add_capture(_pred_batch([("a", 50, 1, 0.9, "f"), ("b", 900, 0, 0.2, "m"),
+                                           ("c", 1500, 1, 0.7, "m")]), wm_before=None)
+    assert [s.errors.tolist() for s in streams] == [[0.0]]  # a joined: predicted 1, label 1
+    streams = mon.add_labels(_label_batch([("b", 1200, 1), ("b", 1250, 1), ("zzz", 1300, 0)]))
+    assert [s.errors.tolist() for s in streams] == [[1.0]]  # b: predicted 0, label 1
+    drained = mon.drain()
+    state = state_from_bytes(drained[("m", 0)]["model_quality"])
+    assert isinstance(state, BinaryQualityState) and (state.tp, state.fn, state.n) == (1, 1, 2)
+    assert ("m", 1000) not in drained  # c has no label yet
+    outcomes = mon.take_outcomes()
+    assert outcomes[("m", "matched")] == 2 and outcomes[("m", "duplicate")] == 1
+    assert outcomes[("m", "early")] == 2  # a's label and zzz's waited for a prediction
+    mon.expire(1300 + 10_001)
+    assert mon.take_outcomes()[("", "unmatched")] == 1  # zzz never got its prediction
+
+
+def test_label_of_a_closed_window_is_late_not_counted() -> None:
+    mon = _monitors()
+    mon.add_capture(_pred_batch([("a", 10, 1, 0.9, "f")]), wm_before=None)
+    mon.close_window(0)
+    assert mon.add_labels(_label_batch([("a", 2000, 1)])) == []
+    assert mon.drain() == {}
+    assert mon.take_outcomes()[("m", "late")] == 1
+
+
+def test_bias_state_per_window_from_capture_rows() -> None:
+    config = BiasConfig((FacetSpec("gender", values=("f",)),), OutcomeSpec(values=(1,)), OutcomeSpec(values=(1,)))
+    mon = _monitors(ModelSetup("b1", None, config, None))
+    mon.add_capture(_pred_batch([("a", 10, 1, 0.9, "f"), ("b", 20, 0, 0.1, "f"), ("c", 30, 1, 0.8, "m"),
+                                 ("d", 1100, 1, 0.8, "m")]), wm_before=None)
+    drained = mon.drain()
+    w0 = BiasState.from_bytes(drained[("m", 0)]["bias"])
+    assert int(w0.n_records[0]) == 3 and int(BiasState.from_bytes(drained[("m", 1000)]["bias"]).n_records[0]) == 1
+    # rows of a window behind the watermark (late) are left out
+    mon.add_capture(_pred_batch([("e", 40, 1, 0.9, "f")]), wm_before=1500)
+    assert mon.drain() == {}

@@ -121,3 +121,19 @@ def test_kafka_options_and_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_secret_must_not_hide_in_kafka_options() -> None:
     with pytest.raises(ConfigError, match="sasl_password"):
         load_settings(None, {"kafka.sasl.password": "oops"})
+
+
+def test_label_and_monitor_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = Settings()
+    assert defaults.labels.enabled and defaults.labels.ttl == 24 * 3600 and defaults.labels.delay == 0
+    assert defaults.monitors.attribution_threshold == 0.9
+    config = tmp_path / "c.yaml"
+    config.write_text("labels:\n  ttl: 2h\n  spill_dir: /var/lib/sd\nmonitors:\n  bias_confidence: 0.995\n")
+    monkeypatch.setenv("STREAMDRIFT_LABELS__DELAY", "5m")
+    loaded = load_settings(config, {"labels.min_labelled": 50})
+    assert (loaded.labels.ttl, loaded.labels.delay, loaded.labels.min_labelled) == (7200.0, 300.0, 50)
+    assert loaded.labels.spill_dir == "/var/lib/sd" and loaded.monitors.bias_confidence == 0.995
+    with pytest.raises(ConfigError):
+        load_settings(None, {"labels.ttl": "0s"})
+    with pytest.raises(ConfigError):
+        load_settings(None, {"monitors.attribution_threshold": 1.5})

@@ -49,6 +49,12 @@ EPILOG = (
 @click.option("--merge-timeout", default=None, help="evaluate a window as partial after this long")
 @click.option("--web-port", type=int, default=None, help="control-plane web port (/metrics /health /status); "
               "the data plane serves /metrics on web-port + 1 in role all")
+@click.option("--labels/--no-labels", "labels_enabled", default=None,
+              help="consume the labels topic (model quality); default on")
+@click.option("--label-delay", default=None, help="how long after a window ends its labels may still arrive, e.g. 1h "
+              "(windows close only then)")
+@click.option("--label-ttl", default=None, help="how long a prediction or label waits for its match, e.g. 24h")
+@click.option("--join-spill-dir", default=None, help="directory of the label join's SQLite spill files")
 @click.option("--kafka-option", "kafka_options", multiple=True, metavar="KEY=VALUE",
               help="librdkafka option for every client (repeatable), e.g. security.protocol=SASL_SSL")
 @click.option("--role", type=click.Choice(["all", "dataplane", "controlplane"]), default="all", show_default=True)
@@ -68,6 +74,10 @@ def run(config_file: Path | None, kafka_options: tuple[str, ...], role: str, met
         "commit_interval": flags["commit_interval"],
         "merge_timeout": flags["merge_timeout"],
         "web_port": flags["web_port"],
+        "labels.enabled": flags["labels_enabled"],
+        "labels.delay": flags["label_delay"],
+        "labels.ttl": flags["label_ttl"],
+        "labels.spill_dir": flags["join_spill_dir"],
     }
     try:
         settings = load_cli_settings(config_file, overrides, kafka_options)
