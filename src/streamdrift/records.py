@@ -24,12 +24,13 @@ dead-lettered as a whole. Parsing never raises for bad input.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, repeat
 from operator import itemgetter
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import orjson
@@ -416,19 +417,16 @@ def _column(values: Sequence[object], allowed: frozenset[type] | None = None, wh
 def _plain_numbers(values: Sequence[object]) -> NDArray[np.float64] | None:
     """``values`` as float64 when they are provably only Python int / float (no None, bool, str, nesting).
 
-    numpy's own dtype discovery (in C) replaces a per-value type scan: a float/int result can only hide a
-    ``bool`` (True/False become 1/0), so the rows holding 0 or 1 are type-checked individually. Anything
-    else (None, text, nesting, ints beyond 64 bits) returns None: the caller's general path handles it.
+    ``array.array("d", ...)`` converts in C and rejects None, text and nesting (TypeError) and numbers beyond a
+    double (OverflowError), replacing a per-value type scan. It accepts ``bool`` (as 1.0 / 0.0), so the rows
+    holding 0 or 1 are type-checked individually. When it rejects, the caller's general path handles it.
     """
     if not values or type(values[0]) is str:
         return None
     try:
-        arr = np.array(values)
-    except (ValueError, TypeError, OverflowError):
+        numbers = np.frombuffer(array("d", cast("Sequence[float]", values)), dtype=np.float64)
+    except (TypeError, OverflowError):
         return None
-    if arr.ndim != 1 or arr.dtype.kind not in "fiu":
-        return None
-    numbers = arr.astype(np.float64, copy=False)
     maybe_bool = np.flatnonzero((numbers == 0.0) | (numbers == 1.0))
     if maybe_bool.size and bool in set(map(type, map(values.__getitem__, maybe_bool.tolist()))):
         return None

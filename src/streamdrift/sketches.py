@@ -143,6 +143,8 @@ def _expect(value: int | None, slot: int = 0) -> Params | None:
 
 
 def _check_param(name: str, value: int, low: int, high: int) -> int:
+    if type(value) is int and low <= value <= high:  # the common case, cheaply
+        return value
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= int(value) <= high:
         raise ParameterMismatchError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
     return int(value)
