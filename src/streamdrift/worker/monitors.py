@@ -175,7 +175,8 @@ class PartitionMonitors:
         if any(f.name not in batch.features.columns for f in config.facets):
             return
         facets = {f.name: column_values(batch.features.columns[f.name]) for f in config.facets}
-        predicted = self._predicted_outcome(batch, config.predicted.threshold is not None)
+        by_score = config.predicted.threshold is not None and batch.score is not None
+        predicted = batch.score if by_score and batch.score is not None else column_values(batch.prediction)
         for start, rows in self._by_window(batch.timestamps_ms, keep):
             state = self.bias.get((batch.model_id, start))
             if state is None:
@@ -184,13 +185,6 @@ class PartitionMonitors:
                 state.update({k: v[rows] for k, v in facets.items()}, predicted[rows])
             except StreamdriftError as exc:
                 log.warning("bias update of %s failed: %s", batch.model_id, exc)
-
-    @staticmethod
-    def _predicted_outcome(batch: CaptureBatch, by_score: bool) -> NDArray[Any]:
-        if by_score and batch.score is not None:
-            return batch.score
-        assert batch.prediction is not None  # checked by the caller
-        return column_values(batch.prediction)
 
     def _add_attribution(self, batch: CaptureBatch, setup: ModelSetup, keep: NDArray[np.bool_]) -> None:
         features = setup.attribution_features
