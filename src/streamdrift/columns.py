@@ -97,13 +97,13 @@ def classify_numbers(numbers: NDArray[np.float64]) -> tuple[NDArray[np.float64],
     Returns the numbers with non-finite values replaced by NaN, and the kinds.
     """
     finite = np.isfinite(numbers)
+    if finite.all():  # the common case: INTEGRAL (1) where integral-valued, else FRACTIONAL (2)
+        return numbers, (numbers != np.floor(numbers)).view(np.uint8) + np.uint8(Kind.INTEGRAL)
     kinds = np.full(numbers.shape, Kind.FRACTIONAL, dtype=np.uint8)
     with np.errstate(invalid="ignore"):
         kinds[finite & (numbers == np.floor(numbers))] = Kind.INTEGRAL
     kinds[np.isnan(numbers)] = Kind.MISSING
     kinds[np.isinf(numbers)] = Kind.NONFINITE
-    if finite.all():
-        return numbers, kinds
     return np.where(finite, numbers, np.nan), kinds
 
 

@@ -225,8 +225,11 @@ def _plain_record_groups(objs: list[dict[str, Any]]) -> dict[tuple[str, str | No
         # set() raises TypeError when a value is unhashable
         if set(map(dict.get, objs, repeat("format"))) != {None}:
             return None
-        raw_keys = list(zip(map(dict.get, objs, repeat("model_id")), map(dict.get, objs, repeat("model_version")),
-                            strict=True))
+        ids = list(map(dict.get, objs, repeat("model_id")))
+        versions = list(map(dict.get, objs, repeat("model_version")))
+        if ids.count(ids[0]) == len(ids) and versions.count(versions[0]) == len(versions):  # one model
+            return _one_group(objs, (ids[0], versions[0]))
+        raw_keys = list(zip(ids, versions, strict=True))
         by_raw_key: dict[tuple[object, object], _Group | None] = dict.fromkeys(raw_keys)  # first-seen order
         first = dict(zip(raw_keys[::-1], objs[::-1], strict=True))  # the first record of each raw key
     except TypeError:
@@ -237,16 +240,22 @@ def _plain_record_groups(objs: list[dict[str, Any]]) -> dict[tuple[str, str | No
             by_raw_key[raw_key] = _group(groups, _model_key(first[raw_key]))
     except BadRecordError:
         return None
-    if len(by_raw_key) == 1:
-        group = next(iter(groups.values()))
-        group.records, group.sources = objs, list(range(len(objs)))
-        return groups
     for index, (obj, raw_key) in enumerate(zip(objs, raw_keys, strict=True)):
         found = by_raw_key[raw_key]
         if found is not None:
             found.records.append(obj)
             found.sources.append(index)
     return groups
+
+
+def _one_group(objs: list[dict[str, Any]], raw_key: tuple[object, object]) -> dict[tuple[str, str | None], _Group] | None:
+    """Every record of the poll has the same (model_id, model_version) as sent (``==``, as a dict lookup)."""
+    try:
+        key = _model_key({"model_id": raw_key[0], "model_version": raw_key[1]})
+    except BadRecordError:
+        return None
+    group = _Group(key[0], key[1], objs, list(range(len(objs))))
+    return {key: group}
 
 
 def _drained(groups: dict[tuple[str, str | None], _Group]) -> Iterator[_Group]:
