@@ -215,6 +215,86 @@ def bench_rows(n: int, repeats: int) -> list[tuple[str, float, str]]:
     ]
 
 
+def bench_streaming(n_batches: int, repeats: int) -> list[tuple[str, float, str]]:
+    """The data plane's pattern: a fresh DatasetProfile per (model, window) fed one 1000-row batch, serialized."""
+    rng = np.random.default_rng(SEED + 2)
+    batches = []
+    for _ in range(n_batches):
+        cols: dict[str, Column] = {}
+        for j in range(22):
+            numbers, kinds = classify_numbers(rng.normal(size=1000).round(3))
+            cols[f"f{j}"] = Column(numbers, kinds, None)
+        for i in range(3):
+            strings = rng.choice(np.array(["red", "green", "blue", "cyan"], dtype=object), 1000)
+            cols[f"c{i}"] = Column(np.full(1000, np.nan), np.full(1000, Kind.STRING, dtype=np.uint8), strings)
+        batches.append(Columns(1000, cols))
+    arrays = [c.numbers for b in batches for name, c in b.columns.items() if name.startswith("f")]
+
+    def bare_kll() -> None:
+        for a in arrays:
+            ds.kll_doubles_sketch(200).update(a)
+
+    def profile_and_serialize() -> None:
+        for b in batches:
+            p = DatasetProfile.empty()
+            p.update(b)
+            p.to_bytes()
+
+    t_kll = median_time(bare_kll, repeats)
+    t_prof = median_time(profile_and_serialize, repeats)
+    n = n_batches * 1000
+    return [
+        ("bare KLL update of the 22 numeric columns", n / t_kll, "reference"),
+        ("new DatasetProfile + update + to_bytes per batch", n / t_prof, f"ratio vs bare KLL {t_kll / t_prof:.2f}"),
+    ]
+
+
+MEMORY_SCRIPT = r"""
+import sys
+import numpy as np
+from streamdrift.columns import Columns, column_from_values
+from streamdrift.profiles import DatasetProfile, FeatureProfile
+def rss():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmRSS:"))
+rng = np.random.default_rng(0)
+num = column_from_values(rng.normal(size=1000).round(3).tolist())
+cat = column_from_values(rng.choice(["red", "green", "blue", "cyan"], 1000).tolist())
+batch = Columns(1000, {**{f"f{j}": num for j in range(22)}, **{f"c{i}": cat for i in range(3)}})
+def feature(col):
+    fp = FeatureProfile()
+    if col is not None:
+        fp.update(col)
+    return fp
+def dataset():
+    dp = DatasetProfile.empty()
+    dp.update(batch)
+    return dp
+make = {"empty": lambda: feature(None), "numeric": lambda: feature(num), "categorical": lambda: feature(cat),
+        "dataset": dataset}[sys.argv[1]]
+n = 200 if sys.argv[1] == "dataset" else 5000
+make()
+keep, before = [], rss()
+for _ in range(n):
+    keep.append(make())
+print((rss() - before) / n)
+"""
+
+
+def bench_memory() -> list[tuple[str, float, str]]:
+    """Resident bytes per profile (RSS growth over many live objects, each case in its own process)."""
+    cases = [("empty FeatureProfile", "empty"), ("FeatureProfile, 1000 numbers", "numeric"),
+             ("FeatureProfile, 1000 strings (4 values)", "categorical"),
+             ("DatasetProfile, 22 numeric + 3 categorical x 1000 rows", "dataset")]
+    rows = []
+    for title, case in cases:
+        proc = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, case], capture_output=True, text=True,
+                              timeout=600, check=False)
+        value = float(proc.stdout.strip()) if proc.returncode == 0 else float("nan")
+        rows.append((title, value, "RSS growth per live object"))
+    return rows
+
+
 def print_table(title: str, rows: list[tuple[str, float, str]], unit: str) -> None:
     print(f"\n{title}")
     width = max(len(r[0]) for r in rows)
@@ -232,6 +312,10 @@ def main(args: argparse.Namespace) -> None:
     print_table("Profile update", bench_profiles(n, repeats, args.whylogs_python), "values/s")
     gc.collect()
     print_table("Columnarizing capture records", bench_rows(n_rows_capture, repeats), "records/s")
+    gc.collect()
+    print_table("Streaming: one profile per 1000-row batch (data plane)",
+                bench_streaming(50 if args.quick else 200, max(repeats, 3)), "rows/s")
+    print_table("Memory", bench_memory(), "bytes")
 
 
 def parse_args() -> argparse.Namespace:

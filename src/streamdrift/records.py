@@ -437,7 +437,7 @@ def _plain_numbers(values: Sequence[object]) -> NDArray[np.float64] | None:
     except (TypeError, OverflowError):
         return None
     maybe_bool = np.flatnonzero((numbers == 0.0) | (numbers == 1.0))
-    if maybe_bool.size and bool in set(map(type, map(values.__getitem__, maybe_bool.tolist()))):
+    if maybe_bool.size and not _INT_TYPES.issuperset(map(type, map(values.__getitem__, maybe_bool.tolist()))):
         return None
     return numbers
 
