@@ -10,6 +10,9 @@ Rows (records/s, median of repeats, one core):
   parse_capture columnar  the same records as columnar batches of 1000 rows
   PartitionWindows.add    profiling parsed batches into 1-minute windows (incl. drain every poll)
   parse + add (JSON)      the two together, i.e. what one worker core can sustain on JSON records
+  columnar 100x25 ...     bench_worker's columnar load (100 models x 25 features, 1000 rows a message, polls of
+                          200 messages, 10 s windows): orjson.loads alone, parse_capture, and parse + add +
+                          drain + serialize every delta (the data plane's work per record, without Kafka)
 """
 
 from __future__ import annotations
@@ -55,6 +58,24 @@ def make_records(n: int, seed: int = 0) -> tuple[list[bytes], list[dict[str, Any
             )
         )
     return values, rows
+
+
+def make_columnar_polls(n: int, models: int = 100, features: int = 25) -> list[list[bytes]]:
+    """bench_worker's columnar messages: 1000 rows each, round-robin over models, polls of 200 messages."""
+    rng = np.random.default_rng(2)
+    per_model = []
+    for _ in range(models):
+        feats: dict[str, object] = {f"f{i}": rng.normal(size=1000).round(3).tolist() for i in range(features - 3)}
+        for c in ("c0", "c1", "c2"):
+            feats[c] = rng.choice(np.array(["red", "green", "blue", "cyan"], dtype=object), size=1000).tolist()
+        per_model.append(orjson.dumps(feats))
+    step = 3_600_000 // max(1, n // 1000)
+    messages = []
+    for b in range(n // 1000):
+        head = f'{{"format":"columnar","model_id":"m{b % models}","n":1000,"timestamp":['.encode()
+        stamps = ",".join([str(T0 + b * step)] * 1000).encode()
+        messages.append(head + stamps + b'],"features":' + per_model[b % models] + b"}")
+    return [messages[i : i + 200] for i in range(0, len(messages), 200)]
 
 
 def rate(n: int, fn: Callable[[], object], repeats: int) -> float:
@@ -117,6 +138,24 @@ def main() -> None:
             pw.add_many(parse_capture(p)[0])
             pw.drain_deltas()
 
+    col_polls = make_columnar_polls(n)
+
+    def columnar_loads() -> None:
+        for p in col_polls:
+            for m in p:
+                orjson.loads(m)
+
+    def columnar_parse() -> None:
+        for p in col_polls:
+            parse_capture(p)
+
+    def columnar_dataplane() -> None:
+        pw = PartitionWindows(WindowSpec(10_000, lateness_ms=1_000))
+        for p in col_polls:
+            pw.add_many(parse_capture(p)[0])
+            for delta in pw.drain_deltas():
+                delta.profile.to_bytes()
+
     ref = rate(n, loads_only, repeats)
     table = [
         ("orjson.loads (reference)", ref),
@@ -126,12 +165,22 @@ def main() -> None:
         ("PartitionWindows.add (+drain)", rate(n, add_only, repeats)),
         ("parse + add (JSON)", rate(n, parse_and_add, repeats)),
     ]
+    col_ref = rate(n, columnar_loads, repeats)
+    col_table = [
+        ("orjson.loads (reference)", col_ref),
+        ("parse_capture", rate(n, columnar_parse, repeats)),
+        ("parse + add + drain + to_bytes", rate(n, columnar_dataplane, repeats)),
+    ]
     mean_bytes = sum(map(len, values)) / n
     print(f"{n} records, {mean_bytes:.0f} bytes each (20 numeric + 3 categorical), polls of {POLL}, "
           f"median of {repeats}")
     print(f"{'path':<42}{'records/s':>12}{'vs orjson.loads':>18}")
     for name, r in table:
         print(f"{name:<42}{r:>12,.0f}{r / ref:>17.2f}x")
+    print(f"\ncolumnar 100 models x 25 features, 1000 rows/message, polls of 200 messages ({n} rows)")
+    print(f"{'path':<42}{'records/s':>12}{'vs orjson.loads':>18}")
+    for name, r in col_table:
+        print(f"{name:<42}{r:>12,.0f}{r / col_ref:>17.2f}x")
 
 
 if __name__ == "__main__":
