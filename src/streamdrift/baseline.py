@@ -94,7 +94,7 @@ __all__ = [
 FORMAT_VERSION: Final[int] = 1
 #: Baselines are built and stored once: a large KLL k keeps their rank-error bound (added to the calibrated KS
 #: critical value) small; windows keep a moderate k (settings.profile.kll_k). See docs/evaluation.md.
-DEFAULT_BASELINE_KLL_K: Final[int] = 4096
+DEFAULT_BASELINE_KLL_K: Final[int] = 2048
 SUMMARY_QUANTILES: Final[tuple[float, ...]] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 TOP_CATEGORIES: Final[int] = 20
 NUMERIC_TYPES: Final[frozenset[FeatureType]] = frozenset({FeatureType.INTEGRAL, FeatureType.FRACTIONAL})

@@ -16,7 +16,7 @@ to ``eps_a + eps_b``. ``eps`` is datasketches' ``get_normalized_rank_error(k, Fa
 each trial, i.e. a bound on the supremum, which is what the KS statistic needs (the ``True`` variant is the
 larger "double-sided" error of a PMF bin, a difference of two ranks). The test is run on
 ``D' = max(0, D - eps_a - eps_b)``; a sketch in exact mode (``n <= k``: nothing compacted away) contributes 0.
-Baselines are built once with a large k (4096: eps 0.0007) and windows keep a moderate one (1000: eps 0.0028,
+Baselines are built once with a large k (2048: eps 0.0014) and windows keep a moderate one (1000: eps 0.0028,
 and windows of up to 1,000 records are exact).
 """
 

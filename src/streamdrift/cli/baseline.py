@@ -83,7 +83,7 @@ def baseline() -> None:
 @click.option("--timestamp-column", default=None, help="Event-time column (not a feature).")
 @click.option("--id-column", default=None, help="Row id column (not a feature).")
 @click.option("--exclude", multiple=True, help="Column to leave out (repeatable).")
-@click.option("--kll-k", type=click.IntRange(8, 65535), default=4096, show_default=True,
+@click.option("--kll-k", type=click.IntRange(8, 65535), default=2048, show_default=True,
               help="KLL sketch k of the baseline (= baseline.DEFAULT_BASELINE_KLL_K; windows use their own k).")
 @click.option("--problem-type", type=click.Choice(["auto", "binary_classification", "multiclass_classification",
                                                  "regression"]), default="auto", show_default=True,
