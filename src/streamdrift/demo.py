@@ -54,7 +54,7 @@ class DemoOptions:
     bootstrap: str | None = None  # None: start a local broker
     duration: float | None = None  # None: until Ctrl-C
     window_seconds: float = 10.0
-    phase_windows: int = 3
+    phase_windows: int = 2
     rate: int = 400  # captured predictions per second
     label_delay: float = 3.0  # ground truth arrives this many seconds after the prediction
     web_port: int = 8000

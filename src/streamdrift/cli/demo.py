@@ -15,7 +15,7 @@ from streamdrift.errors import StreamdriftError
               help="Stop after this many seconds (default: run until Ctrl-C).")
 @click.option("--window", "window_seconds", type=click.FloatRange(min=1), default=10.0, show_default=True,
               help="Window length in seconds.")
-@click.option("--phase-windows", type=click.IntRange(1), default=3, show_default=True,
+@click.option("--phase-windows", type=click.IntRange(1), default=2, show_default=True,
               help="Windows per phase (normal, then each incident).")
 @click.option("--rate", type=click.IntRange(10), default=400, show_default=True, help="Predictions per second.")
 @click.option("--web-port", type=click.IntRange(1, 65535), default=8000, show_default=True,
