@@ -184,3 +184,21 @@ def test_same_input_any_batch_split_same_counts(policy: str) -> None:
     assert results[0][1][0] > 0  # the input does contain late rows
     assert results[0][1][2] + results[0][1][1] == n
     assert all(r == results[0] for r in results[1:])
+
+
+@pytest.mark.parametrize("layout", ["runs", "interleaved"])
+def test_window_subsets_profile_exactly_their_rows(layout: str) -> None:
+    """Rows of one batch split over two windows (contiguous runs are sliced, others gathered) are profiled
+    exactly: counts, sums and categorical frequencies per window match the rows in it."""
+    n = 40
+    second = np.arange(n) >= n // 2 if layout == "runs" else np.arange(n) % 2 == 1
+    ts = [T0 + SIZE + 1 if s else T0 + 1 for s in second.tolist()]
+    pw = PartitionWindows(WindowSpec(SIZE, lateness_ms=10 * SIZE))
+    pw.add(_batch(ts))
+    deltas = {d.window_start_ms: d for d in pw.drain_deltas()}
+    for start, mask in ((T0, ~second), (T0 + SIZE, second)):
+        rows = np.flatnonzero(mask)
+        fp = deltas[start].profile.features
+        assert deltas[start].n_records == rows.size
+        assert fp["x"].numeric.count == rows.size and fp["x"].numeric.sum == float(rows.sum())
+        assert fp["c"].categorical.frequencies() == dict(Counter(f"k{i % 3}" for i in rows.tolist()))
