@@ -1,0 +1,46 @@
+"""The README's main command, shortened: `streamdrift demo` runs end to end, shows drift events of each
+incident it injects, and stops everything it started (its broker and its worker)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1.0)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_demo_raises_drift_and_stops_what_it_started() -> None:
+    web_port = _free_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "streamdrift", "demo", "--duration", "75", "--window", "4", "--phase-windows", "2",
+         "--rate", "300", "--web-port", str(web_port), "--no-live"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    out = result.stdout
+    assert result.returncode == 0, (out[-3000:], result.stderr[-3000:])
+    broker = re.search(r"broker 127\.0\.0\.1:(\d+): topics ready", out)
+    assert broker is not None, out[-3000:]
+    # the incidents come in order: a shifted numeric feature, then a new category, then an accuracy drop
+    assert re.search(r"RAISED\s+data_quality/baseline_drift_check income", out), out[-3000:]
+    assert re.search(r"RAISED\s+data_quality/(categorical_values_check|baseline_drift_check) region", out), out[-3000:]
+    assert "demo finished:" in out
+    # everything it started is gone: the local broker's port and the worker's web port are closed
+    assert not _accepts(int(broker.group(1)))
+    assert not _accepts(web_port)
