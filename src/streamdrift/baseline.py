@@ -80,6 +80,7 @@ from streamdrift.typeinference import FeatureType
 
 __all__ = [
     "DEFAULT_BASELINE_KLL_K",
+    "DEFAULT_WINDOW_KLL_K",
     "FORMAT_VERSION",
     "Baseline",
     "Constraints",
@@ -95,6 +96,9 @@ FORMAT_VERSION: Final[int] = 1
 #: Baselines are built and stored once: a large KLL k keeps their rank-error bound (added to the calibrated KS
 #: critical value) small; windows keep a moderate k (settings.profile.kll_k). See docs/evaluation.md.
 DEFAULT_BASELINE_KLL_K: Final[int] = 2048
+# KLL k of window profiles (the stream worker's settings.profile.kll_k and `streamdrift check`): windows of up
+# to 1,000 records are held exactly, larger ones within a 0.0028 rank-error bound (docs/evaluation.md).
+DEFAULT_WINDOW_KLL_K: Final[int] = 1000
 SUMMARY_QUANTILES: Final[tuple[float, ...]] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 TOP_CATEGORIES: Final[int] = 20
 NUMERIC_TYPES: Final[frozenset[FeatureType]] = frozenset({FeatureType.INTEGRAL, FeatureType.FRACTIONAL})

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol, runtime_checkable
@@ -33,7 +33,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from streamdrift.baseline import Baseline
+from streamdrift.baseline import DEFAULT_WINDOW_KLL_K, Baseline
 from streamdrift.checkmonitors import LabelCounts, LabelJoin, MonitorWindow, build_monitors, monitor_names
 from streamdrift.columns import take
 from streamdrift.errors import ConfigError, InputFileError
@@ -91,6 +91,7 @@ class CheckOptions:
     has_header: bool | None = None
     exclude: tuple[str, ...] = ()  # plus the baseline's target / prediction / score columns
     chunk_rows: int = 50_000
+    window_kll_k: int = DEFAULT_WINDOW_KLL_K  # the stream worker's default too (settings.profile.kll_k)
     config: EvaluationConfig = field(default_factory=EvaluationConfig)
     raise_after: int = 1
     clear_after: int = 1
@@ -183,7 +184,8 @@ class _Windower:
         features = self._baseline.constraints.features
         schema = {n: c.inferred_type for n, c in features.items() if c.inferred_type.value in ("String", "Boolean")}
         domains = {n: c.domain for n, c in features.items() if c.domain is not None}
-        return DatasetProfile.empty(params=self._baseline.profile.params, schema=schema, domains=domains)
+        params = replace(self._baseline.profile.params, kll_k=self._opts.window_kll_k)
+        return DatasetProfile.empty(params=params, schema=schema, domains=domains)
 
     def _keys(self, chunk: Chunk) -> NDArray[np.int64]:
         n = chunk.columns.n_rows

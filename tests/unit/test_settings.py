@@ -137,3 +137,10 @@ def test_label_and_monitor_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         load_settings(None, {"labels.ttl": "0s"})
     with pytest.raises(ConfigError):
         load_settings(None, {"monitors.attribution_threshold": 1.5})
+
+
+def test_window_kll_k_default_matches_the_check_command() -> None:
+    from streamdrift.baseline import DEFAULT_WINDOW_KLL_K
+    from streamdrift.check import CheckOptions
+
+    assert Settings().profile.kll_k == DEFAULT_WINDOW_KLL_K == CheckOptions(window_records=10).window_kll_k
