@@ -324,13 +324,28 @@ class DataPlane:
                 if self.metrics is not None:
                     self.metrics.alert(stream.model_id, event.monitor, event.check, event.status)
 
-    def _closable(self, state: PartitionState) -> list[tuple[int, int]]:
+    def _closable(self, partition: int, state: PartitionState) -> list[tuple[int, int]]:
         """Due windows whose labels may all have arrived: the labels watermark passed their end too."""
         due = state.windows.due_windows()
         if state.labels is None:
             return due
         lwm = state.labels.watermark_ms
-        return [] if lwm is None else [(s, e) for s, e in due if e <= lwm]
+        if lwm is None:
+            # No label seen yet. If the labels partition is known to be empty and read to its end (the fetcher's
+            # high watermark), there is no ground truth to wait for: models without labels are not held back.
+            return due if self._labels_drained_empty(partition, state.labels) else []
+        return [(s, e) for s, e in due if e <= lwm]
+
+    def _labels_drained_empty(self, partition: int, labels: LabelProgress) -> bool:
+        if self._labels_consumer is None:
+            return True
+        try:
+            _, high = self._labels_consumer.get_watermark_offsets(
+                TopicPartition(self._labels_topic, partition), cached=True)
+        except KafkaException:
+            return False
+        position = labels.next_offset if labels.next_offset is not None else (labels.committed_offset or 0)
+        return high >= 0 and position >= high
 
     def _offset_watermark(self, state: PartitionState) -> int | None:
         """The capture watermark stored with the offset, held back to the oldest window kept open for labels
@@ -379,7 +394,7 @@ class DataPlane:
                     metrics.set_consumer_lag(self._topic, partition, max(0, high - state.next_offset))
 
     def _any_due(self) -> bool:
-        return any(self._closable(s) for s in self._parts.values())
+        return any(self._closable(p, s) for p, s in self._parts.items())
 
     # -- the transaction ---------------------------------------------------------------------------
     def commit(self) -> None:
@@ -505,7 +520,7 @@ class DataPlane:
             if lwm is not None and cwm is not None:
                 state.monitors.expire(min(lwm, cwm))
         markers: list[WindowClosed] = []
-        for start, end in sorted(self._closable(state)):
+        for start, end in sorted(self._closable(partition, state)):
             if state.monitors is not None:
                 state.monitors.close_window(start)
             models = state.windows.close(start)
