@@ -15,7 +15,6 @@ Ties are broken by the baseline's feature order (stable sort), so equal values n
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Self
@@ -31,10 +30,7 @@ from streamdrift.errors import (
     ParameterMismatchError,
     VersionMismatchError,
 )
-
-_MAGIC = b"SDAT"
-_FORMAT_VERSION = 1
-_HEADER = struct.Struct("<4sHI")
+from streamdrift.sketches import BlobKind, pack_envelope, unpack_envelope
 
 
 def _check_names(names: Sequence[str]) -> tuple[str, ...]:
@@ -86,6 +82,8 @@ class AttributionState:
         self.update(matrix)
 
     def merge(self, other: AttributionState) -> Self:
+        if not isinstance(other, AttributionState):
+            raise MergeError(f"attribution: cannot merge {type(other).__name__} into an AttributionState")
         if other.features != self.features:
             raise MergeError("attribution: cannot merge states over different feature lists")
         self.abs_sums += other.abs_sums
@@ -96,10 +94,17 @@ class AttributionState:
         """Mean |attribution| per feature (0 where a feature never had one)."""
         return np.divide(self.abs_sums, self.counts, out=np.zeros_like(self.abs_sums), where=self.counts > 0)
 
+    def reset(self) -> None:
+        """Back to zero sums and counts (same features)."""
+        self.abs_sums = np.zeros(len(self.features))
+        self.counts = np.zeros(len(self.features), dtype=np.int64)
+
     def to_bytes(self) -> bytes:
+        """Shared envelope (kind ATTRIBUTION, slots: feature-list JSON length, feature count); payload: the
+        JSON feature list, the sums, the counts."""
         params = json.dumps({"features": list(self.features)}).encode()
         payload = self.abs_sums.astype("<f8").tobytes() + self.counts.astype("<i8").tobytes()
-        return _HEADER.pack(_MAGIC, _FORMAT_VERSION, len(params)) + params + payload
+        return pack_envelope(BlobKind.ATTRIBUTION, (len(params), len(self.features), 0), params + payload)
 
     @classmethod
     def from_bytes(cls, blob: bytes, expected: Sequence[str] | None = None) -> Self:
@@ -117,21 +122,17 @@ class AttributionState:
 
 
 def _read_header(blob: bytes) -> tuple[tuple[str, ...], bytes]:
-    if len(blob) < _HEADER.size:
-        raise CorruptBlobError(f"attribution: blob of {len(blob)} bytes is too short")
-    magic, version, params_len = _HEADER.unpack_from(blob)
-    if magic != _MAGIC:
-        raise CorruptBlobError("attribution: not a streamdrift attribution-state blob (bad magic)")
-    if version != _FORMAT_VERSION:
-        raise VersionMismatchError(f"attribution: format version {version}, this build reads {_FORMAT_VERSION}")
-    end = _HEADER.size + params_len
-    if len(blob) < end:
+    env = unpack_envelope(blob, BlobKind.ATTRIBUTION, n_params=2)
+    params_len, n_features, _ = env.params
+    if len(env.payload) < params_len:
         raise CorruptBlobError("attribution: blob truncated inside its parameters")
     try:
-        names = _check_names(json.loads(blob[_HEADER.size : end])["features"])
+        names = _check_names(json.loads(env.payload[:params_len])["features"])
     except (ValueError, KeyError, TypeError, ConfigError) as exc:
         raise CorruptBlobError(f"attribution: unreadable parameters: {exc!r}") from exc
-    return names, blob[end:]
+    if len(names) != n_features:
+        raise CorruptBlobError(f"attribution: {len(names)} features in the parameters, envelope says {n_features}")
+    return names, env.payload[params_len:]
 
 
 # --------------------------------------------------------------------------------------------- NDCG

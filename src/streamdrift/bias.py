@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
@@ -36,6 +35,7 @@ from streamdrift.errors import (
     ParameterMismatchError,
     VersionMismatchError,
 )
+from streamdrift.sketches import BlobKind, pack_envelope, unpack_envelope
 
 TP, FP, TN, FN, UP, UN = range(6)
 N_CELLS = 6
@@ -69,10 +69,6 @@ METRIC_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
 )
 #: The value a metric takes when both groups are treated alike (DI is a ratio, the rest are differences).
 FAIR_VALUE: Mapping[str, float] = MappingProxyType({name: (1.0 if name == "DI" else 0.0) for name in ALL_METRICS})
-
-_MAGIC = b"SDBI"
-_FORMAT_VERSION = 1
-_HEADER = struct.Struct("<4sHI")
 
 Scalar = str | int | float | bool
 
@@ -269,16 +265,24 @@ class BiasState:
             self.excluded[i] += int(n - np.count_nonzero(valid))
 
     def merge(self, other: BiasState) -> Self:
+        if not isinstance(other, BiasState):
+            raise MergeError(f"bias: cannot merge {type(other).__name__} into a BiasState")
         if other.config != self.config:
             raise MergeError("bias: cannot merge states with different facet / outcome configurations")
         self.counts += other.counts
         self.excluded += other.excluded
         return self
 
+    def reset(self) -> None:
+        """Back to zero counts (same configuration)."""
+        self.counts[...] = 0
+        self.excluded[...] = 0
+
     def to_bytes(self) -> bytes:
+        """Shared envelope (kind BIAS, slots: config JSON length, facet count); payload: JSON config, counts."""
         params = json.dumps(self.config.to_dict(), sort_keys=True).encode()
         payload = self.counts.astype("<i8").tobytes() + self.excluded.astype("<i8").tobytes()
-        return _HEADER.pack(_MAGIC, _FORMAT_VERSION, len(params)) + params + payload
+        return pack_envelope(BlobKind.BIAS, (len(params), len(self.config.facets), 0), params + payload)
 
     @classmethod
     def from_bytes(cls, blob: bytes, expected: BiasConfig | None = None) -> Self:
@@ -301,21 +305,17 @@ def _cells(pred_pos: NDArray[np.bool_], label_pos: NDArray[np.bool_], labelled: 
 
 
 def _read_header(blob: bytes) -> tuple[BiasConfig, bytes]:
-    if len(blob) < _HEADER.size:
-        raise CorruptBlobError(f"bias: blob of {len(blob)} bytes is too short")
-    magic, version, params_len = _HEADER.unpack_from(blob)
-    if magic != _MAGIC:
-        raise CorruptBlobError("bias: not a streamdrift bias-state blob (bad magic)")
-    if version != _FORMAT_VERSION:
-        raise VersionMismatchError(f"bias: format version {version}, this build reads {_FORMAT_VERSION}")
-    end = _HEADER.size + params_len
-    if len(blob) < end:
+    env = unpack_envelope(blob, BlobKind.BIAS, n_params=2)
+    params_len, n_facets, _ = env.params
+    if len(env.payload) < params_len:
         raise CorruptBlobError("bias: blob truncated inside its parameters")
     try:
-        config = BiasConfig.from_dict(json.loads(blob[_HEADER.size : end]))
+        config = BiasConfig.from_dict(json.loads(env.payload[:params_len]))
     except (ValueError, ConfigError) as exc:
         raise CorruptBlobError(f"bias: unreadable parameters: {exc}") from exc
-    return config, blob[end:]
+    if len(config.facets) != n_facets:
+        raise CorruptBlobError(f"bias: {len(config.facets)} facets in the parameters, envelope says {n_facets}")
+    return config, env.payload[params_len:]
 
 
 # --------------------------------------------------------------------------------------------- metrics

@@ -12,8 +12,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pytest
 
+from streamdrift.attribution import AttributionState
+from streamdrift.bias import BiasConfig, BiasState, FacetSpec, OutcomeSpec
 from streamdrift.columns import Columns, column_from_values, columns_from_rows
+from streamdrift.modelquality.state import (
+    DEFAULT_BINS,
+    DEFAULT_THRESHOLD,
+    BinaryQualityState,
+    MulticlassQualityState,
+    RegressionQualityState,
+)
 from streamdrift.profiles import (
     CategoricalProfile,
     DatasetProfile,
@@ -139,4 +149,130 @@ STATE_CASES: list[StateCase] = [
     StateCase("DatasetProfile", lambda: DatasetProfile.empty(), lambda: DatasetProfile.empty(OTHER_PARAMS),
               rows_batch, DatasetProfile.from_bytes, lambda b: DatasetProfile.from_bytes(b, params=ProfileParams()),
               dataset_summary, lambda s: s.is_empty),
+]
+
+
+# --------------------------------------------------------------------------------------------- monitor states
+# Model-quality, bias and attribution states take several update arguments: their batch is (args, kwargs).
+
+
+@dataclass(frozen=True)
+class CallStateCase(StateCase):
+    """A case whose ``update`` takes several arguments; ``batch`` returns ``(args, kwargs)``."""
+
+    def update(self, state: Any, batch: Any) -> None:
+        args, kwargs = batch
+        state.update(*args, **kwargs)
+
+
+def no_other_params(reason: str) -> Callable[[], Any]:
+    """For states without parameters: the 'other parameters' contract cannot apply, so it is skipped (with why)."""
+
+    def skip() -> Any:
+        pytest.skip(reason)
+
+    return skip
+
+
+def sig(value: float) -> float:
+    """Ten significant digits: Chan's mean merge (mean * n / n) may differ from the mean in the last bits."""
+    return float(f"{value:.10g}")
+
+
+def binary_batch(rng: np.random.Generator, n: int = 120) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    y = (rng.random(n) < 0.4).astype(np.float64)
+    y[rng.random(n) < 0.05] = np.nan
+    score = np.clip(0.3 * y + rng.random(n) * 0.7, 0.0, 1.0)
+    score[rng.random(n) < 0.05] = np.nan
+    return (y,), {"score": score}
+
+
+def multiclass_batch(rng: np.random.Generator, n: int = 120) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    classes = np.array(["cat", "dog", "eel", "fox", "gnu"], dtype=object)
+    return (classes[rng.integers(0, 5, n)], classes[rng.integers(0, 5, n)]), {}
+
+
+def regression_batch(rng: np.random.Generator, n: int = 120) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    y = rng.normal(5.0, 2.0, n)
+    y[rng.random(n) < 0.05] = 0.0
+    pred = y + rng.normal(0.0, 0.5, n)
+    pred[rng.random(n) < 0.05] = np.nan
+    return (y, pred), {}
+
+
+BIAS_CONFIG = BiasConfig(
+    facets=(FacetSpec("sex", values=("F",)), FacetSpec("age", threshold=40.0)),
+    predicted=OutcomeSpec(threshold=0.5),
+    label=OutcomeSpec(values=(1,)),
+)
+BIAS_OTHER_CONFIG = BiasConfig(BIAS_CONFIG.facets[:1], OutcomeSpec(threshold=0.7), BIAS_CONFIG.label)
+
+
+def bias_batch(rng: np.random.Generator, n: int = 120) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    sex = np.where(rng.random(n) < 0.4, "F", "M").astype(object)
+    sex[rng.random(n) < 0.05] = None
+    age = rng.uniform(18, 80, n)
+    age[rng.random(n) < 0.05] = np.nan
+    score = rng.random(n)
+    labels = (rng.random(n) < score).astype(np.float64)
+    labels[rng.random(n) < 0.2] = np.nan
+    return ({"sex": sex, "age": age}, score, labels), {}
+
+
+ATTRIBUTION_FEATURES = ("f0", "f1", "f2")
+
+
+def attribution_batch(rng: np.random.Generator, n: int = 60) -> np.ndarray[Any, np.dtype[np.float64]]:
+    values = rng.normal(0.0, [1.0, 0.5, 0.2], size=(n, len(ATTRIBUTION_FEATURES)))
+    values[rng.random(values.shape) < 0.05] = np.nan
+    return values
+
+
+def binary_summary(s: BinaryQualityState) -> object:
+    return (s.threshold, s.n_bins, s.tp, s.fp, s.tn, s.fn, s.n_scored, sig(s.log_loss_sum),
+            sig(s.log_loss_sq_sum), tuple(s.pos_hist.tolist()), tuple(s.neg_hist.tolist()))
+
+
+def multiclass_summary(s: MulticlassQualityState) -> object:
+    """Order-free: the cells by (actual, predicted) class name (merges may order new classes differently)."""
+    cells = {(a, p): int(s.matrix[i, j]) for i, a in enumerate(s.classes) for j, p in enumerate(s.classes)}
+    return (tuple(sorted(s.classes)), tuple(sorted((k, v) for k, v in cells.items() if v)))
+
+
+def regression_summary(s: RegressionQualityState) -> object:
+    return (s.n, s.n_ape, *(sig(getattr(s, f)) for f in ("sum_err", "sum_abs_err", "sum_sq_err", "sum_err4",
+                                                            "mean_y", "m2_y", "mean_pred", "m2_pred", "sum_ape",
+                                                            "sum_ape_sq")))
+
+
+def bias_summary(s: BiasState) -> object:
+    return (s.config, tuple(s.counts.reshape(-1).tolist()), tuple(s.excluded.tolist()))
+
+
+def attribution_summary(s: AttributionState) -> object:
+    return (s.features, tuple(s.counts.tolist()), tuple(round(float(v), 12) for v in s.abs_sums))
+
+
+STATE_CASES += [
+    CallStateCase("BinaryQualityState", BinaryQualityState.empty, lambda: BinaryQualityState.empty(0.3, 64),
+                  binary_batch, BinaryQualityState.from_bytes,
+                  lambda b: BinaryQualityState.from_bytes(b, threshold=DEFAULT_THRESHOLD, n_bins=DEFAULT_BINS),
+                  binary_summary, lambda s: s.n == 0 and s.n_scored == 0 and not s.pos_hist.any()),
+    # A multiclass state has no parameters (its class list grows with the data), so no blob can carry other ones.
+    CallStateCase("MulticlassQualityState", MulticlassQualityState.empty,
+                  no_other_params("MulticlassQualityState has no parameters: its classes grow as labels appear"),
+                  multiclass_batch, MulticlassQualityState.from_bytes, MulticlassQualityState.from_bytes,
+                  multiclass_summary, lambda s: s.n == 0 and not s.classes),
+    # A regression state is plain sums without parameters.
+    CallStateCase("RegressionQualityState", RegressionQualityState.empty,
+                  no_other_params("RegressionQualityState has no parameters (plain sums)"),
+                  regression_batch, RegressionQualityState.from_bytes, RegressionQualityState.from_bytes,
+                  regression_summary, lambda s: s.n == 0),
+    CallStateCase("BiasState", lambda: BiasState.empty(BIAS_CONFIG), lambda: BiasState.empty(BIAS_OTHER_CONFIG),
+                  bias_batch, BiasState.from_bytes, lambda b: BiasState.from_bytes(b, expected=BIAS_CONFIG),
+                  bias_summary, lambda s: not s.counts.any() and not s.excluded.any()),
+    StateCase("AttributionState", lambda: AttributionState.empty(ATTRIBUTION_FEATURES),
+              lambda: AttributionState.empty(("g0", "g1", "g2")), attribution_batch, AttributionState.from_bytes,
+              lambda b: AttributionState.from_bytes(b, expected=ATTRIBUTION_FEATURES), attribution_summary,
+              lambda s: not s.counts.any() and not s.abs_sums.any()),
 ]

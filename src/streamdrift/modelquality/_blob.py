@@ -1,63 +1,43 @@
-"""Versioned, checksummed envelope of the model-quality state blobs.
+"""Model-quality state blobs: the shared envelope of :mod:`streamdrift.sketches` around a zlib-compressed
+payload (the binary state's score histograms are mostly zeros).
 
-Layout: ``b"SDMQ"`` magic, format version (u8), state kind (u8), payload length (u32), CRC-32 of the payload
-(u32), then the zlib-compressed payload. A wrong magic / length / checksum raises :class:`CorruptBlobError`, an
-unknown version :class:`VersionMismatchError`, a different kind :class:`ParameterMismatchError`.
+The envelope checks magic, version, length and CRC-32 (of the compressed payload); this module adds the kind
+check, the parameter slots and decompression. A payload that does not decompress is a :class:`CorruptBlobError`.
 """
 
 from __future__ import annotations
 
-import struct
 import zlib
-from enum import IntEnum
 from typing import Final
 
-from streamdrift.errors import CorruptBlobError, ParameterMismatchError, VersionMismatchError
+from streamdrift.errors import CorruptBlobError, ParameterMismatchError
+from streamdrift.sketches import BlobKind, Params, pack_envelope, read_envelope, unpack_envelope
 
-MAGIC: Final[bytes] = b"SDMQ"
-FORMAT_VERSION: Final[int] = 1
-_HEADER: Final[struct.Struct] = struct.Struct("<4sBBII")
-
-
-class StateKind(IntEnum):
-    BINARY = 1
-    MULTICLASS = 2
-    REGRESSION = 3
-
-
-def pack(kind: StateKind, payload: bytes) -> bytes:
-    body = zlib.compress(payload, 1)
-    return _HEADER.pack(MAGIC, FORMAT_VERSION, int(kind), len(body), zlib.crc32(body)) + body
+#: The model-quality state kinds, in the order of the problem types.
+QUALITY_KINDS: Final[tuple[BlobKind, ...]] = (
+    BlobKind.MODEL_QUALITY_BINARY,
+    BlobKind.MODEL_QUALITY_MULTICLASS,
+    BlobKind.MODEL_QUALITY_REGRESSION,
+)
+NO_PARAMS: Final[Params] = (0, 0, 0)
 
 
-def peek_kind(blob: bytes) -> StateKind:
-    """The kind recorded in a blob's header (after checking magic, version and checksum)."""
-    return _check(blob)[0]
+def pack(kind: BlobKind, payload: bytes, params: Params = NO_PARAMS) -> bytes:
+    return pack_envelope(kind, params, zlib.compress(payload, 1))
 
 
-def unpack(blob: bytes, expected: StateKind) -> bytes:
-    kind, payload = _check(blob)
-    if kind is not expected:
-        raise ParameterMismatchError(f"model-quality blob holds a {kind.name} state, expected {expected.name}")
-    return payload
+def peek_kind(blob: bytes) -> BlobKind:
+    """The kind recorded in a blob's envelope (after checking magic, version, length and checksum)."""
+    kind = read_envelope(blob).kind
+    if kind not in QUALITY_KINDS:
+        raise ParameterMismatchError(f"blob holds a state of kind {kind}, not a model-quality state")
+    return BlobKind(kind)
 
 
-def _check(blob: bytes) -> tuple[StateKind, bytes]:
-    if len(blob) < _HEADER.size:
-        raise CorruptBlobError(f"model-quality blob too short ({len(blob)} bytes)")
-    magic, version, kind, length, crc = _HEADER.unpack_from(blob)
-    if magic != MAGIC:
-        raise CorruptBlobError("not a streamdrift model-quality blob (bad magic)")
-    if version != FORMAT_VERSION:
-        raise VersionMismatchError(f"model-quality blob format {version}, this build reads {FORMAT_VERSION}")
-    body = blob[_HEADER.size :]
-    if len(body) != length or zlib.crc32(body) != crc:
-        raise CorruptBlobError("model-quality blob truncated or garbled (length/checksum mismatch)")
+def unpack(blob: bytes, expected: BlobKind, n_params: int = 0) -> tuple[Params, bytes]:
+    """The envelope's parameter slots and the decompressed payload of a blob of kind ``expected``."""
+    env = unpack_envelope(blob, expected, n_params=n_params)
     try:
-        state_kind = StateKind(kind)
-    except ValueError as exc:
-        raise CorruptBlobError(f"unknown model-quality state kind {kind}") from exc
-    try:
-        return state_kind, zlib.decompress(body)
+        return env.params, zlib.decompress(env.payload)
     except zlib.error as exc:
         raise CorruptBlobError(f"model-quality blob payload does not decompress: {exc}") from exc

@@ -12,7 +12,7 @@ Counts merge exactly (integers); float sums merge up to float rounding.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Final, Self
 
 import numpy as np
@@ -20,13 +20,15 @@ import orjson
 from numpy.typing import ArrayLike, NDArray
 
 from streamdrift.errors import BadRecordError, CorruptBlobError, MergeError, ParameterMismatchError
-from streamdrift.modelquality._blob import StateKind, pack, peek_kind, unpack
+from streamdrift.modelquality._blob import pack, peek_kind, unpack
+from streamdrift.sketches import BlobKind, Params
 
 DEFAULT_THRESHOLD: Final[float] = 0.5
 DEFAULT_BINS: Final[int] = 1024
 LOG_LOSS_EPS: Final[float] = 1e-15
 _BINARY_HEAD: Final[struct.Struct] = struct.Struct("<dI5qdd")
 _REGRESSION_LAYOUT: Final[struct.Struct] = struct.Struct("<q8dq2d")
+_THRESHOLD_BITS: Final[struct.Struct] = struct.Struct("<d")
 
 
 def _float_array(values: ArrayLike, name: str) -> NDArray[np.float64]:
@@ -131,23 +133,44 @@ class BinaryQualityState:
         self.neg_hist += other.neg_hist
         return self
 
+    def reset(self) -> None:
+        """Back to an empty state with the same threshold and bins."""
+        self.tp = self.fp = self.tn = self.fn = self.n_scored = 0
+        self.log_loss_sum = self.log_loss_sq_sum = 0.0
+        self.pos_hist = np.zeros(self.n_bins, dtype=np.int64)
+        self.neg_hist = np.zeros(self.n_bins, dtype=np.int64)
+
     def to_bytes(self) -> bytes:
         head = _BINARY_HEAD.pack(self.threshold, self.n_bins, self.tp, self.fp, self.tn, self.fn, self.n_scored,
                                self.log_loss_sum, self.log_loss_sq_sum)
-        return pack(StateKind.BINARY, head + self.pos_hist.tobytes() + self.neg_hist.tobytes())
+        payload = head + self.pos_hist.tobytes() + self.neg_hist.tobytes()
+        return pack(BlobKind.MODEL_QUALITY_BINARY, payload, _binary_params(self.threshold, self.n_bins))
 
     @classmethod
-    def from_bytes(cls, blob: bytes) -> Self:
-        payload = unpack(blob, StateKind.BINARY)
+    def from_bytes(cls, blob: bytes, threshold: float | None = None, n_bins: int | None = None) -> Self:
+        """Read a blob; with ``threshold`` / ``n_bins`` given, other parameters are a ParameterMismatchError."""
+        params, payload = unpack(blob, BlobKind.MODEL_QUALITY_BINARY, n_params=3)
         size = _BINARY_HEAD.size
         if len(payload) < size:
             raise _corrupt("binary")
-        thr, n_bins, tp, fp, tn, fn, n_scored, ll, ll2 = _BINARY_HEAD.unpack_from(payload)
-        if len(payload) != size + 16 * n_bins:
+        thr, n_bins_read, tp, fp, tn, fn, n_scored, ll, ll2 = _BINARY_HEAD.unpack_from(payload)
+        if params != _binary_params(thr, n_bins_read):
+            raise CorruptBlobError(f"binary model-quality payload (threshold {thr}, {n_bins_read} bins) "
+                                   f"differs from its envelope's parameters {params}")
+        if (threshold is not None and threshold != thr) or (n_bins is not None and n_bins != n_bins_read):
+            raise ParameterMismatchError(f"binary model-quality blob has threshold {thr} and {n_bins_read} bins, "
+                                         f"expected {threshold} and {n_bins}")
+        if len(payload) != size + 16 * n_bins_read:
             raise _corrupt("binary")
-        hists = np.frombuffer(payload, dtype=np.int64, offset=size).reshape(2, n_bins).copy()
-        return cls(threshold=thr, n_bins=n_bins, tp=tp, fp=fp, tn=tn, fn=fn, n_scored=n_scored,
+        hists = np.frombuffer(payload, dtype=np.int64, offset=size).reshape(2, n_bins_read).copy()
+        return cls(threshold=thr, n_bins=n_bins_read, tp=tp, fp=fp, tn=tn, fn=fn, n_scored=n_scored,
                    log_loss_sum=ll, log_loss_sq_sum=ll2, pos_hist=hists[0], neg_hist=hists[1])
+
+
+def _binary_params(threshold: float, n_bins: int) -> Params:
+    """Envelope slots of a binary state: bins, then the two 32-bit halves of the float64 threshold (exact)."""
+    bits = int.from_bytes(_THRESHOLD_BITS.pack(threshold), "little")
+    return (n_bins, bits & 0xFFFFFFFF, bits >> 32)
 
 
 def _corrupt(kind: str) -> CorruptBlobError:
@@ -219,13 +242,18 @@ class MulticlassQualityState:
         self.matrix[np.ix_(codes, codes)] += other.matrix
         return self
 
+    def reset(self) -> None:
+        """Back to an empty state (no classes)."""
+        self.classes = []
+        self.matrix = np.zeros((0, 0), dtype=np.int64)
+
     def to_bytes(self) -> bytes:
         names = orjson.dumps(self.classes)
-        return pack(StateKind.MULTICLASS, struct.pack("<I", len(names)) + names + self.matrix.tobytes())
+        return pack(BlobKind.MODEL_QUALITY_MULTICLASS, struct.pack("<I", len(names)) + names + self.matrix.tobytes())
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> Self:
-        payload = unpack(blob, StateKind.MULTICLASS)
+        _, payload = unpack(blob, BlobKind.MODEL_QUALITY_MULTICLASS)
         try:
             (length,) = struct.unpack_from("<I", payload)
             classes = orjson.loads(payload[4 : 4 + length])
@@ -313,14 +341,19 @@ class RegressionQualityState:
         self.sum_ape_sq += other.sum_ape_sq
         return self
 
+    def reset(self) -> None:
+        """Back to an empty state (every field is a scalar with a zero default)."""
+        for f in fields(self):
+            setattr(self, f.name, f.default)
+
     def to_bytes(self) -> bytes:
-        return pack(StateKind.REGRESSION, _REGRESSION_LAYOUT.pack(
+        return pack(BlobKind.MODEL_QUALITY_REGRESSION, _REGRESSION_LAYOUT.pack(
             self.n, self.sum_err, self.sum_abs_err, self.sum_sq_err, self.sum_err4, self.mean_y, self.m2_y,
             self.mean_pred, self.m2_pred, self.n_ape, self.sum_ape, self.sum_ape_sq))
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> Self:
-        payload = unpack(blob, StateKind.REGRESSION)
+        _, payload = unpack(blob, BlobKind.MODEL_QUALITY_REGRESSION)
         if len(payload) != _REGRESSION_LAYOUT.size:
             raise _corrupt("regression")
         return cls(*_REGRESSION_LAYOUT.unpack(payload))
@@ -328,10 +361,10 @@ class RegressionQualityState:
 
 QualityState = BinaryQualityState | MulticlassQualityState | RegressionQualityState
 
-_BY_KIND: Final[dict[StateKind, Any]] = {
-    StateKind.BINARY: BinaryQualityState,
-    StateKind.MULTICLASS: MulticlassQualityState,
-    StateKind.REGRESSION: RegressionQualityState,
+_BY_KIND: Final[dict[BlobKind, Any]] = {
+    BlobKind.MODEL_QUALITY_BINARY: BinaryQualityState,
+    BlobKind.MODEL_QUALITY_MULTICLASS: MulticlassQualityState,
+    BlobKind.MODEL_QUALITY_REGRESSION: RegressionQualityState,
 }
 
 
