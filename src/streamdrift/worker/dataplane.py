@@ -94,6 +94,9 @@ def consumer_config(settings: Settings) -> dict[str, str | int | float | bool]:
         "session.timeout.ms": 10000,
         "heartbeat.interval.ms": 1000,
         "partition.assignment.strategy": "cooperative-sticky",
+        # librdkafka prefetches up to 64 MB per consumer by default; that counts towards the worker's RSS and
+        # buys no throughput here (one consume() call takes batch_size messages at a time)
+        "queued.max.messages.kbytes": 16 << 10,
     }
     if settings.instance_id:
         extra["group.instance.id"] = settings.instance_id
