@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
-import orjson
 from numpy.typing import NDArray
 
 from streamdrift import modelquality as mq
@@ -44,6 +43,7 @@ from streamdrift.clarify import analysis_to_dict, parse_analysis
 from streamdrift.columns import Kind
 from streamdrift.constraints import Constraints, FeatureConstraint, MonitoringConfig
 from streamdrift.errors import BaselineError
+from streamdrift.jsonfiles import read_json_object, write_json
 from streamdrift.profiles import DatasetProfile, FeatureProfile, NumericProfile, ProfileParams
 from streamdrift.sketches import KllSketch
 from streamdrift.typeinference import FeatureType
@@ -374,12 +374,12 @@ def write_constraint_violations(
     if target.is_dir():
         target = target / VIOLATIONS_FILE
     entries = [v if isinstance(v, Violation) else Violation(*v) for v in violations]
-    _write_json(target, {"violations": [v.to_dict() for v in entries]})
+    write_json(target, {"violations": [v.to_dict() for v in entries]})
     return target
 
 
 def read_constraint_violations(path: str | Path) -> list[Violation]:
-    data = _read_json(Path(path))
+    data = read_json_object(Path(path))
     try:
         return [Violation(str(v["feature_name"]), str(v["constraint_check_type"]), str(v.get("description", "")))
                 for v in data["violations"]]
@@ -390,32 +390,12 @@ def read_constraint_violations(path: str | Path) -> list[Violation]:
 # ---------------------------------------------------------------- files
 
 
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
-    except OSError as exc:
-        raise BaselineError(f"cannot write {path}: {exc}") from exc
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        raise BaselineError(f"cannot read {path}: {exc}") from exc
-    except orjson.JSONDecodeError as exc:
-        raise BaselineError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise BaselineError(f"{path}: expected a JSON object")
-    return data
-
-
 def read_statistics(path: str | Path) -> Statistics:
-    return Statistics.from_dict(_read_json(Path(path)))
+    return Statistics.from_dict(read_json_object(Path(path)))
 
 
 def read_constraints(path: str | Path) -> Constraints:
-    return constraints_from_dict(_read_json(Path(path)))
+    return constraints_from_dict(read_json_object(Path(path)))
 
 
 # ---------------------------------------------------------------- profile <-> statistics
@@ -507,7 +487,7 @@ def profile_from_statistics(stats: Statistics, params: ProfileParams = ProfilePa
 
 
 def _document(source: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
-    return source if isinstance(source, Mapping) else _read_json(Path(source))
+    return source if isinstance(source, Mapping) else read_json_object(Path(source))
 
 
 def import_sagemaker(
@@ -578,7 +558,7 @@ def export_monitor_sections(baseline: Baseline, out_dir: str | Path) -> list[Pat
         bias = BiasBaseline.from_dict(baseline.bias) if baseline.bias is not None else None
         attribution = AttributionBaseline.from_dict(baseline.attribution) if baseline.attribution is not None \
             else None
-        _write_json(directory / ANALYSIS_FILE, analysis_to_dict(bias, attribution))
+        write_json(directory / ANALYSIS_FILE, analysis_to_dict(bias, attribution))
         written.append(directory / ANALYSIS_FILE)
     return written
 
@@ -588,8 +568,8 @@ def export_sagemaker(baseline: Baseline, out_dir: str | Path, *, sections: bool 
     monitor sections' files (:func:`export_monitor_sections`)."""
     directory = Path(out_dir)
     stats_path, constraints_path = directory / STATISTICS_FILE, directory / CONSTRAINTS_FILE
-    _write_json(stats_path, statistics_from_profile(baseline.profile).to_dict())
-    _write_json(constraints_path, constraints_to_dict(baseline.constraints))
+    write_json(stats_path, statistics_from_profile(baseline.profile).to_dict())
+    write_json(constraints_path, constraints_to_dict(baseline.constraints))
     if sections:
         export_monitor_sections(baseline, directory)
     return stats_path, constraints_path

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import orjson
-
 from streamdrift.errors import BaselineError
+from streamdrift.jsonfiles import read_json_object, write_json
 from streamdrift.modelquality.baseline import ModelQualityBaseline
 from streamdrift.modelquality.metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER, MetricValue, ProblemType
 
@@ -152,43 +151,21 @@ def constraint_violations(metrics: Mapping[str, MetricValue],
     return out
 
 
-def _read(path: str | Path) -> dict[str, Any]:
-    try:
-        data = orjson.loads(Path(path).read_bytes())
-    except OSError as exc:
-        raise BaselineError(f"cannot read {path}: {exc}") from exc
-    except orjson.JSONDecodeError as exc:
-        raise BaselineError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise BaselineError(f"{path}: expected a JSON object")
-    return data
-
-
-def _write(path: str | Path, data: Mapping[str, Any]) -> Path:
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
-    except OSError as exc:
-        raise BaselineError(f"cannot write {target}: {exc}") from exc
-    return target
-
-
 def read_model_quality_statistics(path: str | Path) -> ModelQualityBaseline:
-    return statistics_from_dict(_read(path))
+    return statistics_from_dict(read_json_object(path))
 
 
 def read_model_quality_constraints(path: str | Path) -> ModelQualityConstraints:
-    return constraints_from_dict(_read(path))
+    return constraints_from_dict(read_json_object(path))
 
 
 def write_model_quality_statistics(path: str | Path, baseline: ModelQualityBaseline) -> Path:
-    return _write(path, statistics_to_dict(baseline))
+    return write_json(path, statistics_to_dict(baseline))
 
 
 def write_model_quality_constraints(path: str | Path, constraints: ModelQualityConstraints) -> Path:
-    return _write(path, constraints_to_dict(constraints))
+    return write_json(path, constraints_to_dict(constraints))
 
 
 def write_model_quality_violations(path: str | Path, violations: list[dict[str, str]]) -> Path:
-    return _write(path, {"violations": violations})
+    return write_json(path, {"violations": violations})
