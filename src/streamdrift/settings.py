@@ -198,6 +198,10 @@ class Settings(BaseSettings):
     labels: LabelSettings = Field(default_factory=LabelSettings)
     monitors: MonitorSettings = Field(default_factory=MonitorSettings)
     commit_interval: Duration = Field(default=2.0, gt=0, description="data-plane transaction interval")
+    commit_max_records: int = Field(
+        default=200_000, ge=1, description="commit earlier once this many records are pending: bounds the memory of "
+        "the deltas (one profile per model and partition) under high throughput"
+    )
     merge_timeout: Duration = Field(
         default=120.0, gt=0, description="evaluate a window as partial when not every partition closed it by then"
     )

@@ -141,6 +141,7 @@ class DataPlane:
         self._topic = settings.topics.capture
         self._parts: dict[int, PartitionState] = {}
         self._last_commit = 0.0
+        self._pending_records = 0  # capture records consumed since the last commit (bounds delta memory)
         self._in_txn = False
         self._last_conn_error = 0.0
         self._consumer = Consumer({**consumer_config(settings), "error_cb": self._on_client_error})
@@ -221,7 +222,8 @@ class DataPlane:
         self._advance_idle(now_ms)
         if self.metrics is not None:
             self._update_gauges(self.metrics, now_ms)
-        if self._clock() - self._last_commit >= self.settings.commit_interval or self._any_due():
+        if (self._clock() - self._last_commit >= self.settings.commit_interval
+                or self._pending_records >= self.settings.commit_max_records or self._any_due()):
             self.commit()
 
     def _process(self, messages: list[Message]) -> None:
@@ -249,6 +251,7 @@ class DataPlane:
             values, max_bytes=self.settings.max_record_bytes, fallback_timestamps_ms=stamps
         )
         self.stats.consumed += len(values)
+        self._pending_records += sum(batch.n_rows for batch in batches)
         m = self.metrics
         if state.monitors is not None:
             wm_before = state.windows.watermark_ms
@@ -403,6 +406,7 @@ class DataPlane:
     def commit(self) -> None:
         """One transaction with everything pending; on failure abort and rewind to the last commit."""
         self._last_commit = self._clock()
+        self._pending_records = 0  # an abort replays them from the last commit, counting them again
         offsets = self._produce_pending()
         if not self._in_txn:
             return
