@@ -125,6 +125,7 @@ def read_jvm_options(path: Path) -> list[str]:
 
 def wait_for_metadata(bootstrap: str, timeout: float = 30.0) -> None:
     """Block until the broker answers a metadata request; BrokerError after ``timeout`` seconds."""
+    from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -134,7 +135,7 @@ def wait_for_metadata(bootstrap: str, timeout: float = 30.0) -> None:
         try:
             admin.list_topics(timeout=min(5.0, max(0.5, deadline - time.monotonic())))
             return
-        except Exception as exc:  # confluent_kafka.KafkaException: not ready yet
+        except KafkaException as exc:  # not ready yet
             last_error = exc
             time.sleep(_POLL_S)
     raise BrokerError(
@@ -149,7 +150,10 @@ def create_topics(
     timeout: float = 30.0,
 ) -> None:
     """Create topics ``{name: partitions}`` (replication 1) and wait until they exist; existing ones are kept."""
+    from concurrent.futures import TimeoutError as FutureTimeout
+
     from confluent_kafka import KafkaError as RdKafkaError
+    from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
@@ -159,7 +163,7 @@ def create_topics(
     for name, future in futures.items():
         try:
             future.result(timeout=timeout)
-        except Exception as exc:
+        except (KafkaException, FutureTimeout) as exc:
             error = exc.args[0] if exc.args else None
             if isinstance(error, RdKafkaError) and error.code() == RdKafkaError.TOPIC_ALREADY_EXISTS:
                 continue
