@@ -75,7 +75,14 @@ from streamdrift.modelquality import (
     new_state,
 )
 from streamdrift.profiles import DatasetProfile, FeatureProfile, ProfileParams
-from streamdrift.readers import Chunk, number_labels, role_values
+from streamdrift.readers import (
+    Chunk,
+    role_binary_like,
+    role_floats,
+    role_labels,
+    role_present,
+    role_values,
+)
 from streamdrift.typeinference import FeatureType
 
 __all__ = [
@@ -380,28 +387,6 @@ def _numeric_columns(cols: Columns) -> dict[str, NDArray[np.float64]]:
     return {name: col.numbers for name, col in cols.columns.items() if np.isfinite(col.numbers).any()}
 
 
-def _present(values: NDArray[Any]) -> NDArray[np.bool_]:
-    if values.dtype.kind == "f":
-        return np.asarray(~np.isnan(values), dtype=bool)
-    return np.asarray(values != None, dtype=bool)  # noqa: E711 - element-wise None test on an object array
-
-
-def _floats(values: NDArray[Any], role: str) -> NDArray[np.float64]:
-    if values.dtype.kind == "f":
-        return np.asarray(values, dtype=np.float64)
-    raise InputFileError(f"the {role} column must be numeric for this model (found text values)")
-
-
-def _labels(values: NDArray[Any]) -> NDArray[Any]:
-    """Class labels as text (whole numbers without ``.0``), so numeric and text labels compare."""
-    return values if values.dtype.kind != "f" else number_labels(values)
-
-
-def _is_binary_like(values: NDArray[Any]) -> bool:
-    present = values[_present(values)]
-    return bool(values.dtype.kind != "f" or np.isin(np.unique(present), (0.0, 1.0)).all())
-
-
 class _SectionBuilder:
     """Streams the model-quality, bias and attribution states over the chunks of one build."""
 
@@ -424,7 +409,7 @@ class _SectionBuilder:
         name = self._names[index]
         if from_chunk is None and name is not None and name in cols.columns:
             from_chunk = role_values(cols.columns[name])
-        if from_chunk is None or not _present(from_chunk).any():
+        if from_chunk is None or not role_present(from_chunk).any():
             return None
         return from_chunk
 
@@ -453,13 +438,13 @@ class _SectionBuilder:
                       score: NDArray[Any] | None) -> ProblemType:
         if self._options.problem_type != "auto":
             return ProblemType(self._options.problem_type)
-        present = target[_present(target)]
-        distinct = np.unique(_labels(present).astype(str)).astype(object)
+        present = target[role_present(target)]
+        distinct = np.unique(role_labels(present).astype(str)).astype(object)
         positive = self._options.positive.positive(distinct)[0]
         if (distinct.size == 2 and positive.sum() == 1) or (distinct.size <= 2 and score is not None):
             return ProblemType.BINARY
-        return infer_problem_type(present, None if prediction is None else prediction[_present(target)],
-                                  None if score is None else score[_present(target)])
+        return infer_problem_type(present, None if prediction is None else prediction[role_present(target)],
+                                  None if score is None else score[role_present(target)])
 
     def _update_quality(self, target: NDArray[Any], prediction: NDArray[Any] | None,
                         score: NDArray[Any] | None) -> None:
@@ -474,10 +459,10 @@ class _SectionBuilder:
         if prediction is None:
             raise InputFileError(f"a {type(state).__name__} baseline needs the prediction column")
         if isinstance(state, RegressionQualityState):
-            state.update(_floats(target, "target"), _floats(prediction, "prediction"))
+            state.update(role_floats(target, "target"), role_floats(prediction, "prediction"))
             return
-        keep = _present(target) & _present(prediction)
-        state.update(_labels(target[keep]), _labels(prediction[keep]))
+        keep = role_present(target) & role_present(prediction)
+        state.update(role_labels(target[keep]), role_labels(prediction[keep]))
 
     def _outcome(self, values: NDArray[Any]) -> NDArray[np.float64]:
         positive, present = self._options.positive.positive(values)
@@ -485,9 +470,9 @@ class _SectionBuilder:
 
     def _update_binary(self, state: BinaryQualityState, target: NDArray[Any], prediction: NDArray[Any] | None,
                        score: NDArray[Any] | None) -> None:
-        scores = None if score is None else _floats(score, "score")
-        if prediction is not None and scores is None and not _is_binary_like(prediction):
-            scores, prediction = _floats(prediction, "prediction"), None  # a score-like prediction column
+        scores = None if score is None else role_floats(score, "score")
+        if prediction is not None and scores is None and not role_binary_like(prediction):
+            scores, prediction = role_floats(prediction, "prediction"), None  # a score-like prediction column
         state.update(self._outcome(target), None if prediction is None else self._outcome(prediction), scores)
 
     # ---- bias

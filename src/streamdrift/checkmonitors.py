@@ -53,7 +53,17 @@ from streamdrift.modelquality import (
     evaluate_window,
 )
 from streamdrift.modelquality.metrics import HIGHER_IS_BETTER
-from streamdrift.readers import BadLineCallback, Chunk, RoleColumns, iter_chunks, number_labels, role_values
+from streamdrift.readers import (
+    BadLineCallback,
+    Chunk,
+    RoleColumns,
+    iter_chunks,
+    role_binary_like,
+    role_floats,
+    role_labels,
+    role_present,
+    role_values,
+)
 
 QUALITY: Final[Monitor] = "model_quality"  # == modelquality.QUALITY
 BIAS: Final[Monitor] = "bias"
@@ -80,12 +90,6 @@ class MonitorWindow:
 
 
 # ---------------------------------------------------------------- labels
-
-
-def _present(values: NDArray[Any]) -> NDArray[np.bool_]:
-    if values.dtype.kind == "f":
-        return np.asarray(~np.isnan(values), dtype=bool)
-    return np.asarray(values != None, dtype=bool)  # noqa: E711 - element-wise None test on an object array
 
 
 @dataclass
@@ -167,13 +171,13 @@ class LabelJoin:
         embedded = chunk.targets
         if joined is None:
             if embedded is not None:
-                self.counts.embedded += int(_present(embedded).sum())
+                self.counts.embedded += int(role_present(embedded).sum())
             return embedded
-        have = _present(joined)
+        have = role_present(joined)
         self.counts.matched += int(have.sum())
         if embedded is None or have.all():
             return joined
-        fill = ~have & _present(embedded)
+        fill = ~have & role_present(embedded)
         self.counts.embedded += int(fill.sum())
         merged: list[object] = joined.tolist()
         for i in np.flatnonzero(fill).tolist():
@@ -212,21 +216,6 @@ def _label_array(values: list[object]) -> NDArray[Any]:
 # ---------------------------------------------------------------- model quality
 
 
-def _floats(values: NDArray[Any], role: str) -> NDArray[np.float64]:
-    if values.dtype.kind == "f":
-        return np.asarray(values, dtype=np.float64)
-    raise InputFileError(f"the {role} values must be numeric for this model (found text)")
-
-
-def _text(values: NDArray[Any]) -> NDArray[Any]:
-    return values if values.dtype.kind != "f" else number_labels(values)
-
-
-def _binary_like(values: NDArray[Any]) -> bool:
-    present = values[_present(values)]
-    return bool(values.dtype.kind != "f" or np.isin(np.unique(present), (0.0, 1.0)).all())
-
-
 def _fmt(x: float | None) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{x:.4g}"
 
@@ -256,7 +245,7 @@ class ModelQualityMonitor:
         if labels is None or not self._seen["predictions"]:
             return
         y = labels[rows]
-        keep = rows[_present(y)]
+        keep = rows[role_present(y)]
         if keep.size == 0:
             return
         self._seen["labels"] = True
@@ -267,19 +256,19 @@ class ModelQualityMonitor:
     def _update(self, state: QualityState, y: NDArray[Any], pred: NDArray[Any] | None,
                 score: NDArray[Any] | None) -> None:
         if isinstance(state, BinaryQualityState):
-            scores = None if score is None else _floats(score, "score")
-            if pred is not None and scores is None and not _binary_like(pred):
-                scores, pred = _floats(pred, "prediction"), None
+            scores = None if score is None else role_floats(score, "score")
+            if pred is not None and scores is None and not role_binary_like(pred):
+                scores, pred = role_floats(pred, "prediction"), None
             if pred is None and scores is None:
                 return
             state.update(self._outcome(y), None if pred is None else self._outcome(pred), scores)
         elif pred is None:
             return
         elif isinstance(state, RegressionQualityState):
-            state.update(_floats(y, "label"), _floats(pred, "prediction"))
+            state.update(role_floats(y, "label"), role_floats(pred, "prediction"))
         else:
-            keep = _present(pred)
-            state.update(_text(y[keep]), _text(pred[keep]))
+            keep = role_present(pred)
+            state.update(role_labels(y[keep]), role_labels(pred[keep]))
 
     def _outcome(self, values: NDArray[Any]) -> NDArray[np.float64]:
         positive, present = self._positive.positive(values)

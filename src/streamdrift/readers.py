@@ -247,6 +247,31 @@ def role_values(column: Column) -> NDArray[Any]:
     return out_obj
 
 
+def role_present(values: NDArray[Any]) -> NDArray[np.bool_]:
+    """Rows of a role array (see :func:`role_values`) that hold a value."""
+    if values.dtype.kind == "f":
+        return np.asarray(~np.isnan(values), dtype=bool)
+    return np.asarray(values != None, dtype=bool)  # noqa: E711 - element-wise None test on an object array
+
+
+def role_floats(values: NDArray[Any], role: str) -> NDArray[np.float64]:
+    """A numeric role array as float64; InputFileError when it holds text."""
+    if values.dtype.kind == "f":
+        return np.asarray(values, dtype=np.float64)
+    raise InputFileError(f"the {role} values must be numeric for this model (found text)")
+
+
+def role_labels(values: NDArray[Any]) -> NDArray[Any]:
+    """Class labels as text (whole numbers without ``.0``), so numeric and text labels compare."""
+    return values if values.dtype.kind != "f" else number_labels(values)
+
+
+def role_binary_like(values: NDArray[Any]) -> bool:
+    """Text labels, or numbers that are all 0 / 1: predictions that are classes rather than scores."""
+    present = values[role_present(values)]
+    return bool(values.dtype.kind != "f" or np.isin(np.unique(present), (0.0, 1.0)).all())
+
+
 def number_labels(numbers: NDArray[np.float64]) -> NDArray[np.object_]:
     """Numbers as label text (whole numbers without ``.0``: 1.0 -> "1"); None where NaN / infinite."""
     numeric = np.isfinite(numbers)
