@@ -51,6 +51,9 @@ _CATEGORICAL: Final[struct.Struct] = struct.Struct("<qqqB")
 _KIND_COUNTS: Final[struct.Struct] = struct.Struct(f"<{N_KINDS}q")
 #: Integral values with |x| below this are written as integers in the categorical text form.
 _MAX_EXACT_INT: Final[float] = 2.0**53
+#: A numeric profile feeds its buffered values to its KLL sketch once this many times k are pending.
+PENDING_FACTOR: Final[int] = 2
+_VALUES_DTYPE: Final[np.dtype[np.float64]] = np.dtype("<f8")
 
 
 @dataclass(frozen=True)
@@ -114,14 +117,23 @@ class NumericProfile:
     ``count``: finite numeric values (INTEGRAL + FRACTIONAL rows, the values the moments and the KLL cover);
     ``missing``; ``non_finite`` (+/-inf); ``wrong_type`` (present but not a number: STRING / BOOLEAN rows).
     ``variance`` / ``std_dev`` are population figures (M2 / count), as SageMaker reports them.
+
+    Values are buffered exactly and fed to the KLL sketch in bulk once ``PENDING_FACTOR * k`` are pending, or
+    when :attr:`kll` is read. A delta profile that lives only until the next commit (a few thousand values per
+    feature) so never pays for sketch updates, and ships its values exactly (format version 2). Accuracy: every
+    value still reaches a k-sketch through ``update`` -- here, or in the profile it is merged into -- and KLL
+    sketches of one k merge with that k's error bound, so a window merged from such deltas has the error bound
+    of one k-sketch updated with all its values (the same as before buffering).
     """
 
-    __slots__ = ("_kll", "_kll_k", "_max", "_min", "count", "m2", "mean", "missing", "non_finite", "sum",
-                 "wrong_type")
+    __slots__ = ("_kll", "_kll_k", "_max", "_min", "_n_pending", "_pending", "count", "m2", "mean", "missing",
+                 "non_finite", "sum", "wrong_type")
 
     def __init__(self, kll_k: int = DEFAULT_KLL_K) -> None:
         self._kll_k = check_kll_k(kll_k)
-        self._kll: KllSketch | None = None  # allocated on the first finite value (or first access)
+        self._kll: KllSketch | None = None  # allocated when pending values are fed to it (or on first access)
+        self._pending: list[NDArray[np.float64]] = []  # finite values not yet in the sketch (never mutated)
+        self._n_pending = 0
         self.count = self.missing = self.non_finite = self.wrong_type = 0
         self._min, self._max = math.inf, -math.inf
         self.sum = self.mean = self.m2 = 0.0
@@ -132,18 +144,24 @@ class NumericProfile:
 
     @property
     def kll(self) -> KllSketch:
-        """The quantile sketch (created on first use: categorical features never pay for one)."""
-        if self._kll is None:
-            self._kll = KllSketch(self._kll_k)
-        return self._kll
+        """The quantile sketch of every value so far (created on first use: categorical features never pay
+        for one; pending values are fed to it first)."""
+        self._flush()
+        return self._sketch()
 
     @kll.setter
     def kll(self, sketch: KllSketch) -> None:
         self._kll, self._kll_k = sketch, sketch.k
+        self._pending, self._n_pending = [], 0
 
     @property
     def kll_k(self) -> int:
         return self._kll_k
+
+    @property
+    def n_pending(self) -> int:
+        """Values buffered exactly, not yet fed to the sketch."""
+        return self._n_pending
 
     @property
     def min(self) -> float:
@@ -165,6 +183,30 @@ class NumericProfile:
     def is_empty(self) -> bool:
         return self.count + self.missing + self.non_finite + self.wrong_type == 0
 
+    def _sketch(self) -> KllSketch:
+        if self._kll is None:
+            self._kll = KllSketch(self._kll_k)
+        return self._kll
+
+    def _flush(self) -> None:
+        if self._pending:
+            values = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
+            self._pending, self._n_pending = [], 0
+            self._sketch().update(values)
+
+    def _buffer(self, values: NDArray[np.float64]) -> None:
+        """Keep ``values`` (finite; the caller hands over an array nobody mutates) for the sketch."""
+        self._pending.append(values)
+        self._n_pending += int(values.size)
+        if self._n_pending >= PENDING_FACTOR * self._kll_k:
+            self._flush()
+
+    def _pending_values(self) -> NDArray[np.float64]:
+        """The pending values as one array (consolidated in place)."""
+        if len(self._pending) > 1:
+            self._pending = [np.concatenate(self._pending)]
+        return self._pending[0] if self._pending else np.zeros(0)
+
     def update(self, values: NDArray[np.generic]) -> None:
         """Add raw floats: NaN counts as missing, +/-inf as non-finite."""
         arr = np.asarray(values, dtype=np.float64).ravel()
@@ -179,7 +221,7 @@ class NumericProfile:
         self.non_finite += int(kind_counts[Kind.NONFINITE])
         self.wrong_type += int(kind_counts[Kind.STRING] + kind_counts[Kind.BOOLEAN])
         n_numbers = int(kind_counts[Kind.INTEGRAL] + kind_counts[Kind.FRACTIONAL])
-        if n_numbers == column.numbers.size:  # every row a finite number: no mask, no copy
+        if n_numbers == column.numbers.size:  # every row a finite number: no mask
             self.add_finite(column.numbers)
         elif n_numbers:
             self.add_finite(column.numbers[np.isfinite(column.numbers)])
@@ -189,14 +231,13 @@ class NumericProfile:
         n = int(finite.size)
         if n == 0:
             return
-        total = float(finite.sum())
+        values = np.array(finite, dtype=np.float64)  # our own copy: the caller's array may be a view or reused
+        total = float(values.sum())
         mean = total / n  # what ndarray.mean computes
-        centered = finite - mean
+        centered = values - mean
         m2 = float(np.dot(centered, centered))
-        kll = self.kll
-        kll.update(finite)
-        # the sketch tracks the exact min / max of everything it was fed, i.e. of this profile's values
-        self._combine(n, kll.min, kll.max, total, mean, m2)
+        self._combine(n, float(values.min()), float(values.max()), total, mean, m2)
+        self._buffer(values)
 
     def _combine(self, n: int, lo: float, hi: float, total: float, mean: float, m2: float) -> None:
         na = self.count
@@ -220,7 +261,9 @@ class NumericProfile:
         self.wrong_type += other.wrong_type
         self._combine(other.count, other._min, other._max, other.sum, other.mean, other.m2)
         if other._kll is not None and not other._kll.is_empty:
-            self.kll.merge(other._kll)
+            self._sketch().merge(other._kll)
+        for values in list(other._pending):  # a copy of the list: other may be self
+            self._buffer(values)
         return self
 
     def reset(self) -> None:
@@ -230,31 +273,53 @@ class NumericProfile:
         return NumericProfile.from_bytes(self.to_bytes())
 
     def to_bytes(self) -> bytes:
-        head = _NUMERIC.pack(self.count, self.missing, self.non_finite, self.wrong_type,
+        """Format 2: k again (the header's parameters are outside the CRC, and with nothing in the sketch k is
+        checked nowhere else), counts and moments, the sketch (empty chunk when it holds nothing), the pending
+        values."""
+        head = _LEN.pack(self._kll_k) + _NUMERIC.pack(self.count, self.missing, self.non_finite, self.wrong_type,
                              self._min, self._max, self.sum, self.mean, self.m2)
-        # a never-allocated sketch is written as an empty one: the same bytes (format 1 unchanged)
-        kll = empty_blob(BlobKind.KLL, self._kll_k) if self._kll is None else self._kll.to_bytes()
-        return pack_envelope(BlobKind.NUMERIC_PROFILE, (self._kll_k, 0, 0), head + _pack_chunks(kll))
+        kll = b"" if self._kll is None or self._kll.is_empty else self._kll.to_bytes()
+        values = self._pending_values().astype(_VALUES_DTYPE, copy=False).tobytes()
+        return pack_envelope(BlobKind.NUMERIC_PROFILE, (self._kll_k, 0, 0), head + _pack_chunks(kll, values))
 
     @classmethod
     def from_bytes(cls, blob: bytes, kll_k: int | None = None) -> Self:
+        """Reads format 2 and format 1 (counts, moments and the sketch: profiles in older baselines)."""
         env = unpack_envelope(blob, BlobKind.NUMERIC_PROFILE, None if kll_k is None else (kll_k, 0, 0), n_params=1)
+        k = env.params[0]
         r = _Reader(env.payload, "numeric profile")
+        if env.version >= 2 and r.unpack(_LEN)[0] != k:
+            raise CorruptBlobError(f"numeric profile payload k differs from its header's k={k}")
         count, missing, non_finite, wrong, lo, hi, total, mean, m2 = r.unpack(_NUMERIC)
-        kll = KllSketch.from_bytes(r.chunk(), k=env.params[0])
+        kll_raw = r.chunk()
+        values = _decode_values(r.chunk()) if env.version >= 2 else np.zeros(0)
         r.finish()
-        out = cls(env.params[0])
+        kll = KllSketch.from_bytes(kll_raw, k=k) if kll_raw or env.version < 2 else None
+        out = cls(k)
         out.count, out.missing, out.non_finite, out.wrong_type = int(count), int(missing), int(non_finite), int(wrong)
         _counts_ok(out.count, out.missing, out.non_finite, out.wrong_type)
-        if kll.n != out.count:
-            raise CorruptBlobError(f"numeric profile count {out.count} differs from its KLL n {kll.n}")
+        n_sketch = 0 if kll is None else kll.n
+        if n_sketch + values.size != out.count:
+            raise CorruptBlobError(f"numeric profile count {out.count} differs from its KLL n {n_sketch} plus "
+                                   f"{values.size} pending values")
         out._min, out._max, out.sum, out.mean, out.m2 = float(lo), float(hi), float(total), float(mean), float(m2)
-        if out.count:  # an empty sketch is not kept (recreated on demand)
-            out.kll = kll
+        if kll is not None and n_sketch:  # an empty sketch is not kept (recreated on demand)
+            out._kll = kll
+        if values.size:
+            out._pending, out._n_pending = [values], int(values.size)
         return out
 
     def __repr__(self) -> str:
         return f"NumericProfile(count={self.count}, missing={self.missing}, mean={self.mean:.6g})"
+
+
+def _decode_values(raw: bytes) -> NDArray[np.float64]:
+    if len(raw) % _VALUES_DTYPE.itemsize:
+        raise CorruptBlobError(f"numeric profile values chunk is {len(raw)} bytes, not a multiple of 8")
+    values = np.frombuffer(raw, dtype=_VALUES_DTYPE).astype(np.float64, copy=False)
+    if not np.isfinite(values).all():
+        raise CorruptBlobError("numeric profile holds non-finite pending values")
+    return values
 
 
 # --------------------------------------------------------------------------------------------- categorical

@@ -24,12 +24,14 @@ dead-lettered as a whole. Parsing never raises for bad input.
 
 from __future__ import annotations
 
+import importlib
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, repeat
 from operator import itemgetter
+from types import ModuleType
 from typing import Any, Final, cast
 
 import numpy as np
@@ -38,6 +40,18 @@ from numpy.typing import NDArray
 
 from streamdrift.columns import Column, Columns, Kind, classify_numbers, column_from_values, paused_gc
 from streamdrift.errors import BadRecordError
+
+
+def _optional_simdjson() -> ModuleType | None:
+    """pysimdjson when installed: reads columnar batches' numeric lists into numpy without a Python float per
+    value. Optional: without it the orjson path does everything, only slower."""
+    try:
+        return importlib.import_module("simdjson")
+    except ImportError:  # pragma: no cover - depends on the environment
+        return None
+
+
+simdjson: Final[Any] = _optional_simdjson()
 
 __all__ = [
     "DEAD_LETTER_REASONS",
@@ -148,18 +162,22 @@ def parse_capture(
     *,
     max_bytes: int = 1 << 20,
     fallback_timestamps_ms: Sequence[int] | None = None,
+    fast_columnar: bool | None = None,
 ) -> tuple[list[CaptureBatch], list[DeadLetter]]:
     """Parse capture messages into one :class:`CaptureBatch` per (model, version), plus dead letters.
 
     ``fallback_timestamps_ms`` (e.g. the Kafka message timestamps, aligned with ``values``) is used for records
     without a ``timestamp``; without it such a record is dead-lettered (``missing_field``).
+    ``fast_columnar``: read columnar batches with simdjson when it is installed (the same result, without a
+    Python object per value): None (default) for messages of at least 4 KiB, True for every message, False never.
     """
     dead: list[DeadLetter] = []
     with paused_gc():
         objs = _load_all(values, max_bytes)
         groups = None if objs is None else _plain_record_groups(objs)
         if groups is None:
-            groups = _groups_per_message(values, objs, max_bytes, fallback_timestamps_ms, dead)
+            fast_min = _fast_min_bytes(fast_columnar)
+            groups = _groups_per_message(values, objs, max_bytes, fallback_timestamps_ms, dead, fast_min)
         for group in groups.values():
             group.flush(fallback_timestamps_ms, dead)
         batches = [_batch_of(g) for g in _drained(groups)]
@@ -173,11 +191,20 @@ def _groups_per_message(
     max_bytes: int,
     fallback: Sequence[int] | None,
     dead: list[DeadLetter],
+    fast_min: int | None = None,
 ) -> dict[tuple[str, str | None], _Group]:
     """Group messages one by one (any mix of JSON records, columnar batches and bad input)."""
     groups: dict[tuple[str, str | None], _Group] = {}
     by_raw_key: dict[tuple[object, object], _Group] = {}  # (model_id, model_version) as sent -> group
     for index, value in enumerate(values):
+        stamp = None if fallback is None else int(fallback[index])
+        fast = fast_min is not None and fast_min <= len(value) <= max_bytes
+        quick = _fast_columnar(value, index, stamp) if fast else None
+        if quick is not None:
+            target = _group(groups, quick[1])
+            target.flush(fallback, dead)
+            target.segments.append(quick[0])
+            continue
         try:
             obj = _load(value, max_bytes) if objs is None else objs[index]
             fmt = obj.get("format")
@@ -189,7 +216,7 @@ def _groups_per_message(
                 group.records.append(obj)
                 group.sources.append(index)
             elif fmt == "columnar":
-                segment, key = _parse_columnar(obj, index, None if fallback is None else int(fallback[index]))
+                segment, key = _parse_columnar(obj, index, stamp)
                 group = _group(groups, key)
                 group.flush(fallback, dead)
                 group.segments.append(segment)
@@ -647,6 +674,139 @@ def _columnar_prediction(value: object, n: int) -> tuple[Column | None, NDArray[
         None if scores is None else np.array(_checked_list(scores, "prediction.score", n, _NUMBERS), dtype=np.float64)
     )
     return label_col, score_arr
+
+
+# ---------------------------------------------------------------- columnar batches, simdjson fast path
+
+_FAST_MIN_BYTES: Final[int] = 4096  # smaller messages (single records) are cheaper through orjson
+_FAST_ERRORS: Final = (ValueError, TypeError, RuntimeError, KeyError, AttributeError, BadRecordError)
+_OPEN_BRACKET: Final[int] = ord("[")
+
+
+def _fast_min_bytes(fast_columnar: bool | None) -> int | None:
+    """Smallest message read with simdjson (None: none)."""
+    if simdjson is None or fast_columnar is False:
+        return None
+    return 0 if fast_columnar else _FAST_MIN_BYTES
+
+
+class _ArrayCount:
+    """Arrays read from one message (to prove none was nested: see :func:`_fast_columnar`)."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
+def _fast_columnar(value: bytes, index: int, fallback: int | None) -> tuple[_Segment, tuple[str, str | None]] | None:
+    """A valid columnar batch read with simdjson: numeric lists become float64 arrays in C.
+
+    None for anything else -- not a columnar batch, invalid in any way, duplicate keys (orjson keeps the last,
+    simdjson the first), a nested array (simdjson would flatten it), a ``[`` inside a string -- and the
+    orjson path then parses the message, names the dead-letter reason, or produces the same columns.
+    """
+    try:
+        doc = simdjson.Parser().parse(value)
+        if not isinstance(doc, simdjson.Object) or doc.get("format") != "columnar" or _dup_keys(doc):
+            return None
+        arrays = _ArrayCount()
+        out = _fast_segment_of(doc, index, fallback, arrays)
+    except _FAST_ERRORS:
+        return None
+    if out is None or np.count_nonzero(np.frombuffer(value, dtype=np.uint8) == _OPEN_BRACKET) != arrays.n:
+        return None
+    return out
+
+
+def _fast_segment_of(
+    doc: Any, index: int, fallback: int | None, arrays: _ArrayCount
+) -> tuple[_Segment, tuple[str, str | None]] | None:
+    key = _model_key({"model_id": doc.get("model_id"), "model_version": doc.get("model_version")})
+    n = doc.get("n")
+    features = _fast_named(doc.get("features"), n, arrays)
+    if type(n) is not int or n < 0 or features is None:
+        return None
+    stamps = doc.get("timestamp")
+    if stamps is None:
+        timestamps = _columnar_timestamps(None, n, fallback)
+    else:
+        timestamps = _fast_numbers(stamps, n, arrays).astype(np.int64)  # exact: valid stamps are < 2**53
+        if timestamps.size and not (np.all(timestamps >= 0) and np.all(timestamps < MAX_TIMESTAMP_MS)):
+            return None
+    ids = doc.get("inference_id")
+    prediction, score = _fast_prediction(doc.get("prediction"), n, arrays)
+    attributions = doc.get("attributions")
+    segment = _Segment(
+        timestamps_ms=timestamps,
+        inference_ids=_columnar_ids(None if ids is None else _fast_list(ids, n, arrays), n),
+        features=features,
+        prediction=prediction,
+        score=score,
+        attributions=None if attributions is None else _fast_named(attributions, n, arrays, _NUMBERS),
+        source_index=np.full(n, index, dtype=np.int64),
+    )
+    return segment, key
+
+
+def _dup_keys(obj: Any) -> bool:
+    keys = list(obj.keys())
+    return len(set(keys)) != len(keys)
+
+
+def _fast_list(arr: Any, n: int, arrays: _ArrayCount) -> list[object]:
+    if not isinstance(arr, simdjson.Array) or len(arr) != n:
+        raise BadRecordError("bad_batch", "not a list of n values")
+    arrays.n += 1
+    out: list[object] = arr.as_list()
+    return out
+
+
+def _fast_numbers(arr: Any, n: int, arrays: _ArrayCount) -> NDArray[np.float64]:
+    """A list of n JSON numbers as float64 (TypeError when one is not a number: null, bool, text, object)."""
+    if not isinstance(arr, simdjson.Array) or len(arr) != n:
+        raise BadRecordError("bad_batch", "not a list of n values")
+    arrays.n += 1
+    return np.frombuffer(arr.as_buffer(of_type="d"), dtype=np.float64) if n else np.zeros(0)
+
+
+def _fast_column(arr: Any, n: int, arrays: _ArrayCount, allowed: frozenset[type] = _SCALARS) -> Column:
+    try:
+        numbers, kinds = classify_numbers(_fast_numbers(arr, n, arrays))
+        return Column(numbers, kinds, None)
+    except TypeError:  # not only numbers: the values as Python objects, checked as on the orjson path
+        arrays.n -= 1
+    return _column(_fast_list(arr, n, arrays), allowed)
+
+
+def _fast_named(obj: Any, n: int, arrays: _ArrayCount, allowed: frozenset[type] = _SCALARS) -> Columns | None:
+    if not isinstance(obj, simdjson.Object):
+        return None
+    names = list(obj.keys())
+    if len(set(names)) != len(names):  # duplicate keys: orjson keeps the last value, simdjson the first
+        return None
+    return Columns(n, {name: _fast_column(obj[name], n, arrays, allowed) for name in names})
+
+
+def _fast_prediction(
+    value: Any, n: int, arrays: _ArrayCount
+) -> tuple[Column | None, NDArray[np.float64] | None]:
+    if value is None:
+        return None, None
+    if isinstance(value, simdjson.Array):
+        return _fast_column(value, n, arrays), None
+    if not isinstance(value, simdjson.Object) or _dup_keys(value):
+        raise BadRecordError("bad_batch", "prediction")
+    labels, scores = value.get("label"), value.get("score")
+    label = None if labels is None else _fast_column(labels, n, arrays)
+    if scores is None:
+        return label, None
+    try:
+        return label, _fast_numbers(scores, n, arrays)
+    except TypeError:  # nulls among the scores
+        arrays.n -= 1
+    checked = _checked_list(_fast_list(scores, n, arrays), "prediction.score", n, _NUMBERS)
+    return label, np.array(checked, dtype=np.float64)
 
 
 # ---------------------------------------------------------------- assembling batches

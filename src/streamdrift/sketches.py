@@ -9,6 +9,11 @@ Every state streamdrift keeps per window (sketches, profiles, and later model-qu
 ``from_bytes`` checks magic, length and CRC *before* handing bytes to datasketches (a garbled blob must never
 crash the process) and raises :class:`CorruptBlobError`, :class:`VersionMismatchError` (another format
 version) or :class:`ParameterMismatchError` (another kind or other parameters than expected).
+
+The format version is per kind (the payload layout of that kind): every kind is at version 1 except those in
+:data:`KIND_VERSIONS` (``NUMERIC_PROFILE`` 2: its exact values not yet in the KLL sketch follow the sketch, see
+:mod:`streamdrift.profiles`). A reader accepts every version up to its kind's current one; writers write the
+current one.
 """
 
 from __future__ import annotations
@@ -64,6 +69,15 @@ class BlobKind(IntEnum):
     ATTRIBUTION = 36
 
 
+#: Kinds whose payload layout is past version 1: kind -> current version (readers accept 1..current).
+KIND_VERSIONS: Final[dict[int, int]] = {BlobKind.NUMERIC_PROFILE: 2}
+
+
+def current_version(kind: int) -> int:
+    """The format version written for ``kind`` (the newest this build reads)."""
+    return KIND_VERSIONS.get(int(kind), FORMAT_VERSION)
+
+
 class MergeableState(Protocol):
     """What every mergeable per-window state offers (params of ``empty`` differ per state)."""
 
@@ -82,16 +96,19 @@ class MergeableState(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """A decoded envelope: its kind, its three parameter slots (unused = 0) and the payload."""
+    """A decoded envelope: its kind, its three parameter slots (unused = 0), the payload and its version."""
 
     kind: int
     params: Params
     payload: bytes
+    version: int = FORMAT_VERSION
 
 
-def pack_envelope(kind: int, params: Params, payload: bytes) -> bytes:
-    """Wrap ``payload`` in the shared versioned, checksummed header."""
-    header = _HEADER.pack(MAGIC, FORMAT_VERSION, int(kind), _PAD, *params, len(payload), zlib.crc32(payload))
+def pack_envelope(kind: int, params: Params, payload: bytes, version: int | None = None) -> bytes:
+    """Wrap ``payload`` in the shared versioned, checksummed header (``version`` defaults to the kind's
+    current one, see :data:`KIND_VERSIONS`)."""
+    v = current_version(kind) if version is None else version
+    header = _HEADER.pack(MAGIC, v, int(kind), _PAD, *params, len(payload), zlib.crc32(payload))
     return header + payload
 
 
@@ -105,14 +122,17 @@ def read_envelope(blob: bytes) -> Envelope:
     magic, version, kind, pad, p0, p1, p2, length, crc = _HEADER.unpack_from(data)
     if magic != MAGIC or pad != _PAD:
         raise CorruptBlobError(f"not a streamdrift blob (magic {magic!r}, expected {MAGIC!r})")
-    if version != FORMAT_VERSION:
-        raise VersionMismatchError(f"blob has format version {version}; this build reads version {FORMAT_VERSION}")
+    newest = current_version(kind)
+    if not 1 <= version <= newest:
+        raise VersionMismatchError(
+            f"{_kind_name(kind)} blob has format version {version}; this build reads versions 1 to {newest}"
+        )
     payload = data[HEADER_SIZE:]
     if len(payload) != length:
         raise CorruptBlobError(f"blob payload is {len(payload)} bytes, header says {length} (truncated or padded)")
     if zlib.crc32(payload) != crc:
         raise CorruptBlobError("blob checksum mismatch (CRC-32 of the payload differs): the bytes are garbled")
-    return Envelope(kind, (p0, p1, p2), payload)
+    return Envelope(kind, (p0, p1, p2), payload, version)
 
 
 def unpack_envelope(blob: bytes, kind: int, expected: Params | None = None, n_params: int = 3) -> Envelope:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+import struct
 from collections import Counter
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from state_cases import feature_summary
 
 from streamdrift.columns import Column, Columns, Kind, column_from_values, columns_from_rows
-from streamdrift.errors import BadRecordError, MergeError, ParameterMismatchError
+from streamdrift.errors import BadRecordError, CorruptBlobError, MergeError, ParameterMismatchError
 from streamdrift.profiles import (
     CategoricalProfile,
     DatasetProfile,
@@ -20,6 +22,7 @@ from streamdrift.profiles import (
     ProfileParams,
     format_numbers,
 )
+from streamdrift.sketches import BlobKind, KllSketch, pack_envelope, unpack_envelope
 from streamdrift.typeinference import FeatureType
 
 REL = 1e-9
@@ -221,17 +224,75 @@ def test_sketches_are_allocated_lazily_and_serialize_as_empty_ones() -> None:
     numeric, text = FeatureProfile(), FeatureProfile()
     numeric.update(column_from_values([*rng.normal(size=50).tolist(), None]))
     text.update(column_from_values([*rng.choice(["a", "b"], 50).tolist(), None]))
-    assert _allocated(numeric) == (True, False, False)
+    # numbers are buffered (no sketch yet), strings go to their sketches at once
+    assert _allocated(numeric) == (False, False, False) and numeric.numeric.n_pending == 50
     assert _allocated(text) == (False, True, True)
     assert _allocated(FeatureProfile()) == (False, False, False)
     for fp in (numeric, text, FeatureProfile()):
         blob = fp.to_bytes()
         back = FeatureProfile.from_bytes(blob)
         assert _allocated(back) == _allocated(fp)  # empty sketches are not kept after a round trip either
-        # touching the sketches (allocating empty ones) does not change the bytes: the format is unchanged
+        assert back.numeric.n_pending == fp.numeric.n_pending
+        summary = feature_summary(back)
+        # touching the sketches feeds pending values to the KLL sketch: same content, nothing pending
         _ = (back.numeric.kll.n, back.categorical.frequent.total_weight, back.categorical.distinct.estimate)
-        assert back.to_bytes() == blob
+        assert back.numeric.n_pending == 0 and feature_summary(back) == summary
+        if fp.numeric.count == 0:
+            assert back.to_bytes() == blob  # allocating empty sketches does not change the bytes
     assert numeric.categorical.frequencies() == {} and text.numeric.kll.is_empty
+
+
+def test_pending_values_reach_the_sketch_in_bulk_and_survive_round_trips() -> None:
+    rng = np.random.default_rng(13)
+    p = NumericProfile(kll_k=100)
+    values = rng.normal(size=450)
+    for chunk in np.split(values, [50, 150, 190]):  # 50, 100, 40 (190 pending < 2k = 200), then 260
+        p.update(chunk)
+    # 190 pending, then 450 >= 200 triggers one bulk update: nothing pending, the sketch holds every value
+    assert p.n_pending == 0 and p._kll is not None and p._kll.n == 450
+    p.update(values[:30])
+    assert p.n_pending == 30 and p.count == 480
+    back = NumericProfile.from_bytes(p.to_bytes())
+    assert back.n_pending == 30 and back._kll is not None and back._kll.n == 450
+    assert back.kll.n == 480 and back.n_pending == 0
+    assert (back.min, back.max) == (float(values.min()), float(values.max()))
+    merged = NumericProfile(kll_k=100).merge(p).merge(back)
+    assert merged.count == 960 and merged.kll.n == 960
+    assert merged.sum == pytest.approx(2 * (values.sum() + values[:30].sum()))
+
+
+def test_format_1_numeric_profiles_still_read() -> None:
+    """Baselines on disk hold format-1 blobs: counts and moments, then a KLL blob that holds every value."""
+    values = np.arange(1.0, 101.0)
+    sketch = KllSketch(200)
+    sketch.update(values)
+    centered = values - values.mean()
+    head = struct.pack("<qqqqddddd", 100, 3, 1, 2, 1.0, 100.0, values.sum(), values.mean(),
+                       float(np.dot(centered, centered)))
+    kll = sketch.to_bytes()
+    blob = pack_envelope(BlobKind.NUMERIC_PROFILE, (200, 0, 0), head + struct.pack("<I", len(kll)) + kll,
+                         version=1)
+    p = NumericProfile.from_bytes(blob)
+    assert (p.count, p.missing, p.non_finite, p.wrong_type, p.n_pending) == (100, 3, 1, 2, 0)
+    assert p.kll.n == 100 and p.kll.quantiles([0.5])[0] == pytest.approx(50.0, abs=1.0)
+    assert NumericProfile.from_bytes(p.to_bytes()).kll.n == 100
+    bad = pack_envelope(BlobKind.NUMERIC_PROFILE, (200, 0, 0), head + struct.pack("<I", 0), version=1)
+    with pytest.raises(CorruptBlobError):  # format 1 always carries its sketch
+        NumericProfile.from_bytes(bad)
+
+
+def test_garbled_pending_values_are_corrupt() -> None:
+    p = NumericProfile()
+    p.update(np.array([1.0, 2.0, 3.0]))
+    blob = p.to_bytes()
+    env = unpack_envelope(blob, BlobKind.NUMERIC_PROFILE, n_params=1)
+    head = env.payload[:-32]  # k, counts and moments; then an empty sketch chunk and 3 x 8 bytes of values
+    assert env.payload[-32:] == struct.pack("<II3d", 0, 24, 1.0, 2.0, 3.0)
+    for tail, match in ((struct.pack("<II3d", 0, 24, 1.0, 2.0, math.inf), "non-finite"),
+                        (struct.pack("<II", 0, 20) + b"\0" * 20, "multiple of 8"),
+                        (struct.pack("<II2d", 0, 16, 1.0, 2.0), "count 3")):
+        with pytest.raises(CorruptBlobError, match=match):
+            NumericProfile.from_bytes(pack_envelope(BlobKind.NUMERIC_PROFILE, env.params, head + tail))
 
 
 def test_merge_into_lazy_profile_equals_merge_into_allocated() -> None:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from streamdrift import records
 from streamdrift.columns import Column, Kind, column_from_values
 from streamdrift.records import (
     DEAD_LETTER_REASONS,
@@ -411,3 +412,103 @@ def test_one_pass_path_falls_back_for_bad_model_keys() -> None:
     batches, dead = parse_capture(values)
     assert [b.source_index.tolist() for b in batches] == [[0]]
     assert [(d.index, d.reason) for d in dead] == [(1, "wrong_type"), (2, "wrong_type")]
+
+
+# ---------------------------------------------------------------- columnar batches through simdjson
+
+needs_simdjson = pytest.mark.skipif(records.simdjson is None, reason="pysimdjson not installed")
+
+
+def _parsed_summary(values: list[bytes], fast: bool) -> tuple[object, ...]:
+    batches, dead = parse_capture(values, fallback_timestamps_ms=[T0 + 7] * len(values), fast_columnar=fast)
+    out: list[object] = []
+    for b in batches:
+        columns = [b.features, *([] if b.attributions is None else [b.attributions])]
+        cols = [(n, c.kinds.tolist(), np.nan_to_num(c.numbers, nan=-1.0).tolist(),
+                 None if c.strings is None else c.strings.tolist()) for cs in columns for n, c in cs.columns.items()]
+        pred = None if b.prediction is None else (b.prediction.kinds.tolist(),
+                                                  np.nan_to_num(b.prediction.numbers, nan=-1.0).tolist(),
+                                                  None if b.prediction.strings is None else b.prediction.strings.tolist())
+        out.append((b.model_id, b.model_version, b.timestamps_ms.tolist(), b.inference_ids.tolist(), cols, pred,
+                    None if b.score is None else np.nan_to_num(b.score, nan=-1.0).tolist(), b.source_index.tolist(),
+                    b.timestamps_ms.dtype, b.features.n_rows))
+    return tuple(out), tuple((d.index, d.reason) for d in dead)
+
+
+_cell = (_json_scalar | st.lists(st.integers(0, 3), max_size=2) | st.just("a[b")
+         | st.dictionaries(st.just("k"), st.integers(0, 3), max_size=1))
+_stamp = st.integers(0, 2**53 + 5) | st.floats(0, 2e12) | st.just("2024-06-10T12:00:00Z") | st.booleans() | st.none()
+
+
+@st.composite
+def _columnar_batches(draw: st.DrawFn) -> dict[str, Any]:
+    n = draw(st.integers(0, 6))
+    lists = st.lists(_cell, min_size=n, max_size=n) | st.lists(st.floats(-1e9, 1e9), min_size=n, max_size=n)
+    batch: dict[str, Any] = {"format": draw(st.sampled_from(["columnar", "columnar", "rows"])),
+                             "model_id": draw(st.sampled_from(["m", "m", "", 7])), "n": n}
+    if draw(st.booleans()):
+        batch["model_version"] = draw(st.sampled_from(["1", 2, None, True]))
+    if draw(st.integers(0, 4)):
+        batch["timestamp"] = draw(st.lists(_stamp, min_size=n, max_size=n + draw(st.integers(0, 1))))
+    batch["features"] = draw(st.dictionaries(st.sampled_from(["a", "b", "c"]), lists, max_size=3))
+    if draw(st.booleans()):
+        batch["inference_id"] = draw(st.lists(st.text(max_size=2) | st.none() | st.integers(0, 9), min_size=n,
+                                              max_size=n))
+    choice = draw(st.integers(0, 3))
+    if choice == 1:
+        batch["prediction"] = draw(lists)
+    elif choice == 2:
+        batch["prediction"] = {"label": draw(lists), "score": draw(st.lists(st.floats(0, 1) | st.none(),
+                                                                              min_size=n, max_size=n))}
+    if draw(st.booleans()):
+        batch["attributions"] = draw(st.dictionaries(st.sampled_from(["a", "z"]), lists, max_size=2))
+    if draw(st.integers(0, 5)) == 0:
+        batch["metadata"] = {"tags": [1, 2]}
+    if draw(st.integers(0, 5)) == 0:
+        del batch["features"]
+    return batch
+
+
+@needs_simdjson
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_columnar_batches(), min_size=1, max_size=3))
+def test_simdjson_columnar_path_equals_orjson_path(batches: list[dict[str, Any]]) -> None:
+    """Valid or not, a columnar batch gives the same batches and dead letters through either parser."""
+    values = [orjson.dumps(b) for b in batches]
+    assert _parsed_summary(values, fast=True) == _parsed_summary(values, fast=False)
+
+
+@needs_simdjson
+def test_simdjson_reads_clean_batches_and_declines_what_it_cannot_prove() -> None:
+    clean = {"format": "columnar", "model_id": "m", "n": 3, "timestamp": [T0, T0 + 1, T0 + 2],
+             "inference_id": ["a", None, "c"], "features": {"x": [1, 2.5, -3e3], "c": ["r", None, "g"]},
+             "prediction": {"label": [1, 0, 1], "score": [0.5, 0.25, 1]}, "attributions": {"x": [0.1, 0.2, 0.3]}}
+    blob = orjson.dumps(clean)
+    assert records._fast_columnar(blob, 0, None) is not None
+    assert _parsed_summary([blob], fast=True) == _parsed_summary([blob], fast=False)
+    declined = [
+        blob.replace(b'"n":3', b'"n":3,"n":3'),  # duplicate key: orjson keeps the last, simdjson the first
+        blob.replace(b'"x":[1,2.5,-3000.0]', b'"x":[[1],[2.5],[-3000.0]]'),  # simdjson would flatten nested lists
+        blob.replace(b'"r"', b'"[r"'),  # a bracket in a string: nesting cannot be ruled out cheaply
+        blob.replace(b'"x":[1,', b'"x":[1e999,'),  # overflow: orjson's reason (non_finite) is kept
+        blob.replace(b'"format":"columnar"', b'"format":"other"'),
+        b'{"format":"columnar"',
+    ]
+    for value in declined:
+        assert value != blob
+        assert records._fast_columnar(value, 0, None) is None
+        assert _parsed_summary([value], fast=True) == _parsed_summary([value], fast=False)
+    assert [d.reason for d in parse_capture([declined[3]])[1]] == ["non_finite"]
+    [b], _ = parse_capture([declined[0]], fast_columnar=True)
+    assert b.n_rows == 3
+
+
+@needs_simdjson
+def test_default_reads_only_large_messages_with_simdjson() -> None:
+    n = 400
+    batch = {"format": "columnar", "model_id": "m", "n": n, "timestamp": [T0] * n,
+             "features": {"x": np.arange(n, dtype=float).tolist()}}
+    big, small = orjson.dumps(batch), orjson.dumps({**batch, "n": 1, "timestamp": [T0], "features": {"x": [1.0]}})
+    assert len(big) >= records._FAST_MIN_BYTES > len(small)
+    assert records._fast_min_bytes(None) == records._FAST_MIN_BYTES and records._fast_min_bytes(False) is None
+    assert _parsed_summary([big, small], fast=True) == _parsed_summary([big, small], fast=False)
