@@ -230,6 +230,7 @@ def _worker_config(bootstrap: str, options: DemoOptions) -> dict[str, Any]:
         "window": {"size": options.window_seconds, "lateness": 1.0, "idle_timeout": options.window_seconds},
         "commit_interval": 0.5,
         "merge_timeout": options.window_seconds * 2,
+        "labels": {"delay": options.label_delay + 2.0},  # model quality waits for the labels it sends
         "web_port": options.web_port,
     }
 

@@ -193,18 +193,21 @@ def events_from_evaluation(
     model_version: str | None = None,
     partial: bool = False,
     extra_violations: Iterable[Violation] = (),
+    data_quality: bool = True,
 ) -> list[DriftEvent]:
     """Feed every check of ``evaluation`` through ``hysteresis`` and return the state changes as events.
 
     ``extra_violations`` lets other monitors (model quality, bias, attribution) add their violations; their
-    checks count as evaluated in this window.
+    checks count as evaluated in this window. ``data_quality=False``: the data-quality checks did not run
+    (the labels stage of a window), so none of their raised alerts is cleared.
     """
     start, end = _bounds(window)
     violations = {(v.monitor, v.check, v.subject): v for v in [*evaluation.violations, *extra_violations]}
     checked = {*evaluation.checked, *violations}
     # an extra column that is gone from the window passes its check (it is not listed as checked by name)
-    checked |= {(_as_monitor(mon), check, subject) for mid, mon, check, subject in hysteresis.raised_keys()
-                if mid == model_id and check == "extra_column_check"}
+    if data_quality:
+        checked |= {(_as_monitor(mon), check, subject) for mid, mon, check, subject in hysteresis.raised_keys()
+                    if mid == model_id and check == "extra_column_check"}
     detected_at = _now()
     events: list[DriftEvent] = []
     for monitor, check, subject in sorted(checked):

@@ -40,7 +40,7 @@ T = TypeVar("T")
 class WindowAccumulator:
     """The merged state of one (model, window)."""
 
-    __slots__ = ("_seen", "extras", "first_seen_ms", "model_id", "model_version", "n_records",
+    __slots__ = ("_seen", "closing_since_ms", "extras", "first_seen_ms", "model_id", "model_version", "n_records",
                  "partitions_closed", "profile", "window_end_ms", "window_start_ms")  # fmt: skip
 
     def __init__(
@@ -56,7 +56,8 @@ class WindowAccumulator:
         self.model_version: str | None = None
         self.window_start_ms = window_start_ms
         self.window_end_ms = window_end_ms
-        self.first_seen_ms = first_seen_ms  # wall clock of the first delta or marker (merge timeout)
+        self.first_seen_ms = first_seen_ms  # wall clock of the first delta or marker
+        self.closing_since_ms: int | None = None  # wall clock when the first partition closed it (merge timeout)
         self.profile = DatasetProfile.empty(params if params is not None else ProfileParams())
         self.n_records = 0
         self.partitions_closed: frozenset[int] = frozenset()
@@ -109,7 +110,8 @@ class WindowAccumulator:
         header = orjson.dumps({
             "model_id": self.model_id, "model_version": self.model_version,
             "window_start_ms": self.window_start_ms, "window_end_ms": self.window_end_ms,
-            "first_seen_ms": self.first_seen_ms, "n_records": self.n_records,
+            "first_seen_ms": self.first_seen_ms, "closing_since_ms": self.closing_since_ms,
+            "n_records": self.n_records,
             "partitions_closed": sorted(self.partitions_closed),
             "seen": sorted([list(i) for i in self._seen]),
             "profile_len": len(profile), "extras": [[name, len(blob)] for name, blob in extras],
@@ -127,6 +129,8 @@ class WindowAccumulator:
             version = header["model_version"]
             acc.model_version = None if version is None else _typed(version, str)
             acc.n_records = _typed(header["n_records"], int)
+            closing = header.get("closing_since_ms")  # absent in accumulators of earlier builds
+            acc.closing_since_ms = None if closing is None else _typed(closing, int)
             acc.partitions_closed = frozenset(_typed(p, int) for p in header["partitions_closed"])
             acc._seen = {(_typed(t, str), _typed(p, int), _typed(o, int)) for t, p, o in header["seen"]}
             profile_len = _typed(header["profile_len"], int)

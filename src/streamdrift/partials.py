@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import orjson
 
@@ -25,8 +25,14 @@ from streamdrift.errors import CorruptBlobError, VersionMismatchError
 from streamdrift.profiles import DatasetProfile
 from streamdrift.windows import WindowDelta
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "PartialDelta", "PartialMessage", "WindowClosed", "decode_partial",
-           "encode_partial", "partial_from_window"]
+__all__ = ["DATA", "FORMAT_VERSION", "LABELS", "MAGIC", "PartialDelta", "PartialMessage", "Stage", "WindowClosed",
+           "decode_partial", "encode_partial", "partial_from_window"]
+
+Stage = Literal["data", "labels"]
+#: A window closes twice: ``data`` when the capture watermark passes its end (profile, bias, attribution);
+#: ``labels`` when the labels watermark passes it too (model quality: late ground truth still counts).
+DATA: Final[Stage] = "data"
+LABELS: Final[Stage] = "labels"
 
 MAGIC: Final[bytes] = b"SDPM"
 FORMAT_VERSION: Final[int] = 1
@@ -54,6 +60,7 @@ class PartialDelta:
     n_records: int
     profile: DatasetProfile
     extras: Mapping[str, bytes] = field(default_factory=_empty_extras)  # model quality / bias / attribution
+    stage: Stage = DATA
 
     @property
     def delta_id(self) -> tuple[str, int, int]:
@@ -76,6 +83,7 @@ class WindowClosed:
     window_end_ms: int
     watermark_ms: int
     models: tuple[str, ...] = ()  # models with records of this partition in the window
+    stage: Stage = DATA
 
 
 PartialMessage = PartialDelta | WindowClosed
@@ -88,7 +96,7 @@ def encode_partial(msg: PartialMessage) -> bytes:
             "model_id": msg.model_id, "model_version": msg.model_version,
             "window_start_ms": msg.window_start_ms, "window_end_ms": msg.window_end_ms,
             "source_topic": msg.source_topic, "partition": msg.partition, "end_offset": msg.end_offset,
-            "n_records": msg.n_records,
+            "n_records": msg.n_records, "stage": msg.stage,
         }  # fmt: skip
         profile = msg.profile.to_bytes()
         header["profile_len"] = len(profile)
@@ -97,6 +105,7 @@ def encode_partial(msg: PartialMessage) -> bytes:
     header = {
         "source_topic": msg.source_topic, "partition": msg.partition, "window_start_ms": msg.window_start_ms,
         "window_end_ms": msg.window_end_ms, "watermark_ms": msg.watermark_ms, "models": list(msg.models),
+        "stage": msg.stage,
     }  # fmt: skip
     return _envelope(_KIND_CLOSED, header, b"")
 
@@ -166,6 +175,16 @@ def _str(header: Mapping[str, Any], key: str) -> str:
     return value
 
 
+def _stage(header: Mapping[str, Any]) -> Stage:
+    """The stage of a message (absent in messages of earlier builds: ``data``)."""
+    value = header.get("stage", DATA)
+    if value == DATA:
+        return DATA
+    if value == LABELS:
+        return LABELS
+    raise ValueError(f"unknown stage {value!r}")
+
+
 def _closed(header: Mapping[str, Any]) -> WindowClosed:
     models = header["models"]
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
@@ -177,6 +196,7 @@ def _closed(header: Mapping[str, Any]) -> WindowClosed:
         window_end_ms=_int(header, "window_end_ms"),
         watermark_ms=_int(header, "watermark_ms"),
         models=tuple(models),
+        stage=_stage(header),
     )
 
 
@@ -208,6 +228,7 @@ def _delta(header: Mapping[str, Any], payload: bytes) -> PartialDelta:
         n_records=_int(header, "n_records"),
         profile=DatasetProfile.from_bytes(payload[:profile_len]),
         extras=MappingProxyType(extras),
+        stage=_stage(header),
     )
 
 

@@ -151,9 +151,10 @@ class LabelSettings(_Frozen):
 
     enabled: bool = Field(default=True, description="consume the labels topic (co-partitioned with capture)")
     delay: Duration = Field(
-        default=0.0,
-        description="how long after a window ends (label event time) its labels may still arrive; windows close "
-        "only when the labels watermark (max label timestamp - delay) passed their end",
+        default=3600.0, ge=0,
+        description="how long after a window ends (label event time) its labels still count in it: the window's "
+        "model quality is evaluated when the labels watermark (max label timestamp - delay) passed its end; data "
+        "quality, bias and attribution do not wait. A later label is joined (concept drift sees it) but counted late",
     )
     ttl: Duration = Field(default=24 * 3600.0, gt=0, description="how long a prediction or label waits for its match")
     max_memory_items: int = Field(default=1_000_000, ge=1, description="join entries kept in memory before spilling")
@@ -163,6 +164,13 @@ class LabelSettings(_Frozen):
     alpha: float = Field(default=0.01, gt=0, lt=1, description="model-quality drift rule significance")
     concept_drift: bool = Field(default=True, description="ADWIN on the joined error stream, per model")
     concept_delta: float = Field(default=0.01, gt=0, lt=1, description="ADWIN delta")
+
+    @model_validator(mode="after")
+    def _check(self) -> LabelSettings:
+        if self.delay > self.ttl:
+            raise ValueError(f"labels.delay ({self.delay:g} s) exceeds labels.ttl ({self.ttl:g} s): predictions would "
+                             "expire before their window stops waiting for labels")
+        return self
 
 
 class MonitorSettings(_Frozen):

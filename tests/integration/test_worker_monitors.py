@@ -128,28 +128,51 @@ def _metric(text: str, outcome: str, model: str = MODEL) -> float:
     return float(found.group(1)) if found else 0.0
 
 
+def _tick_capture(ts: int) -> bytes:
+    """A record of the window after the last one: the capture watermark passes the last window's end."""
+    row = generate(1, np.random.default_rng(0)).rows()[0]
+    return encode_capture_record(MODEL, features=row, prediction={"label": 1, "score": 0.9},
+                                 inference_id=None, timestamp_ms=ts)
+
+
 def test_model_quality_bias_attribution_events_and_label_counts(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Ground truth that arrives after its windows' data-quality evaluation still counts in those windows.
+
+    Event time only (idle_timeout too long to matter, one partition): the data stage of the five windows closes
+    on the capture records alone, before any label exists; then the labels come (stamped 100 ms after their
+    predictions, the last one past the last window's end + delay) and each window's model quality is evaluated
+    with exactly its labels, none late."""
     settings = unique_settings(
-        kafka_bootstrap, capture_partitions=3,
-        window=WindowSettings(size=SIZE_MS / 1000, lateness=0.5, idle_timeout=3.0),
+        kafka_bootstrap, capture_partitions=1,
+        window=WindowSettings(size=SIZE_MS / 1000, lateness=0.5, idle_timeout=600.0),
         labels=LabelSettings(delay=1.0, ttl=6.0, spill_dir=str(tmp_path / "join")),
         commit_interval=0.5, merge_timeout=30.0, web_host="127.0.0.1", web_port=_free_port(),
     )
     create_all_topics(settings)
     baseline_id = _publish_baseline(settings)
     first = (int(time.time() * 1000) // SIZE_MS - 7) * SIZE_MS
+    after = first + len(SCENARIOS) * SIZE_MS
     capture, labels, labelled = _records(first)
-    produce(settings, settings.topics.capture, capture, key=MODEL.encode())
-    produce(settings, settings.topics.labels, labels, key=MODEL.encode())
+    produce(settings, settings.topics.capture, [*capture, _tick_capture(after + 1000)], key=MODEL.encode())
 
     base = f"http://127.0.0.1:{settings.web_port}"
     with worker_process(settings, log_path=tmp_path / "worker.log"):
         status = _wait(lambda: orjson.loads(_get(f"{base}/status/{MODEL}")),
                        lambda s: len(s["windows"]) >= len(SCENARIOS), timeout=120)
+        assert not [w for w in status["windows"] if "model_quality" in w]  # data quality did not wait
+        assert all(w["evaluated"] for w in status["windows"])
+        tick_label = encode_label_record(MODEL, "tick-label", 1, after + 2000)  # labels watermark past the end
+        produce(settings, settings.topics.labels, [*labels, tick_label], key=MODEL.encode())
+        status = _wait(lambda: orjson.loads(_get(f"{base}/status/{MODEL}")),
+                       lambda s: sum("model_quality" in w for w in s["windows"]) >= len(SCENARIOS), timeout=120)
         alerts = drift_events(read_topic(settings, settings.topics.alerts, until=time.monotonic() + 15, idle_s=4.0))
+        # both watermarks move on by more than the TTL: the ghost labels (and the first tick label) expire
+        produce(settings, settings.topics.capture, [_tick_capture(after + 30_000)], key=MODEL.encode())
+        produce(settings, settings.topics.labels, [encode_label_record(MODEL, "tick-label-2", 1, after + 31_000)],
+                key=MODEL.encode())
         dataplane_metrics = f"http://127.0.0.1:{settings.web_port + 1}/metrics"  # role all: data plane's port
         metrics = _wait(lambda: _get(dataplane_metrics).decode(),
-                        lambda t: _metric(t, "unmatched", "_all") >= N_GHOST, timeout=60)
+                        lambda t: _metric(t, "unmatched", "_all") >= N_GHOST + 1, timeout=60)
         control_metrics = _get(f"{base}/metrics").decode()
         report = _get(f"{base}/report/{MODEL}").decode()
 
@@ -173,7 +196,7 @@ def test_model_quality_bias_attribution_events_and_label_counts(kafka_bootstrap:
     total_labelled = sum(labelled.values())
     assert _metric(metrics, "matched") == total_labelled
     assert _metric(metrics, "duplicate") == N_DUPLICATE
-    assert _metric(metrics, "unmatched", "_all") == N_GHOST
+    assert _metric(metrics, "unmatched", "_all") == N_GHOST + 1  # the ghosts and the first tick label
     assert _metric(metrics, "late") == 0
     assert f'streamdrift_model_quality_metric{{metric="accuracy",model="{MODEL}"}}' in control_metrics
     assert f'streamdrift_attribution_ndcg{{model="{MODEL}"}}' in control_metrics
@@ -185,7 +208,7 @@ def test_model_quality_bias_attribution_events_and_label_counts(kafka_bootstrap:
 RATE = 400  # predictions per second
 FEED_S = 14.0
 KILL_AT_S = 6.0
-LABEL_LAG_S = 1.0
+LABEL_LAG_S = 4.0  # longer than a window: every label comes after its window's data stage closed
 KILL_SIZE_MS = 3000
 
 
@@ -240,7 +263,7 @@ def test_label_join_exactly_once_through_kill(kafka_bootstrap: str, tmp_path: Pa
     settings = unique_settings(
         kafka_bootstrap, capture_partitions=3,
         window=WindowSettings(size=KILL_SIZE_MS / 1000, lateness=0.5, idle_timeout=3.0),
-        labels=LabelSettings(delay=2.5), commit_interval=0.5, instance_id="w0",
+        labels=LabelSettings(delay=LABEL_LAG_S + 1.5), commit_interval=0.5, instance_id="w0",
     )
     create_all_topics(settings)
     args = ["--instance-id", "w0"]

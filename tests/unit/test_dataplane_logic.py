@@ -10,7 +10,7 @@ from streamdrift.bias import BiasConfig, BiasState, FacetSpec, OutcomeSpec
 from streamdrift.columns import columns_from_rows
 from streamdrift.joinstore import JoinStore
 from streamdrift.modelquality import BinaryQualityState, state_from_bytes
-from streamdrift.partials import PartialDelta, WindowClosed
+from streamdrift.partials import DATA, LABELS, PartialDelta, Stage, WindowClosed
 from streamdrift.profiles import DatasetProfile, ProfileParams
 from streamdrift.records import (
     CaptureBatch,
@@ -30,7 +30,7 @@ from streamdrift.worker.deadletter import (
 )
 from streamdrift.worker.merger import WindowMerger
 from streamdrift.worker.monitors import PartitionMonitors
-from streamdrift.worker.offsets import decode_watermark, encode_watermark
+from streamdrift.worker.offsets import decode_labels_closed, decode_watermark, encode_watermark
 from streamdrift.worker.setup import NO_SETUP, ModelSetup
 
 
@@ -43,6 +43,12 @@ def test_watermark_round_trip(wm: int | None) -> None:
                                       '{"v": 1, "wm": "5"}'])
 def test_unreadable_metadata_means_no_watermark(metadata: str | None) -> None:
     assert decode_watermark(metadata) is None
+
+
+def test_labels_close_travels_with_the_capture_watermark() -> None:
+    metadata = encode_watermark(5000, 4000)
+    assert (decode_watermark(metadata), decode_labels_closed(metadata)) == (5000, 4000)
+    assert decode_labels_closed(encode_watermark(5000)) is None  # labels off, or nothing closed yet
 
 
 def test_metadata_fits_kafka_default_limit() -> None:
@@ -84,8 +90,16 @@ def _delta(partition: int, end_offset: int, n: int, *, start: int = 0, seed: int
     return PartialDelta("m", "1", start, start + 1000, "cap", partition, end_offset, n, profile)
 
 
-def _closed(partition: int, end: int = 1000, watermark: int | None = None) -> WindowClosed:
-    return WindowClosed("cap", partition, end - 1000, end, end if watermark is None else watermark, ("m",))
+def _closed(partition: int, end: int = 1000, watermark: int | None = None, stage: Stage = DATA) -> WindowClosed:
+    return WindowClosed("cap", partition, end - 1000, end, end if watermark is None else watermark, ("m",),
+                        stage=stage)
+
+
+def _quality_delta(partition: int, labels_offset: int, truth: list[int], pred: list[int]) -> PartialDelta:
+    state = BinaryQualityState.empty()
+    state.update(np.array(truth, dtype=float), np.array(pred, dtype=float), None)
+    return PartialDelta("m", None, 0, 1000, f"cap#monitors@{labels_offset}", partition, 0, 0,
+                        DatasetProfile.empty(ProfileParams()), {"model_quality": state.to_bytes()}, stage=LABELS)
 
 
 class _Clock:
@@ -141,6 +155,40 @@ def test_merger_state_survives_a_restart() -> None:
     assert ready.n_records == 30 and second.duplicates == 1
 
 
+def test_labels_stage_is_merged_and_released_on_its_own_markers() -> None:
+    store: dict[str, bytes] = {}
+    merger = WindowMerger(store, 2, merge_timeout_ms=60_000, clock_ms=_Clock())
+    merger.handle(_delta(0, 10, 30))
+    merger.handle(_quality_delta(0, 5, [1, 0, 1], [1, 0, 0]))
+    assert merger.handle(_closed(0)) == []
+    [data] = merger.handle(_closed(1))  # the data stage completes; model quality waits for its labels
+    assert (data.stage, data.n_records, dict(data.extras)) == ("data", 30, {})
+    assert merger.open_windows() == 1
+    merger.handle(_quality_delta(1, 7, [1, 1], [1, 1]))  # a label that came after the data close
+    merger.handle(_quality_delta(1, 7, [1, 1], [1, 1]))  # redelivered: ignored
+    assert merger.handle(_closed(0, stage=LABELS)) == []
+    [labels] = merger.handle(_closed(1, watermark=2500, stage=LABELS))
+    assert labels.stage == "labels" and not labels.partial and merger.duplicates == 1
+    states = [BinaryQualityState.from_bytes(b) for b in labels.extras["model_quality"]]
+    assert sum(s.n for s in states) == 5
+    assert merger.watermark(1, LABELS) == 2500 and merger.watermark(1) == 1000
+    assert not store.keys() - {"p|0", "p|1", "lp|0", "lp|1"}  # both stages left the store
+
+
+def test_merge_timeout_counts_from_the_first_close_not_the_first_delta() -> None:
+    clock = _Clock()
+    merger = WindowMerger({}, 2, merge_timeout_ms=5000, clock_ms=clock)
+    merger.handle(_quality_delta(0, 5, [1], [1]))
+    clock.now = 3_600_000  # labels may take an hour: an open labels stage is not timed out
+    assert merger.expire() == []
+    merger.handle(_closed(0, stage=LABELS))
+    clock.now += 4999
+    assert merger.expire() == []
+    clock.now += 1
+    [ready] = merger.expire()
+    assert ready.partial and ready.stage == "labels" and ready.partitions_closed == frozenset({0})
+
+
 # ------------------------------------------------------------------ monitors of a partition (label join)
 
 
@@ -185,13 +233,29 @@ def test_labels_join_in_either_order_and_count_in_the_prediction_window() -> Non
     assert mon.take_outcomes()[("", "unmatched")] == 1  # zzz never got its prediction
 
 
-def test_label_of_a_closed_window_is_late_not_counted() -> None:
+def test_label_after_the_data_close_still_counts_in_its_window() -> None:
     mon = _monitors()
-    mon.add_capture(_pred_batch([("a", 10, 1, 0.9, "f")]), wm_before=None)
+    mon.add_capture(_pred_batch([("a", 10, 1, 0.9, "f"), ("b", 20, 0, 0.1, "f")]), wm_before=None)
+    mon.close_window(0)  # the data stage of [0, 1000) closed: data quality does not wait for labels
+    assert mon.close_labels(999) == 0  # labels watermark not past its end: the labels stage of [0, 1000) is open
+    [stream] = mon.add_labels(_label_batch([("a", 2000, 1)]))
+    assert stream.errors.tolist() == [0.0]
+    state = state_from_bytes(mon.drain()[("m", 0)]["model_quality"])
+    assert state.n == 1
+    assert mon.take_outcomes()[("m", "matched")] == 1
+
+
+def test_label_after_the_labels_close_is_late_but_feeds_concept_drift() -> None:
+    mon = _monitors()
+    mon.add_capture(_pred_batch([("a", 10, 1, 0.9, "f"), ("b", 1010, 0, 0.1, "f")]), wm_before=None)
     mon.close_window(0)
-    assert mon.add_labels(_label_batch([("a", 2000, 1)])) == []
-    assert mon.drain() == {}
-    assert mon.take_outcomes()[("m", "late")] == 1
+    assert mon.close_labels(1500) == 1000 and mon.close_labels(1999) is None
+    [stream] = mon.add_labels(_label_batch([("a", 2000, 0), ("b", 2000, 0)]))
+    assert stream.errors.tolist() == [1.0, 0.0]  # the late row's error still reaches the detector
+    drained = mon.drain()
+    assert ("m", 0) not in drained and state_from_bytes(drained[("m", 1000)]["model_quality"]).n == 1
+    outcomes = mon.take_outcomes()
+    assert (outcomes[("m", "late")], outcomes[("m", "matched")]) == (1, 1)
 
 
 def test_bias_state_per_window_from_capture_rows() -> None:

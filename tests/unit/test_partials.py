@@ -4,6 +4,7 @@ import struct
 import zlib
 
 import numpy as np
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -35,6 +36,13 @@ def _profile(seed: int = 1, n: int = 500) -> DatasetProfile:
         )
     )
     return p
+
+
+def _envelope(kind: int, header: dict[str, object], payload: bytes) -> bytes:
+    """A version-1 partials message built by hand (as an earlier build wrote it)."""
+    head = orjson.dumps(header)
+    body = MAGIC + bytes([1, kind]) + struct.pack(">I", len(head)) + head + struct.pack(">I", len(payload)) + payload
+    return body + struct.pack(">I", zlib.crc32(body))
 
 
 def _delta(**kw: object) -> PartialDelta:
@@ -71,6 +79,20 @@ def test_window_closed_round_trip() -> None:
     assert decode_partial(encode_partial(m)) == m
     empty = WindowClosed("cap", 0, 0, 60_000, 61_000)
     assert decode_partial(encode_partial(empty)) == empty
+
+
+def test_stage_round_trips_and_defaults_to_data() -> None:
+    labels = WindowClosed("cap", 5, 0, 60_000, 61_000, stage="labels")
+    assert decode_partial(encode_partial(labels)) == labels
+    delta = decode_partial(encode_partial(_delta(stage="labels")))
+    assert isinstance(delta, PartialDelta) and delta.stage == "labels"
+    # a message of an earlier build has no stage field: it is a data-stage message
+    old = WindowClosed("cap", 5, 0, 60_000, 61_000)
+    header = {"source_topic": "cap", "partition": 5, "window_start_ms": 0, "window_end_ms": 60_000,
+              "watermark_ms": 61_000, "models": []}
+    assert decode_partial(_envelope(2, header, b"")) == old
+    with pytest.raises(CorruptBlobError):
+        decode_partial(_envelope(2, {**header, "stage": "later"}, b""))
 
 
 def test_partial_from_window() -> None:

@@ -125,7 +125,7 @@ def test_secret_must_not_hide_in_kafka_options() -> None:
 
 def test_label_and_monitor_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     defaults = Settings()
-    assert defaults.labels.enabled and defaults.labels.ttl == 24 * 3600 and defaults.labels.delay == 0
+    assert defaults.labels.enabled and defaults.labels.ttl == 24 * 3600 and defaults.labels.delay == 3600
     assert defaults.monitors.attribution_threshold == 0.9
     config = tmp_path / "c.yaml"
     config.write_text("labels:\n  ttl: 2h\n  spill_dir: /var/lib/sd\nmonitors:\n  bias_confidence: 0.995\n")

@@ -51,8 +51,8 @@ EPILOG = (
               "the data plane serves /metrics on web-port + 1 in role all")
 @click.option("--labels/--no-labels", "labels_enabled", default=None,
               help="consume the labels topic (model quality); default on")
-@click.option("--label-delay", default=None, help="how long after a window ends its labels may still arrive, e.g. 1h "
-              "(windows close only then)")
+@click.option("--label-delay", default=None, help="how long after a window ends its labels still count in it, e.g. "
+              "1h (default): its model quality is evaluated then; data quality does not wait")
 @click.option("--label-ttl", default=None, help="how long a prediction or label waits for its match, e.g. 24h")
 @click.option("--join-spill-dir", default=None, help="directory of the label join's SQLite spill files")
 @click.option("--kafka-option", "kafka_options", multiple=True, metavar="KEY=VALUE",

@@ -143,6 +143,9 @@ class ControlPlane:
     def run(self) -> None:
         """Run the faust worker in this thread until SIGTERM/SIGINT (faust installs the handlers)."""
         self.baselines.start()
+        # a window judged before the baselines are read would count as "no baseline" and raise nothing
+        if not self.baselines.wait_caught_up(30):
+            log.warning("baselines not read within 30 s: windows may be judged without their baseline")
         worker = faust.Worker(self.app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
         try:
             worker.execute_from_commandline()

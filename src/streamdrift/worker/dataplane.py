@@ -27,7 +27,7 @@ from confluent_kafka import KafkaError as CKafkaError
 from streamdrift.concept import ConceptDriftConfig, ConceptDriftMonitor
 from streamdrift.errors import ConfigError, KafkaError
 from streamdrift.metrics import Metrics
-from streamdrift.partials import PartialDelta, WindowClosed, encode_partial
+from streamdrift.partials import LABELS, PartialDelta, Stage, WindowClosed, encode_partial
 from streamdrift.profiles import DatasetProfile, ProfileParams
 from streamdrift.records import parse_capture, parse_labels
 from streamdrift.settings import Settings
@@ -37,8 +37,8 @@ from streamdrift.worker.concept_events import concept_event
 from streamdrift.worker.deadletter import DeadLetterRecord
 from streamdrift.worker.joinrestore import new_store, rebuild_store
 from streamdrift.worker.kafka_errors import call_with_retry, from_error, txn_requires_abort, wrap
-from streamdrift.worker.monitors import ErrorStream, PartitionMonitors
-from streamdrift.worker.offsets import decode_watermark, encode_watermark
+from streamdrift.worker.monitors import MODEL_QUALITY, ErrorStream, PartitionMonitors
+from streamdrift.worker.offsets import decode_labels_closed, decode_watermark, encode_watermark
 from streamdrift.worker.setup import BaselineCache, ModelSetup
 from streamdrift.worker.stats import DataPlaneStats
 
@@ -53,6 +53,7 @@ class PartitionState:
     windows: PartitionWindows
     committed_offset: int | None  # next offset to read after the last committed transaction
     committed_watermark: int | None
+    committed_labels_closed: int | None = None  # labels stage closed for windows starting before this
     next_offset: int | None = None  # next offset to read after what was consumed
     last_record_wall_ms: int = 0
     dead: list[DeadLetterRecord] = field(default_factory=list)
@@ -331,36 +332,12 @@ class DataPlane:
                     self.metrics.alert(stream.model_id, event.monitor, event.check, event.status)
 
     def _closable(self, partition: int, state: PartitionState) -> list[tuple[int, int]]:
-        """Due windows whose labels may all have arrived: the labels watermark passed their end too."""
-        due = state.windows.due_windows()
-        if state.labels is None:
-            return due
-        lwm = state.labels.watermark_ms
-        if lwm is None:
-            # No label seen yet. If the labels partition is known to be empty and read to its end (the fetcher's
-            # high watermark), there is no ground truth to wait for: models without labels are not held back.
-            return due if self._labels_drained_empty(partition, state.labels) else []
-        return [(s, e) for s, e in due if e <= lwm]
+        """Windows whose data stage is due (the capture watermark passed their end); labels do not hold them."""
+        return state.windows.due_windows()
 
-    def _labels_drained_empty(self, partition: int, labels: LabelProgress) -> bool:
-        if self._labels_consumer is None:
-            return True
-        try:
-            _, high = self._labels_consumer.get_watermark_offsets(
-                TopicPartition(self._labels_topic, partition), cached=True)
-        except KafkaException:
-            return False
-        position = labels.next_offset if labels.next_offset is not None else (labels.committed_offset or 0)
-        return high >= 0 and position >= high
-
-    def _offset_watermark(self, state: PartitionState) -> int | None:
-        """The capture watermark stored with the offset, held back to the oldest window kept open for labels
-        (a restart then reopens it: windows before the restored watermark's window count as closed)."""
-        wm = state.windows.watermark_ms
-        if wm is None or state.labels is None:
-            return wm
-        held = state.windows.due_windows(limit=1)
-        return min(wm, held[0][0]) if held else wm
+    @staticmethod
+    def _labels_closed(state: PartitionState) -> int | None:
+        return state.monitors.labels_closed_before if state.monitors is not None else None
 
     def _on_client_error(self, err: CKafkaError) -> None:
         """Client-level errors (librdkafka retries them itself); remember connectivity trouble."""
@@ -408,7 +385,8 @@ class DataPlane:
         self._last_commit = self._clock()
         self._pending_records = 0  # an abort replays them from the last commit, counting them again
         offsets = self._produce_pending()
-        if not self._in_txn:
+        if not self._in_txn:  # nothing to commit: outcomes (label expiry) depend on no uncommitted output
+            self._flush_outcomes()
             return
         try:
             self._producer.send_offsets_to_transaction(offsets, self._consumer.consumer_group_metadata(), 30)
@@ -428,7 +406,11 @@ class DataPlane:
             elif tp.topic == self._topic:
                 state.committed_offset = tp.offset
                 state.committed_watermark = decode_watermark(tp.metadata)
+                state.committed_labels_closed = decode_labels_closed(tp.metadata)
         self._concept_committed = copy.deepcopy(self._concept)
+        self._flush_outcomes()
+
+    def _flush_outcomes(self) -> None:
         if self.metrics is not None:
             for (model, outcome), n in self._pending_outcomes.items():
                 self.metrics.label_joined(model or "_all", outcome, n)
@@ -444,10 +426,12 @@ class DataPlane:
         for partition, state in sorted(self._parts.items()):
             produced = self._produce_partition(partition, state)
             moved = state.next_offset is not None and state.next_offset != state.committed_offset
-            wm = self._offset_watermark(state)
-            if produced or moved or (state.next_offset is not None and wm != state.committed_watermark):
+            wm, lc = state.windows.watermark_ms, self._labels_closed(state)
+            progressed = wm != state.committed_watermark or lc != state.committed_labels_closed
+            if produced or moved or (state.next_offset is not None and progressed):
                 self._begin()
-                offsets.append(TopicPartition(self._topic, partition, state.next_offset or 0, encode_watermark(wm)))
+                offsets.append(TopicPartition(self._topic, partition, state.next_offset or 0,
+                                              encode_watermark(wm, lc)))
             labels = state.labels
             if labels is not None and labels.next_offset is not None and (
                 produced or labels.next_offset != labels.committed_offset
@@ -466,6 +450,7 @@ class DataPlane:
     def _produce_partition(self, partition: int, state: PartitionState) -> bool:
         produced = False
         end_offset = state.next_offset if state.next_offset is not None else -1
+        self._expire_join(state)  # before the monitors drain: its outcomes go into this transaction
         for delta in state.windows.drain_deltas():
             self._begin()
             msg = PartialDelta(
@@ -507,10 +492,15 @@ class DataPlane:
         end_offset = state.next_offset if state.next_offset is not None else -1
         size = self._spec.size_ms
         for (model, start), extras in sorted(drained.items()):
-            msg = PartialDelta(model, None, start, start + size, source, partition, end_offset, 0,
-                               DatasetProfile.empty(self._params), extras)
-            self._send(self.settings.topics.partials, model.encode(), encode_partial(msg))
-            self.stats.deltas += 1
+            # model quality belongs to the window's labels stage, bias and attribution to its data stage
+            by_stage: dict[Stage, dict[str, bytes]] = {}
+            for name, blob in extras.items():
+                by_stage.setdefault(LABELS if name == MODEL_QUALITY else "data", {})[name] = blob
+            for stage, part in sorted(by_stage.items()):
+                msg = PartialDelta(model, None, start, start + size, source, partition, end_offset, 0,
+                                   DatasetProfile.empty(self._params), part, stage=stage)
+                self._send(self.settings.topics.partials, model.encode(), encode_partial(msg))
+                self.stats.deltas += 1
         return True
 
     def _count_outcomes(self, monitors: PartitionMonitors) -> None:
@@ -521,11 +511,6 @@ class DataPlane:
         wm = state.windows.watermark_ms
         if wm is None:
             return False
-        if state.monitors is not None and state.labels is not None:
-            lwm = state.labels.watermark_ms
-            cwm = state.windows.watermark_ms
-            if lwm is not None and cwm is not None:
-                state.monitors.expire(min(lwm, cwm))
         markers: list[WindowClosed] = []
         for start, end in sorted(self._closable(partition, state)):
             if state.monitors is not None:
@@ -536,6 +521,9 @@ class DataPlane:
             if self.metrics is not None:
                 for model in models:
                     self.metrics.window_closed(model)
+        labels_marker = self._close_labels(partition, state)
+        if labels_marker is not None:
+            markers.append(labels_marker)
         if not markers:
             return False
         self._begin()
@@ -544,6 +532,30 @@ class DataPlane:
             for p in range(self._n_partials):
                 self._send(self.settings.topics.partials, None, blob, partition=p)
         return True
+
+    @staticmethod
+    def _expire_join(state: PartitionState) -> None:
+        """Join entries expire against the smaller of the two watermarks (event time: a replay decides alike)."""
+        if state.monitors is None or state.labels is None:
+            return
+        lwm, cwm = state.labels.watermark_ms, state.windows.watermark_ms
+        if lwm is not None and cwm is not None:
+            state.monitors.expire(min(lwm, cwm))
+
+    def _close_labels(self, partition: int, state: PartitionState) -> WindowClosed | None:
+        """The labels stage of windows closes once both watermarks passed their end (one marker per advance:
+        the merger closes every window ending at or before its watermark)."""
+        if state.monitors is None or state.labels is None:
+            return None
+        cwm, lwm = state.windows.watermark_ms, state.labels.watermark_ms
+        if cwm is None or lwm is None:
+            return None
+        watermark = min(cwm, lwm)
+        boundary = state.monitors.close_labels(watermark)
+        if boundary is None:
+            return None
+        size = self._spec.size_ms
+        return WindowClosed(self._topic, partition, boundary - size, boundary, watermark, stage=LABELS)
 
     def _send(
         self,
@@ -597,7 +609,8 @@ class DataPlane:
             labels = state.labels
             fresh = self._fresh_state(partition, state.committed_offset, state.committed_watermark,
                                       labels.committed_offset if labels else None,
-                                      labels.committed_watermark if labels else None)
+                                      labels.committed_watermark if labels else None,
+                                      state.committed_labels_closed)
             self._parts[partition] = fresh
             offset = OFFSET_BEGINNING if state.committed_offset is None else state.committed_offset
             self._consumer.seek(TopicPartition(self._topic, partition, offset))
@@ -607,10 +620,12 @@ class DataPlane:
 
     # -- rebalancing -------------------------------------------------------------------------------
     def _fresh_state(self, partition: int, offset: int | None, watermark: int | None,
-                     labels_offset: int | None = None, labels_watermark: int | None = None) -> PartitionState:
+                     labels_offset: int | None = None, labels_watermark: int | None = None,
+                     labels_closed: int | None = None) -> PartitionState:
         windows = PartitionWindows(self._spec, self._params, watermark_ms=watermark)
         now_ms = int(self._clock() * 1000)
-        state = PartitionState(windows, offset, watermark, next_offset=offset, last_record_wall_ms=now_ms)
+        state = PartitionState(windows, offset, watermark, labels_closed, next_offset=offset,
+                               last_record_wall_ms=now_ms)
         if not self._labels_on:
             return state
         state.labels = LabelProgress(labels_offset, labels_watermark, labels_offset, labels_watermark, now_ms)
@@ -619,7 +634,7 @@ class DataPlane:
         since = min(marks) - round(self.settings.labels.ttl * 1000) if len(marks) == 2 else None
         store = (rebuild_store(self.settings, partition, offset, labels_offset, since)
                  if since is not None else new_store(self.settings, partition))
-        state.monitors = PartitionMonitors(store, self._spec.size_ms, closed_before, self._setup_of)
+        state.monitors = PartitionMonitors(store, self._spec.size_ms, closed_before, self._setup_of, labels_closed)
         return state
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -639,7 +654,8 @@ class DataPlane:
             ltp = labels_committed.get(tp.partition)
             l_offset = ltp.offset if ltp is not None and ltp.offset >= 0 else None
             l_watermark = decode_watermark(ltp.metadata) if ltp is not None else None
-            self._parts[tp.partition] = self._fresh_state(tp.partition, offset, watermark, l_offset, l_watermark)
+            self._parts[tp.partition] = self._fresh_state(tp.partition, offset, watermark, l_offset, l_watermark,
+                                                          decode_labels_closed(tp.metadata))
         log.info("assigned partitions %s", sorted(tp.partition for tp in committed))
         consumer.incremental_assign(partitions)
         if self._labels_consumer is not None:

@@ -13,6 +13,7 @@ from streamdrift.baseline import Baseline
 from streamdrift.evaluation import EvaluationConfig, PreparedBaseline, WindowEvaluation, evaluate, prepare
 from streamdrift.events import DriftEvent, Hysteresis, events_from_evaluation, rfc3339
 from streamdrift.metrics import Metrics
+from streamdrift.partials import LABELS
 from streamdrift.report import ReportWindow
 from streamdrift.settings import Settings
 from streamdrift.worker.judge_monitors import MonitorJudge, MonitorOutcome
@@ -68,6 +69,8 @@ class WindowJudge:
         return hit
 
     def judge(self, window: ReadyWindow, baseline: Baseline | None) -> list[DriftEvent]:
+        if window.stage == LABELS:
+            return self._judge_labels(window, baseline)
         m, now = self._metrics, self._clock()
         m.window_evaluated(window.model_id, partial=window.partial)
         m.set_last_window_end(window.model_id, window.window_end_ms)
@@ -105,6 +108,45 @@ class WindowJudge:
         self._keep_report(window, baseline, evaluation, monitors, summary)
         return events
 
+    def _judge_labels(self, window: ReadyWindow, baseline: Baseline | None) -> list[DriftEvent]:
+        """The labels stage of a window (model quality, once its late labels had their time): events through
+        the same hysteresis; the window's status entry gets the ``model_quality`` section."""
+        self._metrics.observe_merge_wait(max(0.0, self._clock() - window.first_seen_ms / 1000))
+        monitors = self._monitors.judge(window, baseline)
+        status = self._status.model(window.model_id)
+        start = rfc3339(_ms_to_dt(window.window_start_ms))
+        entry = next((w for w in status.windows if w.get("window_start") == start), None)
+        if entry is None:  # the data stage's entry left the status already (or was never there)
+            entry = {"window_start": start, "window_end": rfc3339(_ms_to_dt(window.window_end_ms))}
+            status.windows.append(entry)
+        entry.update(monitors.status)
+        entry["labels_partial"] = window.partial
+        report = self.last_report.get(window.model_id)
+        if report is not None and report[1].label.startswith(start):
+            self.last_report[window.model_id] = (
+                report[0], dataclasses.replace(report[1], model_quality=monitors.quality_metrics))
+        if baseline is None:
+            return []
+        empty = WindowEvaluation("calibrated", 0, 0, [], [], frozenset(), {}, 0.0)
+        bounds = (_ms_to_dt(window.window_start_ms), _ms_to_dt(window.window_end_ms))
+        events = events_from_evaluation(
+            dataclasses.replace(empty, checked=frozenset(monitors.checked)), self._hysteresis, window.model_id,
+            bounds, baseline.baseline_id, model_version=window.model_version, partial=window.partial,
+            extra_violations=monitors.violations, data_quality=False,
+        )
+        events = [dataclasses.replace(e, event_id=event_id(e)) for e in events]
+        for e in events:
+            self._metrics.alert(window.model_id, e.monitor, e.check, e.status)
+        status.raised = self._raised(window.model_id)
+        return events
+
+    def _raised(self, model: str) -> list[dict[str, str]]:
+        return [
+            {"monitor": mon, "check": check, "subject": subject}
+            for (mid, mon, check, subject) in self._hysteresis.raised_keys()
+            if mid == model
+        ]
+
     def _keep_report(self, window: ReadyWindow, baseline: Baseline, evaluation: WindowEvaluation,
                      monitors: MonitorOutcome, summary: dict[str, Any]) -> None:
         label = f"{summary['window_start']} .. {summary['window_end']} ({window.n_records} records)"
@@ -133,8 +175,4 @@ class WindowJudge:
         status = self._status.model(model)
         status.baseline_id = baseline.baseline_id
         status.windows.append({**summary, "evaluated": True, **evaluation.to_dict()})
-        status.raised = [
-            {"monitor": mon, "check": check, "subject": subject}
-            for (mid, mon, check, subject) in self._hysteresis.raised_keys()
-            if mid == model
-        ]
+        status.raised = self._raised(model)

@@ -2,11 +2,13 @@
 
 State lives in a ``MutableMapping[str, bytes]`` (a faust Table in production, a dict in tests) so a restarted
 control plane recovers it: ``w|<model>|<start>`` -> serialized :class:`WindowAccumulator`, ``p|<partition>``
--> the source partition's latest watermark (from its ``WindowClosed`` markers). Decoded accumulators are
-cached in memory; every change is written through.
+-> the source partition's latest watermark (from its ``WindowClosed`` markers); the labels stage of a window
+(model quality, see :mod:`streamdrift.partials`) has its own accumulators and watermarks, ``l|`` and ``lp|``,
+and is released on its own. Decoded accumulators are cached in memory; every change is written through.
 
-A window is complete when every capture partition has closed it explicitly or announced a watermark past its
-end (idle partitions send progress markers); when ``merge_timeout`` passes first it is released as partial.
+A window (stage) is complete when every capture partition has closed it explicitly or announced a watermark
+past its end (idle partitions send progress markers); when ``merge_timeout`` passes after the first partition
+closed it, it is released as partial.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 
 from streamdrift.merge import WindowAccumulator
-from streamdrift.partials import PartialDelta, WindowClosed
+from streamdrift.partials import DATA, LABELS, PartialDelta, Stage, WindowClosed
 from streamdrift.profiles import DatasetProfile
 
-_WINDOW = "w|"
-_WATERMARK = "p|"
+_WINDOW: dict[Stage, str] = {DATA: "w|", LABELS: "l|"}
+_WATERMARK: dict[Stage, str] = {DATA: "p|", LABELS: "lp|"}
 
 
 @dataclass(frozen=True)
@@ -36,10 +38,15 @@ class ReadyWindow:
     partitions_closed: frozenset[int]
     first_seen_ms: int
     extras: Mapping[str, list[bytes]] = field(default_factory=dict)  # monitor states of every delta, by name
+    stage: Stage = DATA  # labels: only the model-quality states, released when the labels stage closed
 
 
-def _window_key(model_id: str, start_ms: int) -> str:
-    return f"{_WINDOW}{model_id}|{start_ms}"
+def _window_key(stage: Stage, model_id: str, start_ms: int) -> str:
+    return f"{_WINDOW[stage]}{model_id}|{start_ms}"
+
+
+def _stage_of(key: str) -> Stage | None:
+    return next((stage for stage, prefix in _WINDOW.items() if key.startswith(prefix)), None)
 
 
 class WindowMerger:
@@ -71,8 +78,8 @@ class WindowMerger:
         """Windows whose merge timeout passed (partial) and any complete ones."""
         return self._release(timeout=True)
 
-    def watermark(self, partition: int) -> int | None:
-        blob = self._store.get(f"{_WATERMARK}{partition}")
+    def watermark(self, partition: int, stage: Stage = DATA) -> int | None:
+        blob = self._store.get(f"{_WATERMARK[stage]}{partition}")
         return int(blob.decode()) if blob is not None else None
 
     def open_windows(self) -> int:
@@ -81,31 +88,37 @@ class WindowMerger:
 
     # -- internals -----------------------------------------------------------------------------------
     def _add(self, delta: PartialDelta) -> None:
-        key = _window_key(delta.model_id, delta.window_start_ms)
+        key = _window_key(delta.stage, delta.model_id, delta.window_start_ms)
         acc = self._get(key)
         if acc is None:
-            acc = WindowAccumulator.for_delta(delta, now_ms=self._clock_ms())
+            now = self._clock_ms()
+            acc = WindowAccumulator.for_delta(delta, now_ms=now)
             for p in range(self._n_partitions):
-                wm = self.watermark(p)
+                wm = self.watermark(p, delta.stage)
                 if wm is not None and wm >= delta.window_end_ms:
                     acc.mark_closed(p)
+                    acc.closing_since_ms = now
         if not acc.add_delta(delta):
             self.duplicates += 1
             return
         self._put(key, acc, delta.window_end_ms)
 
     def _closed(self, marker: WindowClosed) -> None:
-        wm_key = f"{_WATERMARK}{marker.partition}"
-        current = self.watermark(marker.partition)
+        wm_key = f"{_WATERMARK[marker.stage]}{marker.partition}"
+        current = self.watermark(marker.partition, marker.stage)
         watermark = max(marker.watermark_ms, marker.window_end_ms)
         if current is None or watermark > current:
             self._store[wm_key] = str(watermark).encode()
         self._load_all()
+        now = self._clock_ms()
         for key, acc in list(self._cache.items()):
             end = self._ends[key]
-            if end <= watermark and marker.partition not in acc.partitions_closed:
-                acc.mark_closed(marker.partition)
-                self._put(key, acc, end)
+            if _stage_of(key) != marker.stage or end > watermark or marker.partition in acc.partitions_closed:
+                continue
+            acc.mark_closed(marker.partition)
+            if acc.closing_since_ms is None:
+                acc.closing_since_ms = now
+            self._put(key, acc, end)
 
     def _release(self, *, timeout: bool) -> list[ReadyWindow]:
         self._load_all()
@@ -113,18 +126,20 @@ class WindowMerger:
         ready = []
         for key, acc in sorted(self._cache.items(), key=lambda kv: self._ends[kv[0]]):
             complete = acc.is_complete(self._n_partitions)
-            expired = timeout and now - acc.first_seen_ms >= self._timeout_ms
+            closing = acc.closing_since_ms
+            expired = timeout and closing is not None and now - closing >= self._timeout_ms
             if complete or expired:
                 ready.append(self._ready(key, acc, partial=not complete))
         for window in ready:
-            key = _window_key(window.model_id, window.window_start_ms)
+            key = _window_key(window.stage, window.model_id, window.window_start_ms)
             self._cache.pop(key, None)
             self._ends.pop(key, None)
             del self._store[key]
         return ready
 
     def _ready(self, key: str, acc: WindowAccumulator, *, partial: bool) -> ReadyWindow:
-        model_id = key[len(_WINDOW) : key.rfind("|")]
+        stage = _stage_of(key) or DATA
+        model_id = key[len(_WINDOW[stage]) : key.rfind("|")]
         return ReadyWindow(
             model_id=model_id,
             model_version=acc.model_version,
@@ -136,6 +151,7 @@ class WindowMerger:
             partitions_closed=acc.partitions_closed,
             first_seen_ms=acc.first_seen_ms,
             extras={name: list(blobs) for name, blobs in acc.extras.items()},
+            stage=stage,
         )
 
     def _get(self, key: str) -> WindowAccumulator | None:
@@ -154,8 +170,8 @@ class WindowMerger:
         self._store[key] = acc.to_bytes()
 
     def _load_all(self) -> None:
-        if len(self._cache) == sum(1 for k in self._store if k.startswith(_WINDOW)):
+        if len(self._cache) == sum(1 for k in self._store if _stage_of(k) is not None):
             return
         for key in list(self._store):
-            if key.startswith(_WINDOW) and key not in self._cache:
+            if _stage_of(key) is not None and key not in self._cache:
                 self._get(key)

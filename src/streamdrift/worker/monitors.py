@@ -4,10 +4,16 @@ One :class:`PartitionMonitors` per assigned capture partition p (and the co-part
 
 * the label join (:class:`~streamdrift.joinstore.JoinStore`): predictions of capture p and labels of labels p,
   matched by (model_id, inference_id) whichever arrives first; a joined row is accounted to the window of its
-  prediction's timestamp while that window is open on this partition (else counted as ``late``);
+  prediction's timestamp while that window's *labels stage* is open on this partition (else counted as
+  ``late``; its error still feeds the concept-drift detector);
 * per (model, window): the model-quality state (joined rows), the bias state (capture rows: facets and the
   predicted outcome, configured by the baseline) and the attribution state (capture ``attributions``);
 * label outcome counts for ``Metrics.label_joined``.
+
+A window closes twice (see :mod:`streamdrift.partials`): its data stage (profile, bias, attribution) when
+the capture watermark passes its end (``closed_before``), its labels stage (model quality) when the labels
+watermark passes it too (``labels_closed_before``), so late ground truth is still accounted to its window
+while data-quality alerts do not wait for it.
 
 Join time is event time, so a replay decides the same: a label "arrives" at its own timestamp; entries expire
 against ``min(capture watermark, labels watermark)`` (a pending prediction once labels have moved ``ttl`` past
@@ -73,10 +79,11 @@ class PartitionMonitors:
     """Join store and per-window monitor states of one capture partition (see the module docs)."""
 
     def __init__(self, store: JoinStore, size_ms: int, closed_before: int | None,
-                 setup_of: Callable[[str], ModelSetup]) -> None:
+                 setup_of: Callable[[str], ModelSetup], labels_closed_before: int | None = None) -> None:
         self.store = store
         self.size_ms = size_ms
         self.closed_before = closed_before  # windows starting before this are closed on this partition
+        self.labels_closed_before = labels_closed_before  # ... and their labels stage before this one
         self._setup_of = setup_of
         self.quality: dict[WindowKey, QualityState] = {}
         self.bias: dict[WindowKey, BiasState] = {}
@@ -131,8 +138,18 @@ class PartitionMonitors:
             self.outcomes[("", "expired")] += counts.expired_prediction
 
     def close_window(self, start_ms: int) -> None:
+        """The data stage of the window starting at ``start_ms`` closed (bias and attribution rows stop)."""
         end = start_ms + self.size_ms
         self.closed_before = end if self.closed_before is None else max(self.closed_before, end)
+
+    def close_labels(self, watermark_ms: int) -> int | None:
+        """Close the labels stage of every window ending at or before ``watermark_ms`` (the smaller of the
+        capture and labels watermarks); returns the new ``labels_closed_before`` when it moved, else None."""
+        boundary = watermark_ms - watermark_ms % self.size_ms
+        if self.labels_closed_before is not None and boundary <= self.labels_closed_before:
+            return None
+        self.labels_closed_before = boundary
+        return boundary
 
     # ------------------------------------------------------------ outputs
 
@@ -152,6 +169,7 @@ class PartitionMonitors:
     # ------------------------------------------------------------ internals
 
     def _open_rows(self, ts: NDArray[np.int64], wm_before: int | None) -> NDArray[np.bool_]:
+        """Capture rows whose window's data stage is open."""
         starts = window_starts(ts, self.size_ms)
         keep = np.ones(ts.shape[0], dtype=bool)
         if self.closed_before is not None:
@@ -159,6 +177,13 @@ class PartitionMonitors:
         if wm_before is not None:
             keep &= starts + self.size_ms > wm_before
         return keep
+
+    def _labels_open(self, ts: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Joined rows whose prediction window's labels stage is open."""
+        if self.labels_closed_before is None:
+            return np.ones(ts.shape[0], dtype=bool)
+        out: NDArray[np.bool_] = window_starts(ts, self.size_ms) >= self.labels_closed_before
+        return out
 
     def _by_window(self, ts: NDArray[np.int64], keep: NDArray[np.bool_]) -> list[tuple[int, NDArray[np.intp]]]:
         rows = np.flatnonzero(keep)
@@ -220,27 +245,28 @@ class PartitionMonitors:
 
     def _account_model(self, model: str, rows: JoinedRows, sel: NDArray[np.intp]) -> ErrorStream | None:
         ts = rows.timestamps_ms[sel]
-        keep = self._open_rows(ts, None)
-        late = int((~keep).sum())
-        if late:
-            self.outcomes[(model, "late")] += late
         truth, pred, score = rows.labels[sel], rows.y_pred[sel], rows.score[sel]
         kind = self._kind(model, truth, pred, score)
         valid = _valid_rows(kind, truth, pred, score)
-        if (n_bad := int((keep & ~valid).sum())) > 0:
+        if (n_bad := int((~valid).sum())) > 0:
             self.outcomes[(model, "invalid")] += n_bad
-        keep &= valid
-        self.outcomes[(model, "matched")] += int(keep.sum())
-        if not keep.any():
-            return None
+        open_ = self._labels_open(ts)
+        keep = open_ & valid
+        if late := int((valid & ~open_).sum()):
+            self.outcomes[(model, "late")] += late
+        if kept := int(keep.sum()):
+            self.outcomes[(model, "matched")] += kept
         for start, idx in self._by_window(ts, keep):
             state = self.quality.get((model, start))
             if state is None:
                 state = self.quality[(model, start)] = self._new_state(model, kind)
             _update_state(state, truth[idx], pred[idx], score[idx])
-        rows_kept = np.flatnonzero(keep)
-        errors = _errors(kind, self._threshold(model), truth[rows_kept], pred[rows_kept], score[rows_kept])
-        return ErrorStream(model, errors, window_starts(ts[rows_kept], self.size_ms))
+        # late rows still tell the concept-drift detector how the model does now
+        usable = np.flatnonzero(valid)
+        if usable.size == 0:
+            return None
+        errors = _errors(kind, self._threshold(model), truth[usable], pred[usable], score[usable])
+        return ErrorStream(model, errors, window_starts(ts[usable], self.size_ms))
 
     def _kind(self, model: str, truth: NDArray[Any], pred: NDArray[Any], score: NDArray[np.float64]) -> ProblemType:
         setup = self._setup_of(model)

@@ -1,0 +1,84 @@
+"""The control plane's judge over the two stages of a window: data quality at the data close, model quality at
+the labels close (late ground truth), one hysteresis for both, neither stage clearing the other's alerts."""
+
+from __future__ import annotations
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from streamdrift.baseline import Baseline, build_baseline
+from streamdrift.columns import columns_from_rows
+from streamdrift.metrics import Metrics
+from streamdrift.modelquality import BinaryQualityState
+from streamdrift.profiles import DatasetProfile, ProfileParams
+from streamdrift.settings import EvaluationSettings, LabelSettings, Settings
+from streamdrift.synthetic import Batch, Scenario, generate
+from streamdrift.worker.judge import WindowJudge
+from streamdrift.worker.merger import ReadyWindow
+from streamdrift.worker.status import StatusStore
+
+MODEL = "credit"
+T0 = 1_800_000_000_000
+SIZE = 60_000
+
+
+def _rows(batch: Batch, *, labelled: bool) -> list[dict[str, object]]:
+    rows = batch.rows()
+    if labelled:
+        for i, row in enumerate(rows):
+            row.update(label=int(batch.label[i]), prediction=int(batch.prediction[i]), score=float(batch.score[i]))
+    return rows
+
+
+def _baseline() -> Baseline:
+    batch = generate(6000, np.random.default_rng(5))
+    return build_baseline([columns_from_rows(_rows(batch, labelled=True))], MODEL, target="label",
+                          prediction="prediction", score="score")
+
+
+def _data_window(start: int, scenario: Scenario) -> ReadyWindow:
+    batch = generate(3000, np.random.default_rng(start // SIZE), scenario)
+    profile = DatasetProfile.empty(ProfileParams(kll_k=1000))
+    profile.update(columns_from_rows(_rows(batch, labelled=False)))
+    return ReadyWindow(MODEL, None, start, start + SIZE, profile, batch.n, False, frozenset({0}), start)
+
+
+def _labels_window(start: int, scenario: Scenario) -> ReadyWindow:
+    batch = generate(3000, np.random.default_rng(start // SIZE + 100), scenario)
+    state = BinaryQualityState.empty()
+    state.update(batch.label.astype(float), batch.prediction.astype(float), batch.score)
+    return ReadyWindow(MODEL, None, start, start + SIZE, DatasetProfile.empty(ProfileParams()), 0, False,
+                       frozenset({0}), start, {"model_quality": [state.to_bytes()]}, stage="labels")
+
+
+def _judge() -> WindowJudge:
+    settings = Settings(evaluation=EvaluationSettings(raise_after=1, clear_after=1), labels=LabelSettings(min_labelled=200))
+    return WindowJudge(settings, Metrics(CollectorRegistry()), StatusStore(), clock=lambda: T0 / 1000)
+
+
+def test_each_stage_raises_its_own_monitor_and_clears_nothing_of_the_other() -> None:
+    judge, baseline = _judge(), _baseline()
+    data = judge.judge(_data_window(T0, Scenario.SHIFTED_INCOME), baseline)
+    assert data and {e.monitor for e in data} == {"data_quality"} and all(e.status == "raised" for e in data)
+    quality = judge.judge(_labels_window(T0, Scenario.LABEL_FLIP), baseline)
+    assert quality and {(e.monitor, e.check, e.status) for e in quality} == {
+        ("model_quality", "model_quality_check", "raised")}
+    # the labels stage of a clean window clears model quality only; data quality stays raised
+    cleared = judge.judge(_labels_window(T0 + SIZE, Scenario.NORMAL), baseline)
+    assert {(e.monitor, e.status) for e in cleared} == {("model_quality", "cleared")}
+    status = judge._status.get(MODEL)
+    assert status is not None and status["state"] == "drifting"
+    assert {r["monitor"] for r in status["alerts_raised"]} == {"data_quality"}
+
+
+def test_labels_stage_fills_the_status_entry_of_its_window() -> None:
+    judge, baseline = _judge(), _baseline()
+    judge.judge(_data_window(T0, Scenario.NORMAL), baseline)
+    judge.judge(_labels_window(T0, Scenario.NORMAL), baseline)
+    judge.judge(_labels_window(T0 + SIZE, Scenario.NORMAL), baseline)  # its data stage was never seen here
+    status = judge._status.get(MODEL)
+    assert status is not None
+    first, second = status["windows"]
+    assert first["evaluated"] and first["n_records"] == 3000 and first["model_quality"]["n_labelled"] == 3000
+    assert "n_records" not in second and second["model_quality"]["evaluated"]
+    assert judge.last_report[MODEL][1].model_quality["accuracy"] > 0.5
