@@ -211,7 +211,8 @@ class Settings(BaseSettings):
         "the deltas (one profile per model and partition) under high throughput"
     )
     merge_timeout: Duration = Field(
-        default=120.0, gt=0, description="evaluate a window as partial when not every partition closed it by then"
+        default=120.0, gt=0, description="evaluate a window as partial when not every partition closed it within this "
+        "time after the first one did"
     )
     max_record_bytes: int = Field(default=1 << 20, ge=64)
     batch_size: int = Field(default=5000, ge=1, description="messages per consume() call")
