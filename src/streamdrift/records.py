@@ -438,6 +438,8 @@ def _column(values: Sequence[object], allowed: frozenset[type] | None = None, wh
     if values and types <= _TEXT_TYPES:
         strings = np.empty(len(values), dtype=object)
         strings[:] = values
+        if type(None) not in types:  # the common case: no missing row
+            return Column(np.full(len(values), np.nan), np.full(len(values), Kind.STRING, dtype=np.uint8), strings)
         missing = np.equal(strings, np.full(1, None, dtype=object))
         kinds = np.where(missing, np.uint8(Kind.MISSING), np.uint8(Kind.STRING)).astype(np.uint8)
         return Column(np.full(len(values), np.nan), kinds, None if missing.all() else strings)
@@ -780,12 +782,28 @@ def _fast_column(arr: Any, n: int, arrays: _ArrayCount, allowed: frozenset[type]
 
 
 def _fast_named(obj: Any, n: int, arrays: _ArrayCount, allowed: frozenset[type] = _SCALARS) -> Columns | None:
+    """Named lists; the all-number ones are classified together, as one 2-D block."""
     if not isinstance(obj, simdjson.Object):
         return None
     names = list(obj.keys())
     if len(set(names)) != len(names):  # duplicate keys: orjson keeps the last value, simdjson the first
         return None
-    return Columns(n, {name: _fast_column(obj[name], n, arrays, allowed) for name in names})
+    numeric: dict[str, NDArray[np.float64]] = {}
+    other: dict[str, Column] = {}
+    for name in names:
+        arr = obj[name]
+        try:
+            numeric[name] = _fast_numbers(arr, n, arrays)
+        except TypeError:  # not only numbers: the values as Python objects, checked as on the orjson path
+            arrays.n -= 1
+            other[name] = _column(_fast_list(arr, n, arrays), allowed)
+    if numeric:
+        block = np.empty((len(numeric), n))
+        for i, values in enumerate(numeric.values()):
+            block[i] = values
+        numbers, kinds = classify_numbers(block)  # simdjson never yields a non-finite number
+        other.update((name, Column(numbers[i], kinds[i], None)) for i, name in enumerate(numeric))
+    return Columns(n, {name: other[name] for name in names})
 
 
 def _fast_prediction(

@@ -4,16 +4,21 @@ Every state streamdrift keeps per window (sketches, profiles, and later model-qu
 :class:`MergeableState`: ``empty`` / ``update`` / ``merge`` (in place, returns self) / ``to_bytes`` /
 ``from_bytes``. Every blob shares one versioned envelope (see :func:`pack_envelope`)::
 
-    magic b"SDST" | format version u16 | kind u8 | 3 zero bytes | params 3 x u32 | payload length u64 | CRC-32 u32
+    magic b"SDST" | format version u16 | kind u8 | 3 pad bytes | params 3 x u32 | payload length u64 | CRC-32 u32
+
+The pad bytes are 0, except byte 0 is 1 in a nested blob (below).
 
 ``from_bytes`` checks magic, length and CRC *before* handing bytes to datasketches (a garbled blob must never
 crash the process) and raises :class:`CorruptBlobError`, :class:`VersionMismatchError` (another format
 version) or :class:`ParameterMismatchError` (another kind or other parameters than expected).
 
 The format version is per kind (the payload layout of that kind): every kind is at version 1 except those in
-:data:`KIND_VERSIONS` (``NUMERIC_PROFILE`` 2: its exact values not yet in the KLL sketch follow the sketch, see
-:mod:`streamdrift.profiles`). A reader accepts every version up to its kind's current one; writers write the
-current one.
+:data:`KIND_VERSIONS`, the profiles at version 2 (see :mod:`streamdrift.profiles`: a numeric profile carries its
+exact values not yet in the KLL sketch; the blobs a version-2 profile holds are *nested*: pad byte 0 is 1 and
+their CRC field 0, since the CRC of the blob holding them covers their bytes -- one checksum pass per blob
+instead of one per nesting level). A reader accepts every version up to its kind's current one; writers write
+the current one. A nested blob is only read through the blob that holds it (``nested=True``); read on its own it
+is a :class:`CorruptBlobError`.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ MAGIC: Final[bytes] = b"SDST"
 FORMAT_VERSION: Final[int] = 1
 _HEADER: Final[struct.Struct] = struct.Struct("<4sHB3sIIIQI")
 _PAD: Final[bytes] = b"\0\0\0"
+_NESTED_PAD: Final[bytes] = b"\x01\0\0"  # a nested blob: no CRC of its own (see the module docstring)
 HEADER_SIZE: Final[int] = _HEADER.size
 
 DEFAULT_KLL_K: Final[int] = 200
@@ -70,7 +76,12 @@ class BlobKind(IntEnum):
 
 
 #: Kinds whose payload layout is past version 1: kind -> current version (readers accept 1..current).
-KIND_VERSIONS: Final[dict[int, int]] = {BlobKind.NUMERIC_PROFILE: 2}
+KIND_VERSIONS: Final[dict[int, int]] = {
+    BlobKind.NUMERIC_PROFILE: 2,
+    BlobKind.CATEGORICAL_PROFILE: 2,
+    BlobKind.FEATURE_PROFILE: 2,
+    BlobKind.DATASET_PROFILE: 2,
+}
 
 
 def current_version(kind: int) -> int:
@@ -104,43 +115,64 @@ class Envelope:
     version: int = FORMAT_VERSION
 
 
-def pack_envelope(kind: int, params: Params, payload: bytes, version: int | None = None) -> bytes:
+def pack_envelope(
+    kind: int, params: Params, payload: bytes, version: int | None = None, *, nested: bool = False
+) -> bytes:
     """Wrap ``payload`` in the shared versioned, checksummed header (``version`` defaults to the kind's
-    current one, see :data:`KIND_VERSIONS`)."""
+    current one, see :data:`KIND_VERSIONS`; ``nested``: no CRC, for a blob inside another one)."""
+    return b"".join(envelope_parts(kind, params, [payload], version, nested=nested))
+
+
+def envelope_parts(
+    kind: int, params: Params, parts: list[bytes], version: int | None = None, *, nested: bool = False
+) -> list[bytes]:
+    """The header followed by ``parts`` (the payload in pieces, joined once by whoever writes the outermost
+    blob: nested blobs are not copied level by level)."""
     v = current_version(kind) if version is None else version
-    header = _HEADER.pack(MAGIC, v, int(kind), _PAD, *params, len(payload), zlib.crc32(payload))
-    return header + payload
+    crc = 0
+    if not nested:
+        for part in parts:
+            crc = zlib.crc32(part, crc)
+    header = _HEADER.pack(MAGIC, v, int(kind), _NESTED_PAD if nested else _PAD, *params, sum(map(len, parts)), crc)
+    return [header, *parts]
 
 
-def read_envelope(blob: bytes) -> Envelope:
-    """Check magic, version, length and CRC; return the envelope (kind and params not yet checked)."""
+def read_envelope(blob: bytes, *, nested: bool = False) -> Envelope:
+    """Check magic, version, length and CRC; return the envelope (kind and params not yet checked).
+
+    ``nested``: the blob was taken from a blob whose CRC was checked (its own CRC, if any, is not checked again).
+    """
     if not isinstance(blob, bytes | bytearray | memoryview):
         raise CorruptBlobError(f"a streamdrift blob must be bytes, got {type(blob).__name__}")
     data = bytes(blob)
     if len(data) < HEADER_SIZE:
         raise CorruptBlobError(f"blob too short for a streamdrift header ({len(data)} < {HEADER_SIZE} bytes)")
     magic, version, kind, pad, p0, p1, p2, length, crc = _HEADER.unpack_from(data)
-    if magic != MAGIC or pad != _PAD:
+    if magic != MAGIC or pad not in (_PAD, _NESTED_PAD):
         raise CorruptBlobError(f"not a streamdrift blob (magic {magic!r}, expected {MAGIC!r})")
     newest = current_version(kind)
     if not 1 <= version <= newest:
         raise VersionMismatchError(
             f"{_kind_name(kind)} blob has format version {version}; this build reads versions 1 to {newest}"
         )
+    if pad == _NESTED_PAD and not nested:
+        raise CorruptBlobError(f"{_kind_name(kind)} blob is nested (no checksum of its own): read the blob holding it")
     payload = data[HEADER_SIZE:]
     if len(payload) != length:
         raise CorruptBlobError(f"blob payload is {len(payload)} bytes, header says {length} (truncated or padded)")
-    if zlib.crc32(payload) != crc:
+    if not nested and zlib.crc32(payload) != crc:
         raise CorruptBlobError("blob checksum mismatch (CRC-32 of the payload differs): the bytes are garbled")
     return Envelope(kind, (p0, p1, p2), payload, version)
 
 
-def unpack_envelope(blob: bytes, kind: int, expected: Params | None = None, n_params: int = 3) -> Envelope:
+def unpack_envelope(
+    blob: bytes, kind: int, expected: Params | None = None, n_params: int = 3, *, nested: bool = False
+) -> Envelope:
     """:func:`read_envelope` plus kind and (optionally) parameter checks.
 
     Parameter slots beyond the first ``n_params`` must be zero (else CorruptBlobError).
     """
-    env = read_envelope(blob)
+    env = read_envelope(blob, nested=nested)
     if env.kind != int(kind):
         raise ParameterMismatchError(f"blob holds kind {_kind_name(env.kind)}, expected {_kind_name(kind)}")
     if any(env.params[n_params:]):
@@ -191,15 +223,15 @@ def check_hll_lg_k(lg_k: int) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def empty_blob(kind: BlobKind, param: int) -> bytes:
+def empty_blob(kind: BlobKind, param: int, nested: bool = False) -> bytes:
     """``to_bytes()`` of a new, empty KLL / frequent-items / HLL sketch with parameter ``param`` (memoized:
     profiles that never allocated a sketch serialize this, the same bytes as an allocated empty one)."""
     if kind == BlobKind.KLL:
-        return KllSketch(param).to_bytes()
+        return KllSketch(param).to_bytes(nested=nested)
     if kind == BlobKind.FREQUENT_ITEMS:
-        return FrequentItemsSketch(param).to_bytes()
+        return FrequentItemsSketch(param).to_bytes(nested=nested)
     if kind == BlobKind.DISTINCT_COUNT:
-        return DistinctCountSketch(param).to_bytes()
+        return DistinctCountSketch(param).to_bytes(nested=nested)
     raise ParameterMismatchError(f"no empty sketch of kind {_kind_name(kind)}")
 
 
@@ -348,12 +380,12 @@ class KllSketch:
         order = np.argsort(items, kind="stable")
         return items[order], weights[order]
 
-    def to_bytes(self) -> bytes:
-        return pack_envelope(BlobKind.KLL, (self._k, 0, 0), bytes(self._sk.serialize()))
+    def to_bytes(self, *, nested: bool = False) -> bytes:
+        return pack_envelope(BlobKind.KLL, (self._k, 0, 0), bytes(self._sk.serialize()), nested=nested)
 
     @classmethod
-    def from_bytes(cls, blob: bytes, k: int | None = None) -> Self:
-        env = unpack_envelope(blob, BlobKind.KLL, n_params=1, expected=_expect(k))
+    def from_bytes(cls, blob: bytes, k: int | None = None, *, nested: bool = False) -> Self:
+        env = unpack_envelope(blob, BlobKind.KLL, n_params=1, expected=_expect(k), nested=nested)
         out = cls(env.params[0])
         try:
             sk = ds.kll_doubles_sketch.deserialize(env.payload)
@@ -477,14 +509,14 @@ class FrequentItemsSketch:
         """Estimate of every tracked item (all of them while the sketch is exact)."""
         return {f.item: f.estimate for f in self.top(threshold=0)} if not self.is_empty else {}
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, *, nested: bool = False) -> bytes:
         lost = self._lost_error + (self._sketch_error() if self.num_active_items == 0 else 0)
         payload = _FREQ_PREFIX.pack(self._weight, lost) + bytes(self._sk.serialize())
-        return pack_envelope(BlobKind.FREQUENT_ITEMS, (self._lg, 0, 0), payload)
+        return pack_envelope(BlobKind.FREQUENT_ITEMS, (self._lg, 0, 0), payload, nested=nested)
 
     @classmethod
-    def from_bytes(cls, blob: bytes, lg_max_k: int | None = None) -> Self:
-        env = unpack_envelope(blob, BlobKind.FREQUENT_ITEMS, n_params=1, expected=_expect(lg_max_k))
+    def from_bytes(cls, blob: bytes, lg_max_k: int | None = None, *, nested: bool = False) -> Self:
+        env = unpack_envelope(blob, BlobKind.FREQUENT_ITEMS, n_params=1, expected=_expect(lg_max_k), nested=nested)
         out = cls(env.params[0])
         data = env.payload[_FREQ_PREFIX.size :]
         # datasketches' preamble: byte 3 is lg_max_map_size (checked before parsing).
@@ -566,12 +598,13 @@ class DistinctCountSketch:
     def copy(self) -> DistinctCountSketch:
         return DistinctCountSketch.from_bytes(self.to_bytes())
 
-    def to_bytes(self) -> bytes:
-        return pack_envelope(BlobKind.DISTINCT_COUNT, (self._lg, 0, 0), bytes(self._sk.serialize_compact()))
+    def to_bytes(self, *, nested: bool = False) -> bytes:
+        payload = bytes(self._sk.serialize_compact())
+        return pack_envelope(BlobKind.DISTINCT_COUNT, (self._lg, 0, 0), payload, nested=nested)
 
     @classmethod
-    def from_bytes(cls, blob: bytes, lg_k: int | None = None) -> Self:
-        env = unpack_envelope(blob, BlobKind.DISTINCT_COUNT, n_params=1, expected=_expect(lg_k))
+    def from_bytes(cls, blob: bytes, lg_k: int | None = None, *, nested: bool = False) -> Self:
+        env = unpack_envelope(blob, BlobKind.DISTINCT_COUNT, n_params=1, expected=_expect(lg_k), nested=nested)
         out = cls(env.params[0])
         try:
             sk = ds.hll_sketch.deserialize(env.payload)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import math
 import struct
+import zlib
 from collections import Counter
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from state_cases import feature_summary
+from state_cases import dataset_summary, feature_summary
 
 from streamdrift.columns import Column, Columns, Kind, column_from_values, columns_from_rows
 from streamdrift.errors import BadRecordError, CorruptBlobError, MergeError, ParameterMismatchError
@@ -313,3 +315,57 @@ def test_merge_into_lazy_profile_equals_merge_into_allocated() -> None:
         CategoricalProfile(lg_max_k=2)
     with pytest.raises(ParameterMismatchError):
         NumericProfile(kll_k=4)
+
+
+# Written by the format-1 code (commit d03bde8): DatasetProfile(kll_k=50, schema {"flag": Boolean}, domain of
+# "city" {oslo, rome}) updated with _V1_ROWS; zlib-compressed, base64.
+_V1_DATASET = (
+    "eNoLdgkOYWTgZWBgMAJiLiDmAeK/7Axg8NTFgicUSFcr5cUXpSbnF6UUK1mZ6CilpSaWlBalAjnRSsmZJZVKQKGcxHQglQfEFUqx"
+    "Okop+bmJmXlAFdUQFUCV+cU5+UDpovzcVKXY2lo2JgaGYLD1PGjWP2GEWO9v/uIFlIkBmBlwgxkMMJO5oCbDQBmU9u8v0oWJMeI1"
+    "+UM9lP6PyzYtuG2MaLZxQOnnn/beZ2LkZzQCiggwwlRzI/kYBN5B6Vqxj93MaG6D0y1wy5ig2mEgCUqv1WuwRw8cFkYuLmYkr6HL"
+    "M+KgWYAYFGtsIPNTi9JT80AioAg0g7uDGckLICACpf+8v6vNxMjOw8zBzDHF4hF7gH0NV/ZGHnZ+oBxaWnjJiCslHIe65P7L89+Z"
+    "GPADdHlQGnbKz89JTcwjnCC4+jd64zKIiaYJ4g0DrgRxCkp/Vrn9mQmH2xiKcSaIQCh9/kLLBSYcCQKXsdgSQklRaSorkE5LzClO"
+    "NcIZ/wJQ+tYKmyeQ+GficDr/X8BtkxYnSPwMzsheBbVNbsb5ibiyNyNF2V6PpT2AgUAeoE0sX8MZy1ugdOTGuiBGXIVbIs5YtofS"
+    "rsKbdBhxxDIjjsBDti4xKVkPZ5zC2AtMOKZB4pSRQ7G3HZQqGG7ijM/tUPPLm52LGNESGiMDYXABZ3yug9KcN07JMhNn4gFo6nSA"
+    "+shh9SoQ+GQPprWMHJJwxidUC0PWoZXGrIz8DKD4hNlqBFStj9MWGA0T/2G/Gmc66ITSosaczThTuxXOdCABpU9M9zTDyDSgdMCK"
+    "nGTRIxiWZBde+OgDjmAeiBAARCzBWg=="
+)
+_V1_ROWS: list[dict[str, object]] = [{"x": 1.5, "city": "oslo", "flag": True}, {"x": -2, "city": "rome"},
+                                     {"x": None, "city": "bergen", "flag": False}, {"x": 4, "n": "abc"}]
+
+
+def test_format_1_dataset_profiles_still_read() -> None:
+    """Baselines on disk hold format-1 profiles (every level checksummed, numbers only in the KLL sketch)."""
+    blob = zlib.decompress(base64.b64decode(_V1_DATASET))
+    assert struct.unpack_from("<H", blob, 4)[0] == 1
+    old = DatasetProfile.from_bytes(blob)
+    new = DatasetProfile.empty(ProfileParams(kll_k=50), schema={"flag": FeatureType.BOOLEAN},
+                               domains={"city": ["oslo", "rome"]})
+    new.update(columns_from_rows(_V1_ROWS))
+    assert dataset_summary(old) == dataset_summary(new)  # < k values: both sketches exact
+    assert old.features["city"].categorical.out_of_domain == 1 and old.domains == new.domains
+    again = DatasetProfile.from_bytes(old.to_bytes())
+    assert struct.unpack_from("<H", old.to_bytes(), 4)[0] == 2
+    assert dataset_summary(again) == dataset_summary(new)
+
+
+def test_nested_blobs_are_read_only_through_their_holder() -> None:
+    p = DatasetProfile.empty()
+    p.update(columns_from_rows(_V1_ROWS))
+    inner = p.to_bytes(nested=True)
+    assert inner[7] == 1 and struct.unpack_from("<I", inner, 30)[0] == 0  # pad byte 0 set, no CRC
+    with pytest.raises(CorruptBlobError, match="nested"):
+        DatasetProfile.from_bytes(inner)
+    assert dataset_summary(DatasetProfile.from_bytes(inner, nested=True)) == dataset_summary(p)
+    assert dataset_summary(DatasetProfile.from_bytes(p.to_bytes())) == dataset_summary(p)
+    # a feature blob cut out of a dataset blob is nested: it is not accepted on its own
+    fp = p.features["x"]
+    with pytest.raises(CorruptBlobError, match="nested"):
+        FeatureProfile.from_bytes(fp.to_bytes(nested=True))
+    # one CRC covers the nested levels: flipping a byte deep inside (a pending value) is caught at the top
+    blob = bytearray(p.to_bytes())
+    value = struct.pack("<d", 1.5)
+    at = bytes(blob).index(value)
+    blob[at] ^= 0x01
+    with pytest.raises(CorruptBlobError, match="checksum"):
+        DatasetProfile.from_bytes(bytes(blob))
