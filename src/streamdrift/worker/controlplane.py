@@ -95,6 +95,7 @@ class ControlPlane:
             consumer_auto_offset_reset="earliest",
             broker_session_timeout=10.0,
             broker_heartbeat_interval=1.0,
+            broker_commit_interval=0.25,
             topic_allow_declare=True,
             web_enabled=s.web_port != 0,
         )

@@ -185,7 +185,7 @@ class DataPlane:
         self.start()
         try:
             while not stop.is_set():
-                self.step()
+                self.step(0.05)  # consume() waits its whole timeout for a part-full batch: keep it short
             self.commit()
         finally:
             self.close()
