@@ -105,6 +105,7 @@ class ControlPlane:
         self.alerts_topic = app.topic(s.topics.alerts, **raw)
         self.windows = app.Table("windows", partitions=self.n_partials, schema=schema)
         app.agent(self.partials_topic, name="merge")(self._merge_agent)
+        app.on_partitions_revoked.connect(self._on_revoked)
         app.timer(max(0.5, min(5.0, s.merge_timeout / 4)))(self._tick)
         self._add_views(app)
         return app
@@ -176,6 +177,10 @@ class ControlPlane:
             )
             self.mergers[partition] = merger
         return merger
+
+    async def _on_revoked(self, app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """Mergers cache their partition's table state: after a rebalance they start from the table again."""
+        self.mergers.clear()
 
     async def _merge_agent(self, stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():

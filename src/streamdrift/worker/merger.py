@@ -65,18 +65,18 @@ class WindowMerger:
         self._clock_ms = clock_ms
         self._cache: dict[str, WindowAccumulator] = {}
         self._ends: dict[str, int] = {}  # window key -> end ms
+        self._loaded = False  # the whole store is in the cache (writes go through it from then on)
         self.duplicates = 0
 
     def handle(self, message: PartialDelta | WindowClosed) -> list[ReadyWindow]:
-        if isinstance(message, PartialDelta):
-            self._add(message)
-        else:
-            self._closed(message)
-        return self._release(timeout=False)
+        """Merge one message; returns the windows it completed (only those it touched are checked)."""
+        changed = [self._add(message)] if isinstance(message, PartialDelta) else self._closed(message)
+        return self._release([key for key in changed if key is not None], timeout=False)
 
     def expire(self) -> list[ReadyWindow]:
-        """Windows whose merge timeout passed (partial) and any complete ones."""
-        return self._release(timeout=True)
+        """Windows whose merge timeout passed (partial) and any complete ones: a scan of every open window."""
+        self._load_all()
+        return self._release(list(self._cache), timeout=True)
 
     def watermark(self, partition: int, stage: Stage = DATA) -> int | None:
         blob = self._store.get(f"{_WATERMARK[stage]}{partition}")
@@ -87,7 +87,7 @@ class WindowMerger:
         return len(self._cache)
 
     # -- internals -----------------------------------------------------------------------------------
-    def _add(self, delta: PartialDelta) -> None:
+    def _add(self, delta: PartialDelta) -> str | None:
         key = _window_key(delta.stage, delta.model_id, delta.window_start_ms)
         acc = self._get(key)
         if acc is None:
@@ -100,10 +100,11 @@ class WindowMerger:
                     acc.closing_since_ms = now
         if not acc.add_delta(delta):
             self.duplicates += 1
-            return
+            return None
         self._put(key, acc, delta.window_end_ms)
+        return key
 
-    def _closed(self, marker: WindowClosed) -> None:
+    def _closed(self, marker: WindowClosed) -> list[str]:
         wm_key = f"{_WATERMARK[marker.stage]}{marker.partition}"
         current = self.watermark(marker.partition, marker.stage)
         watermark = max(marker.watermark_ms, marker.window_end_ms)
@@ -111,6 +112,7 @@ class WindowMerger:
             self._store[wm_key] = str(watermark).encode()
         self._load_all()
         now = self._clock_ms()
+        changed = []
         for key, acc in list(self._cache.items()):
             end = self._ends[key]
             if _stage_of(key) != marker.stage or end > watermark or marker.partition in acc.partitions_closed:
@@ -119,12 +121,14 @@ class WindowMerger:
             if acc.closing_since_ms is None:
                 acc.closing_since_ms = now
             self._put(key, acc, end)
+            changed.append(key)
+        return changed
 
-    def _release(self, *, timeout: bool) -> list[ReadyWindow]:
-        self._load_all()
+    def _release(self, keys: list[str], *, timeout: bool) -> list[ReadyWindow]:
         now = self._clock_ms()
         ready = []
-        for key, acc in sorted(self._cache.items(), key=lambda kv: self._ends[kv[0]]):
+        for key in sorted(keys, key=lambda k: (self._ends[k], k)):
+            acc = self._cache[key]
             complete = acc.is_complete(self._n_partitions)
             closing = acc.closing_since_ms
             expired = timeout and closing is not None and now - closing >= self._timeout_ms
@@ -170,8 +174,11 @@ class WindowMerger:
         self._store[key] = acc.to_bytes()
 
     def _load_all(self) -> None:
-        if len(self._cache) == sum(1 for k in self._store if _stage_of(k) is not None):
+        """Read every accumulator of the store once (a restarted control plane's recovered table); from then
+        on every change goes through the cache. A merger lives as long as its partition's assignment."""
+        if self._loaded:
             return
         for key in list(self._store):
             if _stage_of(key) is not None and key not in self._cache:
                 self._get(key)
+        self._loaded = True
