@@ -228,6 +228,10 @@ class JoinStore:
         n = len(keys)
         ts, preds, scores = _list(timestamps_ms, n, "timestamps_ms"), _list(y_pred, n, "y_pred"), \
             _list(score, n, "score")
+        if not self._labels and self._spill is None:
+            stored = self._store_predictions(keys, ts, preds, scores)
+            if stored is not None:
+                return stored
         misses = [k for k in keys if k not in self._preds and k not in self._labels and k not in self._done]
         spilled_labels = self._fetch(LABEL, misses)
         spilled_seen = {**self._fetch(PRED, misses), **self._fetch(DONE, misses)}
@@ -251,6 +255,26 @@ class JoinStore:
         self._delete(LABEL, used)
         self._maybe_spill()
         return JoinResult(out.rows(), counts)
+
+    def _store_predictions(self, keys: list[str], ts: list[Any], preds: list[Any],
+                           scores: list[Any]) -> JoinResult | None:
+        """No label is waiting and nothing is spilled: the predictions are only stored (the common case of a
+        capture stream ahead of its labels), in bulk. None (use the general path) when a key repeats in the
+        batch, so the first occurrence wins there as everywhere."""
+        stamps = np.asarray(ts, dtype=np.int64).tolist()
+        new = dict(zip(keys, zip(stamps, preds, scores, strict=True), strict=True))
+        if len(new) != len(keys):
+            return None
+        counts = JoinCounts()
+        for seen in (self._preds, self._done):
+            if seen:
+                again = new.keys() & seen.keys()
+                counts.duplicate_prediction += len(again)
+                for key in again:
+                    del new[key]
+        self._preds.update(new)
+        self._maybe_spill()
+        return JoinResult(_Collector().rows(), counts)
 
     def add_labels(self, model_ids: Sequence[Any] | ArrayLike, inference_ids: Sequence[Any] | ArrayLike,
                    labels: ArrayLike | Sequence[Any], now_ms: int) -> JoinResult:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamdrift.errors import BadRecordError, ConfigError
 from streamdrift.joinstore import JoinStore
@@ -81,3 +83,47 @@ def test_bad_arguments() -> None:
         JoinStore(None, max_memory_items=0)
     with pytest.raises(BadRecordError):
         JoinStore().add_predictions(["m"], ["a"], [1, 2], [0.0])
+
+
+_ops = st.lists(st.tuples(st.booleans(), st.lists(st.integers(0, 12), min_size=1, max_size=8)), max_size=12)
+
+
+@given(_ops)
+@settings(max_examples=150, deadline=None)
+def test_join_matches_a_reference_in_any_order(ops: list[tuple[bool, list[int]]]) -> None:
+    """Batches of predictions (bulk path while no label waits) and labels against a plain-dict reference:
+    the first prediction of a key wins, a label joins at most once, everything else is a duplicate."""
+    store = JoinStore(None, max_memory_items=10_000, ttl_ms=10**9)
+    preds: dict[int, int] = {}
+    labels: set[int] = set()
+    done: set[int] = set()
+    for t, (is_label, ids) in enumerate(ops):
+        names = [f"id{i}" for i in ids]
+        if is_label:
+            r = store.add_labels(["m"] * len(ids), names, [1] * len(ids), now_ms=t)
+            matched = dup = 0
+            for i in ids:
+                if i in done or i in labels:
+                    dup += 1
+                elif i in preds:
+                    matched += 1
+                    done.add(i)
+                    del preds[i]
+                else:
+                    labels.add(i)
+            assert (r.counts.matched, r.counts.duplicate_label) == (matched, dup)
+        else:
+            r = store.add_predictions(["m"] * len(ids), names, [t] * len(ids), [float(t)] * len(ids))
+            matched = dup = 0
+            for i in ids:
+                if i in preds or i in done:
+                    dup += 1
+                elif i in labels:
+                    matched += 1
+                    labels.discard(i)
+                    done.add(i)
+                else:
+                    preds[i] = t
+            assert (r.counts.matched, r.counts.duplicate_prediction) == (matched, dup)
+            assert r.rows.y_pred.tolist() == [float(t)] * matched
+    assert (store.pending_predictions, store.pending_labels) == (len(preds), len(labels))
