@@ -33,9 +33,9 @@ SQL_CHUNK: Final[int] = 900
 SPILL_FRACTION: Final[float] = 0.5
 PRED, LABEL, DONE = "preds", "labels", "done"
 _SCHEMA: Final[tuple[str, ...]] = (
-    f"CREATE TABLE IF NOT EXISTS {PRED} (key TEXT PRIMARY KEY, ts INTEGER, y_pred, score REAL)",
-    f"CREATE TABLE IF NOT EXISTS {LABEL} (key TEXT PRIMARY KEY, label, arrival INTEGER)",
-    f"CREATE TABLE IF NOT EXISTS {DONE} (key TEXT PRIMARY KEY, expire_at INTEGER)",
+    f"CREATE TABLE IF NOT EXISTS {PRED} (key TEXT PRIMARY KEY, ts INTEGER, y_pred, score REAL) WITHOUT ROWID",
+    f"CREATE TABLE IF NOT EXISTS {LABEL} (key TEXT PRIMARY KEY, label, arrival INTEGER) WITHOUT ROWID",
+    f"CREATE TABLE IF NOT EXISTS {DONE} (key TEXT PRIMARY KEY, expire_at INTEGER) WITHOUT ROWID",
     f"CREATE INDEX IF NOT EXISTS {PRED}_ts ON {PRED}(ts)",
     f"CREATE INDEX IF NOT EXISTS {LABEL}_arrival ON {LABEL}(arrival)",
     f"CREATE INDEX IF NOT EXISTS {DONE}_expire ON {DONE}(expire_at)",
@@ -138,6 +138,7 @@ class _Spill:
             self.db = sqlite3.connect("" if path is None else str(path), isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=OFF")
+            self.db.execute("PRAGMA cache_size=-16384")
             for stmt in _SCHEMA:
                 self.db.execute(stmt)
             self.counts = {t: int(self.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
