@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+from bench_worker import _columnar_values, _json_values, rss_mb
 
-from bench_worker import _columnar_values, _json_values, rss_mb  # type: ignore[import-not-found]
 from streamdrift.partials import PartialDelta, encode_partial
 from streamdrift.profiles import ProfileParams
 from streamdrift.records import parse_capture

@@ -54,9 +54,10 @@ def rss_mb(pid: int | None = None) -> float:
     return float("nan")
 
 
-def _settings(bootstrap: str, **fields: Any) -> Settings:
+def _settings(bootstrap: str, kafka: dict[str, str], **fields: Any) -> Settings:
+    """Unique topics; ``kafka``: librdkafka options for every client (``--kafka``)."""
     fields.setdefault("window", WindowSettings(size=SIZE_S, lateness=1.0, idle_timeout=600.0))
-    return unique_settings(bootstrap, **fields)
+    return unique_settings(bootstrap, kafka=dict(kafka), **fields)
 
 
 def _json_values(n: int, rng: np.random.Generator) -> list[bytes]:
@@ -124,8 +125,8 @@ def dataplane_rate(settings: Settings, n_records: int, progress: Callable[[DataP
     return n_records / dt
 
 
-def bench_json(bootstrap: str, n: int) -> dict[str, float]:
-    settings = _settings(bootstrap, capture_partitions=6, commit_interval=2.0)
+def bench_json(bootstrap: str, n: int, kafka: dict[str, str]) -> dict[str, float]:
+    settings = _settings(bootstrap, kafka, capture_partitions=6, commit_interval=2.0)
     create_all_topics(settings)
     produce(settings, settings.topics.capture, _json_values(n, np.random.default_rng(1)))
     raw = raw_rate(settings, n)
@@ -133,9 +134,9 @@ def bench_json(bootstrap: str, n: int) -> dict[str, float]:
     return {"raw": raw, "worker": worker}
 
 
-def bench_columnar(bootstrap: str, n: int) -> dict[str, Any]:
+def bench_columnar(bootstrap: str, n: int, kafka: dict[str, str]) -> dict[str, Any]:
     """A ``streamdrift run --role dataplane`` process: records/s from its first to its last commit, and its RSS."""
-    settings = _settings(bootstrap, capture_partitions=6, commit_interval=2.0, batch_size=200)
+    settings = _settings(bootstrap, kafka, capture_partitions=6, commit_interval=2.0, batch_size=200)
     create_all_topics(settings)
     produce(settings, settings.topics.capture, _columnar_values(n, np.random.default_rng(2)))
     proc = start_worker(settings, role="dataplane")
@@ -152,11 +153,11 @@ def _sample_rss(pid: int, fraction: float, out: list[float]) -> None:
         out.append(rss_mb(pid))
 
 
-def bench_faust(bootstrap: str, n: int) -> float:
+def bench_faust(bootstrap: str, n: int, kafka: dict[str, str]) -> float:
     """Events/s of a faust agent reading small messages one at a time."""
     import faust
 
-    settings = _settings(bootstrap, capture_partitions=1)
+    settings = _settings(bootstrap, kafka, capture_partitions=1)
     create_all_topics(settings)
     produce(settings, settings.topics.capture, (b'{"i":%d}' % i for i in range(n)))
     app = faust.App(f"bench-{uuid.uuid4().hex[:8]}", broker=f"kafka://{bootstrap}", store="memory://",
@@ -189,13 +190,15 @@ def bench_faust(bootstrap: str, n: int) -> float:
     return (n - 1) / (state["t1"] - state["t0"])
 
 
-def bench_latency(bootstrap: str, seconds: float, log_path: Path | None = None) -> list[float]:
+def bench_latency(
+    bootstrap: str, seconds: float, kafka: dict[str, str], log_path: Path | None = None
+) -> list[float]:
     """Worker (role all) with a baseline; windows of 1 s alternate shifted/clean so each yields an event."""
     from streamdrift.settings import EvaluationSettings
 
     size_ms, lateness_ms = 1000, 200
     settings = _settings(
-        bootstrap, capture_partitions=6, commit_interval=0.25, merge_timeout=30.0, web_port=0,
+        bootstrap, kafka, capture_partitions=6, commit_interval=0.25, merge_timeout=30.0, web_port=0,
         window=WindowSettings(size=size_ms / 1000, lateness=lateness_ms / 1000, idle_timeout=600.0),
         evaluation=EvaluationSettings(raise_after=1, clear_after=1),
     )
@@ -253,11 +256,11 @@ def _read_alerts(settings: Settings, lateness_ms: int, size_ms: int, out: list[f
     consumer.close()
 
 
-def bench_scaling(bootstrap: str, n: int) -> dict[int, float]:
+def bench_scaling(bootstrap: str, n: int, kafka: dict[str, str]) -> dict[int, float]:
     rates = {}
     rng = np.random.default_rng(4)
     for workers in (1, 2):
-        settings = _settings(bootstrap, capture_partitions=6, commit_interval=0.5)
+        settings = _settings(bootstrap, kafka, capture_partitions=6, commit_interval=0.5)
         create_all_topics(settings)
         produce(settings, settings.topics.capture, _json_values(n, rng))
         procs = [start_worker(settings, role="dataplane", extra_args=["--instance-id", f"i{i}"]) for i in range(workers)]
@@ -291,20 +294,23 @@ def _committed_rate(settings: Settings, n: int, on_progress: Callable[[float], N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short run")
+    parser.add_argument("--kafka", action="append", default=[], metavar="KEY=VALUE",
+                        help="librdkafka option for every client of the run (e.g. to measure a consumer setting)")
     args = parser.parse_args()
     q = args.quick
+    kafka = dict(kv.split("=", 1) for kv in args.kafka)
     n_json, n_col, n_faust, lat_s, n_scale = (
-        (60_000, 300_000, 20_000, 15.0, 60_000) if q else (300_000, 10_000_000, 100_000, 40.0, 300_000)
+        (60_000, 1_000_000, 20_000, 15.0, 60_000) if q else (300_000, 10_000_000, 100_000, 40.0, 300_000)
     )
     with LocalKafka() as broker:
         broker.start(timeout=120)
         b = broker.bootstrap
-        js = bench_json(b, n_json)
-        col = bench_columnar(b, n_col)
-        faust_rate = bench_faust(b, n_faust)
-        lat = np.array(bench_latency(b, lat_s))
+        js = bench_json(b, n_json, kafka)
+        col = bench_columnar(b, n_col, kafka)
+        faust_rate = bench_faust(b, n_faust, kafka)
+        lat = np.array(bench_latency(b, lat_s, kafka))
         print(f"latency events: {lat.size}", flush=True)
-        scale = bench_scaling(b, n_scale)
+        scale = bench_scaling(b, n_scale, kafka)
     rss = col["rss"]
     rows = [
         ("JSON records/s, data plane (1 process)", f"{js['worker']:,.0f}", f"{n_json:,} records"),

@@ -13,8 +13,10 @@ Invariant: for every feature, ``n_present + n_missing == n_records``.
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Self
@@ -38,6 +40,7 @@ from streamdrift.sketches import (
     check_lg_max_k,
     empty_blob,
     envelope_parts,
+    nested_header,
     unpack_envelope,
     value_counts,
 )
@@ -47,6 +50,9 @@ Schema = Mapping[str, FeatureType]
 
 _LEN: Final[struct.Struct] = struct.Struct("<I")
 _NUMERIC: Final[struct.Struct] = struct.Struct("<qqqqddddd")
+_NUMERIC_V2: Final[struct.Struct] = struct.Struct("<Iqqqqddddd")  # k, then _NUMERIC
+_EMPTY: Final[bytes] = _LEN.pack(0)
+_LITTLE_ENDIAN: Final[bool] = sys.byteorder == "little"
 _CATEGORICAL: Final[struct.Struct] = struct.Struct("<qqqB")
 _KIND_COUNTS: Final[struct.Struct] = struct.Struct(f"<{N_KINDS}q")
 #: Integral values with |x| below this are written as integers in the categorical text form.
@@ -286,17 +292,21 @@ class NumericProfile:
 
     def _parts(self) -> list[bytes]:
         """This profile as a nested blob, in parts."""
-        return envelope_parts(BlobKind.NUMERIC_PROFILE, (self._kll_k, 0, 0), self._payload(), nested=True)
+        payload = self._payload()
+        return [nested_header(BlobKind.NUMERIC_PROFILE, (self._kll_k, 0, 0), sum(map(len, payload))), *payload]
 
     def _payload(self) -> list[bytes]:
         """Format 2: k again (the header's parameters are outside the CRC, and with nothing in the sketch k is
         checked nowhere else), counts and moments, the sketch (empty chunk when it holds nothing), the pending
         values."""
-        head = _LEN.pack(self._kll_k) + _NUMERIC.pack(self.count, self.missing, self.non_finite, self.wrong_type,
-                             self._min, self._max, self.sum, self.mean, self.m2)
-        kll = [] if self._kll is None or self._kll.is_empty else [self._kll.to_bytes(nested=True)]
-        values = [self._pending_values().astype(_VALUES_DTYPE, copy=False).tobytes()] if self._pending else []
-        return [head, *_chunks(kll, values)]
+        head = _NUMERIC_V2.pack(self._kll_k, self.count, self.missing, self.non_finite, self.wrong_type,
+                                self._min, self._max, self.sum, self.mean, self.m2)
+        kll = b"" if self._kll is None or self._kll.is_empty else self._kll.to_bytes(nested=True)
+        values = b""
+        if self._pending:
+            pending = self._pending_values()
+            values = (pending if _LITTLE_ENDIAN else pending.astype(_VALUES_DTYPE)).tobytes()
+        return [head, _LEN.pack(len(kll)), kll, _LEN.pack(len(values)), values]
 
     @classmethod
     def from_bytes(cls, blob: bytes, kll_k: int | None = None, *, nested: bool = False) -> Self:
@@ -455,8 +465,14 @@ class CategoricalProfile:
 
     def _parts(self) -> list[bytes]:
         """This profile as a nested blob, in parts."""
+        if self._frequent is None and self._distinct is None and self.domain is None and not self.count:
+            # the categorical part of a numeric feature: only a missing count, the rest is constant
+            head = _CATEGORICAL.pack(0, self.missing, self.out_of_domain, 0)
+            tail = _empty_categorical_tail(self._lg_max_k, self._hll_lg_k)
+            return [_empty_categorical_header(self._lg_max_k, self._hll_lg_k), head, tail]
         params = (self._lg_max_k, self._hll_lg_k, 0)
-        return envelope_parts(BlobKind.CATEGORICAL_PROFILE, params, self._payload(), nested=True)
+        payload = self._payload()
+        return [nested_header(BlobKind.CATEGORICAL_PROFILE, params, sum(map(len, payload))), *payload]
 
     def _payload(self) -> list[bytes]:
         """Format 2 (as 1, with nested sketches): counts, frequent items, distinct count, domain."""
@@ -496,6 +512,21 @@ class CategoricalProfile:
 
     def _distinct_estimate(self) -> float:
         return 0.0 if self._distinct is None else self._distinct.estimate
+
+
+@functools.lru_cache(maxsize=16)
+def _empty_categorical_header(lg_max_k: int, hll_lg_k: int) -> bytes:
+    """Header of a nested categorical profile without values or domain (its payload length is fixed)."""
+    length = _CATEGORICAL.size + len(_empty_categorical_tail(lg_max_k, hll_lg_k))
+    return nested_header(BlobKind.CATEGORICAL_PROFILE, (lg_max_k, hll_lg_k, 0), length)
+
+
+@functools.lru_cache(maxsize=16)
+def _empty_categorical_tail(lg_max_k: int, hll_lg_k: int) -> bytes:
+    """What follows the counts in a categorical profile without values or domain: empty sketches and domain."""
+    frequent = empty_blob(BlobKind.FREQUENT_ITEMS, lg_max_k, True)
+    distinct = empty_blob(BlobKind.DISTINCT_COUNT, hll_lg_k, True)
+    return b"".join(_chunks([frequent], [distinct], [b""]))
 
 
 def _decode_domain(raw: bytes) -> frozenset[str]:
@@ -664,13 +695,16 @@ class FeatureProfile:
 
     def _parts(self) -> list[bytes]:
         """This profile as a nested blob, in parts."""
-        return envelope_parts(BlobKind.FEATURE_PROFILE, self.params.as_tuple(), self._payload(), nested=True)
+        payload = self._payload()
+        return [nested_header(BlobKind.FEATURE_PROFILE, self.params.as_tuple(), sum(map(len, payload))), *payload]
 
     def _payload(self) -> list[bytes]:
         """Format 2 (as 1, with nested parts): Kind counts, declared type, numeric part, categorical part."""
         declared = b"" if self.declared is None else self.declared.value.encode()
         counts = _KIND_COUNTS.pack(*self.type_counts.tolist())
-        return [counts, *_chunks([declared], self.numeric._parts(), self.categorical._parts())]
+        numeric, categorical = self.numeric._parts(), self.categorical._parts()
+        return [counts, _LEN.pack(len(declared)), declared, _LEN.pack(sum(map(len, numeric))), *numeric,
+                _LEN.pack(sum(map(len, categorical))), *categorical]
 
     @classmethod
     def from_bytes(cls, blob: bytes, params: ProfileParams | None = None, *, nested: bool = False) -> Self:

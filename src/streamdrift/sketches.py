@@ -129,12 +129,15 @@ def envelope_parts(
     """The header followed by ``parts`` (the payload in pieces, joined once by whoever writes the outermost
     blob: nested blobs are not copied level by level)."""
     v = current_version(kind) if version is None else version
-    crc = 0
-    if not nested:
-        for part in parts:
-            crc = zlib.crc32(part, crc)
-    header = _HEADER.pack(MAGIC, v, int(kind), _NESTED_PAD if nested else _PAD, *params, sum(map(len, parts)), crc)
-    return [header, *parts]
+    if nested:
+        return [_HEADER.pack(MAGIC, v, int(kind), _NESTED_PAD, *params, sum(map(len, parts)), 0), *parts]
+    payload = parts[0] if len(parts) == 1 else b"".join(parts)  # one CRC call, not one per part
+    return [_HEADER.pack(MAGIC, v, int(kind), _PAD, *params, len(payload), zlib.crc32(payload)), payload]
+
+
+def nested_header(kind: int, params: Params, length: int) -> bytes:
+    """The header of a nested blob (current version of ``kind``, no CRC) with a ``length``-byte payload."""
+    return _HEADER.pack(MAGIC, current_version(kind), int(kind), _NESTED_PAD, *params, length, 0)
 
 
 def read_envelope(blob: bytes, *, nested: bool = False) -> Envelope:
