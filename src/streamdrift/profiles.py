@@ -25,7 +25,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from streamdrift.columns import N_KINDS, Column, Columns, Kind
+from streamdrift.columns import N_KINDS, Column, Columns, Kind, paused_gc
 from streamdrift.errors import BadRecordError, CorruptBlobError, MergeError, ParameterMismatchError
 from streamdrift.sketches import (
     DEFAULT_HLL_LG_K,
@@ -843,8 +843,9 @@ class DatasetProfile:
         names = sorted(self.features)
         head = orjson.dumps({"n_records": self.n_records, "features": names,
                              "domains": {k: sorted(v) for k, v in sorted(self.domains.items())}})
-        payload = _chunks([head], *(self.features[n]._parts() for n in names))
-        return _blob(BlobKind.DATASET_PROFILE, self.params.as_tuple(), payload, nested)
+        with paused_gc():  # a few hundred short-lived lists, no cycles
+            payload = _chunks([head], *(self.features[n]._parts() for n in names))
+            return _blob(BlobKind.DATASET_PROFILE, self.params.as_tuple(), payload, nested)
 
     @classmethod
     def from_bytes(cls, blob: bytes, params: ProfileParams | None = None, *, nested: bool = False) -> Self:

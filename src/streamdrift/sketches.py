@@ -46,6 +46,7 @@ _HEADER: Final[struct.Struct] = struct.Struct("<4sHB3sIIIQI")
 _PAD: Final[bytes] = b"\0\0\0"
 _NESTED_PAD: Final[bytes] = b"\x01\0\0"  # a nested blob: no CRC of its own (see the module docstring)
 HEADER_SIZE: Final[int] = _HEADER.size
+_LENGTH_CRC: Final[struct.Struct] = struct.Struct("<QI")  # the header's last two fields
 
 DEFAULT_KLL_K: Final[int] = 200
 DEFAULT_LG_MAX_K: Final[int] = 10
@@ -137,7 +138,13 @@ def envelope_parts(
 
 def nested_header(kind: int, params: Params, length: int) -> bytes:
     """The header of a nested blob (current version of ``kind``, no CRC) with a ``length``-byte payload."""
-    return _HEADER.pack(MAGIC, current_version(kind), int(kind), _NESTED_PAD, *params, length, 0)
+    return _nested_prefix(kind, params) + _LENGTH_CRC.pack(length, 0)
+
+
+@functools.lru_cache(maxsize=256)
+def _nested_prefix(kind: int, params: Params) -> bytes:
+    """Everything of a nested blob's header before its payload length (the same for every blob of a kind)."""
+    return _HEADER.pack(MAGIC, current_version(kind), int(kind), _NESTED_PAD, *params, 0, 0)[: -_LENGTH_CRC.size]
 
 
 def read_envelope(blob: bytes, *, nested: bool = False) -> Envelope:

@@ -29,7 +29,7 @@ from typing import Final, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from streamdrift.columns import Column, Columns, Kind, take
+from streamdrift.columns import Column, Columns, Kind, paused_gc, take
 from streamdrift.errors import ConfigError
 from streamdrift.profiles import DatasetProfile, ProfileParams
 from streamdrift.records import CaptureBatch
@@ -179,12 +179,13 @@ class PartitionWindows:
         """
         wm_before = self._watermarks_before(batches)
         results = []
-        for batch, wm_b in zip(batches, wm_before, strict=True):
-            assignment = self._assign(batch.timestamps_ms, wm_b)
-            self._profile(batch, assignment)
-            n_late = int(assignment.late.sum())
-            n_redirected = int(assignment.redirected.sum())
-            results.append(AddResult(int(assignment.keep.sum()), n_late, n_late - n_redirected, n_redirected))
+        with paused_gc():  # many short-lived objects, no cycles: collect once afterwards, not in between
+            for batch, wm_b in zip(batches, wm_before, strict=True):
+                assignment = self._assign(batch.timestamps_ms, wm_b)
+                self._profile(batch, assignment)
+                n_late = int(assignment.late.sum())
+                n_redirected = int(assignment.redirected.sum())
+                results.append(AddResult(int(assignment.keep.sum()), n_late, n_late - n_redirected, n_redirected))
         for batch in batches:
             if batch.n_rows:
                 self._observe(int(batch.timestamps_ms.max()))
