@@ -147,6 +147,7 @@ class DataPlane:
         self._last_commit = 0.0
         self._pending_records = 0  # capture records consumed since the last commit (bounds delta memory)
         self._backlog = False  # the last consume() filled its batch: the worker is behind the log end
+        self._labels_backlog = False  # ... and the same for the labels consumer
         self._in_txn = False
         self._last_conn_error = 0.0
         self._consumer = Consumer({**consumer_config(settings), "error_cb": self._on_client_error})
@@ -210,6 +211,8 @@ class DataPlane:
 
     # -- one loop iteration ------------------------------------------------------------------------
     def step(self, timeout: float = 0.2) -> None:
+        if self._labels_backlog:
+            timeout = 0.0  # labels are waiting: do not block on capture
         try:
             messages = self._consumer.consume(self.settings.batch_size, timeout)
         except KafkaException as exc:
@@ -222,6 +225,7 @@ class DataPlane:
                 labels = self._labels_consumer.consume(self.settings.batch_size, 0)
             except KafkaException as exc:
                 raise wrap(exc, "consume labels") from exc
+            self._labels_backlog = len(labels) >= self.settings.batch_size
             if labels:
                 self._process_labels(labels)
         now_ms = int(self._clock() * 1000)
