@@ -128,7 +128,8 @@ def report(load: Load, phases: Phases, seconds: float) -> None:
     for name, s in phases.seconds.items():
         print(f"  {name:<16}{s * per_k:>14,.0f}{s / total:>8.0%}")
     print(f"  {'total':<16}{total * per_k:>14,.0f}   -> {phases.records / seconds:,.0f} records/s (wall, incl. gc)")
-    print(f"  RSS MB along the run: {' '.join(f'{r:.0f}' for r in phases.rss)}")
+    print(f"  RSS MB along the run (this process, incl. the generated messages): "
+          f"{' '.join(f'{r:.0f}' for r in phases.rss)}")
 
 
 def profile(load: Load, params: ProfileParams, top: int = 25) -> None:

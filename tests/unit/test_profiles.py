@@ -369,3 +369,27 @@ def test_nested_blobs_are_read_only_through_their_holder() -> None:
     blob[at] ^= 0x01
     with pytest.raises(CorruptBlobError, match="checksum"):
         DatasetProfile.from_bytes(bytes(blob))
+
+
+def test_window_merged_from_buffered_deltas_keeps_the_k_error_bound() -> None:
+    """The data plane's deltas ship exact pending values; the window they merge into feeds them to its k-sketch
+    (in bulk, every 2k values). Its CDF error stays within the sketch's own single-sided bound at k."""
+    rng = np.random.default_rng(21)
+    k = 200
+    window = NumericProfile(kll_k=k)
+    everything = []
+    for _ in range(150):  # 150 deltas of 300 values (each below 2k: shipped exactly, never sketched)
+        delta = NumericProfile(kll_k=k)
+        values = rng.normal(rng.uniform(-0.1, 0.1), 1.0, 300)
+        delta.update(values)
+        assert delta.n_pending == 300 and delta._kll is None
+        window.merge(NumericProfile.from_bytes(delta.to_bytes()))
+        everything.append(values)
+    exact = np.sort(np.concatenate(everything))
+    sketch = window.kll
+    assert sketch.n == exact.size == window.count and sketch.num_retained < exact.size  # it did compact
+    points = np.quantile(exact, np.linspace(0.02, 0.98, 25))
+    true_cdf = np.searchsorted(exact, points, side="right") / exact.size
+    assert np.max(np.abs(sketch.cdf(points)[:-1] - true_cdf)) <= sketch.rank_error()  # 0.0133 at k=200
+    assert (window.min, window.max) == (exact[0], exact[-1])
+    assert window.mean == pytest.approx(exact.mean(), rel=1e-9)
