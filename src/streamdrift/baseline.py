@@ -56,6 +56,14 @@ from streamdrift.bias import (
     OutcomeSpec,
     Scalar,
 )
+from streamdrift.chunks import (
+    Chunk,
+    role_binary_like,
+    role_floats,
+    role_labels,
+    role_present,
+    role_values,
+)
 from streamdrift.clarify import ClarifyAnalysis
 from streamdrift.columns import Columns
 from streamdrift.constraints import (
@@ -75,14 +83,6 @@ from streamdrift.modelquality import (
     new_state,
 )
 from streamdrift.profiles import DatasetProfile, FeatureProfile, ProfileParams
-from streamdrift.readers import (
-    Chunk,
-    role_binary_like,
-    role_floats,
-    role_labels,
-    role_present,
-    role_values,
-)
 from streamdrift.typeinference import FeatureType
 
 __all__ = [

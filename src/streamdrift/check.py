@@ -35,13 +35,14 @@ from numpy.typing import NDArray
 
 from streamdrift.baseline import DEFAULT_WINDOW_KLL_K, Baseline
 from streamdrift.checkmonitors import LabelCounts, LabelJoin, MonitorWindow, build_monitors, monitor_names
+from streamdrift.chunks import MISSING_TIMESTAMP, BadLine, Chunk, RoleColumns
 from streamdrift.columns import take
 from streamdrift.errors import ConfigError, InputFileError
 from streamdrift.evaluation import CheckKey, EvaluationConfig, Violation, WindowEvaluation, evaluate, prepare
 from streamdrift.events import DriftEvent, Hysteresis, events_from_evaluation
 from streamdrift.modelquality import QualityRuleConfig
 from streamdrift.profiles import DatasetProfile
-from streamdrift.readers import MISSING_TIMESTAMP, BadLine, Chunk, RoleColumns, detect_format, iter_chunks
+from streamdrift.readers import detect_format, iter_chunks
 from streamdrift.sagemaker import Violation as SageMakerViolation
 from streamdrift.sagemaker import violation_description, write_constraint_violations
 

@@ -33,6 +33,16 @@ from numpy.typing import NDArray
 from streamdrift.attribution import AttributionBaseline, AttributionState, evaluate_attribution
 from streamdrift.baseline import Baseline
 from streamdrift.bias import BiasBaseline, BiasMetricResult, BiasState, OutcomeSpec, evaluate_bias
+from streamdrift.chunks import (
+    BadLineCallback,
+    Chunk,
+    RoleColumns,
+    role_binary_like,
+    role_floats,
+    role_labels,
+    role_present,
+    role_values,
+)
 from streamdrift.columns import column_from_values
 from streamdrift.errors import ConfigError, InputFileError
 from streamdrift.evaluation import CheckKey, Violation
@@ -53,17 +63,7 @@ from streamdrift.modelquality import (
     evaluate_window,
 )
 from streamdrift.modelquality.metrics import HIGHER_IS_BETTER
-from streamdrift.readers import (
-    BadLineCallback,
-    Chunk,
-    RoleColumns,
-    iter_chunks,
-    role_binary_like,
-    role_floats,
-    role_labels,
-    role_present,
-    role_values,
-)
+from streamdrift.readers import iter_chunks
 
 QUALITY: Final[Monitor] = "model_quality"  # == modelquality.QUALITY
 BIAS: Final[Monitor] = "bias"

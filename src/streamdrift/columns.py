@@ -25,14 +25,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import IntEnum
 from operator import itemgetter
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from streamdrift.errors import BadRecordError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 
 
 class Kind(IntEnum):
@@ -168,6 +170,8 @@ def _column_from_mixed(values: Sequence[object]) -> Column:
 
 def column_from_arrow(array: pa.Array | pa.ChunkedArray) -> Column:
     """Classify an arrow array: typed (numbers, booleans) or text (CSV cells, parsed with regexes)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
     arr = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
@@ -191,6 +195,7 @@ def column_from_arrow(array: pa.Array | pa.ChunkedArray) -> Column:
 
 
 def _column_from_arrow_bool(arr: pa.Array) -> Column:
+    import pyarrow.compute as pc
     n = len(arr)
     valid = np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False), dtype=bool)
     truth = np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
@@ -203,6 +208,8 @@ def _column_from_arrow_bool(arr: pa.Array) -> Column:
 def _mask(arr: pa.Array, pattern: str, ignore_case: bool = False, rows: NDArray[np.intp] | None = None
           ) -> NDArray[np.bool_]:
     """Regex hits per row; with ``rows``, the regex runs on those rows only (others are False)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
     if rows is None:
         hits = pc.fill_null(pc.match_substring_regex(arr, pattern, ignore_case=ignore_case), False)
         return np.asarray(hits.to_numpy(zero_copy_only=False), dtype=bool)
@@ -214,6 +221,7 @@ def _mask(arr: pa.Array, pattern: str, ignore_case: bool = False, rows: NDArray[
 
 def _column_from_text(arr: pa.Array) -> Column:
     """Text cells; low-cardinality columns are classified once per distinct value (dictionary encoding)."""
+    import pyarrow.compute as pc
     if len(arr) >= _DICTIONARY_MIN_ROWS:
         encoded = pc.dictionary_encode(arr)
         n_distinct = len(encoded.dictionary)
@@ -234,6 +242,8 @@ def _has_text(kinds: NDArray[np.uint8]) -> bool:
 
 
 def _classify_text(arr: pa.Array) -> Column:
+    import pyarrow as pa
+    import pyarrow.compute as pc
     n = len(arr)
     trimmed = pc.utf8_trim_whitespace(arr)
     blank = np.asarray(pc.fill_null(pc.equal(trimmed, ""), True).to_numpy(zero_copy_only=False), dtype=bool)

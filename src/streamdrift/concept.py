@@ -20,6 +20,7 @@ river's detectors take one value at a time, so :meth:`ConceptDriftMonitor.update
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,19 +28,23 @@ from typing import Any, Final, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from river import drift
-from river.drift import binary as binary_drift
 
 from streamdrift.errors import BadRecordError, ConfigError
 
 DetectorName = Literal["adwin", "page_hinkley", "hddm_a", "kswin"]
 DEFAULT_ADWIN_DELTA: Final[float] = 0.01
-_FACTORIES: Final[Mapping[str, Callable[..., Any]]] = {
-    "adwin": drift.ADWIN,
-    "page_hinkley": drift.PageHinkley,
-    "hddm_a": binary_drift.HDDMA,
-    "kswin": drift.KSWIN,
+_FACTORIES: Final[Mapping[str, tuple[str, str]]] = {  # river module and class, imported on first use
+    "adwin": ("river.drift", "ADWIN"),
+    "page_hinkley": ("river.drift", "PageHinkley"),
+    "hddm_a": ("river.drift.binary", "HDDMA"),
+    "kswin": ("river.drift", "KSWIN"),
 }
+
+
+def _factory(name: str) -> Callable[..., Any]:
+    module, attr = _FACTORIES[name]
+    factory: Callable[..., Any] = getattr(importlib.import_module(module), attr)
+    return factory
 _DEFAULT_PARAMS: Final[Mapping[str, Mapping[str, Any]]] = {
     "adwin": {"delta": DEFAULT_ADWIN_DELTA},
     "page_hinkley": {},
@@ -77,7 +82,7 @@ def make_detector(detector: DetectorName, params: Mapping[str, Any] | None = Non
         raise ConfigError(f"unknown concept-drift detector {detector!r}")
     kwargs = dict(_DEFAULT_PARAMS[detector] if params is None else params)
     try:
-        return _FACTORIES[detector](**kwargs)
+        return _factory(detector)(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"bad parameters for {detector}: {exc}") from exc
 

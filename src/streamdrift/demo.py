@@ -34,10 +34,10 @@ import yaml
 
 from streamdrift.baseline import Baseline, MonitorOptions, build_baseline
 from streamdrift.bias import FacetSpec
+from streamdrift.chunks import Chunk
 from streamdrift.columns import columns_from_arrow
 from streamdrift.errors import StreamdriftError
 from streamdrift.events import DriftEvent
-from streamdrift.readers import Chunk
 from streamdrift.synthetic import CATEGORICAL, NUMERIC, Batch, Scenario, generate
 
 MODEL_ID = "credit-risk"

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from scipy.stats import binom
 
 from streamdrift import stattests
 from streamdrift.errors import EvaluationError
@@ -376,6 +375,7 @@ class _ShareCheck:
     def p_value(self) -> float:
         """Calibrated evidence of a shortfall: vs the baseline's rate (exact conditional binomial split) when the
         threshold is the baseline's own share, else a one-sided binomial test against the threshold share."""
+        from scipy.stats import binom
         if self.multiplier >= 1.0 and self.base_total > 0:
             return stattests.split_pvalue(self.total - self.conforming, self.base_total - self.base_conforming,
                                           self.total, self.base_total)

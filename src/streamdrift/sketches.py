@@ -34,8 +34,6 @@ from typing import Final, Protocol, Self
 
 import datasketches as ds
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from streamdrift.errors import CorruptBlobError, MergeError, ParameterMismatchError, VersionMismatchError
@@ -260,6 +258,9 @@ def value_counts(values: NDArray[np.object_] | Sequence[str | None]) -> tuple[li
     plain = _plain_string_counts(values)
     if plain is not None:
         return plain
+    import pyarrow as pa  # the unusual case only: the worker does not load pyarrow
+    import pyarrow.compute as pc
+
     try:
         arr = pa.array(values, type=pa.string(), from_pandas=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError):

@@ -28,8 +28,6 @@ from typing import Literal, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import special
-from scipy.stats import binom, chi2
 
 from streamdrift.errors import EvaluationError
 
@@ -153,6 +151,7 @@ def _step_distance(a: StepCdf, b: StepCdf) -> float:
 
 def ks_pvalue(d: float | FloatArray, n: int | FloatArray, m: int | FloatArray) -> FloatArray:
     """Two-sample KS p-value P(D >= d) for sample sizes n, m (vectorized; 1.0 where a size is 0)."""
+    from scipy import special
     ne = n_effective(n, m)
     p = special.kolmogorov(_stephens_scale(ne) * np.maximum(np.asarray(d, dtype=np.float64), 0.0))
     return np.where(ne > 0, np.clip(p, 0.0, 1.0), 1.0)
@@ -160,6 +159,7 @@ def ks_pvalue(d: float | FloatArray, n: int | FloatArray, m: int | FloatArray) -
 
 def ks_critical_value(alpha: float | FloatArray, n: int | FloatArray, m: int | FloatArray) -> FloatArray:
     """Smallest D whose two-sample KS p-value is <= alpha (vectorized; +inf where a size is 0)."""
+    from scipy import special
     alpha_arr = np.clip(np.asarray(alpha, dtype=np.float64), 1e-300, 1.0)
     ne = n_effective(n, m)
     scale = _stephens_scale(ne)
@@ -316,6 +316,7 @@ def split_pvalue(k_window: int, k_baseline: int, n: int, m: int, two_sided: bool
     the null hypothesis (one rate) the window's share of the ``k_window + k_baseline`` rows with the property is
     Binomial(total, n/(n+m)). One-sided: P(X >= k_window); two-sided: twice the smaller tail.
     """
+    from scipy.stats import binom
     total = k_window + k_baseline
     if total <= 0 or n <= 0 or m <= 0:
         return 1.0
@@ -327,6 +328,7 @@ def split_pvalue(k_window: int, k_baseline: int, n: int, m: int, two_sided: bool
 
 
 def _chi_square_table(table: FloatArray) -> tuple[float, int, float]:
+    from scipy.stats import chi2
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2:
         return 0.0, 0, 1.0

@@ -15,11 +15,12 @@ import pytest
 from streamdrift.attribution import AttributionBaseline
 from streamdrift.baseline import Baseline, MonitorOptions, build_baseline
 from streamdrift.bias import BiasBaseline, FacetSpec
+from streamdrift.chunks import RoleColumns
 from streamdrift.clarify import parse_analysis, write_analysis
 from streamdrift.columns import columns_from_arrow
 from streamdrift.errors import InputFileError
 from streamdrift.modelquality import ModelQualityBaseline, ProblemType
-from streamdrift.readers import RoleColumns, iter_chunks, iter_columns
+from streamdrift.readers import iter_chunks, iter_columns
 from streamdrift.sagemaker import export_sagemaker, import_sagemaker
 from streamdrift.synthetic import NUMERIC, Batch, generate
 

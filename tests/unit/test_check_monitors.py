@@ -22,11 +22,12 @@ from streamdrift.baseline import Baseline, MonitorOptions, build_baseline
 from streamdrift.bias import FacetSpec
 from streamdrift.check import CheckOptions, CheckReport, run_check, window_dir_name
 from streamdrift.checkmonitors import LabelJoin
+from streamdrift.chunks import Chunk, RoleColumns
 from streamdrift.cli import main
 from streamdrift.errors import ConfigError
 from streamdrift.evaluation import Violation
 from streamdrift.events import DriftEvent
-from streamdrift.readers import Chunk, RoleColumns, iter_chunks
+from streamdrift.readers import iter_chunks
 from streamdrift.synthetic import NUMERIC, Batch, Scenario, generate
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

@@ -12,17 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from streamdrift.chunks import MISSING_TIMESTAMP, BadLine
 from streamdrift.columns import Columns, Kind
 from streamdrift.errors import InputFileError
-from streamdrift.readers import (
-    MISSING_TIMESTAMP,
-    BadLine,
-    detect_format,
-    iter_chunks,
-    iter_columns,
-    sniff_header,
-    timestamps_from_arrow,
-)
+from streamdrift.readers import detect_format, iter_chunks, iter_columns, sniff_header, timestamps_from_arrow
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sagemaker"
 DQ_CSV = FIXTURES / "data_quality" / "baseline_dataset.csv"

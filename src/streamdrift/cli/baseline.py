@@ -21,8 +21,8 @@ from streamdrift.errors import StreamdriftError
 
 if TYPE_CHECKING:
     from streamdrift.bias import FacetSpec, Scalar
+    from streamdrift.chunks import Chunk
     from streamdrift.clarify import ClarifyAnalysis
-    from streamdrift.readers import Chunk
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -106,8 +106,9 @@ def build(input_path: Path, model_id: str, output: Path, fmt: str | None, no_hea
           clarify_analysis: Path | None, chunk_rows: int) -> None:
     """Profile a file into a baseline (statistics, sketches, suggested constraints and monitor sections)."""
     from streamdrift.baseline import MonitorOptions, build_baseline
+    from streamdrift.chunks import BadLine, RoleColumns
     from streamdrift.profiles import ProfileParams
-    from streamdrift.readers import BadLine, RoleColumns, iter_chunks, iter_columns
+    from streamdrift.readers import iter_chunks, iter_columns
 
     bad: list[BadLine] = []
     chunks = iter_chunks(

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 import numpy as np
-from scipy.stats import norm
 
 from streamdrift.errors import ConfigError, EvaluationError
 from streamdrift.modelquality.metrics import (
@@ -125,6 +124,7 @@ def _gaps(window: QualityMetrics, baseline: Mapping[str, MetricValue], names: Se
 
 def _z_checks(window: QualityMetrics, baseline: Mapping[str, MetricValue], names: Sequence[str],
               gaps: np.ndarray, ses: np.ndarray, enough: bool, cfg: QualityRuleConfig) -> tuple[MetricCheck, ...]:
+    from scipy.stats import norm
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(ses > 0, gaps / ses, np.where(gaps > 0, np.inf, -np.inf))
     p = np.where(np.isnan(ses), 1.0, norm.sf(z))
@@ -164,6 +164,7 @@ def _holm_reject(p: np.ndarray, levels: np.ndarray) -> np.ndarray:
 
 def _sagemaker_checks(window: QualityMetrics, baseline: Mapping[str, MetricValue], names: Sequence[str],
                       gaps: np.ndarray, ses: np.ndarray, enough: bool) -> tuple[MetricCheck, ...]:
+    from scipy.stats import norm
     sd = SAGEMAKER_SD_FACTOR * ses
     checks = []
     for i, m in enumerate(names):
