@@ -98,8 +98,9 @@ def encode_partial(msg: PartialMessage) -> bytes:
             "source_topic": msg.source_topic, "partition": msg.partition, "end_offset": msg.end_offset,
             "n_records": msg.n_records, "stage": msg.stage,
         }  # fmt: skip
-        profile = msg.profile.to_bytes()
+        profile = msg.profile.to_bytes(nested=True)  # the message's CRC covers it: no second checksum pass
         header["profile_len"] = len(profile)
+        header["profile_nested"] = True
         header["extras"] = [[name, len(blob)] for name, blob in extras.items()]
         return _envelope(_KIND_DELTA, header, b"".join([profile, *extras.values()]))
     header = {
@@ -226,7 +227,7 @@ def _delta(header: Mapping[str, Any], payload: bytes) -> PartialDelta:
         partition=_int(header, "partition"),
         end_offset=_int(header, "end_offset"),
         n_records=_int(header, "n_records"),
-        profile=DatasetProfile.from_bytes(payload[:profile_len]),
+        profile=DatasetProfile.from_bytes(payload[:profile_len], nested=header.get("profile_nested") is True),
         extras=MappingProxyType(extras),
         stage=_stage(header),
     )

@@ -95,6 +95,16 @@ def test_stage_round_trips_and_defaults_to_data() -> None:
         decode_partial(_envelope(2, {**header, "stage": "later"}, b""))
 
 
+def test_delta_of_an_earlier_build_with_a_standalone_profile_blob() -> None:
+    profile = _profile().to_bytes()  # its own envelope and CRC, as earlier builds wrote it
+    header = {"model_id": "m", "model_version": None, "window_start_ms": 0, "window_end_ms": 60_000,
+              "source_topic": "cap", "partition": 1, "end_offset": 5, "n_records": 500,
+              "profile_len": len(profile), "extras": []}
+    back = decode_partial(_envelope(1, header, profile))
+    assert isinstance(back, PartialDelta) and back.stage == "data"
+    assert back.profile.to_bytes() == profile
+
+
 def test_partial_from_window() -> None:
     p = _profile()
     wd = WindowDelta("m", None, 0, 60_000, p, 500)
