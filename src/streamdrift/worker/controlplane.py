@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from collections.abc import Iterator, MutableMapping
@@ -66,6 +67,9 @@ class ControlPlane:
 
     def __init__(self, settings: Settings, *, n_capture_partitions: int | None = None) -> None:
         self.settings = settings
+        # the statistics import scipy lazily (the data plane never needs it): load it now, not inside the first
+        # window's evaluation, whose alert it would delay by about a second
+        importlib.import_module("scipy.stats")
         self.registry = CollectorRegistry()
         self.metrics = Metrics(self.registry, settings.max_features_per_model)
         self.status = StatusStore()
