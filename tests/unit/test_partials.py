@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Mapping
 
 import numpy as np
 import orjson
@@ -38,7 +39,7 @@ def _profile(seed: int = 1, n: int = 500) -> DatasetProfile:
     return p
 
 
-def _envelope(kind: int, header: dict[str, object], payload: bytes) -> bytes:
+def _envelope(kind: int, header: Mapping[str, object], payload: bytes) -> bytes:
     """A version-1 partials message built by hand (as an earlier build wrote it)."""
     head = orjson.dumps(header)
     body = MAGIC + bytes([1, kind]) + struct.pack(">I", len(head)) + head + struct.pack(">I", len(payload)) + payload
