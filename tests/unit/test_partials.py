@@ -98,7 +98,7 @@ def test_stage_round_trips_and_defaults_to_data() -> None:
 
 def test_delta_of_an_earlier_build_with_a_standalone_profile_blob() -> None:
     profile = _profile().to_bytes()  # its own envelope and CRC, as earlier builds wrote it
-    header = {"model_id": "m", "model_version": None, "window_start_ms": 0, "window_end_ms": 60_000,
+    header: dict[str, object] = {"model_id": "m", "model_version": None, "window_start_ms": 0, "window_end_ms": 60_000,
               "source_topic": "cap", "partition": 1, "end_offset": 5, "n_records": 500,
               "profile_len": len(profile), "extras": []}
     back = decode_partial(_envelope(1, header, profile))
