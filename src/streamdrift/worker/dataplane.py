@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka import KafkaError as CKafkaError
 
-from streamdrift.concept import ConceptDriftConfig, ConceptDriftMonitor, make_detector
+from streamdrift.concept import ConceptDriftConfig, ConceptDriftMonitor
 from streamdrift.errors import ConfigError, KafkaError
 from streamdrift.metrics import Metrics
 from streamdrift.partials import LABELS, PartialDelta, Stage, WindowClosed, encode_partial
@@ -169,8 +169,6 @@ class DataPlane:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
-        if self._labels_on and self.settings.labels.concept_drift:
-            make_detector("adwin")  # loads river now rather than in the middle of the first labelled batch
         call_with_retry(lambda: self._producer.init_transactions(30), "init transactions")
         self._n_partials = self._partition_count(self.settings.topics.partials)
         if self._labels_on:
