@@ -118,7 +118,7 @@ class WindowJudge:
         entry = next((w for w in status.windows if w.get("window_start") == start), None)
         if entry is None:  # the data stage's entry left the status already (or was never there)
             entry = {"window_start": start, "window_end": rfc3339(_ms_to_dt(window.window_end_ms))}
-            status.windows.append(entry)
+            status.quality_windows.append(entry)
         entry.update(monitors.status)
         entry["labels_partial"] = window.partial
         report = self.last_report.get(window.model_id)

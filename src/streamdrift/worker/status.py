@@ -14,6 +14,8 @@ class ModelStatus:
     model_id: str
     baseline_id: str | None = None
     windows: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=_KEEP_WINDOWS))
+    # model quality of windows whose data-quality entry already left ``windows`` (labels take their time)
+    quality_windows: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=_KEEP_WINDOWS))
     raised: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -22,6 +24,7 @@ class ModelStatus:
             "baseline_id": self.baseline_id,
             "state": "no baseline" if self.baseline_id is None else ("drifting" if self.raised else "ok"),
             "windows": list(self.windows),
+            "model_quality_windows": list(self.quality_windows),
             "alerts_raised": self.raised,
         }
 
