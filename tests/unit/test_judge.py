@@ -51,13 +51,14 @@ def _labels_window(start: int, scenario: Scenario) -> ReadyWindow:
                        frozenset({0}), start, {"model_quality": [state.to_bytes()]}, stage="labels")
 
 
-def _judge() -> WindowJudge:
+def _judge() -> tuple[WindowJudge, StatusStore]:
     settings = Settings(evaluation=EvaluationSettings(raise_after=1, clear_after=1), labels=LabelSettings(min_labelled=200))
-    return WindowJudge(settings, Metrics(CollectorRegistry()), StatusStore(), clock=lambda: T0 / 1000)
+    status = StatusStore()
+    return WindowJudge(settings, Metrics(CollectorRegistry()), status, clock=lambda: T0 / 1000), status
 
 
 def test_each_stage_raises_its_own_monitor_and_clears_nothing_of_the_other() -> None:
-    judge, baseline = _judge(), _baseline()
+    (judge, store), baseline = _judge(), _baseline()
     data = judge.judge(_data_window(T0, Scenario.SHIFTED_INCOME), baseline)
     assert data and {e.monitor for e in data} == {"data_quality"} and all(e.status == "raised" for e in data)
     quality = judge.judge(_labels_window(T0, Scenario.LABEL_FLIP), baseline)
@@ -66,17 +67,17 @@ def test_each_stage_raises_its_own_monitor_and_clears_nothing_of_the_other() -> 
     # the labels stage of a clean window clears model quality only; data quality stays raised
     cleared = judge.judge(_labels_window(T0 + SIZE, Scenario.NORMAL), baseline)
     assert {(e.monitor, e.status) for e in cleared} == {("model_quality", "cleared")}
-    status = judge._status.get(MODEL)
+    status = store.get(MODEL)
     assert status is not None and status["state"] == "drifting"
     assert {r["monitor"] for r in status["alerts_raised"]} == {"data_quality"}
 
 
 def test_labels_stage_fills_the_status_entry_of_its_window() -> None:
-    judge, baseline = _judge(), _baseline()
+    (judge, store), baseline = _judge(), _baseline()
     judge.judge(_data_window(T0, Scenario.NORMAL), baseline)
     judge.judge(_labels_window(T0, Scenario.NORMAL), baseline)
     judge.judge(_labels_window(T0 + SIZE, Scenario.NORMAL), baseline)  # its data stage was never seen here
-    status = judge._status.get(MODEL)
+    status = store.get(MODEL)
     assert status is not None
     [first] = status["windows"]
     assert first["evaluated"] and first["n_records"] == 3000 and first["model_quality"]["n_labelled"] == 3000
