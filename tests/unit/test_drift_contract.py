@@ -32,12 +32,17 @@ class NumericStat:
     zero_tol: float  # value allowed on two samples of one distribution (sketch + sampling noise)
 
 
+# KS is bounded by the sketches' rank errors plus sampling noise. The binned statistics have no such bound, and
+# KLL's compaction is random and cannot be seeded, so their tolerances are the measured noise floor of these
+# exact samples with margin. Over 300 rebuilds of both sketches, "same" vs "base" reached at most: psi 0.0066,
+# JS 0.054, normalized Wasserstein 0.040, W1 0.054. The smallest shift (0.25 sigma) never fell below 0.05 /
+# 0.098 / 0.157 / 0.212. (A 0.05 bound on JS and W1 failed about 2% of the time.)
 NUMERIC = [
     NumericStat("ks_linf", stattests.ks_distance, True, 1.0, 2 * EPS + 0.02),
     NumericStat("psi", lambda a, b: stattests.psi(a, b), False, np.inf, 0.02),
-    NumericStat("js", lambda a, b: stattests.js_distance(a, b), True, 1.0, 0.05),
-    NumericStat("wasserstein", lambda a, b: stattests.normalized_wasserstein(a, b), False, np.inf, 0.05),
-    NumericStat("w1_raw", lambda a, b: stattests.wasserstein_distance(a, b), True, np.inf, 0.05),
+    NumericStat("js", lambda a, b: stattests.js_distance(a, b), True, 1.0, 0.075),
+    NumericStat("wasserstein", lambda a, b: stattests.normalized_wasserstein(a, b), False, np.inf, 0.06),
+    NumericStat("w1_raw", lambda a, b: stattests.wasserstein_distance(a, b), True, np.inf, 0.08),
 ]
 IDS = [s.name for s in NUMERIC]
 
