@@ -7,8 +7,10 @@ partition has sent its ``WindowClosed`` marker. Markers are broadcast to every `
 arrive before the first delta of a model, so :class:`CloseTracker` remembers, per capture partition, up to which
 window end it has closed; a new accumulator starts from it.
 
-Extras (model-quality / bias / attribution states) are kept per name as the list of delta blobs, in arrival
-order, for their own modules to merge at evaluation time.
+Extras (model-quality / bias / attribution states) are folded into one state per name as deltas arrive
+(:func:`streamdrift.monitorstates.merge_state_blobs`): a labels stage open for an hour receives a delta from
+every partition at every commit, and keeping them all would grow the stored accumulator without bound. States
+that cannot be merged (unreadable, or of different configs) stay a list, for the evaluation to report.
 
 Blob format: magic ``b"SDWA"`` | version u8 | header length u32 | JSON header | profile bytes, then the extras
 (lengths in the header).
@@ -16,13 +18,15 @@ Blob format: magic ``b"SDWA"`` | version u8 | header length u32 | JSON header | 
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections.abc import Iterable
 from typing import Any, Final, TypeVar
 
 import orjson
 
-from streamdrift.errors import CorruptBlobError, MergeError, VersionMismatchError
+from streamdrift.errors import CorruptBlobError, MergeError, StreamdriftError, VersionMismatchError
+from streamdrift.monitorstates import merge_state_blobs
 from streamdrift.partials import PartialDelta, WindowClosed
 from streamdrift.profiles import DatasetProfile, ProfileParams
 
@@ -88,9 +92,16 @@ class WindowAccumulator:
         if d.model_version is not None:
             self.model_version = d.model_version
         for name, blob in d.extras.items():
-            self.extras.setdefault(name, []).append(blob)
+            self._add_extra(name, blob)
         self._seen.add(d.delta_id)
         return True
+
+    def _add_extra(self, name: str, blob: bytes) -> None:
+        blobs = self.extras.setdefault(name, [])
+        blobs.append(blob)
+        if len(blobs) > 1:
+            with contextlib.suppress(StreamdriftError):  # kept apart: the evaluation reports what does not merge
+                self.extras[name] = [merge_state_blobs(blobs)]
 
     def mark_closed(self, partition: int) -> None:
         self.partitions_closed = self.partitions_closed | {partition}
@@ -129,9 +140,11 @@ class WindowAccumulator:
             version = header["model_version"]
             acc.model_version = None if version is None else _typed(version, str)
             acc.n_records = _typed(header["n_records"], int)
-            closing = header.get("closing_since_ms")  # absent in accumulators of earlier builds
-            acc.closing_since_ms = None if closing is None else _typed(closing, int)
+            closing = header.get("closing_since_ms")  # absent in accumulators of earlier builds: then timed
+            acc.closing_since_ms = None if closing is None else _typed(closing, int)  # from first_seen_ms
             acc.partitions_closed = frozenset(_typed(p, int) for p in header["partitions_closed"])
+            if acc.closing_since_ms is None and acc.partitions_closed:
+                acc.closing_since_ms = acc.first_seen_ms
             acc._seen = {(_typed(t, str), _typed(p, int), _typed(o, int)) for t, p, o in header["seen"]}
             profile_len = _typed(header["profile_len"], int)
             pos = profile_len

@@ -145,3 +145,13 @@ def test_wrong_window_and_corrupt_blobs() -> None:
         WindowAccumulator.from_bytes(blob[:4] + b"\x09" + blob[5:])
     with pytest.raises(CorruptBlobError):
         CloseTracker.from_bytes(blob)
+
+
+def test_accumulator_of_an_earlier_build_times_out_from_its_first_seen() -> None:
+    """Accumulators stored before closing_since_ms existed: a partly closed one must still time out."""
+    acc = WindowAccumulator("m", 0, 60_000, first_seen_ms=1234)
+    acc.mark_closed(0)
+    assert acc.closing_since_ms is None  # as an earlier build stored it
+    assert WindowAccumulator.from_bytes(acc.to_bytes()).closing_since_ms == 1234
+    untouched = WindowAccumulator("m", 0, 60_000, first_seen_ms=1234)
+    assert WindowAccumulator.from_bytes(untouched.to_bytes()).closing_since_ms is None  # nobody closed it yet

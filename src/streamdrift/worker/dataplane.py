@@ -398,7 +398,7 @@ class DataPlane:
         self._pending_records = 0  # an abort replays them from the last commit, counting them again
         offsets = self._produce_pending()
         if not self._in_txn:  # nothing to commit: outcomes (label expiry) depend on no uncommitted output
-            self._flush_outcomes()
+            self._flush_outcomes()  # (a later abort rebuilds the join store and may count an expiry again)
             return
         try:
             self._producer.send_offsets_to_transaction(offsets, self._consumer.consumer_group_metadata(), 30)

@@ -111,7 +111,9 @@ class WindowJudge:
     def _judge_labels(self, window: ReadyWindow, baseline: Baseline | None) -> list[DriftEvent]:
         """The labels stage of a window (model quality, once its late labels had their time): events through
         the same hysteresis; the window's status entry gets the ``model_quality`` section."""
-        self._metrics.observe_merge_wait(max(0.0, self._clock() - window.first_seen_ms / 1000))
+        # the labels stage is open for labels.delay by design: its merge wait counts from the first close
+        since = window.closing_since_ms if window.closing_since_ms is not None else window.first_seen_ms
+        self._metrics.observe_merge_wait(max(0.0, self._clock() - since / 1000))
         monitors = self._monitors.judge(window, baseline)
         status = self._status.model(window.model_id)
         start = rfc3339(_ms_to_dt(window.window_start_ms))

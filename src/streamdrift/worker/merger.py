@@ -39,6 +39,7 @@ class ReadyWindow:
     first_seen_ms: int
     extras: Mapping[str, list[bytes]] = field(default_factory=dict)  # monitor states of every delta, by name
     stage: Stage = DATA  # labels: only the model-quality states, released when the labels stage closed
+    closing_since_ms: int | None = None  # wall clock when the first partition closed it
 
 
 def _window_key(stage: Stage, model_id: str, start_ms: int) -> str:
@@ -156,6 +157,7 @@ class WindowMerger:
             first_seen_ms=acc.first_seen_ms,
             extras={name: list(blobs) for name, blobs in acc.extras.items()},
             stage=stage,
+            closing_since_ms=acc.closing_since_ms,
         )
 
     def _get(self, key: str) -> WindowAccumulator | None:
