@@ -64,13 +64,13 @@ from streamdrift.modelquality import (
 )
 from streamdrift.modelquality.metrics import HIGHER_IS_BETTER
 from streamdrift.readers import iter_chunks
+from streamdrift.sagemaker import VIOLATIONS_FILE
 
 QUALITY: Final[Monitor] = "model_quality"  # == modelquality.QUALITY
 BIAS: Final[Monitor] = "bias"
 ATTRIBUTION: Final[Monitor] = "attribution"
 BIAS_CHECK: Final[str] = "bias_drift_check"
 ATTRIBUTION_CHECK: Final[str] = "feature_attribution_drift_check"
-VIOLATIONS_FILE: Final[str] = "constraint_violations.json"
 LABEL_ID_COLUMN: Final[str] = "inference_id"
 LABEL_COLUMN: Final[str] = "label"
 _JOIN_MODEL: Final[str] = ""  # one model per check run: the join key is the id alone

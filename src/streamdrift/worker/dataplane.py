@@ -29,7 +29,7 @@ from streamdrift.errors import ConfigError, KafkaError
 from streamdrift.metrics import Metrics
 from streamdrift.partials import LABELS, PartialDelta, Stage, WindowClosed, encode_partial
 from streamdrift.profiles import DatasetProfile, ProfileParams
-from streamdrift.records import parse_capture, parse_labels
+from streamdrift.records import DeadLetter, parse_capture, parse_labels
 from streamdrift.settings import Settings
 from streamdrift.windows import PartitionWindows, WindowSpec
 from streamdrift.worker.baselines import BaselineWatcher
@@ -239,18 +239,34 @@ class DataPlane:
                 or (not self._backlog and self._any_due())):
             self.commit()
 
-    def _process(self, messages: list[Message]) -> None:
+    @staticmethod
+    def _by_partition(messages: list[Message], what: str) -> dict[int, list[Message]]:
+        """The messages of one poll grouped by partition; error events are logged (fatal ones raise)."""
         by_partition: dict[int, list[Message]] = defaultdict(list)
         for msg in messages:
             err = msg.error()
             if err is not None:
                 if err.fatal():
-                    raise from_error(err, "consume")
-                log.warning("consume error: %s", err.str())
+                    raise from_error(err, what)
+                log.warning("%s error: %s", what, err.str())
                 continue
             by_partition[msg.partition() or 0].append(msg)
+        return by_partition
+
+    def _dead_letters(self, state: PartitionState, msgs: list[Message], dead: list[DeadLetter], topic: str,
+                      partition: int) -> None:
+        """Unparseable records to the partition's dead letters (sent in the next transaction), counted."""
+        for d in dead:
+            bad = msgs[d.index]
+            state.dead.append(DeadLetterRecord(bad.key(), bad.value() or b"", d.reason, d.detail, topic, partition,
+                                               bad.offset() or 0))
+            self.stats.deadlettered[d.reason] += 1
+            if self.metrics is not None:
+                self.metrics.record_deadlettered(d.reason)
+
+    def _process(self, messages: list[Message]) -> None:
         now_ms = int(self._clock() * 1000)
-        for partition, msgs in by_partition.items():
+        for partition, msgs in self._by_partition(messages, "consume").items():
             state = self._parts.get(partition)
             if state is None:  # revoked while the batch was in flight
                 continue
@@ -278,32 +294,14 @@ class DataPlane:
                 m.record_processed(batch.model_id, result.n_added)
                 if result.n_late:
                     m.record_late(batch.model_id, self._spec.late_policy, result.n_late)
-        for d in dead:
-            bad = msgs[d.index]
-            state.dead.append(
-                DeadLetterRecord(
-                    bad.key(), bad.value() or b"", d.reason, d.detail, self._topic, partition, bad.offset() or 0
-                )
-            )
-            self.stats.deadlettered[d.reason] += 1
-            if m is not None:
-                m.record_deadlettered(d.reason)
+        self._dead_letters(state, msgs, dead, self._topic, partition)
         state.next_offset = (msgs[-1].offset() or 0) + 1
 
     # -- labels and the other monitors ------------------------------------------------------------
     def _process_labels(self, messages: list[Message]) -> None:
-        by_partition: dict[int, list[Message]] = defaultdict(list)
-        for msg in messages:
-            err = msg.error()
-            if err is not None:
-                if err.fatal():
-                    raise from_error(err, "consume labels")
-                log.warning("consume error (labels): %s", err.str())
-                continue
-            by_partition[msg.partition() or 0].append(msg)
         now_ms = int(self._clock() * 1000)
         delay_ms = round(self.settings.labels.delay * 1000)
-        for partition, msgs in by_partition.items():
+        for partition, msgs in self._by_partition(messages, "consume labels").items():
             state = self._parts.get(partition)
             if state is None or state.labels is None or state.monitors is None:
                 continue
@@ -311,13 +309,7 @@ class DataPlane:
             stamps = [msg.timestamp()[1] for msg in msgs]
             labels, dead = parse_labels(values, max_bytes=self.settings.max_record_bytes, fallback_timestamps_ms=stamps)
             self._concept_update(state.monitors.add_labels(labels))
-            for d in dead:
-                bad = msgs[d.index]
-                state.dead.append(DeadLetterRecord(bad.key(), bad.value() or b"", d.reason, d.detail,
-                                                   self._labels_topic, partition, bad.offset() or 0))
-                self.stats.deadlettered[d.reason] += 1
-                if self.metrics is not None:
-                    self.metrics.record_deadlettered(d.reason)
+            self._dead_letters(state, msgs, dead, self._labels_topic, partition)
             if labels.n_rows:
                 state.labels.observe(int(labels.timestamps_ms.max()), delay_ms)
             state.labels.next_offset = (msgs[-1].offset() or 0) + 1
@@ -342,10 +334,6 @@ class DataPlane:
                 self._concept_events.append((stream.model_id, event.to_json()))
                 if self.metrics is not None:
                     self.metrics.alert(stream.model_id, event.monitor, event.check, event.status)
-
-    def _closable(self, partition: int, state: PartitionState) -> list[tuple[int, int]]:
-        """Windows whose data stage is due (the capture watermark passed their end); labels do not hold them."""
-        return state.windows.due_windows()
 
     @staticmethod
     def _labels_closed(state: PartitionState) -> int | None:
@@ -389,7 +377,7 @@ class DataPlane:
                     metrics.set_consumer_lag(self._topic, partition, max(0, high - state.next_offset))
 
     def _any_due(self) -> bool:
-        return any(self._closable(p, s) for p, s in self._parts.items())
+        return any(s.windows.due_windows(limit=1) for s in self._parts.values())
 
     # -- the transaction ---------------------------------------------------------------------------
     def commit(self) -> None:
@@ -524,7 +512,8 @@ class DataPlane:
         if wm is None:
             return False
         markers: list[WindowClosed] = []
-        for start, end in sorted(self._closable(partition, state)):
+        # the data stage: due once the capture watermark passed the end (labels do not hold it)
+        for start, end in state.windows.due_windows():
             if state.monitors is not None:
                 state.monitors.close_window(start)
             models = state.windows.close(start)

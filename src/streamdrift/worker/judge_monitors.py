@@ -26,6 +26,7 @@ from streamdrift.modelquality import (
     evaluate_window,
 )
 from streamdrift.modelquality.window import merge_blobs
+from streamdrift.monitorstates import merge_state_blobs
 from streamdrift.settings import Settings
 from streamdrift.worker.merger import ReadyWindow
 from streamdrift.worker.monitors import ATTRIBUTION, BIAS, MODEL_QUALITY
@@ -107,9 +108,7 @@ class MonitorJudge:
 
     def _bias(self, window: ReadyWindow, blobs: list[bytes], baseline: Baseline | None,
               out: MonitorOutcome) -> None:
-        state = BiasState.from_bytes(blobs[0])
-        for blob in blobs[1:]:
-            state.merge(BiasState.from_bytes(blob))
+        state = BiasState.from_bytes(merge_state_blobs(blobs))
         if baseline is None or not baseline.bias:
             return
         results = evaluate_bias(state, BiasBaseline.from_dict(baseline.bias), self._bias_rule)
@@ -138,9 +137,7 @@ class MonitorJudge:
 
     def _attribution(self, window: ReadyWindow, blobs: list[bytes], baseline: Baseline | None,
                      out: MonitorOutcome) -> None:
-        state = AttributionState.from_bytes(blobs[0])
-        for blob in blobs[1:]:
-            state.merge(AttributionState.from_bytes(blob))
+        state = AttributionState.from_bytes(merge_state_blobs(blobs))
         if baseline is None or not baseline.attribution:
             return
         result = evaluate_attribution(state, AttributionBaseline.from_dict(baseline.attribution), self._attr_rule)
