@@ -10,14 +10,9 @@ import sys
 
 import pytest
 
+from streamdrift.localkafka import find_free_port
+
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _accepts(port: int) -> bool:
@@ -27,7 +22,7 @@ def _accepts(port: int) -> bool:
 
 
 def test_demo_raises_drift_and_stops_what_it_started() -> None:
-    web_port = _free_port()
+    web_port = find_free_port()
     result = subprocess.run(
         [sys.executable, "-m", "streamdrift", "demo", "--duration", "75", "--window", "4", "--phase-windows", "2",
          "--rate", "300", "--web-port", str(web_port), "--no-live"],

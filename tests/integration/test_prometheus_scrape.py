@@ -4,7 +4,6 @@ Prometheus's HTTP query API (issue 8)."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -22,6 +21,7 @@ import yaml
 from streamdrift.baseline import build_baseline
 from streamdrift.cli.baseline_publish import publish_baseline
 from streamdrift.columns import columns_from_rows
+from streamdrift.localkafka import find_free_port
 from streamdrift.settings import Settings, WindowSettings
 from streamdrift.worker.harness import (
     capture_records,
@@ -40,16 +40,9 @@ SIZE_MS = 4000
 PER_WINDOW = 600
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextmanager
 def _prometheus(targets: list[str], workdir: Path) -> Iterator[str]:
-    port = _free_port()
+    port = find_free_port()
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "scrape_configs": [{"job_name": "streamdrift", "static_configs": [{"targets": targets}]}],
@@ -97,7 +90,7 @@ def _wait_query(base: str, promql: str, timeout: float) -> list[dict[str, Any]]:
 
 
 def test_prometheus_scrapes_drift_statistic_from_worker(kafka_bootstrap: str, tmp_path: Path) -> None:
-    web_port = _free_port()
+    web_port = find_free_port()
     settings: Settings = unique_settings(
         kafka_bootstrap, capture_partitions=2,
         window=WindowSettings(size=SIZE_MS / 1000, lateness=0.5, idle_timeout=3.0),

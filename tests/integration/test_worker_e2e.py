@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import socket
 import time
-import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,15 +18,18 @@ from streamdrift.baseline import build_baseline
 from streamdrift.cli.baseline_publish import publish_baseline
 from streamdrift.columns import columns_from_rows
 from streamdrift.events import rfc3339
+from streamdrift.localkafka import find_free_port
 from streamdrift.settings import Settings, WindowSettings
 from streamdrift.worker.deadletter import HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, read_headers
 from streamdrift.worker.harness import (
     capture_records,
     create_all_topics,
     drift_events,
+    http_get,
     produce,
     read_topic,
     unique_settings,
+    wait_until,
     worker_process,
 )
 
@@ -38,13 +40,6 @@ PER_WINDOW = 800
 SHIFTED = 2  # index of the window whose f0 is shifted by one standard deviation
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _settings(bootstrap: str) -> Settings:
     return unique_settings(
         bootstrap,
@@ -53,7 +48,7 @@ def _settings(bootstrap: str) -> Settings:
         commit_interval=0.5,
         merge_timeout=30.0,
         web_host="127.0.0.1",
-        web_port=_free_port(),
+        web_port=find_free_port(),
     )
 
 
@@ -64,23 +59,8 @@ def _publish_baseline(settings: Settings, model_id: str, seed: int) -> str:
     return publish_baseline(settings, baseline.to_json())[1]
 
 
-def _get(url: str) -> tuple[int, bytes]:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return int(response.status), bytes(response.read())
-
-
-def _wait_json(url: str, ok: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = orjson.loads(_get(url)[1])
-            if ok(last):
-                return last
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} never satisfied the condition; last answer: {last}")
+def _wait_json(url: str, ok: Callable[[Any], bool], timeout: float) -> Any:
+    return wait_until(lambda: orjson.loads(http_get(url)[1]), ok, timeout)
 
 
 def test_drift_events_dead_letters_and_status(kafka_bootstrap: str, tmp_path: Path) -> None:
@@ -108,8 +88,8 @@ def test_drift_events_dead_letters_and_status(kafka_bootstrap: str, tmp_path: Pa
         deadline = time.monotonic() + 20
         alerts = drift_events(read_topic(settings, settings.topics.alerts, until=deadline, idle_s=3.0))
         dead = read_topic(settings, settings.topics.deadletter, until=time.monotonic() + 20, stop_after=3)
-        code, metrics = _get(f"{base}/metrics")
-        health = _get(f"{base}/health")
+        code, metrics = http_get(f"{base}/metrics")
+        health = http_get(f"{base}/health")
         m2 = _wait_json(f"{base}/status/m2", lambda s: len(s["windows"]) >= 1, timeout=30)
         # a baseline published while the worker runs is used from the next window on, without restart
         m2_baseline = _publish_baseline(settings, "m2", seed=3)

@@ -4,13 +4,10 @@ events on the windows that changed and on no other, exact label counts, exactly-
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import orjson
@@ -21,6 +18,7 @@ from streamdrift.baseline import MonitorOptions, build_baseline
 from streamdrift.bias import FacetSpec
 from streamdrift.cli.baseline_publish import publish_baseline
 from streamdrift.columns import columns_from_rows
+from streamdrift.localkafka import find_free_port
 from streamdrift.modelquality.window import merge_blobs
 from streamdrift.records import encode_capture_record, encode_label_record
 from streamdrift.settings import LabelSettings, Settings, WindowSettings
@@ -28,6 +26,7 @@ from streamdrift.synthetic import Scenario, generate
 from streamdrift.worker.harness import (
     create_all_topics,
     drift_events,
+    http_get,
     kill_worker,
     produce,
     read_partials,
@@ -35,6 +34,7 @@ from streamdrift.worker.harness import (
     start_worker,
     stop_worker,
     unique_settings,
+    wait_until,
     worker_process,
 )
 from streamdrift.worker.merger import WindowMerger
@@ -50,30 +50,8 @@ NO_LABEL_EVERY = 40  # every 40th prediction never gets a label
 MODEL = "credit"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return bytes(response.read())
-
-
-def _wait(fetch: Any, ok: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fetch()
-            if ok(last):
-                return last
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"condition never met; last: {str(last)[:3000]}")
+    return http_get(url)[1]
 
 
 def _publish_baseline(settings: Settings) -> str:
@@ -146,7 +124,7 @@ def test_model_quality_bias_attribution_events_and_label_counts(kafka_bootstrap:
         kafka_bootstrap, capture_partitions=1,
         window=WindowSettings(size=SIZE_MS / 1000, lateness=0.5, idle_timeout=600.0),
         labels=LabelSettings(delay=1.0, ttl=6.0, spill_dir=str(tmp_path / "join")),
-        commit_interval=0.5, merge_timeout=30.0, web_host="127.0.0.1", web_port=_free_port(),
+        commit_interval=0.5, merge_timeout=30.0, web_host="127.0.0.1", web_port=find_free_port(),
     )
     create_all_topics(settings)
     baseline_id = _publish_baseline(settings)
@@ -157,13 +135,13 @@ def test_model_quality_bias_attribution_events_and_label_counts(kafka_bootstrap:
 
     base = f"http://127.0.0.1:{settings.web_port}"
     with worker_process(settings, log_path=tmp_path / "worker.log"):
-        status = _wait(lambda: orjson.loads(_get(f"{base}/status/{MODEL}")),
+        status = wait_until(lambda: orjson.loads(_get(f"{base}/status/{MODEL}")),
                        lambda s: len(s["windows"]) >= len(SCENARIOS), timeout=120)
         assert not [w for w in status["windows"] if "model_quality" in w]  # data quality did not wait
         assert all(w["evaluated"] for w in status["windows"])
         tick_label = encode_label_record(MODEL, "tick-label", 1, after + 2000)  # labels watermark past the end
         produce(settings, settings.topics.labels, [*labels, tick_label], key=MODEL.encode())
-        status = _wait(lambda: orjson.loads(_get(f"{base}/status/{MODEL}")),
+        status = wait_until(lambda: orjson.loads(_get(f"{base}/status/{MODEL}")),
                        lambda s: sum("model_quality" in w for w in s["windows"]) >= len(SCENARIOS), timeout=120)
         alerts = drift_events(read_topic(settings, settings.topics.alerts, until=time.monotonic() + 15, idle_s=4.0))
         # both watermarks move on by more than the TTL: the ghost labels (and the first tick label) expire
@@ -171,7 +149,7 @@ def test_model_quality_bias_attribution_events_and_label_counts(kafka_bootstrap:
         produce(settings, settings.topics.labels, [encode_label_record(MODEL, "tick-label-2", 1, after + 31_000)],
                 key=MODEL.encode())
         dataplane_metrics = f"http://127.0.0.1:{settings.web_port + 1}/metrics"  # role all: data plane's port
-        metrics = _wait(lambda: _get(dataplane_metrics).decode(),
+        metrics = wait_until(lambda: _get(dataplane_metrics).decode(),
                         lambda t: _metric(t, "unmatched", "_all") >= N_GHOST + 1, timeout=60)
         control_metrics = _get(f"{base}/metrics").decode()
         report = _get(f"{base}/report/{MODEL}").decode()

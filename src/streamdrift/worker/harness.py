@@ -9,11 +9,12 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import orjson
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 N_NUMERIC = 20
 CATEGORIES = ("red", "green", "blue", "cyan")
+T = TypeVar("T")
 
 
 def unique_settings(bootstrap: str, *, capture_partitions: int = 6, **fields: Any) -> Settings:
@@ -200,3 +202,25 @@ def kill_worker(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def http_get(url: str) -> tuple[int, bytes]:
+    """Status and body of a GET (the worker's web endpoints)."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return int(response.status), bytes(response.read())
+
+
+def wait_until(fetch: Callable[[], T], ok: Callable[[T], bool], timeout: float, interval: float = 0.5) -> T:
+    """Poll ``fetch`` until ``ok`` holds for its answer (connection errors count as not yet); AssertionError
+    naming the last answer when ``timeout`` passes first."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        try:
+            last = fetch()
+            if ok(last):
+                return last
+        except OSError:
+            pass
+        time.sleep(interval)
+    raise AssertionError(f"condition never met; last answer: {str(last)[:3000]}")
