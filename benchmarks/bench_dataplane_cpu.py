@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-from bench_worker import _columnar_values, _json_values, rss_mb
+from bench_worker import _arrow_values, _columnar_values, _json_values, rss_mb
 
 from streamdrift.partials import PartialDelta, encode_partial
 from streamdrift.profiles import ProfileParams
@@ -115,6 +115,8 @@ def loads(quick: bool) -> list[Load]:
     json_records = _json_values(n_json, np.random.default_rng(1))
     return [
         Load("columnar 100 models x 25 features", columnar, 1000, batch_size=200),
+        Load("Arrow columnar 100 models x 25 features", list(_arrow_values(n_col, np.random.default_rng(2))), 1000,
+             batch_size=200),
         Load("JSON records (20 numeric + 3 categorical)", json_records, 1, batch_size=5000),
     ]
 
@@ -153,7 +155,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--tracemalloc", action="store_true", help="peak Python-allocated MB per load")
     parser.add_argument("--kll-k", type=int, default=1000, help="window KLL k (worker default 1000)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per load; the fastest is shown")
-    parser.add_argument("--only", choices=("columnar", "json"), default=None)
+    parser.add_argument("--only", choices=("columnar", "arrow", "json"), default=None)
     args = parser.parse_args(None if argv is None else list(argv))
     params = ProfileParams(kll_k=args.kll_k)
     print(f"KLL k={args.kll_k}; {PARTITIONS} partitions; RSS at start {rss_mb():.0f} MB")

@@ -3,13 +3,17 @@
 Measures, in one run (ratios are against references measured in the same run):
   1. JSON capture records (20 numeric + 3 categorical, ~600 bytes): data-plane records/s vs the raw rate of
      confluent-kafka consume + orjson.loads of the same topic (goal >= 60%);
-  2. columnar batches (1000 records each) of 100 models x 25 features: records/s (goal >= 500k/s per process)
-     and the data plane's RSS along the run (goal <= 300 MB and flat);
+  2. the capture SDK's columnar batches (1000 records each; Arrow IPC and JSON columnar, both written by the SDK's
+     encoders): records/s of one data-plane process (goal >= 500k/s), for
+     a. the same records as run 1 (one model, 20 numeric + 3 categorical features, ids, predictions), and
+     b. 100 models x 25 features over an hour of event time, with the data plane's RSS along the run (goal
+        <= 300 MB and flat). Here each model's window gets about one batch per partition, so each batch leaves
+        as its own partial: the partials topic carries about the input's bytes again;
   3. faust per-event cost (agent reading one message at a time) vs the data plane's per-record cost;
   4. alert latency: watermark passing a window's end -> drift event readable on alerts (goal p99 <= 1 s);
   5. two data-plane processes vs one on a 6-partition topic (note: the machine has 2 cores).
 
-    .venv/bin/python benchmarks/bench_worker.py [--quick]
+    .venv/bin/python benchmarks/bench_worker.py [--quick] [--only-columnar] [--columnar-format arrow|json|both]
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ import numpy as np
 import orjson
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from streamdrift.arrowbatch import encode_arrow_batch
 from streamdrift.baseline import build_baseline
 from streamdrift.cli.baseline_publish import publish_baseline
 from streamdrift.columns import columns_from_rows
 from streamdrift.localkafka import LocalKafka
+from streamdrift.records import encode_columnar_batch
 from streamdrift.settings import Settings, WindowSettings
 from streamdrift.worker.dataplane import DataPlane
 from streamdrift.worker.harness import (
@@ -87,6 +93,72 @@ def _columnar_values(n: int, rng: np.random.Generator, models: int = 100, featur
         yield head + stamps + b'],"features":' + per_model[b % models] + b"}"
 
 
+def _arrow_values(n: int, rng: np.random.Generator, models: int = 100, features: int = 25) -> Iterator[bytes]:
+    """The same batches as :func:`_columnar_values` in the SDK's Arrow format (``streamdrift.arrowbatch``):
+    float64 features, dictionary-encoded categories; each model's feature struct is built once."""
+    import pyarrow as pa
+
+    from streamdrift.arrowbatch import FORMAT, VERSION
+
+    per_model = []
+    for _ in range(models):
+        arrays = [pa.array(rng.normal(size=1000).round(3)) for _ in range(features - 3)]
+        arrays += [pa.array(rng.choice(np.array(CATEGORIES, dtype=object), size=1000)).dictionary_encode()
+                   for _ in range(3)]
+        names = [f"f{i}" for i in range(features - 3)] + ["c0", "c1", "c2"]
+        per_model.append(pa.StructArray.from_arrays(arrays, names=names))
+    now = int(time.time() * 1000) - 3_600_000
+    step = max(1, 3_600_000 // max(1, n // 1000))
+    for b in range(n // 1000):
+        meta = {"streamdrift.format": FORMAT, "schema_version": VERSION, "model_id": f"m{b % models}"}
+        stamps = pa.array(np.full(1000, now + b * step, dtype=np.int64))
+        batch = pa.RecordBatch.from_arrays([stamps, per_model[b % models]], names=["timestamp", "features"],
+                                           metadata=meta)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, batch.schema) as writer:
+            writer.write_batch(batch)
+        yield bytes(sink.getvalue())
+
+
+def _sdk_batches(n: int, rng: np.random.Generator, fmt: str, span_ms: int = 100_000,
+                 templates: int = 20) -> Iterator[bytes]:
+    """The JSON run's records (``capture_records``: one model, 20 numeric + 3 categorical features, inference
+    ids, predictions) in the capture SDK's columnar batches of 1000, written by the SDK's own encoders
+    (``encode_arrow_batch`` for "arrow", ``encode_columnar_batch`` for "json").
+
+    ``templates`` batches are encoded from real rows; each message then gets its own timestamps (event time
+    advancing over ``span_ms``, so windows close along the run) and unique inference ids."""
+    import pyarrow as pa
+
+    now = int(time.time() * 1000) - span_ms - 60_000
+    encoded: list[bytes] = []
+    for _ in range(templates):
+        rows = [orjson.loads(v) for v in capture_records("m1", [now] * 1000, rng)]
+        if fmt == "arrow":
+            blob = encode_arrow_batch("m1", rows)
+            assert blob is not None
+            encoded.append(blob)
+        else:
+            encoded.append(encode_columnar_batch("m1", rows))
+    n_msgs = n // 1000
+    for b in range(n_msgs):
+        start = now + b * span_ms // n_msgs
+        stamps = start + np.arange(1000, dtype=np.int64) * (span_ms // n_msgs) // 1000
+        ids = np.char.add(f"m1-{b}-", np.arange(1000).astype(str))
+        if fmt == "arrow":
+            batch = pa.ipc.open_stream(encoded[b % templates]).read_next_batch()
+            batch = batch.set_column(batch.schema.get_field_index("timestamp"), "timestamp", pa.array(stamps))
+            batch = batch.set_column(batch.schema.get_field_index("inference_id"), "inference_id", pa.array(ids))
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, batch.schema) as writer:
+                writer.write_batch(batch)
+            yield bytes(sink.getvalue())
+        else:
+            obj = orjson.loads(encoded[b % templates])
+            obj["timestamp"], obj["inference_id"] = stamps.tolist(), ids.tolist()
+            yield orjson.dumps(obj)
+
+
 def raw_rate(settings: Settings, n: int) -> float:
     """confluent-kafka consume + orjson.loads of every value: records/s.
 
@@ -141,11 +213,23 @@ def bench_json(bootstrap: str, n: int, kafka: dict[str, str]) -> dict[str, float
     return {"raw": raw, "worker": worker}
 
 
-def bench_columnar(bootstrap: str, n: int, kafka: dict[str, str], batch_size: int = 50) -> dict[str, Any]:
-    """A ``streamdrift run --role dataplane`` process: records/s from its first to its last commit, and its RSS."""
+def bench_columnar(bootstrap: str, n: int, kafka: dict[str, str], batch_size: int = 50,
+                   fmt: str = "arrow", load: str = "models") -> dict[str, Any]:
+    """A ``streamdrift run --role dataplane`` process: records/s from its first to its last commit, and its RSS.
+
+    ``fmt``: the SDK's columnar batch format, "arrow" (``batch_format="arrow"``) or "json" (``"columnar"``).
+    ``load``: "records" -- the JSON run's records in SDK batches (:func:`_sdk_batches`); "models" -- 100 models
+    x 25 features over an hour of event time (the RSS scenario: each model's window gets about one batch per
+    partition, so every batch leaves as its own partial and the partials topic carries about the input's bytes).
+    """
     settings = _settings(bootstrap, kafka, capture_partitions=6, commit_interval=2.0, batch_size=batch_size)
     create_all_topics(settings)
-    produce(settings, settings.topics.capture, _columnar_values(n, np.random.default_rng(2)))
+    rng = np.random.default_rng(2)
+    if load == "records":
+        values = _sdk_batches(n, rng, fmt)
+    else:
+        values = (_arrow_values if fmt == "arrow" else _columnar_values)(n, rng)
+    produce(settings, settings.topics.capture, values)
     proc = start_worker(settings, role="dataplane")
     rss: list[float] = []
     try:
@@ -310,7 +394,9 @@ def main() -> None:
     parser.add_argument("--columnar-batch-size", type=int, default=50,
                         help="messages per consume() in the columnar run (1000 records each; 50 keeps the poll's "
                         "bytes and columns at ~9 MB: RSS 252-268 MB flat vs 291-352 MB at 200, same records/s)")
-    parser.add_argument("--only-columnar", action="store_true", help="the columnar run only")
+    parser.add_argument("--only-columnar", action="store_true", help="the columnar run(s) only")
+    parser.add_argument("--columnar-format", choices=("arrow", "json", "both"), default="both",
+                        help="columnar batch format(s) to measure (both: Arrow IPC and JSON columnar, one run each)")
     args = parser.parse_args()
     q = args.quick
     kafka = dict(kv.split("=", 1) for kv in args.kafka)
@@ -320,23 +406,31 @@ def main() -> None:
     with LocalKafka() as broker:
         broker.start(timeout=120)
         b = broker.bootstrap
+        formats = ("arrow", "json") if args.columnar_format == "both" else (args.columnar_format,)
+        runs = [(load, fmt) for load in ("records", "models") for fmt in formats]
         if args.only_columnar:
-            col = bench_columnar(b, n_col, kafka, args.columnar_batch_size)
-            print(f"columnar records/s {col['rate']:,.0f}; RSS MB {' '.join(f'{r:.0f}' for r in col['rss'])}")
+            for load, fmt in runs:
+                col = bench_columnar(b, n_col, kafka, args.columnar_batch_size, fmt, load)
+                print(f"columnar {load} ({fmt}) records/s {col['rate']:,.0f}; "
+                      f"RSS MB {' '.join(f'{r:.0f}' for r in col['rss'])}", flush=True)
             return
         js = bench_json(b, n_json, kafka)
-        col = bench_columnar(b, n_col, kafka, args.columnar_batch_size)
+        cols = {run: bench_columnar(b, n_col, kafka, args.columnar_batch_size, *run[::-1]) for run in runs}
         faust_rate = bench_faust(b, n_faust, kafka)
         lat = np.array(bench_latency(b, lat_s, kafka))
         print(f"latency events: {lat.size}", flush=True)
         scale = bench_scaling(b, n_scale, kafka)
-    rss = col["rss"]
     rows = [
         ("JSON records/s, data plane (1 process)", f"{js['worker']:,.0f}", f"{n_json:,} records"),
         ("JSON raw consume+orjson.loads records/s", f"{js['raw']:,.0f}", "reference"),
         ("  ratio data plane / raw", f"{js['worker'] / js['raw']:.0%}", "goal >= 60%"),
-        ("columnar records/s (100 models x 25 features)", f"{col['rate']:,.0f}", f"{n_col:,} records; goal >= 500k"),
-        ("data-plane process RSS MB at 10%..100%", " ".join(f"{r:.0f}" for r in rss), "goal <= 300 MB, flat"),
+        *[(f"columnar {fmt} batches, JSON run's records: records/s", f"{col['rate']:,.0f}",
+           f"{n_col:,} records; goal >= 500k") for (load, fmt), col in cols.items() if load == "records"],
+        *[row for (load, fmt), col in cols.items() if load == "models" for row in (
+            (f"columnar {fmt} batches, 100 models x 25 features: records/s", f"{col['rate']:,.0f}",
+             f"{n_col:,} records"),
+            (f"  data-plane RSS MB at 10%..100% ({fmt})", " ".join(f"{r:.0f}" for r in col["rss"]),
+             "goal <= 300 MB, flat"))],
         ("faust agent events/s (one at a time)", f"{faust_rate:,.0f}", f"{n_faust:,} small messages"),
         ("  data plane JSON records/s / faust events/s", f"{js['worker'] / faust_rate:.1f}x", ""),
         ("alert latency p50 / p99 s", f"{np.percentile(lat, 50):.2f} / {np.percentile(lat, 99):.2f}"

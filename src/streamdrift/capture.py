@@ -8,8 +8,12 @@
 Never blocks and never raises into the inference path. Bounding: JSON mode hands each record straight to
 librdkafka's own queue (``queue.buffering.max.messages = queue_size``); when it is full, ``produce`` raises
 ``BufferError`` and the record is dropped and counted (``queue_full``), so there is no second queue and no
-extra copy. Columnar mode packs up to ``columnar_max_rows`` records (or what arrived within ``linger_ms``) into
+extra copy. Columnar modes pack up to ``columnar_max_rows`` records (or what arrived within ``linger_ms``) into
 one message; a small daemon thread flushes the partial batch after ``linger_ms`` and serves delivery callbacks.
+``batch_format="columnar"`` writes a JSON columnar batch (``schemas/columnar_batch.schema.json``);
+``batch_format="arrow"`` an Apache Arrow IPC batch (:mod:`streamdrift.arrowbatch`), which the worker reads
+without a Python object per value -- a batch whose columns cannot each take one Arrow type (a feature holding
+both text and numbers) goes out as a JSON columnar batch instead.
 
 Sampling is deterministic on the inference id (BLAKE2b of the id against ``sample_rate``), so the labels of
 sampled-out predictions are dropped the same way by :meth:`CaptureClient.label` (in any process).
@@ -35,6 +39,7 @@ from confluent_kafka import KafkaError as CKafkaError
 from confluent_kafka import KafkaException, Producer
 from prometheus_client import CollectorRegistry
 
+from streamdrift.arrowbatch import encode_arrow_batch
 from streamdrift.errors import ConfigError
 from streamdrift.metrics import CaptureMetrics
 from streamdrift.records import encode_capture_record, encode_columnar_batch, encode_label_record
@@ -108,7 +113,7 @@ class CaptureClient:
         labels_topic: str = "streamdrift.labels",
         sample_rate: float = 1.0,
         queue_size: int = 100_000,
-        batch_format: Literal["json", "columnar"] = "json",
+        batch_format: Literal["json", "columnar", "arrow"] = "json",
         columnar_max_rows: int = 1000,
         linger_ms: int = 200,
         kafka_config: Mapping[str, str] | None = None,
@@ -143,7 +148,7 @@ class CaptureClient:
         self._closed = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        if batch_format == "columnar":
+        if batch_format != "json":
             self._thread = threading.Thread(target=self._linger_loop, name="streamdrift-capture", daemon=True)
             self._thread.start()
 
@@ -182,7 +187,7 @@ class CaptureClient:
             self._counts.add_dropped("closed", 1)
             return inference_id
         ts = _epoch_ms(timestamp)
-        if self.batch_format == "columnar":
+        if self.batch_format != "json":
             row: dict[str, object] = {"inference_id": inference_id, "timestamp": ts, "features": features,
                                       "prediction": prediction}
             if attributions is not None:
@@ -253,8 +258,12 @@ class CaptureClient:
 
     def _send_rows(self, rows: list[dict[str, object]]) -> None:
         try:
-            value = encode_columnar_batch(self.model_id, rows, model_version=self.model_version)
-        except (orjson.JSONEncodeError, TypeError) as exc:
+            value = None
+            if self.batch_format == "arrow":
+                value = encode_arrow_batch(self.model_id, rows, model_version=self.model_version)
+            if value is None:
+                value = encode_columnar_batch(self.model_id, rows, model_version=self.model_version)
+        except (orjson.JSONEncodeError, TypeError, ValueError) as exc:
             self._counts.add_dropped("encode_error", len(rows), str(exc))
             return
         self._produce(self.topic, value, len(rows))
@@ -310,8 +319,8 @@ def _validate(
         raise ConfigError(f"sample_rate must be within [0, 1], not {sample_rate}")
     if queue_size < 1:
         raise ConfigError(f"queue_size must be >= 1, not {queue_size}")
-    if batch_format not in ("json", "columnar"):
-        raise ConfigError(f"batch_format must be 'json' or 'columnar', not {batch_format!r}")
+    if batch_format not in ("json", "columnar", "arrow"):
+        raise ConfigError(f"batch_format must be 'json', 'columnar' or 'arrow', not {batch_format!r}")
     if columnar_max_rows < 1:
         raise ConfigError(f"columnar_max_rows must be >= 1, not {columnar_max_rows}")
     if linger_ms < 1:

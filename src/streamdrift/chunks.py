@@ -14,10 +14,11 @@ from numpy.typing import NDArray
 from streamdrift.columns import Column, Columns, Kind
 from streamdrift.errors import InputFileError
 
-__all__ = ["MISSING_TIMESTAMP", "BadLine", "BadLineCallback", "Chunk", "RoleColumns", "number_labels",
+__all__ = ["MAX_TIMESTAMP_MS", "MISSING_TIMESTAMP", "BadLine", "BadLineCallback", "Chunk", "RoleColumns", "number_labels",
            "role_binary_like", "role_floats", "role_labels", "role_present", "role_values"]
 
 MISSING_TIMESTAMP: Final[int] = int(np.iinfo(np.int64).min)
+MAX_TIMESTAMP_MS: Final[int] = 1 << 53  # largest epoch-ms timestamp taken (exact in float64; year ~287,000)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ or a columnar batch of many records of one model (``schemas/columnar_batch.schem
      "features": {"age": [41, null]}, "prediction": [1, 0] | {"label": [...], "score": [...]},
      "attributions": {"age": [0.1, 0.2]}}
 
+or the same batch as an Apache Arrow IPC stream (:mod:`streamdrift.arrowbatch`; told apart by its first bytes).
+
 Timestamps are epoch milliseconds (integers or finite floats) or ISO-8601 text (UTC when no offset). A feature
 absent from a record, or ``null``, is missing (not bad input). A message that cannot be used becomes a
 :class:`DeadLetter` naming its index in the input sequence and a reason tag (the tags are metric labels):
@@ -38,6 +40,8 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from streamdrift.arrowbatch import decode_arrow_batch, is_arrow_batch
+from streamdrift.chunks import MAX_TIMESTAMP_MS
 from streamdrift.columns import Column, Columns, Kind, classify_numbers, column_from_values, paused_gc
 from streamdrift.errors import BadRecordError
 
@@ -76,7 +80,6 @@ DEAD_LETTER_REASONS: Final[tuple[str, ...]] = (
     "bad_timestamp",
     "bad_batch",
 )
-MAX_TIMESTAMP_MS: Final[int] = 1 << 53  # exact in float64; year ~287,000
 _DETAIL_MAX: Final[int] = 200
 _PRELOAD_MAX_MESSAGE: Final[int] = 1 << 16  # bytes: larger messages (columnar batches) are parsed one at a time
 _PRELOAD_MAX_TOTAL: Final[int] = 1 << 24  # bytes of a poll parsed in one pass
@@ -198,6 +201,9 @@ def _groups_per_message(
     by_raw_key: dict[tuple[object, object], _Group] = {}  # (model_id, model_version) as sent -> group
     for index, value in enumerate(values):
         stamp = None if fallback is None else int(fallback[index])
+        if is_arrow_batch(value):
+            _add_arrow(groups, value, index, stamp, max_bytes, fallback, dead)
+            continue
         fast = fast_min is not None and fast_min <= len(value) <= max_bytes
         quick = _fast_columnar(value, index, stamp) if fast else None
         if quick is not None:
@@ -225,6 +231,36 @@ def _groups_per_message(
         except BadRecordError as exc:
             dead.append(DeadLetter(index, exc.reason, exc.detail[:_DETAIL_MAX]))
     return groups
+
+
+def _add_arrow(
+    groups: dict[tuple[str, str | None], _Group],
+    value: bytes,
+    index: int,
+    stamp: int | None,
+    max_bytes: int,
+    fallback: Sequence[int] | None,
+    dead: list[DeadLetter],
+) -> None:
+    """One Arrow columnar batch (:mod:`streamdrift.arrowbatch`) into its model's group, or a dead letter."""
+    try:
+        if len(value) > max_bytes:
+            raise BadRecordError("too_large", f"{len(value)} bytes > max {max_bytes}")
+        batch = decode_arrow_batch(value, stamp)
+    except BadRecordError as exc:
+        dead.append(DeadLetter(index, exc.reason, exc.detail[:_DETAIL_MAX]))
+        return
+    group = _group(groups, (batch.model_id, batch.model_version))
+    group.flush(fallback, dead)
+    group.segments.append(_Segment(
+        timestamps_ms=batch.timestamps_ms,
+        inference_ids=batch.inference_ids,
+        features=batch.features,
+        prediction=batch.prediction,
+        score=batch.score,
+        attributions=batch.attributions,
+        source_index=np.full(batch.n_rows, index, dtype=np.int64),
+    ))
 
 
 def _load_all(values: Sequence[bytes], max_bytes: int) -> list[dict[str, Any]] | None:

@@ -21,12 +21,13 @@ from typing import Any, Final, Literal
 
 from streamdrift.errors import BadRecordError, ConfigError
 
-SchemaName = Literal["capture_record", "label_record", "drift_event", "columnar_batch"]
+SchemaName = Literal["capture_record", "label_record", "drift_event", "columnar_batch", "columnar_batch_arrow"]
 SCHEMA_NAMES: Final[tuple[SchemaName, ...]] = (
     "capture_record",
     "label_record",
     "drift_event",
     "columnar_batch",
+    "columnar_batch_arrow",  # the Arrow IPC form's schema metadata (streamdrift.arrowbatch)
 )
 SCHEMA_VERSION: Final = "1"
 

@@ -1,4 +1,4 @@
-"""The capture SDK against the real local broker: every record comes back, values exact, in both formats."""
+"""The capture SDK against the real local broker: every record comes back, values exact, in every format."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from confluent_kafka import Consumer
 
+from streamdrift.arrowbatch import is_arrow_batch
 from streamdrift.capture import CaptureClient
 from streamdrift.records import parse_capture, parse_labels
 
@@ -42,7 +43,7 @@ def _values(consumer: Consumer) -> list[bytes]:
     return out
 
 
-@pytest.mark.parametrize("fmt", ["json", "columnar"])
+@pytest.mark.parametrize("fmt", ["json", "columnar", "arrow"])
 def test_sdk_round_trip_through_kafka(
     fmt: str,
     kafka_bootstrap: str,
@@ -72,6 +73,8 @@ def test_sdk_round_trip_through_kafka(
     assert client.sent == N + N // 10
 
     values = _read_all(consumer_config(f"g-{capture_topic}"), capture_topic, N if fmt == "json" else 7)
+    assert len(values) == (N if fmt == "json" else 7)
+    assert all(is_arrow_batch(v) == (fmt == "arrow") for v in values)
     batches, dead = parse_capture(values)
     assert dead == []
     [b] = batches

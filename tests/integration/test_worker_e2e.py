@@ -14,6 +14,7 @@ import numpy as np
 import orjson
 import pytest
 
+from streamdrift.arrowbatch import encode_arrow_batch
 from streamdrift.baseline import build_baseline
 from streamdrift.cli.baseline_publish import publish_baseline
 from streamdrift.columns import columns_from_rows
@@ -76,8 +77,13 @@ def test_drift_events_dead_letters_and_status(kafka_bootstrap: str, tmp_path: Pa
         ts = np.sort(rng.integers(start, start + SIZE_MS, PER_WINDOW))
         values += capture_records("m1", ts.tolist(), rng, shift=1.0 if w == SHIFTED else 0.0)
         produced[start] += PER_WINDOW
-    values += capture_records("m2", [first + 4 * SIZE_MS + 10] * 50, rng)  # a model without baseline, last window
-    bad = [b"not json", b'{"model_id": "m1", "features": {"f0": {"nested": 1}}, "timestamp": 1}', b"[1, 2]"]
+    # a model without baseline, last window, as the SDK's Arrow columnar batch
+    m2_rows = [orjson.loads(v) for v in capture_records("m2", [first + 4 * SIZE_MS + 10] * 50, rng)]
+    m2_batch = encode_arrow_batch("m2", m2_rows)
+    assert m2_batch is not None
+    values.append(m2_batch)
+    bad = [b"not json", b'{"model_id": "m1", "features": {"f0": {"nested": 1}}, "timestamp": 1}', b"[1, 2]",
+           m2_batch[:100]]
     produce(settings, settings.topics.capture, values[:1500])
     produce(settings, settings.topics.capture, bad)
     produce(settings, settings.topics.capture, values[1500:])
@@ -87,7 +93,7 @@ def test_drift_events_dead_letters_and_status(kafka_bootstrap: str, tmp_path: Pa
         status = _wait_json(f"{base}/status/m1", lambda s: len(s["windows"]) >= 5, timeout=90)
         deadline = time.monotonic() + 20
         alerts = drift_events(read_topic(settings, settings.topics.alerts, until=deadline, idle_s=3.0))
-        dead = read_topic(settings, settings.topics.deadletter, until=time.monotonic() + 20, stop_after=3)
+        dead = read_topic(settings, settings.topics.deadletter, until=time.monotonic() + 20, stop_after=len(bad))
         code, metrics = http_get(f"{base}/metrics")
         health = http_get(f"{base}/health")
         m2 = _wait_json(f"{base}/status/m2", lambda s: len(s["windows"]) >= 1, timeout=30)
@@ -114,12 +120,13 @@ def test_drift_events_dead_letters_and_status(kafka_bootstrap: str, tmp_path: Pa
     assert sorted(m.value() or b"" for m in dead) == sorted(bad)
     for m in dead:
         headers = read_headers(m.headers())
-        assert headers[HEADER_REASON] in {"not_json", "wrong_type", "not_object", "bad_timestamp"}
+        assert headers[HEADER_REASON] in {"not_json", "wrong_type", "not_object", "bad_timestamp", "bad_batch"}
         assert int(headers[HEADER_OFFSET]) >= 0 and int(headers[HEADER_PARTITION]) in range(3)
     # web endpoints
     assert code == 200 and b"streamdrift_windows_evaluated_total" in metrics
     assert health[0] == 200
     assert m2["state"] == "no baseline" and m2["windows"][0]["evaluated"] is False
+    assert m2["windows"][0]["n_records"] == 50  # the Arrow batch, every row
     assert m2_later["windows"][-1]["evaluated"] is True and m2_later["windows"][-1]["n_records"] == 200
 
 
