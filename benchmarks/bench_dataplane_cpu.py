@@ -1,7 +1,8 @@
 """The data plane's per-batch CPU and memory without Kafka: where time and bytes go.
 
-Feeds the exact message bytes ``bench_worker.py`` produces (columnar: 1000 records a message, 100 models x 25
-features; JSON: ~600-byte records of one model) through what the data plane does for them:
+Feeds the exact message bytes ``bench_worker.py`` produces (the capture SDK's columnar batches, JSON and Arrow, of
+1000 records: 100 models x 25 features, and one model with the JSON records' features; JSON: ~600-byte records of
+one model) through what the data plane does for them (not the label join store: ``bench_join.py``):
 
   per poll and partition   ``records.parse_capture`` -> ``PartitionWindows.add_many``
   per commit               ``drain_deltas`` -> ``partials.encode_partial`` (profile ``to_bytes``) of every delta,
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-from bench_worker import _arrow_values, _columnar_values, _json_values, rss_mb
+from bench_worker import _json_values, _model_batches, _sdk_batches, rss_mb
 
 from streamdrift.partials import PartialDelta, encode_partial
 from streamdrift.profiles import ProfileParams
@@ -111,13 +112,17 @@ def _commit(windows: list[PartitionWindows], out: Phases) -> None:
 
 def loads(quick: bool) -> list[Load]:
     n_col, n_json = (200_000, 40_000) if quick else (2_000_000, 200_000)
-    columnar = list(_columnar_values(n_col, np.random.default_rng(2)))
-    json_records = _json_values(n_json, np.random.default_rng(1))
     return [
-        Load("columnar 100 models x 25 features", columnar, 1000, batch_size=200),
-        Load("Arrow columnar 100 models x 25 features", list(_arrow_values(n_col, np.random.default_rng(2))), 1000,
-             batch_size=200),
-        Load("JSON records (20 numeric + 3 categorical)", json_records, 1, batch_size=5000),
+        Load("JSON columnar 100 models x 25 features", list(_model_batches(n_col, np.random.default_rng(2), "json")),
+             1000, batch_size=200),
+        Load("Arrow columnar 100 models x 25 features", list(_model_batches(n_col, np.random.default_rng(2), "arrow")),
+             1000, batch_size=200),
+        Load("SDK Arrow batches of the JSON load's records", list(_sdk_batches(n_col, np.random.default_rng(3), "arrow")),
+             1000, batch_size=50),
+        Load("SDK JSON columnar batches of the JSON load's records",
+             list(_sdk_batches(n_col, np.random.default_rng(3), "json")), 1000, batch_size=50),
+        Load("JSON records (20 numeric + 3 categorical)", _json_values(n_json, np.random.default_rng(1)), 1,
+             batch_size=5000),
     ]
 
 
@@ -155,7 +160,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--tracemalloc", action="store_true", help="peak Python-allocated MB per load")
     parser.add_argument("--kll-k", type=int, default=1000, help="window KLL k (worker default 1000)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per load; the fastest is shown")
-    parser.add_argument("--only", choices=("columnar", "arrow", "json"), default=None)
+    parser.add_argument("--only", choices=("json columnar", "arrow", "sdk", "json records"), default=None)
     args = parser.parse_args(None if argv is None else list(argv))
     params = ProfileParams(kll_k=args.kll_k)
     print(f"KLL k={args.kll_k}; {PARTITIONS} partitions; RSS at start {rss_mb():.0f} MB")

@@ -40,7 +40,6 @@ from streamdrift.records import encode_columnar_batch
 from streamdrift.settings import Settings, WindowSettings
 from streamdrift.worker.dataplane import DataPlane
 from streamdrift.worker.harness import (
-    CATEGORIES,
     capture_records,
     create_all_topics,
     produce,
@@ -76,77 +75,34 @@ def _json_values(n: int, rng: np.random.Generator) -> list[bytes]:
     return out
 
 
-def _columnar_values(n: int, rng: np.random.Generator, models: int = 100, features: int = 25) -> Iterator[bytes]:
-    """Batches of 1000 records, round-robin over ``models``; features built once per model (fast to generate)."""
-    per_model = []
-    for _ in range(models):
-        feats: dict[str, object] = {f"f{i}": rng.normal(size=1000).round(3).tolist() for i in range(features - 3)}
-        for c in ("c0", "c1", "c2"):
-            feats[c] = rng.choice(np.array(CATEGORIES, dtype=object), size=1000).tolist()
-        per_model.append(orjson.dumps(feats))
-    now = int(time.time() * 1000) - 3_600_000  # one hour ago: windows roll over as event time advances
-    step = max(1, 3_600_000 // max(1, n // 1000))
-    for b in range(n // 1000):
-        ts = now + b * step
-        head = f'{{"format":"columnar","model_id":"m{b % models}","n":1000,"timestamp":['.encode()
-        stamps = ",".join([str(ts)] * 1000).encode()
-        yield head + stamps + b'],"features":' + per_model[b % models] + b"}"
+def _sdk_batches(n: int, rng: np.random.Generator, fmt: str, *, models: int = 1, n_numeric: int = 20,
+                 span_ms: int = 100_000) -> Iterator[bytes]:
+    """Capture records in the capture SDK's columnar batches of 1000, written by the SDK's own encoders
+    (``encode_arrow_batch`` for "arrow", ``encode_columnar_batch`` for "json"), round-robin over ``models``.
 
-
-def _arrow_values(n: int, rng: np.random.Generator, models: int = 100, features: int = 25) -> Iterator[bytes]:
-    """The same batches as :func:`_columnar_values` in the SDK's Arrow format (``streamdrift.arrowbatch``):
-    float64 features, dictionary-encoded categories; each model's feature struct is built once."""
-    import pyarrow as pa
-
-    from streamdrift.arrowbatch import FORMAT, VERSION
-
-    per_model = []
-    for _ in range(models):
-        arrays = [pa.array(rng.normal(size=1000).round(3)) for _ in range(features - 3)]
-        arrays += [pa.array(rng.choice(np.array(CATEGORIES, dtype=object), size=1000)).dictionary_encode()
-                   for _ in range(3)]
-        names = [f"f{i}" for i in range(features - 3)] + ["c0", "c1", "c2"]
-        per_model.append(pa.StructArray.from_arrays(arrays, names=names))
-    now = int(time.time() * 1000) - 3_600_000
-    step = max(1, 3_600_000 // max(1, n // 1000))
-    for b in range(n // 1000):
-        meta = {"streamdrift.format": FORMAT, "schema_version": VERSION, "model_id": f"m{b % models}"}
-        stamps = pa.array(np.full(1000, now + b * step, dtype=np.int64))
-        batch = pa.RecordBatch.from_arrays([stamps, per_model[b % models]], names=["timestamp", "features"],
-                                           metadata=meta)
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, batch.schema) as writer:
-            writer.write_batch(batch)
-        yield bytes(sink.getvalue())
-
-
-def _sdk_batches(n: int, rng: np.random.Generator, fmt: str, span_ms: int = 100_000,
-                 templates: int = 20) -> Iterator[bytes]:
-    """The JSON run's records (``capture_records``: one model, 20 numeric + 3 categorical features, inference
-    ids, predictions) in the capture SDK's columnar batches of 1000, written by the SDK's own encoders
-    (``encode_arrow_batch`` for "arrow", ``encode_columnar_batch`` for "json").
-
-    ``templates`` batches are encoded from real rows; each message then gets its own timestamps (event time
+    Rows are ``capture_records``' (``n_numeric`` normal features + 3 categoricals, an inference id and a
+    prediction with a score, as the SDK always sends): one model with 20 numeric features is the JSON run's
+    records. One batch per model is encoded from real rows; each message then gets its own timestamps (event time
     advancing over ``span_ms``, so windows close along the run) and unique inference ids."""
     import pyarrow as pa
 
     now = int(time.time() * 1000) - span_ms - 60_000
     encoded: list[bytes] = []
-    for _ in range(templates):
-        rows = [orjson.loads(v) for v in capture_records("m1", [now] * 1000, rng)]
+    for m in range(models):
+        rows = [orjson.loads(v) for v in capture_records(f"m{m}", [now] * 1000, rng, n_numeric=n_numeric)]
         if fmt == "arrow":
-            blob = encode_arrow_batch("m1", rows)
+            blob = encode_arrow_batch(f"m{m}", rows)
             assert blob is not None
             encoded.append(blob)
         else:
-            encoded.append(encode_columnar_batch("m1", rows))
+            encoded.append(encode_columnar_batch(f"m{m}", rows))
     n_msgs = n // 1000
     for b in range(n_msgs):
         start = now + b * span_ms // n_msgs
         stamps = start + np.arange(1000, dtype=np.int64) * (span_ms // n_msgs) // 1000
-        ids = np.char.add(f"m1-{b}-", np.arange(1000).astype(str))
+        ids = np.char.add(f"m{b % models}-{b}-", np.arange(1000).astype(str))
         if fmt == "arrow":
-            batch = pa.ipc.open_stream(encoded[b % templates]).read_next_batch()
+            batch = pa.ipc.open_stream(encoded[b % models]).read_next_batch()
             batch = batch.set_column(batch.schema.get_field_index("timestamp"), "timestamp", pa.array(stamps))
             batch = batch.set_column(batch.schema.get_field_index("inference_id"), "inference_id", pa.array(ids))
             sink = pa.BufferOutputStream()
@@ -154,9 +110,14 @@ def _sdk_batches(n: int, rng: np.random.Generator, fmt: str, span_ms: int = 100_
                 writer.write_batch(batch)
             yield bytes(sink.getvalue())
         else:
-            obj = orjson.loads(encoded[b % templates])
+            obj = orjson.loads(encoded[b % models])
             obj["timestamp"], obj["inference_id"] = stamps.tolist(), ids.tolist()
             yield orjson.dumps(obj)
+
+
+def _model_batches(n: int, rng: np.random.Generator, fmt: str) -> Iterator[bytes]:
+    """100 models x 25 features (22 numeric + 3 categorical) over an hour of event time, in SDK batches."""
+    return _sdk_batches(n, rng, fmt, models=100, n_numeric=22, span_ms=3_600_000)
 
 
 def raw_rate(settings: Settings, n: int) -> float:
@@ -225,10 +186,7 @@ def bench_columnar(bootstrap: str, n: int, kafka: dict[str, str], batch_size: in
     settings = _settings(bootstrap, kafka, capture_partitions=6, commit_interval=2.0, batch_size=batch_size)
     create_all_topics(settings)
     rng = np.random.default_rng(2)
-    if load == "records":
-        values = _sdk_batches(n, rng, fmt)
-    else:
-        values = (_arrow_values if fmt == "arrow" else _columnar_values)(n, rng)
+    values = _sdk_batches(n, rng, fmt) if load == "records" else _model_batches(n, rng, fmt)
     produce(settings, settings.topics.capture, values)
     proc = start_worker(settings, role="dataplane")
     rss: list[float] = []
