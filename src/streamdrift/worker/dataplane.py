@@ -146,7 +146,7 @@ class DataPlane:
         self._parts: dict[int, PartitionState] = {}
         self._last_commit = 0.0
         self._pending_records = 0  # capture records consumed since the last commit (bounds delta memory)
-        self._backlog = False  # the last consume() filled its batch: the worker is behind the log end
+        self._backlog = False  # the last consume() showed records beyond it: the worker is behind the log end
         self._labels_backlog = False  # ... and the same for the labels consumer
         self._in_txn = False
         self._last_conn_error = 0.0
@@ -217,7 +217,7 @@ class DataPlane:
             messages = self._consumer.consume(self.settings.batch_size, timeout)
         except KafkaException as exc:
             raise wrap(exc, "consume") from exc
-        self._backlog = len(messages) >= self.settings.batch_size
+        self._backlog = self._behind(messages)
         if messages:
             self._process(messages)
         if self._labels_consumer is not None and self._parts:
@@ -238,6 +238,24 @@ class DataPlane:
                 or self._pending_records >= self.settings.commit_max_records
                 or (not self._backlog and self._any_due())):
             self.commit()
+
+    def _behind(self, messages: list[Message]) -> bool:
+        """Whether the log holds records beyond this poll: a full batch, or (big messages: the capped prefetch
+        queue holds fewer than a batch) a partition whose high watermark, as of its last fetch, lies beyond
+        the poll's last offset. No broker call: the watermarks are librdkafka's cached ones."""
+        if len(messages) >= self.settings.batch_size:
+            return True
+        last: dict[int, int] = {}
+        for msg in messages:
+            last[msg.partition() or 0] = msg.offset() or 0
+        for partition, offset in last.items():
+            try:
+                _, high = self._consumer.get_watermark_offsets(TopicPartition(self._topic, partition), cached=True)
+            except KafkaException:
+                continue
+            if high > offset + 2:  # + 2: a transaction marker after the last record is no record
+                return True
+        return False
 
     @staticmethod
     def _by_partition(messages: list[Message], what: str) -> dict[int, list[Message]]:
