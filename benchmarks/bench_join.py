@@ -1,23 +1,36 @@
-"""Join store: in-process label-join throughput and memory per pending prediction, with and without spill.
+"""Join store: in-process label-join throughput, memory per pending prediction and expire() cost.
 
-Throughput: N predictions then their labels in shuffled batches of 10,000 (labels/s), reference = a bare dict
-join of the same keys in the same run. Memory: RSS delta (from /proc/self/status) and memory_bytes() after
-holding 1M pending predictions (--quick: 200k), in memory and with the spill threshold at 10% of them.
+1. Throughput: N predictions then their labels in shuffled batches of 10,000 (labels/s), reference = a bare dict
+   join of the same keys in the same run; in memory and with the spill threshold at 10% of N (SQLite).
+2. Predictions/s while a spill is present: the store first holds N/2 spilled predictions, then N/2 new ones
+   arrive (the data plane's steady state once anything spilled); ratio to the in-memory rate of the same run.
+3. Memory: RSS delta (from /proc/self/status) and memory_bytes() per pending prediction, with production-like
+   keys (a 16-character model id, UUID inference ids, float prediction and score, as the data plane passes).
+4. expire() with N pending predictions: a call that expires nothing (most commits), and calls that expire 1%.
 
-Run: .venv/bin/python benchmarks/bench_join.py [--quick]
+``--baseline FILE`` runs 2-4 with another joinstore.py too (e.g. ``git show REV:src/streamdrift/joinstore.py``)
+so before / after are measured in the same run.
+
+Run: .venv/bin/python benchmarks/bench_join.py [--quick] [--baseline /tmp/joinstore_old.py]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
+import multiprocessing
+import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
-from streamdrift.joinstore import JoinStore
+import streamdrift.joinstore
 
 BATCH = 10_000
 
@@ -29,32 +42,44 @@ def rss_bytes() -> int:
     return 0
 
 
+def load(path: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("joinstore_baseline", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
 def dict_reference(n: int) -> float:
     ids = [f"inf-{i}" for i in range(n)]
-    t0 = time.perf_counter()
     pending = {f"m\x1f{i}": (j, 0.5, 0.5) for j, i in enumerate(ids)}
     order = np.random.default_rng(1).permutation(n)
     t1 = time.perf_counter()
     for start in range(0, n, BATCH):
         for k in order[start : start + BATCH].tolist():
             pending.pop(f"m\x1f{ids[k]}", None)
-    del t0
     return n / (time.perf_counter() - t1)
 
 
-def run(n: int, max_memory: int, path: Path | None) -> tuple[float, float, int, int, int]:
+def add_all(store: Any, ids: np.ndarray, ts: np.ndarray, y_pred: np.ndarray, score: np.ndarray,
+            model: str = "m") -> float:
+    t0 = time.perf_counter()
+    for s in range(0, ids.size, BATCH):
+        k = min(BATCH, ids.size - s)
+        store.add_predictions([model] * k, ids[s : s + k], ts[s : s + k], y_pred[s : s + k], score[s : s + k])
+    return time.perf_counter() - t0
+
+
+def run(mod: ModuleType, n: int, max_memory: int, path: Path | None) -> tuple[float, float, int, int, int]:
     gc.collect()
     rng = np.random.default_rng(0)
     ids = np.array([f"inf-{i}" for i in range(n)], dtype=object)
     ts = np.arange(n, dtype=np.int64)
     y_pred, score = rng.integers(0, 2, n).astype(np.float64), rng.random(n)
     rss0 = rss_bytes()
-    store = JoinStore(path, max_memory_items=max_memory, ttl_ms=10**12)
-    t0 = time.perf_counter()
-    for s in range(0, n, BATCH):
-        store.add_predictions(["m"] * min(BATCH, n - s), ids[s : s + BATCH], ts[s : s + BATCH],
-                              y_pred[s : s + BATCH], score[s : s + BATCH])
-    t_pred = time.perf_counter() - t0
+    store = mod.JoinStore(path, max_memory_items=max_memory, ttl_ms=10**12)
+    t_pred = add_all(store, ids, ts, y_pred, score)
     rss_delta, mem_est = rss_bytes() - rss0, store.memory_bytes()
     order = rng.permutation(n)
     labels = rng.integers(0, 2, n)
@@ -68,22 +93,111 @@ def run(n: int, max_memory: int, path: Path | None) -> tuple[float, float, int, 
     return n / t_pred, n / t_label, rss_delta, mem_est, matched
 
 
+def spill_present(mod: ModuleType, n: int, tmp: Path) -> tuple[float, float, float]:
+    """Predictions/s for N/2 new keys: into an empty store; into a store whose SQLite file holds N/2 spilled
+    predictions (reopened: memory empty, room for the new keys); and with the memory limit at N/20 (every new
+    key is spilled again: the steady state of a full store)."""
+    rng = np.random.default_rng(2)
+    ids = np.array([f"inf-{i}" for i in range(n)], dtype=object)
+    ts = np.arange(n, dtype=np.int64)
+    y_pred, score = rng.integers(0, 2, n).astype(np.float64), rng.random(n)
+    half = n // 2
+    cap = max(1, n // 20)
+    with mod.JoinStore(None, max_memory_items=n + 1, ttl_ms=10**12) as store:
+        mem_rate = half / add_all(store, ids[half:], ts[half:], y_pred[half:], score[half:])
+    path = tmp / f"present-{mod.__name__}.db"
+    with mod.JoinStore(path, max_memory_items=1, ttl_ms=10**12) as store:
+        add_all(store, ids[:half], ts[:half], y_pred[:half], score[:half])
+    with mod.JoinStore(path, max_memory_items=n + 1, ttl_ms=10**12) as store:
+        assert store.spilled_items >= half - 1 and store.memory_items == 0
+        present_rate = half / add_all(store, ids[half:], ts[half:], y_pred[half:], score[half:])
+    with mod.JoinStore(None, max_memory_items=cap, ttl_ms=10**12) as store:
+        add_all(store, ids[:half], ts[:half], y_pred[:half], score[:half])
+        assert store.spilled_items > 0
+        full_rate = half / add_all(store, ids[half:], ts[half:], y_pred[half:], score[half:])
+    return mem_rate, present_rate, full_rate
+
+
+def memory_per_entry(module_file: str, n: int) -> tuple[float, float]:
+    """RSS and memory_bytes() per pending prediction with production-like keys and values."""
+    mod = load(module_file)
+    gc.collect()
+    rng = np.random.default_rng(3)
+    ids = np.array([str(uuid.UUID(int=int(x))) for x in rng.integers(0, 2**62, n)], dtype=object)
+    ts = 1_700_000_000_000 + np.arange(n, dtype=np.int64) * 3
+    y_pred, score = rng.integers(0, 2, n).astype(np.float64), rng.random(n)
+    rss0 = rss_bytes()
+    store = mod.JoinStore(None, max_memory_items=n + 1, ttl_ms=24 * 3600 * 1000)
+    add_all(store, ids, ts, y_pred, score, model="churn-model-v003")
+    rss = (rss_bytes() - rss0) / n
+    est = store.memory_bytes() / n
+    store.close()
+    del store
+    gc.collect()
+    return rss, est
+
+
+def expire_cost(mod: ModuleType, n: int) -> tuple[float, float, int]:
+    """Seconds per expire() over N pending predictions: expiring nothing, and expiring 1% per call."""
+    rng = np.random.default_rng(4)
+    ids = np.array([f"inf-{i}" for i in range(n)], dtype=object)
+    ts = np.arange(n, dtype=np.int64)
+    ttl = 10 * n
+    with mod.JoinStore(None, max_memory_items=n + 1, ttl_ms=ttl) as store:
+        add_all(store, ids, ts, rng.random(n), rng.random(n))
+        reps = 20
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            store.expire(ttl)  # cutoff 0: nothing expires
+        idle = (time.perf_counter() - t0) / reps
+        expired = 0
+        t1 = time.perf_counter()
+        for step in range(1, reps + 1):
+            expired += store.expire(ttl + step * (n // 100)).expired_prediction
+        busy = (time.perf_counter() - t1) / reps
+    return idle, busy, expired
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--baseline", help="another joinstore.py to measure in the same run (before / after)")
     args = parser.parse_args()
     n = 200_000 if args.quick else 1_000_000
+    current = streamdrift.joinstore
+    modules = [("current", current)] + ([("baseline", load(args.baseline))] if args.baseline else [])
+
     ref = dict_reference(n)
-    print(f"{n:,} pending predictions, then their labels shuffled, batches of {BATCH:,}")
+    print(f"1. {n:,} pending predictions, then their labels shuffled, batches of {BATCH:,}")
     print(f"reference: bare dict pop of the same keys: {ref:,.0f} labels/s\n")
     print(f"{'mode':28} {'preds/s':>10} {'labels/s':>10} {'vs dict':>8} {'RSS MB':>8} {'est MB':>8} "
           f"{'B/pending':>10} {'matched':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         for label, cap, path in (("in memory", n + 1, None),
                                  (f"spill at {n // 10:,} (SQLite)", n // 10, Path(tmp) / "join.db")):
-            p_rate, l_rate, rss, est, matched = run(n, cap, path)
+            p_rate, l_rate, rss, est, matched = run(current, n, cap, path)
             print(f"{label:28} {p_rate:10,.0f} {l_rate:10,.0f} {l_rate / ref:8.2f} {rss / 2**20:8.1f} "
                   f"{est / 2**20:8.1f} {rss / n:10.0f} {matched:9,}")
+
+    print(f"\n2. predictions/s for {n // 2:,} new keys: empty store; {n // 2:,} spilled, room in memory; "
+          f"memory limit {max(1, n // 20):,} (each new key spilled again)")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, mod in modules:
+            mem_rate, present, full = spill_present(mod, n, Path(tmp))
+            print(f"{name:9} empty {mem_rate:10,.0f}/s   spill present {present:10,.0f}/s "
+                  f"(x{present / mem_rate:4.2f})   spilling {full:10,.0f}/s (x{full / mem_rate:4.2f})")
+
+    print(f"\n3. bytes per pending prediction, {n:,} held (model id 16 chars, UUID ids, float y_pred/score)")
+    for name, mod in modules:
+        with multiprocessing.get_context("spawn").Pool(1) as pool:  # a fresh process: RSS deltas do not mix
+            rss_b, est_b = pool.apply(memory_per_entry, (mod.__file__, n))
+        print(f"{name:9} RSS {rss_b:6.0f} B/entry   memory_bytes() {est_b:6.0f} B/entry")
+
+    print(f"\n4. expire() with {n:,} pending predictions")
+    for name, mod in modules:
+        idle, busy, expired = expire_cost(mod, n)
+        print(f"{name:9} nothing expires {idle * 1e3:9.3f} ms/call   1% expires {busy * 1e3:9.3f} ms/call "
+              f"({expired:,} expired in 20 calls)")
 
 
 if __name__ == "__main__":

@@ -157,7 +157,12 @@ class LabelSettings(_Frozen):
         "quality, bias and attribution do not wait. A later label is joined (concept drift sees it) but counted late",
     )
     ttl: Duration = Field(default=24 * 3600.0, gt=0, description="how long a prediction or label waits for its match")
-    max_memory_items: int = Field(default=1_000_000, ge=1, description="join entries kept in memory before spilling")
+    max_memory_items: int = Field(
+        default=300_000, ge=1,
+        description="join entries (pending predictions and labels, matched keys) kept in memory per worker process "
+        "before the oldest spill to SQLite; the partitions' stores share it (each at least 10,000). About 235 bytes "
+        "an entry with UUID inference ids (benchmarks/bench_join.py), so the default is about 70 MB",
+    )
     spill_dir: str | None = Field(default=None, description="directory of the join store's SQLite spill files "
                                   "(default: a private temporary file)")
     min_labelled: int = Field(default=200, ge=0, description="windows with fewer labelled records raise nothing")

@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numpy.typing import NDArray
 
 from streamdrift.errors import BadRecordError, ConfigError
-from streamdrift.joinstore import JoinStore
+from streamdrift.joinstore import JoinResult, JoinStore, MemoryBudget
+from streamdrift.settings import LabelSettings, Settings
+from streamdrift.worker.joinrestore import new_store
 
 
 def _ids(start: int, n: int) -> list[str]:
@@ -127,3 +130,153 @@ def test_join_matches_a_reference_in_any_order(ops: list[tuple[bool, list[int]]]
             assert (r.counts.matched, r.counts.duplicate_prediction) == (matched, dup)
             assert r.rows.y_pred.tolist() == [float(t)] * matched
     assert (store.pending_predictions, store.pending_labels) == (len(preds), len(labels))
+
+
+# one operation: ("p", [(id, ts), ...]) predictions, ("l", [id, ...], now) labels, ("e", now) expire
+_Op = tuple[str, list[tuple[int, int]], list[int], int]
+_timed_ops: st.SearchStrategy[list[_Op]] = st.lists(st.one_of(
+    st.tuples(st.just("p"), st.lists(st.tuples(st.integers(0, 15), st.integers(0, 40)), min_size=1, max_size=8),
+              st.just([]), st.just(0)),
+    st.tuples(st.just("l"), st.just([]), st.lists(st.integers(0, 15), min_size=1, max_size=8), st.integers(0, 50)),
+    st.tuples(st.just("e"), st.just([]), st.just([]), st.integers(0, 70)),
+), max_size=25)
+_TTL = 10
+
+
+class _Reference:
+    """The join's semantics on plain dicts: id -> prediction ts / label arrival / matched prediction ts."""
+
+    def __init__(self) -> None:
+        self.preds: dict[int, int] = {}
+        self.labels: dict[int, int] = {}
+        self.done: dict[int, int] = {}
+
+    def predictions(self, batch: list[tuple[int, int]]) -> tuple[list[tuple[str, int, float, int]], int]:
+        rows: list[tuple[str, int, float, int]] = []
+        dup = 0
+        for i, t in batch:
+            if i in self.preds or i in self.done:
+                dup += 1
+            elif i in self.labels:
+                rows.append((f"id{i}", t, float(t), self.labels.pop(i)))
+                self.done[i] = t
+            else:
+                self.preds[i] = t
+        return rows, dup
+
+    def add_labels(self, ids: list[int], now: int) -> tuple[list[tuple[str, int, float, int]], int, int]:
+        rows: list[tuple[str, int, float, int]] = []
+        dup = unmatched = 0
+        for i in ids:
+            if i in self.done or i in self.labels:
+                dup += 1
+            elif i in self.preds:
+                t = self.done[i] = self.preds.pop(i)
+                rows.append((f"id{i}", t, float(t), now))
+            else:
+                self.labels[i] = now
+                unmatched += 1
+        return rows, dup, unmatched
+
+    def expire(self, now: int) -> tuple[int, int]:
+        cutoff = now - _TTL
+        old_preds = [i for i, t in self.preds.items() if t < cutoff]
+        old_labels = [i for i, a in self.labels.items() if a < cutoff]
+        for i in old_preds:
+            del self.preds[i]
+        for i in old_labels:
+            del self.labels[i]
+        for i in [i for i, t in self.done.items() if t + _TTL < now]:
+            del self.done[i]
+        return len(old_preds), len(old_labels)
+
+
+def _rows(result: JoinResult) -> list[tuple[str, int, float, int]]:
+    r = result.rows
+    return list(zip(r.inference_ids, r.timestamps_ms.tolist(), [float(p) for p in r.y_pred.tolist()],
+                    [int(v) for v in r.labels.tolist()], strict=True))
+
+
+@given(_timed_ops)
+@settings(max_examples=200, deadline=None)
+def test_join_with_expiry_matches_a_reference_in_memory_and_spilled(ops: list[_Op]) -> None:
+    """Out-of-order timestamps, expiry and label arrivals against the reference, through a store that never
+    spills and stores that spill (limit 3, so most entries live in SQLite), with float predictions (packed in
+    memory) and text predictions (tuples): the same rows and counts from every store."""
+    stores = [(JoinStore(None, max_memory_items=10_000, ttl_ms=_TTL), False),
+              (JoinStore(None, max_memory_items=3, ttl_ms=_TTL), False),
+              (JoinStore(None, max_memory_items=3, ttl_ms=_TTL), True)]
+    ref = _Reference()
+    for kind, batch, ids, now in ops:
+        if kind == "p":
+            want_rows, dup = ref.predictions(batch)
+            stamps = [t for _, t in batch]
+            for store, text in stores:
+                y_pred: list[str] | NDArray[np.float64] = ([str(t) for t in stamps] if text
+                                                           else np.array(stamps, dtype=np.float64))
+                r = store.add_predictions(["m"] * len(batch), [f"id{i}" for i, _ in batch], np.array(stamps),
+                                          y_pred, np.array(stamps, dtype=np.float64) / 100)
+                assert _rows(r) == want_rows
+                assert (r.counts.matched, r.counts.duplicate_prediction) == (len(want_rows), dup)
+                assert r.rows.score.tolist() == [t / 100 for _, t, _, _ in want_rows]
+        elif kind == "l":
+            want_rows, dup, unmatched = ref.add_labels(ids, now)
+            for store, _ in stores:
+                r = store.add_labels(["m"] * len(ids), [f"id{i}" for i in ids], [now] * len(ids), now_ms=now)
+                assert _rows(r) == want_rows
+                assert (r.counts.matched, r.counts.duplicate_label, r.counts.unmatched_label) == \
+                    (len(want_rows), dup, unmatched)
+        else:
+            expired = ref.expire(now)
+            for store, _ in stores:
+                counts = store.expire(now)
+                assert (counts.expired_prediction, counts.expired_label) == expired
+        for store, _ in stores:
+            assert (store.pending_predictions, store.pending_labels) == (len(ref.preds), len(ref.labels))
+            assert store.memory_items <= store.max_memory_items
+    for store, _ in stores:
+        store.close()
+
+
+def test_spilled_key_hashes_are_rebuilt_after_deletions(tmp_path: Path) -> None:
+    """Expiring most spilled rows rebuilds the spill's key hashes; spilled keys are still found afterwards."""
+    n = 30_000
+    store = JoinStore(tmp_path / "j.db", max_memory_items=100, ttl_ms=1000)
+    store.add_predictions(["m"] * n, _ids(0, n), np.arange(n), np.zeros(n))
+    assert store.spilled_items > n - 100
+    counts = store.expire(now_ms=21_000)  # ts < 20,000 expire
+    assert counts.expired_prediction == 20_000
+    assert store._spill is not None and store._spill.hashes.size < 15_000  # rebuilt: only the kept keys
+    r = store.add_predictions(["m"] * 3, ["id25000", "id5", "id40000"], [25_000, 5, 40_000], np.zeros(3))
+    assert r.counts.duplicate_prediction == 1  # id25000 is spilled; id5 expired, so it is new again
+    r = store.add_labels(["m"] * 3, ["id29000", "id5", "id7"], [1, 1, 1], now_ms=21_000)
+    assert r.rows.inference_ids == ["id29000", "id5"] and r.counts.unmatched_label == 1
+    store.close()
+
+
+def test_memory_budget_is_shared_by_the_open_stores() -> None:
+    budget = MemoryBudget(40, floor=5)
+    a = JoinStore(None, ttl_ms=10**9, budget=budget)
+    a.add_predictions(["m"] * 30, _ids(0, 30), np.arange(30), np.zeros(30))
+    assert a.max_memory_items == 40 and a.memory_items == 30 and a.spilled_items == 0
+    b = JoinStore(None, ttl_ms=10**9, budget=budget)
+    assert a.max_memory_items == b.max_memory_items == 20
+    a.expire(now_ms=0)  # a store over its new share spills down at its next call
+    assert a.memory_items <= 20 and a.pending_predictions == 30
+    stores = [JoinStore(None, ttl_ms=10**9, budget=budget) for _ in range(10)]
+    assert budget.stores == 12 and b.max_memory_items == 5  # the floor
+    for s in stores:
+        s.close()
+    b.close()
+    assert budget.stores == 1 and a.max_memory_items == 40
+    r = a.add_labels(["m"] * 30, _ids(0, 30), np.ones(30), now_ms=0)
+    assert r.counts.matched == 30 and r.rows.timestamps_ms.tolist() == list(range(30))
+    a.close()
+
+
+def test_new_store_takes_a_share_of_the_process_budget() -> None:
+    settings = Settings(group_id="g", labels=LabelSettings(max_memory_items=100_000))
+    stores = [new_store(settings, p) for p in range(4)]
+    assert [s.max_memory_items for s in stores] == [25_000] * 4
+    for s in stores:
+        s.close()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from confluent_kafka import OFFSET_END, Consumer, KafkaException, Message, TopicPartition
 
-from streamdrift.joinstore import JoinStore
+from streamdrift.joinstore import JoinStore, MemoryBudget
 from streamdrift.records import parse_capture, parse_labels
 from streamdrift.settings import Settings
 from streamdrift.worker.kafka_errors import wrap
@@ -29,15 +29,29 @@ log = logging.getLogger(__name__)
 _CHUNK = 5000
 
 
+_BUDGETS: dict[int, MemoryBudget] = {}
+
+
+def process_budget(max_memory_items: int) -> MemoryBudget:
+    """The memory budget shared by the join stores of this process (``labels.max_memory_items`` is per worker
+    process: each partition's store holds its share and spills the rest)."""
+    budget = _BUDGETS.get(max_memory_items)
+    if budget is None:
+        budget = _BUDGETS[max_memory_items] = MemoryBudget(max_memory_items)
+    return budget
+
+
 def new_store(settings: Settings, partition: int) -> JoinStore:
-    """An empty join store for ``partition`` (its spill file, when configured, is started afresh)."""
+    """An empty join store for ``partition`` (its spill file, when configured, is started afresh), holding in
+    memory its share of the process's ``labels.max_memory_items``."""
     s = settings.labels
     path: Path | None = None
     if s.spill_dir is not None:
         directory = Path(s.spill_dir)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{settings.group_id}-p{partition}-{os.getpid()}-{uuid.uuid4().hex[:6]}.sqlite"
-    return JoinStore(path, max_memory_items=s.max_memory_items, ttl_ms=round(s.ttl * 1000))
+    return JoinStore(path, max_memory_items=s.max_memory_items, ttl_ms=round(s.ttl * 1000),
+                     budget=process_budget(s.max_memory_items))
 
 
 def rebuild_store(settings: Settings, partition: int, capture_end: int | None, labels_end: int | None,
