@@ -245,7 +245,7 @@ class _Spill:
             self.db = sqlite3.connect("" if path is None else str(path), isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=OFF")
-            self.db.execute("PRAGMA cache_size=-16384")
+            self.db.execute("PRAGMA cache_size=-4096")
             for stmt in _SCHEMA:
                 self.db.execute(stmt)
             self.counts = {t: int(self.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
