@@ -6,11 +6,24 @@ prediction's timestamp so a second label for it counts as ``duplicate_label``. A
 prediction's timestamp: the label is accounted to the window of the prediction.
 
 Memory is bounded: when more than ``max_memory_items`` entries (pending predictions + pending labels + matched
-keys) are held, the oldest (by time) are spilled in batches to SQLite (stdlib sqlite3, WAL, ``executemany``) at
-``path``, or to a private temporary on-disk database when ``path`` is None. The limit is fixed per store, or a
-share of a :class:`MemoryBudget` common to the stores of a process (one per partition). The spill keeps a sorted
-numpy array of the 64-bit ``hash()`` of its keys: a batch goes to SQLite (one batched query per table) only for
-the keys that array flags, so new keys cost no query while a spill exists.
+keys) are held, the oldest (by time) are spilled in batches. The limit is fixed per store, or a share of a
+:class:`MemoryBudget` common to the stores of a process (one per partition).
+
+* Predictions and matched keys spill as immutable *segments* (:class:`_Segments`): one file per spill, written
+  with a few vectorized writes (times, packed float values, the 64-bit ``hash()`` of each key sorted with its
+  row, times sorted with their row, the keys' UTF-8 text; other values pickled as one list). In RAM: a blocked
+  Bloom filter over the live spilled keys (~2 bytes a key, rebuilt as keys are added and expire) and one state
+  byte per spilled row (dead / matched / pending: the tombstones). A batch of new keys costs a Bloom probe; only
+  the keys it flags are looked up in the segments (``searchsorted`` over a memory map opened for the lookup)
+  and confirmed by their text. A label that matches a spilled prediction turns its row into a matched key in
+  place. Expiry drops a segment whose rows are all older than the cutoff and ends the rows of a partly expired
+  one through its time order (O(rows expired)).
+* Waiting labels (rare: they spill only once no prediction is left in memory) spill to SQLite (stdlib sqlite3,
+  WAL, ``executemany``) at ``path``, or to a private temporary on-disk database when ``path`` is None, with a
+  sorted array of their keys' hashes so predictions query SQLite only for the keys it flags.
+
+Segments live in ``<path>.segments/`` (or a private temporary directory), removed on :meth:`JoinStore.close`;
+they do not survive a restart (the worker rebuilds a fresh store from Kafka, see ``worker/joinrestore.py``).
 
 In memory, a pending prediction of float prediction / score is one 25-byte ``bytes`` (timestamp, prediction,
 score; NaN for no score) instead of a tuple of three objects, and a matched key's value is its prediction's
@@ -26,9 +39,14 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import mmap
+import os
+import pickle
+import shutil
 import sqlite3
 import struct
 import sys
+import tempfile
 import weakref
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -46,24 +64,25 @@ SQL_CHUNK: Final[int] = 900
 SPILL_FRACTION: Final[float] = 0.5
 RUN: Final[int] = 4096  # keys of the time index's open run before it is sorted
 MIN_SHARE: Final[int] = 10_000  # a store's share of a MemoryBudget is never smaller (unless the total is)
-PRED, LABEL, DONE = "preds", "labels", "done"
+# the spilled keys' Bloom filter: bits per key of its capacity, capacity = BLOOM_SLACK x the live spilled keys
+# (at least BLOOM_MIN_KEYS) when it is (re)built; it is rebuilt once that many keys were added since
+BLOOM_BITS_PER_KEY: int = 10
+BLOOM_SLACK: float = 1.5
+BLOOM_MIN_KEYS: int = 1 << 16
+LABEL = "labels"
 _SCHEMA: Final[tuple[str, ...]] = (
-    f"CREATE TABLE IF NOT EXISTS {PRED} (key TEXT PRIMARY KEY, ts INTEGER, y_pred, score REAL) WITHOUT ROWID",
     f"CREATE TABLE IF NOT EXISTS {LABEL} (key TEXT PRIMARY KEY, label, arrival INTEGER) WITHOUT ROWID",
-    f"CREATE TABLE IF NOT EXISTS {DONE} (key TEXT PRIMARY KEY, expire_at INTEGER) WITHOUT ROWID",
-    f"CREATE INDEX IF NOT EXISTS {PRED}_ts ON {PRED}(ts)",
     f"CREATE INDEX IF NOT EXISTS {LABEL}_arrival ON {LABEL}(arrival)",
-    f"CREATE INDEX IF NOT EXISTS {DONE}_expire ON {DONE}(expire_at)",
 )
-_COLUMNS: Final[dict[str, str]] = {PRED: "key, ts, y_pred, score", LABEL: "key, label, arrival",
-                                   DONE: "key, expire_at"}
-_TIME_COLUMN: Final[dict[str, str]] = {PRED: "ts", LABEL: "arrival", DONE: "expire_at"}
 _NO_TIME: Final[int] = 2**63 - 1
 # a pending prediction: timestamp, prediction, score (NaN: none) and a 1 (numpy drops trailing NUL bytes of 'S')
 _PACKED: Final = np.dtype([("t", "<i8"), ("p", "<f8"), ("s", "<f8"), ("z", "u1")])
 _UNPACK: Final = struct.Struct("<qddx").unpack
 _UNPACK_TS: Final = struct.Struct("<q").unpack_from
 _NUMBER_KINDS: Final[str] = "fiu"
+# a spilled row's state (one byte in RAM): expired, matched key, pending float prediction, other pending one
+DEAD, DONE, PACKED, OTHER = 0, 1, 2, 3
+_KIND: Final[dict[type, int]] = {int: DONE, bytes: PACKED, tuple: OTHER}
 
 
 class JoinStoreError(StreamdriftError):
@@ -236,88 +255,124 @@ class MemoryBudget:
         self._stores.discard(store)
 
 
+@dataclass(slots=True)
+class _Columns:
+    """Entries (pending predictions: bytes or tuples; matched keys: int; None: no entry) as columns: kind, time,
+    prediction and score of the PACKED ones (NaN elsewhere), the values of the OTHER ones (None elsewhere)."""
+
+    kinds: NDArray[np.uint8]
+    t: NDArray[np.int64]
+    p: NDArray[np.float64]
+    s: NDArray[np.float64]
+    others: list[Any] | None
+
+    @staticmethod
+    def of(values: list[Any]) -> _Columns:
+        n = len(values)
+        kinds = np.fromiter(map(_KIND.get, map(type, values), itertools.repeat(DEAD)), dtype=np.uint8, count=n)
+        if n and bool((kinds == PACKED).all()):
+            rec = np.frombuffer(b"".join(values), dtype=_PACKED)
+            return _Columns(kinds, rec["t"].copy(), rec["p"].copy(), rec["s"].copy(), None)
+        t = np.zeros(n, dtype=np.int64)
+        p = np.full(n, np.nan)
+        s = np.full(n, np.nan)
+        others: list[Any] | None = None
+        for kind in (DONE, PACKED, OTHER):
+            rows = np.flatnonzero(kinds == kind)
+            if rows.size == 0:
+                continue
+            group = [values[i] for i in rows.tolist()]
+            if kind == DONE:
+                t[rows] = group
+            elif kind == PACKED:
+                rec = np.frombuffer(b"".join(group), dtype=_PACKED)
+                t[rows], p[rows], s[rows] = rec["t"], rec["p"], rec["s"]
+            else:
+                t[rows] = [v[0] for v in group]
+                others = [None] * n
+                for i, v in zip(rows.tolist(), group, strict=True):
+                    others[i] = v
+        return _Columns(kinds, t, p, s, others)
+
+    @staticmethod
+    def concat(parts: list[_Columns]) -> _Columns:
+        others: list[Any] | None = None
+        if any(c.others is not None for c in parts):
+            others = []
+            for c in parts:
+                others += c.others if c.others is not None else [None] * c.kinds.size
+        return _Columns(np.concatenate([c.kinds for c in parts]), np.concatenate([c.t for c in parts]),
+                        np.concatenate([c.p for c in parts]), np.concatenate([c.s for c in parts]), others)
+
+
 class _Spill:
-    """The SQLite side: three tables keyed by the join key, and the sorted hashes of the keys put in them
-    (a superset of the keys held: deleted keys stay until the array is rebuilt)."""
+    """The SQLite side, for waiting labels only: a table keyed by the join key, and the sorted hashes of the keys
+    put in it (a superset of the keys held: deleted keys stay until the array is rebuilt)."""
 
     def __init__(self, path: str | Path | None) -> None:
         try:
             self.db = sqlite3.connect("" if path is None else str(path), isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=OFF")
-            self.db.execute("PRAGMA cache_size=-4096")
+            self.db.execute("PRAGMA cache_size=-1024")
             for stmt in _SCHEMA:
                 self.db.execute(stmt)
-            self.counts = {t: int(self.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
-                           for t in (PRED, LABEL, DONE)}
+            self.count = int(self.db.execute(f"SELECT COUNT(*) FROM {LABEL}").fetchone()[0])
         except sqlite3.Error as exc:
             raise JoinStoreError(f"cannot open join store {path}: {exc}") from exc
         self.hashes = np.zeros(0, dtype=np.int64)
         self._stale = 0
         self._rehash()
 
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    def put(self, table: str, rows: list[tuple[Any, ...]]) -> None:
-        marks = ", ".join("?" * len(rows[0]))
+    def put(self, rows: list[tuple[Any, ...]]) -> None:
         with self._tx():
-            cur = self.db.executemany(f"INSERT OR IGNORE INTO {table} VALUES ({marks})", rows)
-        self.counts[table] += max(cur.rowcount, 0)
+            cur = self.db.executemany(f"INSERT OR IGNORE INTO {LABEL} VALUES (?, ?, ?)", rows)
+        self.count += max(cur.rowcount, 0)
         added = np.array([hash(row[0]) for row in rows], dtype=np.int64)
         merged = np.concatenate([self.hashes, added])
         merged.sort(kind="stable")  # two sorted runs when the keys are in order: a merge
         self.hashes = merged
 
-    def candidates(self, keys: list[str]) -> list[str]:
-        """The keys that may be in a table (their hash was put): the others certainly are not."""
-        if not keys or self.total == 0:
+    def candidates(self, keys: list[str], hashes: NDArray[np.int64]) -> list[str]:
+        """The keys that may be held (their hash was put): the others certainly are not."""
+        if not keys or self.count == 0:
             return []
-        hashes = self.hashes
-        wanted = np.array([hash(k) for k in keys], dtype=np.int64)
-        order = np.argsort(wanted)  # sorted needles: searchsorted walks the array once, not at random
-        needles = wanted[order]
-        at = np.searchsorted(hashes, needles)
-        np.minimum(at, hashes.size - 1, out=at)
-        hits = np.sort(order[hashes[at] == needles])
-        return [keys[i] for i in hits.tolist()]
+        return [keys[i] for i in _sorted_hits(self.hashes, hashes).tolist()]
 
-    def fetch(self, table: str, keys: list[str]) -> dict[str, tuple[Any, ...]]:
-        if not keys or self.counts[table] == 0:
+    def fetch(self, keys: list[str]) -> dict[str, tuple[Any, int]]:
+        if not keys or self.count == 0:
             return {}
-        out: dict[str, tuple[Any, ...]] = {}
+        out: dict[str, tuple[Any, int]] = {}
         for chunk in _chunks(keys):
-            sql = f"SELECT {_COLUMNS[table]} FROM {table} WHERE key IN ({', '.join('?' * len(chunk))})"
-            out.update((row[0], tuple(row[1:])) for row in self.db.execute(sql, chunk))
+            sql = f"SELECT key, label, arrival FROM {LABEL} WHERE key IN ({', '.join('?' * len(chunk))})"
+            out.update((row[0], (row[1], int(row[2]))) for row in self.db.execute(sql, chunk))
         return out
 
-    def delete(self, table: str, keys: list[str]) -> None:
+    def delete(self, keys: list[str]) -> None:
         if keys:
             with self._tx():
-                cur = self.db.executemany(f"DELETE FROM {table} WHERE key = ?", [(k,) for k in keys])
-            self._removed(table, max(cur.rowcount, 0))
+                cur = self.db.executemany(f"DELETE FROM {LABEL} WHERE key = ?", [(k,) for k in keys])
+            self._removed(max(cur.rowcount, 0))
 
-    def expire(self, table: str, cutoff: int) -> int:
-        if self.counts[table] == 0:
+    def expire(self, cutoff: int) -> int:
+        if self.count == 0:
             return 0
         with self._tx():
-            cur = self.db.execute(f"DELETE FROM {table} WHERE {_TIME_COLUMN[table]} < ?", (cutoff,))
-        self._removed(table, cur.rowcount)
+            cur = self.db.execute(f"DELETE FROM {LABEL} WHERE arrival < ?", (cutoff,))
+        self._removed(cur.rowcount)
         return int(cur.rowcount)
 
-    def _removed(self, table: str, n: int) -> None:
-        self.counts[table] -= n
+    def _removed(self, n: int) -> None:
+        self.count -= n
         self._stale += n
-        if self.total == 0:
+        if self.count == 0:
             self.hashes, self._stale = np.zeros(0, dtype=np.int64), 0
-        elif self._stale > max(self.total, 4 * RUN):
+        elif self._stale > max(self.count, 4 * RUN):
             self._rehash()
 
     def _rehash(self) -> None:
         """The hashes of the keys held now (O(spilled keys), after as many deletions)."""
-        hashes = [hash(row[0]) for t in (PRED, LABEL, DONE) if self.counts[t]
-                  for row in self.db.execute(f"SELECT key FROM {t}")]
+        hashes = [hash(row[0]) for row in self.db.execute(f"SELECT key FROM {LABEL}")] if self.count else []
         self.hashes = np.sort(np.array(hashes, dtype=np.int64))
         self._stale = 0
 
@@ -326,6 +381,278 @@ class _Spill:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _sorted_hits(haystack: NDArray[np.int64], needles: NDArray[np.int64]) -> NDArray[np.intp]:
+    """Positions (ascending) of the needles found in the sorted ``haystack``."""
+    if haystack.size == 0 or needles.size == 0:
+        return np.zeros(0, dtype=np.intp)
+    order = np.argsort(needles)  # sorted needles: searchsorted walks the array once, not at random
+    wanted = needles[order]
+    at = np.searchsorted(haystack, wanted)
+    np.minimum(at, haystack.size - 1, out=at)
+    return np.sort(order[haystack[at] == wanted])
+
+
+_ONE: Final = np.uint64(1)
+_SIX: Final = np.uint64(63)
+
+
+class _Bloom:
+    """A blocked Bloom filter over 64-bit hashes: a key sets 5 bits of one 64-bit word (word: the hash modulo the
+    words; bits: five 6-bit fields of its upper half), so a probe is one random read per key."""
+
+    def __init__(self, capacity: int, bits_per_key: int) -> None:
+        self.capacity = max(1, capacity)
+        self.words = np.zeros(max(1, -(-self.capacity * bits_per_key // 64)), dtype=np.uint64)
+        self.added = 0
+
+    def _probe(self, hashes: NDArray[np.int64]) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
+        h = hashes.view(np.uint64)
+        word = h % np.uint64(self.words.size)
+        high = h >> np.uint64(32)
+        mask = _ONE << (high & _SIX)
+        for shift in (6, 12, 18, 24):
+            mask |= _ONE << ((high >> np.uint64(shift)) & _SIX)
+        return word, mask
+
+    def add(self, hashes: NDArray[np.int64]) -> None:
+        word, mask = self._probe(hashes)
+        np.bitwise_or.at(self.words, word, mask)
+        self.added += int(hashes.size)
+
+    def maybe(self, hashes: NDArray[np.int64]) -> NDArray[np.bool_]:
+        word, mask = self._probe(hashes)
+        out: NDArray[np.bool_] = (self.words[word] & mask) == mask
+        return out
+
+
+class _Segment:
+    """One spill: ``n`` rows in a file (layout below) and their states in RAM. Rows keep their spill order; the
+    hashes are sorted with the row of each (``hrow``), the times too (``trow``); ``epos``: the rows before it in
+    time order have expired."""
+
+    __slots__ = ("blob", "epos", "n", "other", "path", "pending", "state", "tmax", "tmin")
+
+    def __init__(self, path: Path, n: int, blob: int, other: int, state: NDArray[np.uint8], tmin: int,
+                 tmax: int) -> None:
+        self.path, self.n, self.blob, self.other = path, n, blob, other
+        self.state = state
+        self.pending = int(np.count_nonzero(state >= PACKED))
+        self.epos, self.tmin, self.tmax = 0, tmin, tmax
+
+    @property
+    def live(self) -> int:
+        return self.n - self.epos
+
+    def hashes(self, lookups: int) -> NDArray[np.int64]:
+        """The sorted hashes, for ``lookups`` binary searches: read at once (a copy, freed after use), unless so
+        few searches touch a small part of them (then a memory map: a page fault per page touched)."""
+        if self.n > 2048 * lookups:
+            return self.open().hashes
+        with open(self.path, "rb") as f:
+            return np.frombuffer(os.pread(f.fileno(), 8 * self.n, 24 * self.n), dtype=np.int64)
+
+    def open(self) -> _SegmentView:
+        with open(self.path, "rb") as f:
+            return _SegmentView(self, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+
+
+class _SegmentView:
+    """A segment's columns over a memory map (unmapped when the view and its arrays are gone). File layout, n
+    rows: t, p, s, hashes sorted, t sorted (int64/float64 each), key text offsets (n + 1 int64), hrow, trow
+    (int32 each), the keys' UTF-8 text, a pickled list of
+    the rows' values (None but for the OTHER rows; absent when there are none)."""
+
+    def __init__(self, seg: _Segment, mm: mmap.mmap) -> None:
+        n = seg.n
+        self.mm = mm
+        self.t = np.frombuffer(mm, np.int64, n, 0)
+        self.p = np.frombuffer(mm, np.float64, n, 8 * n)
+        self.s = np.frombuffer(mm, np.float64, n, 16 * n)
+        self.hashes = np.frombuffer(mm, np.int64, n, 24 * n)
+        self.tsorted = np.frombuffer(mm, np.int64, n, 32 * n)
+        self.offsets = np.frombuffer(mm, np.int64, n + 1, 40 * n)
+        self.hrow = np.frombuffer(mm, np.int32, n, 48 * n + 8)
+        self.trow = np.frombuffer(mm, np.int32, n, 52 * n + 8)
+        self.text_at = 56 * n + 8
+        self.other_at = self.text_at + seg.blob
+        self.other_size = seg.other
+
+    def others(self) -> list[Any]:
+        out: list[Any] = pickle.loads(self.mm[self.other_at : self.other_at + self.other_size])
+        return out
+
+
+@dataclass(slots=True)
+class _Hit:
+    """A live spilled row of a key: its segment and row, and its pending (ts, y_pred, score) or None (matched)."""
+
+    seg: _Segment
+    row: int
+    value: tuple[int, Any, Any] | None
+
+
+class _Segments:
+    """Spilled pending predictions and matched keys (see the module docs)."""
+
+    def __init__(self, directory: Path | None) -> None:
+        if directory is None:
+            self.dir = Path(tempfile.mkdtemp(prefix="streamdrift-join-"))
+        else:
+            shutil.rmtree(directory, ignore_errors=True)  # segments never survive a restart
+            try:
+                directory.mkdir(parents=True)
+            except OSError as exc:
+                raise JoinStoreError(f"cannot create join spill directory {directory}: {exc}") from exc
+            self.dir = directory
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self.dir, True)
+        self.segments: list[_Segment] = []
+        self.live = 0
+        self.pending = 0
+        self._seq = itertools.count()
+        self.bloom = _Bloom(BLOOM_MIN_KEYS, BLOOM_BITS_PER_KEY)
+
+    def add(self, keys: list[str], cols: _Columns) -> None:
+        """Spill entries (pending predictions and matched keys, as columns) as one segment."""
+        n = len(keys)
+        if n == 0:
+            return
+        t, p, s, kinds = cols.t, cols.p, cols.s, cols.kinds
+        hashes = np.fromiter(map(hash, keys), dtype=np.int64, count=n)
+        hrow = np.argsort(hashes).astype(np.int32)
+        trow = np.argsort(t, kind="stable").astype(np.int32)
+        text = "".join(keys).encode()
+        if len(text) == sum(map(len, keys)):  # ASCII: one encode
+            lengths = np.fromiter(map(len, keys), dtype=np.int64, count=n)
+        else:
+            encoded = [k.encode() for k in keys]
+            text = b"".join(encoded)
+            lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        other = pickle.dumps(cols.others, protocol=pickle.HIGHEST_PROTOCOL) if cols.others else b""
+        tsorted = t[trow]
+        path = self.dir / f"{next(self._seq):08d}.seg"
+        try:
+            with open(path, "wb") as f:
+                for column in (t, p, s, hashes[hrow], tsorted, offsets, hrow, trow):
+                    f.write(np.ascontiguousarray(column).data)
+                f.write(text)
+                f.write(other)
+        except OSError as exc:
+            raise JoinStoreError(f"cannot write join spill segment {path}: {exc}") from exc
+        seg = _Segment(path, n, len(text), len(other), kinds, int(tsorted[0]), int(tsorted[-1]))
+        self.segments.append(seg)
+        self.live += n
+        self.pending += seg.pending
+        if self.bloom.added + n > self.bloom.capacity:
+            self._rebuild()  # the new segment's keys included
+        else:
+            self.bloom.add(hashes)
+
+    def find(self, keys: list[str], hashes: NDArray[np.int64]) -> dict[str, _Hit]:
+        """The live spilled rows of ``keys`` (whose ``hashes`` are given): the Bloom filter first, then the
+        segments for the keys it flags, each confirmed by its text."""
+        if not keys or self.live == 0:
+            return {}
+        flagged = np.flatnonzero(self.bloom.maybe(hashes))
+        if flagged.size == 0:
+            return {}
+        wanted = hashes[flagged]
+        order = np.argsort(wanted)
+        needles = wanted[order]
+        which = flagged[order].tolist()
+        out: dict[str, _Hit] = {}
+        for seg in self.segments:
+            if seg.live:
+                self._find_in(seg, keys, which, needles, out)
+        return out
+
+    def _find_in(self, seg: _Segment, keys: list[str], which: list[int], needles: NDArray[np.int64],
+                 out: dict[str, _Hit]) -> None:
+        hs = seg.hashes(needles.size)
+        at = np.searchsorted(hs, needles)
+        found = np.flatnonzero(hs[np.minimum(at, seg.n - 1)] == needles)
+        if found.size == 0:
+            return
+        view = seg.open()
+        mm, offsets, hrow, state, text = view.mm, view.offsets, view.hrow, seg.state, view.text_at
+        others: list[Any] | None = None
+        for i, j in zip(found.tolist(), at[found].tolist(), strict=True):
+            key = keys[which[i]]
+            encoded = key.encode()
+            needle = hs[j]
+            while j < seg.n and hs[j] == needle:  # more than one row: a 64-bit hash collision
+                row = int(hrow[j])
+                if mm[text + int(offsets[row]) : text + int(offsets[row + 1])] == encoded:
+                    kind = int(state[row])
+                    if kind == DONE:
+                        out[key] = _Hit(seg, row, None)
+                    elif kind == PACKED:
+                        out[key] = _Hit(seg, row, (int(view.t[row]), float(view.p[row]), float(view.s[row])))
+                    elif kind == OTHER:
+                        if others is None:
+                            others = view.others()
+                        t, y_pred, score = others[row]
+                        out[key] = _Hit(seg, row, (int(t), y_pred, score))
+                    break
+                j += 1
+
+    def match(self, hit: _Hit) -> None:
+        """A label matched the pending row of ``hit``: it is a matched key now."""
+        hit.seg.state[hit.row] = DONE
+        hit.seg.pending -= 1
+        self.pending -= 1
+        hit.value = None
+
+    def expire(self, cutoff: int) -> int:
+        """End the rows of time < ``cutoff``; returns how many of them were pending predictions."""
+        expired = 0
+        kept: list[_Segment] = []
+        for seg in self.segments:
+            if seg.tmin >= cutoff or not seg.live:
+                kept.append(seg)
+                continue
+            if seg.tmax < cutoff:
+                expired += seg.pending
+                self.live -= seg.live
+                self.pending -= seg.pending
+                seg.path.unlink(missing_ok=True)
+                continue
+            view = seg.open()
+            end = int(np.searchsorted(view.tsorted, cutoff))
+            rows = view.trow[seg.epos : end]
+            pending = int(np.count_nonzero(seg.state[rows] >= PACKED))
+            seg.state[rows] = DEAD
+            expired += pending
+            seg.pending -= pending
+            self.pending -= pending
+            self.live -= end - seg.epos
+            seg.epos, seg.tmin = end, int(view.tsorted[end])
+            kept.append(seg)
+        if len(kept) != len(self.segments):
+            self.segments = kept
+            if self.bloom.capacity > BLOOM_MIN_KEYS and self.live * 2 * BLOOM_SLACK < self.bloom.capacity:
+                self._rebuild()
+        return expired
+
+    def _rebuild(self) -> None:
+        """A Bloom filter of the live spilled keys, sized for BLOOM_SLACK times as many."""
+        bloom = _Bloom(max(BLOOM_MIN_KEYS, int(self.live * BLOOM_SLACK)), BLOOM_BITS_PER_KEY)
+        for seg in self.segments:
+            view = seg.open()
+            live = seg.state[view.hrow] != DEAD
+            bloom.add(view.hashes[live])
+        self.bloom = bloom
+
+    def nbytes(self) -> int:
+        """RAM: the Bloom filter, a state byte per row and ~200 bytes of objects per segment."""
+        return self.bloom.words.nbytes + sum(seg.state.nbytes + 200 for seg in self.segments)
+
+    def close(self) -> None:
+        self.segments = []
+        self._cleanup()
 
 
 class _Transaction:
@@ -453,7 +780,8 @@ class JoinStore:
         self._entry_index = _TimeIndex()  # _entries by prediction time
         self._label_index = _TimeIndex()  # _labels by arrival
         self._path = path
-        self._spill: _Spill | None = None
+        self._spill: _Spill | None = None  # waiting labels
+        self._segments: _Segments | None = None  # pending predictions and matched keys
         if path is not None and Path(path).exists():
             self._spill = _Spill(path)
         if budget is not None:
@@ -474,19 +802,24 @@ class JoinStore:
         n = len(keys)
         ts = _stamps(timestamps_ms, n)
         values = _pack(ts, y_pred, score, n)
-        spilled = self._spill.candidates(keys) if self._spill is not None else []
-        if not spilled:
-            stored = self._store_predictions(keys, ts, values)
+        entries, labels, index = self._entries, self._labels, self._entry_index
+        seen: set[str] = set()  # keys live in the segments: duplicates
+        spilled_labels: dict[str, tuple[Any, int]] = {}
+        if self._segments is not None or self._spill is not None:
+            hashes = np.fromiter(map(hash, keys), dtype=np.int64, count=n)
+            if self._segments is not None:
+                seen = set(self._segments.find(keys, hashes))
+            if self._spill is not None:
+                spilled_labels = self._spill.fetch([k for k in self._spill.candidates(keys, hashes)
+                                                    if k not in entries and k not in labels])
+        if not spilled_labels:
+            stored = self._store_predictions(keys, ts, values, seen)
             if stored is not None:
                 return stored
-        entries, labels, index = self._entries, self._labels, self._entry_index
-        misses = [k for k in spilled if k not in entries and k not in labels]
-        spilled_labels = self._fetch(LABEL, misses)
-        spilled_seen = {**self._fetch(PRED, misses), **self._fetch(DONE, misses)}
         out, counts = _Collector(), JoinCounts()
         used: list[str] = []
         for key, t, value in zip(keys, ts.tolist(), values, strict=True):
-            if key in entries or key in spilled_seen:
+            if key in entries or key in seen:
                 counts.duplicate_prediction += 1
                 continue
             waiting = labels.pop(key, None)
@@ -502,19 +835,23 @@ class JoinStore:
             counts.matched += 1
             entries[key] = t
             self._n_done += 1
-        self._delete(LABEL, used)
+        if used and self._spill is not None:
+            self._spill.delete(used)
         self._tidy()
         return JoinResult(out.rows(), counts)
 
-    def _store_predictions(self, keys: list[str], ts: NDArray[np.int64], values: list[Any]) -> JoinResult | None:
-        """No key of the batch is spilled: the predictions are stored in bulk, joined with the labels waiting
-        in memory (set intersections, not a loop over the batch). None (use the general path) when a key
-        repeats in the batch, so the first occurrence wins there as everywhere."""
+    def _store_predictions(self, keys: list[str], ts: NDArray[np.int64], values: list[Any],
+                           seen: set[str]) -> JoinResult | None:
+        """No label of the batch's keys is spilled: the predictions are stored in bulk, joined with the labels
+        waiting in memory (set intersections, not a loop over the batch); ``seen``: keys of the batch that are
+        spilled (duplicates). None (use the general path) when a key repeats in the batch, so the first
+        occurrence wins there as everywhere."""
         new = dict(zip(keys, values, strict=True))
         if len(new) != len(keys):
             return None
         counts, out = JoinCounts(), _Collector()
         again = new.keys() & self._entries.keys() if self._entries else set()
+        again |= seen
         for key in again:
             del new[key]
         counts.duplicate_prediction = len(again)
@@ -543,22 +880,33 @@ class JoinStore:
         values = _list(labels, len(keys), "labels")
         now = int(now_ms)
         entries, waiting = self._entries, self._labels
-        spilled = self._spill.candidates(keys) if self._spill is not None else []
-        misses = [k for k in spilled if k not in entries and k not in waiting]
-        spilled_preds = self._fetch(PRED, misses)
-        spilled_seen = {**self._fetch(LABEL, misses), **self._fetch(DONE, misses)}
+        spilled: dict[str, _Hit] = {}
+        spilled_labels: dict[str, tuple[Any, int]] = {}
+        if self._segments is not None or self._spill is not None:
+            misses = [k for k in keys if k not in entries and k not in waiting]
+            hashes = np.fromiter(map(hash, misses), dtype=np.int64, count=len(misses))
+            if self._segments is not None:
+                spilled = self._segments.find(misses, hashes)
+            if self._spill is not None:
+                spilled_labels = self._spill.fetch(self._spill.candidates(misses, hashes))
         out, counts = _Collector(), JoinCounts()
-        used: list[str] = []
         for key, label in zip(keys, values, strict=True):
             value = entries.get(key)
-            if type(value) is int or key in waiting or key in spilled_seen:
+            if type(value) is int or key in waiting or key in spilled_labels:
                 counts.duplicate_label += 1
                 continue
-            if value is None and key in spilled_preds:
-                value = spilled_preds.pop(key)
-                used.append(key)
-                self._entry_index.add(key, int(value[0]))
             if value is None:
+                hit = spilled.get(key)
+                if hit is not None:
+                    if hit.value is None:  # a spilled matched key
+                        counts.duplicate_label += 1
+                        continue
+                    t, p, s = hit.value
+                    out.add(key, t, p, s, label)
+                    counts.matched += 1
+                    assert self._segments is not None
+                    self._segments.match(hit)  # a matched key where it is
+                    continue
                 waiting[key] = (label, now)
                 self._label_index.add(key, now)
                 counts.unmatched_label += 1
@@ -568,21 +916,20 @@ class JoinStore:
             counts.matched += 1
             entries[key] = t
             self._n_done += 1
-        self._delete(PRED, used)
         self._tidy()
         return JoinResult(out.rows(), counts)
 
     def expire(self, now_ms: int) -> JoinCounts:
         """Drop predictions older than ``now_ms - ttl_ms`` (by their timestamp), labels that arrived before
         it, and the remembered matched keys past their time (their prediction's). O(entries expired) through
-        the time indexes, plus one DELETE a table when something is spilled."""
+        the time indexes and the segments' time order, plus one DELETE when labels are spilled."""
         now = int(now_ms)
         cutoff = now - self.ttl_ms
         counts = JoinCounts()
-        _, values = _pop_live(self._entries, *self._entry_index.take(cutoff))
-        done = sum(1 for v in values if type(v) is int)
+        _, cols = _pop_live(self._entries, *self._entry_index.take(cutoff))
+        done = int(np.count_nonzero(cols.kinds == DONE))
         self._n_done -= done
-        counts.expired_prediction = len(values) - done
+        counts.expired_prediction = cols.kinds.size - done
         labels = self._labels
         keys, stamps = self._label_index.take(cutoff)
         for key, t in zip(keys, stamps, strict=True):
@@ -590,20 +937,20 @@ class JoinStore:
             if label is not None and label[1] == t:
                 del labels[key]
                 counts.expired_label += 1
+        if self._segments is not None:
+            counts.expired_prediction += self._segments.expire(cutoff)
         if self._spill is not None:
-            counts.expired_prediction += self._spill.expire(PRED, cutoff)
-            counts.expired_label += self._spill.expire(LABEL, cutoff)
-            self._spill.expire(DONE, now)
+            counts.expired_label += self._spill.expire(cutoff)
         self._tidy()
         return counts
 
     @property
     def pending_predictions(self) -> int:
-        return len(self._entries) - self._n_done + (self._spill.counts[PRED] if self._spill else 0)
+        return len(self._entries) - self._n_done + (self._segments.pending if self._segments else 0)
 
     @property
     def pending_labels(self) -> int:
-        return len(self._labels) + (self._spill.counts[LABEL] if self._spill else 0)
+        return len(self._labels) + (self._spill.count if self._spill else 0)
 
     @property
     def memory_items(self) -> int:
@@ -611,14 +958,16 @@ class JoinStore:
 
     @property
     def spilled_items(self) -> int:
-        return self._spill.total if self._spill else 0
+        return (self._spill.count if self._spill else 0) + (self._segments.live if self._segments else 0)
 
     def memory_bytes(self) -> int:
         """Estimated bytes held in memory: the dicts plus entries (size sampled on up to 64 per dict), the time
-        indexes and the spill's key hashes."""
+        indexes, the spilled labels' key hashes and the segments' Bloom filter and row states."""
         total = self._entry_index.nbytes() + self._label_index.nbytes()
         if self._spill is not None:
             total += self._spill.hashes.nbytes
+        if self._segments is not None:
+            total += self._segments.nbytes()
         for d in (self._entries, self._labels):
             total += sys.getsizeof(d)
             sample = list(itertools.islice(d.items(), 64))
@@ -627,12 +976,20 @@ class JoinStore:
                 total += int(per * len(d))
         return total
 
+    def spill_bytes(self) -> int:
+        """RAM held for the spilled entries: the Bloom filter, the row states, the label hashes."""
+        return ((self._segments.nbytes() if self._segments is not None else 0)
+                + (self._spill.hashes.nbytes if self._spill is not None else 0))
+
     def close(self) -> None:
         if self._budget is not None:
             self._budget.leave(self)
         if self._spill is not None:
             self._spill.close()
             self._spill = None
+        if self._segments is not None:
+            self._segments.close()
+            self._segments = None
 
     def __enter__(self) -> JoinStore:
         return self
@@ -641,13 +998,6 @@ class JoinStore:
         self.close()
 
     # ---------------------------------------------------------------- spill
-
-    def _fetch(self, table: str, keys: list[str]) -> dict[str, tuple[Any, ...]]:
-        return self._spill.fetch(table, keys) if self._spill is not None else {}
-
-    def _delete(self, table: str, keys: list[str]) -> None:
-        if self._spill is not None and keys:
-            self._spill.delete(table, keys)
 
     def _tidy(self) -> None:
         """Rebuild a time index whose stale references outnumber its dict's entries; spill past the limit."""
@@ -664,43 +1014,29 @@ class JoinStore:
         limit = self.max_memory_items
         if self.memory_items <= limit:
             return
-        if self._spill is None:
-            self._spill = _Spill(self._path)
         excess = self.memory_items - int(limit * SPILL_FRACTION)
-        excess -= self._spill_entries(self._spill, excess)
+        excess -= self._spill_entries(excess)
         if excess > 0:
-            self._spill_labels(self._spill, excess)
+            self._spill_labels(excess)
 
-    def _spill_entries(self, spill: _Spill, want: int) -> int:
-        """Move the oldest ``want`` entries (pending predictions and matched keys) to SQLite."""
-        moved = 0
-        packed_keys: list[str] = []
-        packed: list[bytes] = []
-        preds: list[tuple[Any, ...]] = []
-        done: list[tuple[Any, ...]] = []
-        while moved < want and self._entry_index.refs:
-            keys, values = _pop_live(self._entries, *self._entry_index.take(limit=want - moved))
-            moved += len(keys)
-            for key, value in zip(keys, values, strict=True):
-                kind = type(value)
-                if kind is bytes:
-                    packed_keys.append(key)
-                    packed.append(value)
-                elif kind is int:
-                    done.append((key, value + self.ttl_ms))
-                else:
-                    preds.append((key, *value))
-        if packed:
-            rec = np.frombuffer(b"".join(packed), dtype=_PACKED)
-            preds += zip(packed_keys, rec["t"].tolist(), rec["p"].tolist(), rec["s"].tolist(), strict=True)
-        self._n_done -= len(done)
-        if done:
-            spill.put(DONE, done)
-        if preds:
-            spill.put(PRED, preds)
-        return moved
+    def _spill_entries(self, want: int) -> int:
+        """Move the oldest ``want`` entries (pending predictions and matched keys) to a new segment."""
+        keys: list[str] = []
+        parts: list[_Columns] = []
+        while len(keys) < want and self._entry_index.refs:
+            taken, cols = _pop_live(self._entries, *self._entry_index.take(limit=want - len(keys)))
+            keys += taken
+            parts.append(cols)
+        if not keys:
+            return 0
+        cols = parts[0] if len(parts) == 1 else _Columns.concat(parts)
+        self._n_done -= int(np.count_nonzero(cols.kinds == DONE))
+        if self._segments is None:
+            self._segments = _Segments(None if self._path is None else Path(f"{self._path}.segments"))
+        self._segments.add(keys, cols)
+        return len(keys)
 
-    def _spill_labels(self, spill: _Spill, want: int) -> None:
+    def _spill_labels(self, want: int) -> None:
         """Move the ``want`` oldest pending labels to SQLite."""
         labels = self._labels
         rows: list[tuple[Any, ...]] = []
@@ -712,14 +1048,25 @@ class JoinStore:
                     del labels[key]
                     rows.append((key, *label))
         if rows:
-            spill.put(LABEL, rows)
+            if self._spill is None:
+                self._spill = _Spill(self._path)
+            self._spill.put(rows)
 
 
-def _pop_live(entries: dict[str, Any], keys: list[str], stamps: list[int]) -> tuple[list[str], list[Any]]:
-    """Pop the entries that references (key, time) point to: live with that time (see _entry_time)."""
+def _pop_live(entries: dict[str, Any], keys: list[str], stamps: list[int]) -> tuple[list[str], _Columns]:
+    """Pop the entries that references (key, time) point to: live with that time (see _entry_time). In bulk
+    when every reference is live (the common case); else the references are followed one by one (a key may
+    have an older, stale reference besides its own)."""
+    pop = entries.pop
+    values = [pop(k, None) for k in keys]
+    cols = _Columns.of(values)
+    if cols.kinds.size == 0 or (cols.kinds.min() != DEAD and np.array_equal(cols.t, stamps)):
+        return keys, cols
+    for key, value in zip(keys, values, strict=True):
+        if value is not None:
+            entries[key] = value
     out_keys: list[str] = []
     out_values: list[Any] = []
-    pop = entries.pop
     for key, t in zip(keys, stamps, strict=True):
         value = pop(key, None)
         if value is None:
@@ -730,7 +1077,7 @@ def _pop_live(entries: dict[str, Any], keys: list[str], stamps: list[int]) -> tu
             continue
         out_keys.append(key)
         out_values.append(value)
-    return out_keys, out_values
+    return out_keys, _Columns.of(out_values)
 
 
 def _seq(values: Sequence[Any] | ArrayLike) -> list[Any]:

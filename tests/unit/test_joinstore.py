@@ -1,8 +1,11 @@
-"""Label/prediction join store: both arrival orders, duplicates, expiry, spill to SQLite."""
+"""Label/prediction join store: both arrival orders, duplicates, expiry, spill to segments and SQLite."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
+from streamdrift import joinstore
 from streamdrift.errors import BadRecordError, ConfigError
 from streamdrift.joinstore import JoinResult, JoinStore, MemoryBudget
 from streamdrift.settings import LabelSettings, Settings
@@ -197,61 +201,115 @@ def _rows(result: JoinResult) -> list[tuple[str, int, float, int]]:
                     [int(v) for v in r.labels.tolist()], strict=True))
 
 
+@contextmanager
+def _tiny_bloom_filter() -> Iterator[None]:
+    """A one-word Bloom filter for the spilled keys: almost every key is flagged (false positives) and looked
+    up in the segments."""
+    with mock.patch.object(joinstore, "BLOOM_MIN_KEYS", 1), mock.patch.object(joinstore, "BLOOM_BITS_PER_KEY", 1):
+        yield
+
+
 @given(_timed_ops)
 @settings(max_examples=200, deadline=None)
 def test_join_with_expiry_matches_a_reference_in_memory_and_spilled(ops: list[_Op]) -> None:
     """Out-of-order timestamps, expiry and label arrivals against the reference, through a store that never
-    spills and stores that spill (limit 3, so most entries live in SQLite), with float predictions (packed in
-    memory) and text predictions (tuples): the same rows and counts from every store."""
+    spills and stores that spill (limit 3, so most entries live in segments: partly expired ones, rows matched in
+    place; and labels in SQLite), with float predictions (packed in memory) and text predictions (tuples),
+    with a real Bloom filter and with a one-word one (false positives): the same rows and counts from every
+    store."""
+    with _tiny_bloom_filter():
+        tiny = [(JoinStore(None, max_memory_items=3, ttl_ms=_TTL), False),
+                (JoinStore(None, max_memory_items=1, ttl_ms=_TTL), True)]
     stores = [(JoinStore(None, max_memory_items=10_000, ttl_ms=_TTL), False),
               (JoinStore(None, max_memory_items=3, ttl_ms=_TTL), False),
-              (JoinStore(None, max_memory_items=3, ttl_ms=_TTL), True)]
+              (JoinStore(None, max_memory_items=3, ttl_ms=_TTL), True), *tiny]
     ref = _Reference()
-    for kind, batch, ids, now in ops:
-        if kind == "p":
-            want_rows, dup = ref.predictions(batch)
-            stamps = [t for _, t in batch]
-            for store, text in stores:
-                y_pred: list[str] | NDArray[np.float64] = ([str(t) for t in stamps] if text
-                                                           else np.array(stamps, dtype=np.float64))
-                r = store.add_predictions(["m"] * len(batch), [f"id{i}" for i, _ in batch], np.array(stamps),
-                                          y_pred, np.array(stamps, dtype=np.float64) / 100)
-                assert _rows(r) == want_rows
-                assert (r.counts.matched, r.counts.duplicate_prediction) == (len(want_rows), dup)
-                assert r.rows.score.tolist() == [t / 100 for _, t, _, _ in want_rows]
-        elif kind == "l":
-            want_rows, dup, unmatched = ref.add_labels(ids, now)
-            for store, _ in stores:
-                r = store.add_labels(["m"] * len(ids), [f"id{i}" for i in ids], [now] * len(ids), now_ms=now)
-                assert _rows(r) == want_rows
-                assert (r.counts.matched, r.counts.duplicate_label, r.counts.unmatched_label) == \
-                    (len(want_rows), dup, unmatched)
-        else:
-            expired = ref.expire(now)
-            for store, _ in stores:
-                counts = store.expire(now)
-                assert (counts.expired_prediction, counts.expired_label) == expired
-        for store, _ in stores:
-            assert (store.pending_predictions, store.pending_labels) == (len(ref.preds), len(ref.labels))
-            assert store.memory_items <= store.max_memory_items
+    with _tiny_bloom_filter():  # the filters are built as the stores spill
+        for kind, batch, ids, now in ops:
+            _check_op(stores, ref, kind, batch, ids, now)
     for store, _ in stores:
         store.close()
 
 
-def test_spilled_key_hashes_are_rebuilt_after_deletions(tmp_path: Path) -> None:
-    """Expiring most spilled rows rebuilds the spill's key hashes; spilled keys are still found afterwards."""
+def _check_op(stores: list[tuple[JoinStore, bool]], ref: _Reference, kind: str, batch: list[tuple[int, int]],
+              ids: list[int], now: int) -> None:
+    if kind == "p":
+        want_rows, dup = ref.predictions(batch)
+        stamps = [t for _, t in batch]
+        for store, text in stores:
+            y_pred: list[str] | NDArray[np.float64] = ([str(t) for t in stamps] if text
+                                                       else np.array(stamps, dtype=np.float64))
+            r = store.add_predictions(["m"] * len(batch), [f"id{i}" for i, _ in batch], np.array(stamps),
+                                      y_pred, np.array(stamps, dtype=np.float64) / 100)
+            assert _rows(r) == want_rows
+            assert (r.counts.matched, r.counts.duplicate_prediction) == (len(want_rows), dup)
+            assert r.rows.score.tolist() == [t / 100 for _, t, _, _ in want_rows]
+    elif kind == "l":
+        want_rows, dup, unmatched = ref.add_labels(ids, now)
+        for store, _ in stores:
+            r = store.add_labels(["m"] * len(ids), [f"id{i}" for i in ids], [now] * len(ids), now_ms=now)
+            assert _rows(r) == want_rows
+            assert (r.counts.matched, r.counts.duplicate_label, r.counts.unmatched_label) == \
+                (len(want_rows), dup, unmatched)
+    else:
+        expired = ref.expire(now)
+        for store, _ in stores:
+            counts = store.expire(now)
+            assert (counts.expired_prediction, counts.expired_label) == expired
+    for store, _ in stores:
+        assert (store.pending_predictions, store.pending_labels) == (len(ref.preds), len(ref.labels))
+        assert store.memory_items <= store.max_memory_items
+        assert store.spilled_items + store.memory_items == len(ref.preds) + len(ref.labels) + len(ref.done)
+
+
+def test_spilled_segments_expire_whole_or_in_part(tmp_path: Path) -> None:
+    """Segments are dropped (their files too) once all their rows expired; a partly expired segment keeps its
+    younger rows, found afterwards; the Bloom filter shrinks with the spilled keys; close removes the files."""
     n = 30_000
     store = JoinStore(tmp_path / "j.db", max_memory_items=100, ttl_ms=1000)
-    store.add_predictions(["m"] * n, _ids(0, n), np.arange(n), np.zeros(n))
+    for start in range(0, n, 5000):
+        store.add_predictions(["m"] * 5000, _ids(start, 5000), np.arange(start, start + 5000), np.zeros(5000))
     assert store.spilled_items > n - 100
-    counts = store.expire(now_ms=21_000)  # ts < 20,000 expire
-    assert counts.expired_prediction == 20_000
-    assert store._spill is not None and store._spill.hashes.size < 15_000  # rebuilt: only the kept keys
-    r = store.add_predictions(["m"] * 3, ["id25000", "id5", "id40000"], [25_000, 5, 40_000], np.zeros(3))
-    assert r.counts.duplicate_prediction == 1  # id25000 is spilled; id5 expired, so it is new again
-    r = store.add_labels(["m"] * 3, ["id29000", "id5", "id7"], [1, 1, 1], now_ms=21_000)
-    assert r.rows.inference_ids == ["id29000", "id5"] and r.counts.unmatched_label == 1
+    segments = store._segments
+    assert segments is not None and len(segments.segments) >= 6
+    files = sorted((tmp_path / "j.db.segments").iterdir())
+    assert len(files) == len(segments.segments)
+    counts = store.expire(now_ms=21_500)  # ts < 20,500 expire: some segments whole, one in part
+    assert counts.expired_prediction == 20_500
+    assert store.pending_predictions == n - 20_500
+    assert len(sorted((tmp_path / "j.db.segments").iterdir())) < len(files)
+    assert any(seg.epos > 0 for seg in segments.segments)  # partly expired
+    r = store.add_predictions(["m"] * 4, ["id25000", "id5", "id20499", "id20500"], [25_000, 5, 1, 1],
+                              np.zeros(4))
+    assert r.counts.duplicate_prediction == 2  # id25000, id20500 are spilled; id5, id20499 expired: new again
+    r = store.add_labels(["m"] * 4, ["id29000", "id5", "id7", "id20500"], [1, 1, 1, 1], now_ms=21_500)
+    assert r.rows.inference_ids == ["id29000", "id5", "id20500"] and r.counts.unmatched_label == 1
+    r = store.add_labels(["m"] * 2, ["id29000", "id20500"], [1, 1], now_ms=21_500)  # matched in place
+    assert r.counts.duplicate_label == 2
+    r = store.add_predictions(["m"], ["id29000"], [29_000], np.zeros(1))
+    assert r.counts.duplicate_prediction == 1
+    counts = store.expire(now_ms=10**6)
+    assert counts.expired_prediction == n - 20_500 + 2 - 3  # id5, id20499 new again; 3 matched (not pending)
+    assert store.pending_predictions == 0 and store.spilled_items == 0
+    assert segments.segments == [] and not any((tmp_path / "j.db.segments").iterdir())
     store.close()
+    assert not (tmp_path / "j.db.segments").exists()
+
+
+def test_spilled_keys_are_exact_under_bloom_false_positives() -> None:
+    """With a one-word Bloom filter every new key is looked up in the segments; none is taken for another."""
+    with _tiny_bloom_filter():
+        store = JoinStore(None, max_memory_items=50, ttl_ms=10**9)
+        store.add_predictions(["m"] * 500, _ids(0, 500), np.arange(500), np.arange(500, dtype=np.float64))
+        assert store._segments is not None and bool(store._segments.bloom.words.all())
+        r = store.add_predictions(["m"] * 500, _ids(500, 500), np.arange(500), np.zeros(500))
+        assert r.counts.duplicate_prediction == 0 and store.pending_predictions == 1000
+        r = store.add_predictions(["m", "x"], ["id3", "id3"], [0, 0], np.zeros(2))  # model id differs
+        assert r.counts.duplicate_prediction == 1
+        r = store.add_labels(["m"] * 3, ["id10", "id1000", "id10"], [1, 1, 1], now_ms=0)
+        assert (r.counts.matched, r.counts.unmatched_label, r.counts.duplicate_label) == (1, 1, 1)
+        assert r.rows.y_pred.tolist() == [10.0] and r.rows.timestamps_ms.tolist() == [10]
+        store.close()
 
 
 def test_memory_budget_is_shared_by_the_open_stores() -> None:
