@@ -49,7 +49,7 @@ import sys
 import tempfile
 import weakref
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -69,6 +69,7 @@ MIN_SHARE: Final[int] = 10_000  # a store's share of a MemoryBudget is never sma
 BLOOM_BITS_PER_KEY: int = 10
 BLOOM_SLACK: float = 1.5
 BLOOM_MIN_KEYS: int = 1 << 16
+KEY_HASH: Callable[[str], int] = hash  # of a join key, for the spills (a test makes it collide)
 LABEL = "labels"
 _SCHEMA: Final[tuple[str, ...]] = (
     f"CREATE TABLE IF NOT EXISTS {LABEL} (key TEXT PRIMARY KEY, label, arrival INTEGER) WITHOUT ROWID",
@@ -328,7 +329,7 @@ class _Spill:
         with self._tx():
             cur = self.db.executemany(f"INSERT OR IGNORE INTO {LABEL} VALUES (?, ?, ?)", rows)
         self.count += max(cur.rowcount, 0)
-        added = np.array([hash(row[0]) for row in rows], dtype=np.int64)
+        added = _hashes([row[0] for row in rows])
         merged = np.concatenate([self.hashes, added])
         merged.sort(kind="stable")  # two sorted runs when the keys are in order: a merge
         self.hashes = merged
@@ -372,8 +373,8 @@ class _Spill:
 
     def _rehash(self) -> None:
         """The hashes of the keys held now (O(spilled keys), after as many deletions)."""
-        hashes = [hash(row[0]) for row in self.db.execute(f"SELECT key FROM {LABEL}")] if self.count else []
-        self.hashes = np.sort(np.array(hashes, dtype=np.int64))
+        keys = [row[0] for row in self.db.execute(f"SELECT key FROM {LABEL}")] if self.count else []
+        self.hashes = np.sort(_hashes(keys))
         self._stale = 0
 
     def _tx(self) -> Any:
@@ -381,6 +382,11 @@ class _Spill:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _hashes(keys: list[str]) -> NDArray[np.int64]:
+    """The 64-bit hashes of keys (``KEY_HASH``: Python's, cached by each str)."""
+    return np.fromiter(map(KEY_HASH, keys), dtype=np.int64, count=len(keys))
 
 
 def _sorted_hits(haystack: NDArray[np.int64], needles: NDArray[np.int64]) -> NDArray[np.intp]:
@@ -519,7 +525,7 @@ class _Segments:
         if n == 0:
             return
         t, p, s, kinds = cols.t, cols.p, cols.s, cols.kinds
-        hashes = np.fromiter(map(hash, keys), dtype=np.int64, count=n)
+        hashes = _hashes(keys)
         hrow = np.argsort(hashes).astype(np.int32)
         trow = np.argsort(t, kind="stable").astype(np.int32)
         text = "".join(keys).encode()
@@ -577,27 +583,42 @@ class _Segments:
         if found.size == 0:
             return
         view = seg.open()
-        mm, offsets, hrow, state, text = view.mm, view.offsets, view.hrow, seg.state, view.text_at
+        mm, text = view.mm, view.text_at
+        pos = at[found]
+        rows = view.hrow[pos].astype(np.intp)
+        starts = (view.offsets[rows] + text).tolist()
+        ends = (view.offsets[rows + 1] + text).tolist()
         others: list[Any] | None = None
-        for i, j in zip(found.tolist(), at[found].tolist(), strict=True):
+        for i, j, row, start, end, kind, t, p, s in zip(
+                found.tolist(), pos.tolist(), rows.tolist(), starts, ends, seg.state[rows].tolist(),
+                view.t[rows].tolist(), view.p[rows].tolist(), view.s[rows].tolist(), strict=True):
             key = keys[which[i]]
-            encoded = key.encode()
-            needle = hs[j]
-            while j < seg.n and hs[j] == needle:  # more than one row: a 64-bit hash collision
-                row = int(hrow[j])
-                if mm[text + int(offsets[row]) : text + int(offsets[row + 1])] == encoded:
-                    kind = int(state[row])
-                    if kind == DONE:
-                        out[key] = _Hit(seg, row, None)
-                    elif kind == PACKED:
-                        out[key] = _Hit(seg, row, (int(view.t[row]), float(view.p[row]), float(view.s[row])))
-                    elif kind == OTHER:
-                        if others is None:
-                            others = view.others()
-                        t, y_pred, score = others[row]
-                        out[key] = _Hit(seg, row, (int(t), y_pred, score))
-                    break
-                j += 1
+            if mm[start:end] != key.encode():  # another key of that hash (64-bit collision): the next rows
+                found_row = self._collision(view, seg, j, key)
+                if found_row is None:
+                    continue
+                row, kind = found_row, int(seg.state[found_row])
+                t, p, s = int(view.t[row]), float(view.p[row]), float(view.s[row])
+            if kind == DONE:
+                out[key] = _Hit(seg, row, None)
+            elif kind == PACKED:
+                out[key] = _Hit(seg, row, (t, p, s))
+            elif kind == OTHER:
+                if others is None:
+                    others = view.others()
+                t, y_pred, score = others[row]
+                out[key] = _Hit(seg, row, (int(t), y_pred, score))
+
+    @staticmethod
+    def _collision(view: _SegmentView, seg: _Segment, j: int, key: str) -> int | None:
+        """The row of ``key`` among the rows of the hash at sorted position ``j`` and after it, if any."""
+        hs, encoded, needle = view.hashes, key.encode(), view.hashes[j]
+        while j < seg.n and hs[j] == needle:
+            row = int(view.hrow[j])
+            if view.mm[view.text_at + int(view.offsets[row]) : view.text_at + int(view.offsets[row + 1])] == encoded:
+                return row
+            j += 1
+        return None
 
     def match(self, hit: _Hit) -> None:
         """A label matched the pending row of ``hit``: it is a matched key now."""
@@ -806,7 +827,7 @@ class JoinStore:
         seen: set[str] = set()  # keys live in the segments: duplicates
         spilled_labels: dict[str, tuple[Any, int]] = {}
         if self._segments is not None or self._spill is not None:
-            hashes = np.fromiter(map(hash, keys), dtype=np.int64, count=n)
+            hashes = _hashes(keys)
             if self._segments is not None:
                 seen = set(self._segments.find(keys, hashes))
             if self._spill is not None:
@@ -884,7 +905,7 @@ class JoinStore:
         spilled_labels: dict[str, tuple[Any, int]] = {}
         if self._segments is not None or self._spill is not None:
             misses = [k for k in keys if k not in entries and k not in waiting]
-            hashes = np.fromiter(map(hash, misses), dtype=np.int64, count=len(misses))
+            hashes = _hashes(misses)
             if self._segments is not None:
                 spilled = self._segments.find(misses, hashes)
             if self._spill is not None:

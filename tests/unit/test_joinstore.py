@@ -231,6 +231,22 @@ def test_join_with_expiry_matches_a_reference_in_memory_and_spilled(ops: list[_O
         store.close()
 
 
+@given(_timed_ops)
+@settings(max_examples=100, deadline=None)
+def test_join_is_exact_when_spilled_key_hashes_collide(ops: list[_Op]) -> None:
+    """Key hashes of 3 values (most spilled keys share their hash with others, in a segment and across them,
+    and in the spilled labels' hashes): keys are still told apart by their text."""
+    with mock.patch.object(joinstore, "KEY_HASH", lambda key: hash(key) % 3):
+        stores = [(JoinStore(None, max_memory_items=10_000, ttl_ms=_TTL), False),
+                  (JoinStore(None, max_memory_items=2, ttl_ms=_TTL), False),
+                  (JoinStore(None, max_memory_items=1, ttl_ms=_TTL), True)]
+        ref = _Reference()
+        for kind, batch, ids, now in ops:
+            _check_op(stores, ref, kind, batch, ids, now)
+    for store, _ in stores:
+        store.close()
+
+
 def _check_op(stores: list[tuple[JoinStore, bool]], ref: _Reference, kind: str, batch: list[tuple[int, int]],
               ids: list[int], now: int) -> None:
     if kind == "p":
