@@ -11,8 +11,10 @@
    and RAM per *spilled* prediction (N held, memory limit 10,000): RSS delta and the store's own accounting of
    what it keeps in RAM for its spill (spill_bytes(): Bloom filter, row states; before: the key hashes).
 4. expire() with N pending predictions: a call that expires nothing (most commits), and calls that expire 1%.
+5. Steady state of a full store: 3N predictions, expire() after each batch, N spilled at a time (TTL): rate,
+   slowest batch and RSS growth over the second half (bounded RAM: flat).
 
-``--baseline FILE`` runs 2-4 with another joinstore.py too (e.g. ``git show REV:src/streamdrift/joinstore.py``)
+``--baseline FILE`` runs 2-5 with another joinstore.py too (e.g. ``git show REV:src/streamdrift/joinstore.py``)
 so before / after are measured in the same run.
 
 Run: .venv/bin/python benchmarks/bench_join.py [--quick] [--baseline /tmp/joinstore_old.py]
@@ -185,11 +187,39 @@ def expire_cost(mod: ModuleType, n: int) -> tuple[float, float, int]:
     return idle, busy, expired
 
 
+def steady_state(module_file: str, n: int, live: int) -> tuple[float, float, float, int]:
+    """A full store at its steady state: N production-like predictions in batches, expire() after each, TTL such
+    that ``live`` stay spilled, memory limit 20,000. Predictions/s over the second half, the slowest batch
+    (add + expire) and the RSS growth over the second half (flat: bounded RAM), in a fresh process."""
+    mod = load(module_file)
+    ids, _, y_pred, score = _production_like(n, 6)
+    ts = np.arange(n, dtype=np.int64)  # 1 ms apart: the TTL keeps ``live`` of them
+    store = mod.JoinStore(None, max_memory_items=20_000, ttl_ms=live)
+    worst = 0.0
+    rss_half = 0
+    t_half = 0.0
+    for s in range(0, n, BATCH):
+        if s == n // 2:
+            gc.collect()
+            rss_half, t_half = rss_bytes(), time.perf_counter()
+        t0 = time.perf_counter()
+        store.add_predictions(["churn-model-v003"] * BATCH, ids[s : s + BATCH], ts[s : s + BATCH],
+                              y_pred[s : s + BATCH], score[s : s + BATCH])
+        store.expire(s + BATCH)
+        worst = max(worst, time.perf_counter() - t0)
+    rate = (n - n // 2) / (time.perf_counter() - t_half)
+    gc.collect()
+    growth = rss_bytes() - rss_half
+    spilled = store.spilled_items
+    store.close()
+    return rate, worst, growth, spilled
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--baseline", help="another joinstore.py to measure in the same run (before / after)")
-    parser.add_argument("--sections", default="1234", help="which of the sections 1-4 to run (default: all)")
+    parser.add_argument("--sections", default="12345", help="which of the sections 1-5 to run (default: all)")
     args = parser.parse_args()
     n = 200_000 if args.quick else 1_000_000
     current = streamdrift.joinstore
@@ -238,6 +268,17 @@ def main() -> None:
             idle, busy, expired = expire_cost(mod, n)
             print(f"{name:9} nothing expires {idle * 1e3:9.3f} ms/call   1% expires {busy * 1e3:9.3f} ms/call "
                   f"({expired:,} expired in 20 calls)")
+
+
+    if "5" in args.sections:
+        total, live = 3 * n, n
+        print(f"\n5. steady state: {total:,} predictions, expire() after each batch, {live:,} spilled at a time, "
+              "memory limit 20,000 (second half)")
+        for name, mod in modules:
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                rate, worst, growth, spilled = pool.apply(steady_state, (mod.__file__, total, live))
+            print(f"{name:9} {rate:10,.0f} predictions/s   slowest batch {worst * 1e3:6.1f} ms   RSS growth "
+                  f"{growth / 2**20:6.1f} MB   ({spilled:,} spilled at the end)")
 
 
 if __name__ == "__main__":
