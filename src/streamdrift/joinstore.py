@@ -87,7 +87,7 @@ _KIND: Final[dict[type, int]] = {int: DONE, bytes: PACKED, tuple: OTHER}
 
 
 class JoinStoreError(StreamdriftError):
-    """The join store's SQLite spill file cannot be opened or written."""
+    """The join store's spill (SQLite file or segment files) cannot be opened or written."""
 
 
 @dataclass(slots=True)
@@ -456,8 +456,11 @@ class _Segment:
         few searches touch a small part of them (then a memory map: a page fault per page touched)."""
         if self.n > 2048 * lookups:
             return self.open().hashes
-        with open(self.path, "rb") as f:
-            return np.frombuffer(os.pread(f.fileno(), 8 * self.n, 24 * self.n), dtype=np.int64)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            return np.frombuffer(os.pread(fd, 8 * self.n, 24 * self.n), dtype=np.int64)
+        finally:
+            os.close(fd)
 
     def open(self) -> _SegmentView:
         with open(self.path, "rb") as f:
