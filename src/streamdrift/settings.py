@@ -160,11 +160,11 @@ class LabelSettings(_Frozen):
     max_memory_items: int = Field(
         default=300_000, ge=1,
         description="join entries (pending predictions and labels, matched keys) kept in memory per worker process "
-        "before the oldest spill to SQLite; the partitions' stores share it (each at least 10,000). About 235 bytes "
+        "before the oldest spill to disk (segment files; waiting labels to SQLite); the partitions' stores share it (each at least 10,000). About 235 bytes "
         "an entry with UUID inference ids (benchmarks/bench_join.py), so the default is about 70 MB",
     )
-    spill_dir: str | None = Field(default=None, description="directory of the join store's SQLite spill files "
-                                  "(default: a private temporary file)")
+    spill_dir: str | None = Field(default=None, description="directory of the join store's spill files "
+                                  "(default: a private temporary directory)")
     min_labelled: int = Field(default=200, ge=0, description="windows with fewer labelled records raise nothing")
     alpha: float = Field(default=0.01, gt=0, lt=1, description="model-quality drift rule significance")
     concept_drift: bool = Field(default=True, description="ADWIN on the joined error stream, per model")
