@@ -161,7 +161,8 @@ class LabelSettings(_Frozen):
         default=300_000, ge=1,
         description="join entries (pending predictions and labels, matched keys) kept in memory per worker process "
         "before the oldest spill to disk (segment files; waiting labels to SQLite); the partitions' stores share it "
-        "(each at least 10,000). About 235 bytes an entry with UUID inference ids (benchmarks/bench_join.py), so the default is about 70 MB",
+        "(each at least 10,000). About 235 bytes an entry with UUID inference ids (benchmarks/bench_join.py), so "
+        "the default is about 70 MB",
     )
     spill_dir: str | None = Field(default=None, description="directory of the join store's spill files "
                                   "(default: a private temporary directory)")
