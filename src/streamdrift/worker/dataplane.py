@@ -240,20 +240,24 @@ class DataPlane:
             self.commit()
 
     def _behind(self, messages: list[Message]) -> bool:
-        """Whether the log holds records beyond this poll: a full batch, or (big messages: the capped prefetch
-        queue holds fewer than a batch) a partition whose high watermark, as of its last fetch, lies beyond
-        the poll's last offset. No broker call: the watermarks are librdkafka's cached ones."""
+        """Whether the worker is behind the log end: a full batch, or (big messages: the capped prefetch queue
+        holds fewer than a batch) a partition whose high watermark, as of its last fetch, lies more than another
+        poll's worth of messages beyond this poll. A live stream whose next records arrive during the poll is not
+        behind: its due windows commit at once (alert latency). No broker call: librdkafka's cached watermarks."""
         if len(messages) >= self.settings.batch_size:
             return True
         last: dict[int, int] = {}
+        count: dict[int, int] = defaultdict(int)
         for msg in messages:
-            last[msg.partition() or 0] = msg.offset() or 0
+            partition = msg.partition() or 0
+            last[partition] = msg.offset() or 0
+            count[partition] += 1
         for partition, offset in last.items():
             try:
                 _, high = self._consumer.get_watermark_offsets(TopicPartition(self._topic, partition), cached=True)
             except KafkaException:
                 continue
-            if high > offset + 2:  # + 2: a transaction marker after the last record is no record
+            if high - (offset + 1) > count[partition] + 1:  # + 1: a transaction marker is no record
                 return True
         return False
 
