@@ -118,6 +118,10 @@ def _sdk_batches(n: int, rng: np.random.Generator, fmt: str, *, models: int = 1,
 _LOADS = {"records": "JSON run's records", "models": "100 models x 25 features"}
 
 
+def _join(labels: bool, rate: float) -> str:
+    return "labels off" if not labels else "labels on" if rate >= 1.0 else f"labels on, join sample {rate:g}"
+
+
 def _model_batches(n: int, rng: np.random.Generator, fmt: str) -> Iterator[bytes]:
     """100 models x 25 features (22 numeric + 3 categorical) over an hour of event time, in SDK batches."""
     return _sdk_batches(n, rng, fmt, models=100, n_numeric=22, span_ms=3_600_000)
@@ -178,7 +182,8 @@ def bench_json(bootstrap: str, n: int, kafka: dict[str, str]) -> dict[str, float
 
 
 def bench_columnar(bootstrap: str, n: int, kafka: dict[str, str], batch_size: int = 50,
-                   fmt: str = "arrow", load: str = "models", labels: bool = True) -> dict[str, Any]:
+                   fmt: str = "arrow", load: str = "models", labels: bool = True,
+                   sample_rate: float = 1.0) -> dict[str, Any]:
     """A ``streamdrift run --role dataplane`` process: records/s from its first to its last commit, and its RSS.
 
     ``fmt``: the SDK's columnar batch format, "arrow" (``batch_format="arrow"``) or "json" (``"columnar"``).
@@ -186,10 +191,11 @@ def bench_columnar(bootstrap: str, n: int, kafka: dict[str, str], batch_size: in
     x 25 features over an hour of event time (the RSS scenario: each model's window gets about one batch per
     partition, so every batch leaves as its own partial and the partials topic carries about the input's bytes).
     ``labels``: the labels topic is consumed and every prediction with an id waits in the join store (default
-    settings: beyond ``labels.max_memory_items`` per process it spills to SQLite); False: ``labels.enabled`` off.
+    settings: beyond ``labels.max_memory_items`` per process it spills to disk); False: ``labels.enabled`` off.
+    ``sample_rate``: ``labels.sample_rate``, the share of predictions that wait for a label.
     """
     settings = _settings(bootstrap, kafka, capture_partitions=6, commit_interval=2.0, batch_size=batch_size,
-                         labels=LabelSettings(enabled=labels))
+                         labels=LabelSettings(enabled=labels, sample_rate=sample_rate))
     create_all_topics(settings)
     rng = np.random.default_rng(2)
     values = _sdk_batches(n, rng, fmt) if load == "records" else _model_batches(n, rng, fmt)
@@ -371,18 +377,18 @@ def main() -> None:
         broker.start(timeout=120)
         b = broker.bootstrap
         formats = ("arrow", "json") if args.columnar_format == "both" else (args.columnar_format,)
-        runs = [("records", fmt, True) for fmt in formats]
-        runs += [("records", "arrow", False)] if "arrow" in formats else []
-        runs += [("models", fmt, True) for fmt in formats]
+        runs = [("records", fmt, True, 1.0) for fmt in formats]
+        runs += [("records", "arrow", True, 0.1), ("records", "arrow", False, 1.0)] if "arrow" in formats else []
+        runs += [("models", fmt, True, 1.0) for fmt in formats]
         if args.only_columnar:
-            for load, fmt, labels in runs:
-                col = bench_columnar(b, n_col, kafka, args.columnar_batch_size, fmt, load, labels)
-                print(f"columnar {load} ({fmt}, labels {'on' if labels else 'off'}) records/s {col['rate']:,.0f}; "
+            for load, fmt, labels, rate in runs:
+                col = bench_columnar(b, n_col, kafka, args.columnar_batch_size, fmt, load, labels, rate)
+                print(f"columnar {load} ({fmt}, {_join(labels, rate)}) records/s {col['rate']:,.0f}; "
                       f"RSS MB {' '.join(f'{r:.0f}' for r in col['rss'])}", flush=True)
             return
         js = bench_json(b, n_json, kafka)
-        cols = {(load, fmt, labels): bench_columnar(b, n_col, kafka, args.columnar_batch_size, fmt, load, labels)
-                for load, fmt, labels in runs}
+        cols = {run: bench_columnar(b, n_col, kafka, args.columnar_batch_size, run[1], run[0], run[2], run[3])
+                for run in runs}
         faust_rate = bench_faust(b, n_faust, kafka)
         lat = np.array(bench_latency(b, lat_s, kafka))
         print(f"latency events: {lat.size}", flush=True)
@@ -391,8 +397,8 @@ def main() -> None:
         ("JSON records/s, data plane (1 process)", f"{js['worker']:,.0f}", f"{n_json:,} records"),
         ("JSON raw consume+orjson.loads records/s", f"{js['raw']:,.0f}", "reference"),
         ("  ratio data plane / raw", f"{js['worker'] / js['raw']:.0%}", "goal >= 60%"),
-        *[row for (load, fmt, labels), col in cols.items() for row in (
-            (f"columnar {fmt} batches, {_LOADS[load]}, labels {'on' if labels else 'off'}: records/s",
+        *[row for (load, fmt, labels, rate), col in cols.items() for row in (
+            (f"columnar {fmt} batches, {_LOADS[load]}, {_join(labels, rate)}: records/s",
              f"{col['rate']:,.0f}", f"{n_col:,} records; goal >= 500k"),
             ("  data-plane RSS MB at 10%..100%", " ".join(f"{r:.0f}" for r in col["rss"]), "goal <= 300 MB, flat"))],
         ("faust agent events/s (one at a time)", f"{faust_rate:,.0f}", f"{n_faust:,} small messages"),

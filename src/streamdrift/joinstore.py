@@ -48,6 +48,7 @@ import struct
 import sys
 import tempfile
 import weakref
+import zlib
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -156,6 +157,24 @@ def _values(items: list[Any]) -> NDArray[Any]:
         return np.asarray(items, dtype=np.float64)
     except (TypeError, ValueError):
         return np.asarray(items, dtype=object)
+
+
+def join_sample(model_ids: str | Sequence[Any] | ArrayLike, inference_ids: Sequence[Any] | ArrayLike,
+                rate: float) -> NDArray[np.bool_]:
+    """Rows whose join key (model id -- one for all rows, or one per row -- and inference id) is in the
+    deterministic join sample of ``rate``: the same answer for a prediction and its label, in every process and on
+    every replay (CRC-32 of the key, mixed by a 64-bit Fibonacci multiply, against ``rate``). Rows without an
+    inference id are never in it."""
+    ids = _seq(inference_ids)
+    present = np.array([i is not None for i in ids], dtype=bool)
+    if rate >= 1.0:
+        return present
+    models = [model_ids] * len(ids) if isinstance(model_ids, str) else _seq(model_ids)
+    keys = [f"{m}{KEY_SEP}{i}".encode() for m, i in zip(models, ids, strict=True)]
+    crc = np.fromiter(map(zlib.crc32, keys), dtype=np.uint64, count=len(keys))
+    with np.errstate(over="ignore"):
+        mixed = (crc * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)
+    return present & (mixed < np.uint64(int(rate * 2**32)))
 
 
 def _keys(model_ids: Iterable[Any], inference_ids: Iterable[Any]) -> list[str]:

@@ -166,6 +166,12 @@ class LabelSettings(_Frozen):
     )
     spill_dir: str | None = Field(default=None, description="directory of the join store's spill files "
                                   "(default: a private temporary directory)")
+    sample_rate: float = Field(
+        default=1.0, gt=0, le=1, description="share of predictions that wait in the join store for their label "
+        "(deterministic on model id + inference id, so a prediction and its label agree in every process); model "
+        "quality and concept drift are then measured on that sample. Below 1 at high rates: every prediction that "
+        "waits costs its store insert and, beyond max_memory_items, its share of the disk spill",
+    )
     min_labelled: int = Field(default=200, ge=0, description="windows with fewer labelled records raise nothing")
     alpha: float = Field(default=0.01, gt=0, lt=1, description="model-quality drift rule significance")
     concept_drift: bool = Field(default=True, description="ADWIN on the joined error stream, per model")

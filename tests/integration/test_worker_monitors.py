@@ -18,6 +18,7 @@ from streamdrift.baseline import MonitorOptions, build_baseline
 from streamdrift.bias import FacetSpec
 from streamdrift.cli.baseline_publish import publish_baseline
 from streamdrift.columns import columns_from_rows
+from streamdrift.joinstore import join_sample
 from streamdrift.localkafka import find_free_port
 from streamdrift.modelquality.window import merge_blobs
 from streamdrift.records import encode_capture_record, encode_label_record
@@ -196,7 +197,7 @@ class _Feeder(threading.Thread):
     def __init__(self, settings: Settings) -> None:
         super().__init__(daemon=True)
         self.settings = settings
-        self.labelled: Counter[int] = Counter()
+        self.labelled: Counter[int] = Counter()  # labels of predictions in the join sample, by prediction window
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -230,18 +231,22 @@ class _Feeder(threading.Thread):
                 iid, label = orjson.loads(payload)
                 producer.produce(self.settings.topics.labels, key=key,
                                  value=encode_label_record(MODEL, iid, label, int(time.time() * 1000)))
-                self.labelled[pred_ts - pred_ts % KILL_SIZE_MS] += 1
+                if join_sample(MODEL, [iid], self.settings.labels.sample_rate)[0]:
+                    self.labelled[pred_ts - pred_ts % KILL_SIZE_MS] += 1
             producer.poll(0)
             time.sleep(0.1)
         if producer.flush(120):
             raise RuntimeError("records left unacknowledged")
 
 
-def test_label_join_exactly_once_through_kill(kafka_bootstrap: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sample_rate", [1.0, 0.5])
+def test_label_join_exactly_once_through_kill(kafka_bootstrap: str, tmp_path: Path, sample_rate: float) -> None:
+    """Also with a join sample: the restarted worker rebuilds its join store from Kafka with the same sample."""
     settings = unique_settings(
         kafka_bootstrap, capture_partitions=3,
         window=WindowSettings(size=KILL_SIZE_MS / 1000, lateness=0.5, idle_timeout=3.0),
-        labels=LabelSettings(delay=LABEL_LAG_S + 1.5), commit_interval=0.5, instance_id="w0",
+        labels=LabelSettings(delay=LABEL_LAG_S + 1.5, sample_rate=sample_rate), commit_interval=0.5,
+        instance_id="w0",
     )
     create_all_topics(settings)
     args = ["--instance-id", "w0"]
@@ -267,5 +272,5 @@ def test_label_join_exactly_once_through_kill(kafka_bootstrap: str, tmp_path: Pa
             state = merge_blobs(window.extras.get("model_quality", []))
             labelled[window.window_start_ms] += 0 if state is None else state.n
     assert merger.duplicates == 0 and merger.open_windows() == 0
-    assert sum(feeder.labelled.values()) > RATE * FEED_S * 0.5
+    assert sum(feeder.labelled.values()) > RATE * FEED_S * 0.5 * sample_rate
     assert +labelled == +feeder.labelled

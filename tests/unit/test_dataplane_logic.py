@@ -8,7 +8,7 @@ import pytest
 
 from streamdrift.bias import BiasConfig, BiasState, FacetSpec, OutcomeSpec
 from streamdrift.columns import columns_from_rows
-from streamdrift.joinstore import JoinStore
+from streamdrift.joinstore import JoinStore, join_sample
 from streamdrift.modelquality import BinaryQualityState, state_from_bytes
 from streamdrift.partials import DATA, LABELS, PartialDelta, Stage, WindowClosed
 from streamdrift.profiles import DatasetProfile, ProfileParams
@@ -269,3 +269,41 @@ def test_bias_state_per_window_from_capture_rows() -> None:
     # rows of a window behind the watermark (late) are left out
     mon.add_capture(_pred_batch([("e", 40, 1, 0.9, "f")]), wm_before=1500)
     assert mon.drain() == {}
+
+
+def test_join_sample_is_deterministic_and_near_its_rate() -> None:
+    rng = np.random.default_rng(11)
+    n = 20_000
+    for ids in ([f"m-{i}" for i in range(n)], [f"{v:032x}" for v in rng.integers(0, 2**62, n)]):
+        for rate in (0.05, 0.3, 0.7):
+            mask = join_sample("m", ids, rate)
+            assert np.array_equal(mask, join_sample(["m"] * n, np.array(ids, dtype=object), rate))  # per-row ids
+            bound = 5 * (rate * (1 - rate) / n) ** 0.5  # 5 binomial standard deviations
+            assert abs(mask.mean() - rate) <= bound, (rate, mask.mean())
+        # a smaller rate keeps a subset of a larger one's sample
+        assert not np.any(join_sample("m", ids, 0.1) & ~join_sample("m", ids, 0.4))
+    assert join_sample("m", ["a", None, "b"], 1.0).tolist() == [True, False, True]
+    assert not join_sample("m", [None] * 5, 0.99).any()
+    assert join_sample("m", ids, 0.3).tolist() != join_sample("other", ids, 0.3).tolist()  # the model is in the key
+
+
+def test_join_sample_rate_joins_exactly_the_sampled_keys() -> None:
+    rows = [(f"k{i}", 100 + i, i % 2, 0.5, "f") for i in range(400)]
+    labels = [(f"k{i}", 150 + i, (i // 2) % 2) for i in range(400)]
+    full, half = _monitors(), PartitionMonitors(JoinStore(None, ttl_ms=10_000), SIZE, None, lambda m: NO_SETUP,
+                                                 sample_rate=0.5)
+    joined: dict[str, list[float]] = {}
+    for name, mon in (("full", full), ("half", half)):
+        streams = mon.add_capture(_pred_batch(rows), wm_before=None)
+        streams += mon.add_labels(_label_batch(labels))
+        joined[name] = [e for s in streams for e in s.errors.tolist()]
+    sampled = join_sample("m", [r[0] for r in rows], 0.5)
+    assert 150 < int(sampled.sum()) < 250
+    full_errors = np.array(joined["full"])
+    assert joined["half"] == full_errors[sampled].tolist()  # the same rows, in the same order
+    state = state_from_bytes(half.drain()[("m", 0)]["model_quality"])
+    assert isinstance(state, BinaryQualityState) and state.n == int(sampled.sum())
+    outcomes = half.take_outcomes()
+    assert outcomes[("m", "sampled_out")] == 400 - int(sampled.sum())
+    assert outcomes[("m", "matched")] == int(sampled.sum())
+    assert half.store.pending_predictions == 0 and half.store.pending_labels == 0

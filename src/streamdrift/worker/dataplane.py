@@ -657,7 +657,8 @@ class DataPlane:
         since = min(marks) - round(self.settings.labels.ttl * 1000) if len(marks) == 2 else None
         store = (rebuild_store(self.settings, partition, offset, labels_offset, since)
                  if since is not None else new_store(self.settings, partition))
-        state.monitors = PartitionMonitors(store, self._spec.size_ms, closed_before, self._setup_of, labels_closed)
+        state.monitors = PartitionMonitors(store, self._spec.size_ms, closed_before, self._setup_of, labels_closed,
+                                           sample_rate=self.settings.labels.sample_rate)
         return state
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -17,9 +17,10 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
 from confluent_kafka import OFFSET_END, Consumer, KafkaException, Message, TopicPartition
 
-from streamdrift.joinstore import JoinStore, MemoryBudget
+from streamdrift.joinstore import JoinStore, MemoryBudget, join_sample
 from streamdrift.records import parse_capture, parse_labels
 from streamdrift.settings import Settings
 from streamdrift.worker.kafka_errors import wrap
@@ -121,7 +122,7 @@ def _feed(msgs: list[Message], store: JoinStore, settings: Settings, predictions
             if b.prediction is None and b.score is None:
                 continue
             ids = b.inference_ids.tolist()
-            keep = [i for i, x in enumerate(ids) if x is not None]
+            keep = np.flatnonzero(join_sample(b.model_id, ids, settings.labels.sample_rate)).tolist()
             if keep:
                 y_pred = quality_values(b.prediction)[keep] if b.prediction is not None else None
                 store.add_predictions([b.model_id] * len(keep), [ids[i] for i in keep], b.timestamps_ms[keep],
@@ -130,5 +131,7 @@ def _feed(msgs: list[Message], store: JoinStore, settings: Settings, predictions
         return
     labels, _ = parse_labels(values, max_bytes=settings.max_record_bytes, fallback_timestamps_ms=stamps)
     if labels.n_rows:
-        store.add_labels(labels.model_ids, labels.inference_ids, quality_values(labels.labels),
-                         now_ms=int(labels.timestamps_ms.max()))
+        sampled = join_sample(labels.model_ids, labels.inference_ids, settings.labels.sample_rate)
+        if sampled.any():  # as PartitionMonitors.add_labels: labels outside the join sample never enter the store
+            store.add_labels(labels.model_ids[sampled], labels.inference_ids[sampled],
+                             quality_values(labels.labels)[sampled], now_ms=int(labels.timestamps_ms.max()))
