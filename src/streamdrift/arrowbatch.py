@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from streamdrift.chunks import MAX_TIMESTAMP_MS
+from streamdrift.chunks import MAX_TIMESTAMP_MS, CaptureColumns
 from streamdrift.columns import Column, Columns, Kind, classify_numbers
 from streamdrift.errors import BadRecordError
 
@@ -59,20 +59,11 @@ def is_arrow_batch(value: bytes) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class ArrowBatch:
-    """A decoded Arrow batch: the same columns a JSON columnar batch gives."""
+    """A decoded Arrow batch: the model and the same columns a JSON columnar batch gives."""
 
     model_id: str
     model_version: str | None
-    timestamps_ms: NDArray[np.int64]
-    inference_ids: NDArray[np.object_]
-    features: Columns
-    prediction: Column | None
-    score: NDArray[np.float64] | None
-    attributions: Columns | None
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.timestamps_ms.shape[0])
+    rows: CaptureColumns
 
 
 # ----------------------------------------------------------------------------------------------- decode
@@ -92,16 +83,14 @@ def decode_arrow_batch(value: bytes, fallback_ms: int | None) -> ArrowBatch:
     if features is None:
         raise BadRecordError("missing_field", "features")
     prediction, score = _prediction(table, n)
-    return ArrowBatch(
-        model_id=model_id,
-        model_version=model_version,
+    return ArrowBatch(model_id, model_version, CaptureColumns(
         timestamps_ms=_timestamps(table, n, fallback_ms),
         inference_ids=_inference_ids(table, n),
         features=features,
         prediction=prediction,
         score=score,
         attributions=_struct_columns(table, "attributions", n, numbers_only=True),
-    )
+    ))
 
 
 def _model_of(meta: Mapping[bytes, bytes]) -> tuple[str, str | None]:

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from streamdrift.columns import Column, Columns, Kind
 from streamdrift.errors import InputFileError
 
-__all__ = ["MAX_TIMESTAMP_MS", "MISSING_TIMESTAMP", "BadLine", "BadLineCallback", "Chunk", "RoleColumns", "number_labels",
+__all__ = ["MAX_TIMESTAMP_MS", "MISSING_TIMESTAMP", "BadLine", "BadLineCallback", "CaptureColumns", "Chunk", "RoleColumns", "number_labels",
            "role_binary_like", "role_floats", "role_labels", "role_present", "role_values"]
 
 MISSING_TIMESTAMP: Final[int] = int(np.iinfo(np.int64).min)
@@ -49,6 +49,23 @@ class Chunk:
 
 
 
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureColumns:
+    """Capture rows of one model as columns: what every capture input form (JSON records, JSON and Arrow columnar
+    batches) yields before the rows are grouped into a batch."""
+
+    timestamps_ms: NDArray[np.int64]
+    inference_ids: NDArray[np.object_]  # str, or None where the record had no id
+    features: Columns
+    prediction: Column | None  # None when no record carried one
+    score: NDArray[np.float64] | None  # NaN where a record had no score; None when none had
+    attributions: Columns | None
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.timestamps_ms.shape[0])
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,7 @@ import orjson
 from numpy.typing import NDArray
 
 from streamdrift.arrowbatch import decode_arrow_batch, is_arrow_batch
-from streamdrift.chunks import MAX_TIMESTAMP_MS
+from streamdrift.chunks import MAX_TIMESTAMP_MS, CaptureColumns
 from streamdrift.columns import Column, Columns, Kind, classify_numbers, column_from_values, paused_gc
 from streamdrift.errors import BadRecordError
 
@@ -151,13 +151,8 @@ class _Group:
 
 @dataclass(frozen=True)
 class _Segment:
-    timestamps_ms: NDArray[np.int64]
-    inference_ids: NDArray[np.object_]
-    features: Columns
-    prediction: Column | None
-    score: NDArray[np.float64] | None
-    attributions: Columns | None
-    source_index: NDArray[np.int64]
+    rows: CaptureColumns
+    source_index: NDArray[np.int64]  # of each row's message in the input sequence
 
 
 def parse_capture(
@@ -252,15 +247,7 @@ def _add_arrow(
         return
     group = _group(groups, (batch.model_id, batch.model_version))
     group.flush(fallback, dead)
-    group.segments.append(_Segment(
-        timestamps_ms=batch.timestamps_ms,
-        inference_ids=batch.inference_ids,
-        features=batch.features,
-        prediction=batch.prediction,
-        score=batch.score,
-        attributions=batch.attributions,
-        source_index=np.full(batch.n_rows, index, dtype=np.int64),
-    ))
+    group.segments.append(_Segment(batch.rows, np.full(batch.rows.n_rows, index, dtype=np.int64)))
 
 
 def _load_all(values: Sequence[bytes], max_bytes: int) -> list[dict[str, Any]] | None:
@@ -565,12 +552,14 @@ def _fast_segment(records: list[dict[str, Any]], sources: list[int], fallback: S
     if has_attributions and not _DICT_OR_NONE.issuperset(map(type, attributions)):
         raise BadRecordError("wrong_type", "attributions")
     return _Segment(
-        timestamps_ms=_timestamps(list(map(dict.get, records, repeat("timestamp"))), sources, fallback),
-        inference_ids=_object_array(ids),
-        features=_columns_from_rows(features, _SCALARS),  # type: ignore[arg-type]
-        prediction=label,
-        score=score,
-        attributions=_columns_from_rows([a or {} for a in attributions], _NUMBERS) if has_attributions else None,
+        CaptureColumns(
+            timestamps_ms=_timestamps(list(map(dict.get, records, repeat("timestamp"))), sources, fallback),
+            inference_ids=_object_array(ids),
+            features=_columns_from_rows(features, _SCALARS),  # type: ignore[arg-type]
+            prediction=label,
+            score=score,
+            attributions=_columns_from_rows([a or {} for a in attributions], _NUMBERS) if has_attributions else None,
+        ),
         source_index=np.array(sources, dtype=np.int64),
     )
 
@@ -635,12 +624,14 @@ def _parse_columnar(
     prediction, score = _columnar_prediction(obj.get("prediction"), n)
     attributions = _named_columns(obj.get("attributions"), "attributions", n, _NUMBERS)
     segment = _Segment(
-        timestamps_ms=timestamps,
-        inference_ids=ids,
-        features=features,
-        prediction=prediction,
-        score=score,
-        attributions=attributions,
+        CaptureColumns(
+            timestamps_ms=timestamps,
+            inference_ids=ids,
+            features=features,
+            prediction=prediction,
+            score=score,
+            attributions=attributions,
+        ),
         source_index=np.full(n, index, dtype=np.int64),
     )
     return segment, key
@@ -776,12 +767,14 @@ def _fast_segment_of(
     prediction, score = _fast_prediction(doc.get("prediction"), n, arrays)
     attributions = doc.get("attributions")
     segment = _Segment(
-        timestamps_ms=timestamps,
-        inference_ids=_columnar_ids(None if ids is None else _fast_list(ids, n, arrays), n),
-        features=features,
-        prediction=prediction,
-        score=score,
-        attributions=None if attributions is None else _fast_named(attributions, n, arrays, _NUMBERS),
+        CaptureColumns(
+            timestamps_ms=timestamps,
+            inference_ids=_columnar_ids(None if ids is None else _fast_list(ids, n, arrays), n),
+            features=features,
+            prediction=prediction,
+            score=score,
+            attributions=None if attributions is None else _fast_named(attributions, n, arrays, _NUMBERS),
+        ),
         source_index=np.full(n, index, dtype=np.int64),
     )
     return segment, key
@@ -868,16 +861,16 @@ def _fast_prediction(
 
 def _batch_of(group: _Group) -> CaptureBatch:
     segs = group.segments
-    lengths = [int(s.timestamps_ms.shape[0]) for s in segs]
+    lengths = [s.rows.n_rows for s in segs]
     return CaptureBatch(
         model_id=group.model_id,
         model_version=group.model_version,
-        timestamps_ms=_cat([s.timestamps_ms for s in segs], np.int64),
-        inference_ids=_cat([s.inference_ids for s in segs], np.object_),
-        features=concat_columns([s.features for s in segs]) if len(segs) != 1 else segs[0].features,
-        prediction=_optional_column([s.prediction for s in segs], lengths),
-        score=_optional_scores([s.score for s in segs], lengths),
-        attributions=_optional_columns([s.attributions for s in segs], lengths),
+        timestamps_ms=_cat([s.rows.timestamps_ms for s in segs], np.int64),
+        inference_ids=_cat([s.rows.inference_ids for s in segs], np.object_),
+        features=concat_columns([s.rows.features for s in segs]) if len(segs) != 1 else segs[0].rows.features,
+        prediction=_optional_column([s.rows.prediction for s in segs], lengths),
+        score=_optional_scores([s.rows.score for s in segs], lengths),
+        attributions=_optional_columns([s.rows.attributions for s in segs], lengths),
         source_index=_cat([s.source_index for s in segs], np.int64),
     )
 
