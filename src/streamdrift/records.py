@@ -623,18 +623,8 @@ def _parse_columnar(
     ids = _columnar_ids(obj.get("inference_id"), n)
     prediction, score = _columnar_prediction(obj.get("prediction"), n)
     attributions = _named_columns(obj.get("attributions"), "attributions", n, _NUMBERS)
-    segment = _Segment(
-        CaptureColumns(
-            timestamps_ms=timestamps,
-            inference_ids=ids,
-            features=features,
-            prediction=prediction,
-            score=score,
-            attributions=attributions,
-        ),
-        source_index=np.full(n, index, dtype=np.int64),
-    )
-    return segment, key
+    rows = CaptureColumns(timestamps, ids, features, prediction, score, attributions)
+    return _Segment(rows, np.full(n, index, dtype=np.int64)), key
 
 
 def _checked_list(value: object, what: str, n: int, allowed: frozenset[type] | None = None) -> list[object]:
