@@ -99,6 +99,7 @@ class JoinCounts:
     expired_label: int = 0
     duplicate_label: int = 0
     duplicate_prediction: int = 0
+    sampled_out_label: int = 0  # labels outside the join sample (JoinStore.sample_rate)
 
     def add(self, other: JoinCounts) -> None:
         for name in self.__slots__:
@@ -162,19 +163,22 @@ def _values(items: list[Any]) -> NDArray[Any]:
 def join_sample(model_ids: str | Sequence[Any] | ArrayLike, inference_ids: Sequence[Any] | ArrayLike,
                 rate: float) -> NDArray[np.bool_]:
     """Rows whose join key (model id -- one for all rows, or one per row -- and inference id) is in the
-    deterministic join sample of ``rate``: the same answer for a prediction and its label, in every process and on
-    every replay (CRC-32 of the key, mixed by a 64-bit Fibonacci multiply, against ``rate``). Rows without an
-    inference id are never in it."""
+    deterministic join sample of ``rate`` (see :func:`_in_sample`). Rows without an inference id are never in it."""
     ids = _seq(inference_ids)
     present = np.array([i is not None for i in ids], dtype=bool)
     if rate >= 1.0:
         return present
     models = [model_ids] * len(ids) if isinstance(model_ids, str) else _seq(model_ids)
-    keys = [f"{m}{KEY_SEP}{i}".encode() for m, i in zip(models, ids, strict=True)]
-    crc = np.fromiter(map(zlib.crc32, keys), dtype=np.uint64, count=len(keys))
+    return present & _in_sample(_keys(models, ids), rate)
+
+
+def _in_sample(keys: list[str], rate: float) -> NDArray[np.bool_]:
+    """Keys in the join sample of ``rate``: the same answer for a prediction and its label, in every process and on
+    every replay (CRC-32 of the key, mixed by a 64-bit Fibonacci multiply, against ``rate``)."""
+    crc = np.fromiter(map(zlib.crc32, map(str.encode, keys)), dtype=np.uint64, count=len(keys))
     with np.errstate(over="ignore"):
         mixed = (crc * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)
-    return present & (mixed < np.uint64(int(rate * 2**32)))
+    return np.asarray(mixed < np.uint64(int(rate * 2**32)), dtype=bool)
 
 
 def _keys(model_ids: Iterable[Any], inference_ids: Iterable[Any]) -> list[str]:
@@ -809,10 +813,11 @@ class JoinStore:
     """Labels ⋈ predictions by (model_id, inference_id) with a TTL and a bounded in-memory part."""
 
     def __init__(self, path: str | Path | None = None, max_memory_items: int = 1_000_000,
-                 ttl_ms: int = 24 * 3600 * 1000, budget: MemoryBudget | None = None) -> None:
-        if max_memory_items < 1 or ttl_ms <= 0:
-            raise ConfigError(f"join store needs max_memory_items >= 1 and ttl_ms > 0 "
-                              f"(got {max_memory_items}, {ttl_ms})")
+                 ttl_ms: int = 24 * 3600 * 1000, budget: MemoryBudget | None = None, sample_rate: float = 1.0) -> None:
+        if max_memory_items < 1 or ttl_ms <= 0 or not 0.0 < sample_rate <= 1.0:
+            raise ConfigError(f"join store needs max_memory_items >= 1, ttl_ms > 0 and 0 < sample_rate <= 1 "
+                              f"(got {max_memory_items}, {ttl_ms}, {sample_rate})")
+        self.sample_rate = sample_rate  # only keys in this join sample are stored or joined (see _in_sample)
         self._max_memory_items = max_memory_items
         self._budget = budget
         self.ttl_ms = ttl_ms
@@ -845,6 +850,10 @@ class JoinStore:
         n = len(keys)
         ts = _stamps(timestamps_ms, n)
         values = _pack(ts, y_pred, score, n)
+        if self.sample_rate < 1.0:  # predictions outside the join sample never wait
+            sampled = _in_sample(keys, self.sample_rate)
+            keys, ts = list(itertools.compress(keys, sampled)), ts[sampled]
+            values = list(itertools.compress(values, sampled))
         entries, labels, index = self._entries, self._labels, self._entry_index
         seen: set[str] = set()  # keys live in the segments: duplicates
         spilled_labels: dict[str, tuple[Any, int]] = {}
@@ -921,6 +930,10 @@ class JoinStore:
         """Store labels; returns the rows joined with predictions already held, and the counts."""
         keys = _keys(_seq(model_ids), _seq(inference_ids))
         values = _list(labels, len(keys), "labels")
+        n_in = len(keys)
+        if self.sample_rate < 1.0:  # labels outside the join sample are counted, never stored
+            sampled = _in_sample(keys, self.sample_rate)
+            keys, values = list(itertools.compress(keys, sampled)), list(itertools.compress(values, sampled))
         now = int(now_ms)
         entries, waiting = self._entries, self._labels
         spilled: dict[str, _Hit] = {}
@@ -932,7 +945,7 @@ class JoinStore:
                 spilled = self._segments.find(misses, hashes)
             if self._spill is not None:
                 spilled_labels = self._spill.fetch(self._spill.candidates(misses, hashes))
-        out, counts = _Collector(), JoinCounts()
+        out, counts = _Collector(), JoinCounts(sampled_out_label=n_in - len(keys))
         for key, label in zip(keys, values, strict=True):
             value = entries.get(key)
             if type(value) is int or key in waiting or key in spilled_labels:

@@ -290,8 +290,8 @@ def test_join_sample_is_deterministic_and_near_its_rate() -> None:
 def test_join_sample_rate_joins_exactly_the_sampled_keys() -> None:
     rows = [(f"k{i}", 100 + i, i % 2, 0.5, "f") for i in range(400)]
     labels = [(f"k{i}", 150 + i, (i // 2) % 2) for i in range(400)]
-    full, half = _monitors(), PartitionMonitors(JoinStore(None, ttl_ms=10_000), SIZE, None, lambda m: NO_SETUP,
-                                                 sample_rate=0.5)
+    half_store = JoinStore(None, ttl_ms=10_000, sample_rate=0.5)
+    full, half = _monitors(), PartitionMonitors(half_store, SIZE, None, lambda m: NO_SETUP)
     joined: dict[str, list[float]] = {}
     for name, mon in (("full", full), ("half", half)):
         streams = mon.add_capture(_pred_batch(rows), wm_before=None)

@@ -350,7 +350,8 @@ def test_memory_budget_is_shared_by_the_open_stores() -> None:
 
 def test_new_store_takes_a_share_of_the_process_budget() -> None:
     settings = Settings(group_id="g", labels=LabelSettings(max_memory_items=100_000))
-    stores = [new_store(settings, p) for p in range(4)]
+    budget = MemoryBudget(settings.labels.max_memory_items)
+    stores = [new_store(settings, p, budget) for p in range(4)]
     assert [s.max_memory_items for s in stores] == [25_000] * 4
     for s in stores:
         s.close()

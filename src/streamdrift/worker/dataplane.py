@@ -26,6 +26,7 @@ from confluent_kafka import KafkaError as CKafkaError
 
 from streamdrift.concept import ConceptDriftConfig, ConceptDriftMonitor
 from streamdrift.errors import ConfigError, KafkaError
+from streamdrift.joinstore import MemoryBudget
 from streamdrift.metrics import Metrics
 from streamdrift.partials import LABELS, PartialDelta, Stage, WindowClosed, encode_partial
 from streamdrift.profiles import DatasetProfile, ProfileParams
@@ -144,6 +145,7 @@ class DataPlane:
         self._params = ProfileParams(kll_k=p.kll_k, frequent_lg_max_k=p.frequent_lg_max_k, hll_lg_k=p.hll_lg_k)
         self._topic = settings.topics.capture
         self._parts: dict[int, PartitionState] = {}
+        self._join_budget = MemoryBudget(settings.labels.max_memory_items)  # shared by the partitions' join stores
         self._last_commit = 0.0
         self._pending_records = 0  # capture records consumed since the last commit (bounds delta memory)
         self._backlog = False  # the last consume() showed records beyond it: the worker is behind the log end
@@ -655,10 +657,9 @@ class DataPlane:
         closed_before = None if watermark is None else watermark - watermark % self._spec.size_ms
         marks = [w for w in (watermark, labels_watermark) if w is not None]
         since = min(marks) - round(self.settings.labels.ttl * 1000) if len(marks) == 2 else None
-        store = (rebuild_store(self.settings, partition, offset, labels_offset, since)
-                 if since is not None else new_store(self.settings, partition))
-        state.monitors = PartitionMonitors(store, self._spec.size_ms, closed_before, self._setup_of, labels_closed,
-                                           sample_rate=self.settings.labels.sample_rate)
+        store = (rebuild_store(self.settings, partition, self._join_budget, offset, labels_offset, since)
+                 if since is not None else new_store(self.settings, partition, self._join_budget))
+        state.monitors = PartitionMonitors(store, self._spec.size_ms, closed_before, self._setup_of, labels_closed)
         return state
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -17,10 +17,9 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
 from confluent_kafka import OFFSET_END, Consumer, KafkaException, Message, TopicPartition
 
-from streamdrift.joinstore import JoinStore, MemoryBudget, join_sample
+from streamdrift.joinstore import JoinStore, MemoryBudget
 from streamdrift.records import parse_capture, parse_labels
 from streamdrift.settings import Settings
 from streamdrift.worker.kafka_errors import wrap
@@ -30,21 +29,9 @@ log = logging.getLogger(__name__)
 _CHUNK = 5000
 
 
-_BUDGETS: dict[int, MemoryBudget] = {}
-
-
-def process_budget(max_memory_items: int) -> MemoryBudget:
-    """The memory budget shared by the join stores of this process (``labels.max_memory_items`` is per worker
-    process: each partition's store holds its share and spills the rest)."""
-    budget = _BUDGETS.get(max_memory_items)
-    if budget is None:
-        budget = _BUDGETS[max_memory_items] = MemoryBudget(max_memory_items)
-    return budget
-
-
-def new_store(settings: Settings, partition: int) -> JoinStore:
+def new_store(settings: Settings, partition: int, budget: MemoryBudget) -> JoinStore:
     """An empty join store for ``partition`` (its spill file, when configured, is started afresh), holding in
-    memory its share of the process's ``labels.max_memory_items``."""
+    memory its share of ``budget`` (the worker process's ``labels.max_memory_items``, shared by its stores)."""
     s = settings.labels
     path: Path | None = None
     if s.spill_dir is not None:
@@ -52,13 +39,13 @@ def new_store(settings: Settings, partition: int) -> JoinStore:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{settings.group_id}-p{partition}-{os.getpid()}-{uuid.uuid4().hex[:6]}.sqlite"
     return JoinStore(path, max_memory_items=s.max_memory_items, ttl_ms=round(s.ttl * 1000),
-                     budget=process_budget(s.max_memory_items))
+                     budget=budget, sample_rate=s.sample_rate)
 
 
-def rebuild_store(settings: Settings, partition: int, capture_end: int | None, labels_end: int | None,
-                  since_ms: int | None) -> JoinStore:
+def rebuild_store(settings: Settings, partition: int, budget: MemoryBudget, capture_end: int | None,
+                  labels_end: int | None, since_ms: int | None) -> JoinStore:
     """A store holding the pending join state as of the committed offsets (see the module docs)."""
-    store = new_store(settings, partition)
+    store = new_store(settings, partition, budget)
     if since_ms is None or (not capture_end and not labels_end):
         return store
     started = time.monotonic()
@@ -122,7 +109,7 @@ def _feed(msgs: list[Message], store: JoinStore, settings: Settings, predictions
             if b.prediction is None and b.score is None:
                 continue
             ids = b.inference_ids.tolist()
-            keep = np.flatnonzero(join_sample(b.model_id, ids, settings.labels.sample_rate)).tolist()
+            keep = [i for i, x in enumerate(ids) if x is not None]
             if keep:
                 y_pred = quality_values(b.prediction)[keep] if b.prediction is not None else None
                 store.add_predictions([b.model_id] * len(keep), [ids[i] for i in keep], b.timestamps_ms[keep],
@@ -131,7 +118,5 @@ def _feed(msgs: list[Message], store: JoinStore, settings: Settings, predictions
         return
     labels, _ = parse_labels(values, max_bytes=settings.max_record_bytes, fallback_timestamps_ms=stamps)
     if labels.n_rows:
-        sampled = join_sample(labels.model_ids, labels.inference_ids, settings.labels.sample_rate)
-        if sampled.any():  # as PartitionMonitors.add_labels: labels outside the join sample never enter the store
-            store.add_labels(labels.model_ids[sampled], labels.inference_ids[sampled],
-                             quality_values(labels.labels)[sampled], now_ms=int(labels.timestamps_ms.max()))
+        store.add_labels(labels.model_ids, labels.inference_ids, quality_values(labels.labels),
+                         now_ms=int(labels.timestamps_ms.max()))

@@ -35,7 +35,7 @@ from streamdrift.attribution import AttributionState
 from streamdrift.bias import BiasState
 from streamdrift.columns import Column, Kind
 from streamdrift.errors import StreamdriftError
-from streamdrift.joinstore import JoinCounts, JoinedRows, JoinStore, join_sample
+from streamdrift.joinstore import JoinCounts, JoinedRows, JoinStore
 from streamdrift.modelquality import (
     BinaryQualityState,
     ProblemType,
@@ -79,10 +79,8 @@ class PartitionMonitors:
     """Join store and per-window monitor states of one capture partition (see the module docs)."""
 
     def __init__(self, store: JoinStore, size_ms: int, closed_before: int | None,
-                 setup_of: Callable[[str], ModelSetup], labels_closed_before: int | None = None,
-                 sample_rate: float = 1.0) -> None:
+                 setup_of: Callable[[str], ModelSetup], labels_closed_before: int | None = None) -> None:
         self.store = store
-        self.sample_rate = sample_rate  # labels.sample_rate: the join sample (joinstore.join_sample)
         self.size_ms = size_ms
         self.closed_before = closed_before  # windows starting before this are closed on this partition
         self.labels_closed_before = labels_closed_before  # ... and their labels stage before this one
@@ -103,9 +101,10 @@ class PartitionMonitors:
         self._add_attribution(batch, setup, open_rows)
         if batch.prediction is None and batch.score is None:
             return []
-        idx = np.flatnonzero(join_sample(batch.model_id, batch.inference_ids, self.sample_rate))
-        if not idx.size:
+        has_id = np.array([i is not None for i in batch.inference_ids.tolist()], dtype=bool)
+        if not has_id.any():
             return []
+        idx = np.flatnonzero(has_id)
         y_pred = (quality_values(batch.prediction)[idx] if batch.prediction is not None
                   else np.full(idx.size, np.nan))
         score = batch.score[idx] if batch.score is not None else None
@@ -124,13 +123,6 @@ class PartitionMonitors:
         models = labels.model_ids[order]
         for model in dict.fromkeys(models.tolist()):
             sel = order[models == model]
-            if self.sample_rate < 1.0:
-                kept = sel[join_sample(str(model), labels.inference_ids[sel], self.sample_rate)]
-                if kept.size < sel.size:
-                    self.outcomes[(str(model), "sampled_out")] += int(sel.size - kept.size)
-                if not kept.size:
-                    continue
-                sel = kept
             # one call per distinct arrival time would be exact but slow: the batch arrives at its newest label
             result = self.store.add_labels(labels.model_ids[sel], labels.inference_ids[sel], values[sel],
                                            now_ms=int(labels.timestamps_ms[sel].max()))
@@ -234,7 +226,8 @@ class PartitionMonitors:
 
     def _count(self, counts: JoinCounts, model: str) -> None:
         for outcome, n in (("duplicate", counts.duplicate_label), ("early", counts.unmatched_label),
-                           ("duplicate_prediction", counts.duplicate_prediction)):
+                           ("duplicate_prediction", counts.duplicate_prediction),
+                           ("sampled_out", counts.sampled_out_label)):
             if n:
                 self.outcomes[(model, outcome)] += n
 
