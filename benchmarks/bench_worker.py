@@ -31,7 +31,7 @@ import numpy as np
 import orjson
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from streamdrift.arrowbatch import encode_arrow_batch
+from streamdrift.arrowbatch import encode_arrow_batch, stream_bytes
 from streamdrift.baseline import build_baseline
 from streamdrift.cli.baseline_publish import publish_baseline
 from streamdrift.columns import columns_from_rows
@@ -105,10 +105,7 @@ def _sdk_batches(n: int, rng: np.random.Generator, fmt: str, *, models: int = 1,
             batch = pa.ipc.open_stream(encoded[b % models]).read_next_batch()
             batch = batch.set_column(batch.schema.get_field_index("timestamp"), "timestamp", pa.array(stamps))
             batch = batch.set_column(batch.schema.get_field_index("inference_id"), "inference_id", pa.array(ids))
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_stream(sink, batch.schema) as writer:
-                writer.write_batch(batch)
-            yield bytes(sink.getvalue())
+            yield stream_bytes(batch)
         else:
             obj = orjson.loads(encoded[b % models])
             obj["timestamp"], obj["inference_id"] = stamps.tolist(), ids.tolist()

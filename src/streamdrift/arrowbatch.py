@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = ["ARROW_MAGIC", "FORMAT", "VERSION", "ArrowBatch", "decode_arrow_batch", "encode_arrow_batch",
-           "is_arrow_batch"]
+           "is_arrow_batch", "stream_bytes"]
 
 ARROW_MAGIC: Final[bytes] = b"\xff\xff\xff\xff"  # Arrow IPC continuation marker: first bytes of every stream
 FORMAT: Final[str] = "columnar-arrow"
@@ -242,7 +242,7 @@ def _timestamps(table: pa.Table, n: int, fallback_ms: int | None) -> NDArray[np.
     if pa.types.is_timestamp(kind):
         arr = arr.cast(pa.int64()).cast(pa.float64())
         values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64) * _MS_PER_UNIT[kind.unit]
-    elif pa.types.is_integer(kind) or pa.types.is_floating(kind):
+    elif _is_number(kind):
         values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
     else:
         raise BadRecordError("bad_timestamp", f"timestamp must be epoch milliseconds or an Arrow timestamp, not {kind}")
@@ -305,7 +305,13 @@ def encode_arrow_batch(
     meta = {"streamdrift.format": FORMAT, "schema_version": VERSION, "model_id": model_id}
     if model_version is not None:
         meta["model_version"] = model_version
-    batch = pa.RecordBatch.from_arrays(list(fields.values()), names=list(fields), metadata=meta)
+    return stream_bytes(pa.RecordBatch.from_arrays(list(fields.values()), names=list(fields), metadata=meta))
+
+
+def stream_bytes(batch: pa.RecordBatch) -> bytes:
+    """One record batch as an Arrow IPC stream: the message an Arrow columnar batch is."""
+    import pyarrow as pa
+
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, batch.schema) as writer:
         writer.write_batch(batch)

@@ -14,8 +14,9 @@ from numpy.typing import NDArray
 from streamdrift.columns import Column, Columns, Kind
 from streamdrift.errors import InputFileError
 
-__all__ = ["MAX_TIMESTAMP_MS", "MISSING_TIMESTAMP", "BadLine", "BadLineCallback", "CaptureColumns", "Chunk", "RoleColumns", "number_labels",
-           "role_binary_like", "role_floats", "role_labels", "role_present", "role_values"]
+__all__ = ["MAX_TIMESTAMP_MS", "MISSING_TIMESTAMP", "BadLine", "BadLineCallback", "CaptureColumns", "Chunk",
+           "RoleColumns", "number_labels", "role_binary_like", "role_floats", "role_labels", "role_present",
+           "role_values"]
 
 MISSING_TIMESTAMP: Final[int] = int(np.iinfo(np.int64).min)
 MAX_TIMESTAMP_MS: Final[int] = 1 << 53  # largest epoch-ms timestamp taken (exact in float64; year ~287,000)
@@ -46,9 +47,6 @@ class Chunk:
     predictions: NDArray[Any] | None = None
     scores: NDArray[Any] | None = None
     attributions: Columns | None = None      # capture records' attributions (with roles), None when none
-
-
-
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamdrift.arrowbatch import FORMAT, encode_arrow_batch, is_arrow_batch
+from streamdrift.arrowbatch import FORMAT, encode_arrow_batch, is_arrow_batch, stream_bytes
 from streamdrift.records import encode_capture_record, encode_columnar_batch, parse_capture
 from streamdrift.schemas import errors
 
@@ -36,11 +36,7 @@ def _summary(values: list[bytes], fallback: int | None = T0 + 7) -> tuple[object
 
 def _ipc(fields: dict[str, pa.Array], metadata: dict[str, str] | None = None) -> bytes:
     meta = {"streamdrift.format": FORMAT, "model_id": "m"} if metadata is None else metadata
-    batch = pa.RecordBatch.from_arrays(list(fields.values()), names=list(fields), metadata=meta)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, batch.schema) as writer:
-        writer.write_batch(batch)
-    return bytes(sink.getvalue())
+    return stream_bytes(pa.RecordBatch.from_arrays(list(fields.values()), names=list(fields), metadata=meta))
 
 
 def _features(**columns: pa.Array) -> pa.Array:
