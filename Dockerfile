@@ -1,14 +1,27 @@
 # The streamdrift worker image (used by docker-compose.yml for the worker and the one-shot topics job).
-FROM python:3.11-slim
 
+# Build stage: the wheel, with the native capture-record reader (native/, Rust) compiled by maturin.
+FROM python:3.11-slim AS build
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends curl ca-certificates gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/* \
+    && curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+ENV PATH=/root/.cargo/bin:$PATH \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY . .
+RUN pip wheel --no-deps --wheel-dir /wheels .
+
+# Runtime stage: Python and the wheel, no compiler.
+FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-
-WORKDIR /src
-COPY . .
-RUN pip install . \
+COPY --from=build /wheels /wheels
+RUN pip install /wheels/*.whl \
+    && rm -rf /wheels \
     && useradd --create-home --uid 10001 streamdrift
 
 USER streamdrift

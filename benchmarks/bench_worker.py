@@ -362,6 +362,7 @@ def main() -> None:
                         help="messages per consume() in the columnar run (1000 records each; 50 keeps the poll's "
                         "bytes and columns at ~9 MB: RSS 252-268 MB flat vs 291-352 MB at 200, same records/s)")
     parser.add_argument("--only-columnar", action="store_true", help="the columnar run(s) only")
+    parser.add_argument("--only-json", action="store_true", help="the JSON records run only")
     parser.add_argument("--columnar-format", choices=("arrow", "json", "both"), default="both",
                         help="columnar batch format(s) to measure (both: Arrow IPC and JSON columnar, one run each)")
     args = parser.parse_args()
@@ -384,6 +385,10 @@ def main() -> None:
                       f"RSS MB {' '.join(f'{r:.0f}' for r in col['rss'])}", flush=True)
             return
         js = bench_json(b, n_json, kafka)
+        if args.only_json:
+            print(f"JSON data plane {js['worker']:,.0f} records/s; raw consume + orjson.loads {js['raw']:,.0f}; "
+                  f"ratio {js['worker'] / js['raw']:.0%}", flush=True)
+            return
         cols = {run: bench_columnar(b, n_col, kafka, args.columnar_batch_size, run[1], run[0], run[2], run[3])
                 for run in runs}
         faust_rate = bench_faust(b, n_faust, kafka)

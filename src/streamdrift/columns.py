@@ -93,6 +93,17 @@ class Columns:
 # --------------------------------------------------------------------------------------------- numbers
 
 
+def text_column(strings: NDArray[np.object_], has_missing: bool) -> Column:
+    """A column of JSON strings and nulls (``strings``: str, or None where missing): STRING rows, MISSING rows."""
+    n = len(strings)
+    if not has_missing:  # the common case
+        return Column(np.full(n, np.nan), np.full(n, Kind.STRING, dtype=np.uint8), strings)
+    missing = np.equal(strings, np.full(1, None, dtype=object))
+    kinds = np.where(missing, np.uint8(Kind.MISSING), np.uint8(Kind.STRING)).astype(np.uint8)
+    return Column(np.full(n, np.nan), kinds, None if missing.all() else strings)
+
+
+
 def classify_numbers(numbers: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.uint8]]:
     """Kinds of float values (NaN MISSING, inf NONFINITE, integral-valued INTEGRAL, else FRACTIONAL).
 

@@ -42,8 +42,9 @@ from numpy.typing import NDArray
 
 from streamdrift.arrowbatch import decode_arrow_batch, is_arrow_batch
 from streamdrift.chunks import MAX_TIMESTAMP_MS, CaptureColumns
-from streamdrift.columns import Column, Columns, Kind, classify_numbers, column_from_values, paused_gc
+from streamdrift.columns import Column, Columns, classify_numbers, column_from_values, paused_gc, text_column
 from streamdrift.errors import BadRecordError
+from streamdrift.nativerecords import NativeGroup, read_records
 
 
 def _optional_simdjson() -> ModuleType | None:
@@ -161,6 +162,7 @@ def parse_capture(
     max_bytes: int = 1 << 20,
     fallback_timestamps_ms: Sequence[int] | None = None,
     fast_columnar: bool | None = None,
+    native: bool = True,
 ) -> tuple[list[CaptureBatch], list[DeadLetter]]:
     """Parse capture messages into one :class:`CaptureBatch` per (model, version), plus dead letters.
 
@@ -168,9 +170,15 @@ def parse_capture(
     without a ``timestamp``; without it such a record is dead-lettered (``missing_field``).
     ``fast_columnar``: read columnar batches with simdjson when it is installed (the same result, without a
     Python object per value): None (default) for messages of at least 4 KiB, True for every message, False never.
+    ``native``: read a poll of only valid JSON records with the native reader (:mod:`streamdrift.nativerecords`;
+    the same batches, about 4x faster); False always takes the Python path.
     """
     dead: list[DeadLetter] = []
     with paused_gc():
+        if native:
+            groups_read = read_records(values, min(max_bytes, _PRELOAD_MAX_MESSAGE), _PRELOAD_MAX_TOTAL)
+            if groups_read is not None:
+                return [_native_batch(g) for g in groups_read], dead
         objs = _load_all(values, max_bytes)
         groups = None if objs is None else _plain_record_groups(objs)
         if groups is None:
@@ -250,15 +258,32 @@ def _add_arrow(
     group.segments.append(_Segment(batch.rows, np.full(batch.rows.n_rows, index, dtype=np.int64)))
 
 
-def _load_all(values: Sequence[bytes], max_bytes: int) -> list[dict[str, Any]] | None:
-    """Every message parsed (one C-level pass), or None when one is too large, not JSON or not an object.
+def _preloadable(values: Sequence[bytes], max_bytes: int) -> bool:
+    """A poll of small messages (JSON records), read in one pass; big columnar batches are parsed one at a time,
+    so their Python objects never all exist at once."""
+    return bool(values) and max(map(len, values)) <= min(max_bytes, _PRELOAD_MAX_MESSAGE) and (
+        sum(map(len, values)) <= _PRELOAD_MAX_TOTAL
+    )
 
-    Only for polls of small messages (JSON records): big columnar batches are parsed one at a time, so their
-    Python objects never all exist at once.
-    """
-    if not values or max(map(len, values)) > min(max_bytes, _PRELOAD_MAX_MESSAGE):
-        return None
-    if sum(map(len, values)) > _PRELOAD_MAX_TOTAL:
+
+def _native_batch(group: NativeGroup) -> CaptureBatch:
+    rows = group.rows
+    return CaptureBatch(
+        model_id=group.model_id,
+        model_version=group.model_version,
+        timestamps_ms=rows.timestamps_ms,
+        inference_ids=rows.inference_ids,
+        features=rows.features,
+        prediction=rows.prediction,
+        score=rows.score,
+        attributions=rows.attributions,
+        source_index=group.source_index,
+    )
+
+
+def _load_all(values: Sequence[bytes], max_bytes: int) -> list[dict[str, Any]] | None:
+    """Every message parsed (one C-level pass), or None when one is too large, not JSON or not an object."""
+    if not _preloadable(values, max_bytes):
         return None
     try:
         objs = list(map(orjson.loads, values))
@@ -459,13 +484,7 @@ def _column(values: Sequence[object], allowed: frozenset[type] | None = None, wh
     if allowed is not None and not types <= allowed:
         raise BadRecordError("wrong_type", f"{what}: values must be {_type_names(allowed)}")
     if values and types <= _TEXT_TYPES:
-        strings = np.empty(len(values), dtype=object)
-        strings[:] = values
-        if type(None) not in types:  # the common case: no missing row
-            return Column(np.full(len(values), np.nan), np.full(len(values), Kind.STRING, dtype=np.uint8), strings)
-        missing = np.equal(strings, np.full(1, None, dtype=object))
-        kinds = np.where(missing, np.uint8(Kind.MISSING), np.uint8(Kind.STRING)).astype(np.uint8)
-        return Column(np.full(len(values), np.nan), kinds, None if missing.all() else strings)
+        return text_column(_object_array(values), type(None) in types)
     if types <= _NUMBER_TYPES:  # skip column_from_values' second type scan
         try:
             numbers, kinds = classify_numbers(np.array(values, dtype=np.float64).reshape(-1))

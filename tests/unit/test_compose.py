@@ -135,15 +135,20 @@ def test_prometheus_scrapes_the_worker_service(services: dict[str, Any]) -> None
     assert "/etc/prometheus/rules.yml" in config.get("rule_files", [])
 
 
-def test_dockerfile_installs_the_package_and_exposes_metrics() -> None:
+def test_dockerfile_builds_the_wheel_installs_it_and_exposes_metrics() -> None:
+    """Two stages: the wheel built with cargo (the native reader), then installed in a slim runtime image."""
     text = (REPO / "Dockerfile").read_text(encoding="utf-8")
     lines = [line.strip() for line in text.splitlines()]
-    assert (
-        lines[next(i for i, line in enumerate(lines) if line.startswith("FROM"))] == "FROM python:3.11-slim"
-    )
-    assert any(line.startswith("RUN pip install .") for line in lines)
-    assert "EXPOSE 8000" in lines
-    assert any(line.startswith("USER ") and "root" not in line for line in lines)
+    stages = [line for line in lines if line.startswith("FROM")]
+    assert stages == ["FROM python:3.11-slim AS build", "FROM python:3.11-slim"]
+    build = lines[lines.index(stages[0]) : lines.index(stages[1])]
+    runtime = lines[lines.index(stages[1]) :]
+    assert any("rustup" in line for line in build)
+    assert any(line.startswith("RUN pip wheel") and line.endswith(" .") for line in build)
+    assert "COPY --from=build /wheels /wheels" in runtime
+    assert any(line.startswith("RUN pip install /wheels/") for line in runtime)
+    assert "EXPOSE 8000" in runtime
+    assert any(line.startswith("USER ") and "root" not in line for line in runtime)
 
 
 def test_dockerignore_keeps_what_the_build_needs() -> None:
@@ -153,4 +158,5 @@ def test_dockerignore_keeps_what_the_build_needs() -> None:
         if line.strip() and not line.startswith("#")
     }
     assert {".git", ".venv", ".kafka", "deploy/kafka/lib"} <= ignored
-    assert not ignored & {"src", "schemas", "pyproject.toml", "README.md", "."}
+    assert not ignored & {"src", "schemas", "native", "pyproject.toml", "README.md", "."}
+    assert "native/target" in ignored  # cargo's build output stays out of the context

@@ -1,0 +1,674 @@
+//! streamdrift's native capture-record reader: a poll of JSON capture records -> one set of columns per model,
+//! without a Python object per value (serde_json into typed visitors; one Python string per id and per distinct
+//! category value).
+//!
+//! It reads exactly the polls that `streamdrift.records` would read on its all-records fast path, and returns
+//! `None` for any poll holding something else (a columnar batch, a bad or unusual record, a boolean, an integer
+//! model version, a record without a timestamp, ...). The caller then takes the Python path, which handles every
+//! case and names the dead-letter reasons. So this module never decides that input is bad; it only reads the
+//! common, valid case faster. `tests/unit/test_native_records.py` checks that both paths give the same batches.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use rustc_hash::FxHashMap;
+use serde_json::value::RawValue;
+
+/// `streamdrift.chunks.MAX_TIMESTAMP_MS`: 2^53 epoch milliseconds.
+const MAX_TIMESTAMP_MS: f64 = 9_007_199_254_740_992.0;
+
+fn bail<E: de::Error>(what: &str) -> E {
+    E::custom(what)
+}
+
+// ------------------------------------------------------------------------------------------------ scalars
+
+/// A JSON text that borrows from the message when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Text(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Text(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Text(Cow::Owned(v)))
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(TextVisitor)
+    }
+}
+
+/// One JSON scalar the fast path takes: null, a number (a finite double: integers are rounded to nearest, ties to
+/// even, as Python's int -> float, beyond 64 bits too, as orjson) or a string. Booleans, arrays, objects and
+/// doubles that overflow are refused (the Python path handles them).
+enum Val<'a> {
+    Null,
+    Num(f64),
+    Str(Cow<'a, str>),
+}
+
+impl<'de> de::Deserialize<'de> for Val<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // The value's text, checked as JSON by serde_json but not converted: numbers are converted here, by the
+        // standard library's correctly rounded parser, which is several times faster than a full conversion.
+        d.deserialize_any(ValVisitor)
+    }
+}
+
+struct ValVisitor;
+
+impl<'de> Visitor<'de> for ValVisitor {
+    type Value = Val<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("null, a number or a string")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Val::Null)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Val::Num(v as f64))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Val::Num(v as f64))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Val::Num(v))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Val::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Val::Str(Cow::Owned(v.to_owned())))
+    }
+}
+
+fn scalar(text: &str) -> Option<Val<'_>> {
+    match *text.as_bytes().first()? {
+        b'n' => Some(Val::Null),
+        b'"' => {
+            let inner = &text[1..text.len() - 1];
+            if inner.contains('\\') {
+                serde_json::from_str::<String>(text).ok().map(|s| Val::Str(Cow::Owned(s)))
+            } else {
+                Some(Val::Str(Cow::Borrowed(inner)))
+            }
+        }
+        b'-' | b'0'..=b'9' => number(text).map(Val::Num),
+        _ => None, // true / false / an array / an object
+    }
+}
+
+/// A JSON number's text as a finite double, correctly rounded (as serde_json's `float_roundtrip` and orjson).
+fn number(text: &str) -> Option<f64> {
+    let x: f64 = text.parse().ok()?;
+    x.is_finite().then_some(x)
+}
+
+/// An epoch-millisecond timestamp: an integer or a finite double in [0, 2^53), truncated toward zero (as
+/// numpy's float -> int64 cast of the Python path).
+struct Timestamp(i64);
+
+struct TimestampVisitor;
+
+impl<'de> Visitor<'de> for TimestampVisitor {
+    type Value = Timestamp;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("epoch milliseconds")
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        if v < 0 || v as f64 >= MAX_TIMESTAMP_MS {
+            return Err(bail("timestamp out of range"));
+        }
+        Ok(Timestamp(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        if v as f64 >= MAX_TIMESTAMP_MS {
+            return Err(bail("timestamp out of range"));
+        }
+        Ok(Timestamp(v as i64))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        if !(0.0..MAX_TIMESTAMP_MS).contains(&v) {
+            return Err(bail("timestamp out of range"));
+        }
+        Ok(Timestamp(v.trunc() as i64))
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TimestampVisitor)
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ prediction
+
+/// `prediction`: absent / null, a scalar, or an object with `label` and `score` (other keys ignored).
+enum Prediction<'a> {
+    Absent,
+    Scalar(Val<'a>),
+    Pair(Val<'a>, Option<f64>),
+}
+
+struct PredictionVisitor;
+
+impl<'de> Visitor<'de> for PredictionVisitor {
+    type Value = Prediction<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a scalar or {label, score}")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut label: Option<Val<'de>> = None;
+        let mut score: Option<Option<f64>> = None;
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            match key.as_ref() {
+                "label" if label.is_none() => label = Some(map.next_value()?),
+                "score" if score.is_none() => {
+                    score = Some(match map.next_value::<Val<'de>>()? {
+                        Val::Null => None,
+                        Val::Num(x) => Some(x),
+                        Val::Str(_) => return Err(bail("text score")),
+                    })
+                }
+                "label" | "score" => return Err(bail("duplicate key")),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Prediction::Pair(label.unwrap_or(Val::Null), score.flatten()))
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Prediction<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw: &'de RawValue = de::Deserialize::deserialize(d)?;
+        let text = raw.get();
+        if text.starts_with('{') {
+            let mut inner = serde_json::Deserializer::from_str(text);
+            return inner.deserialize_map(PredictionVisitor).map_err(|_| bail("prediction"));
+        }
+        match scalar(text) {
+            Some(Val::Null) => Ok(Prediction::Absent),
+            Some(v) => Ok(Prediction::Scalar(v)),
+            None => Err(bail("prediction")),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ one record
+
+/// The fields of one record; `features` / `attributions` go to reusable buffers.
+#[derive(Default)]
+struct Record<'a> {
+    model_id: Option<Cow<'a, str>>,
+    model_version: Option<Option<Cow<'a, str>>>,
+    timestamp: Option<i64>,
+    inference_id: Option<Option<Cow<'a, str>>>,
+    prediction: Option<Prediction<'a>>,
+    has_features: bool,
+    has_attributions: bool,
+    attributions_object: bool, // `attributions` was an object (even an empty one), not null
+}
+
+struct Pairs<'b, 'a> {
+    out: &'b mut Vec<(Cow<'a, str>, Val<'a>)>,
+    numbers_only: bool,
+}
+
+impl<'de, 'b> DeserializeSeed<'de> for Pairs<'b, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, 'b> Visitor<'de> for Pairs<'b, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of scalars")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            let value: Val<'de> = map.next_value()?;
+            if self.numbers_only && matches!(value, Val::Str(_)) {
+                return Err(bail("text attribution"));
+            }
+            self.out.push((key, value));
+        }
+        Ok(())
+    }
+}
+
+struct RecordSeed<'b, 'a> {
+    record: &'b mut Record<'a>,
+    features: &'b mut Vec<(Cow<'a, str>, Val<'a>)>,
+    attributions: &'b mut Vec<(Cow<'a, str>, Val<'a>)>,
+}
+
+fn once<T, E: de::Error>(slot: &mut Option<T>, value: T) -> Result<(), E> {
+    if slot.is_some() {
+        return Err(bail("duplicate key"));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+impl<'de, 'b> DeserializeSeed<'de> for RecordSeed<'b, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, 'b> Visitor<'de> for RecordSeed<'b, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a capture record")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let r = self.record;
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            match key.as_ref() {
+                "model_id" => match map.next_value::<Val<'de>>()? {
+                    Val::Str(s) if !s.is_empty() => once(&mut r.model_id, s)?,
+                    _ => return Err(bail("model_id")),
+                },
+                "model_version" => match map.next_value::<Val<'de>>()? {
+                    Val::Str(s) => once(&mut r.model_version, Some(s))?,
+                    Val::Null => once(&mut r.model_version, None)?,
+                    Val::Num(_) => return Err(bail("numeric model_version")),
+                },
+                "timestamp" => once(&mut r.timestamp, map.next_value::<Timestamp>()?.0)?,
+                "inference_id" => match map.next_value::<Val<'de>>()? {
+                    Val::Str(s) => once(&mut r.inference_id, Some(s))?,
+                    Val::Null => once(&mut r.inference_id, None)?,
+                    Val::Num(_) => return Err(bail("numeric inference_id")),
+                },
+                "prediction" => once(&mut r.prediction, map.next_value()?)?,
+                "features" => {
+                    if r.has_features {
+                        return Err(bail("duplicate key"));
+                    }
+                    r.has_features = true;
+                    map.next_value_seed(Pairs { out: &mut *self.features, numbers_only: false })?;
+                }
+                "attributions" => {
+                    if r.has_attributions {
+                        return Err(bail("duplicate key"));
+                    }
+                    r.has_attributions = true;
+                    r.attributions_object =
+                        map.next_value_seed(Nullable(Pairs { out: &mut *self.attributions, numbers_only: true }))?;
+                }
+                "format" => return Err(bail("a columnar batch")),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `null` (false) or what the inner seed reads (true): attributions.
+struct Nullable<S>(S);
+
+impl<'de, S: DeserializeSeed<'de, Value = ()>> DeserializeSeed<'de> for Nullable<S> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de, Value = ()>> Visitor<'de> for Nullable<S> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("null or an object")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        self.0.deserialize(d).map(|()| true)
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ columns
+
+/// One column being filled: numbers (NaN where null) until a string arrives, then strings. A column holding both
+/// is refused (the Python path classifies mixed columns value by value).
+#[derive(Default)]
+struct Col<'a> {
+    numbers: Vec<f64>,
+    strings: Option<Vec<Option<Cow<'a, str>>>>,
+    any_value: bool,
+}
+
+impl<'a> Col<'a> {
+    fn with_nulls(rows: usize, capacity: usize) -> Self {
+        let mut numbers = Vec::with_capacity(capacity.max(rows));
+        numbers.resize(rows, f64::NAN);
+        Col { numbers, strings: None, any_value: false }
+    }
+
+    fn len(&self) -> usize {
+        match &self.strings {
+            Some(s) => s.len(),
+            None => self.numbers.len(),
+        }
+    }
+
+    fn push(&mut self, value: Val<'a>) -> Result<(), ()> {
+        match (value, &mut self.strings) {
+            (Val::Null, Some(s)) => s.push(None),
+            (Val::Null, None) => self.numbers.push(f64::NAN),
+            (Val::Num(x), None) => {
+                self.numbers.push(x);
+                self.any_value = true;
+            }
+            (Val::Str(t), Some(s)) => s.push(Some(t)),
+            (Val::Str(t), None) => {
+                if self.any_value {
+                    return Err(()); // numbers and text in one column
+                }
+                let mut s: Vec<Option<Cow<'a, str>>> = Vec::with_capacity(self.numbers.capacity().max(16));
+                s.resize_with(self.numbers.len(), || None);
+                s.push(Some(t));
+                self.numbers = Vec::new();
+                self.strings = Some(s);
+                self.any_value = true;
+            }
+            (Val::Num(_), Some(_)) => return Err(()),
+        }
+        Ok(())
+    }
+}
+
+/// Named columns of one group, in first-seen order (the Python path's order).
+struct Table<'a> {
+    names: Vec<Cow<'a, str>>,
+    index: FxHashMap<Cow<'a, str>, usize>,
+    cols: Vec<Col<'a>>,
+    rows: usize,
+    capacity: usize, // rows expected (the poll's messages): columns are allocated once
+}
+
+impl<'a> Table<'a> {
+    fn new(capacity: usize) -> Self {
+        Table { names: Vec::new(), index: FxHashMap::default(), cols: Vec::new(), rows: 0, capacity }
+    }
+
+    fn column_of(&mut self, position: usize, name: Cow<'a, str>) -> usize {
+        // Records of one producer repeat the same key order: try the same position first.
+        if position < self.names.len() && self.names[position] == name {
+            return position;
+        }
+        if let Some(&i) = self.index.get(&name) {
+            return i;
+        }
+        let i = self.cols.len();
+        self.cols.push(Col::with_nulls(self.rows, self.capacity));
+        self.names.push(name.clone());
+        self.index.insert(name, i);
+        i
+    }
+
+    fn push_row(&mut self, pairs: &mut Vec<(Cow<'a, str>, Val<'a>)>) -> Result<(), ()> {
+        for (position, (name, value)) in pairs.drain(..).enumerate() {
+            let i = self.column_of(position, name);
+            let col = &mut self.cols[i];
+            if col.len() != self.rows {
+                return Err(()); // a duplicate key (the Python path keeps the last; refuse)
+            }
+            col.push(value)?;
+        }
+        self.rows += 1;
+        for col in &mut self.cols {
+            if col.len() < self.rows {
+                col.push(Val::Null)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The rows of one (model id, model version) of the poll.
+struct Group<'a> {
+    model_id: Cow<'a, str>,
+    model_version: Option<Cow<'a, str>>,
+    sources: Vec<i64>,
+    timestamps: Vec<i64>,
+    ids: Vec<Option<Cow<'a, str>>>,
+    features: Table<'a>,
+    labels: Col<'a>,
+    scores: Vec<f64>,
+    any_score: bool,
+    attributions: Table<'a>,
+    any_attributions: bool,
+}
+
+impl<'a> Group<'a> {
+    fn new(model_id: Cow<'a, str>, model_version: Option<Cow<'a, str>>, capacity: usize) -> Self {
+        Group {
+            model_id,
+            model_version,
+            sources: Vec::with_capacity(capacity),
+            timestamps: Vec::with_capacity(capacity),
+            ids: Vec::with_capacity(capacity),
+            features: Table::new(capacity),
+            labels: Col::with_nulls(0, capacity),
+            scores: Vec::with_capacity(capacity),
+            any_score: false,
+            attributions: Table::new(0),
+            any_attributions: false,
+        }
+    }
+}
+
+/// Parse every message; `None` at the first one the fast path does not take.
+fn read_poll<'a>(values: &[&'a [u8]]) -> Option<Vec<Group<'a>>> {
+    let mut groups: Vec<Group<'a>> = Vec::new();
+    let mut last = 0usize;
+    let mut features: Vec<(Cow<'a, str>, Val<'a>)> = Vec::with_capacity(64);
+    let mut attributions: Vec<(Cow<'a, str>, Val<'a>)> = Vec::new();
+    for (index, value) in values.iter().enumerate() {
+        let mut record = Record::default();
+        features.clear();
+        attributions.clear();
+        // One UTF-8 check of the whole message; then serde_json reads it as text, with no check per value.
+        let text = std::str::from_utf8(value).ok()?;
+        let mut de = serde_json::Deserializer::from_str(text);
+        RecordSeed { record: &mut record, features: &mut features, attributions: &mut attributions }
+            .deserialize(&mut de)
+            .ok()?;
+        de.end().ok()?;
+        let (model_id, timestamp) = (record.model_id?, record.timestamp?);
+        if !record.has_features {
+            return None;
+        }
+        let version = record.model_version.flatten();
+        if last >= groups.len() || groups[last].model_id != model_id || groups[last].model_version != version {
+            last = match groups.iter().position(|g| g.model_id == model_id && g.model_version == version) {
+                Some(i) => i,
+                None => {
+                    groups.push(Group::new(model_id, version, if groups.is_empty() { values.len() } else { 0 }));
+                    groups.len() - 1
+                }
+            };
+        }
+        let g = &mut groups[last];
+        g.sources.push(index as i64);
+        g.timestamps.push(timestamp);
+        g.ids.push(record.inference_id.flatten());
+        g.features.push_row(&mut features).ok()?;
+        let (label, score) = match record.prediction.unwrap_or(Prediction::Absent) {
+            Prediction::Absent => (Val::Null, None),
+            Prediction::Scalar(v) => (v, None),
+            Prediction::Pair(v, s) => (v, s),
+        };
+        g.labels.push(label).ok()?;
+        g.any_score |= score.is_some();
+        g.scores.push(score.unwrap_or(f64::NAN));
+        g.any_attributions |= record.attributions_object;
+        g.attributions.push_row(&mut attributions).ok()?;
+    }
+    Some(groups)
+}
+
+// ------------------------------------------------------------------------------------------------ to Python
+
+fn raw_bytes<'py, T: Copy>(py: Python<'py>, values: &[T]) -> Bound<'py, PyByteArray> {
+    // SAFETY: T is a plain number type (i64 / f64); its bytes are read in native order by numpy.frombuffer.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(values.as_ptr() as *const u8, std::mem::size_of_val(values))
+    };
+    PyByteArray::new(py, bytes)
+}
+
+/// `streamdrift.columns.Kind`: MISSING, INTEGRAL, FRACTIONAL, STRING (a double here is always finite).
+const MISSING: u8 = 0;
+const INTEGRAL: u8 = 1;
+const FRACTIONAL: u8 = 2;
+const STRING: u8 = 3;
+
+/// (float64 bytes, kind bytes, [str | None] or None): the numbers (NaN where not a number), the kind of each row
+/// as `streamdrift.columns.classify_numbers` gives it, and the text rows (None when the column has none). A text
+/// value repeated in the column is one Python string.
+fn column_to_py<'py>(py: Python<'py>, col: &Col<'_>) -> PyResult<Bound<'py, PyTuple>> {
+    let Some(strings) = &col.strings else {
+        let kinds: Vec<u8> = col
+            .numbers
+            .iter()
+            .map(|&x| if x.is_nan() { MISSING } else if x == x.floor() { INTEGRAL } else { FRACTIONAL })
+            .collect();
+        let none = py.None().into_bound(py);
+        return PyTuple::new(py, [raw_bytes(py, &col.numbers).into_any(), raw_bytes(py, &kinds).into_any(), none]);
+    };
+    let mut interned: FxHashMap<&str, Bound<'py, PyString>> = FxHashMap::default();
+    let mut previous: Option<(&str, Bound<'py, PyString>)> = None;
+    let mut kinds: Vec<u8> = Vec::with_capacity(strings.len());
+    let items = PyList::empty(py);
+    for s in strings {
+        let Some(text) = s else {
+            kinds.push(MISSING);
+            items.append(py.None())?;
+            continue;
+        };
+        kinds.push(STRING);
+        let text: &str = text.as_ref();
+        let obj = match &previous {
+            Some((p, obj)) if *p == text => obj.clone(),
+            _ => interned.entry(text).or_insert_with(|| PyString::new(py, text)).clone(),
+        };
+        items.append(&obj)?;
+        previous = Some((text, obj));
+    }
+    let numbers = vec![f64::NAN; strings.len()];
+    PyTuple::new(py, [raw_bytes(py, &numbers).into_any(), raw_bytes(py, &kinds).into_any(), items.into_any()])
+}
+
+fn table_to_py<'py>(py: Python<'py>, table: &Table<'_>) -> PyResult<Bound<'py, PyTuple>> {
+    let names = PyList::empty(py);
+    for name in &table.names {
+        names.append(PyString::new(py, name))?;
+    }
+    let cols = PyList::empty(py);
+    for col in &table.cols {
+        cols.append(column_to_py(py, col)?)?;
+    }
+    PyTuple::new(py, [names.into_any(), cols.into_any()])
+}
+
+fn text_or_none<'py>(py: Python<'py>, text: &Option<Cow<'_, str>>) -> Bound<'py, PyAny> {
+    match text {
+        Some(t) => PyString::new(py, t).into_any(),
+        None => py.None().into_bound(py),
+    }
+}
+
+fn group_to_py<'py>(py: Python<'py>, g: &Group<'_>) -> PyResult<Bound<'py, PyTuple>> {
+    let ids = PyList::empty(py);
+    for id in &g.ids {
+        ids.append(text_or_none(py, id))?;
+    }
+    let none = || py.None().into_bound(py);
+    let labels = if g.labels.any_value { column_to_py(py, &g.labels)?.into_any() } else { none() };
+    let scores = if g.any_score { raw_bytes(py, &g.scores).into_any() } else { none() };
+    let attributions = if g.any_attributions { table_to_py(py, &g.attributions)?.into_any() } else { none() };
+    PyTuple::new(
+        py,
+        [
+            PyString::new(py, &g.model_id).into_any(),
+            text_or_none(py, &g.model_version),
+            raw_bytes(py, &g.sources).into_any(),
+            raw_bytes(py, &g.timestamps).into_any(),
+            ids.into_any(),
+            table_to_py(py, &g.features)?.into_any(),
+            labels,
+            scores,
+            attributions,
+        ],
+    )
+}
+
+/// Read a poll of JSON capture records (see the module docs). Returns a list of one tuple per (model id, model
+/// version), in first-seen order: (model_id, model_version, sources, timestamps, inference_ids,
+/// (feature names, feature columns), prediction column | None, scores | None, (names, columns) | None), where
+/// sources / timestamps are int64 bytes, scores float64 bytes, and a column is (0, float64 bytes) for numbers,
+/// (1, [str | None], has_null) for text or (2,) for nulls only. None when the fast path does not take the poll.
+#[pyfunction]
+fn read_capture_records<'py>(
+    py: Python<'py>,
+    values: &Bound<'py, PyList>,
+    max_message_bytes: usize,
+    max_total_bytes: usize,
+) -> PyResult<Option<Bound<'py, PyList>>> {
+    let mut held: Vec<Bound<'py, PyBytes>> = Vec::with_capacity(values.len());
+    let mut total = 0usize;
+    for item in values.iter() {
+        match item.cast_into::<PyBytes>() {
+            Ok(b) if b.as_bytes().len() <= max_message_bytes => {
+                total += b.as_bytes().len();
+                held.push(b);
+            }
+            _ => return Ok(None),
+        }
+    }
+    if held.is_empty() || total > max_total_bytes {
+        return Ok(None);
+    }
+    let slices: Vec<&[u8]> = held.iter().map(|b| b.as_bytes()).collect();
+    let Some(groups) = read_poll(&slices) else {
+        return Ok(None);
+    };
+    let out = PyList::empty(py);
+    for g in &groups {
+        out.append(group_to_py(py, g)?)?;
+    }
+    Ok(Some(out))
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(read_capture_records, m)?)?;
+    Ok(())
+}

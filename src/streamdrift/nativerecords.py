@@ -1,0 +1,90 @@
+"""A poll of JSON capture records -> columns through the native reader (``streamdrift._native``, Rust).
+
+The native reader parses each record with serde_json straight into per-model columns: no Python object per value,
+one Python string per inference id and per distinct category value of a column; the kinds of the rows computed
+there too. It takes only the polls that
+:func:`streamdrift.records.parse_capture` reads on its all-records fast path (valid JSON capture records with
+numeric timestamps, no booleans, no mixed text-and-number columns) and answers None for any other poll; the Python
+path then reads it and names the dead letters. Both give the same batches (``tests/unit/test_native_records.py``),
+with one difference: an integer literal beyond 64 bits is a double here, and orjson refuses the record (not_json).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from streamdrift import _native
+from streamdrift.chunks import CaptureColumns
+from streamdrift.columns import Column, Columns
+
+
+@dataclass(frozen=True)
+class NativeGroup:
+    """The records of one (model id, model version) of a poll, in input order."""
+
+    model_id: str
+    model_version: str | None
+    rows: CaptureColumns
+    source_index: NDArray[np.int64]  # of each row's message in the poll
+
+
+def read_records(values: Sequence[bytes], max_message_bytes: int, max_total_bytes: int) -> list[NativeGroup] | None:
+    """One :class:`NativeGroup` per (model id, model version) in first-seen order, or None when the poll holds
+    anything the native reader does not take (see the module docstring), is empty, or has a message longer than
+    ``max_message_bytes`` or more than ``max_total_bytes`` in all."""
+    listed = values if isinstance(values, list) else list(values)
+    raw = _native.read_capture_records(listed, max_message_bytes, max_total_bytes)
+    if raw is None:
+        return None
+    return [_group(*item) for item in raw]
+
+
+def _group(
+    model_id: str,
+    model_version: str | None,
+    sources: bytearray,
+    timestamps: bytearray,
+    ids: list[str | None],
+    features: tuple[list[str], list[_native.RawColumn]],
+    prediction: _native.RawColumn | None,
+    scores: bytearray | None,
+    attributions: tuple[list[str], list[_native.RawColumn]] | None,
+) -> NativeGroup:
+    n = len(ids)
+    return NativeGroup(
+        model_id,
+        model_version,
+        CaptureColumns(
+            timestamps_ms=np.frombuffer(timestamps, dtype=np.int64),
+            inference_ids=_objects(ids),
+            features=_columns(n, features),
+            prediction=None if prediction is None else _column(prediction),
+            score=None if scores is None else np.frombuffer(scores, dtype=np.float64),
+            attributions=None if attributions is None else _columns(n, attributions),
+        ),
+        np.frombuffer(sources, dtype=np.int64),
+    )
+
+
+def _columns(n: int, table: tuple[list[str], list[_native.RawColumn]]) -> Columns:
+    names, cols = table
+    return Columns(n, {name: _column(col) for name, col in zip(names, cols, strict=True)})
+
+
+def _column(raw: _native.RawColumn) -> Column:
+    numbers, kinds, strings = raw
+    return Column(
+        np.frombuffer(numbers, dtype=np.float64),
+        np.frombuffer(kinds, dtype=np.uint8),
+        None if strings is None else _objects(strings),
+    )
+
+
+def _objects(values: list[str | None]) -> NDArray[np.object_]:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
