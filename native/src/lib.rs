@@ -15,7 +15,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use rustc_hash::FxHashMap;
-use serde_json::value::RawValue;
 
 /// `streamdrift.chunks.MAX_TIMESTAMP_MS`: 2^53 epoch milliseconds.
 const MAX_TIMESTAMP_MS: f64 = 9_007_199_254_740_992.0;
@@ -64,8 +63,6 @@ enum Val<'a> {
 
 impl<'de> de::Deserialize<'de> for Val<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // The value's text, checked as JSON by serde_json but not converted: numbers are converted here, by the
-        // standard library's correctly rounded parser, which is several times faster than a full conversion.
         d.deserialize_any(ValVisitor)
     }
 }
@@ -78,6 +75,9 @@ impl<'de> Visitor<'de> for ValVisitor {
         f.write_str("null, a number or a string")
     }
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Val::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(Val::Null)
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
@@ -95,28 +95,6 @@ impl<'de> Visitor<'de> for ValVisitor {
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
         Ok(Val::Str(Cow::Owned(v.to_owned())))
     }
-}
-
-fn scalar(text: &str) -> Option<Val<'_>> {
-    match *text.as_bytes().first()? {
-        b'n' => Some(Val::Null),
-        b'"' => {
-            let inner = &text[1..text.len() - 1];
-            if inner.contains('\\') {
-                serde_json::from_str::<String>(text).ok().map(|s| Val::Str(Cow::Owned(s)))
-            } else {
-                Some(Val::Str(Cow::Borrowed(inner)))
-            }
-        }
-        b'-' | b'0'..=b'9' => number(text).map(Val::Num),
-        _ => None, // true / false / an array / an object
-    }
-}
-
-/// A JSON number's text as a finite double, correctly rounded (as serde_json's `float_roundtrip` and orjson).
-fn number(text: &str) -> Option<f64> {
-    let x: f64 = text.parse().ok()?;
-    x.is_finite().then_some(x)
 }
 
 /// An epoch-millisecond timestamp: an integer or a finite double in [0, 2^53), truncated toward zero (as
@@ -172,6 +150,27 @@ impl<'de> Visitor<'de> for PredictionVisitor {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a scalar or {label, score}")
     }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Prediction::Absent)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Prediction::Absent)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        ValVisitor.visit_i64(v).map(Prediction::Scalar)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        ValVisitor.visit_u64(v).map(Prediction::Scalar)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        ValVisitor.visit_f64(v).map(Prediction::Scalar)
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        ValVisitor.visit_borrowed_str(v).map(Prediction::Scalar)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        ValVisitor.visit_str(v).map(Prediction::Scalar)
+    }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut label: Option<Val<'de>> = None;
         let mut score: Option<Option<f64>> = None;
@@ -197,17 +196,7 @@ impl<'de> Visitor<'de> for PredictionVisitor {
 
 impl<'de> de::Deserialize<'de> for Prediction<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw: &'de RawValue = de::Deserialize::deserialize(d)?;
-        let text = raw.get();
-        if text.starts_with('{') {
-            let mut inner = serde_json::Deserializer::from_str(text);
-            return inner.deserialize_map(PredictionVisitor).map_err(|_| bail("prediction"));
-        }
-        match scalar(text) {
-            Some(Val::Null) => Ok(Prediction::Absent),
-            Some(v) => Ok(Prediction::Scalar(v)),
-            None => Err(bail("prediction")),
-        }
+        d.deserialize_any(PredictionVisitor)
     }
 }
 

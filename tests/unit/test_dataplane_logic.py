@@ -307,3 +307,21 @@ def test_join_sample_rate_joins_exactly_the_sampled_keys() -> None:
     assert outcomes[("m", "sampled_out")] == 400 - int(sampled.sum())
     assert outcomes[("m", "matched")] == int(sampled.sum())
     assert half.store.pending_predictions == 0 and half.store.pending_labels == 0
+
+
+def test_kafka_timestamps_fall_back_only_where_a_record_has_none() -> None:
+    """The data plane hands parse_capture the messages' Kafka timestamps lazily: a record without a timestamp of
+    its own lands at its message's timestamp (here in a poll that the Python path reads), the others keep theirs."""
+    from confluent_kafka import Message
+
+    from streamdrift.worker.dataplane import KafkaTimestamps
+
+    own = b'{"model_id": "m", "timestamp": 5000, "features": {"x": 1}}'
+    none = b'{"model_id": "m", "features": {"x": 2}}'
+    msgs = [Message(topic="t", partition=0, offset=i, value=v, timestamp=(1, 7000 + i))
+            for i, v in enumerate([own, none, own])]
+    stamps = KafkaTimestamps(msgs)
+    assert len(stamps) == 3 and stamps[1] == 7001 and stamps[1:] == [7001, 7002]
+    batches, dead = parse_capture([m.value() or b"" for m in msgs], fallback_timestamps_ms=stamps)
+    assert dead == []
+    assert batches[0].timestamps_ms.tolist() == [5000, 7001, 5000]

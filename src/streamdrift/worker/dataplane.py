@@ -18,8 +18,9 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka import KafkaError as CKafkaError
@@ -75,6 +76,26 @@ class LabelProgress:
     def observe(self, max_ts: int, delay_ms: int) -> None:
         candidate = max_ts - delay_ms
         self.watermark_ms = candidate if self.watermark_ms is None else max(self.watermark_ms, candidate)
+
+
+class KafkaTimestamps(Sequence[int]):
+    """The Kafka timestamps of a poll's messages, read only where a record has no timestamp of its own (the
+    fallback of :func:`parse_capture`; most polls never read one)."""
+
+    def __init__(self, messages: list[Message]) -> None:
+        self._messages = messages
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[int]: ...
+    def __getitem__(self, index: int | slice) -> int | list[int]:
+        if isinstance(index, slice):
+            return [m.timestamp()[1] for m in self._messages[index]]
+        return int(self._messages[index].timestamp()[1])
 
 
 def transactional_id(group_id: str, instance_id: str | None) -> str:
@@ -299,9 +320,8 @@ class DataPlane:
 
     def _process_partition(self, partition: int, state: PartitionState, msgs: list[Message]) -> None:
         values = [msg.value() or b"" for msg in msgs]
-        stamps = [msg.timestamp()[1] for msg in msgs]
         batches, dead = parse_capture(
-            values, max_bytes=self.settings.max_record_bytes, fallback_timestamps_ms=stamps
+            values, max_bytes=self.settings.max_record_bytes, fallback_timestamps_ms=KafkaTimestamps(msgs)
         )
         self.stats.consumed += len(values)
         self._pending_records += sum(batch.n_rows for batch in batches)
@@ -330,8 +350,8 @@ class DataPlane:
             if state is None or state.labels is None or state.monitors is None:
                 continue
             values = [msg.value() or b"" for msg in msgs]
-            stamps = [msg.timestamp()[1] for msg in msgs]
-            labels, dead = parse_labels(values, max_bytes=self.settings.max_record_bytes, fallback_timestamps_ms=stamps)
+            labels, dead = parse_labels(values, max_bytes=self.settings.max_record_bytes,
+                                        fallback_timestamps_ms=KafkaTimestamps(msgs))
             self._concept_update(state.monitors.add_labels(labels))
             self._dead_letters(state, msgs, dead, self._labels_topic, partition)
             if labels.n_rows:
