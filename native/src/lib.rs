@@ -539,6 +539,11 @@ const INTEGRAL: u8 = 1;
 const FRACTIONAL: u8 = 2;
 const STRING: u8 = 3;
 
+/// `x == floor(x)` for a finite double, without a libm call: every double of magnitude 2^52 or more is an integer.
+fn is_integral(x: f64) -> bool {
+    x.abs() >= 4_503_599_627_370_496.0 || (x as i64) as f64 == x
+}
+
 /// (float64 bytes, kind bytes, [str | None] or None): the numbers (NaN where not a number), the kind of each row
 /// as `streamdrift.columns.classify_numbers` gives it, and the text rows (None when the column has none). A text
 /// value repeated in the column is one Python string.
@@ -547,7 +552,7 @@ fn column_to_py<'py>(py: Python<'py>, col: &Col<'_>) -> PyResult<Bound<'py, PyTu
         let kinds: Vec<u8> = col
             .numbers
             .iter()
-            .map(|&x| if x.is_nan() { MISSING } else if x == x.floor() { INTEGRAL } else { FRACTIONAL })
+            .map(|&x| if x.is_nan() { MISSING } else if is_integral(x) { INTEGRAL } else { FRACTIONAL })
             .collect();
         let none = py.None().into_bound(py);
         return PyTuple::new(py, [raw_bytes(py, &col.numbers).into_any(), raw_bytes(py, &kinds).into_any(), none]);
@@ -646,7 +651,9 @@ fn read_capture_records<'py>(
         return Ok(None);
     }
     let slices: Vec<&[u8]> = held.iter().map(|b| b.as_bytes()).collect();
-    let Some(groups) = read_poll(&slices) else {
+    // The parse touches no Python object (the bytes objects are held above and immutable): other threads run
+    // Python meanwhile (the data plane parses the next partition's messages while it profiles this one).
+    let Some(groups) = py.detach(|| read_poll(&slices)) else {
         return Ok(None);
     };
     let out = PyList::empty(py);

@@ -18,7 +18,8 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import overload
 
@@ -31,7 +32,7 @@ from streamdrift.joinstore import MemoryBudget
 from streamdrift.metrics import Metrics
 from streamdrift.partials import LABELS, PartialDelta, Stage, WindowClosed, encode_partial
 from streamdrift.profiles import DatasetProfile, ProfileParams
-from streamdrift.records import DeadLetter, parse_capture, parse_labels
+from streamdrift.records import CaptureBatch, DeadLetter, parse_capture, parse_labels
 from streamdrift.settings import Settings
 from streamdrift.windows import PartitionWindows, WindowSpec
 from streamdrift.worker.baselines import BaselineWatcher
@@ -189,6 +190,9 @@ class DataPlane:
         self._concept_committed: dict[str, ConceptDriftMonitor] = {}
         self._concept_events: list[tuple[str, bytes]] = []
         self._pending_outcomes: Counter[tuple[str, str]] = Counter()
+        # parses the next partitions' messages of a poll while this thread profiles one (the native reader
+        # releases the GIL): parse_capture is pure, and results are taken in partition order
+        self._parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamdrift-parse")
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -230,6 +234,7 @@ class DataPlane:
             if state.monitors is not None:
                 state.monitors.store.close()
         self._producer.flush(10)
+        self._parser.shutdown(wait=True)
         log.info("data plane stopped")
 
     # -- one loop iteration ------------------------------------------------------------------------
@@ -311,19 +316,35 @@ class DataPlane:
 
     def _process(self, messages: list[Message]) -> None:
         now_ms = int(self._clock() * 1000)
-        for partition, msgs in self._by_partition(messages, "consume").items():
-            state = self._parts.get(partition)
-            if state is None:  # revoked while the batch was in flight
-                continue
-            self._process_partition(partition, state, msgs)
+        # partitions revoked while the batch was in flight are skipped
+        parts = [(p, msgs) for p, msgs in self._by_partition(messages, "consume").items() if p in self._parts]
+        for (partition, msgs), parsed in zip(parts, self._parsed(parts), strict=True):
+            state = self._parts[partition]
+            self._process_partition(partition, state, msgs, parsed)
             state.last_record_wall_ms = now_ms
 
-    def _process_partition(self, partition: int, state: PartitionState, msgs: list[Message]) -> None:
+    def _parse(self, msgs: list[Message]) -> tuple[list[CaptureBatch], list[DeadLetter]]:
         values = [msg.value() or b"" for msg in msgs]
-        batches, dead = parse_capture(
-            values, max_bytes=self.settings.max_record_bytes, fallback_timestamps_ms=KafkaTimestamps(msgs)
-        )
-        self.stats.consumed += len(values)
+        return parse_capture(values, max_bytes=self.settings.max_record_bytes,
+                             fallback_timestamps_ms=KafkaTimestamps(msgs))
+
+    def _parsed(self, parts: list[tuple[int, list[Message]]]) -> Iterator[tuple[list[CaptureBatch], list[DeadLetter]]]:
+        """Each partition's parsed messages in order: the first parsed here, the others ahead in the parser
+        thread while the caller profiles the ones before."""
+        ahead = [self._parser.submit(self._parse, msgs) for _, msgs in parts[1:]]
+        try:
+            if parts:
+                yield self._parse(parts[0][1])
+            for future in ahead:
+                yield future.result()
+        finally:
+            for future in ahead:
+                future.cancel()
+
+    def _process_partition(self, partition: int, state: PartitionState, msgs: list[Message],
+                           parsed: tuple[list[CaptureBatch], list[DeadLetter]]) -> None:
+        batches, dead = parsed
+        self.stats.consumed += len(msgs)
         self._pending_records += sum(batch.n_rows for batch in batches)
         m = self.metrics
         if state.monitors is not None:
