@@ -6,7 +6,9 @@ Rows (records/s, median of repeats, one core):
   orjson.loads            bare ``orjson.loads`` of each ~600-byte JSON record (the reference)
   loads + itemgetter      loads a poll, transposes the features with operator.itemgetter into numpy arrays,
                           no validation: the floor for any dict-based JSON columnarizer (second reference)
-  parse_capture JSON      the same bytes through ``parse_capture`` (validation, grouping, columns)
+  parse_capture JSON      the same bytes through ``parse_capture`` (validation, grouping, columns): the native
+                          reader (streamdrift._native), and the Python path (``native=False``) beside it
+  parse_labels            ~90-byte label records, native and Python path, against orjson.loads of the same
   parse_capture columnar  the same records as columnar batches of 1000 rows
   PartitionWindows.add    profiling parsed batches into 1-minute windows (incl. drain every poll)
   parse + add (JSON)      the two together, i.e. what one worker core can sustain on JSON records
@@ -28,7 +30,14 @@ from typing import Any
 import numpy as np
 import orjson
 
-from streamdrift.records import CaptureBatch, encode_capture_record, encode_columnar_batch, parse_capture
+from streamdrift.records import (
+    CaptureBatch,
+    encode_capture_record,
+    encode_columnar_batch,
+    encode_label_record,
+    parse_capture,
+    parse_labels,
+)
 from streamdrift.windows import PartitionWindows, WindowSpec
 
 T0 = 1_718_000_040_000
@@ -122,6 +131,26 @@ def main() -> None:
         for p in json_polls:
             parse_capture(p)
 
+    def parse_json_python() -> None:
+        for p in json_polls:
+            parse_capture(p, native=False)
+
+    label_values = [encode_label_record("credit-model", row["inference_id"], row["prediction"]["label"],
+                                        row["timestamp"] + 5_000) for row in rows]
+    label_polls = polls(label_values)
+
+    def labels_loads() -> None:
+        for v in label_values:
+            orjson.loads(v)
+
+    def labels_native() -> None:
+        for p in label_polls:
+            parse_labels(p)
+
+    def labels_python() -> None:
+        for p in label_polls:
+            parse_labels(p, native=False)
+
     def parse_columnar() -> None:
         for message in columnar:
             parse_capture([message])
@@ -160,7 +189,8 @@ def main() -> None:
     table = [
         ("orjson.loads (reference)", ref),
         ("loads + itemgetter columns (no checks)", rate(n, loads_transpose, repeats)),
-        ("parse_capture JSON", rate(n, parse_json, repeats)),
+        ("parse_capture JSON (native reader)", rate(n, parse_json, repeats)),
+        ("parse_capture JSON (Python path)", rate(n, parse_json_python, repeats)),
         ("parse_capture columnar (1000 rows/msg)", rate(n, parse_columnar, repeats)),
         ("PartitionWindows.add (+drain)", rate(n, add_only, repeats)),
         ("parse + add (JSON)", rate(n, parse_and_add, repeats)),
@@ -171,12 +201,22 @@ def main() -> None:
         ("parse_capture", rate(n, columnar_parse, repeats)),
         ("parse + add + drain + to_bytes", rate(n, columnar_dataplane, repeats)),
     ]
+    label_ref = rate(n, labels_loads, repeats)
+    label_table = [
+        ("orjson.loads (reference)", label_ref),
+        ("parse_labels (native reader)", rate(n, labels_native, repeats)),
+        ("parse_labels (Python path)", rate(n, labels_python, repeats)),
+    ]
     mean_bytes = sum(map(len, values)) / n
     print(f"{n} records, {mean_bytes:.0f} bytes each (20 numeric + 3 categorical), polls of {POLL}, "
           f"median of {repeats}")
     print(f"{'path':<42}{'records/s':>12}{'vs orjson.loads':>18}")
     for name, r in table:
         print(f"{name:<42}{r:>12,.0f}{r / ref:>17.2f}x")
+    print(f"\nlabel records, {sum(map(len, label_values)) / n:.0f} bytes each, polls of {POLL}")
+    print(f"{'path':<42}{'records/s':>12}{'vs orjson.loads':>18}")
+    for name, r in label_table:
+        print(f"{name:<42}{r:>12,.0f}{r / label_ref:>17.2f}x")
     print(f"\ncolumnar 100 models x 25 features, 1000 rows/message, polls of 200 messages ({n} rows)")
     print(f"{'path':<42}{'records/s':>12}{'vs orjson.loads':>18}")
     for name, r in col_table:

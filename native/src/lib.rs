@@ -624,11 +624,31 @@ fn group_to_py<'py>(py: Python<'py>, g: &Group<'_>) -> PyResult<Bound<'py, PyTup
     )
 }
 
+/// The poll's messages as bytes objects, or None when one is not bytes or longer than `max_message_bytes`, the
+/// poll is empty, or it holds more than `max_total_bytes` in all.
+fn poll_bytes<'py>(
+    values: &Bound<'py, PyList>,
+    max_message_bytes: usize,
+    max_total_bytes: usize,
+) -> Option<Vec<Bound<'py, PyBytes>>> {
+    let mut held: Vec<Bound<'py, PyBytes>> = Vec::with_capacity(values.len());
+    let mut total = 0usize;
+    for item in values.iter() {
+        let b = item.cast_into::<PyBytes>().ok()?;
+        if b.as_bytes().len() > max_message_bytes {
+            return None;
+        }
+        total += b.as_bytes().len();
+        held.push(b);
+    }
+    (!held.is_empty() && total <= max_total_bytes).then_some(held)
+}
+
 /// Read a poll of JSON capture records (see the module docs). Returns a list of one tuple per (model id, model
 /// version), in first-seen order: (model_id, model_version, sources, timestamps, inference_ids,
 /// (feature names, feature columns), prediction column | None, scores | None, (names, columns) | None), where
-/// sources / timestamps are int64 bytes, scores float64 bytes, and a column is (0, float64 bytes) for numbers,
-/// (1, [str | None], has_null) for text or (2,) for nulls only. None when the fast path does not take the poll.
+/// sources / timestamps are int64 bytes, scores float64 bytes, and a column is (float64 bytes, Kind bytes,
+/// [str | None] | None). None when the fast path does not take the poll (see [`poll_bytes`] for the limits).
 #[pyfunction]
 fn read_capture_records<'py>(
     py: Python<'py>,
@@ -636,20 +656,9 @@ fn read_capture_records<'py>(
     max_message_bytes: usize,
     max_total_bytes: usize,
 ) -> PyResult<Option<Bound<'py, PyList>>> {
-    let mut held: Vec<Bound<'py, PyBytes>> = Vec::with_capacity(values.len());
-    let mut total = 0usize;
-    for item in values.iter() {
-        match item.cast_into::<PyBytes>() {
-            Ok(b) if b.as_bytes().len() <= max_message_bytes => {
-                total += b.as_bytes().len();
-                held.push(b);
-            }
-            _ => return Ok(None),
-        }
-    }
-    if held.is_empty() || total > max_total_bytes {
+    let Some(held) = poll_bytes(values, max_message_bytes, max_total_bytes) else {
         return Ok(None);
-    }
+    };
     let slices: Vec<&[u8]> = held.iter().map(|b| b.as_bytes()).collect();
     // The parse touches no Python object (the bytes objects are held above and immutable): other threads run
     // Python meanwhile (the data plane parses the next partition's messages while it profiles this one).
@@ -663,8 +672,138 @@ fn read_capture_records<'py>(
     Ok(Some(out))
 }
 
+// ------------------------------------------------------------------------------------------------ labels
+
+/// One label record: `{"model_id", "model_version"?, "inference_id", "label", "timestamp"}`, other keys ignored.
+#[derive(Default)]
+struct LabelRecord<'a> {
+    model_id: Option<Cow<'a, str>>,
+    model_version: Option<()>,
+    inference_id: Option<Cow<'a, str>>,
+    label: Option<Val<'a>>,
+    timestamp: Option<i64>,
+}
+
+struct LabelVisitor<'b, 'a>(&'b mut LabelRecord<'a>);
+
+impl<'de, 'b> DeserializeSeed<'de> for LabelVisitor<'b, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, 'b> Visitor<'de> for LabelVisitor<'b, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a label record")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let r = self.0;
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            match key.as_ref() {
+                "model_id" => match map.next_value::<Val<'de>>()? {
+                    Val::Str(s) if !s.is_empty() => once(&mut r.model_id, s)?,
+                    _ => return Err(bail("model_id")),
+                },
+                "model_version" => match map.next_value::<Val<'de>>()? {
+                    Val::Str(_) | Val::Null => once(&mut r.model_version, ())?,
+                    Val::Num(_) => return Err(bail("numeric model_version")),
+                },
+                "inference_id" => match map.next_value::<Val<'de>>()? {
+                    Val::Str(s) => once(&mut r.inference_id, s)?,
+                    _ => return Err(bail("inference_id")),
+                },
+                "label" => match map.next_value::<Val<'de>>()? {
+                    Val::Null => return Err(bail("null label")),
+                    v => once(&mut r.label, v)?,
+                },
+                "timestamp" => once(&mut r.timestamp, map.next_value::<Timestamp>()?.0)?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The rows of a poll of label records, or None at the first message the fast path does not take.
+struct Labels<'a> {
+    model_ids: Vec<Cow<'a, str>>,
+    inference_ids: Vec<Cow<'a, str>>,
+    timestamps: Vec<i64>,
+    labels: Col<'a>,
+}
+
+fn read_label_poll<'a>(values: &[&'a [u8]]) -> Option<Labels<'a>> {
+    let n = values.len();
+    let mut out = Labels {
+        model_ids: Vec::with_capacity(n),
+        inference_ids: Vec::with_capacity(n),
+        timestamps: Vec::with_capacity(n),
+        labels: Col::with_nulls(0, n),
+    };
+    for value in values {
+        let mut record = LabelRecord::default();
+        let text = std::str::from_utf8(value).ok()?;
+        let mut de = serde_json::Deserializer::from_str(text);
+        LabelVisitor(&mut record).deserialize(&mut de).ok()?;
+        de.end().ok()?;
+        out.model_ids.push(record.model_id?);
+        out.inference_ids.push(record.inference_id?);
+        out.timestamps.push(record.timestamp?);
+        out.labels.push(record.label?).ok()?;
+    }
+    Some(out)
+}
+
+/// Read a poll of JSON label records: (model_ids, inference_ids, timestamps as int64 bytes, the label column as
+/// in [`read_capture_records`]), one row per message in order; None when the fast path does not take the poll
+/// (a bad or unusual record: the Python path names the dead letters).
+#[pyfunction]
+fn read_label_records<'py>(
+    py: Python<'py>,
+    values: &Bound<'py, PyList>,
+    max_message_bytes: usize,
+    max_total_bytes: usize,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let Some(held) = poll_bytes(values, max_message_bytes, max_total_bytes) else {
+        return Ok(None);
+    };
+    let slices: Vec<&[u8]> = held.iter().map(|b| b.as_bytes()).collect();
+    let Some(rows) = py.detach(|| read_label_poll(&slices)) else {
+        return Ok(None);
+    };
+    let models = PyList::empty(py);
+    let mut previous: Option<(&str, Bound<'py, PyString>)> = None;
+    for model in &rows.model_ids {
+        let obj = match &previous {
+            Some((p, obj)) if *p == model.as_ref() => obj.clone(),
+            _ => PyString::new(py, model),
+        };
+        models.append(&obj)?;
+        previous = Some((model.as_ref(), obj));
+    }
+    let ids = PyList::empty(py);
+    for id in &rows.inference_ids {
+        ids.append(PyString::new(py, id))?;
+    }
+    let result = PyTuple::new(
+        py,
+        [
+            models.into_any(),
+            ids.into_any(),
+            raw_bytes(py, &rows.timestamps).into_any(),
+            column_to_py(py, &rows.labels)?.into_any(),
+        ],
+    )?;
+    Ok(Some(result))
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_capture_records, m)?)?;
+    m.add_function(wrap_pyfunction!(read_label_records, m)?)?;
     Ok(())
 }

@@ -13,3 +13,7 @@ RawGroup: TypeAlias = tuple[
 def read_capture_records(
     values: list[bytes], max_message_bytes: int, max_total_bytes: int
 ) -> list[RawGroup] | None: ...
+
+def read_label_records(
+    values: list[bytes], max_message_bytes: int, max_total_bytes: int
+) -> tuple[list[str], list[str], bytearray, RawColumn] | None: ...

@@ -1,4 +1,4 @@
-"""A poll of JSON capture records -> columns through the native reader (``streamdrift._native``, Rust).
+"""A poll of JSON capture (or label) records -> columns through the native reader (``streamdrift._native``, Rust).
 
 The native reader parses each record with serde_json straight into per-model columns: no Python object per value,
 one Python string per inference id and per distinct category value of a column; the kinds of the rows computed
@@ -6,7 +6,7 @@ there too. It takes only the polls that
 :func:`streamdrift.records.parse_capture` reads on its all-records fast path (valid JSON capture records with
 numeric timestamps, no booleans, no mixed text-and-number columns) and answers None for any other poll; the Python
 path then reads it and names the dead letters. Both give the same batches (``tests/unit/test_native_records.py``),
-with one difference: an integer literal beyond 64 bits is a double here, and orjson refuses the record (not_json).
+and :func:`read_labels` does the same for :func:`streamdrift.records.parse_labels`.
 """
 
 from __future__ import annotations
@@ -84,7 +84,29 @@ def _column(raw: _native.RawColumn) -> Column:
     )
 
 
-def _objects(values: list[str | None]) -> NDArray[np.object_]:
+def _objects(values: Sequence[str | None]) -> NDArray[np.object_]:
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out
+
+
+@dataclass(frozen=True)
+class NativeLabels:
+    """The label records of a poll, one row per message in order."""
+
+    model_ids: NDArray[np.object_]
+    inference_ids: NDArray[np.object_]
+    timestamps_ms: NDArray[np.int64]
+    labels: Column
+
+
+def read_labels(values: Sequence[bytes], max_message_bytes: int, max_total_bytes: int) -> NativeLabels | None:
+    """Every message a valid label record (string inference id, non-null number or text label, numeric
+    timestamp), else None: the Python path reads the poll and names the dead letters."""
+    listed = values if isinstance(values, list) else list(values)
+    raw = _native.read_label_records(listed, max_message_bytes, max_total_bytes)
+    if raw is None:
+        return None
+    model_ids, inference_ids, timestamps, labels = raw
+    return NativeLabels(_objects(model_ids), _objects(inference_ids), np.frombuffer(timestamps, dtype=np.int64),
+                        _column(labels))

@@ -44,7 +44,7 @@ from streamdrift.arrowbatch import decode_arrow_batch, is_arrow_batch
 from streamdrift.chunks import MAX_TIMESTAMP_MS, CaptureColumns
 from streamdrift.columns import Column, Columns, classify_numbers, column_from_values, paused_gc, text_column
 from streamdrift.errors import BadRecordError
-from streamdrift.nativerecords import NativeGroup, read_records
+from streamdrift.nativerecords import NativeGroup, read_labels, read_records
 
 
 def _optional_simdjson() -> ModuleType | None:
@@ -938,8 +938,19 @@ def parse_labels(
     *,
     max_bytes: int = 1 << 20,
     fallback_timestamps_ms: Sequence[int] | None = None,
+    native: bool = True,
 ) -> tuple[LabelBatch, list[DeadLetter]]:
-    """Parse label records ``{"model_id", "inference_id", "label", "timestamp"}``; ``label`` must be a scalar."""
+    """Parse label records ``{"model_id", "inference_id", "label", "timestamp"}``; ``label`` must be a scalar.
+
+    ``native``: a poll of only valid label records is read by the native reader (the same batch); False always
+    takes the Python path.
+    """
+    if native:
+        read = read_labels(values, min(max_bytes, _PRELOAD_MAX_MESSAGE), _PRELOAD_MAX_TOTAL)
+        if read is not None:
+            n = read.timestamps_ms.shape[0]
+            return LabelBatch(read.model_ids, read.inference_ids, read.timestamps_ms, read.labels,
+                              np.arange(n, dtype=np.int64)), []
     model_ids: list[str] = []
     ids: list[str] = []
     stamps: list[int] = []

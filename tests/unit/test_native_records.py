@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from streamdrift.chunks import MAX_TIMESTAMP_MS
 from streamdrift.columns import Column, Columns
-from streamdrift.nativerecords import read_records
-from streamdrift.records import CaptureBatch, DeadLetter, parse_capture
+from streamdrift.nativerecords import read_labels, read_records
+from streamdrift.records import CaptureBatch, DeadLetter, LabelBatch, parse_capture, parse_labels
 
 T0 = 1_718_000_000_000
 BIG = 1 << 24
@@ -244,3 +244,91 @@ def test_benchmark_records_take_the_native_path(n_models: int) -> None:
     assert read_records(values, BIG, BIG) is not None
     batches, _ = both_paths(values)
     assert [b.model_id for b in batches] == [f"m{m}" for m in range(n_models)]
+
+
+# ------------------------------------------------------------------------------------------------ label records
+
+
+def _same_labels(a: LabelBatch, b: LabelBatch) -> None:
+    assert a.model_ids.dtype == b.model_ids.dtype == np.object_
+    assert a.model_ids.tolist() == b.model_ids.tolist()
+    assert a.inference_ids.tolist() == b.inference_ids.tolist()
+    assert a.timestamps_ms.dtype == b.timestamps_ms.dtype == np.int64
+    assert a.timestamps_ms.tolist() == b.timestamps_ms.tolist()
+    assert a.source_index.dtype == b.source_index.dtype == np.int64
+    assert a.source_index.tolist() == b.source_index.tolist()
+    _same_column(a.labels, b.labels, "labels")
+
+
+def both_label_paths(values: list[bytes]) -> tuple[LabelBatch, list[DeadLetter]]:
+    native, native_dead = parse_labels(values)
+    python, python_dead = parse_labels(values, native=False)
+    assert native_dead == python_dead
+    _same_labels(native, python)
+    return native, native_dead
+
+
+@st.composite
+def _label_poll(draw: st.DrawFn) -> list[dict[str, Any]]:
+    n = draw(st.integers(1, 30))
+    text = draw(st.booleans())
+    records: list[dict[str, Any]] = []
+    for i in range(n):
+        record: dict[str, Any] = {"model_id": draw(st.sampled_from(["m", "other", "ünï"])),
+                                  "inference_id": f"id-{i}-{draw(_text)}",
+                                  "label": draw(_text if text else _number),
+                                  "timestamp": draw(st.integers(0, MAX_TIMESTAMP_MS - 1)
+                                                    | st.floats(0, MAX_TIMESTAMP_MS - 1))}
+        if draw(st.booleans()):
+            record["model_version"] = draw(st.none() | st.sampled_from(["1", "v2"]))
+        if draw(st.booleans()):
+            record["note"] = {"any": [1, None]}
+        records.append(record)
+    return records
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_label_poll(), st.integers(0, 2))
+def test_native_reads_valid_label_records_exactly_as_the_python_path(
+    records: list[dict[str, Any]], style: int
+) -> None:
+    values = [_encode(r, style) for r in records]
+    assert read_labels(values, BIG, BIG) is not None, "a valid poll must take the native path"
+    batch, dead = both_label_paths(values)
+    assert dead == [] and batch.n_rows == len(values)
+
+
+_label_spoilers = st.sampled_from([
+    b"not json",
+    b'{"model_id": "m", "inference_id": "a", "timestamp": 1}',  # no label
+    b'{"model_id": "m", "inference_id": "a", "label": null, "timestamp": 1}',
+    b'{"model_id": "m", "inference_id": "a", "label": true, "timestamp": 1}',
+    b'{"model_id": "m", "inference_id": "a", "label": [1], "timestamp": 1}',
+    b'{"model_id": "m", "inference_id": 7, "label": 1, "timestamp": 1}',  # an integer id: str() in Python
+    b'{"model_id": "m", "label": 1, "timestamp": 1}',
+    b'{"model_id": "m", "inference_id": "a", "label": 1}',  # no timestamp
+    b'{"model_id": "m", "inference_id": "a", "label": 1, "timestamp": "2024-06-10T08:00:00Z"}',
+    b'{"model_id": "m", "model_version": 2, "inference_id": "a", "label": 1, "timestamp": 1}',
+    b'{"model_id": "m", "inference_id": "a", "label": 1, "label": 2, "timestamp": 1}',
+    b'{"model_id": "", "inference_id": "a", "label": 1, "timestamp": 1}',
+    b'{"model_id": "m", "inference_id": "a", "label": "yes", "timestamp": 1}',  # text among numbers (or not)
+    b'{"model_id": "m", "inference_id": "a", "label": 0.5, "timestamp": 1}',
+])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_label_poll(), st.lists(st.tuples(st.integers(0, 30), _label_spoilers), min_size=1, max_size=3))
+def test_a_label_poll_the_native_reader_refuses_goes_whole_to_the_python_path(
+    records: list[dict[str, Any]], spoilers: list[tuple[int, bytes]]
+) -> None:
+    values = [_encode(r, 0) for r in records]
+    for position, spoiler in spoilers:
+        values.insert(min(position, len(values)), spoiler)
+    both_label_paths(values)  # the last two spoilers are valid unless they mix text and numbers
+
+
+def test_label_fallback_timestamps_go_through_the_python_path() -> None:
+    values = [b'{"model_id": "m", "inference_id": "a", "label": 1}']
+    assert read_labels(values, BIG, BIG) is None
+    batch, dead = parse_labels(values, fallback_timestamps_ms=[4242])
+    assert dead == [] and batch.timestamps_ms.tolist() == [4242]
