@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import tempfile
 import threading
 import time
 import uuid
@@ -228,6 +229,7 @@ def bench_faust(bootstrap: str, n: int, kafka: dict[str, str]) -> float:
     create_all_topics(settings)
     produce(settings, settings.topics.capture, (b'{"i":%d}' % i for i in range(n)))
     app = faust.App(f"bench-{uuid.uuid4().hex[:8]}", broker=f"kafka://{bootstrap}", store="memory://",
+                    datadir=tempfile.mkdtemp(prefix="streamdrift-bench-faust-"),
                     web_enabled=False, topic_partitions=1, consumer_auto_offset_reset="earliest",
                     broker_session_timeout=6.0, broker_heartbeat_interval=1.0)
     topic = app.topic(settings.topics.capture, key_serializer="raw", value_serializer="raw")

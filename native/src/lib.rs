@@ -9,12 +9,12 @@
 //! common, valid case faster. `tests/unit/test_native_records.py` checks that both paths give the same batches.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
-use rustc_hash::FxHashMap;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// `streamdrift.chunks.MAX_TIMESTAMP_MS`: 2^53 epoch milliseconds.
 const MAX_TIMESTAMP_MS: f64 = 9_007_199_254_740_992.0;
@@ -49,6 +49,58 @@ impl<'de> Visitor<'de> for TextVisitor {
 impl<'de> de::Deserialize<'de> for Text<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_str(TextVisitor)
+    }
+}
+
+/// Any JSON value, checked as orjson checks the whole document (numbers within a double, strings without lone
+/// surrogates; nesting deeper than serde_json's 128 levels is refused, so such a poll takes the Python path) and
+/// dropped: the values of keys the fast path does not read. (serde_json's `IgnoredAny` skips without checking, so
+/// a record orjson refuses could be read here.)
+struct Checked;
+
+struct CheckedVisitor;
+
+impl<'de> Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked) // serde_json refuses a number beyond a double, as orjson does
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_key::<Text<'de>>()?.is_some() {
+            map.next_value::<Checked>()?;
+        }
+        Ok(Checked)
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CheckedVisitor)
     }
 }
 
@@ -87,6 +139,10 @@ impl<'de> Visitor<'de> for ValVisitor {
         Ok(Val::Num(v as f64))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        if v == 0.0 && v.is_sign_negative() {
+            // serde_json reads the integer `-0` as -0.0 where orjson reads 0: refuse both spellings
+            return Err(bail("negative zero"));
+        }
         Ok(Val::Num(v))
     }
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
@@ -186,7 +242,7 @@ impl<'de> Visitor<'de> for PredictionVisitor {
                 }
                 "label" | "score" => return Err(bail("duplicate key")),
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Checked>()?;
                 }
             }
         }
@@ -307,7 +363,7 @@ impl<'de, 'b> Visitor<'de> for RecordSeed<'b, 'de> {
                 }
                 "format" => return Err(bail("a columnar batch")),
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Checked>()?;
                 }
             }
         }
@@ -395,7 +451,7 @@ impl<'a> Col<'a> {
 /// Named columns of one group, in first-seen order (the Python path's order).
 struct Table<'a> {
     names: Vec<Cow<'a, str>>,
-    index: FxHashMap<Cow<'a, str>, usize>,
+    index: HashMap<Cow<'a, str>, usize>,
     cols: Vec<Col<'a>>,
     rows: usize,
     capacity: usize, // rows expected (the poll's messages): columns are allocated once
@@ -403,7 +459,7 @@ struct Table<'a> {
 
 impl<'a> Table<'a> {
     fn new(capacity: usize) -> Self {
-        Table { names: Vec::new(), index: FxHashMap::default(), cols: Vec::new(), rows: 0, capacity }
+        Table { names: Vec::new(), index: HashMap::new(), cols: Vec::new(), rows: 0, capacity }
     }
 
     fn column_of(&mut self, position: usize, name: Cow<'a, str>) -> usize {
@@ -525,8 +581,14 @@ fn read_poll<'a>(values: &[&'a [u8]]) -> Option<Vec<Group<'a>>> {
 
 // ------------------------------------------------------------------------------------------------ to Python
 
-fn raw_bytes<'py, T: Copy>(py: Python<'py>, values: &[T]) -> Bound<'py, PyByteArray> {
-    // SAFETY: T is a plain number type (i64 / f64); its bytes are read in native order by numpy.frombuffer.
+/// Numbers whose bytes are their value: no padding, every bit pattern valid.
+trait Plain: Copy {}
+impl Plain for i64 {}
+impl Plain for f64 {}
+impl Plain for u8 {}
+
+fn raw_bytes<'py, T: Plain>(py: Python<'py>, values: &[T]) -> Bound<'py, PyByteArray> {
+    // SAFETY: T is i64, f64 or u8 (Plain): no padding; numpy.frombuffer reads them in native byte order.
     let bytes = unsafe {
         std::slice::from_raw_parts(values.as_ptr() as *const u8, std::mem::size_of_val(values))
     };
@@ -557,7 +619,7 @@ fn column_to_py<'py>(py: Python<'py>, col: &Col<'_>) -> PyResult<Bound<'py, PyTu
         let none = py.None().into_bound(py);
         return PyTuple::new(py, [raw_bytes(py, &col.numbers).into_any(), raw_bytes(py, &kinds).into_any(), none]);
     };
-    let mut interned: FxHashMap<&str, Bound<'py, PyString>> = FxHashMap::default();
+    let mut interned: HashMap<&str, Bound<'py, PyString>> = HashMap::new();
     let mut previous: Option<(&str, Bound<'py, PyString>)> = None;
     let mut kinds: Vec<u8> = Vec::with_capacity(strings.len());
     let items = PyList::empty(py);
@@ -720,7 +782,7 @@ impl<'de, 'b> Visitor<'de> for LabelVisitor<'b, 'de> {
                 },
                 "timestamp" => once(&mut r.timestamp, map.next_value::<Timestamp>()?.0)?,
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Checked>()?;
                 }
             }
         }

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -337,13 +338,39 @@ def take_column(column: Column, index: NDArray[np.intp]) -> Column:
     return Column(column.numbers[index], kinds, strings)
 
 
+class _GcPause:
+    """The collector's pauses across threads: the first pause (of any thread) disables it, the last one ends
+    and restores the state found by the first. (A per-call isenabled()/disable()/enable() races when two threads
+    pause at once: one can see the other's pause as "disabled", and the collector stays off for good.)"""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._was_enabled = False
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._depth += 1
+
+    def exit(self) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0 and self._was_enabled:
+                gc.enable()
+
+
+_GC_PAUSE: Final[_GcPause] = _GcPause()
+
+
 @contextmanager
 def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector around building a large batch (restores the previous state)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    """Pause the cyclic garbage collector around building a large batch (restores the previous state when the
+    last concurrent pause ends; safe from several threads)."""
+    _GC_PAUSE.enter()
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        _GC_PAUSE.exit()

@@ -4,6 +4,7 @@ transactions), aiokafka and faust-streaming."""
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -150,6 +151,7 @@ async def _run_faust_agent(bootstrap: str, topic_name: str, n: int) -> list[byte
 
     app = faust.App(
         f"streamdrift-test-{uuid.uuid4().hex[:8]}",
+        datadir=tempfile.mkdtemp(prefix="streamdrift-test-faust-"),
         broker=f"kafka://{bootstrap}",
         store="memory://",
         web_enabled=False,

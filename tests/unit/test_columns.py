@@ -193,3 +193,39 @@ def test_long_numeric_text_without_strings() -> None:
     col = column_from_arrow(pa.array([f"{v:.6f}" for v in values]))  # high cardinality: direct path
     assert col.strings is None and set(col.kinds.tolist()) == {int(F)}
     assert np.allclose(col.numbers, values, atol=1e-6)
+
+
+def test_paused_gc_from_several_threads_leaves_the_collector_on() -> None:
+    """The data plane parses in a second thread while the first builds profiles, both pausing the collector: a
+    pause that read the other thread's pause as the collector's state would leave it off for good."""
+    import gc
+    import sys
+    import threading
+
+    from streamdrift.columns import paused_gc
+
+    assert gc.isenabled()
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    errors: list[BaseException] = []
+
+    def pause_often() -> None:
+        try:
+            for _ in range(10_000):
+                with paused_gc():
+                    assert not gc.isenabled()
+                    with paused_gc():
+                        pass
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=pause_often) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert errors == []
+    assert gc.isenabled()

@@ -325,3 +325,62 @@ def test_kafka_timestamps_fall_back_only_where_a_record_has_none() -> None:
     batches, dead = parse_capture([m.value() or b"" for m in msgs], fallback_timestamps_ms=stamps)
     assert dead == []
     assert batches[0].timestamps_ms.tolist() == [5000, 7001, 5000]
+
+
+def test_parsed_in_order_parses_one_ahead_in_the_executor_and_keeps_order() -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from streamdrift.worker.dataplane import parsed_in_order
+
+    main = threading.get_ident()
+    log: list[tuple[str, int, bool]] = []
+
+    def parse(item: int) -> int:
+        log.append(("parse", item, threading.get_ident() == main))
+        return item * 10
+
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        for value in parsed_in_order(executor, parse, [1, 2, 3, 4]):
+            log.append(("use", value // 10, True))
+    assert [v for kind, v, _ in log if kind == "use"] == [1, 2, 3, 4]
+    assert [(v, on_main) for kind, v, on_main in log if kind == "parse"] == [(1, True), (2, False), (3, False),
+                                                                              (4, False)]
+    # never more than one parse ahead: item i + 1 is parsed only after item i - 1 was used
+    order = [(kind, v) for kind, v, _ in log]
+    for i in (3, 4):
+        assert order.index(("use", i - 2)) < order.index(("parse", i))
+    log.clear()  # without an executor (columnar batches): one after the other, here
+    assert list(parsed_in_order(None, parse, [1, 2])) == [10, 20]
+    assert log == [("parse", 1, True), ("parse", 2, True)]
+
+
+def test_parsed_in_order_raises_where_the_parse_failed_and_cancels_the_parse_ahead() -> None:
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from streamdrift.worker.dataplane import parsed_in_order
+
+    parsed: list[int] = []
+
+    def parse(item: int) -> int:
+        if item == 2:
+            raise ValueError("bad poll")
+        parsed.append(item)
+        return item
+
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        seen: list[int] = []
+        with pytest.raises(ValueError, match="bad poll"):
+            for value in parsed_in_order(executor, parse, [1, 2, 3]):
+                seen.append(value)
+        assert seen == [1]
+        parsed.clear()
+        blocker = executor.submit(time.sleep, 0.2)  # the parse of 6 waits behind it
+        gen = parsed_in_order(executor, parse, [5, 6])
+        assert next(gen) == 5
+        gen.close()  # as the data plane does when profiling partition 5 raised
+        blocker.result()
+        executor.submit(time.sleep, 0).result()  # the queue has run
+        assert parsed == [5]  # 6 was cancelled before it started
+        assert list(parsed_in_order(executor, parse, [])) == []

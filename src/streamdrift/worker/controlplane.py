@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import tempfile
 import time
 from collections.abc import Iterator, MutableMapping
 from typing import Any
@@ -81,6 +82,8 @@ class ControlPlane:
         self.mergers: dict[int, WindowMerger] = {}
         self.started_at = time.time()
         self.baselines = BaselineWatcher(settings, self.n_baselines)
+        # faust wants a data directory even with in-memory tables: a private one, not "<app>-data" in the cwd
+        self._datadir = tempfile.TemporaryDirectory(prefix="streamdrift-control-")
         self.app = self._build_app()
         self._tick_producer = Producer(settings.client_config({"linger.ms": 0}))
 
@@ -88,6 +91,7 @@ class ControlPlane:
         s = self.settings
         app = faust.App(
             f"{s.group_id}-control",
+            datadir=self._datadir.name,
             broker=[f"kafka://{host}" for host in s.bootstrap_servers.split(",")],
             broker_credentials=self._credentials(),
             web_port=s.web_port or 8000,  # 0 = no web server
@@ -157,6 +161,7 @@ class ControlPlane:
             worker.execute_from_commandline()
         finally:
             self.baselines.stop()
+            self._datadir.cleanup()
 
     def _credentials(self) -> Any:
         kafka = self.settings.kafka
