@@ -351,15 +351,20 @@ impl<'de, 'b> Visitor<'de> for RecordSeed<'b, 'de> {
                         return Err(bail("duplicate key"));
                     }
                     r.has_features = true;
-                    map.next_value_seed(Pairs { out: &mut *self.features, numbers_only: false })?;
+                    map.next_value_seed(Pairs {
+                        out: &mut *self.features,
+                        numbers_only: false,
+                    })?;
                 }
                 "attributions" => {
                     if r.has_attributions {
                         return Err(bail("duplicate key"));
                     }
                     r.has_attributions = true;
-                    r.attributions_object =
-                        map.next_value_seed(Nullable(Pairs { out: &mut *self.attributions, numbers_only: true }))?;
+                    r.attributions_object = map.next_value_seed(Nullable(Pairs {
+                        out: &mut *self.attributions,
+                        numbers_only: true,
+                    }))?;
                 }
                 "format" => return Err(bail("a columnar batch")),
                 _ => {
@@ -412,7 +417,11 @@ impl<'a> Col<'a> {
     fn with_nulls(rows: usize, capacity: usize) -> Self {
         let mut numbers = Vec::with_capacity(capacity.max(rows));
         numbers.resize(rows, f64::NAN);
-        Col { numbers, strings: None, any_value: false }
+        Col {
+            numbers,
+            strings: None,
+            any_value: false,
+        }
     }
 
     fn len(&self) -> usize {
@@ -459,7 +468,13 @@ struct Table<'a> {
 
 impl<'a> Table<'a> {
     fn new(capacity: usize) -> Self {
-        Table { names: Vec::new(), index: HashMap::new(), cols: Vec::new(), rows: 0, capacity }
+        Table {
+            names: Vec::new(),
+            index: HashMap::new(),
+            cols: Vec::new(),
+            rows: 0,
+            capacity,
+        }
     }
 
     fn column_of(&mut self, position: usize, name: Cow<'a, str>) -> usize {
@@ -529,6 +544,15 @@ impl<'a> Group<'a> {
     }
 }
 
+/// One message (one JSON document, nothing after it) through `seed`; None if it does not take it.
+fn read_message<'a, S: DeserializeSeed<'a, Value = ()>>(value: &'a [u8], seed: S) -> Option<()> {
+    // One UTF-8 check of the whole message; then serde_json reads it as text, with no check per value.
+    let text = std::str::from_utf8(value).ok()?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    seed.deserialize(&mut de).ok()?;
+    de.end().ok()
+}
+
 /// Parse every message; `None` at the first one the fast path does not take.
 fn read_poll<'a>(values: &[&'a [u8]]) -> Option<Vec<Group<'a>>> {
     let mut groups: Vec<Group<'a>> = Vec::new();
@@ -539,23 +563,31 @@ fn read_poll<'a>(values: &[&'a [u8]]) -> Option<Vec<Group<'a>>> {
         let mut record = Record::default();
         features.clear();
         attributions.clear();
-        // One UTF-8 check of the whole message; then serde_json reads it as text, with no check per value.
-        let text = std::str::from_utf8(value).ok()?;
-        let mut de = serde_json::Deserializer::from_str(text);
-        RecordSeed { record: &mut record, features: &mut features, attributions: &mut attributions }
-            .deserialize(&mut de)
-            .ok()?;
-        de.end().ok()?;
+        read_message(
+            value,
+            RecordSeed {
+                record: &mut record,
+                features: &mut features,
+                attributions: &mut attributions,
+            },
+        )?;
         let (model_id, timestamp) = (record.model_id?, record.timestamp?);
         if !record.has_features {
             return None;
         }
         let version = record.model_version.flatten();
         if last >= groups.len() || groups[last].model_id != model_id || groups[last].model_version != version {
-            last = match groups.iter().position(|g| g.model_id == model_id && g.model_version == version) {
+            last = match groups
+                .iter()
+                .position(|g| g.model_id == model_id && g.model_version == version)
+            {
                 Some(i) => i,
                 None => {
-                    groups.push(Group::new(model_id, version, if groups.is_empty() { values.len() } else { 0 }));
+                    groups.push(Group::new(
+                        model_id,
+                        version,
+                        if groups.is_empty() { values.len() } else { 0 },
+                    ));
                     groups.len() - 1
                 }
             };
@@ -589,9 +621,7 @@ impl Plain for u8 {}
 
 fn raw_bytes<'py, T: Plain>(py: Python<'py>, values: &[T]) -> Bound<'py, PyByteArray> {
     // SAFETY: T is i64, f64 or u8 (Plain): no padding; numpy.frombuffer reads them in native byte order.
-    let bytes = unsafe {
-        std::slice::from_raw_parts(values.as_ptr() as *const u8, std::mem::size_of_val(values))
-    };
+    let bytes = unsafe { std::slice::from_raw_parts(values.as_ptr() as *const u8, std::mem::size_of_val(values)) };
     PyByteArray::new(py, bytes)
 }
 
@@ -614,10 +644,25 @@ fn column_to_py<'py>(py: Python<'py>, col: &Col<'_>) -> PyResult<Bound<'py, PyTu
         let kinds: Vec<u8> = col
             .numbers
             .iter()
-            .map(|&x| if x.is_nan() { MISSING } else if is_integral(x) { INTEGRAL } else { FRACTIONAL })
+            .map(|&x| {
+                if x.is_nan() {
+                    MISSING
+                } else if is_integral(x) {
+                    INTEGRAL
+                } else {
+                    FRACTIONAL
+                }
+            })
             .collect();
         let none = py.None().into_bound(py);
-        return PyTuple::new(py, [raw_bytes(py, &col.numbers).into_any(), raw_bytes(py, &kinds).into_any(), none]);
+        return PyTuple::new(
+            py,
+            [
+                raw_bytes(py, &col.numbers).into_any(),
+                raw_bytes(py, &kinds).into_any(),
+                none,
+            ],
+        );
     };
     let mut interned: HashMap<&str, Bound<'py, PyString>> = HashMap::new();
     let mut previous: Option<(&str, Bound<'py, PyString>)> = None;
@@ -639,7 +684,14 @@ fn column_to_py<'py>(py: Python<'py>, col: &Col<'_>) -> PyResult<Bound<'py, PyTu
         previous = Some((text, obj));
     }
     let numbers = vec![f64::NAN; strings.len()];
-    PyTuple::new(py, [raw_bytes(py, &numbers).into_any(), raw_bytes(py, &kinds).into_any(), items.into_any()])
+    PyTuple::new(
+        py,
+        [
+            raw_bytes(py, &numbers).into_any(),
+            raw_bytes(py, &kinds).into_any(),
+            items.into_any(),
+        ],
+    )
 }
 
 fn table_to_py<'py>(py: Python<'py>, table: &Table<'_>) -> PyResult<Bound<'py, PyTuple>> {
@@ -667,9 +719,21 @@ fn group_to_py<'py>(py: Python<'py>, g: &Group<'_>) -> PyResult<Bound<'py, PyTup
         ids.append(text_or_none(py, id))?;
     }
     let none = || py.None().into_bound(py);
-    let labels = if g.labels.any_value { column_to_py(py, &g.labels)?.into_any() } else { none() };
-    let scores = if g.any_score { raw_bytes(py, &g.scores).into_any() } else { none() };
-    let attributions = if g.any_attributions { table_to_py(py, &g.attributions)?.into_any() } else { none() };
+    let labels = if g.labels.any_value {
+        column_to_py(py, &g.labels)?.into_any()
+    } else {
+        none()
+    };
+    let scores = if g.any_score {
+        raw_bytes(py, &g.scores).into_any()
+    } else {
+        none()
+    };
+    let attributions = if g.any_attributions {
+        table_to_py(py, &g.attributions)?.into_any()
+    } else {
+        none()
+    };
     PyTuple::new(
         py,
         [
@@ -808,10 +872,7 @@ fn read_label_poll<'a>(values: &[&'a [u8]]) -> Option<Labels<'a>> {
     };
     for value in values {
         let mut record = LabelRecord::default();
-        let text = std::str::from_utf8(value).ok()?;
-        let mut de = serde_json::Deserializer::from_str(text);
-        LabelVisitor(&mut record).deserialize(&mut de).ok()?;
-        de.end().ok()?;
+        read_message(value, LabelVisitor(&mut record))?;
         out.model_ids.push(record.model_id?);
         out.inference_ids.push(record.inference_id?);
         out.timestamps.push(record.timestamp?);

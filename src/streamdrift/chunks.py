@@ -5,7 +5,7 @@ chunks from files; baselines, checks and the worker consume them without importi
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -15,6 +15,7 @@ from streamdrift.columns import Column, Columns, Kind
 from streamdrift.errors import InputFileError
 
 __all__ = ["MAX_TIMESTAMP_MS", "MISSING_TIMESTAMP", "BadLine", "BadLineCallback", "CaptureColumns", "Chunk",
+           "LabelBatch",
            "RoleColumns", "number_labels", "role_binary_like", "role_floats", "role_labels", "role_present",
            "role_values"]
 
@@ -47,6 +48,21 @@ class Chunk:
     predictions: NDArray[Any] | None = None
     scores: NDArray[Any] | None = None
     attributions: Columns | None = None      # capture records' attributions (with roles), None when none
+
+
+@dataclass(frozen=True)
+class LabelBatch:
+    """Ground-truth labels of a poll: one row per valid label record, any mix of models."""
+
+    model_ids: NDArray[np.object_]
+    inference_ids: NDArray[np.object_]
+    timestamps_ms: NDArray[np.int64]
+    labels: Column
+    source_index: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.timestamps_ms.shape[0])
 
 
 @dataclass(frozen=True, slots=True)

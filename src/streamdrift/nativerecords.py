@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamdrift import _native
-from streamdrift.chunks import CaptureColumns
+from streamdrift.chunks import CaptureColumns, LabelBatch
 from streamdrift.columns import Column, Columns
 
 
@@ -90,17 +90,7 @@ def _objects(values: Sequence[str | None]) -> NDArray[np.object_]:
     return out
 
 
-@dataclass(frozen=True)
-class NativeLabels:
-    """The label records of a poll, one row per message in order."""
-
-    model_ids: NDArray[np.object_]
-    inference_ids: NDArray[np.object_]
-    timestamps_ms: NDArray[np.int64]
-    labels: Column
-
-
-def read_labels(values: Sequence[bytes], max_message_bytes: int, max_total_bytes: int) -> NativeLabels | None:
+def read_labels(values: Sequence[bytes], max_message_bytes: int, max_total_bytes: int) -> LabelBatch | None:
     """Every message a valid label record (string inference id, non-null number or text label, numeric
     timestamp), else None: the Python path reads the poll and names the dead letters."""
     listed = values if isinstance(values, list) else list(values)
@@ -108,5 +98,5 @@ def read_labels(values: Sequence[bytes], max_message_bytes: int, max_total_bytes
     if raw is None:
         return None
     model_ids, inference_ids, timestamps, labels = raw
-    return NativeLabels(_objects(model_ids), _objects(inference_ids), np.frombuffer(timestamps, dtype=np.int64),
-                        _column(labels))
+    return LabelBatch(_objects(model_ids), _objects(inference_ids), np.frombuffer(timestamps, dtype=np.int64),
+                      _column(labels), np.arange(len(model_ids), dtype=np.int64))

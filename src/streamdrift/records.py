@@ -41,7 +41,7 @@ import orjson
 from numpy.typing import NDArray
 
 from streamdrift.arrowbatch import decode_arrow_batch, is_arrow_batch
-from streamdrift.chunks import MAX_TIMESTAMP_MS, CaptureColumns
+from streamdrift.chunks import MAX_TIMESTAMP_MS, CaptureColumns, LabelBatch
 from streamdrift.columns import Column, Columns, classify_numbers, column_from_values, paused_gc, text_column
 from streamdrift.errors import BadRecordError
 from streamdrift.nativerecords import NativeGroup, read_labels, read_records
@@ -112,21 +112,6 @@ class DeadLetter:
     index: int  # of the message in the input sequence
     reason: str  # one of DEAD_LETTER_REASONS
     detail: str
-
-
-@dataclass(frozen=True)
-class LabelBatch:
-    """Ground-truth labels: one row per valid label record, any mix of models."""
-
-    model_ids: NDArray[np.object_]
-    inference_ids: NDArray[np.object_]
-    timestamps_ms: NDArray[np.int64]
-    labels: Column
-    source_index: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.timestamps_ms.shape[0])
 
 
 # ---------------------------------------------------------------- capture parsing
@@ -948,9 +933,7 @@ def parse_labels(
     if native:
         read = read_labels(values, min(max_bytes, _PRELOAD_MAX_MESSAGE), _PRELOAD_MAX_TOTAL)
         if read is not None:
-            n = read.timestamps_ms.shape[0]
-            return LabelBatch(read.model_ids, read.inference_ids, read.timestamps_ms, read.labels,
-                              np.arange(n, dtype=np.int64)), []
+            return read, []
     model_ids: list[str] = []
     ids: list[str] = []
     stamps: list[int] = []
