@@ -53,7 +53,7 @@ def _labels_window(start: int, scenario: Scenario) -> ReadyWindow:
 
 def _judge() -> tuple[WindowJudge, StatusStore]:
     settings = Settings(evaluation=EvaluationSettings(raise_after=1, clear_after=1), labels=LabelSettings(min_labelled=200))
-    status = StatusStore()
+    status = StatusStore(label_sample_rate=0.25)
     return WindowJudge(settings, Metrics(CollectorRegistry()), status, clock=lambda: T0 / 1000), status
 
 
@@ -83,4 +83,5 @@ def test_labels_stage_fills_the_status_entry_of_its_window() -> None:
     assert first["evaluated"] and first["n_records"] == 3000 and first["model_quality"]["n_labelled"] == 3000
     [second] = status["model_quality_windows"]  # no data-stage entry to join: listed apart, not among windows
     assert second["window_start"] > first["window_start"] and second["model_quality"]["evaluated"]
+    assert status["label_join_sample_rate"] == 0.25  # model quality is measured on the join sample
     assert judge.last_report[MODEL][1].model_quality["accuracy"] > 0.5

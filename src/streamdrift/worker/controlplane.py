@@ -73,7 +73,7 @@ class ControlPlane:
         importlib.import_module("scipy.stats")
         self.registry = CollectorRegistry()
         self.metrics = Metrics(self.registry, settings.max_features_per_model)
-        self.status = StatusStore()
+        self.status = StatusStore(label_sample_rate=settings.labels.sample_rate)
         self.judge = WindowJudge(settings, self.metrics, self.status)
         self.baseline_cache = BaselineCache()
         self.n_capture = n_capture_partitions or partition_count(settings, settings.topics.capture)

@@ -13,6 +13,7 @@ _KEEP_WINDOWS = 20
 class ModelStatus:
     model_id: str
     baseline_id: str | None = None
+    label_sample_rate: float = 1.0  # labels.sample_rate: model quality is measured on this share of predictions
     windows: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=_KEEP_WINDOWS))
     # model quality of windows whose data-quality entry already left ``windows`` (labels take their time)
     quality_windows: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=_KEEP_WINDOWS))
@@ -25,6 +26,7 @@ class ModelStatus:
             "state": "no baseline" if self.baseline_id is None else ("drifting" if self.raised else "ok"),
             "windows": list(self.windows),
             "model_quality_windows": list(self.quality_windows),
+            "label_join_sample_rate": self.label_sample_rate,
             "alerts_raised": self.raised,
         }
 
@@ -32,13 +34,14 @@ class ModelStatus:
 class StatusStore:
     """In-memory status of every model this control plane evaluated (newest windows last)."""
 
-    def __init__(self) -> None:
+    def __init__(self, label_sample_rate: float = 1.0) -> None:
         self._models: dict[str, ModelStatus] = {}
+        self._label_sample_rate = label_sample_rate
 
     def model(self, model_id: str) -> ModelStatus:
         status = self._models.get(model_id)
         if status is None:
-            status = self._models[model_id] = ModelStatus(model_id)
+            status = self._models[model_id] = ModelStatus(model_id, label_sample_rate=self._label_sample_rate)
         return status
 
     def get(self, model_id: str) -> dict[str, Any] | None:
