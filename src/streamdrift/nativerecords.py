@@ -2,10 +2,10 @@
 
 The native reader parses each record with serde_json straight into per-model columns: no Python object per value,
 one Python string per inference id and per distinct category value of a column; the kinds of the rows computed
-there too. It takes only the polls that
-:func:`streamdrift.records.parse_capture` reads on its all-records fast path (valid JSON capture records with
-numeric timestamps, no booleans, no mixed text-and-number columns) and answers None for any other poll; the Python
-path then reads it and names the dead letters. Both give the same batches (``tests/unit/test_native_records.py``),
+there too. It takes only polls of valid JSON capture records with numeric timestamps, no booleans, no column
+mixing text and numbers, no integer model version and no ``-0`` (which serde_json reads as -0.0 and orjson as 0),
+whose other values pass orjson's checks too; it answers None for any other poll, and the Python path then reads
+it and names the dead letters. Both give the same batches (``tests/unit/test_native_records.py``),
 and :func:`read_labels` does the same for :func:`streamdrift.records.parse_labels`.
 """
 
