@@ -14,8 +14,8 @@ from numpy.typing import NDArray
 from streamdrift.columns import Column, Columns, Kind
 from streamdrift.errors import InputFileError
 
-__all__ = ["MAX_TIMESTAMP_MS", "MISSING_TIMESTAMP", "BadLine", "BadLineCallback", "CaptureColumns", "Chunk",
-           "LabelBatch",
+__all__ = ["MAX_TIMESTAMP_MS", "MISSING_TIMESTAMP", "BadLine", "BadLineCallback", "CaptureBatch", "CaptureColumns",
+           "Chunk", "LabelBatch",
            "RoleColumns", "number_labels", "role_binary_like", "role_floats", "role_labels", "role_present",
            "role_values"]
 
@@ -48,6 +48,25 @@ class Chunk:
     predictions: NDArray[Any] | None = None
     scores: NDArray[Any] | None = None
     attributions: Columns | None = None      # capture records' attributions (with roles), None when none
+
+
+@dataclass(frozen=True)
+class CaptureBatch:
+    """The capture records of ONE model (and model version) from one poll, as columns."""
+
+    model_id: str
+    model_version: str | None
+    timestamps_ms: NDArray[np.int64]
+    inference_ids: NDArray[np.object_]  # str, or None where the record had no id
+    features: Columns
+    prediction: Column | None  # predicted label / value; None when no record carried one
+    score: NDArray[np.float64] | None  # NaN where a record had no score; None when none had
+    attributions: Columns | None
+    source_index: NDArray[np.int64]  # index of each row's message in the input sequence
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.timestamps_ms.shape[0])
 
 
 @dataclass(frozen=True)

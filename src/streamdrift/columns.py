@@ -94,6 +94,13 @@ class Columns:
 # --------------------------------------------------------------------------------------------- numbers
 
 
+def object_array(values: Sequence[object]) -> NDArray[np.object_]:
+    """``values`` as a 1-D object array (``np.array`` would nest sequences and guess other dtypes)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
 def text_column(strings: NDArray[np.object_], has_missing: bool) -> Column:
     """A column of JSON strings and nulls (``strings``: str, or None where missing): STRING rows, MISSING rows."""
     n = len(strings)
@@ -102,7 +109,6 @@ def text_column(strings: NDArray[np.object_], has_missing: bool) -> Column:
     missing = np.equal(strings, np.full(1, None, dtype=object))
     kinds = np.where(missing, np.uint8(Kind.MISSING), np.uint8(Kind.STRING)).astype(np.uint8)
     return Column(np.full(n, np.nan), kinds, None if missing.all() else strings)
-
 
 
 def classify_numbers(numbers: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.uint8]]:
@@ -132,17 +138,8 @@ def column_from_values(values: Sequence[object]) -> Column:
         numbers, kinds = classify_numbers(arr.reshape(-1))
         return Column(numbers, kinds, None)
     if types <= _TEXT_TYPES:
-        return _column_from_strings(values)
+        return text_column(object_array(values), has_missing=True)
     return _column_from_mixed(values)
-
-
-def _column_from_strings(values: Sequence[object]) -> Column:
-    """Only str and None: STRING / MISSING without a per-value Python loop."""
-    strings = np.empty(len(values), dtype=object)
-    strings[:] = values
-    missing = np.equal(strings, np.array([None], dtype=object)).astype(bool)
-    kinds = np.where(missing, np.uint8(Kind.MISSING), np.uint8(Kind.STRING)).astype(np.uint8)
-    return Column(np.full(len(values), np.nan), kinds, None if missing.all() else strings)
 
 
 def _classify_one(value: object) -> tuple[float, int, str | None]:

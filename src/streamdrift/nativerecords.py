@@ -12,38 +12,26 @@ and :func:`read_labels` does the same for :func:`streamdrift.records.parse_label
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
 from streamdrift import _native
-from streamdrift.chunks import CaptureColumns, LabelBatch
-from streamdrift.columns import Column, Columns
+from streamdrift.chunks import CaptureBatch, LabelBatch
+from streamdrift.columns import Column, Columns, object_array
 
 
-@dataclass(frozen=True)
-class NativeGroup:
-    """The records of one (model id, model version) of a poll, in input order."""
-
-    model_id: str
-    model_version: str | None
-    rows: CaptureColumns
-    source_index: NDArray[np.int64]  # of each row's message in the poll
-
-
-def read_records(values: Sequence[bytes], max_message_bytes: int, max_total_bytes: int) -> list[NativeGroup] | None:
-    """One :class:`NativeGroup` per (model id, model version) in first-seen order, or None when the poll holds
+def read_records(values: Sequence[bytes], max_message_bytes: int, max_total_bytes: int) -> list[CaptureBatch] | None:
+    """One :class:`CaptureBatch` per (model id, model version) in first-seen order, or None when the poll holds
     anything the native reader does not take (see the module docstring), is empty, or has a message longer than
     ``max_message_bytes`` or more than ``max_total_bytes`` in all."""
     listed = values if isinstance(values, list) else list(values)
     raw = _native.read_capture_records(listed, max_message_bytes, max_total_bytes)
     if raw is None:
         return None
-    return [_group(*item) for item in raw]
+    return [_batch(*item) for item in raw]
 
 
-def _group(
+def _batch(
     model_id: str,
     model_version: str | None,
     sources: bytearray,
@@ -53,20 +41,18 @@ def _group(
     prediction: _native.RawColumn | None,
     scores: bytearray | None,
     attributions: tuple[list[str], list[_native.RawColumn]] | None,
-) -> NativeGroup:
+) -> CaptureBatch:
     n = len(ids)
-    return NativeGroup(
-        model_id,
-        model_version,
-        CaptureColumns(
-            timestamps_ms=np.frombuffer(timestamps, dtype=np.int64),
-            inference_ids=_objects(ids),
-            features=_columns(n, features),
-            prediction=None if prediction is None else _column(prediction),
-            score=None if scores is None else np.frombuffer(scores, dtype=np.float64),
-            attributions=None if attributions is None else _columns(n, attributions),
-        ),
-        np.frombuffer(sources, dtype=np.int64),
+    return CaptureBatch(
+        model_id=model_id,
+        model_version=model_version,
+        timestamps_ms=np.frombuffer(timestamps, dtype=np.int64),
+        inference_ids=object_array(ids),
+        features=_columns(n, features),
+        prediction=None if prediction is None else _column(prediction),
+        score=None if scores is None else np.frombuffer(scores, dtype=np.float64),
+        attributions=None if attributions is None else _columns(n, attributions),
+        source_index=np.frombuffer(sources, dtype=np.int64),
     )
 
 
@@ -80,14 +66,8 @@ def _column(raw: _native.RawColumn) -> Column:
     return Column(
         np.frombuffer(numbers, dtype=np.float64),
         np.frombuffer(kinds, dtype=np.uint8),
-        None if strings is None else _objects(strings),
+        None if strings is None else object_array(strings),
     )
-
-
-def _objects(values: Sequence[str | None]) -> NDArray[np.object_]:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
 
 
 def read_labels(values: Sequence[bytes], max_message_bytes: int, max_total_bytes: int) -> LabelBatch | None:
@@ -98,5 +78,5 @@ def read_labels(values: Sequence[bytes], max_message_bytes: int, max_total_bytes
     if raw is None:
         return None
     model_ids, inference_ids, timestamps, labels = raw
-    return LabelBatch(_objects(model_ids), _objects(inference_ids), np.frombuffer(timestamps, dtype=np.int64),
+    return LabelBatch(object_array(model_ids), object_array(inference_ids), np.frombuffer(timestamps, dtype=np.int64),
                       _column(labels), np.arange(len(model_ids), dtype=np.int64))

@@ -41,10 +41,18 @@ import orjson
 from numpy.typing import NDArray
 
 from streamdrift.arrowbatch import decode_arrow_batch, is_arrow_batch
-from streamdrift.chunks import MAX_TIMESTAMP_MS, CaptureColumns, LabelBatch
-from streamdrift.columns import Column, Columns, classify_numbers, column_from_values, paused_gc, text_column
+from streamdrift.chunks import MAX_TIMESTAMP_MS, CaptureBatch, CaptureColumns, LabelBatch
+from streamdrift.columns import (
+    Column,
+    Columns,
+    classify_numbers,
+    column_from_values,
+    object_array,
+    paused_gc,
+    text_column,
+)
 from streamdrift.errors import BadRecordError
-from streamdrift.nativerecords import NativeGroup, read_labels, read_records
+from streamdrift.nativerecords import read_labels, read_records
 
 
 def _optional_simdjson() -> ModuleType | None:
@@ -86,25 +94,6 @@ _PRELOAD_MAX_MESSAGE: Final[int] = 1 << 16  # bytes: larger messages (columnar b
 _PRELOAD_MAX_TOTAL: Final[int] = 1 << 24  # bytes of a poll parsed in one pass
 _SCALARS: Final[frozenset[type]] = frozenset({int, float, str, bool, type(None)})
 _NUMBERS: Final[frozenset[type]] = frozenset({int, float, type(None)})
-
-
-@dataclass(frozen=True)
-class CaptureBatch:
-    """The capture records of ONE model (and model version) from one poll, as columns."""
-
-    model_id: str
-    model_version: str | None
-    timestamps_ms: NDArray[np.int64]
-    inference_ids: NDArray[np.object_]  # str, or None where the record had no id
-    features: Columns
-    prediction: Column | None  # predicted label / value; None when no record carried one
-    score: NDArray[np.float64] | None  # NaN where a record had no score; None when none had
-    attributions: Columns | None
-    source_index: NDArray[np.int64]  # index of each row's message in the input sequence
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.timestamps_ms.shape[0])
 
 
 @dataclass(frozen=True)
@@ -161,9 +150,9 @@ def parse_capture(
     dead: list[DeadLetter] = []
     with paused_gc():
         if native:
-            groups_read = read_records(values, min(max_bytes, _PRELOAD_MAX_MESSAGE), _PRELOAD_MAX_TOTAL)
-            if groups_read is not None:
-                return [_native_batch(g) for g in groups_read], dead
+            native_batches = read_records(values, min(max_bytes, _PRELOAD_MAX_MESSAGE), _PRELOAD_MAX_TOTAL)
+            if native_batches is not None:
+                return native_batches, dead
         objs = _load_all(values, max_bytes)
         groups = None if objs is None else _plain_record_groups(objs)
         if groups is None:
@@ -248,21 +237,6 @@ def _preloadable(values: Sequence[bytes], max_bytes: int) -> bool:
     so their Python objects never all exist at once."""
     return bool(values) and max(map(len, values)) <= min(max_bytes, _PRELOAD_MAX_MESSAGE) and (
         sum(map(len, values)) <= _PRELOAD_MAX_TOTAL
-    )
-
-
-def _native_batch(group: NativeGroup) -> CaptureBatch:
-    rows = group.rows
-    return CaptureBatch(
-        model_id=group.model_id,
-        model_version=group.model_version,
-        timestamps_ms=rows.timestamps_ms,
-        inference_ids=rows.inference_ids,
-        features=rows.features,
-        prediction=rows.prediction,
-        score=rows.score,
-        attributions=rows.attributions,
-        source_index=group.source_index,
     )
 
 
@@ -469,7 +443,7 @@ def _column(values: Sequence[object], allowed: frozenset[type] | None = None, wh
     if allowed is not None and not types <= allowed:
         raise BadRecordError("wrong_type", f"{what}: values must be {_type_names(allowed)}")
     if values and types <= _TEXT_TYPES:
-        return text_column(_object_array(values), type(None) in types)
+        return text_column(object_array(values), type(None) in types)
     if types <= _NUMBER_TYPES:  # skip column_from_values' second type scan
         try:
             numbers, kinds = classify_numbers(np.array(values, dtype=np.float64).reshape(-1))
@@ -558,7 +532,7 @@ def _fast_segment(records: list[dict[str, Any]], sources: list[int], fallback: S
     return _Segment(
         CaptureColumns(
             timestamps_ms=_timestamps(list(map(dict.get, records, repeat("timestamp"))), sources, fallback),
-            inference_ids=_object_array(ids),
+            inference_ids=object_array(ids),
             features=_columns_from_rows(features, _SCALARS),  # type: ignore[arg-type]
             prediction=label,
             score=score,
@@ -602,12 +576,6 @@ def _prediction_columns(preds: list[object]) -> tuple[Column | None, NDArray[np.
         raise BadRecordError("wrong_type", "prediction.score must be a number")
     score_arr = None if score_types <= _NONE_ONLY else np.array(scores, dtype=np.float64)
     return label_col, score_arr
-
-
-def _object_array(values: Sequence[object]) -> NDArray[np.object_]:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
 
 
 # ---------------------------------------------------------------- columnar batches
@@ -678,7 +646,7 @@ def _columnar_ids(value: object, n: int) -> NDArray[np.object_]:
         raise BadRecordError("bad_batch", f"inference_id must be a list of n={n} values")
     if not {str, type(None)}.issuperset(map(type, value)):
         value = [_inference_id(v) for v in value]
-    return _object_array(value)
+    return object_array(value)
 
 
 def _columnar_prediction(value: object, n: int) -> tuple[Column | None, NDArray[np.float64] | None]:
@@ -963,8 +931,8 @@ def parse_labels(
         labels.append(label)
         sources.append(index)
     batch = LabelBatch(
-        model_ids=_object_array(model_ids),
-        inference_ids=_object_array(ids),
+        model_ids=object_array(model_ids),
+        inference_ids=object_array(ids),
         timestamps_ms=np.array(stamps, dtype=np.int64),
         labels=column_from_values(labels),
         source_index=np.array(sources, dtype=np.int64),

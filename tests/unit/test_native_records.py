@@ -323,7 +323,7 @@ def test_a_repeated_category_is_one_python_string_and_kinds_are_classified() -> 
               for i in range(6)]
     groups = read_records(values, BIG, BIG)
     assert groups is not None and len(groups) == 1
-    rows = groups[0].rows
+    rows = groups[0]  # the CaptureBatch
     city = rows.features.columns["city"]
     assert city.strings is not None
     assert city.strings.tolist() == ["Oslo", "Bergen", None] * 2
