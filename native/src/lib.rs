@@ -636,6 +636,36 @@ fn is_integral(x: f64) -> bool {
     x.abs() >= 4_503_599_627_370_496.0 || (x as i64) as f64 == x
 }
 
+/// One Python string per distinct text: a repeated category (or a poll's model id) is one object, found without
+/// hashing when it repeats the text before it.
+struct Interner<'py, 's> {
+    py: Python<'py>,
+    seen: HashMap<&'s str, Bound<'py, PyString>>,
+    previous: Option<(&'s str, Bound<'py, PyString>)>,
+}
+
+impl<'py, 's> Interner<'py, 's> {
+    fn new(py: Python<'py>) -> Self {
+        Interner {
+            py,
+            seen: HashMap::new(),
+            previous: None,
+        }
+    }
+
+    fn get(&mut self, text: &'s str) -> Bound<'py, PyString> {
+        if let Some((p, obj)) = &self.previous {
+            if *p == text {
+                return obj.clone();
+            }
+        }
+        let py = self.py;
+        let obj = self.seen.entry(text).or_insert_with(|| PyString::new(py, text)).clone();
+        self.previous = Some((text, obj.clone()));
+        obj
+    }
+}
+
 /// (float64 bytes, kind bytes, [str | None] or None): the numbers (NaN where not a number), the kind of each row
 /// as `streamdrift.columns.classify_numbers` gives it, and the text rows (None when the column has none). A text
 /// value repeated in the column is one Python string.
@@ -664,8 +694,7 @@ fn column_to_py<'py>(py: Python<'py>, col: &Col<'_>) -> PyResult<Bound<'py, PyTu
             ],
         );
     };
-    let mut interned: HashMap<&str, Bound<'py, PyString>> = HashMap::new();
-    let mut previous: Option<(&str, Bound<'py, PyString>)> = None;
+    let mut interner = Interner::new(py);
     let mut kinds: Vec<u8> = Vec::with_capacity(strings.len());
     let items = PyList::empty(py);
     for s in strings {
@@ -675,13 +704,7 @@ fn column_to_py<'py>(py: Python<'py>, col: &Col<'_>) -> PyResult<Bound<'py, PyTu
             continue;
         };
         kinds.push(STRING);
-        let text: &str = text.as_ref();
-        let obj = match &previous {
-            Some((p, obj)) if *p == text => obj.clone(),
-            _ => interned.entry(text).or_insert_with(|| PyString::new(py, text)).clone(),
-        };
-        items.append(&obj)?;
-        previous = Some((text, obj));
+        items.append(interner.get(text))?;
     }
     let numbers = vec![f64::NAN; strings.len()];
     PyTuple::new(
@@ -899,14 +922,9 @@ fn read_label_records<'py>(
         return Ok(None);
     };
     let models = PyList::empty(py);
-    let mut previous: Option<(&str, Bound<'py, PyString>)> = None;
+    let mut interner = Interner::new(py);
     for model in &rows.model_ids {
-        let obj = match &previous {
-            Some((p, obj)) if *p == model.as_ref() => obj.clone(),
-            _ => PyString::new(py, model),
-        };
-        models.append(&obj)?;
-        previous = Some((model.as_ref(), obj));
+        models.append(interner.get(model))?;
     }
     let ids = PyList::empty(py);
     for id in &rows.inference_ids {
