@@ -12,6 +12,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
+mod jointable;
+
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -946,5 +948,8 @@ fn read_label_records<'py>(
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_capture_records, m)?)?;
     m.add_function(wrap_pyfunction!(read_label_records, m)?)?;
+    m.add_class::<jointable::JoinTable>()?;
+    m.add_function(wrap_pyfunction!(jointable::key_hashes, m)?)?;
+    m.add_function(wrap_pyfunction!(jointable::hash_keys, m)?)?;
     Ok(())
 }

@@ -35,6 +35,10 @@ class MergeError(StreamdriftError):
     """Two states cannot be merged (different kinds, schemas or parameters)."""
 
 
+class JoinStoreError(StreamdriftError):
+    """The label join store's spill (SQLite file or segment files) cannot be opened or written."""
+
+
 class BadRecordError(StreamdriftError):
     """An input record is unusable. ``reason`` is a short machine-readable tag used in metrics."""
 

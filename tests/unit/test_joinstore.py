@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from streamdrift import joinstore
+from streamdrift import joinspill
 from streamdrift.errors import BadRecordError, ConfigError
 from streamdrift.joinstore import JoinResult, JoinStore, MemoryBudget
 from streamdrift.settings import LabelSettings, Settings
@@ -205,7 +205,7 @@ def _rows(result: JoinResult) -> list[tuple[str, int, float, int]]:
 def _tiny_bloom_filter() -> Iterator[None]:
     """A one-word Bloom filter for the spilled keys: almost every key is flagged (false positives) and looked
     up in the segments."""
-    with mock.patch.object(joinstore, "BLOOM_MIN_KEYS", 1), mock.patch.object(joinstore, "BLOOM_BITS_PER_KEY", 1):
+    with mock.patch.object(joinspill, "BLOOM_MIN_KEYS", 1), mock.patch.object(joinspill, "BLOOM_BITS_PER_KEY", 1):
         yield
 
 
@@ -236,7 +236,7 @@ def test_join_with_expiry_matches_a_reference_in_memory_and_spilled(ops: list[_O
 def test_join_is_exact_when_spilled_key_hashes_collide(ops: list[_Op]) -> None:
     """Key hashes of 3 values (most spilled keys share their hash with others, in a segment and across them,
     and in the spilled labels' hashes): keys are still told apart by their text."""
-    with mock.patch.object(joinstore, "KEY_HASH", lambda key: hash(key) % 3):
+    with mock.patch.object(joinspill, "KEY_HASH", lambda key: hash(key) % 3):
         stores = [(JoinStore(None, max_memory_items=10_000, ttl_ms=_TTL), False),
                   (JoinStore(None, max_memory_items=2, ttl_ms=_TTL), False),
                   (JoinStore(None, max_memory_items=1, ttl_ms=_TTL), True)]

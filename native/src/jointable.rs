@@ -1,0 +1,638 @@
+//! The label join's in-memory part: pending predictions, matched keys and waiting labels by join key
+//! (`model_id \x1f inference_id`), with no Python object per entry.
+//!
+//! `streamdrift.joinstore.JoinStore` keeps the semantics (which entry wins, what counts as a duplicate, when an
+//! entry expires) and the spill to disk; this table answers, for a whole batch at once, what happens to each row
+//! against what is held in memory. An entry is a slot of a slab; a hash table of (hash, slot) finds it by key.
+//! Two queues of (slot, generation) in arrival order give the entries to spill first (predictions and matched
+//! keys; waiting labels): the first stored, which in a stream in time order are the oldest. A queued reference
+//! whose slot was freed or turned into another kind since (a waiting label matched by a prediction) has an older
+//! generation: skipped. Expiry is exact by time: a scan of the slots, done only once the cutoff passes a lower
+//! bound of the times held (so a call that expires nothing costs nothing).
+
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::OnceLock;
+
+use hashbrown::HashTable;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyList, PyString, PyTuple};
+
+use crate::raw_bytes;
+
+/// Row outcomes (`streamdrift.joinstore`): stored or waiting, duplicate, matched with an entry held here,
+/// left to the caller (a spilled pending prediction), matched with a pending prediction of another type.
+const STORED: u8 = 0;
+const DUPLICATE: u8 = 1;
+const MATCHED: u8 = 2;
+const SPILLED: u8 = 3;
+const MATCHED_OTHER: u8 = 4;
+
+/// Entry kinds, as `streamdrift.joinstore` spills them: free slot (or expired row), matched key, pending
+/// prediction of float prediction and score, pending prediction of other values; and a waiting label.
+const FREE: u8 = 0;
+const DONE: u8 = 1;
+const PACKED: u8 = 2;
+const OTHER: u8 = 3;
+const LABEL: u8 = 4;
+
+/// Stale references a queue may hold beyond twice its live ones before it is compacted.
+const STALE_SLACK: usize = 4096;
+
+/// (slot, generation) in the order stored.
+type Queue = VecDeque<(u32, u32)>;
+
+/// The process's key hasher (random keys: producers choose the inference ids). Join-key hashes are consistent
+/// within a process only, which is all the spill needs (it does not survive a restart).
+fn hasher() -> &'static RandomState {
+    static HASHER: OnceLock<RandomState> = OnceLock::new();
+    HASHER.get_or_init(RandomState::new)
+}
+
+fn hash_of(key: &[u8]) -> u64 {
+    hasher().hash_one(key)
+}
+
+struct Slot {
+    key: Box<[u8]>,
+    hash: u64,
+    kind: u8,
+    gen: u32,
+    /// prediction time (PACKED, OTHER, DONE) or arrival (LABEL)
+    t: i64,
+    p: f64,
+    s: f64,
+    /// OTHER: the (ts, y_pred, score) tuple; LABEL: the label
+    obj: Option<Py<PyAny>>,
+}
+
+/// The model id of every row, or one per row.
+enum Models<'py> {
+    One(Bound<'py, PyAny>),
+    Each(Bound<'py, PyList>),
+}
+
+impl<'py> Models<'py> {
+    fn of(models: &Bound<'py, PyAny>, n: usize) -> PyResult<Self> {
+        if models.is_instance_of::<PyString>() {
+            return Ok(Models::One(models.clone()));
+        }
+        let list = models.cast::<PyList>()?.clone();
+        if list.len() != n {
+            return Err(PyValueError::new_err(format!(
+                "{} model ids for {} rows",
+                list.len(),
+                n
+            )));
+        }
+        Ok(Models::Each(list))
+    }
+
+    fn get(&self, i: usize) -> PyResult<Bound<'py, PyAny>> {
+        match self {
+            Models::One(m) => Ok(m.clone()),
+            Models::Each(list) => list.get_item(i),
+        }
+    }
+}
+
+/// `f"{value}"` as UTF-8, appended to `buf`.
+fn push_text(buf: &mut Vec<u8>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    if let Ok(s) = value.cast::<PyString>() {
+        buf.extend_from_slice(s.to_str()?.as_bytes());
+    } else {
+        buf.extend_from_slice(value.str()?.to_str()?.as_bytes());
+    }
+    Ok(())
+}
+
+/// The rows' join keys, one at a time into one buffer.
+struct Keys<'py> {
+    models: Models<'py>,
+    ids: Bound<'py, PyList>,
+    buf: Vec<u8>,
+}
+
+impl<'py> Keys<'py> {
+    fn new(models: &Bound<'py, PyAny>, ids: &Bound<'py, PyList>) -> PyResult<Self> {
+        Ok(Keys {
+            models: Models::of(models, ids.len())?,
+            ids: ids.clone(),
+            buf: Vec::with_capacity(64),
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn key(&mut self, i: usize) -> PyResult<&[u8]> {
+        self.buf.clear();
+        push_text(&mut self.buf, &self.models.get(i)?)?;
+        self.buf.push(0x1f);
+        push_text(&mut self.buf, &self.ids.get_item(i)?)?;
+        Ok(&self.buf)
+    }
+}
+
+fn int64s(bytes: &[u8], n: usize, what: &str) -> PyResult<Vec<i64>> {
+    if bytes.len() != 8 * n {
+        return Err(PyValueError::new_err(format!(
+            "{what}: {} bytes for {n} rows",
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|c| i64::from_ne_bytes(c.try_into().unwrap()))
+        .collect())
+}
+
+fn float64s(bytes: &[u8], n: usize, what: &str) -> PyResult<Vec<f64>> {
+    Ok(int64s(bytes, n, what)?
+        .into_iter()
+        .map(|v| f64::from_bits(v as u64))
+        .collect())
+}
+
+fn flags(bytes: Option<&[u8]>, n: usize) -> PyResult<Vec<u8>> {
+    match bytes {
+        None => Ok(vec![0; n]),
+        Some(b) if b.len() == n => Ok(b.to_vec()),
+        Some(b) => Err(PyValueError::new_err(format!("{} row flags for {n} rows", b.len()))),
+    }
+}
+
+/// See the module docs.
+#[pyclass(module = "streamdrift._native")]
+pub struct JoinTable {
+    /// (hash, slot) of every live slot: growing the table rehashes without reading a key
+    table: HashTable<(u64, u32)>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    entries: Queue,
+    labels: Queue,
+    /// lower bounds of the times of the entries / labels held (i64::MAX: none since the last scan)
+    entries_floor: i64,
+    labels_floor: i64,
+    n_entries: usize,
+    n_done: usize,
+    n_labels: usize,
+    n_objects: usize,
+    key_bytes: usize,
+}
+
+impl JoinTable {
+    fn find(&self, h: u64, key: &[u8]) -> Option<u32> {
+        let slots = &self.slots;
+        self.table
+            .find(h, |&(g, i)| g == h && &*slots[i as usize].key == key)
+            .map(|&(_, i)| i)
+    }
+
+    /// Store a new entry (`kind` at time `t`, with its prediction and score, or its object).
+    fn insert(&mut self, h: u64, key: Box<[u8]>, kind: u8, t: i64, (p, s, obj): (f64, f64, Option<Py<PyAny>>)) -> u32 {
+        self.key_bytes += key.len();
+        self.n_objects += usize::from(obj.is_some());
+        let idx = match self.free.pop() {
+            Some(i) => {
+                let slot = &mut self.slots[i as usize];
+                (slot.key, slot.hash) = (key, h);
+                (slot.kind, slot.t, slot.p, slot.s, slot.obj) = (kind, t, p, s, obj);
+                i
+            }
+            None => {
+                let gen = 0;
+                self.slots.push(Slot {
+                    key,
+                    hash: h,
+                    kind,
+                    gen,
+                    t,
+                    p,
+                    s,
+                    obj,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.table.insert_unique(h, (h, idx), |&(g, _)| g);
+        let gen = self.slots[idx as usize].gen;
+        if kind == LABEL {
+            self.n_labels += 1;
+            self.labels.push_back((idx, gen));
+            self.labels_floor = self.labels_floor.min(t);
+        } else {
+            self.n_entries += 1;
+            self.n_done += usize::from(kind == DONE);
+            self.entries.push_back((idx, gen));
+            self.entries_floor = self.entries_floor.min(t);
+        }
+        idx
+    }
+
+    /// Free a slot (its entry leaves the table); returns its key, kind, values and object.
+    fn remove(&mut self, idx: u32) -> Slot {
+        let slot = &mut self.slots[idx as usize];
+        let (h, gen) = (slot.hash, slot.gen);
+        let taken = Slot {
+            key: std::mem::take(&mut slot.key),
+            hash: h,
+            kind: std::mem::replace(&mut slot.kind, FREE),
+            gen,
+            t: slot.t,
+            p: slot.p,
+            s: slot.s,
+            obj: slot.obj.take(),
+        };
+        slot.gen = gen.wrapping_add(1);
+        if let Ok(entry) = self.table.find_entry(h, |&(_, i)| i == idx) {
+            entry.remove();
+        }
+        self.free.push(idx);
+        self.key_bytes -= taken.key.len();
+        self.n_objects -= usize::from(taken.obj.is_some());
+        if taken.kind == LABEL {
+            self.n_labels -= 1;
+        } else {
+            self.n_entries -= 1;
+            self.n_done -= usize::from(taken.kind == DONE);
+        }
+        taken
+    }
+
+    fn live(&self, (idx, gen): (u32, u32), labels: bool) -> bool {
+        let slot = &self.slots[idx as usize];
+        slot.gen == gen && slot.kind != FREE && (slot.kind == LABEL) == labels
+    }
+
+    /// The first stored live entry (or label) taken off its queue.
+    fn pop_first(&mut self, labels: bool) -> Option<u32> {
+        loop {
+            let queue = if labels { &mut self.labels } else { &mut self.entries };
+            let r = queue.pop_front()?;
+            if self.live(r, labels) {
+                return Some(r.0);
+            }
+        }
+    }
+
+    /// Drop the stale references of a queue once they outnumber its live ones (plus a slack).
+    fn compact(&mut self) {
+        for labels in [false, true] {
+            let (queue, live) = if labels {
+                (&self.labels, self.n_labels)
+            } else {
+                (&self.entries, self.n_entries)
+            };
+            if queue.len() > 2 * live + STALE_SLACK {
+                let kept: Queue = queue.iter().copied().filter(|&r| self.live(r, labels)).collect();
+                *(if labels { &mut self.labels } else { &mut self.entries }) = kept;
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl JoinTable {
+    #[new]
+    fn new() -> Self {
+        JoinTable {
+            table: HashTable::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            entries: VecDeque::new(),
+            labels: VecDeque::new(),
+            entries_floor: i64::MAX,
+            labels_floor: i64::MAX,
+            n_entries: 0,
+            n_done: 0,
+            n_labels: 0,
+            n_objects: 0,
+            key_bytes: 0,
+        }
+    }
+
+    /// Pending predictions and matched keys held.
+    #[getter]
+    fn entries(&self) -> usize {
+        self.n_entries
+    }
+
+    /// Matched keys held.
+    #[getter]
+    fn done(&self) -> usize {
+        self.n_done
+    }
+
+    /// Waiting labels held.
+    #[getter]
+    fn labels(&self) -> usize {
+        self.n_labels
+    }
+
+    /// Bytes held: slots, keys (with the allocator's 16 bytes each), the hash table, the queues; and 64 bytes per
+    /// Python object held (labels, predictions of other types), an estimate.
+    fn nbytes(&self) -> usize {
+        let live = self.n_entries + self.n_labels;
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.key_bytes
+            + 16 * live
+            + self.table.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
+            + (self.entries.capacity() + self.labels.capacity()) * 8
+            + self.free.capacity() * 4
+            + 64 * self.n_objects
+    }
+
+    /// Predictions, in row order: a row flagged in `spilled` (its key is held in the spill) or whose key is held
+    /// here as an entry (or came earlier in the batch) is a DUPLICATE; one whose label waits here is MATCHED (the
+    /// label is taken, in row order, into the returned list; the key becomes a matched key); any other is
+    /// STORED as a pending prediction: (ts, p, s) or, when `others` is given, its object. Returns (outcome per
+    /// row as uint8 bytes, the matched labels).
+    #[pyo3(signature = (models, ids, ts, p, s, others=None, spilled=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn add_predictions<'py>(
+        &mut self,
+        py: Python<'py>,
+        models: &Bound<'py, PyAny>,
+        ids: &Bound<'py, PyList>,
+        ts: &[u8],
+        p: &[u8],
+        s: &[u8],
+        others: Option<&Bound<'py, PyList>>,
+        spilled: Option<&[u8]>,
+    ) -> PyResult<(Bound<'py, PyByteArray>, Bound<'py, PyList>)> {
+        let mut keys = Keys::new(models, ids)?;
+        let n = keys.len();
+        let (ts, p, s) = (int64s(ts, n, "ts")?, float64s(p, n, "p")?, float64s(s, n, "s")?);
+        let spilled = flags(spilled, n)?;
+        if others.is_some_and(|o| o.len() != n) {
+            return Err(PyValueError::new_err("others: one value per row"));
+        }
+        let mut out = vec![STORED; n];
+        let matched = PyList::empty(py);
+        for i in 0..n {
+            if spilled[i] != 0 {
+                out[i] = DUPLICATE;
+                continue;
+            }
+            let key = keys.key(i)?;
+            let h = hash_of(key);
+            match self.find(h, key) {
+                Some(idx) if self.slots[idx as usize].kind == LABEL => {
+                    let slot = &mut self.slots[idx as usize];
+                    matched.append(slot.obj.take().map(|o| o.into_bound(py)))?;
+                    slot.gen = slot.gen.wrapping_add(1); // its labels-queue reference is stale now
+                    (slot.kind, slot.t) = (DONE, ts[i]);
+                    self.entries.push_back((idx, slot.gen));
+                    self.entries_floor = self.entries_floor.min(ts[i]);
+                    (self.n_labels, self.n_objects) = (self.n_labels - 1, self.n_objects - 1);
+                    (self.n_entries, self.n_done) = (self.n_entries + 1, self.n_done + 1);
+                    out[i] = MATCHED;
+                }
+                Some(_) => out[i] = DUPLICATE,
+                None => {
+                    let key = Box::from(key);
+                    match others {
+                        Some(o) => self.insert(
+                            h,
+                            key,
+                            OTHER,
+                            ts[i],
+                            (f64::NAN, f64::NAN, Some(o.get_item(i)?.unbind())),
+                        ),
+                        None => self.insert(h, key, PACKED, ts[i], (p[i], s[i], None)),
+                    };
+                }
+            }
+        }
+        self.compact();
+        Ok((raw_bytes(py, &out), matched))
+    }
+
+    /// Labels arriving at `now`, in row order: `spilled` flags 1 (the key is a spilled matched key or spilled
+    /// waiting label: DUPLICATE) and 2 (a spilled pending prediction: SPILLED, the caller matches it). Otherwise a
+    /// key held here as a matched key or a waiting label is a DUPLICATE; one of a pending prediction is MATCHED
+    /// (MATCHED_OTHER for a prediction of other values) and becomes a matched key; any other waits (STORED).
+    /// Returns (outcome per row as uint8 bytes, then for every row: time, prediction, score as int64 / float64
+    /// bytes, meaningful on MATCHED rows, and the objects of the MATCHED_OTHER rows in row order).
+    #[pyo3(signature = (models, ids, labels, now, spilled=None))]
+    #[allow(clippy::type_complexity)]
+    fn add_labels<'py>(
+        &mut self,
+        py: Python<'py>,
+        models: &Bound<'py, PyAny>,
+        ids: &Bound<'py, PyList>,
+        labels: &Bound<'py, PyList>,
+        now: i64,
+        spilled: Option<&[u8]>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let mut keys = Keys::new(models, ids)?;
+        let n = keys.len();
+        if labels.len() != n {
+            return Err(PyValueError::new_err("labels: one per row"));
+        }
+        let spilled = flags(spilled, n)?;
+        let mut out = vec![STORED; n];
+        let (mut t, mut p, mut s) = (vec![0i64; n], vec![f64::NAN; n], vec![f64::NAN; n]);
+        let objects = PyList::empty(py);
+        for i in 0..n {
+            match spilled[i] {
+                0 => {}
+                1 => {
+                    out[i] = DUPLICATE;
+                    continue;
+                }
+                _ => {
+                    out[i] = SPILLED;
+                    continue;
+                }
+            }
+            let key = keys.key(i)?;
+            let h = hash_of(key);
+            match self.find(h, key) {
+                Some(idx) => {
+                    let slot = &mut self.slots[idx as usize];
+                    match slot.kind {
+                        PACKED => {
+                            (t[i], p[i], s[i]) = (slot.t, slot.p, slot.s);
+                            out[i] = MATCHED;
+                        }
+                        OTHER => {
+                            t[i] = slot.t;
+                            objects.append(slot.obj.take().map(|o| o.into_bound(py)))?;
+                            self.n_objects -= 1;
+                            out[i] = MATCHED_OTHER;
+                        }
+                        _ => {
+                            out[i] = DUPLICATE;
+                            continue;
+                        }
+                    }
+                    slot.kind = DONE; // same time and generation: its queued reference stays valid
+                    self.n_done += 1;
+                }
+                None => {
+                    let key = Box::from(key);
+                    let label = Some(labels.get_item(i)?.unbind());
+                    self.insert(h, key, LABEL, now, (f64::NAN, f64::NAN, label));
+                }
+            }
+        }
+        PyTuple::new(
+            py,
+            [
+                raw_bytes(py, &out).into_any(),
+                raw_bytes(py, &t).into_any(),
+                raw_bytes(py, &p).into_any(),
+                raw_bytes(py, &s).into_any(),
+                objects.into_any(),
+            ],
+        )
+    }
+
+    /// Waiting labels taken back from the spill: (key, label, arrival) each; a key held here already is skipped.
+    fn put_labels(&mut self, rows: &Bound<'_, PyList>) -> PyResult<()> {
+        for row in rows.iter() {
+            let (key, label, arrival): (Bound<'_, PyString>, Bound<'_, PyAny>, i64) = row.extract()?;
+            let key = key.to_str()?.as_bytes();
+            let h = hash_of(key);
+            if self.find(h, key).is_none() {
+                self.insert(
+                    h,
+                    Box::from(key),
+                    LABEL,
+                    arrival,
+                    (f64::NAN, f64::NAN, Some(label.unbind())),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether each row's key is held here (any kind), as uint8 bytes.
+    fn contains<'py>(
+        &self,
+        py: Python<'py>,
+        models: &Bound<'py, PyAny>,
+        ids: &Bound<'py, PyList>,
+    ) -> PyResult<Bound<'py, PyByteArray>> {
+        let mut keys = Keys::new(models, ids)?;
+        let mut out = vec![0u8; keys.len()];
+        for (i, flag) in out.iter_mut().enumerate() {
+            let key = keys.key(i)?;
+            *flag = u8::from(self.find(hash_of(key), key).is_some());
+        }
+        Ok(raw_bytes(py, &out))
+    }
+
+    /// Drop the entries of time < `cutoff` and the labels that arrived before it; returns (pending predictions
+    /// dropped, matched keys dropped, labels dropped).
+    fn expire(&mut self, cutoff: i64) -> (usize, usize, usize) {
+        let (mut pending, mut done, mut labels) = (0, 0, 0);
+        if cutoff <= self.entries_floor && cutoff <= self.labels_floor {
+            return (0, 0, 0);
+        }
+        let (mut entries_floor, mut labels_floor) = (i64::MAX, i64::MAX);
+        for idx in 0..self.slots.len() {
+            let slot = &self.slots[idx];
+            let (kind, t) = (slot.kind, slot.t);
+            if kind == FREE {
+                continue;
+            }
+            if t >= cutoff {
+                let floor = if kind == LABEL {
+                    &mut labels_floor
+                } else {
+                    &mut entries_floor
+                };
+                *floor = (*floor).min(t);
+                continue;
+            }
+            match self.remove(idx as u32).kind {
+                LABEL => labels += 1,
+                DONE => done += 1,
+                _ => pending += 1,
+            }
+        }
+        (self.entries_floor, self.labels_floor) = (entries_floor, labels_floor);
+        self.compact();
+        (pending, done, labels)
+    }
+
+    /// Take the `want` first stored entries out, in that order: (keys, kind, time as uint8 / int64 bytes, prediction,
+    /// score as float64 bytes, the objects of the OTHER rows (None elsewhere) or None when there are none).
+    fn take_entries<'py>(&mut self, py: Python<'py>, want: usize) -> PyResult<Bound<'py, PyTuple>> {
+        let keys = PyList::empty(py);
+        let (mut kinds, mut t, mut p, mut s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut objects: Vec<Option<Py<PyAny>>> = Vec::new();
+        while kinds.len() < want {
+            let Some(idx) = self.pop_first(false) else { break };
+            let slot = self.remove(idx);
+            // SAFETY-free: keys are built from Python str (valid UTF-8) only
+            keys.append(PyString::new(py, std::str::from_utf8(&slot.key)?))?;
+            kinds.push(slot.kind);
+            t.push(slot.t);
+            p.push(slot.p);
+            s.push(slot.s);
+            objects.push(slot.obj);
+        }
+        let others = if objects.iter().any(Option::is_some) {
+            PyList::new(py, objects.into_iter().map(|o| o.map(|o| o.into_bound(py))))?.into_any()
+        } else {
+            py.None().into_bound(py)
+        };
+        PyTuple::new(
+            py,
+            [
+                keys.into_any(),
+                raw_bytes(py, &kinds).into_any(),
+                raw_bytes(py, &t).into_any(),
+                raw_bytes(py, &p).into_any(),
+                raw_bytes(py, &s).into_any(),
+                others,
+            ],
+        )
+    }
+
+    /// Take the `want` first stored waiting labels out, in that order: [(key, label, arrival)].
+    fn take_labels<'py>(&mut self, py: Python<'py>, want: usize) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        while out.len() < want {
+            let Some(idx) = self.pop_first(true) else { break };
+            let slot = self.remove(idx);
+            let key = PyString::new(py, std::str::from_utf8(&slot.key)?);
+            out.append((key, slot.obj.map(|o| o.into_bound(py)), slot.t))?;
+        }
+        Ok(out)
+    }
+}
+
+/// The join-key hashes of rows (model ids: one str for all rows or a list), as int64 bytes: the table's own.
+#[pyfunction]
+pub fn key_hashes<'py>(
+    py: Python<'py>,
+    models: &Bound<'py, PyAny>,
+    ids: &Bound<'py, PyList>,
+) -> PyResult<Bound<'py, PyByteArray>> {
+    let mut keys = Keys::new(models, ids)?;
+    let mut out = Vec::with_capacity(keys.len());
+    for i in 0..keys.len() {
+        out.push(hash_of(keys.key(i)?) as i64);
+    }
+    Ok(raw_bytes(py, &out))
+}
+
+/// The hashes of join keys given as text, as int64 bytes (the same as [`key_hashes`] of their parts).
+#[pyfunction]
+pub fn hash_keys<'py>(py: Python<'py>, keys: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyByteArray>> {
+    let mut out = Vec::with_capacity(keys.len());
+    let mut buf = Vec::with_capacity(64);
+    for key in keys.iter() {
+        buf.clear();
+        push_text(&mut buf, &key)?;
+        out.push(hash_of(&buf) as i64);
+    }
+    Ok(raw_bytes(py, &out))
+}
