@@ -160,9 +160,9 @@ class LabelSettings(_Frozen):
     max_memory_items: int = Field(
         default=300_000, ge=1,
         description="join entries (pending predictions and labels, matched keys) kept in memory per worker process "
-        "before the oldest spill to disk (segment files; waiting labels to SQLite); the partitions' stores share it "
-        "(each at least 10,000). About 235 bytes an entry with UUID inference ids (benchmarks/bench_join.py), so "
-        "the default is about 70 MB",
+        "before the first stored spill to disk (segment files; waiting labels to SQLite); the partitions' stores share it "
+        "(each at least 10,000). About 160 bytes an entry with UUID inference ids (benchmarks/bench_join.py), so "
+        "the default is about 50 MB",
     )
     spill_dir: str | None = Field(default=None, description="directory of the join store's spill files "
                                   "(default: a private temporary directory)")
