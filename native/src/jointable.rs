@@ -127,12 +127,44 @@ impl<'py> Keys<'py> {
         self.ids.len()
     }
 
+    /// Every row's key and hash, made before the table changes: a key that cannot be made (a lone surrogate, a
+    /// failing `__str__`) raises with the table untouched.
+    fn all(&mut self) -> PyResult<KeyBatch> {
+        let n = self.len();
+        let mut batch = KeyBatch {
+            text: Vec::with_capacity(48 * n),
+            ends: Vec::with_capacity(n),
+            hashes: Vec::with_capacity(n),
+        };
+        for i in 0..n {
+            let start = batch.text.len();
+            batch.text.extend_from_slice(self.key(i)?);
+            batch.hashes.push(hash_of(&batch.text[start..]));
+            batch.ends.push(batch.text.len());
+        }
+        Ok(batch)
+    }
+
     fn key(&mut self, i: usize) -> PyResult<&[u8]> {
         self.buf.clear();
         push_text(&mut self.buf, &self.models.get(i)?)?;
         self.buf.push(0x1f);
         push_text(&mut self.buf, &self.ids.get_item(i)?)?;
         Ok(&self.buf)
+    }
+}
+
+/// The keys of a batch's rows (one text, each row's end in it) and their hashes.
+struct KeyBatch {
+    text: Vec<u8>,
+    ends: Vec<usize>,
+    hashes: Vec<u64>,
+}
+
+impl KeyBatch {
+    fn get(&self, i: usize) -> (&[u8], u64) {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        (&self.text[start..self.ends[i]], self.hashes[i])
     }
 }
 
@@ -370,6 +402,7 @@ impl JoinTable {
         if others.is_some_and(|o| o.len() != n) {
             return Err(PyValueError::new_err("others: one value per row"));
         }
+        let batch = keys.all()?;
         let mut out = vec![STORED; n];
         let matched = PyList::empty(py);
         for i in 0..n {
@@ -377,8 +410,7 @@ impl JoinTable {
                 out[i] = DUPLICATE;
                 continue;
             }
-            let key = keys.key(i)?;
-            let h = hash_of(key);
+            let (key, h) = batch.get(i);
             match self.find(h, key) {
                 Some(idx) if self.slots[idx as usize].kind == LABEL => {
                     let slot = &mut self.slots[idx as usize];
@@ -434,6 +466,7 @@ impl JoinTable {
             return Err(PyValueError::new_err("labels: one per row"));
         }
         let spilled = flags(spilled, n)?;
+        let batch = keys.all()?;
         let mut out = vec![STORED; n];
         let (mut t, mut p, mut s) = (vec![0i64; n], vec![f64::NAN; n], vec![f64::NAN; n]);
         let objects = PyList::empty(py);
@@ -449,8 +482,7 @@ impl JoinTable {
                     continue;
                 }
             }
-            let key = keys.key(i)?;
-            let h = hash_of(key);
+            let (key, h) = batch.get(i);
             match self.find(h, key) {
                 Some(idx) => {
                     let slot = &mut self.slots[idx as usize];
@@ -493,22 +525,25 @@ impl JoinTable {
     }
 
     /// Waiting labels taken back from the spill: (key, label, arrival) each; a key held here already is skipped.
-    fn put_labels(&mut self, rows: &Bound<'_, PyList>) -> PyResult<()> {
+    /// Returns the keys taken.
+    fn put_labels<'py>(&mut self, py: Python<'py>, rows: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyList>> {
+        let taken = PyList::empty(py);
         for row in rows.iter() {
             let (key, label, arrival): (Bound<'_, PyString>, Bound<'_, PyAny>, i64) = row.extract()?;
-            let key = key.to_str()?.as_bytes();
-            let h = hash_of(key);
-            if self.find(h, key).is_none() {
+            let text = key.to_str()?.as_bytes();
+            let h = hash_of(text);
+            if self.find(h, text).is_none() {
                 self.insert(
                     h,
-                    Box::from(key),
+                    Box::from(text),
                     LABEL,
                     arrival,
                     (f64::NAN, f64::NAN, Some(label.unbind())),
                 );
+                taken.append(key)?;
             }
         }
-        Ok(())
+        Ok(taken)
     }
 
     /// Whether each row's key is held here (any kind), as uint8 bytes.

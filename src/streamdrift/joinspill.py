@@ -78,7 +78,7 @@ class Keys:
 
     def __getitem__(self, i: int) -> str:
         model = self.models if isinstance(self.models, str) else self.models[i]
-        return f"{model}{KEY_SEP}{self.ids[i]}"
+        return f"{model!s}{KEY_SEP}{self.ids[i]!s}"  # str() of each part, as the native table makes keys
 
     def all(self) -> list[str]:
         return [self[i] for i in range(len(self.ids))]

@@ -9,13 +9,15 @@ wins; a label joins at most once.
 The entries held in memory live in a native table (``streamdrift._native.JoinTable``, ``native/src/
 jointable.rs``): pending predictions (time, prediction and score as doubles, or the Python values when they are
 not numbers), matched keys (their prediction's time) and waiting labels, keyed by ``model_id \\x1f
-inference_id``, in time order for expiry and spilling, with no Python object per entry (about 120 bytes each,
-against about 215 in Python dicts) and a batch of rows decided in one call. So an expiry costs O(entries
-expired), out-of-order timestamps are exact (an entry expires iff its time < cutoff), and storing a batch of
-predictions costs about 0.1 us a row.
+inference_id``, with no Python object per entry (about 160 bytes each in RSS, against about 230 in Python
+dicts; ``benchmarks/bench_join.py``) and a batch of rows decided in one call (every key of the batch is made
+before the table changes, so a key that cannot be made raises with nothing applied). Expiry is exact (an entry
+expires iff its time < cutoff, out-of-order timestamps too): a scan of the table, skipped while the cutoff is
+below a lower bound of the times held, which is most calls (the entries held are the youngest once the store
+spills); a scan reads about 70 bytes per entry held.
 
 Memory is bounded: when more than ``max_memory_items`` entries (pending predictions + pending labels + matched
-keys) are held, the oldest (by time) are spilled in batches (:mod:`streamdrift.joinspill`: predictions and
+keys) are held, the first stored (in a stream in time order: the oldest) are spilled in batches (:mod:`streamdrift.joinspill`: predictions and
 matched keys as segment files, waiting labels to SQLite). The limit is fixed per store, or a share of a
 :class:`MemoryBudget` common to the stores of a process (one per partition). The spill does not survive a
 restart (the worker rebuilds a fresh store from Kafka, see ``worker/joinrestore.py``).
@@ -115,7 +117,7 @@ def _in_sample(keys: list[str], rate: float) -> NDArray[np.bool_]:
 
 
 def _keys(model_ids: Iterable[Any], inference_ids: Iterable[Any]) -> list[str]:
-    return [f"{m}{KEY_SEP}{i}" for m, i in zip(model_ids, inference_ids, strict=True)]
+    return [f"{m!s}{KEY_SEP}{i!s}" for m, i in zip(model_ids, inference_ids, strict=True)]
 
 
 def _list(values: ArrayLike | Sequence[Any] | None, n: int, name: str) -> list[Any]:
@@ -279,8 +281,8 @@ class JoinStore:
 
     def expire(self, now_ms: int) -> JoinCounts:
         """Drop predictions older than ``now_ms - ttl_ms`` (by their timestamp), labels that arrived before
-        it, and the remembered matched keys past their time (their prediction's). O(entries expired) through
-        the table's time order and the segments', plus one DELETE when labels are spilled."""
+        it, and the remembered matched keys past their time (their prediction's): the table's scan (see the
+        module docs), the segments' time order (O(rows expired)), one DELETE when labels are spilled."""
         cutoff = int(now_ms) - self.ttl_ms
         pending, _, labels = self._table.expire(cutoff)
         counts = JoinCounts(expired_prediction=pending, expired_label=labels)
@@ -353,8 +355,8 @@ class JoinStore:
         if self._spill is not None:
             fetched = self._spill.fetch(self._spill.candidates(keys, hashes))
             if fetched:
-                self._table.put_labels([(key, label, arrival) for key, (label, arrival) in fetched.items()])
-                self._spill.delete(list(fetched))
+                self._spill.delete(self._table.put_labels([(key, label, arrival)
+                                                           for key, (label, arrival) in fetched.items()]))
         return None if flags is None else flags.tobytes()
 
     def _spilled_labels(self, models: str | list[Any], ids: list[Any]) -> tuple[bytes | None, dict[int, Hit]]:
@@ -420,7 +422,7 @@ class JoinStore:
             self._spill_labels(excess)
 
     def _spill_entries(self, want: int) -> int:
-        """Move the oldest ``want`` entries (pending predictions and matched keys) to a new segment."""
+        """Move the ``want`` first stored entries (pending predictions and matched keys) to a new segment."""
         keys, kinds, t, p, s, others = self._table.take_entries(want)
         if not keys:
             return 0
@@ -432,7 +434,7 @@ class JoinStore:
         return len(keys)
 
     def _spill_labels(self, want: int) -> None:
-        """Move the ``want`` oldest pending labels to SQLite."""
+        """Move the ``want`` first stored pending labels to SQLite."""
         rows = self._table.take_labels(want)
         if rows:
             if self._spill is None:

@@ -355,3 +355,18 @@ def test_new_store_takes_a_share_of_the_process_budget() -> None:
     assert [s.max_memory_items for s in stores] == [25_000] * 4
     for s in stores:
         s.close()
+
+
+def test_a_batch_with_a_key_that_cannot_be_made_changes_nothing() -> None:
+    """Every key of a batch is made (UTF-8 text) before the native table changes: a lone surrogate in an id
+    raises, and the label waiting for the batch's first row is still there for a later prediction."""
+    store = JoinStore(None, max_memory_items=100, ttl_ms=10**9)
+    store.add_labels("m", ["a"], [1], now_ms=0)
+    with pytest.raises(UnicodeEncodeError):
+        store.add_predictions("m", ["a", "\ud800"], [1, 2], np.zeros(2))
+    with pytest.raises(UnicodeEncodeError):
+        store.add_labels("m", ["b", "\ud800"], [1, 1], now_ms=0)
+    assert (store.pending_labels, store.pending_predictions, store.memory_items) == (1, 0, 1)
+    r = store.add_predictions("m", ["a"], [1], np.array([0.5]))
+    assert r.counts.matched == 1 and r.rows.inference_ids == ["a"] and r.rows.y_pred.tolist() == [0.5]
+    store.close()
