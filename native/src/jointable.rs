@@ -54,8 +54,49 @@ fn hash_of(key: &[u8]) -> u64 {
     hasher().hash_one(key)
 }
 
+/// Bytes of a key kept in its slot (a UUID inference id with a model id of up to 25 bytes fits).
+const INLINE: usize = 62;
+
+/// A join key's text: in the slot when short (no allocation, and a lookup reads the slot only), else boxed.
+enum Key {
+    Inline(u8, [u8; INLINE]),
+    Boxed(Box<[u8]>),
+}
+
+impl Key {
+    fn new(text: &[u8]) -> Key {
+        if text.len() > INLINE {
+            return Key::Boxed(text.into());
+        }
+        let mut bytes = [0u8; INLINE];
+        bytes[..text.len()].copy_from_slice(text);
+        Key::Inline(text.len() as u8, bytes)
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline(n, bytes) => &bytes[..*n as usize],
+            Key::Boxed(bytes) => bytes,
+        }
+    }
+
+    /// Bytes allocated outside the slot (with the allocator's 16).
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Key::Inline(..) => 0,
+            Key::Boxed(bytes) => bytes.len() + 16,
+        }
+    }
+}
+
+impl Default for Key {
+    fn default() -> Self {
+        Key::Inline(0, [0; INLINE])
+    }
+}
+
 struct Slot {
-    key: Box<[u8]>,
+    key: Key,
     hash: u64,
     kind: u8,
     gen: u32,
@@ -219,13 +260,13 @@ impl JoinTable {
     fn find(&self, h: u64, key: &[u8]) -> Option<u32> {
         let slots = &self.slots;
         self.table
-            .find(h, |&(g, i)| g == h && &*slots[i as usize].key == key)
+            .find(h, |&(g, i)| g == h && slots[i as usize].key.as_bytes() == key)
             .map(|&(_, i)| i)
     }
 
     /// Store a new entry (`kind` at time `t`, with its prediction and score, or its object).
-    fn insert(&mut self, h: u64, key: Box<[u8]>, kind: u8, t: i64, (p, s, obj): (f64, f64, Option<Py<PyAny>>)) -> u32 {
-        self.key_bytes += key.len();
+    fn insert(&mut self, h: u64, key: Key, kind: u8, t: i64, (p, s, obj): (f64, f64, Option<Py<PyAny>>)) -> u32 {
+        self.key_bytes += key.heap_bytes();
         self.n_objects += usize::from(obj.is_some());
         let idx = match self.free.pop() {
             Some(i) => {
@@ -283,7 +324,7 @@ impl JoinTable {
             entry.remove();
         }
         self.free.push(idx);
-        self.key_bytes -= taken.key.len();
+        self.key_bytes -= taken.key.heap_bytes();
         self.n_objects -= usize::from(taken.obj.is_some());
         if taken.kind == LABEL {
             self.n_labels -= 1;
@@ -364,13 +405,11 @@ impl JoinTable {
         self.n_labels
     }
 
-    /// Bytes held: slots, keys (with the allocator's 16 bytes each), the hash table, the queues; and 64 bytes per
+    /// Bytes held: slots, keys too long for their slot, the hash table, the queues; and 64 bytes per
     /// Python object held (labels, predictions of other types), an estimate.
     fn nbytes(&self) -> usize {
-        let live = self.n_entries + self.n_labels;
         self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.key_bytes
-            + 16 * live
             + self.table.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
             + (self.entries.capacity() + self.labels.capacity()) * 8
             + self.free.capacity() * 4
@@ -425,7 +464,7 @@ impl JoinTable {
                 }
                 Some(_) => out[i] = DUPLICATE,
                 None => {
-                    let key = Box::from(key);
+                    let key = Key::new(key);
                     match others {
                         Some(o) => self.insert(
                             h,
@@ -506,7 +545,7 @@ impl JoinTable {
                     self.n_done += 1;
                 }
                 None => {
-                    let key = Box::from(key);
+                    let key = Key::new(key);
                     let label = Some(labels.get_item(i)?.unbind());
                     self.insert(h, key, LABEL, now, (f64::NAN, f64::NAN, label));
                 }
@@ -535,7 +574,7 @@ impl JoinTable {
             if self.find(h, text).is_none() {
                 self.insert(
                     h,
-                    Box::from(text),
+                    Key::new(text),
                     LABEL,
                     arrival,
                     (f64::NAN, f64::NAN, Some(label.unbind())),
@@ -596,17 +635,19 @@ impl JoinTable {
         (pending, done, labels)
     }
 
-    /// Take the `want` first stored entries out, in that order: (keys, kind, time as uint8 / int64 bytes, prediction,
-    /// score as float64 bytes, the objects of the OTHER rows (None elsewhere) or None when there are none).
+    /// Take the `want` first stored entries out, in that order: (keys, their hashes as int64 bytes, kind as uint8
+    /// bytes, time as int64 bytes, prediction, score as float64 bytes, the objects of the OTHER rows (None
+    /// elsewhere) or None when there are none).
     fn take_entries<'py>(&mut self, py: Python<'py>, want: usize) -> PyResult<Bound<'py, PyTuple>> {
         let keys = PyList::empty(py);
         let (mut kinds, mut t, mut p, mut s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut hashes: Vec<i64> = Vec::new();
         let mut objects: Vec<Option<Py<PyAny>>> = Vec::new();
         while kinds.len() < want {
             let Some(idx) = self.pop_first(false) else { break };
             let slot = self.remove(idx);
-            // SAFETY-free: keys are built from Python str (valid UTF-8) only
-            keys.append(PyString::new(py, std::str::from_utf8(&slot.key)?))?;
+            keys.append(PyString::new(py, std::str::from_utf8(slot.key.as_bytes())?))?;
+            hashes.push(slot.hash as i64);
             kinds.push(slot.kind);
             t.push(slot.t);
             p.push(slot.p);
@@ -622,6 +663,7 @@ impl JoinTable {
             py,
             [
                 keys.into_any(),
+                raw_bytes(py, &hashes).into_any(),
                 raw_bytes(py, &kinds).into_any(),
                 raw_bytes(py, &t).into_any(),
                 raw_bytes(py, &p).into_any(),
@@ -637,7 +679,7 @@ impl JoinTable {
         while out.len() < want {
             let Some(idx) = self.pop_first(true) else { break };
             let slot = self.remove(idx);
-            let key = PyString::new(py, std::str::from_utf8(&slot.key)?);
+            let key = PyString::new(py, std::str::from_utf8(slot.key.as_bytes())?);
             out.append((key, slot.obj.map(|o| o.into_bound(py)), slot.t))?;
         }
         Ok(out)

@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
+mod bloom;
 mod jointable;
 
 use pyo3::prelude::*;
@@ -620,6 +621,7 @@ trait Plain: Copy {}
 impl Plain for i64 {}
 impl Plain for f64 {}
 impl Plain for u8 {}
+impl Plain for u64 {}
 
 fn raw_bytes<'py, T: Plain>(py: Python<'py>, values: &[T]) -> Bound<'py, PyByteArray> {
     // SAFETY: T is i64, f64 or u8 (Plain): no padding; numpy.frombuffer reads them in native byte order.
@@ -949,6 +951,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_capture_records, m)?)?;
     m.add_function(wrap_pyfunction!(read_label_records, m)?)?;
     m.add_class::<jointable::JoinTable>()?;
+    m.add_class::<bloom::BloomFilter>()?;
     m.add_function(wrap_pyfunction!(jointable::key_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(jointable::hash_keys, m)?)?;
     Ok(())

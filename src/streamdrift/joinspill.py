@@ -207,37 +207,35 @@ def sorted_hits(haystack: NDArray[np.int64], needles: NDArray[np.int64]) -> NDAr
     return np.sort(order[haystack[at] == wanted])
 
 
-_ONE: Final = np.uint64(1)
-_SIX: Final = np.uint64(63)
-
-
 class Bloom:
-    """A blocked Bloom filter over 64-bit hashes: a key sets 5 bits of one 64-bit word (word: the hash modulo the
-    words; bits: five 6-bit fields of its upper half), so a probe is one random read per key."""
+    """A blocked Bloom filter over 64-bit hashes (native: ``native/src/bloom.rs``): a key sets 5 bits of one
+    64-bit word (word: the hash modulo the words; bits: five 6-bit fields of its upper half), so a probe is one
+    random read per key."""
 
     def __init__(self, capacity: int, bits_per_key: int) -> None:
-        self.capacity = max(1, capacity)
-        self.words = np.zeros(max(1, -(-self.capacity * bits_per_key // 64)), dtype=np.uint64)
-        self.added = 0
+        self._filter = _native.BloomFilter(capacity, bits_per_key)
 
-    def _probe(self, hashes: NDArray[np.int64]) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
-        h = hashes.view(np.uint64)
-        word = h % np.uint64(self.words.size)
-        high = h >> np.uint64(32)
-        mask = _ONE << (high & _SIX)
-        for shift in (6, 12, 18, 24):
-            mask |= _ONE << ((high >> np.uint64(shift)) & _SIX)
-        return word, mask
+    @property
+    def capacity(self) -> int:
+        return self._filter.capacity
+
+    @property
+    def added(self) -> int:
+        return self._filter.added
+
+    @property
+    def words(self) -> NDArray[np.uint64]:
+        return np.frombuffer(self._filter.words(), dtype=np.uint64)
+
+    def nbytes(self) -> int:
+        return self._filter.nbytes()
 
     def add(self, hashes: NDArray[np.int64]) -> None:
-        word, mask = self._probe(hashes)
-        np.bitwise_or.at(self.words, word, mask)
-        self.added += int(hashes.size)
+        self._filter.add(np.ascontiguousarray(hashes, dtype=np.int64).tobytes())
 
     def maybe(self, hashes: NDArray[np.int64]) -> NDArray[np.bool_]:
-        word, mask = self._probe(hashes)
-        out: NDArray[np.bool_] = (self.words[word] & mask) == mask
-        return out
+        return np.frombuffer(self._filter.maybe(np.ascontiguousarray(hashes, dtype=np.int64).tobytes()),
+                             dtype=np.bool_)
 
 
 class Segment:
@@ -329,13 +327,15 @@ class Segments:
         self._seq = itertools.count()
         self.bloom = Bloom(BLOOM_MIN_KEYS, BLOOM_BITS_PER_KEY)
 
-    def add(self, keys: list[str], cols: Columns) -> None:
-        """Spill entries (pending predictions and matched keys, as columns) as one segment."""
+    def add(self, keys: list[str], cols: Columns, hashes: NDArray[np.int64] | None = None) -> None:
+        """Spill entries (pending predictions and matched keys, as columns; their key hashes when known) as one
+        segment."""
         n = len(keys)
         if n == 0:
             return
         t, p, s, kinds = cols.t, cols.p, cols.s, cols.kinds
-        hashes = hash_keys(keys)
+        if hashes is None or KEY_HASH is not None:
+            hashes = hash_keys(keys)
         hrow = np.argsort(hashes).astype(np.int32)
         trow = np.argsort(t, kind="stable").astype(np.int32)
         text = "".join(keys).encode()
@@ -481,7 +481,7 @@ class Segments:
 
     def nbytes(self) -> int:
         """RAM: the Bloom filter, a state byte per row and ~200 bytes of objects per segment."""
-        return self.bloom.words.nbytes + sum(seg.state.nbytes + 200 for seg in self.segments)
+        return self.bloom.nbytes() + sum(seg.state.nbytes + 200 for seg in self.segments)
 
     def close(self) -> None:
         self.segments = []

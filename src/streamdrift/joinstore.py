@@ -423,14 +423,14 @@ class JoinStore:
 
     def _spill_entries(self, want: int) -> int:
         """Move the ``want`` first stored entries (pending predictions and matched keys) to a new segment."""
-        keys, kinds, t, p, s, others = self._table.take_entries(want)
+        keys, hashes, kinds, t, p, s, others = self._table.take_entries(want)
         if not keys:
             return 0
         cols = Columns(np.frombuffer(kinds, dtype=np.uint8), np.frombuffer(t, dtype=np.int64), np.frombuffer(p),
                        np.frombuffer(s), others)
         if self._segments is None:
             self._segments = Segments(None if self._path is None else Path(f"{self._path}.segments"))
-        self._segments.add(keys, cols)
+        self._segments.add(keys, cols, np.frombuffer(hashes, dtype=np.int64))
         return len(keys)
 
     def _spill_labels(self, want: int) -> None:
