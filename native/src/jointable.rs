@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use hashbrown::HashTable;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyList, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
 
 use crate::raw_bytes;
 
@@ -635,18 +635,20 @@ impl JoinTable {
         (pending, done, labels)
     }
 
-    /// Take the `want` first stored entries out, in that order: (keys, their hashes as int64 bytes, kind as uint8
-    /// bytes, time as int64 bytes, prediction, score as float64 bytes, the objects of the OTHER rows (None
-    /// elsewhere) or None when there are none).
+    /// Take the `want` first stored entries out, in that order: (their keys' UTF-8 text, where each key starts in
+    /// it and the end as int64 bytes, the keys' hashes as int64 bytes, kind as uint8 bytes, time as int64 bytes,
+    /// prediction, score as float64 bytes, the objects of the OTHER rows (None elsewhere) or None when there are
+    /// none).
     fn take_entries<'py>(&mut self, py: Python<'py>, want: usize) -> PyResult<Bound<'py, PyTuple>> {
-        let keys = PyList::empty(py);
+        let (mut text, mut offsets) = (Vec::new(), vec![0i64]);
         let (mut kinds, mut t, mut p, mut s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut hashes: Vec<i64> = Vec::new();
         let mut objects: Vec<Option<Py<PyAny>>> = Vec::new();
         while kinds.len() < want {
             let Some(idx) = self.pop_first(false) else { break };
             let slot = self.remove(idx);
-            keys.append(PyString::new(py, std::str::from_utf8(slot.key.as_bytes())?))?;
+            text.extend_from_slice(slot.key.as_bytes());
+            offsets.push(text.len() as i64);
             hashes.push(slot.hash as i64);
             kinds.push(slot.kind);
             t.push(slot.t);
@@ -662,7 +664,8 @@ impl JoinTable {
         PyTuple::new(
             py,
             [
-                keys.into_any(),
+                PyBytes::new(py, &text).into_any(),
+                raw_bytes(py, &offsets).into_any(),
                 raw_bytes(py, &hashes).into_any(),
                 raw_bytes(py, &kinds).into_any(),
                 raw_bytes(py, &t).into_any(),

@@ -327,26 +327,18 @@ class Segments:
         self._seq = itertools.count()
         self.bloom = Bloom(BLOOM_MIN_KEYS, BLOOM_BITS_PER_KEY)
 
-    def add(self, keys: list[str], cols: Columns, hashes: NDArray[np.int64] | None = None) -> None:
-        """Spill entries (pending predictions and matched keys, as columns; their key hashes when known) as one
-        segment."""
-        n = len(keys)
+    def add(self, text: bytes, offsets: NDArray[np.int64], cols: Columns, hashes: NDArray[np.int64]) -> None:
+        """Spill entries (pending predictions and matched keys, as columns) as one segment: their keys' UTF-8
+        text, where each starts in it (and the end), and their hashes."""
+        n = cols.kinds.size
         if n == 0:
             return
         t, p, s, kinds = cols.t, cols.p, cols.s, cols.kinds
-        if hashes is None or KEY_HASH is not None:
-            hashes = hash_keys(keys)
+        if KEY_HASH is not None:
+            bounds = offsets.tolist()
+            hashes = hash_keys([text[a:b].decode() for a, b in itertools.pairwise(bounds)])
         hrow = np.argsort(hashes).astype(np.int32)
         trow = np.argsort(t, kind="stable").astype(np.int32)
-        text = "".join(keys).encode()
-        if len(text) == sum(map(len, keys)):  # ASCII: one encode
-            lengths = np.fromiter(map(len, keys), dtype=np.int64, count=n)
-        else:
-            encoded = [k.encode() for k in keys]
-            text = b"".join(encoded)
-            lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
         other = pickle.dumps(cols.others, protocol=pickle.HIGHEST_PROTOCOL) if cols.others else b""
         tsorted = t[trow]
         path = self.dir / f"{next(self._seq):08d}.seg"

@@ -423,15 +423,15 @@ class JoinStore:
 
     def _spill_entries(self, want: int) -> int:
         """Move the ``want`` first stored entries (pending predictions and matched keys) to a new segment."""
-        keys, hashes, kinds, t, p, s, others = self._table.take_entries(want)
-        if not keys:
-            return 0
+        text, offsets, hashes, kinds, t, p, s, others = self._table.take_entries(want)
         cols = Columns(np.frombuffer(kinds, dtype=np.uint8), np.frombuffer(t, dtype=np.int64), np.frombuffer(p),
                        np.frombuffer(s), others)
+        if cols.kinds.size == 0:
+            return 0
         if self._segments is None:
             self._segments = Segments(None if self._path is None else Path(f"{self._path}.segments"))
-        self._segments.add(keys, cols, np.frombuffer(hashes, dtype=np.int64))
-        return len(keys)
+        self._segments.add(text, np.frombuffer(offsets, dtype=np.int64), cols, np.frombuffer(hashes, dtype=np.int64))
+        return int(cols.kinds.size)
 
     def _spill_labels(self, want: int) -> None:
         """Move the ``want`` first stored pending labels to SQLite."""

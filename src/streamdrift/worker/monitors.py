@@ -95,10 +95,11 @@ class PartitionMonitors:
 
     def add_capture(self, batch: CaptureBatch, wm_before: int | None) -> list[ErrorStream]:
         """Predictions into the join (rows that complete waiting labels are accounted), bias / attribution."""
-        open_rows = self._open_rows(batch.timestamps_ms, wm_before)
         setup = self._setup_of(batch.model_id)
-        self._add_bias(batch, setup, open_rows)
-        self._add_attribution(batch, setup, open_rows)
+        if setup.bias is not None or setup.attribution_features is not None:  # the rows of open windows
+            open_rows = self._open_rows(batch.timestamps_ms, wm_before)
+            self._add_bias(batch, setup, open_rows)
+            self._add_attribution(batch, setup, open_rows)
         if batch.prediction is None and batch.score is None:
             return []
         has_id: NDArray[np.bool_] = batch.inference_ids != None  # noqa: E711 (elementwise)
