@@ -40,7 +40,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from streamdrift.arrowbatch import decode_arrow_batch, is_arrow_batch
+from streamdrift.arrowbatch import ArrowGroup, decode_arrow_batch, is_arrow_batch, read_arrow_poll
 from streamdrift.chunks import MAX_TIMESTAMP_MS, CaptureBatch, CaptureColumns, LabelBatch
 from streamdrift.columns import (
     Column,
@@ -137,6 +137,7 @@ def parse_capture(
     fallback_timestamps_ms: Sequence[int] | None = None,
     fast_columnar: bool | None = None,
     native: bool = True,
+    arrow_poll: bool = True,
 ) -> tuple[list[CaptureBatch], list[DeadLetter]]:
     """Parse capture messages into one :class:`CaptureBatch` per (model, version), plus dead letters.
 
@@ -146,6 +147,8 @@ def parse_capture(
     Python object per value): None (default) for messages of at least 4 KiB, True for every message, False never.
     ``native``: read a poll of only valid JSON records with the native reader (:mod:`streamdrift.nativerecords`;
     the same batches, about 4x faster); False always takes the Python path.
+    ``arrow_poll``: read a poll of only Arrow batches one model at a time (:func:`streamdrift.arrowbatch.
+    read_arrow_poll`: the same batches); False reads every Arrow batch on its own.
     """
     dead: list[DeadLetter] = []
     with paused_gc():
@@ -153,6 +156,9 @@ def parse_capture(
             native_batches = read_records(values, min(max_bytes, _PRELOAD_MAX_MESSAGE), _PRELOAD_MAX_TOTAL)
             if native_batches is not None:
                 return native_batches, dead
+        arrow = read_arrow_poll(values, max_bytes) if arrow_poll and values and is_arrow_batch(values[0]) else None
+        if arrow is not None:
+            return [_arrow_batch(g) for g in arrow if g.rows.n_rows > 0], dead
         objs = _load_all(values, max_bytes)
         groups = None if objs is None else _plain_record_groups(objs)
         if groups is None:
@@ -819,6 +825,12 @@ def _fast_prediction(
 
 
 # ---------------------------------------------------------------- assembling batches
+
+
+def _arrow_batch(group: ArrowGroup) -> CaptureBatch:
+    rows = group.rows
+    return CaptureBatch(group.model_id, group.model_version, rows.timestamps_ms, rows.inference_ids, rows.features,
+                        rows.prediction, rows.score, rows.attributions, group.source_index)
 
 
 def _batch_of(group: _Group) -> CaptureBatch:

@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from streamdrift.arrowbatch import FORMAT, encode_arrow_batch, is_arrow_batch, stream_bytes
+from streamdrift.arrowbatch import FORMAT, encode_arrow_batch, is_arrow_batch, read_arrow_poll, stream_bytes
 from streamdrift.records import encode_capture_record, encode_columnar_batch, parse_capture
 from streamdrift.schemas import errors
 
 T0 = 1_718_000_000_000
 
 
-def _summary(values: list[bytes], fallback: int | None = T0 + 7) -> tuple[object, ...]:
-    """Everything parse_capture returns, as comparable plain values (NaN as -1)."""
-    stamps = None if fallback is None else [fallback] * len(values)
-    batches, dead = parse_capture(values, fallback_timestamps_ms=stamps)
+def _summary(values: list[bytes], fallback: int | None = T0 + 7, *, arrow_poll: bool = True) -> tuple[object, ...]:
+    """Everything parse_capture returns, as comparable plain values (NaN as -1; -0.0 apart from 0.0)."""
+    stamps = None if fallback is None else [fallback + i for i in range(len(values))]
+    batches, dead = parse_capture(values, fallback_timestamps_ms=stamps, arrow_poll=arrow_poll)
     out: list[object] = []
     for b in batches:
         def cols(columns: Any) -> object:
             return None if columns is None else [
-                (name, c.kinds.tolist(), np.nan_to_num(c.numbers, nan=-1.0).tolist(),
+                (name, c.kinds.tolist(), np.nan_to_num(c.numbers, nan=-1.0).tolist(), np.signbit(c.numbers).tolist(),
                  None if c.strings is None else c.strings.tolist()) for name, c in columns.columns.items()]
         pred = None if b.prediction is None else cols(type(b.features)(b.n_rows, {"p": b.prediction}))
         out.append((b.model_id, b.model_version, b.timestamps_ms.tolist(), b.inference_ids.tolist(),
@@ -90,6 +90,56 @@ def test_arrow_batch_reads_exactly_as_the_json_columnar_batch(rows: list[dict[st
     json_batch = encode_columnar_batch("m", rows, model_version=version)
     assert not is_arrow_batch(json_batch)
     assert _summary([arrow]) == _summary([json_batch])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["m", "n"]), _rows()), min_size=1, max_size=3),
+       st.lists(st.integers(0, 2), min_size=1, max_size=8))
+def test_a_poll_of_arrow_batches_reads_one_model_at_a_time_as_message_by_message(
+        messages: list[tuple[str, list[dict[str, Any]]]], order: list[int]) -> None:
+    """A poll of Arrow batches (each message repeated in any order, so a model's messages share a schema unless
+    two differ) reads the same read one model at a time (concatenated) as one message at a time."""
+    encoded = [encode_arrow_batch(model, rows) for model, rows in messages]
+    values = [encoded[i % len(encoded)] for i in order]
+    assume(all(v is not None for v in values))
+    poll = cast("list[bytes]", values)
+    if len({model for model, _ in messages}) == len(messages):  # a model's messages are one message repeated
+        assert read_arrow_poll(poll, 1 << 20) is not None
+    assert _summary(poll) == _summary(poll, arrow_poll=False)
+
+
+def _capture_rows(i: int, categories: list[str]) -> list[dict[str, Any]]:
+    return [{"timestamp": T0 + 10 * i + j, "inference_id": f"{i}-{j}",
+             "features": {"c": categories[(i + j) % len(categories)], "f": i * j + 0.5, "k": j},
+             "prediction": {"label": j % 2, "score": 0.25}} for j in range(4)]
+
+
+def test_a_poll_reads_one_model_at_a_time_across_dictionaries() -> None:
+    """Messages of one schema whose category dictionaries differ, two models interleaved: read by the poll path,
+    groups in the order of their first message, the same rows as message by message."""
+    values = [encode_arrow_batch("m" if i % 3 else "n", _capture_rows(i, [["q", "x"], ["x", "y", "z"]][i % 2]))
+              for i in range(6)]
+    assert all(v is not None for v in values)
+    poll = cast("list[bytes]", values)
+    groups = read_arrow_poll(poll, 1 << 20)
+    assert groups is not None and [g.model_id for g in groups] == ["n", "m"]
+    assert groups[0].source_index.tolist() == [0] * 4 + [3] * 4
+    assert _summary(poll) == _summary(poll, arrow_poll=False)
+
+
+def test_polls_the_poll_path_leaves_to_the_message_path() -> None:
+    """A bad message, a message too large, a model whose messages differ in schema, or a null timestamp: the poll
+    path declines and the message path names the dead letters and takes each message's own fallback."""
+    good = encode_arrow_batch("m", _capture_rows(0, ["a"]))
+    other = encode_arrow_batch("m", [{"timestamp": T0, "features": {"c": "a"}}])  # another schema
+    untimed = _ipc({"timestamp": pa.array([T0, None], type=pa.int64()),
+                    "features": _features(f=pa.array([0.5, 1.5]))})  # its null row takes the Kafka timestamp
+    assert good is not None and other is not None
+    for poll in ([good, b"\xff\xff\xff\xffjunk"], [good, other], [untimed, untimed], [good, good + b"\0" * 64]):
+        assert read_arrow_poll(poll, len(good)) is None
+        assert _summary(poll) == _summary(poll, arrow_poll=False)
+    _, dead = _summary([good, b"\xff\xff\xff\xffjunk"])
+    assert dead == ((1, "bad_batch"),)
 
 
 def test_a_column_mixing_text_and_numbers_is_not_an_arrow_batch() -> None:
