@@ -716,3 +716,22 @@ pub fn hash_keys<'py>(py: Python<'py>, keys: &Bound<'py, PyList>) -> PyResult<Bo
     }
     Ok(raw_bytes(py, &out))
 }
+
+/// Whether each row's join key is in the deterministic join sample below `threshold` (`rate * 2^32`), as bool
+/// bytes: the CRC-32 of the key's UTF-8 text, times 0x9E3779B97F4A7C15 (mod 2^64), upper 32 bits, below the
+/// threshold. The same answer as `streamdrift.joinstore._in_sample` (a test checks), in every process.
+#[pyfunction]
+pub fn in_sample<'py>(
+    py: Python<'py>,
+    models: &Bound<'py, PyAny>,
+    ids: &Bound<'py, PyList>,
+    threshold: u64,
+) -> PyResult<Bound<'py, PyByteArray>> {
+    let mut keys = Keys::new(models, ids)?;
+    let mut out = Vec::with_capacity(keys.len());
+    for i in 0..keys.len() {
+        let crc = u64::from(crc32fast::hash(keys.key(i)?));
+        out.push(u8::from(crc.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32 < threshold));
+    }
+    Ok(raw_bytes(py, &out))
+}

@@ -954,5 +954,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bloom::BloomFilter>()?;
     m.add_function(wrap_pyfunction!(jointable::key_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(jointable::hash_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(jointable::in_sample, m)?)?;
     Ok(())
 }

@@ -37,7 +37,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from streamdrift._native import JoinTable
+from streamdrift._native import JoinTable, in_sample
 from streamdrift.errors import BadRecordError, ConfigError, JoinStoreError
 from streamdrift.joinspill import KEY_SEP, Columns, Hit, Keys, LabelSpill, Segments, sorted_hits
 
@@ -114,6 +114,11 @@ def _in_sample(keys: list[str], rate: float) -> NDArray[np.bool_]:
     with np.errstate(over="ignore"):
         mixed = (crc * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)
     return np.asarray(mixed < np.uint64(int(rate * 2**32)), dtype=bool)
+
+
+def _sampled(models: str | list[Any], ids: list[Any], rate: float) -> NDArray[np.bool_]:
+    """:func:`_in_sample` of the rows' keys, computed natively (no Python string per key)."""
+    return np.frombuffer(in_sample(models, ids, int(rate * 2**32)), dtype=np.bool_)
 
 
 def _keys(model_ids: Iterable[Any], inference_ids: Iterable[Any]) -> list[str]:
@@ -226,7 +231,7 @@ class JoinStore:
             others = list(zip(ts.tolist(), _list(y_pred, n, "y_pred"), _list(score, n, "score"), strict=True))
             preds = scores = np.full(n, np.nan)
         if self.sample_rate < 1.0:  # predictions outside the join sample never wait
-            keep = _in_sample(Keys(models, ids).all(), self.sample_rate)
+            keep = _sampled(models, ids, self.sample_rate)
             ids, ts, preds, scores = list(itertools.compress(ids, keep)), ts[keep], preds[keep], scores[keep]
             models = models if isinstance(models, str) else list(itertools.compress(models, keep))
             others = None if others is None else list(itertools.compress(others, keep))
@@ -255,7 +260,7 @@ class JoinStore:
         values = _list(labels, len(ids), "labels")
         n_in = len(ids)
         if self.sample_rate < 1.0:  # labels outside the join sample are counted, never stored
-            keep = _in_sample(Keys(models, ids).all(), self.sample_rate)
+            keep = _sampled(models, ids, self.sample_rate)
             ids, values = list(itertools.compress(ids, keep)), list(itertools.compress(values, keep))
             models = models if isinstance(models, str) else list(itertools.compress(models, keep))
         flags, hits = self._spilled_labels(models, ids)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import numpy as np
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from streamdrift import joinspill
+from streamdrift import joinspill, joinstore
 from streamdrift.errors import BadRecordError, ConfigError
 from streamdrift.joinstore import JoinResult, JoinStore, MemoryBudget
 from streamdrift.settings import LabelSettings, Settings
@@ -370,3 +371,14 @@ def test_a_batch_with_a_key_that_cannot_be_made_changes_nothing() -> None:
     r = store.add_predictions("m", ["a"], [1], np.array([0.5]))
     assert r.counts.matched == 1 and r.rows.inference_ids == ["a"] and r.rows.y_pred.tolist() == [0.5]
     store.close()
+
+
+@given(st.lists(st.tuples(st.sampled_from(["m", "churn-v2", "é"]), st.text(max_size=40) | st.none() | st.integers()),
+                max_size=50), st.sampled_from([0.001, 0.1, 0.5, 0.99]))
+@settings(max_examples=200, deadline=None)
+def test_the_native_join_sample_is_the_python_one(rows: list[tuple[str, Any]], rate: float) -> None:
+    """The store samples natively; join_sample (and every earlier version of the store) in Python: a prediction and
+    its label must land on the same side in every process, so both give the same answer for every key."""
+    models, ids = [m for m, _ in rows], [i for _, i in rows]
+    python = joinstore._in_sample(joinstore._keys(models, ids), rate)
+    assert joinstore._sampled(models, ids, rate).tolist() == python.tolist()
