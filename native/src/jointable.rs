@@ -138,9 +138,9 @@ impl<'py> Models<'py> {
     }
 }
 
-/// `f"{value}"` as UTF-8, appended to `buf`.
+/// `str(value)` as UTF-8, appended to `buf` (a `str` subclass too goes through its `__str__`, as in Python).
 fn push_text(buf: &mut Vec<u8>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-    if let Ok(s) = value.cast::<PyString>() {
+    if let Ok(s) = value.cast_exact::<PyString>() {
         buf.extend_from_slice(s.to_str()?.as_bytes());
     } else {
         buf.extend_from_slice(value.str()?.to_str()?.as_bytes());

@@ -71,9 +71,14 @@ class ArrowBatch:
 
 def decode_arrow_batch(value: bytes, fallback_ms: int | None) -> ArrowBatch:
     """Read one Arrow batch message; BadRecordError (with a dead-letter reason) when it cannot be used."""
+    import pyarrow as pa
+
     table = _read_table(value)
     model_id, model_version = _model_of(table.schema.metadata or {})
-    return ArrowBatch(model_id, model_version, _decode_table(table, fallback_ms))
+    try:
+        return ArrowBatch(model_id, model_version, _decode_table(table, fallback_ms))
+    except (pa.ArrowException, ValueError, IndexError, KeyError) as exc:  # a form the checks above missed
+        raise BadRecordError("bad_batch", f"unreadable Arrow batch: {type(exc).__name__}: {exc}"[:200]) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,18 +121,26 @@ def read_arrow_poll(values: Sequence[bytes], max_bytes: int) -> list[ArrowGroup]
             table = parts[0] if len(parts) == 1 else pa.concat_tables(parts).unify_dictionaries()
             rows = _decode_table(table, None)
             out.append(ArrowGroup(model_id, model_version, rows, np.concatenate(sources[(model_id, model_version)])))
-    except (BadRecordError, pa.ArrowException, ValueError):
-        return None
+    except (BadRecordError, pa.ArrowException, ValueError, IndexError, KeyError):
+        return None  # the per-message path names the dead letter
     return out
 
 
 def _read_table(value: bytes) -> pa.Table:
+    """The message's table, fully validated: reading a stream checks only its structure, so text that is not
+    UTF-8 or a dictionary index past its dictionary would otherwise reach the decoding (or, in a poll's
+    dictionary unification, memory past an array's end)."""
     import pyarrow as pa
 
     try:
-        return pa.ipc.open_stream(pa.py_buffer(value)).read_all()
+        table = pa.ipc.open_stream(pa.py_buffer(value)).read_all()
+        table.validate(full=True)
     except (pa.ArrowException, ValueError, OSError) as exc:
-        raise BadRecordError("bad_batch", f"not an Arrow IPC stream: {exc}") from None
+        raise BadRecordError("bad_batch", f"not a valid Arrow IPC stream: {exc}") from None
+    names = table.schema.names
+    if len(set(names)) != len(names):
+        raise BadRecordError("bad_batch", "an Arrow batch names a field twice")
+    return table
 
 
 def _decode_table(table: pa.Table, fallback_ms: int | None) -> CaptureColumns:

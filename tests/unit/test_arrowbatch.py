@@ -142,6 +142,29 @@ def test_polls_the_poll_path_leaves_to_the_message_path() -> None:
     assert dead == ((1, "bad_batch"),)
 
 
+def test_malformed_arrow_data_is_a_dead_letter_in_any_poll() -> None:
+    """Arrow data that reads as a stream but is not valid (text that is not UTF-8, a dictionary index past its
+    dictionary, a field named twice) is dead-lettered, alone or next to a good batch of its model, never raised."""
+    good = _ipc({"timestamp": pa.array([T0]), "features": _features(c=pa.array(["b"]).dictionary_encode())})
+    not_utf8 = pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(b"\0\0\0\0\2\0\0\0"),
+                                                     pa.py_buffer(b"\xff\xfe")])
+    past_end = pa.DictionaryArray.from_arrays(pa.array([100_000], pa.int32()), pa.array(["a"]), safe=False)
+    bad = [
+        _ipc({"timestamp": pa.array([T0]), "features": _features(c=not_utf8)}),
+        _ipc({"timestamp": pa.array([T0]), "inference_id": not_utf8, "features": _features(c=pa.array(["b"]))}),
+        _ipc({"timestamp": pa.array([T0]), "features": _features(c=past_end)}),
+        stream_bytes(pa.RecordBatch.from_arrays([pa.array([T0]), pa.array([T0]), _features(f=pa.array([1.0]))],
+                                                names=["timestamp", "timestamp", "features"],
+                                                metadata={"streamdrift.format": FORMAT, "model_id": "m"})),
+    ]
+    for value in bad:
+        for poll in ([value], [good, value], [value, good]):
+            assert read_arrow_poll(poll, 1 << 20) is None
+            batches, dead = parse_capture(poll, fallback_timestamps_ms=[T0] * len(poll))
+            assert [(d.index, d.reason) for d in dead] == [(poll.index(value), "bad_batch")]
+            assert sum(b.n_rows for b in batches) == len(poll) - 1
+
+
 def test_a_column_mixing_text_and_numbers_is_not_an_arrow_batch() -> None:
     rows = [{"timestamp": T0, "features": {"x": 1.5}}, {"timestamp": T0, "features": {"x": "a"}}]
     assert encode_arrow_batch("m", rows) is None

@@ -373,7 +373,15 @@ def test_a_batch_with_a_key_that_cannot_be_made_changes_nothing() -> None:
     store.close()
 
 
-@given(st.lists(st.tuples(st.sampled_from(["m", "churn-v2", "é"]), st.text(max_size=40) | st.none() | st.integers()),
+class _Model(str):
+    """A str subclass whose str() is not its value: keys use str() everywhere."""
+
+    def __str__(self) -> str:
+        return f"model:{super().__str__()}"
+
+
+@given(st.lists(st.tuples(st.sampled_from(["m", "churn-v2", "é", _Model("a")]),
+                          st.text(max_size=40) | st.none() | st.integers()),
                 max_size=50), st.sampled_from([0.001, 0.1, 0.5, 0.99]))
 @settings(max_examples=200, deadline=None)
 def test_the_native_join_sample_is_the_python_one(rows: list[tuple[str, Any]], rate: float) -> None:
