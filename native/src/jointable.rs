@@ -7,8 +7,9 @@
 //! Two queues of (slot, generation) in arrival order give the entries to spill first (predictions and matched
 //! keys; waiting labels): the first stored, which in a stream in time order are the oldest. A queued reference
 //! whose slot was freed or turned into another kind since (a waiting label matched by a prediction) has an older
-//! generation: skipped. Expiry is exact by time: a scan of the slots, done only once the cutoff passes a lower
-//! bound of the times held (so a call that expires nothing costs nothing).
+//! generation: skipped. Expiry is exact by time: nothing to do while the cutoff is below a lower bound of the
+//! times held; a queue stored in time order gives up its expired front (O(entries expired)); otherwise a scan of
+//! the slots finds them, and sorts the queue by time for the next calls.
 
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, RandomState};
@@ -42,6 +43,34 @@ const STALE_SLACK: usize = 4096;
 
 /// (slot, generation) in the order stored.
 type Queue = VecDeque<(u32, u32)>;
+
+/// The entries (or the waiting labels) in the order stored, and what expiry knows of their times: whether the
+/// queue is in time order (stored in time order, or sorted by the last scan), the latest time queued, a lower
+/// bound of the times held.
+struct Order {
+    refs: Queue,
+    sorted: bool,
+    last: i64,
+    floor: i64,
+}
+
+impl Order {
+    fn new() -> Self {
+        Order {
+            refs: VecDeque::new(),
+            sorted: true,
+            last: i64::MIN,
+            floor: i64::MAX,
+        }
+    }
+
+    fn push(&mut self, r: (u32, u32), t: i64) {
+        self.refs.push_back(r);
+        self.sorted &= t >= self.last;
+        self.last = self.last.max(t);
+        self.floor = self.floor.min(t);
+    }
+}
 
 /// The process's key hasher (random keys: producers choose the inference ids). Join-key hashes are consistent
 /// within a process only, which is all the spill needs (it does not survive a restart).
@@ -244,11 +273,8 @@ pub struct JoinTable {
     table: HashTable<(u64, u32)>,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    entries: Queue,
-    labels: Queue,
-    /// lower bounds of the times of the entries / labels held (i64::MAX: none since the last scan)
-    entries_floor: i64,
-    labels_floor: i64,
+    entries: Order,
+    labels: Order,
     n_entries: usize,
     n_done: usize,
     n_labels: usize,
@@ -294,13 +320,11 @@ impl JoinTable {
         let gen = self.slots[idx as usize].gen;
         if kind == LABEL {
             self.n_labels += 1;
-            self.labels.push_back((idx, gen));
-            self.labels_floor = self.labels_floor.min(t);
+            self.labels.push((idx, gen), t);
         } else {
             self.n_entries += 1;
             self.n_done += usize::from(kind == DONE);
-            self.entries.push_back((idx, gen));
-            self.entries_floor = self.entries_floor.min(t);
+            self.entries.push((idx, gen), t);
         }
         idx
     }
@@ -343,25 +367,78 @@ impl JoinTable {
     /// The first stored live entry (or label) taken off its queue.
     fn pop_first(&mut self, labels: bool) -> Option<u32> {
         loop {
-            let queue = if labels { &mut self.labels } else { &mut self.entries };
-            let r = queue.pop_front()?;
+            let order = if labels { &mut self.labels } else { &mut self.entries };
+            let r = order.refs.pop_front()?;
             if self.live(r, labels) {
                 return Some(r.0);
             }
         }
     }
 
+    fn order(&mut self, labels: bool) -> &mut Order {
+        if labels {
+            &mut self.labels
+        } else {
+            &mut self.entries
+        }
+    }
+
+    /// Expire from the front of a queue in time order; returns the kinds removed.
+    fn expire_front(&mut self, labels: bool, cutoff: i64) -> Vec<u8> {
+        let mut removed = Vec::new();
+        loop {
+            let Some(&r) = self.order(labels).refs.front() else {
+                self.order(labels).floor = i64::MAX;
+                break;
+            };
+            if self.live(r, labels) {
+                let t = self.slots[r.0 as usize].t;
+                if t >= cutoff {
+                    self.order(labels).floor = t;
+                    break;
+                }
+                removed.push(self.remove(r.0).kind);
+            }
+            self.order(labels).refs.pop_front();
+        }
+        removed
+    }
+
+    /// Expire by a scan of the slots, then sort the queue by time; returns the kinds removed.
+    fn expire_scan(&mut self, labels: bool, cutoff: i64) -> Vec<u8> {
+        let mut removed = Vec::new();
+        let mut kept: Vec<(i64, u32, u32)> = Vec::new();
+        for idx in 0..self.slots.len() {
+            let slot = &self.slots[idx];
+            if slot.kind == FREE || (slot.kind == LABEL) != labels {
+                continue;
+            }
+            if slot.t >= cutoff {
+                kept.push((slot.t, idx as u32, slot.gen));
+            } else {
+                removed.push(self.remove(idx as u32).kind);
+            }
+        }
+        kept.sort_by_key(|&(t, _, _)| t); // stable: the order stored among equal times
+        let order = self.order(labels);
+        order.floor = kept.first().map_or(i64::MAX, |k| k.0);
+        order.last = kept.last().map_or(i64::MIN, |k| k.0);
+        order.refs = kept.into_iter().map(|(_, idx, gen)| (idx, gen)).collect();
+        order.sorted = true;
+        removed
+    }
+
     /// Drop the stale references of a queue once they outnumber its live ones (plus a slack).
     fn compact(&mut self) {
         for labels in [false, true] {
             let (queue, live) = if labels {
-                (&self.labels, self.n_labels)
+                (&self.labels.refs, self.n_labels)
             } else {
-                (&self.entries, self.n_entries)
+                (&self.entries.refs, self.n_entries)
             };
             if queue.len() > 2 * live + STALE_SLACK {
                 let kept: Queue = queue.iter().copied().filter(|&r| self.live(r, labels)).collect();
-                *(if labels { &mut self.labels } else { &mut self.entries }) = kept;
+                self.order(labels).refs = kept;
             }
         }
     }
@@ -375,10 +452,8 @@ impl JoinTable {
             table: HashTable::new(),
             slots: Vec::new(),
             free: Vec::new(),
-            entries: VecDeque::new(),
-            labels: VecDeque::new(),
-            entries_floor: i64::MAX,
-            labels_floor: i64::MAX,
+            entries: Order::new(),
+            labels: Order::new(),
             n_entries: 0,
             n_done: 0,
             n_labels: 0,
@@ -411,7 +486,7 @@ impl JoinTable {
         self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.key_bytes
             + self.table.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
-            + (self.entries.capacity() + self.labels.capacity()) * 8
+            + (self.entries.refs.capacity() + self.labels.refs.capacity()) * 8
             + self.free.capacity() * 4
             + 64 * self.n_objects
     }
@@ -456,8 +531,8 @@ impl JoinTable {
                     matched.append(slot.obj.take().map(|o| o.into_bound(py)))?;
                     slot.gen = slot.gen.wrapping_add(1); // its labels-queue reference is stale now
                     (slot.kind, slot.t) = (DONE, ts[i]);
-                    self.entries.push_back((idx, slot.gen));
-                    self.entries_floor = self.entries_floor.min(ts[i]);
+                    let r = (idx, slot.gen);
+                    self.entries.push(r, ts[i]);
                     (self.n_labels, self.n_objects) = (self.n_labels - 1, self.n_objects - 1);
                     (self.n_entries, self.n_done) = (self.n_entries + 1, self.n_done + 1);
                     out[i] = MATCHED;
@@ -602,35 +677,28 @@ impl JoinTable {
     }
 
     /// Drop the entries of time < `cutoff` and the labels that arrived before it; returns (pending predictions
-    /// dropped, matched keys dropped, labels dropped).
+    /// dropped, matched keys dropped, labels dropped). Nothing to do while the cutoff is at or below the floor of
+    /// the times held; a queue in time order gives up its expired front (O(expired)); any other is found by a scan
+    /// of the slots, after which its queue is sorted by time.
     fn expire(&mut self, cutoff: i64) -> (usize, usize, usize) {
         let (mut pending, mut done, mut labels) = (0, 0, 0);
-        if cutoff <= self.entries_floor && cutoff <= self.labels_floor {
-            return (0, 0, 0);
-        }
-        let (mut entries_floor, mut labels_floor) = (i64::MAX, i64::MAX);
-        for idx in 0..self.slots.len() {
-            let slot = &self.slots[idx];
-            let (kind, t) = (slot.kind, slot.t);
-            if kind == FREE {
+        for of_labels in [false, true] {
+            if cutoff <= self.order(of_labels).floor {
                 continue;
             }
-            if t >= cutoff {
-                let floor = if kind == LABEL {
-                    &mut labels_floor
-                } else {
-                    &mut entries_floor
-                };
-                *floor = (*floor).min(t);
-                continue;
-            }
-            match self.remove(idx as u32).kind {
-                LABEL => labels += 1,
-                DONE => done += 1,
-                _ => pending += 1,
+            let expired = if self.order(of_labels).sorted {
+                self.expire_front(of_labels, cutoff)
+            } else {
+                self.expire_scan(of_labels, cutoff)
+            };
+            for kind in expired {
+                match kind {
+                    LABEL => labels += 1,
+                    DONE => done += 1,
+                    _ => pending += 1,
+                }
             }
         }
-        (self.entries_floor, self.labels_floor) = (entries_floor, labels_floor);
         self.compact();
         (pending, done, labels)
     }

@@ -12,9 +12,9 @@ not numbers), matched keys (their prediction's time) and waiting labels, keyed b
 inference_id``, with no Python object per entry (about 160 bytes each in RSS, against about 230 in Python
 dicts; ``benchmarks/bench_join.py``) and a batch of rows decided in one call (every key of the batch is made
 before the table changes, so a key that cannot be made raises with nothing applied). Expiry is exact (an entry
-expires iff its time < cutoff, out-of-order timestamps too): a scan of the table, skipped while the cutoff is
-below a lower bound of the times held, which is most calls (the entries held are the youngest once the store
-spills); a scan reads about 70 bytes per entry held.
+expires iff its time < cutoff, out-of-order timestamps too): nothing to do while the cutoff is below a lower
+bound of the times held (most calls); entries stored in time order leave from the front of their queue
+(O(entries expired)); after out-of-order times, one scan of the table finds them and puts the queue in time order.
 
 Memory is bounded: when more than ``max_memory_items`` entries (pending predictions + pending labels + matched
 keys) are held, the first stored (in a stream in time order: the oldest) are spilled in batches (:mod:`streamdrift.joinspill`: predictions and
@@ -286,8 +286,8 @@ class JoinStore:
 
     def expire(self, now_ms: int) -> JoinCounts:
         """Drop predictions older than ``now_ms - ttl_ms`` (by their timestamp), labels that arrived before
-        it, and the remembered matched keys past their time (their prediction's): the table's scan (see the
-        module docs), the segments' time order (O(rows expired)), one DELETE when labels are spilled."""
+        it, and the remembered matched keys past their time (their prediction's): the table's time order (see the
+        module docs), the segments' (O(rows expired)), one DELETE when labels are spilled."""
         cutoff = int(now_ms) - self.ttl_ms
         pending, _, labels = self._table.expire(cutoff)
         counts = JoinCounts(expired_prediction=pending, expired_label=labels)

@@ -390,3 +390,35 @@ def test_the_native_join_sample_is_the_python_one(rows: list[tuple[str, Any]], r
     models, ids = [m for m, _ in rows], [i for _, i in rows]
     python = joinstore._in_sample(joinstore._keys(models, ids), rate)
     assert joinstore._sampled(models, ids, rate).tolist() == python.tolist()
+
+
+def _in_time_order(ops: list[_Op]) -> list[_Op]:
+    """The same operations with prediction times that never go back (the common stream), labels and expiries
+    moving with them: the table's queues stay in time order and expire from their front."""
+    clock = 0
+    out: list[_Op] = []
+    for kind, batch, ids, now in ops:
+        if kind == "p":
+            timed = []
+            for i, dt in batch:
+                clock += dt % 3
+                timed.append((i, clock))
+            out.append((kind, timed, ids, now))
+        else:
+            out.append((kind, batch, ids, clock + now % 12))
+    return out
+
+
+@given(_timed_ops.map(_in_time_order))
+@settings(max_examples=200, deadline=None)
+def test_join_in_time_order_matches_the_reference(ops: list[_Op]) -> None:
+    """In-order predictions (expiry from the front of the table's queues; a waiting label matched by a later
+    prediction queues its key again) against the reference, in memory and spilling."""
+    stores = [(JoinStore(None, max_memory_items=10_000, ttl_ms=_TTL), False),
+              (JoinStore(None, max_memory_items=10_000, ttl_ms=_TTL), True),
+              (JoinStore(None, max_memory_items=3, ttl_ms=_TTL), False)]
+    ref = _Reference()
+    for kind, batch, ids, now in ops:
+        _check_op(stores, ref, kind, batch, ids, now)
+    for store, _ in stores:
+        store.close()
