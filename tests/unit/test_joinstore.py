@@ -224,10 +224,8 @@ def test_join_with_expiry_matches_a_reference_in_memory_and_spilled(ops: list[_O
     stores = [(JoinStore(None, max_memory_items=10_000, ttl_ms=_TTL), False),
               (JoinStore(None, max_memory_items=3, ttl_ms=_TTL), False),
               (JoinStore(None, max_memory_items=3, ttl_ms=_TTL), True), *tiny]
-    ref = _Reference()
     with _tiny_bloom_filter():  # the filters are built as the stores spill
-        for kind, batch, ids, now in ops:
-            _check_op(stores, ref, kind, batch, ids, now)
+        _replay(stores, ops)
     for store, _ in stores:
         store.close()
 
@@ -241,11 +239,16 @@ def test_join_is_exact_when_spilled_key_hashes_collide(ops: list[_Op]) -> None:
         stores = [(JoinStore(None, max_memory_items=10_000, ttl_ms=_TTL), False),
                   (JoinStore(None, max_memory_items=2, ttl_ms=_TTL), False),
                   (JoinStore(None, max_memory_items=1, ttl_ms=_TTL), True)]
-        ref = _Reference()
-        for kind, batch, ids, now in ops:
-            _check_op(stores, ref, kind, batch, ids, now)
+        _replay(stores, ops)
     for store, _ in stores:
         store.close()
+
+
+def _replay(stores: list[tuple[JoinStore, bool]], ops: list[_Op]) -> None:
+    """Every operation through every store and the reference, each checked against it."""
+    ref = _Reference()
+    for kind, batch, ids, now in ops:
+        _check_op(stores, ref, kind, batch, ids, now)
 
 
 def _check_op(stores: list[tuple[JoinStore, bool]], ref: _Reference, kind: str, batch: list[tuple[int, int]],
@@ -417,8 +420,6 @@ def test_join_in_time_order_matches_the_reference(ops: list[_Op]) -> None:
     stores = [(JoinStore(None, max_memory_items=10_000, ttl_ms=_TTL), False),
               (JoinStore(None, max_memory_items=10_000, ttl_ms=_TTL), True),
               (JoinStore(None, max_memory_items=3, ttl_ms=_TTL), False)]
-    ref = _Reference()
-    for kind, batch, ids, now in ops:
-        _check_op(stores, ref, kind, batch, ids, now)
+    _replay(stores, ops)
     for store, _ in stores:
         store.close()
