@@ -14,7 +14,7 @@
 5. Steady state of a full store: 3N predictions, expire() after each batch, N spilled at a time (TTL): rate,
    slowest batch and RSS growth over the second half (bounded RAM: flat).
 
-``--baseline FILE`` runs 2-5 with another joinstore.py too (e.g. ``git show REV:src/streamdrift/joinstore.py``)
+``--baseline FILE`` runs every section but 1's dict reference with another joinstore.py too (e.g. ``git show REV:src/streamdrift/joinstore.py``)
 so before / after are measured in the same run.
 
 Run: .venv/bin/python benchmarks/bench_join.py [--quick] [--baseline /tmp/joinstore_old.py]
@@ -231,12 +231,13 @@ def main() -> None:
         print(f"reference: bare dict pop of the same keys: {ref:,.0f} labels/s\n")
         print(f"{'mode':28} {'preds/s':>10} {'labels/s':>10} {'vs dict':>8} {'RSS MB':>8} {'est MB':>8} "
               f"{'B/pending':>10} {'matched':>9}")
-        with tempfile.TemporaryDirectory() as tmp:
-            for label, cap, path in (("in memory", n + 1, None),
-                                     (f"spill at {n // 10:,}", n // 10, Path(tmp) / "join.db")):
-                p_rate, l_rate, rss, est, matched = run(current, n, cap, path)
-                print(f"{label:28} {p_rate:10,.0f} {l_rate:10,.0f} {l_rate / ref:8.2f} {rss / 2**20:8.1f} "
-                      f"{est / 2**20:8.1f} {rss / n:10.0f} {matched:9,}")
+        for name, mod in modules:
+            with tempfile.TemporaryDirectory() as tmp:
+                for label, cap, path in (("in memory", n + 1, None),
+                                         (f"spill at {n // 10:,}", n // 10, Path(tmp) / "join.db")):
+                    p_rate, l_rate, rss, est, matched = run(mod, n, cap, path)
+                    print(f"{name + ' ' + label:28} {p_rate:10,.0f} {l_rate:10,.0f} {l_rate / ref:8.2f} "
+                          f"{rss / 2**20:8.1f} {est / 2**20:8.1f} {rss / n:10.0f} {matched:9,}")
 
     if "2" in args.sections:
         print(f"\n2. predictions/s for {n // 2:,} new keys: empty store; {n // 2:,} spilled, room in memory; "

@@ -424,12 +424,16 @@ class Segments:
             j += 1
         return None
 
-    def match(self, hit: Hit) -> None:
-        """A label matched the pending row of ``hit``: it is a matched key now."""
-        hit.seg.state[hit.row] = DONE
-        hit.seg.pending -= 1
-        self.pending -= 1
-        hit.value = None
+    def match(self, hits: list[Hit]) -> None:
+        """Labels matched the pending rows of ``hits`` (each row once): they are matched keys now."""
+        by_segment: dict[int, tuple[Segment, list[int]]] = {}
+        for hit in hits:
+            by_segment.setdefault(id(hit.seg), (hit.seg, []))[1].append(hit.row)
+            hit.value = None
+        for seg, rows in by_segment.values():
+            seg.state[rows] = DONE
+            seg.pending -= len(rows)
+        self.pending -= len(hits)
 
     def expire(self, cutoff: int) -> int:
         """End the rows of time < ``cutoff``; returns how many of them were pending predictions."""

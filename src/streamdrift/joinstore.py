@@ -378,14 +378,15 @@ class JoinStore:
         flags = np.zeros(len(ids), dtype=np.uint8)
         hits: dict[int, Hit] = {}
         if self._segments is not None:
-            first: set[str] = set()
+            first: set[tuple[int, int]] = set()  # spilled rows matched by an earlier label of the batch
             found = self._segments.find(keys, hashes)
             for j in sorted(found):
-                hit, key = found[j], keys[j]
-                if hit.value is None or key in first:
+                hit = found[j]
+                row = (id(hit.seg), hit.row)
+                if hit.value is None or row in first:
                     flags[at[j]] = 1
                 else:
-                    first.add(key)
+                    first.add(row)
                     flags[at[j]] = 2
                     hits[at[j]] = hit
         if self._spill is not None and self._spill.count:
@@ -403,16 +404,19 @@ class JoinStore:
         (its tuple, from ``objects`` in row order) or a spilled one (its ``hits``, matched in place now)."""
         times = t.tolist()
         others = iter(objects)
-        for k, i in enumerate(at):
-            code = outcome[i]
+        matched: list[Hit] = []
+        for k, (i, code) in enumerate(zip(at, outcome[at].tolist(), strict=True)):
             if code == MATCHED_OTHER:
                 ts, p[k], s[k] = next(others)
                 times[k] = int(ts)
             elif code == SPILLED:
                 hit = hits[i]
-                assert hit.value is not None and self._segments is not None
+                assert hit.value is not None
                 times[k], p[k], s[k] = hit.value
-                self._segments.match(hit)  # a matched key where it is
+                matched.append(hit)
+        if matched:
+            assert self._segments is not None
+            self._segments.match(matched)  # matched keys where they are
         return np.array(times, dtype=np.int64), _values(p), _scores(s)
 
     # ---------------------------------------------------------------- spill
