@@ -426,13 +426,15 @@ class Segments:
 
     def match(self, hits: list[Hit]) -> None:
         """Labels matched the pending rows of ``hits`` (each row once): they are matched keys now."""
-        by_segment: dict[int, tuple[Segment, list[int]]] = {}
+        segs = [hit.seg for hit in hits]
+        rows = np.array([hit.row for hit in hits], dtype=np.intp)
         for hit in hits:
-            by_segment.setdefault(id(hit.seg), (hit.seg, []))[1].append(hit.row)
             hit.value = None
-        for seg, rows in by_segment.values():
-            seg.state[rows] = DONE
-            seg.pending -= len(rows)
+        which = np.array([id(seg) for seg in segs], dtype=np.int64)
+        for ident, seg in {id(seg): seg for seg in segs}.items():
+            mine = rows[which == ident]
+            seg.state[mine] = DONE
+            seg.pending -= int(mine.size)
         self.pending -= len(hits)
 
     def expire(self, cutoff: int) -> int:

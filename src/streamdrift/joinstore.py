@@ -380,15 +380,17 @@ class JoinStore:
         if self._segments is not None:
             first: set[tuple[int, int]] = set()  # spilled rows matched by an earlier label of the batch
             found = self._segments.find(keys, hashes)
+            dup: list[int] = []
             for j in sorted(found):
                 hit = found[j]
                 row = (id(hit.seg), hit.row)
                 if hit.value is None or row in first:
-                    flags[at[j]] = 1
+                    dup.append(at[j])
                 else:
                     first.add(row)
-                    flags[at[j]] = 2
                     hits[at[j]] = hit
+            flags[dup] = 1
+            flags[list(hits)] = 2
         if self._spill is not None and self._spill.count:
             candidates = sorted_hits(self._spill.hashes, hashes).tolist()
             held = self._spill.fetch([keys[j] for j in candidates])
