@@ -2,10 +2,10 @@
 //! A key sets 5 bits of one 64-bit word (the word: the hash modulo the words; the bits: five 6-bit fields of the
 //! hash's upper half), so adding or probing a key is one random memory access.
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyByteArray;
 
+use crate::jointable::int64s;
 use crate::raw_bytes;
 
 #[pyclass(module = "streamdrift._native")]
@@ -19,11 +19,8 @@ pub struct BloomFilter {
     added: usize,
 }
 
-fn hashes_of(bytes: &[u8]) -> PyResult<impl Iterator<Item = u64> + '_> {
-    if !bytes.len().is_multiple_of(8) {
-        return Err(PyValueError::new_err("hashes: int64 bytes"));
-    }
-    Ok(bytes.chunks_exact(8).map(|c| u64::from_ne_bytes(c.try_into().unwrap())))
+fn hashes_of(bytes: &[u8]) -> PyResult<impl Iterator<Item = u64>> {
+    Ok(int64s(bytes, bytes.len() / 8, "hashes")?.into_iter().map(|h| h as u64))
 }
 
 impl BloomFilter {

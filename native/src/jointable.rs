@@ -238,7 +238,8 @@ impl KeyBatch {
     }
 }
 
-fn int64s(bytes: &[u8], n: usize, what: &str) -> PyResult<Vec<i64>> {
+/// `n` int64 values from their native-order bytes; a ValueError when the length is not `8 * n`.
+pub(crate) fn int64s(bytes: &[u8], n: usize, what: &str) -> PyResult<Vec<i64>> {
     if bytes.len() != 8 * n {
         return Err(PyValueError::new_err(format!(
             "{what}: {} bytes for {n} rows",

@@ -28,7 +28,6 @@ from __future__ import annotations
 import itertools
 import sys
 import weakref
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +38,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from streamdrift._native import JoinTable, in_sample
 from streamdrift.errors import BadRecordError, ConfigError, JoinStoreError
-from streamdrift.joinspill import KEY_SEP, Columns, Hit, Keys, LabelSpill, Segments, sorted_hits
+from streamdrift.joinspill import Columns, Hit, Keys, LabelSpill, Segments, sorted_hits
 
 __all__ = ["JoinCounts", "JoinResult", "JoinStore", "JoinStoreError", "JoinedRows", "MemoryBudget", "join_sample"]
 
@@ -98,31 +97,19 @@ def _values(items: list[Any]) -> NDArray[Any]:
 def join_sample(model_ids: str | Sequence[Any] | ArrayLike, inference_ids: Sequence[Any] | ArrayLike,
                 rate: float) -> NDArray[np.bool_]:
     """Rows whose join key (model id -- one for all rows, or one per row -- and inference id) is in the
-    deterministic join sample of ``rate`` (see :func:`_in_sample`). Rows without an inference id are never in it."""
+    deterministic join sample of ``rate`` (see :func:`_sampled`). Rows without an inference id are never in it."""
     ids = _seq(inference_ids)
     present = np.array([i is not None for i in ids], dtype=bool)
     if rate >= 1.0:
         return present
-    models = [model_ids] * len(ids) if isinstance(model_ids, str) else _seq(model_ids)
-    return present & _in_sample(_keys(models, ids), rate)
-
-
-def _in_sample(keys: list[str], rate: float) -> NDArray[np.bool_]:
-    """Keys in the join sample of ``rate``: the same answer for a prediction and its label, in every process and on
-    every replay (CRC-32 of the key, mixed by a 64-bit Fibonacci multiply, against ``rate``)."""
-    crc = np.fromiter(map(zlib.crc32, map(str.encode, keys)), dtype=np.uint64, count=len(keys))
-    with np.errstate(over="ignore"):
-        mixed = (crc * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)
-    return np.asarray(mixed < np.uint64(int(rate * 2**32)), dtype=bool)
+    return present & _sampled(_models(model_ids, len(ids)), ids, rate)
 
 
 def _sampled(models: str | list[Any], ids: list[Any], rate: float) -> NDArray[np.bool_]:
-    """:func:`_in_sample` of the rows' keys, computed natively (no Python string per key)."""
+    """Rows whose join key is in the join sample of ``rate``: the same answer for a prediction and its label, in
+    every process and on every replay (CRC-32 of the key's UTF-8 text, mixed by a 64-bit Fibonacci multiply,
+    against ``rate``; computed natively, ``streamdrift._native.in_sample``)."""
     return np.frombuffer(in_sample(models, ids, int(rate * 2**32)), dtype=np.bool_)
-
-
-def _keys(model_ids: Iterable[Any], inference_ids: Iterable[Any]) -> list[str]:
-    return [f"{m!s}{KEY_SEP}{i!s}" for m, i in zip(model_ids, inference_ids, strict=True)]
 
 
 def _list(values: ArrayLike | Sequence[Any] | None, n: int, name: str) -> list[Any]:
@@ -195,7 +182,7 @@ class JoinStore:
         if max_memory_items < 1 or ttl_ms <= 0 or not 0.0 < sample_rate <= 1.0:
             raise ConfigError(f"join store needs max_memory_items >= 1, ttl_ms > 0 and 0 < sample_rate <= 1 "
                               f"(got {max_memory_items}, {ttl_ms}, {sample_rate})")
-        self.sample_rate = sample_rate  # only keys in this join sample are stored or joined (see _in_sample)
+        self.sample_rate = sample_rate  # only keys in this join sample are stored or joined (see _sampled)
         self._max_memory_items = max_memory_items
         self._budget = budget
         self.ttl_ms = ttl_ms

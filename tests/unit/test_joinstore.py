@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -388,11 +389,17 @@ class _Model(str):
                 max_size=50), st.sampled_from([0.001, 0.1, 0.5, 0.99]))
 @settings(max_examples=200, deadline=None)
 def test_the_native_join_sample_is_the_python_one(rows: list[tuple[str, Any]], rate: float) -> None:
-    """The store samples natively; join_sample (and every earlier version of the store) in Python: a prediction and
-    its label must land on the same side in every process, so both give the same answer for every key."""
+    """The native join sample is the rule earlier versions computed in Python (CRC-32 of the key's text, Fibonacci
+    mix): a prediction and its label must land on the same side in every process and version."""
     models, ids = [m for m, _ in rows], [i for _, i in rows]
-    python = joinstore._in_sample(joinstore._keys(models, ids), rate)
+    keys = [f"{m!s}\x1f{i!s}" for m, i in zip(models, ids, strict=True)]
+    crc = np.fromiter(map(zlib.crc32, map(str.encode, keys)), dtype=np.uint64, count=len(keys))
+    with np.errstate(over="ignore"):
+        mixed = (crc * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)  # the rule as earlier stores computed it
+    python = mixed < np.uint64(int(rate * 2**32))
     assert joinstore._sampled(models, ids, rate).tolist() == python.tolist()
+    assert joinstore.join_sample(models, ids, rate).tolist() == (python & np.array([i is not None for i in ids],
+                                                                                    dtype=bool)).tolist()
 
 
 def _in_time_order(ops: list[_Op]) -> list[_Op]:

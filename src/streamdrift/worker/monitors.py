@@ -103,18 +103,12 @@ class PartitionMonitors:
         if batch.prediction is None and batch.score is None:
             return []
         has_id: NDArray[np.bool_] = batch.inference_ids != None  # noqa: E711 (elementwise)
-        if has_id.all():
-            ids, ts = batch.inference_ids, batch.timestamps_ms
-            y_pred = quality_values(batch.prediction) if batch.prediction is not None else np.full(ids.size, np.nan)
-            score = batch.score
-        elif has_id.any():
-            idx = np.flatnonzero(has_id)
-            ids, ts = batch.inference_ids[idx], batch.timestamps_ms[idx]
-            y_pred = (quality_values(batch.prediction)[idx] if batch.prediction is not None
-                      else np.full(idx.size, np.nan))
-            score = batch.score[idx] if batch.score is not None else None
-        else:
+        if not has_id.any():
             return []
+        rows: slice | NDArray[np.intp] = slice(None) if has_id.all() else np.flatnonzero(has_id)
+        ids, ts = batch.inference_ids[rows], batch.timestamps_ms[rows]
+        y_pred = quality_values(batch.prediction)[rows] if batch.prediction is not None else np.full(ids.size, np.nan)
+        score = batch.score[rows] if batch.score is not None else None
         result = self.store.add_predictions(batch.model_id, ids, ts, y_pred, score)
         self._count(result.counts, batch.model_id)
         return self._account(result.rows)
