@@ -45,23 +45,29 @@ impl BloomFilter {
     }
 
     /// Add keys by their hashes (int64 bytes).
-    fn add(&mut self, hashes: &[u8]) -> PyResult<()> {
-        for h in hashes_of(hashes)? {
-            let (word, mask) = self.probe(h);
-            self.words[word] |= mask;
-            self.added += 1;
-        }
+    fn add(&mut self, py: Python<'_>, hashes: &[u8]) -> PyResult<()> {
+        let hashes = hashes_of(hashes)?;
+        py.detach(|| {
+            for h in hashes {
+                let (word, mask) = self.probe(h);
+                self.words[word] |= mask;
+                self.added += 1;
+            }
+        });
         Ok(())
     }
 
     /// Whether each key (by its hash, int64 bytes) may have been added, as bool bytes: false is certain.
     fn maybe<'py>(&self, py: Python<'py>, hashes: &[u8]) -> PyResult<Bound<'py, PyByteArray>> {
-        let out: Vec<u8> = hashes_of(hashes)?
-            .map(|h| {
-                let (word, mask) = self.probe(h);
-                u8::from(self.words[word] & mask == mask)
-            })
-            .collect();
+        let hashes = hashes_of(hashes)?;
+        let out: Vec<u8> = py.detach(|| {
+            hashes
+                .map(|h| {
+                    let (word, mask) = self.probe(h);
+                    u8::from(self.words[word] & mask == mask)
+                })
+                .collect()
+        });
         Ok(raw_bytes(py, &out))
     }
 

@@ -267,6 +267,19 @@ fn flags(bytes: Option<&[u8]>, n: usize) -> PyResult<Vec<u8>> {
     }
 }
 
+/// Entries taken out of the table, in order (see [`JoinTable::take_entries`]).
+#[derive(Default)]
+struct Taken {
+    text: Vec<u8>,
+    offsets: Vec<i64>,
+    hashes: Vec<i64>,
+    kinds: Vec<u8>,
+    t: Vec<i64>,
+    p: Vec<f64>,
+    s: Vec<f64>,
+    objects: Vec<Option<Py<PyAny>>>,
+}
+
 /// See the module docs.
 #[pyclass(module = "streamdrift._native")]
 pub struct JoinTable {
@@ -429,6 +442,74 @@ impl JoinTable {
         removed
     }
 
+    /// The rows of [`JoinTable::add_predictions`], without the GIL: (outcome per row, the matched labels).
+    #[allow(clippy::too_many_arguments)]
+    fn add_prediction_rows(
+        &mut self,
+        batch: &KeyBatch,
+        spilled: &[u8],
+        ts: &[i64],
+        p: &[f64],
+        s: &[f64],
+        others: Option<Vec<Py<PyAny>>>,
+    ) -> (Vec<u8>, Vec<Option<Py<PyAny>>>) {
+        let n = ts.len();
+        let mut out = vec![STORED; n];
+        let mut matched = Vec::new();
+        let mut others = others.map(|o| o.into_iter().map(Some).collect::<Vec<_>>());
+        for i in 0..n {
+            if spilled[i] != 0 {
+                out[i] = DUPLICATE;
+                continue;
+            }
+            let (key, h) = batch.get(i);
+            match self.find(h, key) {
+                Some(idx) if self.slots[idx as usize].kind == LABEL => {
+                    let slot = &mut self.slots[idx as usize];
+                    matched.push(slot.obj.take());
+                    slot.gen = slot.gen.wrapping_add(1); // its labels-queue reference is stale now
+                    (slot.kind, slot.t) = (DONE, ts[i]);
+                    let r = (idx, slot.gen);
+                    self.entries.push(r, ts[i]);
+                    (self.n_labels, self.n_objects) = (self.n_labels - 1, self.n_objects - 1);
+                    (self.n_entries, self.n_done) = (self.n_entries + 1, self.n_done + 1);
+                    out[i] = MATCHED;
+                }
+                Some(_) => out[i] = DUPLICATE,
+                None => {
+                    let key = Key::new(key);
+                    match others.as_mut() {
+                        Some(o) => self.insert(h, key, OTHER, ts[i], (f64::NAN, f64::NAN, o[i].take())),
+                        None => self.insert(h, key, PACKED, ts[i], (p[i], s[i], None)),
+                    };
+                }
+            }
+        }
+        self.compact();
+        (out, matched)
+    }
+
+    /// The `want` first stored entries taken out, without the GIL.
+    fn take_first(&mut self, want: usize) -> Taken {
+        let mut out = Taken {
+            offsets: vec![0],
+            ..Taken::default()
+        };
+        while out.kinds.len() < want {
+            let Some(idx) = self.pop_first(false) else { break };
+            let slot = self.remove(idx);
+            out.text.extend_from_slice(slot.key.as_bytes());
+            out.offsets.push(out.text.len() as i64);
+            out.hashes.push(slot.hash as i64);
+            out.kinds.push(slot.kind);
+            out.t.push(slot.t);
+            out.p.push(slot.p);
+            out.s.push(slot.s);
+            out.objects.push(slot.obj);
+        }
+        out
+    }
+
     /// Drop the stale references of a queue once they outnumber its live ones (plus a slack).
     fn compact(&mut self) {
         for labels in [false, true] {
@@ -518,43 +599,9 @@ impl JoinTable {
             return Err(PyValueError::new_err("others: one value per row"));
         }
         let batch = keys.all()?;
-        let mut out = vec![STORED; n];
-        let matched = PyList::empty(py);
-        for i in 0..n {
-            if spilled[i] != 0 {
-                out[i] = DUPLICATE;
-                continue;
-            }
-            let (key, h) = batch.get(i);
-            match self.find(h, key) {
-                Some(idx) if self.slots[idx as usize].kind == LABEL => {
-                    let slot = &mut self.slots[idx as usize];
-                    matched.append(slot.obj.take().map(|o| o.into_bound(py)))?;
-                    slot.gen = slot.gen.wrapping_add(1); // its labels-queue reference is stale now
-                    (slot.kind, slot.t) = (DONE, ts[i]);
-                    let r = (idx, slot.gen);
-                    self.entries.push(r, ts[i]);
-                    (self.n_labels, self.n_objects) = (self.n_labels - 1, self.n_objects - 1);
-                    (self.n_entries, self.n_done) = (self.n_entries + 1, self.n_done + 1);
-                    out[i] = MATCHED;
-                }
-                Some(_) => out[i] = DUPLICATE,
-                None => {
-                    let key = Key::new(key);
-                    match others {
-                        Some(o) => self.insert(
-                            h,
-                            key,
-                            OTHER,
-                            ts[i],
-                            (f64::NAN, f64::NAN, Some(o.get_item(i)?.unbind())),
-                        ),
-                        None => self.insert(h, key, PACKED, ts[i], (p[i], s[i], None)),
-                    };
-                }
-            }
-        }
-        self.compact();
+        let others: Option<Vec<Py<PyAny>>> = others.map(|o| o.iter().map(Bound::unbind).collect());
+        let (out, matched) = py.detach(|| self.add_prediction_rows(&batch, &spilled, &ts, &p, &s, others));
+        let matched = PyList::new(py, matched.into_iter().map(|o| o.map(|o| o.into_bound(py))))?;
         Ok((raw_bytes(py, &out), matched))
     }
 
@@ -709,22 +756,16 @@ impl JoinTable {
     /// prediction, score as float64 bytes, the objects of the OTHER rows (None elsewhere) or None when there are
     /// none).
     fn take_entries<'py>(&mut self, py: Python<'py>, want: usize) -> PyResult<Bound<'py, PyTuple>> {
-        let (mut text, mut offsets) = (Vec::new(), vec![0i64]);
-        let (mut kinds, mut t, mut p, mut s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut hashes: Vec<i64> = Vec::new();
-        let mut objects: Vec<Option<Py<PyAny>>> = Vec::new();
-        while kinds.len() < want {
-            let Some(idx) = self.pop_first(false) else { break };
-            let slot = self.remove(idx);
-            text.extend_from_slice(slot.key.as_bytes());
-            offsets.push(text.len() as i64);
-            hashes.push(slot.hash as i64);
-            kinds.push(slot.kind);
-            t.push(slot.t);
-            p.push(slot.p);
-            s.push(slot.s);
-            objects.push(slot.obj);
-        }
+        let Taken {
+            text,
+            offsets,
+            hashes,
+            kinds,
+            t,
+            p,
+            s,
+            objects,
+        } = py.detach(|| self.take_first(want));
         let others = if objects.iter().any(Option::is_some) {
             PyList::new(py, objects.into_iter().map(|o| o.map(|o| o.into_bound(py))))?.into_any()
         } else {

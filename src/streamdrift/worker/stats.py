@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 @dataclass
 class DataPlaneStats:
-    consumed: int = 0
+    consumed: int = 0  # capture messages (a columnar batch is one; records: processed_by_model, late, dead letters)
     late_dropped: int = 0
     deltas: int = 0
     windows_closed: int = 0
