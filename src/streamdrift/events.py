@@ -154,6 +154,39 @@ class Hysteresis:
     def raised_keys(self) -> list[HysteresisKey]:
         return sorted(k for k, s in self._states.items() if s.raised)
 
+    def export(self, model_id: str) -> bytes:
+        """The state of one model's keys (those not clean and unseen) as JSON, for :meth:`restore`."""
+        keys = sorted([mon, check, subject, state.raised, state.streak]
+                      for (mid, mon, check, subject), state in self._states.items() if mid == model_id)
+        return orjson.dumps({"version": HYSTERESIS_FORMAT, "keys": keys})
+
+    def restore(self, model_id: str, blob: bytes | None) -> None:
+        """Replace one model's state by an :meth:`export` (None: every key clean), e.g. after a restart."""
+        keys = _hysteresis_keys(blob) if blob is not None else []
+        for key in [k for k in self._states if k[0] == model_id]:
+            del self._states[key]
+        for mon, check, subject, raised, streak in keys:
+            self._states[(model_id, mon, check, subject)] = _KeyState(raised, streak)
+
+
+HYSTERESIS_FORMAT = 1
+
+
+def _hysteresis_keys(blob: bytes) -> list[tuple[str, str, str, bool, int]]:
+    try:
+        data = orjson.loads(blob)
+        if not isinstance(data, dict) or data.get("version") != HYSTERESIS_FORMAT:
+            raise SerializationError(f"hysteresis state: not format {HYSTERESIS_FORMAT}")
+        out = []
+        for mon, check, subject, raised, streak in data["keys"]:
+            if not (all(isinstance(v, str) for v in (mon, check, subject)) and isinstance(raised, bool)
+                    and isinstance(streak, int) and streak >= 0):
+                raise SerializationError(f"hysteresis state: bad key {[mon, check, subject, raised, streak]!r}")
+            out.append((mon, check, subject, raised, streak))
+        return out
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise SerializationError(f"hysteresis state: {exc}") from exc
+
 
 class WindowBounds(Protocol):
     @property

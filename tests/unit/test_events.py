@@ -42,6 +42,28 @@ def test_hysteresis_keys_are_independent() -> None:
         Hysteresis(raise_after=0)
 
 
+def test_hysteresis_export_restore_goes_on_where_it_stood() -> None:
+    """A restarted judge restores each model's keys: streaks and raised alerts carry over, other models' keys and
+    the restoring model's stale ones do not."""
+    h = Hysteresis(raise_after=2, clear_after=2)
+    other = ("m2", "data_quality", "baseline_drift_check", "income")
+    assert h.observe(KEY, True) is None and h.observe(other, True) is None and h.observe(other, True) == "raised"
+    blob = h.export("m1")
+    fresh = Hysteresis(raise_after=2, clear_after=2)
+    stale = ("m1", "data_quality", "baseline_drift_check", "zip")
+    fresh.observe(stale, True)
+    fresh.restore("m1", blob)
+    assert fresh.observe(KEY, True) == "raised"  # the streak of one survived: the second drifted window raises
+    assert fresh.observe(stale, True) is None  # replaced by the restored state (a first drifted window again)
+    assert fresh.raised_keys() == [KEY] and fresh.export("m2") == Hysteresis().export("m2")
+    fresh.restore("m1", None)
+    assert fresh.raised_keys() == []
+    with pytest.raises(SerializationError, match="hysteresis state"):
+        fresh.restore("m1", b'{"version": 1, "keys": [["data_quality", "c", "f", true]]}')
+    with pytest.raises(SerializationError, match="not format 1"):
+        fresh.restore("m1", b'{"version": 2, "keys": []}')
+
+
 def _event(**overrides: object) -> DriftEvent:
     base: dict[str, object] = dict(
         model_id="m1", monitor="data_quality", check="baseline_drift_check", feature="age",

@@ -2,7 +2,9 @@
 
 * agent on ``partials`` (faust ``processing_guarantee="exactly_once"``, so its consumer is read_committed and
   never sees deltas of aborted data-plane transactions); one :class:`WindowMerger` per partials partition,
-  its state in the ``windows`` table (changelogged: a restarted control plane recovers it);
+  its state in the ``windows`` table (changelogged: a restarted control plane recovers it), and there too the
+  alert hysteresis of the partition's models (partials are keyed by model id), so a restart neither raises an
+  alert twice nor leaves one uncleared;
 * ``baselines``: followed live from the compacted ``baselines`` topic (key model id, value baseline JSON) by
   :class:`BaselineWatcher`, so ``streamdrift baseline publish`` takes effect from the next window on;
 * a timer sends a tick to every partials partition so merge timeouts fire inside the agent's stream
@@ -111,7 +113,10 @@ class ControlPlane:
         schema: Any = faust.Schema(**raw)
         self.partials_topic = app.topic(s.topics.partials, partitions=self.n_partials, **raw)
         self.alerts_topic = app.topic(s.topics.alerts, **raw)
-        self.windows = app.Table("windows", partitions=self.n_partials, schema=schema)
+        # key_type / value_type too: faust picks the changelog's serializers from them, not from the schema, and
+        # would read the raw blobs back as JSON on recovery (each record then fails and the state is lost)
+        self.windows = app.Table("windows", partitions=self.n_partials, schema=schema, key_type=bytes,
+                                 value_type=bytes)
         app.agent(self.partials_topic, name="merge")(self._merge_agent)
         app.on_partitions_revoked.connect(self._on_revoked)
         app.timer(max(0.5, min(5.0, s.merge_timeout / 4)))(self._tick)
@@ -188,8 +193,10 @@ class ControlPlane:
         return merger
 
     async def _on_revoked(self, app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        """Mergers cache their partition's table state: after a rebalance they start from the table again."""
+        """Mergers and the judge cache their partitions' table state: after a rebalance they start from the table
+        again."""
         self.mergers.clear()
+        self.judge.forget()
 
     async def _merge_agent(self, stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
@@ -204,13 +211,29 @@ class ControlPlane:
                     log.error("unreadable message on %s[%d]: %s", self.settings.topics.partials, partition, exc)
                     continue
             for window in ready:
-                await self._publish(window)
+                await self._publish(window, partition)
 
-    async def _publish(self, window: ReadyWindow) -> None:
+    async def _publish(self, window: ReadyWindow, partition: int) -> None:
+        """Judge a window released on a partials partition (its model's hysteresis in that partition's part of
+        the table) and send its events."""
         blob = self.baselines.get(window.model_id)
         baseline = self.baseline_cache.get(window.model_id, blob)
-        for event in self.judge.judge(window, baseline):
-            await self.alerts_topic.send(key=window.model_id.encode(), value=event.to_json())
+        for event in self.judge.judge(window, baseline, PrefixView(self.windows, f"{partition}/")):
+            await self._send_alert(partition, window.model_id.encode(), event.to_json())
+
+    async def _send_alert(self, partition: int, key: bytes, value: bytes) -> None:
+        """An event to ``alerts`` in the transaction of the partials partition that released its window, with
+        that partition's offsets and table changes: a crash between them would otherwise replay the window and
+        send its events twice. (faust's own ``topic.send`` picks the transaction of the *destination*
+        partition, and sends without one to a topic its consumer does not read, such as alerts.)"""
+        if not self.app.in_transaction:
+            await self.alerts_topic.send(key=key, value=value)
+            return
+        group = self.app.assignor.group_for_topic(self.settings.topics.partials)
+        transactional_id = f"{self.app.conf.id}-{group}-{partition}"  # faust's TransactionManager format
+        producer = self.app.consumer.transactions.producer
+        await producer.send(self.settings.topics.alerts, key, value, None, None, None,
+                            transactional_id=transactional_id)
 
     async def _tick(self) -> None:
         for p in range(self.n_partials):

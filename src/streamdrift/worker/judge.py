@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
 from streamdrift.baseline import Baseline
+from streamdrift.errors import SerializationError
 from streamdrift.evaluation import EvaluationConfig, PreparedBaseline, WindowEvaluation, evaluate, prepare
 from streamdrift.events import DriftEvent, Hysteresis, events_from_evaluation, rfc3339
 from streamdrift.metrics import Metrics
@@ -21,6 +23,9 @@ from streamdrift.worker.merger import ReadyWindow
 from streamdrift.worker.status import StatusStore
 
 EVENT_NAMESPACE = uuid.UUID("6f6b0d55-3f7e-4d8c-9a40-5d1f1f3e2c11")
+HYSTERESIS_PREFIX = "h|"  # state key of a model's hysteresis: h|<model>
+
+log = logging.getLogger(__name__)
 
 
 def event_id(event: DriftEvent) -> str:
@@ -42,6 +47,9 @@ def evaluation_config(settings: Settings) -> EvaluationConfig:
     )
 
 
+_CLEAN = Hysteresis().export("")  # the export of a model whose every key is clean
+
+
 def _ms_to_dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
@@ -59,6 +67,7 @@ class WindowJudge:
         self._clock = clock
         self._monitors = MonitorJudge(settings, metrics)
         self._prepared: dict[str, PreparedBaseline] = {}  # model -> its current baseline, prepared once
+        self._recalled: set[str] = set()  # models whose hysteresis was read from their state since forget()
         self.last_report: dict[str, tuple[Baseline, ReportWindow]] = {}  # model -> last evaluated window
 
     def _prepare(self, model_id: str, baseline: Baseline) -> PreparedBaseline:
@@ -68,7 +77,42 @@ class WindowJudge:
             hit = self._prepared[model_id] = prepare(baseline)
         return hit
 
-    def judge(self, window: ReadyWindow, baseline: Baseline | None) -> list[DriftEvent]:
+    def judge(self, window: ReadyWindow, baseline: Baseline | None,
+              state: MutableMapping[str, bytes] | None = None) -> list[DriftEvent]:
+        """The window's drift events (raised / cleared through the hysteresis), metrics and status entry.
+
+        ``state``: where the hysteresis of the window's model persists (``h|<model>``; the control plane's
+        changelogged table, so a restarted or rebalanced control plane goes on where it stood: no alert raised
+        twice, none left uncleared). Read before the model's first window after :meth:`forget`, written when it
+        changed. None: in memory only."""
+        if state is None:
+            return self._judge(window, baseline)
+        key = HYSTERESIS_PREFIX + window.model_id
+        if window.model_id not in self._recalled:
+            self._recall(window.model_id, state.get(key))
+        events = self._judge(window, baseline)
+        blob = self._hysteresis.export(window.model_id)
+        if blob != state.get(key, _CLEAN):
+            if blob == _CLEAN:
+                del state[key]
+            else:
+                state[key] = blob
+        return events
+
+    def forget(self) -> None:
+        """Partitions were reassigned: read each model's hysteresis from its state again before its next window
+        (another control plane may have judged it meanwhile)."""
+        self._recalled.clear()
+
+    def _recall(self, model_id: str, blob: bytes | None) -> None:
+        try:
+            self._hysteresis.restore(model_id, blob)
+        except SerializationError as exc:
+            log.error("hysteresis state of %s unreadable, starting clean: %s", model_id, exc)
+            self._hysteresis.restore(model_id, None)
+        self._recalled.add(model_id)
+
+    def _judge(self, window: ReadyWindow, baseline: Baseline | None) -> list[DriftEvent]:
         if window.stage == LABELS:
             return self._judge_labels(window, baseline)
         m, now = self._metrics, self._clock()
