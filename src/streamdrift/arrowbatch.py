@@ -397,11 +397,11 @@ def _row_fields(rows: Sequence[Mapping[str, Any]]) -> dict[str, pa.Array]:
     if any(isinstance(p, Mapping) for p in predictions):
         pairs = [p if isinstance(p, Mapping) else {"label": p} for p in predictions]
         fields["prediction"] = pa.StructArray.from_arrays(
-            [_scalar_array([p.get("label") for p in pairs]),
-             _finite_or_null(pa.array([p.get("score") for p in pairs], type=pa.float64()))],
+            [scalar_array([p.get("label") for p in pairs]),
+             finite_or_null(pa.array([p.get("score") for p in pairs], type=pa.float64()))],
             names=["label", "score"])
     elif any(p is not None for p in predictions):
-        fields["prediction"] = _scalar_array(predictions)
+        fields["prediction"] = scalar_array(predictions)
     if any(r.get("attributions") is not None for r in rows):
         fields["attributions"] = _struct_of([r.get("attributions") or {} for r in rows], numbers_only=True)
     return fields
@@ -415,12 +415,12 @@ def _struct_of(mappings: Sequence[Mapping[str, object]], *, numbers_only: bool) 
         names.update(dict.fromkeys(m))
     if not names:
         return pa.array([{}] * len(mappings), type=pa.struct([]))
-    arrays = [_finite_or_null(pa.array([m.get(name) for m in mappings], type=pa.float64())) if numbers_only
-              else _scalar_array([m.get(name) for m in mappings]) for name in names]
+    arrays = [finite_or_null(pa.array([m.get(name) for m in mappings], type=pa.float64())) if numbers_only
+              else scalar_array([m.get(name) for m in mappings]) for name in names]
     return pa.StructArray.from_arrays(arrays, names=list(names))
 
 
-def _scalar_array(values: list[object]) -> pa.Array:
+def scalar_array(values: list[object]) -> pa.Array:
     """Values of one column; text is dictionary-encoded (categories repeat), bool never mixes with numbers."""
     import pyarrow as pa
 
@@ -430,11 +430,11 @@ def _scalar_array(values: list[object]) -> pa.Array:
     if types == {str}:
         return pa.array(values, type=pa.string()).dictionary_encode()
     if types and types <= {int, float} and float in types:
-        return _finite_or_null(pa.array(values, type=pa.float64()))
-    return _finite_or_null(pa.array(values))
+        return finite_or_null(pa.array(values, type=pa.float64()))
+    return finite_or_null(pa.array(values))
 
 
-def _finite_or_null(arr: pa.Array) -> pa.Array:
+def finite_or_null(arr: pa.Array) -> pa.Array:
     """NaN and infinities become null (missing), as the SDK's JSON encoding writes them."""
     import pyarrow as pa
     import pyarrow.compute as pc

@@ -15,6 +15,9 @@ one message; a small daemon thread flushes the partial batch after ``linger_ms``
 without a Python object per value -- a batch whose columns cannot each take one Arrow type (a feature holding
 both text and numbers) goes out as a JSON columnar batch instead.
 
+:meth:`CaptureClient.capture_batch` takes many predictions as columns (batch inference): in the columnar
+formats they go out as batches without a Python object per value (:mod:`streamdrift.capturecolumns`).
+
 Sampling is deterministic on the inference id (BLAKE2b of the id against ``sample_rate``), so the labels of
 sampled-out predictions are dropped the same way by :meth:`CaptureClient.label` (in any process).
 
@@ -26,25 +29,35 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Final, Literal
 
+import numpy as np
 import orjson
 from confluent_kafka import KafkaError as CKafkaError
 from confluent_kafka import KafkaException, Producer
+from numpy.typing import NDArray
 from prometheus_client import CollectorRegistry
 
 from streamdrift.arrowbatch import encode_arrow_batch
+from streamdrift.capturecolumns import (
+    ColumnBatch,
+    Values,
+    column_batch,
+    encode_arrow_columns,
+    encode_columnar_columns,
+)
 from streamdrift.errors import ConfigError
 from streamdrift.metrics import CaptureMetrics
 from streamdrift.records import encode_capture_record, encode_columnar_batch, encode_label_record
 
-__all__ = ["CaptureClient", "keep_sample"]
+__all__ = ["CaptureClient", "keep_sample", "new_inference_ids"]
 
 log = logging.getLogger(__name__)
 _HASH_SPACE: Final[int] = 1 << 64
@@ -59,6 +72,23 @@ def keep_sample(inference_id: str, sample_rate: float) -> bool:
         return False
     digest = hashlib.blake2b(inference_id.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") < sample_rate * _HASH_SPACE
+
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_UUID_DIGITS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])  # where the 32 hex digits go
+
+
+def new_inference_ids(n: int) -> list[str]:
+    """``n`` random UUID4 strings (as ``str(uuid.uuid4())``), made in numpy: about 10x faster than a loop."""
+    raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+    digits = np.empty((n, 32), dtype=np.uint8)
+    digits[:, 0::2], digits[:, 1::2] = _HEX[raw >> 4], _HEX[raw & 0x0F]
+    text = np.full((n, 36), ord("-"), dtype=np.uint8)
+    text[:, _UUID_DIGITS] = digits
+    out: list[str] = text.view("S36").ravel().astype("U36").tolist()
+    return out
 
 
 def _epoch_ms(timestamp: Timestamp) -> int:
@@ -186,24 +216,53 @@ class CaptureClient:
         if self._closed:
             self._counts.add_dropped("closed", 1)
             return inference_id
-        ts = _epoch_ms(timestamp)
+        row: dict[str, object] = {"inference_id": inference_id, "timestamp": _epoch_ms(timestamp),
+                                  "features": features, "prediction": prediction}
+        if attributions is not None:
+            row["attributions"] = attributions
         if self.batch_format != "json":
-            row: dict[str, object] = {"inference_id": inference_id, "timestamp": ts, "features": features,
-                                      "prediction": prediction}
-            if attributions is not None:
-                row["attributions"] = attributions
             self._append(row)
-            return inference_id
-        try:
-            value = encode_capture_record(
-                self.model_id, features=features, prediction=prediction, inference_id=inference_id,
-                timestamp_ms=ts, model_version=self.model_version, attributions=attributions, metadata=metadata,
-            )  # fmt: skip
-        except (orjson.JSONEncodeError, TypeError) as exc:
-            self._counts.add_dropped("encode_error", 1, str(exc))
-            return inference_id
-        self._produce(self.topic, value, 1)
+        else:
+            self._send_record(row, metadata)
         return inference_id
+
+    def capture_batch(
+        self,
+        features: Mapping[str, Values],
+        predictions: Values | None = None,
+        *,
+        scores: Values | None = None,
+        inference_ids: Sequence[str] | None = None,
+        timestamps: Values | Timestamp = None,
+        attributions: Mapping[str, Values] | None = None,
+    ) -> list[str | None]:
+        """Queue many predictions given as columns (batch inference): one numpy array, list or pyarrow array
+        per feature (anything ``numpy.asarray`` takes), ``predictions`` (labels) and / or ``scores``, one value each per prediction.
+        ``timestamps``: one per prediction, or one for all (default: now). Returns the inference ids (made when
+        not given), None where sampled out. Never blocks and never raises: a batch whose columns differ in length
+        is dropped and counted (``encode_error``). With ``batch_format`` "arrow" or "columnar" the columns go out
+        as batches of ``columnar_max_rows`` without a Python object per value; "json" sends a record per row."""
+        n = len(inference_ids) if inference_ids is not None else _n_rows(features, predictions, scores)
+        ids: list[str | None] = list(inference_ids) if inference_ids is not None else list(new_inference_ids(n))
+        out = [i if i is not None and keep_sample(i, self.sample_rate) else None for i in ids]
+        kept = [row for row, inference_id in enumerate(out) if inference_id is not None]
+        if self._closed:
+            self._counts.add_dropped("closed", len(kept))
+            return out
+        try:
+            batch = column_batch(features, predictions, scores, ids, _epoch_ms_array(timestamps, n), attributions)
+        except (ValueError, TypeError, OverflowError) as exc:
+            self._counts.add_dropped("encode_error", len(kept), str(exc))
+            return out
+        if len(kept) < n:
+            batch = batch.take(np.asarray(kept, dtype=np.intp))
+        if self.batch_format == "json":
+            for row in batch.rows():
+                self._send_record(row)
+        else:
+            for part in batch.parts(self.columnar_max_rows):
+                self._send_columns(part)
+        return out
 
     def label(self, inference_id: str, label: object, timestamp: Timestamp = None) -> bool:
         """Queue the ground truth of a prediction; False when its prediction was sampled out (not sent)."""
@@ -241,6 +300,32 @@ class CaptureClient:
         finally:
             self._producer.poll(0)  # serve delivery callbacks; never waits
         return True
+
+    def _send_record(self, row: Mapping[str, Any], metadata: Mapping[str, object] | None = None) -> None:
+        """One JSON capture record (``row`` shaped as a columnar batch's rows)."""
+        try:
+            value = encode_capture_record(
+                self.model_id, features=row["features"], prediction=row["prediction"],
+                inference_id=row["inference_id"], timestamp_ms=row["timestamp"], model_version=self.model_version,
+                attributions=row.get("attributions"), metadata=metadata,
+            )  # fmt: skip
+        except (orjson.JSONEncodeError, TypeError) as exc:
+            self._counts.add_dropped("encode_error", 1, str(exc))
+            return
+        self._produce(self.topic, value, 1)
+
+    def _send_columns(self, batch: ColumnBatch) -> None:
+        """One batch message of columns (Arrow, or JSON columnar when a column takes no one Arrow type)."""
+        try:
+            value = None
+            if self.batch_format == "arrow":
+                value = encode_arrow_columns(self.model_id, batch, model_version=self.model_version)
+            if value is None:
+                value = encode_columnar_columns(self.model_id, batch, model_version=self.model_version)
+        except (orjson.JSONEncodeError, TypeError, ValueError) as exc:
+            self._counts.add_dropped("encode_error", batch.n_rows, str(exc))
+            return
+        self._produce(self.topic, value, batch.n_rows)
 
     def _append(self, row: dict[str, object]) -> None:
         with self._lock:
@@ -308,6 +393,25 @@ class CaptureClient:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _n_rows(features: Mapping[str, Values], predictions: Values | None, scores: Values | None) -> int:
+    for values in (predictions, scores, *features.values()):
+        if values is not None:
+            return len(values)
+    return 0
+
+
+def _epoch_ms_array(timestamps: Values | Timestamp, n: int) -> NDArray[np.int64]:
+    """One epoch-ms timestamp per row: from one for all (int, datetime, None = now) or one per row."""
+    if timestamps is None or isinstance(timestamps, int | datetime | np.integer):
+        return np.full(n, _epoch_ms(timestamps), dtype=np.int64)  # type: ignore[arg-type]
+    arr = np.asarray(timestamps)
+    if arr.dtype.kind == "M":  # numpy datetimes (naive = UTC)
+        return arr.astype("datetime64[ms]").astype(np.int64)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    return np.array([_epoch_ms(t) for t in arr.tolist()], dtype=np.int64)
 
 
 def _validate(

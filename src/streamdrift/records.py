@@ -954,7 +954,7 @@ def parse_labels(
 
 # ---------------------------------------------------------------- encoding (capture SDK)
 
-_DUMP_OPTIONS: Final[int] = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+DUMP_OPTIONS: Final[int] = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def _record_dict(
@@ -1005,13 +1005,13 @@ def encode_capture_record(
         attributions=attributions,
         metadata=metadata,
     )
-    return orjson.dumps(record, option=_DUMP_OPTIONS)
+    return orjson.dumps(record, option=DUMP_OPTIONS)
 
 
 def encode_label_record(model_id: str, inference_id: str, label: object, timestamp_ms: int) -> bytes:
     return orjson.dumps(
         {"model_id": model_id, "inference_id": inference_id, "label": label, "timestamp": int(timestamp_ms)},
-        option=_DUMP_OPTIONS,
+        option=DUMP_OPTIONS,
     )
 
 
@@ -1044,7 +1044,7 @@ def encode_columnar_batch(
         batch["attributions"] = {
             name: [(r.get("attributions") or {}).get(name) for r in rows] for name in attr_names
         }
-    return orjson.dumps(batch, option=_DUMP_OPTIONS)
+    return orjson.dumps(batch, option=DUMP_OPTIONS)
 
 
 def _union_keys(mappings: Iterable[Mapping[str, object]]) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import Consumer
 
 from streamdrift.arrowbatch import is_arrow_batch
-from streamdrift.capture import CaptureClient
+from streamdrift.capture import CaptureClient, keep_sample
 from streamdrift.records import parse_capture, parse_labels
 
 pytestmark = pytest.mark.integration
@@ -93,3 +93,43 @@ def test_sdk_round_trip_through_kafka(
     labels, dead = parse_labels(label_values)
     assert dead == [] and labels.n_rows == N // 10
     assert sorted(labels.inference_ids.tolist()) == sorted(f"inf-{i}" for i in range(0, N, 10))
+
+
+@pytest.mark.parametrize("fmt", ["json", "columnar", "arrow"])
+def test_capture_batch_round_trip_through_kafka(
+    fmt: str,
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    consumer_config: Callable[[str], dict[str, Any]],
+) -> None:
+    """Predictions given as columns (batch inference) come back exactly, sampled as capture() samples them."""
+    capture_topic = new_topic(3)
+    rng = np.random.default_rng(43)
+    x = rng.normal(size=N)
+    cats = rng.choice(np.array(["a", "b", "c"], dtype=object), N)
+    ids = [f"inf-{i}" for i in range(N)]
+    with CaptureClient(
+        kafka_bootstrap, "model-b", topic=capture_topic, batch_format=fmt,  # type: ignore[arg-type]
+        columnar_max_rows=400, sample_rate=0.5,
+    ) as client:  # fmt: skip
+        returned = client.capture_batch({"x": x, "cat": cats, "i": np.arange(N)}, (x > 0).astype(int),
+                                        scores=np.abs(x), inference_ids=ids, timestamps=T0 + np.arange(N))
+        assert client.flush(30) == 0
+    kept = [i for i, inference_id in enumerate(returned) if inference_id is not None]
+    assert [ids[i] for i in kept] == [i for i in ids if keep_sample(i, 0.5)] and 1100 < len(kept) < 1400
+    assert client.dropped == 0 and client.sent == len(kept)
+
+    expected = len(kept) if fmt == "json" else -(-len(kept) // 400)
+    values = _read_all(consumer_config(f"g-{capture_topic}"), capture_topic, expected)
+    assert len(values) == expected
+    batches, dead = parse_capture(values)
+    assert dead == []
+    [b] = batches
+    order = np.argsort(b.features.columns["i"].numbers)
+    np.testing.assert_array_equal(b.features.columns["i"].numbers[order], kept)
+    np.testing.assert_array_equal(b.features.columns["x"].numbers[order], x[kept])  # exact
+    assert b.features.columns["cat"].strings is not None
+    assert b.features.columns["cat"].strings[order].tolist() == cats[kept].tolist()
+    assert b.timestamps_ms[order].tolist() == (T0 + np.asarray(kept)).tolist()
+    assert b.score is not None
+    np.testing.assert_array_equal(b.score[order], np.abs(x[kept]))
