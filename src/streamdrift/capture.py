@@ -232,7 +232,7 @@ class CaptureClient:
         predictions: Values | None = None,
         *,
         scores: Values | None = None,
-        inference_ids: Sequence[str] | None = None,
+        inference_ids: Sequence[str | None] | None = None,
         timestamps: Values | Timestamp = None,
         attributions: Mapping[str, Values] | None = None,
     ) -> list[str | None]:
@@ -242,9 +242,22 @@ class CaptureClient:
         not given), None where sampled out. Never blocks and never raises: a batch whose columns differ in length
         is dropped and counted (``encode_error``). With ``batch_format`` "arrow" or "columnar" the columns go out
         as batches of ``columnar_max_rows`` without a Python object per value; "json" sends a record per row."""
-        n = len(inference_ids) if inference_ids is not None else _n_rows(features, predictions, scores)
-        ids: list[str | None] = list(inference_ids) if inference_ids is not None else list(new_inference_ids(n))
-        out = [i if i is not None and keep_sample(i, self.sample_rate) else None for i in ids]
+        n = _n_rows(features, predictions, scores, inference_ids)
+        try:
+            return self._capture_batch(n, features, predictions, scores, inference_ids, timestamps, attributions)
+        except Exception as exc:  # never into the inference path: dropped and counted
+            self._counts.add_dropped("encode_error", n, f"{type(exc).__name__}: {exc}")
+            return [None] * n
+
+    def _capture_batch(self, n: int, features: Mapping[str, Values], predictions: Values | None,
+                       scores: Values | None, inference_ids: Sequence[str | None] | None,
+                       timestamps: Values | Timestamp, attributions: Mapping[str, Values] | None,
+                       ) -> list[str | None]:
+        ids: list[str | None] = list(inference_ids) if inference_ids is not None else [None] * n
+        missing = [at for at, inference_id in enumerate(ids) if inference_id is None]
+        for at, made in zip(missing, new_inference_ids(len(missing)), strict=True):  # as capture() does
+            ids[at] = made
+        out: list[str | None] = [i if keep_sample(str(i), self.sample_rate) else None for i in ids]
         kept = [row for row, inference_id in enumerate(out) if inference_id is not None]
         if self._closed:
             self._counts.add_dropped("closed", len(kept))
@@ -257,8 +270,8 @@ class CaptureClient:
         if len(kept) < n:
             batch = batch.take(np.asarray(kept, dtype=np.intp))
         if self.batch_format == "json":
-            for row in batch.rows():
-                self._send_record(row)
+            for record in batch.rows():
+                self._send_record(record)
         else:
             for part in batch.parts(self.columnar_max_rows):
                 self._send_columns(part)
@@ -395,23 +408,32 @@ class CaptureClient:
         self.close()
 
 
-def _n_rows(features: Mapping[str, Values], predictions: Values | None, scores: Values | None) -> int:
-    for values in (predictions, scores, *features.values()):
-        if values is not None:
+def _n_rows(features: Mapping[str, Values], predictions: Values | None, scores: Values | None,
+            inference_ids: Sequence[str | None] | None) -> int:
+    """The batch's row count, from the first column that has a length (0 when none has)."""
+    columns = (inference_ids, predictions, scores, *(features.values() if isinstance(features, Mapping) else ()))
+    for values in columns:
+        try:
             return len(values)
+        except TypeError:  # None, a scalar, a 0-d array: no length
+            continue
     return 0
 
 
 def _epoch_ms_array(timestamps: Values | Timestamp, n: int) -> NDArray[np.int64]:
-    """One epoch-ms timestamp per row: from one for all (int, datetime, None = now) or one per row."""
-    if timestamps is None or isinstance(timestamps, int | datetime | np.integer):
-        return np.full(n, _epoch_ms(timestamps), dtype=np.int64)  # type: ignore[arg-type]
+    """One epoch-ms timestamp per row: from one for all (int, float, datetime, numpy datetime64; None = now) or
+    from one per row. Numbers are truncated and datetimes rounded to the millisecond, as :func:`_epoch_ms`."""
+    if timestamps is None or isinstance(timestamps, datetime):
+        return np.full(n, _epoch_ms(timestamps), dtype=np.int64)
     arr = np.asarray(timestamps)
-    if arr.dtype.kind == "M":  # numpy datetimes (naive = UTC)
-        return arr.astype("datetime64[ms]").astype(np.int64)
-    if arr.dtype.kind in "iu":
-        return arr.astype(np.int64)
-    return np.array([_epoch_ms(t) for t in arr.tolist()], dtype=np.int64)
+    if arr.dtype.kind == "M":  # numpy datetimes (naive = UTC), rounded to the millisecond
+        ns = arr.astype("datetime64[ns]").astype(np.int64)
+        out = (ns + 500_000) // 1_000_000
+    elif arr.dtype.kind in "iuf":
+        out = arr.astype(np.int64)
+    else:
+        out = np.array([_epoch_ms(t) for t in arr.ravel().tolist()], dtype=np.int64).reshape(arr.shape)
+    return np.full(n, out, dtype=np.int64) if out.ndim == 0 else out.astype(np.int64, copy=False)
 
 
 def _validate(

@@ -127,7 +127,7 @@ def encode_columnar_columns(model_id: str, batch: ColumnBatch, *, model_version:
     if batch.scores is not None:
         labels = [None] * batch.n_rows if batch.labels is None else _python_list(batch.labels)
         out["prediction"] = {"label": labels, "score": batch.scores.tolist()}
-    elif batch.labels is not None:
+    elif _any_value(batch.labels):
         out["prediction"] = _python_list(batch.labels)
     if batch.attributions is not None:
         out["attributions"] = {name: values.tolist() for name, values in batch.attributions.items()}
@@ -147,7 +147,7 @@ def _arrow_fields(batch: ColumnBatch) -> dict[str, pa.Array]:
         labels = pa.nulls(n) if batch.labels is None else _arrow_column(batch.labels)
         scores = finite_or_null(pa.array(batch.scores, type=pa.float64()))
         fields["prediction"] = pa.StructArray.from_arrays([labels, scores], names=["label", "score"])
-    elif batch.labels is not None:
+    elif _any_value(batch.labels):
         fields["prediction"] = _arrow_column(batch.labels)
     if batch.attributions is not None:
         arrays = [finite_or_null(pa.array(v, type=pa.float64())) for v in batch.attributions.values()]
@@ -178,14 +178,30 @@ def _arrow_column(values: Values) -> pa.Array:
         if pa.types.is_integer(values.type):
             return values.cast(pa.int64())
         return scalar_array(values.to_pylist())
-    arr = np.asarray(values)
-    if arr.dtype.kind in "iu":
-        return pa.array(arr.astype(np.int64, copy=False))
-    if arr.dtype.kind == "f":
-        return finite_or_null(pa.array(arr.astype(np.float64, copy=False)))
-    if arr.dtype.kind == "b":
-        return pa.array(arr)
-    return scalar_array(arr.tolist())
+    if not isinstance(values, np.ndarray):  # a list (or any sequence): exactly the row-wise rule
+        return scalar_array(list(values))
+    if values.dtype.kind == "u" and values.size and int(values.max()) > np.iinfo(np.int64).max:
+        raise OverflowError("integers beyond int64")  # as for a row's Python ints: a JSON columnar batch
+    if values.dtype.kind in "iu":
+        return pa.array(values.astype(np.int64, copy=False))
+    if values.dtype.kind == "f":
+        return finite_or_null(pa.array(values.astype(np.float64, copy=False)))
+    if values.dtype.kind == "b":
+        return pa.array(values)
+    return scalar_array(values.tolist())
+
+
+def _any_value(values: Values | None) -> bool:
+    """Whether a column holds any value (the row-wise encoders leave out a prediction that is None in every
+    row)."""
+    if values is None:
+        return False
+    if hasattr(values, "null_count"):  # pyarrow
+        return bool(values.null_count < len(values))
+    arr = values if isinstance(values, np.ndarray) else None
+    if arr is not None and arr.dtype.kind != "O":
+        return bool(arr.size)
+    return any(v is not None for v in (arr.tolist() if arr is not None else values))
 
 
 def _take(values: Values, rows: NDArray[np.intp]) -> Values:

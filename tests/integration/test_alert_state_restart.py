@@ -1,7 +1,8 @@
 """Alert state across a crash of the worker, on the real broker: the control plane keeps each model's hysteresis
 in its changelogged faust table, so after a kill -9 and a restart a still-drifting feature is not raised again,
 and its recovery is still announced as "cleared". (Events carry deterministic ids, and subscribers dedupe by
-them: a crash between faust's commits may send a window's events again, with the same ids.)"""
+them: a crash between faust's commits may send a window's events again, with the same ids. The kill below
+comes right after the first alert is readable, so the restart may well replay that window once more.)"""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from streamdrift.columns import columns_from_rows
 from streamdrift.localkafka import find_free_port
@@ -63,6 +63,27 @@ def _report(settings: Settings, producer: Producer, partition: int, start: int, 
     assert producer.flush(30) == 0
 
 
+def _partials(settings: Settings) -> list[TopicPartition]:
+    return [TopicPartition(settings.topics.partials, p) for p in range(settings.topics.partitions)]
+
+
+def _ends(settings: Settings) -> dict[int, int]:
+    consumer = Consumer(settings.client_config({"group.id": f"probe-{settings.group_id}"}))
+    try:
+        return {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in _partials(settings)}
+    finally:
+        consumer.close()
+
+
+def _committed(settings: Settings) -> dict[int, int]:
+    """The control plane's committed offsets on partials (its faust app id is its consumer group)."""
+    consumer = Consumer(settings.client_config({"group.id": f"{settings.group_id}-control"}))
+    try:
+        return {tp.partition: tp.offset for tp in consumer.committed(_partials(settings), timeout=10)}
+    finally:
+        consumer.close()
+
+
 def _status(settings: Settings, path: str) -> Any:
     return orjson.loads(http_get(f"http://127.0.0.1:{settings.web_port}{path}")[1])
 
@@ -77,10 +98,12 @@ def test_a_window_half_merged_before_a_crash_completes_after_the_restart(kafka_b
     log = tmp_path / "control.log"
 
     _report(settings, producer, 0, start, rng)
+    ends = _ends(settings)
     proc = start_worker(settings, role="controlplane", log_path=log)
     try:
         wait_until(lambda: _status(settings, "/status")["open_windows"], lambda w: sum(w.values()) == 1, timeout=90)
-        time.sleep(3.0)  # faust commits (offsets and table changes together) every 0.25 s: partition 0's is in
+        # the control plane committed past partition 0's messages: after the restart it does not read them again
+        wait_until(lambda: _committed(settings), lambda c: all(c[p] >= end for p, end in ends.items()), timeout=60)
     finally:
         kill_worker(proc)
 

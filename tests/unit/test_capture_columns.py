@@ -159,3 +159,71 @@ def test_new_inference_ids_are_distinct_uuid4_strings() -> None:
     assert all(len(set(digits[:, k])) == 16 for k in free)
     assert set(digits[:, 12]) == {"4"} and set(digits[:, 16]) <= set("89ab")
     assert new_inference_ids(0) == []
+
+
+def _rows_and_columns(features: dict[str, Any], predictions: Any = None, scores: Any = None,
+                      ids: list[str] | None = None) -> tuple[list[bytes], list[bytes]]:
+    """The messages of capture() row by row and of capture_batch() for the same records (Arrow format)."""
+    n = len(next(iter(features.values())))
+    ids = ids or [f"r{i}" for i in range(n)]
+    by_row, by_column = _RecordingProducer(), _RecordingProducer()
+    one, many = _client(by_row, batch_format="arrow"), _client(by_column, batch_format="arrow")
+    for i in range(n):
+        label = None if predictions is None else predictions[i]
+        pred = label if scores is None else {"label": label, "score": scores[i]}
+        row = {k: v[i].item() if isinstance(v[i], np.generic) else v[i] for k, v in features.items()}
+        one.capture(row, pred, inference_id=ids[i], timestamp=T0)
+    many.capture_batch(features, predictions, scores=scores, inference_ids=ids, timestamps=T0)
+    one.flush(1)
+    many.flush(1)
+    assert one.dropped == many.dropped == 0
+    return _values(by_row, TOPIC), _values(by_column, TOPIC)
+
+
+@pytest.mark.parametrize("features", [
+    {"mixed": [1, "a", None]},  # a plain list of text and numbers: JSON columnar, 1 stays a number
+    {"big": [2**63, 1, 2]},  # beyond int64 in a list
+    {"big": np.array([2**64 - 1, 1, 2], dtype=np.uint64)},  # ... and in a numpy array
+    {"flags": [True, 1, False]},  # booleans with a number
+    {"x": [1.5, float("nan"), 3], "n": [1, 2, None]},  # plain lists of numbers with missing values
+])
+def test_columns_the_arrow_types_cannot_hold_go_as_the_rows_do(features: dict[str, Any]) -> None:
+    rows, columns = _rows_and_columns(features, [1, 0, 1])
+    assert [is_arrow_batch(v) for v in columns] == [is_arrow_batch(v) for v in rows]
+    assert_same_batches(parse_capture(columns)[0], parse_capture(rows)[0])
+
+
+def test_predictions_none_in_every_row_are_left_out_as_the_rows_do() -> None:
+    rows, columns = _rows_and_columns({"x": np.arange(3.0)}, [None, None, None])
+    [batch] = parse_capture(columns)[0]
+    assert batch.prediction is None
+    assert_same_batches(parse_capture(columns)[0], parse_capture(rows)[0])
+
+
+def test_missing_ids_are_made_and_bad_batches_never_raise() -> None:
+    producer = _RecordingProducer()
+    client = _client(producer, batch_format="arrow")
+    ids = client.capture_batch({"x": [1.0, 2.0, 3.0]}, [0, 1, 0], inference_ids=["a", None, "c"], timestamps=T0)
+    assert ids[0] == "a" and ids[2] == "c" and isinstance(ids[1], str) and len(ids[1]) == 36
+    # dropped and counted, their ids returned as capture() returns one it could not encode
+    assert len(client.capture_batch({"x": [1.0, 2.0]}, [0, 1], scores=0.5)) == 2  # a scalar column
+    assert len(client.capture_batch({"x": [1.0]}, [1], timestamps="yesterday")) == 1
+    assert client.capture_batch({}, None) == []  # nothing at all
+    assert client.dropped_by_reason == {"encode_error": 3}
+    assert client.capture_batch(42, None) == [] and client.dropped_by_reason == {"encode_error": 3}  # type: ignore[arg-type]
+    client.flush(1)
+    [batch] = parse_capture(_values(producer, TOPIC))[0]
+    assert batch.inference_ids.tolist() == ids
+
+
+def test_timestamps_one_for_all_or_one_each_in_any_form() -> None:
+    producer = _RecordingProducer()
+    client = _client(producer, batch_format="arrow")
+    one = {"x": [1.0, 2.0]}
+    client.capture_batch(one, [0, 1], timestamps=float(T0) + 0.9)  # truncated, as capture() does
+    client.capture_batch(one, [0, 1], timestamps=np.datetime64(T0, "ms"))
+    client.capture_batch(one, [0, 1], timestamps=np.array([T0 * 1000 + 499, T0 * 1000 + 500], dtype="datetime64[us]"))
+    client.capture_batch(one, [0, 1], timestamps=[datetime.fromtimestamp(T0 / 1000, UTC), T0 + 1])
+    client.flush(1)
+    [batch] = parse_capture(_values(producer, TOPIC))[0]
+    assert batch.timestamps_ms.tolist() == [T0, T0, T0, T0, T0, T0 + 1, T0, T0 + 1]  # datetimes rounded

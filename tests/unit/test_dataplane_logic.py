@@ -155,6 +155,26 @@ def test_merger_state_survives_a_restart() -> None:
     assert ready.n_records == 30 and second.duplicates == 1
 
 
+def test_a_window_released_but_not_forgotten_is_released_again_after_a_restart() -> None:
+    """keep_released (the control plane): a released window stays in the table until its events are out; a
+    crash before forget() replays into it and releases it again, whole, instead of losing it."""
+    store: dict[str, bytes] = {}
+    first = WindowMerger(store, 2, merge_timeout_ms=60_000, clock_ms=_Clock(), keep_released=True)
+    first.handle(_delta(0, 10, 30))
+    first.handle(_delta(1, 7, 20, seed=1))
+    first.handle(_closed(0))
+    [ready] = first.handle(_closed(1))
+    assert ready.n_records == 50 and [k for k in store if k.startswith("w|")] and first.open_windows() == 0
+    second = WindowMerger(store, 2, merge_timeout_ms=60_000, clock_ms=_Clock(), keep_released=True)  # the crash
+    assert second.handle(_closed(1)) == []  # replayed: nothing new in it
+    [again] = second.expire()  # the next tick finds the stored window complete
+    assert (again.n_records, again.partial) == (50, False)
+    second.forget(again)
+    assert not [k for k in store if k.startswith("w|")]
+    third = WindowMerger(store, 2, merge_timeout_ms=60_000, clock_ms=_Clock(), keep_released=True)
+    assert third.expire() == [] and third.open_windows() == 0
+
+
 def test_labels_stage_is_merged_and_released_on_its_own_markers() -> None:
     store: dict[str, bytes] = {}
     merger = WindowMerger(store, 2, merge_timeout_ms=60_000, clock_ms=_Clock())

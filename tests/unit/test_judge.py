@@ -3,6 +3,8 @@ the labels close (late ground truth), one hysteresis for both, neither stage cle
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from prometheus_client import CollectorRegistry
 
@@ -87,6 +89,13 @@ def test_labels_stage_fills_the_status_entry_of_its_window() -> None:
     assert judge.last_report[MODEL][1].model_quality["accuracy"] > 0.5
 
 
+def _judged(judge: WindowJudge, window: ReadyWindow, baseline: Baseline, state: dict[str, bytes]) -> list[Any]:
+    """As the control plane does: judge with the table's state, send the events, then remember the state."""
+    events = judge.judge(window, baseline, state)
+    judge.remember(window.model_id, state)
+    return events
+
+
 def test_a_restarted_judge_goes_on_from_the_persisted_hysteresis() -> None:
     """The control plane keeps each model's hysteresis in its changelogged table (here a dict): a judge that
     starts over (restart, rebalance) neither raises a raised alert again nor misses clearing it, and a streak
@@ -94,12 +103,12 @@ def test_a_restarted_judge_goes_on_from_the_persisted_hysteresis() -> None:
     baseline = _baseline()
     state: dict[str, bytes] = {}
     first, _ = _judge()
-    raised = first.judge(_data_window(T0, Scenario.SHIFTED_INCOME), baseline, state)
+    raised = _judged(first, _data_window(T0, Scenario.SHIFTED_INCOME), baseline, state)
     assert raised and all(e.status == "raised" for e in raised) and list(state) == [f"h|{MODEL}"]
     second, store = _judge()  # restarted
-    assert second.judge(_data_window(T0 + SIZE, Scenario.SHIFTED_INCOME), baseline, state) == []  # still raised
+    assert _judged(second, _data_window(T0 + SIZE, Scenario.SHIFTED_INCOME), baseline, state) == []  # still raised
     assert {r["check"] for r in (store.get(MODEL) or {})["alerts_raised"]} == {e.check for e in raised}
-    cleared = second.judge(_data_window(T0 + 2 * SIZE, Scenario.NORMAL), baseline, state)
+    cleared = _judged(second, _data_window(T0 + 2 * SIZE, Scenario.NORMAL), baseline, state)
     assert {(e.check, e.feature) for e in cleared} == {(e.check, e.feature) for e in raised}
     assert all(e.status == "cleared" for e in cleared) and state == {}  # every key clean: nothing kept
     # without the state, a restarted judge raises the same alert again
@@ -114,12 +123,12 @@ def test_the_judge_reads_the_state_again_after_a_rebalance() -> None:
     baseline = _baseline()
     state: dict[str, bytes] = {}
     judge, _ = _judge()
-    assert judge.judge(_data_window(T0, Scenario.SHIFTED_INCOME), baseline, state)
+    assert _judged(judge, _data_window(T0, Scenario.SHIFTED_INCOME), baseline, state)
     other, _ = _judge()  # owned the partition meanwhile and saw the model recover
-    assert other.judge(_data_window(T0 + SIZE, Scenario.NORMAL), baseline, state) and state == {}
+    assert _judged(other, _data_window(T0 + SIZE, Scenario.NORMAL), baseline, state) and state == {}
     judge.forget()
-    again = judge.judge(_data_window(T0 + 2 * SIZE, Scenario.SHIFTED_INCOME), baseline, state)
+    again = _judged(judge, _data_window(T0 + 2 * SIZE, Scenario.SHIFTED_INCOME), baseline, state)
     assert again and all(e.status == "raised" for e in again)  # from the table's clean state, not its memory
     state[f"h|{MODEL}"] = b"not json"
     judge.forget()
-    assert judge.judge(_data_window(T0 + 3 * SIZE, Scenario.SHIFTED_INCOME), baseline, state)  # unreadable: clean
+    assert _judged(judge, _data_window(T0 + 3 * SIZE, Scenario.SHIFTED_INCOME), baseline, state)  # unreadable: clean

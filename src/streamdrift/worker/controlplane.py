@@ -23,6 +23,7 @@ from typing import Any
 
 import faust
 from confluent_kafka import Producer
+from faust.exceptions import ProducerSendError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from streamdrift.errors import SerializationError
@@ -188,6 +189,7 @@ class ControlPlane:
                 self.n_capture,
                 round(self.settings.merge_timeout * 1000),
                 lambda: int(time.time() * 1000),
+                keep_released=True,  # until its events are out (see _publish)
             )
             self.mergers[partition] = merger
         return merger
@@ -215,11 +217,16 @@ class ControlPlane:
 
     async def _publish(self, window: ReadyWindow, partition: int) -> None:
         """Judge a window released on a partials partition (its model's hysteresis in that partition's part of
-        the table) and send its events."""
+        the table), send its events, then record the new hysteresis and drop the window from the table. faust
+        may commit at any await in between; a crash after such a commit replays the window against the old
+        state and sends the same events again (same ids), but loses none."""
         blob = self.baselines.get(window.model_id)
         baseline = self.baseline_cache.get(window.model_id, blob)
-        for event in self.judge.judge(window, baseline, PrefixView(self.windows, f"{partition}/")):
+        state = PrefixView(self.windows, f"{partition}/")
+        for event in self.judge.judge(window, baseline, state):
             await self._send_alert(partition, window.model_id.encode(), event.to_json())
+        self.judge.remember(window.model_id, state)
+        self.merger(partition).forget(window)
 
     async def _send_alert(self, partition: int, key: bytes, value: bytes) -> None:
         """An event to ``alerts`` in the transaction of the partials partition that released its window, with
@@ -232,8 +239,12 @@ class ControlPlane:
         group = self.app.assignor.group_for_topic(self.settings.topics.partials)
         transactional_id = f"{self.app.conf.id}-{group}-{partition}"  # faust's TransactionManager format
         producer = self.app.consumer.transactions.producer
-        await producer.send(self.settings.topics.alerts, key, value, None, None, None,
-                            transactional_id=transactional_id)
+        try:
+            await producer.send(self.settings.topics.alerts, key, value, None, None, None,
+                                transactional_id=transactional_id)
+        except ProducerSendError as exc:  # no producer for the partition (its transaction failed to begin)
+            log.warning("alert sent outside the partition's transaction: %s", exc)
+            await self.alerts_topic.send(key=key, value=value)
 
     async def _tick(self) -> None:
         for p in range(self.n_partials):

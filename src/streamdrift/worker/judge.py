@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,26 +78,28 @@ class WindowJudge:
         return hit
 
     def judge(self, window: ReadyWindow, baseline: Baseline | None,
-              state: MutableMapping[str, bytes] | None = None) -> list[DriftEvent]:
+              state: Mapping[str, bytes] | None = None) -> list[DriftEvent]:
         """The window's drift events (raised / cleared through the hysteresis), metrics and status entry.
 
         ``state``: where the hysteresis of the window's model persists (``h|<model>``; the control plane's
         changelogged table, so a restarted or rebalanced control plane goes on where it stood: no alert raised
-        twice, none left uncleared). Read before the model's first window after :meth:`forget`, written when it
-        changed. None: in memory only."""
-        if state is None:
-            return self._judge(window, baseline)
-        key = HYSTERESIS_PREFIX + window.model_id
-        if window.model_id not in self._recalled:
-            self._recall(window.model_id, state.get(key))
-        events = self._judge(window, baseline)
-        blob = self._hysteresis.export(window.model_id)
+        twice, none left uncleared). Read before the model's first window after :meth:`forget`; the caller
+        writes it back with :meth:`remember` once the events are out. None: in memory only."""
+        if state is not None and window.model_id not in self._recalled:
+            self._recall(window.model_id, state.get(HYSTERESIS_PREFIX + window.model_id))
+        return self._judge(window, baseline)
+
+    def remember(self, model_id: str, state: MutableMapping[str, bytes]) -> None:
+        """Write the model's hysteresis to ``state`` if it changed. After its window's events were sent: a crash
+        in between replays the window against the old state and sends the same events (same ids) again,
+        rather than finding the new state and sending nothing."""
+        key = HYSTERESIS_PREFIX + model_id
+        blob = self._hysteresis.export(model_id)
         if blob != state.get(key, _CLEAN):
             if blob == _CLEAN:
                 del state[key]
             else:
                 state[key] = blob
-        return events
 
     def forget(self) -> None:
         """Partitions were reassigned: read each model's hysteresis from its state again before its next window

@@ -59,8 +59,14 @@ class WindowMerger:
         n_partitions: int,
         merge_timeout_ms: int,
         clock_ms: Callable[[], int],
+        *,
+        keep_released: bool = False,
     ) -> None:
+        """``keep_released``: a released window stays in the store until :meth:`forget` (the caller published its
+        events: a crash before that replays into the stored window and releases it again, rather than finding
+        it gone and losing its events)."""
         self._store = store
+        self._keep_released = keep_released
         self._n_partitions = n_partitions
         self._timeout_ms = merge_timeout_ms
         self._clock_ms = clock_ms
@@ -139,8 +145,15 @@ class WindowMerger:
             key = _window_key(window.stage, window.model_id, window.window_start_ms)
             self._cache.pop(key, None)
             self._ends.pop(key, None)
-            del self._store[key]
+            if not self._keep_released:
+                del self._store[key]
         return ready
+
+    def forget(self, window: ReadyWindow) -> None:
+        """Drop a released window from the store (``keep_released``: once its events are out)."""
+        key = _window_key(window.stage, window.model_id, window.window_start_ms)
+        if key not in self._cache:  # not reopened by a later delta meanwhile
+            self._store.pop(key, None)
 
     def _ready(self, key: str, acc: WindowAccumulator, *, partial: bool) -> ReadyWindow:
         stage = _stage_of(key) or DATA
