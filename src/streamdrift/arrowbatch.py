@@ -29,7 +29,7 @@ pyarrow is imported on first use, so a worker that never sees an Arrow batch doe
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -363,10 +363,17 @@ def encode_arrow_batch(
 ) -> bytes | None:
     """An Arrow batch of capture ``rows`` (shaped as for :func:`streamdrift.records.encode_columnar_batch`),
     or None when a column cannot take one Arrow type (then send a JSON columnar batch)."""
+    return arrow_message(model_id, model_version, lambda: _row_fields(rows))
+
+
+def arrow_message(model_id: str, model_version: str | None, fields_of: Callable[[], dict[str, pa.Array]],
+                  ) -> bytes | None:
+    """The Arrow batch message of the fields ``fields_of()`` builds, with the batch metadata; None when they
+    cannot be built (a column that takes no one Arrow type)."""
     import pyarrow as pa
 
     try:
-        fields = _row_fields(rows)
+        fields = fields_of()
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         return None
     meta = {"streamdrift.format": FORMAT, "schema_version": VERSION, "model_id": model_id}

@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from streamdrift.arrowbatch import FORMAT, VERSION, finite_or_null, scalar_array, stream_bytes
+from streamdrift.arrowbatch import arrow_message, finite_or_null, scalar_array
 from streamdrift.records import DUMP_OPTIONS
 
 if TYPE_CHECKING:
@@ -101,16 +101,7 @@ def column_batch(
 def encode_arrow_columns(model_id: str, batch: ColumnBatch, *, model_version: str | None = None) -> bytes | None:
     """The Arrow batch :func:`~streamdrift.arrowbatch.encode_arrow_batch` writes for these records, or None when
     a column cannot take one Arrow type (then send a JSON columnar batch)."""
-    import pyarrow as pa
-
-    try:
-        fields = _arrow_fields(batch)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return None
-    meta = {"streamdrift.format": FORMAT, "schema_version": VERSION, "model_id": model_id}
-    if model_version is not None:
-        meta["model_version"] = model_version
-    return stream_bytes(pa.RecordBatch.from_arrays(list(fields.values()), names=list(fields), metadata=meta))
+    return arrow_message(model_id, model_version, lambda: _arrow_fields(batch))
 
 
 def encode_columnar_columns(model_id: str, batch: ColumnBatch, *, model_version: str | None = None) -> bytes:
