@@ -5,7 +5,7 @@ The JSON capture records of ``bench_worker.py`` (20 numeric + 3 categorical feat
 score). Each row times the calls (the cost the inference service pays; the SDK never blocks) and then the
 flush until the broker acknowledged every message; records/s counts both.
 
-    .venv/bin/python benchmarks/bench_capture.py [--records 200000]
+    .venv/bin/python benchmarks/bench_capture.py [--quick] [--records 200000]
 """
 
 from __future__ import annotations
@@ -66,7 +66,10 @@ def run(bootstrap: str, fmt: str, n: int, send: Callable[..., None]) -> tuple[fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--quick", action="store_true", help="20,000 records")
     args = parser.parse_args()
+    if args.quick:
+        args.records = 20_000
     with LocalKafka() as broker:
         broker.start(timeout=120)
         print(f"{args.records:,} records of {N_NUMERIC} numeric + 3 categorical features")
