@@ -420,11 +420,18 @@ def _struct_of(mappings: Sequence[Mapping[str, object]], *, numbers_only: bool) 
     names: dict[str, None] = {}
     for m in mappings:
         names.update(dict.fromkeys(m))
-    if not names:
-        return pa.array([{}] * len(mappings), type=pa.struct([]))
     arrays = [finite_or_null(pa.array([m.get(name) for m in mappings], type=pa.float64())) if numbers_only
               else scalar_array([m.get(name) for m in mappings]) for name in names]
-    return pa.StructArray.from_arrays(arrays, names=list(names))
+    return struct_array(arrays, list(names), len(mappings))
+
+
+def struct_array(arrays: list[pa.Array], names: list[str], n: int) -> pa.Array:
+    """The struct column of ``n`` rows with these fields (none: an empty struct per row)."""
+    import pyarrow as pa
+
+    if not names:
+        return pa.array([{}] * n, type=pa.struct([]))
+    return pa.StructArray.from_arrays(arrays, names=names)
 
 
 def scalar_array(values: list[object]) -> pa.Array:

@@ -237,8 +237,8 @@ class CaptureClient:
         attributions: Mapping[str, Values] | None = None,
     ) -> list[str | None]:
         """Queue many predictions given as columns (batch inference): one numpy array, list or pyarrow array
-        per feature (anything ``numpy.asarray`` takes), ``predictions`` (labels) and / or ``scores``, one value each per prediction.
-        ``timestamps``: one per prediction, or one for all (default: now). Returns the inference ids (made when
+        per feature (anything ``numpy.asarray`` takes), ``predictions`` (labels) and / or ``scores``, one value
+        each per prediction. ``timestamps``: one per prediction, or one for all (default: now). Returns the inference ids (made when
         not given), None where sampled out. Never blocks and never raises: a batch whose columns differ in length
         is dropped and counted (``encode_error``). With ``batch_format`` "arrow" or "columnar" the columns go out
         as batches of ``columnar_max_rows`` without a Python object per value; "json" sends a record per row."""
@@ -267,13 +267,12 @@ class CaptureClient:
         except (ValueError, TypeError, OverflowError) as exc:
             self._counts.add_dropped("encode_error", len(kept), str(exc))
             return out
-        if len(kept) < n:
-            batch = batch.take(np.asarray(kept, dtype=np.intp))
+        rows = np.asarray(kept, dtype=np.intp)
         if self.batch_format == "json":
-            for record in batch.rows():
+            for record in (batch if len(kept) == n else batch.take(rows)).rows():
                 self._send_record(record)
         else:
-            for part in batch.parts(self.columnar_max_rows):
+            for part in batch.parts(rows, self.columnar_max_rows):  # sampled rows taken once, part by part
                 self._send_columns(part)
         return out
 

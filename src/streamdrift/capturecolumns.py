@@ -1,8 +1,8 @@
 """Predictions given as columns (batch inference) -> the capture SDK's messages, without a Python object per value.
 
 :meth:`streamdrift.capture.CaptureClient.capture_batch` takes a batch of predictions as columns (numpy arrays,
-lists or pyarrow arrays, one per feature; anything ``numpy.asarray`` takes) and sends it as Arrow or JSON columnar batches
-(``schemas/columnar_batch.schema.json``), or as one JSON record per row. The messages are the ones
+lists or pyarrow arrays, one per feature; anything ``numpy.asarray`` takes) and sends it as Arrow or JSON
+columnar batches (``schemas/columnar_batch.schema.json``), or as one JSON record per row. The messages are the ones
 :func:`streamdrift.arrowbatch.encode_arrow_batch` / :func:`streamdrift.records.encode_columnar_batch` write for
 the same records given row by row, so the worker reads them the same way (``tests/unit/test_capture_columns.py``).
 """
@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from streamdrift.arrowbatch import arrow_message, finite_or_null, scalar_array
+from streamdrift.arrowbatch import arrow_message, finite_or_null, scalar_array, struct_array
 from streamdrift.records import DUMP_OPTIONS
 
 if TYPE_CHECKING:
@@ -52,10 +52,10 @@ class ColumnBatch:
             None if self.attributions is None else {name: v[rows] for name, v in self.attributions.items()},
         )  # fmt: skip
 
-    def parts(self, max_rows: int) -> Iterator[ColumnBatch]:
-        """Consecutive batches of at most ``max_rows`` rows."""
-        for start in range(0, self.n_rows, max_rows):
-            yield self.take(np.arange(start, min(start + max_rows, self.n_rows)))
+    def parts(self, rows: NDArray[np.intp], max_rows: int) -> Iterator[ColumnBatch]:
+        """The batches of ``rows``, in order, at most ``max_rows`` each (one copy of each row)."""
+        for start in range(0, rows.size, max_rows):
+            yield self.take(rows[start : start + max_rows])
 
     def rows(self) -> list[dict[str, Any]]:
         """The records one by one, shaped as :func:`streamdrift.records.encode_capture_record` takes them."""
@@ -132,7 +132,7 @@ def _arrow_fields(batch: ColumnBatch) -> dict[str, pa.Array]:
     fields: dict[str, pa.Array] = {
         "timestamp": pa.array(batch.timestamps_ms, type=pa.int64()),
         "inference_id": pa.array(batch.inference_ids, type=pa.string()),
-        "features": _struct([_arrow_column(v) for v in batch.features.values()], list(batch.features), n),
+        "features": struct_array([_arrow_column(v) for v in batch.features.values()], list(batch.features), n),
     }
     if batch.scores is not None:
         labels = pa.nulls(n) if batch.labels is None else _arrow_column(batch.labels)
@@ -142,16 +142,8 @@ def _arrow_fields(batch: ColumnBatch) -> dict[str, pa.Array]:
         fields["prediction"] = _arrow_column(batch.labels)
     if batch.attributions is not None:
         arrays = [finite_or_null(pa.array(v, type=pa.float64())) for v in batch.attributions.values()]
-        fields["attributions"] = _struct(arrays, list(batch.attributions), n)
+        fields["attributions"] = struct_array(arrays, list(batch.attributions), n)
     return fields
-
-
-def _struct(arrays: list[pa.Array], names: list[str], n: int) -> pa.Array:
-    import pyarrow as pa
-
-    if not names:
-        return pa.array([{}] * n, type=pa.struct([]))
-    return pa.StructArray.from_arrays(arrays, names=names)
 
 
 def _arrow_column(values: Values) -> pa.Array:
