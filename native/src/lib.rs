@@ -14,6 +14,7 @@ use std::fmt;
 
 mod bloom;
 mod jointable;
+mod sort;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
@@ -955,5 +956,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(jointable::key_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(jointable::hash_keys, m)?)?;
     m.add_function(wrap_pyfunction!(jointable::in_sample, m)?)?;
+    m.add_function(wrap_pyfunction!(sort::sorted_floats, m)?)?;
     Ok(())
 }

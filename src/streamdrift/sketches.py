@@ -36,6 +36,7 @@ import datasketches as ds
 import numpy as np
 from numpy.typing import NDArray
 
+from streamdrift._native import sorted_floats
 from streamdrift.errors import CorruptBlobError, MergeError, ParameterMismatchError, VersionMismatchError
 
 MAGIC: Final[bytes] = b"SDST"
@@ -293,6 +294,9 @@ def as_float_array(values: NDArray[np.generic] | Sequence[float]) -> NDArray[np.
 
 # --------------------------------------------------------------------------------------------- KLL
 
+#: Batches of at least this many values enter a KLL sketch sorted (below it, the sort call costs more than it saves).
+SORT_MIN: Final[int] = 128
+
 
 class KllSketch:
     """Quantile sketch (datasketches ``kll_doubles_sketch``). NaN updates are ignored by the sketch."""
@@ -334,12 +338,18 @@ class KllSketch:
         return int(self._sk.num_retained)
 
     def update(self, values: NDArray[np.generic] | Sequence[float]) -> None:
-        """Add a batch (NaN is dropped; callers count missing values themselves)."""
-        arr = as_float_array(values)
-        if not arr.flags.writeable:  # nanobind rejects read-only arrays (e.g. zero-copy views of arrow data)
+        """Add a batch (NaN is dropped; callers count missing values themselves).
+
+        A batch of :data:`SORT_MIN` values or more is sorted first (natively, without the GIL): the sketch adds
+        sorted input about 3.5x faster (its compactions sort level 0), and its error bound holds for any order.
+        """
+        arr = as_float_array(values).ravel()
+        if arr.size >= SORT_MIN:
+            arr = np.frombuffer(sorted_floats(arr), dtype=np.float64)  # a writable copy
+        elif not arr.flags.writeable:  # nanobind rejects read-only arrays (e.g. zero-copy views of arrow data)
             arr = arr.copy()
         if arr.size:
-            self._sk.update(arr.ravel())
+            self._sk.update(arr)
 
     def merge(self, other: KllSketch) -> Self:
         if not isinstance(other, KllSketch):

@@ -10,9 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streamdrift._native import sorted_floats
 from streamdrift.errors import CorruptBlobError, ParameterMismatchError, VersionMismatchError
 from streamdrift.sketches import (
     HEADER_SIZE,
+    SORT_MIN,
     BlobKind,
     DistinctCountSketch,
     FrequentItemsSketch,
@@ -214,3 +216,33 @@ def test_kll_accepts_read_only_arrays() -> None:
     sk = KllSketch()
     sk.update(values)
     assert sk.n == 101 and sk.min == 0.0 and sk.max == 1.0
+
+
+def test_sorted_floats_is_the_total_order_of_any_buffer() -> None:
+    rng = np.random.default_rng(7)
+    values = np.concatenate([rng.normal(size=997), [0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -5e-324, 1e308]])
+    rng.shuffle(values)
+    got = np.frombuffer(sorted_floats(values), dtype=np.float64)
+    want = np.sort(values)  # NaN last; sorted_floats puts a positive NaN there too
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.signbit(got[np.flatnonzero(got == 0)[0]])  # -0.0 before 0.0
+    strided = values[::3]  # not contiguous: the buffer protocol's strides are honoured
+    assert np.array_equal(np.frombuffer(sorted_floats(strided), dtype=np.float64), np.sort(strided), equal_nan=True)
+    assert sorted_floats(np.zeros(0)) == bytearray()
+
+
+@pytest.mark.parametrize("order", ["ascending", "descending", "shuffled"])
+def test_kll_error_bound_holds_for_sorted_batches_in_any_stream_order(order: str) -> None:
+    """Batches of SORT_MIN values or more enter the sketch sorted; KLL's bound does not depend on input order,
+    so the whole stream sorted either way (the worst case for the batches' own order) stays within it."""
+    values = np.random.default_rng(3).normal(size=60_000)
+    stream = {"ascending": np.sort(values), "descending": np.sort(values)[::-1], "shuffled": values}[order]
+    sketch = KllSketch(200)
+    for batch in np.array_split(stream, 150):  # 400 values each, the data plane's flush size
+        assert batch.size >= SORT_MIN
+        sketch.update(batch)
+    eps = sketch.rank_error()
+    ranks = np.linspace(0.02, 0.98, 49)
+    got = empirical_cdf(values, sketch.quantiles(ranks))
+    assert sketch.n == values.size and (sketch.min, sketch.max) == (values.min(), values.max())
+    assert np.max(np.abs(got - ranks)) <= eps + 1 / values.size
