@@ -36,13 +36,13 @@ def test_a_short_poll_with_more_records_in_the_log_is_a_backlog(kafka_bootstrap:
     try:
         first = _poll(dp, 10)
         assert len(first) < settings.batch_size
-        assert dp._behind(first)  # 10 of 300: the cached high watermark is beyond the poll
+        assert dp._behind(len(first), dp._by_partition(first, "test"))  # 10 of 300: the cached high watermark is beyond the poll
         seen = len(first)
         rest: list[Message] = []
         while seen < N:
             rest = _poll(dp, N - seen)
             seen += len(rest)
         assert seen == N
-        assert not dp._behind(rest)  # caught up with the log end
+        assert not dp._behind(len(rest), dp._by_partition(rest, "test"))  # caught up with the log end
     finally:
         dp.close()

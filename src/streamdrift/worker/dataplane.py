@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import logging
 import os
 import threading
@@ -22,7 +23,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar, overload
+from typing import TypeVar, cast, overload
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka import KafkaError as CKafkaError
@@ -118,6 +119,20 @@ def parsed_in_order(executor: Executor | None, parse: Callable[[In], Out],
     finally:
         if ahead is not None:
             ahead.cancel()
+
+
+def _without_errors(messages: list[Message], what: str) -> list[Message]:
+    """The poll's messages that are not error events; those are logged (a fatal one raises)."""
+    kept: list[Message] = []
+    for msg in messages:
+        err = msg.error()
+        if err is None:
+            kept.append(msg)
+        elif err.fatal():
+            raise from_error(err, what)
+        else:
+            log.warning("%s error: %s", what, err.str())
+    return kept
 
 
 def transactional_id(group_id: str, instance_id: str | None) -> str:
@@ -266,9 +281,10 @@ class DataPlane:
             messages = self._consumer.consume(self.settings.batch_size, timeout)
         except KafkaException as exc:
             raise wrap(exc, "consume") from exc
-        self._backlog = self._behind(messages)
-        if messages:
-            self._process(messages)
+        groups = self._by_partition(messages, "consume")
+        self._backlog = self._behind(len(messages), groups)
+        if groups:
+            self._process(groups)
         if self._labels_consumer is not None and self._parts:
             try:
                 labels = self._labels_consumer.consume(self.settings.batch_size, 0)
@@ -288,40 +304,34 @@ class DataPlane:
                 or (not self._backlog and self._any_due())):
             self.commit()
 
-    def _behind(self, messages: list[Message]) -> bool:
+    def _behind(self, n_messages: int, groups: dict[int, list[Message]]) -> bool:
         """Whether the worker is behind the log end: a full batch, or (big messages: the capped prefetch queue
         holds fewer than a batch) a partition whose high watermark, as of its last fetch, lies more than another
         poll's worth of messages beyond this poll. A live stream whose next records arrive during the poll is not
         behind: its due windows commit at once (alert latency). No broker call: librdkafka's cached watermarks."""
-        if len(messages) >= self.settings.batch_size:
+        if n_messages >= self.settings.batch_size:
             return True
-        last: dict[int, int] = {}
-        count: dict[int, int] = defaultdict(int)
-        for msg in messages:
-            partition = msg.partition() or 0
-            last[partition] = msg.offset() or 0
-            count[partition] += 1
-        for partition, offset in last.items():
+        for partition, msgs in groups.items():
             try:
                 _, high = self._consumer.get_watermark_offsets(TopicPartition(self._topic, partition), cached=True)
             except KafkaException:
                 continue
-            if high - (offset + 1) > count[partition] + 1:  # + 1: a transaction marker is no record
+            if high - ((msgs[-1].offset() or 0) + 1) > len(msgs) + 1:  # + 1: a transaction marker is no record
                 return True
         return False
 
     @staticmethod
     def _by_partition(messages: list[Message], what: str) -> dict[int, list[Message]]:
-        """The messages of one poll grouped by partition; error events are logged (fatal ones raise)."""
+        """The messages of one poll grouped by partition; error events are logged (fatal ones raise).
+
+        A poll holds long runs of one partition's messages (librdkafka serves one fetch queue at a time), so the
+        runs are grouped whole, and the messages are looked at one by one in C only (measured: 100-140 ns a
+        message less than one Python loop over them)."""
+        if any(map(Message.error, messages)):
+            messages = _without_errors(messages, what)
         by_partition: dict[int, list[Message]] = defaultdict(list)
-        for msg in messages:
-            err = msg.error()
-            if err is not None:
-                if err.fatal():
-                    raise from_error(err, what)
-                log.warning("%s error: %s", what, err.str())
-                continue
-            by_partition[msg.partition() or 0].append(msg)
+        for partition, run in itertools.groupby(messages, key=Message.partition):
+            by_partition[partition or 0].extend(run)
         return by_partition
 
     def _dead_letters(self, state: PartitionState, msgs: list[Message], dead: list[DeadLetter], topic: str,
@@ -335,12 +345,14 @@ class DataPlane:
             if self.metrics is not None:
                 self.metrics.record_deadlettered(d.reason)
 
-    def _process(self, messages: list[Message]) -> None:
+    def _process(self, groups: dict[int, list[Message]]) -> None:
         now_ms = int(self._clock() * 1000)
         # partitions revoked while the batch was in flight are skipped
-        parts = [(p, msgs) for p, msgs in self._by_partition(messages, "consume").items() if p in self._parts]
+        parts = [(p, msgs) for p, msgs in groups.items() if p in self._parts]
         # Parsing ahead pays for JSON records (the native reader runs without the GIL); columnar batches are
-        # decoded mostly holding it, and the two threads would only take turns (measured ~5-10% slower).
+        # decoded mostly holding it, and the two threads would only take turns (measured ~5-10% slower). Not in
+        # smaller chunks: 1,024 messages a chunk (so this thread parses a poll's first chunk only) measured slower,
+        # median ratio to the raw rate 52% against 58%, 512: 42% (per-batch costs; the two cores are busy anyway).
         small = bool(parts) and len(parts[0][1][0].value() or b"") < PARSE_AHEAD_MAX_BYTES
         executor = self._parser if small else None
         with contextlib.closing(parsed_in_order(executor, self._parse, [m for _, m in parts])) as parsed:
@@ -350,7 +362,9 @@ class DataPlane:
                 state.last_record_wall_ms = now_ms
 
     def _parse(self, msgs: list[Message]) -> tuple[list[CaptureBatch], list[DeadLetter]]:
-        values = [msg.value() or b"" for msg in msgs]
+        raw: list[bytes | None] = list(map(Message.value, msgs))
+        # a tombstone (None) is an empty record, a dead letter
+        values = cast("list[bytes]", raw) if all(raw) else [value or b"" for value in raw]
         return parse_capture(values, max_bytes=self.settings.max_record_bytes,
                              fallback_timestamps_ms=KafkaTimestamps(msgs))
 
