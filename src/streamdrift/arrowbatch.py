@@ -30,14 +30,14 @@ pyarrow is imported on first use, so a worker that never sees an Arrow batch doe
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from streamdrift.chunks import MAX_TIMESTAMP_MS, CaptureColumns
-from streamdrift.columns import Column, Columns, Kind, classify_numbers
+from streamdrift.columns import Categories, Column, Columns, Kind, classify_numbers
 from streamdrift.errors import BadRecordError
 
 if TYPE_CHECKING:
@@ -264,8 +264,13 @@ def _dictionary_strings(arr: pa.DictionaryArray) -> Column:
     values = np.asarray(arr.dictionary.to_numpy(zero_copy_only=False), dtype=object)
     indices = arr.indices
     if not indices.null_count:
-        return _text_column(values[np.asarray(indices.to_numpy(), dtype=np.intp)], None)
-    return _text_column(values[np.asarray(indices.fill_null(0).to_numpy(), dtype=np.intp)], indices.is_null())
+        codes = np.asarray(indices.to_numpy(), dtype=np.intp)
+        return _text_column(values[codes], None, Categories(codes, values))
+    codes = np.asarray(indices.fill_null(0).to_numpy(), dtype=np.intp)
+    column = _text_column(values[codes], indices.is_null())
+    if column.strings is None:
+        return column
+    return replace(column, categories=Categories(np.where(column.kinds == Kind.STRING, codes, -1), values))
 
 
 def _finite_numbers(arr: pa.Array, what: str) -> NDArray[np.float64]:
@@ -286,11 +291,13 @@ def _boolean_column(arr: pa.Array) -> Column:
     return Column(np.full(len(arr), np.nan), kinds, strings if valid.any() else None)
 
 
-def _text_column(strings: NDArray[np.object_], nulls: pa.BooleanArray | None) -> Column:
-    """STRING rows, MISSING where ``nulls`` (an Arrow null mask; None: no null row)."""
+def _text_column(strings: NDArray[np.object_], nulls: pa.BooleanArray | None,
+                 categories: Categories | None = None) -> Column:
+    """STRING rows, MISSING where ``nulls`` (an Arrow null mask; None: no null row); ``categories`` only
+    without nulls."""
     n = strings.size
     if nulls is None or not nulls.true_count:
-        return Column(np.full(n, np.nan), np.full(n, Kind.STRING, dtype=np.uint8), strings)
+        return Column(np.full(n, np.nan), np.full(n, Kind.STRING, dtype=np.uint8), strings, categories)
     missing = np.asarray(nulls.to_numpy(zero_copy_only=False), dtype=bool)
     strings[missing] = None
     kinds = np.where(missing, np.uint8(Kind.MISSING), np.uint8(Kind.STRING)).astype(np.uint8)

@@ -60,17 +60,39 @@ _DICTIONARY_MIN_ROWS: Final[int] = 1024
 
 
 @dataclass(frozen=True, slots=True)
+class Categories:
+    """A text column's rows as codes into its distinct values (an Arrow dictionary column): ``codes[i]`` is the
+    index in ``values`` of row i's text, -1 where the row has none. Counting is then a ``bincount``."""
+
+    codes: NDArray[np.intp]
+    values: NDArray[np.object_]
+
+    def counts(self) -> tuple[list[str], NDArray[np.int64]]:
+        """The distinct texts present (in the order of ``values``) and their row counts."""
+        present = self.codes[self.codes >= 0]
+        counts = np.bincount(present, minlength=self.values.size).astype(np.int64)
+        seen = np.flatnonzero(counts)
+        return self.values[seen].tolist(), counts[seen]
+
+    def take(self, rows: NDArray[np.intp] | slice) -> Categories:
+        return Categories(self.codes[rows], self.values)
+
+
+@dataclass(frozen=True, slots=True)
 class Column:
     """One feature of a batch.
 
     ``numbers``: the numeric value, NaN where the row is not a finite number. ``kinds``: :class:`Kind` per row.
     ``strings``: the str form of STRING and BOOLEAN rows (``"true"``/``"false"``), None elsewhere; the whole
-    field is None when the column has no such row (the fast numeric path).
+    field is None when the column has no such row (the fast numeric path). ``categories``: the same texts as
+    codes, when the reader had them (only STRING rows; then every STRING row has its code): a profile counts
+    them without hashing a string.
     """
 
     numbers: NDArray[np.float64]
     kinds: NDArray[np.uint8]
     strings: NDArray[np.object_] | None = None
+    categories: Categories | None = None
 
     def __len__(self) -> int:
         return int(self.kinds.size)
@@ -325,14 +347,12 @@ def take(columns: Columns, index: NDArray[np.intp]) -> Columns:
     return Columns(int(idx.size), {name: take_column(col, idx) for name, col in columns.columns.items()})
 
 
-def take_column(column: Column, index: NDArray[np.intp]) -> Column:
+def take_column(column: Column, index: NDArray[np.intp] | slice) -> Column:
     kinds = column.kinds[index]
-    strings = None
-    if column.strings is not None:
-        sub = column.strings[index]
-        if np.any((kinds == Kind.STRING) | (kinds == Kind.BOOLEAN)):
-            strings = sub
-    return Column(column.numbers[index], kinds, strings)
+    if column.strings is None or not np.any((kinds == Kind.STRING) | (kinds == Kind.BOOLEAN)):
+        return Column(column.numbers[index], kinds)
+    categories = None if column.categories is None else column.categories.take(index)
+    return Column(column.numbers[index], kinds, column.strings[index], categories)
 
 
 class _GcPause:

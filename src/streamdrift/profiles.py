@@ -643,9 +643,12 @@ class FeatureProfile:
         if column.strings is not None and n_text:
             # strings is None in MISSING rows, so a column of only text and missing rows needs no mask
             only_text = n_text + int(counts[Kind.MISSING]) == column.strings.size
-            text = column.strings if only_text else column.strings[(column.kinds == Kind.STRING) |
-                                                                   (column.kinds == Kind.BOOLEAN)]
-            s_items, s_counts = value_counts(text)
+            if column.categories is not None and not counts[Kind.BOOLEAN]:
+                s_items, s_counts = column.categories.counts()
+            else:
+                text = column.strings if only_text else column.strings[(column.kinds == Kind.STRING) |
+                                                                       (column.kinds == Kind.BOOLEAN)]
+                s_items, s_counts = value_counts(text)
             items += s_items
             weights.append(s_counts)
         if counts[Kind.INTEGRAL] + counts[Kind.FRACTIONAL] and self._feeds_numbers_to_categorical(counts):

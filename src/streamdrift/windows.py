@@ -29,7 +29,7 @@ from typing import Final, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from streamdrift.columns import Column, Columns, Kind, paused_gc, take
+from streamdrift.columns import Columns, paused_gc, take, take_column
 from streamdrift.errors import ConfigError
 from streamdrift.profiles import DatasetProfile, ProfileParams
 from streamdrift.records import CaptureBatch
@@ -72,21 +72,7 @@ def _rows_of(columns: Columns, rows: NDArray[np.intp]) -> Columns:
     if last - first + 1 != rows.size:
         return take(columns, rows)
     part = slice(first, last + 1)
-    return Columns(
-        int(rows.size),
-        {
-            name: Column(
-                col.numbers[part],
-                col.kinds[part],
-                None if col.strings is None or not _has_text(col.kinds[part]) else col.strings[part],
-            )
-            for name, col in columns.columns.items()
-        },
-    )
-
-
-def _has_text(kinds: NDArray[np.uint8]) -> bool:
-    return bool(np.any((kinds == Kind.STRING) | (kinds == Kind.BOOLEAN)))
+    return Columns(int(rows.size), {name: take_column(col, part) for name, col in columns.columns.items()})
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from streamdrift.arrowbatch import FORMAT, encode_arrow_batch, is_arrow_batch, read_arrow_poll, stream_bytes
+from streamdrift.columns import Column, Kind, take_column
+from streamdrift.profiles import FeatureProfile, ProfileParams
 from streamdrift.records import encode_capture_record, encode_columnar_batch, parse_capture
 from streamdrift.schemas import errors
 
@@ -24,6 +26,9 @@ def _summary(values: list[bytes], fallback: int | None = T0 + 7, *, arrow_poll: 
     out: list[object] = []
     for b in batches:
         def cols(columns: Any) -> object:
+            if columns is not None:
+                for c in columns.columns.values():
+                    _check_categories(c)
             return None if columns is None else [
                 (name, c.kinds.tolist(), np.nan_to_num(c.numbers, nan=-1.0).tolist(), np.signbit(c.numbers).tolist(),
                  None if c.strings is None else c.strings.tolist()) for name, c in columns.columns.items()]
@@ -32,6 +37,17 @@ def _summary(values: list[bytes], fallback: int | None = T0 + 7, *, arrow_poll: 
                     cols(b.features), pred, None if b.score is None else np.nan_to_num(b.score, nan=-1.0).tolist(),
                     cols(b.attributions), b.source_index.tolist(), b.n_rows))
     return tuple(out), tuple((d.index, d.reason) for d in dead)
+
+
+def _check_categories(column: Column) -> None:
+    """A column's codes, when it has them, name exactly its STRING rows' texts (-1 on every other row)."""
+    cat = column.categories
+    if cat is None:
+        return
+    assert column.strings is not None and cat.codes.size == column.kinds.size
+    text = column.kinds == Kind.STRING
+    assert np.array_equal(cat.codes >= 0, text)
+    assert cat.values[cat.codes[text]].tolist() == column.strings[text].tolist()
 
 
 def _ipc(fields: dict[str, pa.Array], metadata: dict[str, str] | None = None) -> bytes:
@@ -294,3 +310,27 @@ def test_arrow_json_and_bad_messages_in_one_poll_keep_their_order() -> None:
     assert b.source_index.tolist() == [0, 2, 2, 2, 3, 3, 3, 4]
     assert b.features.columns["x"].numbers.tolist() == [9.0, 0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 8.0]
     assert b.inference_ids.tolist() == ["r", "a0", "a1", "a2", "a0", "a1", "a2", "r"]
+
+
+def test_dictionary_text_is_counted_by_its_codes_as_by_its_strings() -> None:
+    """Arrow dictionary text (with nulls, and cut into window-like parts) keeps codes that name its strings; a
+    profile counting the codes holds the same frequencies as one counting the strings."""
+    rng = np.random.default_rng(11)
+    texts = rng.choice(np.array(["a", "b", "c", "d", None], dtype=object), size=3000, p=[0.4, 0.3, 0.2, 0.05, 0.05])
+    value = _ipc({"timestamp": pa.array(np.full(texts.size, T0)),
+                  "features": _features(c=pa.array(texts.tolist()).dictionary_encode())})
+    batches, dead = parse_capture([value])
+    assert not dead
+    column = batches[0].features.columns["c"]
+    assert column.categories is not None
+    for part in (column, take_column(column, slice(100, 2100)), take_column(column, np.arange(0, 3000, 7))):
+        _check_categories(part)
+        assert part.categories is not None and part.strings is not None
+        by_codes, by_strings = FeatureProfile(ProfileParams()), FeatureProfile(ProfileParams())
+        by_codes.update(part)
+        by_strings.update(Column(part.numbers, part.kinds, part.strings))
+        assert by_codes.categorical.frequencies() == by_strings.categorical.frequencies()
+        assert by_codes.type_counts.tolist() == by_strings.type_counts.tolist()
+        want = {str(k): int(v) for k, v in zip(*np.unique(part.strings[part.kinds == Kind.STRING].astype(str),
+                                                          return_counts=True), strict=True)}
+        assert by_codes.categorical.frequencies() == want
