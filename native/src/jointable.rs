@@ -199,7 +199,7 @@ impl<'py> Keys<'py> {
 
     /// Every row's key and hash, made before the table changes: a key that cannot be made (a lone surrogate, a
     /// failing `__str__`) raises with the table untouched.
-    fn all(&mut self) -> PyResult<KeyBatch> {
+    fn all(&mut self, given: Option<&[i64]>) -> PyResult<KeyBatch> {
         let n = self.len();
         let mut batch = KeyBatch {
             text: Vec::with_capacity(48 * n),
@@ -209,7 +209,10 @@ impl<'py> Keys<'py> {
         for i in 0..n {
             let start = batch.text.len();
             batch.text.extend_from_slice(self.key(i)?);
-            batch.hashes.push(hash_of(&batch.text[start..]));
+            batch.hashes.push(match given {
+                Some(hashes) => hashes[i] as u64,
+                None => hash_of(&batch.text[start..]),
+            });
             batch.ends.push(batch.text.len());
         }
         Ok(batch)
@@ -345,6 +348,16 @@ impl JoinTable {
 
     /// Free a slot (its entry leaves the table); returns its key, kind, values and object.
     fn remove(&mut self, idx: u32) -> Slot {
+        let h = self.slots[idx as usize].hash;
+        if let Ok(entry) = self.table.find_entry(h, |&(_, i)| i == idx) {
+            entry.remove();
+        }
+        self.release(idx)
+    }
+
+    /// [`JoinTable::remove`] but for the hash table, which still names the slot: the caller drops such names
+    /// (slots now FREE) from it.
+    fn release(&mut self, idx: u32) -> Slot {
         let slot = &mut self.slots[idx as usize];
         let (h, gen) = (slot.hash, slot.gen);
         let taken = Slot {
@@ -358,9 +371,6 @@ impl JoinTable {
             obj: slot.obj.take(),
         };
         slot.gen = gen.wrapping_add(1);
-        if let Ok(entry) = self.table.find_entry(h, |&(_, i)| i == idx) {
-            entry.remove();
-        }
         self.free.push(idx);
         self.key_bytes -= taken.key.heap_bytes();
         self.n_objects -= usize::from(taken.obj.is_some());
@@ -497,7 +507,7 @@ impl JoinTable {
         };
         while out.kinds.len() < want {
             let Some(idx) = self.pop_first(false) else { break };
-            let slot = self.remove(idx);
+            let slot = self.release(idx);
             out.text.extend_from_slice(slot.key.as_bytes());
             out.offsets.push(out.text.len() as i64);
             out.hashes.push(slot.hash as i64);
@@ -506,6 +516,11 @@ impl JoinTable {
             out.p.push(slot.p);
             out.s.push(slot.s);
             out.objects.push(slot.obj);
+        }
+        if !out.kinds.is_empty() {
+            // one pass over the hash table instead of a random probe per entry taken (a spill takes about half)
+            let slots = &self.slots;
+            self.table.retain(|&mut (_, i)| slots[i as usize].kind != FREE);
         }
         out
     }
@@ -576,9 +591,10 @@ impl JoinTable {
     /// Predictions, in row order: a row flagged in `spilled` (its key is held in the spill) or whose key is held
     /// here as an entry (or came earlier in the batch) is a DUPLICATE; one whose label waits here is MATCHED (the
     /// label is taken, in row order, into the returned list; the key becomes a matched key); any other is
-    /// STORED as a pending prediction: (ts, p, s) or, when `others` is given, its object. Returns (outcome per
+    /// STORED as a pending prediction: (ts, p, s) or, when `others` is given, its object. `hashes` (int64 bytes):
+    /// the rows' key hashes as [`key_hashes`] gives them, when the caller has them already. Returns (outcome per
     /// row as uint8 bytes, the matched labels).
-    #[pyo3(signature = (models, ids, ts, p, s, others=None, spilled=None))]
+    #[pyo3(signature = (models, ids, ts, p, s, others=None, spilled=None, hashes=None))]
     #[allow(clippy::too_many_arguments)]
     fn add_predictions<'py>(
         &mut self,
@@ -590,15 +606,17 @@ impl JoinTable {
         s: &[u8],
         others: Option<&Bound<'py, PyList>>,
         spilled: Option<&[u8]>,
+        hashes: Option<&[u8]>,
     ) -> PyResult<(Bound<'py, PyByteArray>, Bound<'py, PyList>)> {
         let mut keys = Keys::new(models, ids)?;
         let n = keys.len();
+        let given = hashes.map(|b| int64s(b, n, "hashes")).transpose()?;
         let (ts, p, s) = (int64s(ts, n, "ts")?, float64s(p, n, "p")?, float64s(s, n, "s")?);
         let spilled = flags(spilled, n)?;
         if others.is_some_and(|o| o.len() != n) {
             return Err(PyValueError::new_err("others: one value per row"));
         }
-        let batch = keys.all()?;
+        let batch = keys.all(given.as_deref())?;
         let others: Option<Vec<Py<PyAny>>> = others.map(|o| o.iter().map(Bound::unbind).collect());
         let (out, matched) = py.detach(|| self.add_prediction_rows(&batch, &spilled, &ts, &p, &s, others));
         let matched = PyList::new(py, matched.into_iter().map(|o| o.map(|o| o.into_bound(py))))?;
@@ -628,7 +646,7 @@ impl JoinTable {
             return Err(PyValueError::new_err("labels: one per row"));
         }
         let spilled = flags(spilled, n)?;
-        let batch = keys.all()?;
+        let batch = keys.all(None)?;
         let mut out = vec![STORED; n];
         let (mut t, mut p, mut s) = (vec![0i64; n], vec![f64::NAN; n], vec![f64::NAN; n]);
         let objects = PyList::empty(py);

@@ -622,10 +622,11 @@ trait Plain: Copy {}
 impl Plain for i64 {}
 impl Plain for f64 {}
 impl Plain for u8 {}
+impl Plain for i32 {}
 impl Plain for u64 {}
 
 fn raw_bytes<'py, T: Plain>(py: Python<'py>, values: &[T]) -> Bound<'py, PyByteArray> {
-    // SAFETY: T is i64, f64 or u8 (Plain): no padding; numpy.frombuffer reads them in native byte order.
+    // SAFETY: T is i64, i32, f64 or u8 (Plain): no padding; numpy.frombuffer reads them in native byte order.
     let bytes = unsafe { std::slice::from_raw_parts(values.as_ptr() as *const u8, std::mem::size_of_val(values)) };
     PyByteArray::new(py, bytes)
 }
@@ -957,5 +958,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(jointable::hash_keys, m)?)?;
     m.add_function(wrap_pyfunction!(jointable::in_sample, m)?)?;
     m.add_function(wrap_pyfunction!(sort::sorted_floats, m)?)?;
+    m.add_function(wrap_pyfunction!(sort::sorted_hashes, m)?)?;
     Ok(())
 }

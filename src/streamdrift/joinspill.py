@@ -337,14 +337,15 @@ class Segments:
         if KEY_HASH is not None:
             bounds = offsets.tolist()
             hashes = hash_keys([text[a:b].decode() for a, b in itertools.pairwise(bounds)])
-        hrow = np.argsort(hashes).astype(np.int32)
+        sorted_raw, hrow_raw = _native.sorted_hashes(np.ascontiguousarray(hashes, dtype=np.int64))
+        hsorted, hrow = np.frombuffer(sorted_raw, dtype=np.int64), np.frombuffer(hrow_raw, dtype=np.int32)
         trow = np.argsort(t, kind="stable").astype(np.int32)
         other = pickle.dumps(cols.others, protocol=pickle.HIGHEST_PROTOCOL) if cols.others else b""
         tsorted = t[trow]
         path = self.dir / f"{next(self._seq):08d}.seg"
         try:
             with open(path, "wb") as f:
-                for column in (t, p, s, hashes[hrow], tsorted, offsets, hrow, trow):
+                for column in (t, p, s, hsorted, tsorted, offsets, hrow, trow):
                     f.write(np.ascontiguousarray(column).data)
                 f.write(text)
                 f.write(other)
