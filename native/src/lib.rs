@@ -646,8 +646,10 @@ fn is_integral(x: f64) -> bool {
 /// hashing when it repeats the text before it.
 struct Interner<'py, 's> {
     py: Python<'py>,
-    seen: HashMap<&'s str, Bound<'py, PyString>>,
-    previous: Option<(&'s str, Bound<'py, PyString>)>,
+    seen: HashMap<&'s str, (i64, Bound<'py, PyString>)>,
+    previous: Option<(&'s str, i64, Bound<'py, PyString>)>,
+    /// the distinct texts in first-seen order (a text's code is its index here)
+    values: Bound<'py, PyList>,
 }
 
 impl<'py, 's> Interner<'py, 's> {
@@ -656,25 +658,36 @@ impl<'py, 's> Interner<'py, 's> {
             py,
             seen: HashMap::new(),
             previous: None,
+            values: PyList::empty(py),
         }
     }
 
-    fn get(&mut self, text: &'s str) -> Bound<'py, PyString> {
-        if let Some((p, obj)) = &self.previous {
+    /// The text's Python string and code.
+    fn get(&mut self, text: &'s str) -> PyResult<(Bound<'py, PyString>, i64)> {
+        if let Some((p, code, obj)) = &self.previous {
             if *p == text {
-                return obj.clone();
+                return Ok((obj.clone(), *code));
             }
         }
-        let py = self.py;
-        let obj = self.seen.entry(text).or_insert_with(|| PyString::new(py, text)).clone();
-        self.previous = Some((text, obj.clone()));
-        obj
+        let (code, obj) = match self.seen.get(text) {
+            Some((code, obj)) => (*code, obj.clone()),
+            None => {
+                let obj = PyString::new(self.py, text);
+                let code = self.values.len() as i64;
+                self.values.append(&obj)?;
+                self.seen.insert(text, (code, obj.clone()));
+                (code, obj)
+            }
+        };
+        self.previous = Some((text, code, obj.clone()));
+        Ok((obj, code))
     }
 }
 
-/// (float64 bytes, kind bytes, [str | None] or None): the numbers (NaN where not a number), the kind of each row
-/// as `streamdrift.columns.classify_numbers` gives it, and the text rows (None when the column has none). A text
-/// value repeated in the column is one Python string.
+/// (float64 bytes, kind bytes, [str | None] or None, (int64 code bytes, [str]) or None): the numbers (NaN where
+/// not a number), the kind of each row as `streamdrift.columns.classify_numbers` gives it, the text rows (None
+/// when the column has none; a text value repeated in the column is one Python string), and for a text column
+/// each row's code (-1 where missing) into its distinct texts in first-seen order.
 fn column_to_py<'py>(py: Python<'py>, col: &Col<'_>) -> PyResult<Bound<'py, PyTuple>> {
     let Some(strings) = &col.strings else {
         let kinds: Vec<u8> = col
@@ -690,35 +703,41 @@ fn column_to_py<'py>(py: Python<'py>, col: &Col<'_>) -> PyResult<Bound<'py, PyTu
                 }
             })
             .collect();
-        let none = py.None().into_bound(py);
         return PyTuple::new(
             py,
             [
                 raw_bytes(py, &col.numbers).into_any(),
                 raw_bytes(py, &kinds).into_any(),
-                none,
+                py.None().into_bound(py),
+                py.None().into_bound(py),
             ],
         );
     };
     let mut interner = Interner::new(py);
     let mut kinds: Vec<u8> = Vec::with_capacity(strings.len());
+    let mut codes: Vec<i64> = Vec::with_capacity(strings.len());
     let items = PyList::empty(py);
     for s in strings {
         let Some(text) = s else {
             kinds.push(MISSING);
+            codes.push(-1);
             items.append(py.None())?;
             continue;
         };
         kinds.push(STRING);
-        items.append(interner.get(text))?;
+        let (obj, code) = interner.get(text)?;
+        codes.push(code);
+        items.append(obj)?;
     }
     let numbers = vec![f64::NAN; strings.len()];
+    let categories = PyTuple::new(py, [raw_bytes(py, &codes).into_any(), interner.values.into_any()])?;
     PyTuple::new(
         py,
         [
             raw_bytes(py, &numbers).into_any(),
             raw_bytes(py, &kinds).into_any(),
             items.into_any(),
+            categories.into_any(),
         ],
     )
 }
@@ -930,7 +949,7 @@ fn read_label_records<'py>(
     let models = PyList::empty(py);
     let mut interner = Interner::new(py);
     for model in &rows.model_ids {
-        models.append(interner.get(model))?;
+        models.append(interner.get(model)?.0)?;
     }
     let ids = PyList::empty(py);
     for id in &rows.inference_ids {

@@ -2,8 +2,9 @@
 
 from typing import Any, TypeAlias
 
-# (float64 bytes: NaN where not a number, uint8 bytes: the Kind of each row, the text rows or None)
-RawColumn: TypeAlias = tuple[bytearray, bytearray, list[str | None] | None]
+# (float64 bytes: NaN where not a number, uint8 bytes: the Kind of each row, the text rows or None, and for a text
+# column (int64 bytes: each row's code, -1 where missing; the distinct texts in first-seen order) or None)
+RawColumn: TypeAlias = tuple[bytearray, bytearray, list[str | None] | None, tuple[bytearray, list[str]] | None]
 RawTable: TypeAlias = tuple[list[str], list[RawColumn]]
 RawGroup: TypeAlias = tuple[
     str, str | None, bytearray, bytearray, list[str | None], RawTable, RawColumn | None, bytearray | None,

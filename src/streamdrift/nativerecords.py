@@ -17,7 +17,7 @@ import numpy as np
 
 from streamdrift import _native
 from streamdrift.chunks import CaptureBatch, LabelBatch
-from streamdrift.columns import Column, Columns, object_array
+from streamdrift.columns import Categories, Column, Columns, object_array
 
 
 def read_records(values: Sequence[bytes], max_message_bytes: int, max_total_bytes: int) -> list[CaptureBatch] | None:
@@ -62,11 +62,15 @@ def _columns(n: int, table: tuple[list[str], list[_native.RawColumn]]) -> Column
 
 
 def _column(raw: _native.RawColumn) -> Column:
-    numbers, kinds, strings = raw
+    numbers, kinds, strings, coded = raw
+    if strings is None or coded is None:
+        return Column(np.frombuffer(numbers, dtype=np.float64), np.frombuffer(kinds, dtype=np.uint8))
+    codes, values = coded
     return Column(
         np.frombuffer(numbers, dtype=np.float64),
         np.frombuffer(kinds, dtype=np.uint8),
-        None if strings is None else object_array(strings),
+        object_array(strings),
+        Categories(np.frombuffer(codes, dtype=np.int64).astype(np.intp, copy=False), object_array(values)),
     )
 
 

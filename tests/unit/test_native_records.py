@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streamdrift.chunks import MAX_TIMESTAMP_MS
-from streamdrift.columns import Column, Columns
+from streamdrift.columns import Column, Columns, Kind
 from streamdrift.nativerecords import read_labels, read_records
 from streamdrift.records import CaptureBatch, DeadLetter, LabelBatch, parse_capture, parse_labels
 
@@ -34,6 +34,13 @@ def _same_column(a: Column | None, b: Column | None, where: str) -> None:
     assert (a.strings is None) == (b.strings is None), where
     if a.strings is not None and b.strings is not None:
         assert a.strings.tolist() == b.strings.tolist(), where
+    for col in (a, b):  # codes, where a reader gave them, name exactly the STRING rows' texts, distinct values
+        if col.categories is not None:
+            assert col.strings is not None, where
+            text = col.kinds == Kind.STRING
+            assert np.array_equal(col.categories.codes >= 0, text), where
+            assert col.categories.values[col.categories.codes[text]].tolist() == col.strings[text].tolist(), where
+            assert len(set(col.categories.values.tolist())) == col.categories.values.size, where
 
 
 def _same_columns(a: Columns | None, b: Columns | None, where: str) -> None:
@@ -328,6 +335,9 @@ def test_a_repeated_category_is_one_python_string_and_kinds_are_classified() -> 
     assert city.strings is not None
     assert city.strings.tolist() == ["Oslo", "Bergen", None] * 2
     assert city.strings[0] is city.strings[3]  # interned per column
+    assert city.categories is not None  # and coded: a profile counts the codes
+    assert city.categories.codes.tolist() == [0, 1, -1] * 2 and city.categories.values.tolist() == ["Oslo", "Bergen"]
+    assert city.categories.counts()[0] == ["Oslo", "Bergen"] and city.categories.counts()[1].tolist() == [2, 2]
     assert city.kinds.tolist() == [3, 3, 0] * 2  # STRING, STRING, MISSING
     assert rows.features.columns["n"].kinds.tolist() == [1, 2, 0] * 2  # INTEGRAL, FRACTIONAL, MISSING
     assert rows.inference_ids.tolist() == [f"i{i}" for i in range(6)]
