@@ -641,11 +641,11 @@ class FeatureProfile:
         weights: list[NDArray[np.int64]] = []
         n_text = int(counts[Kind.STRING] + counts[Kind.BOOLEAN])
         if column.strings is not None and n_text:
-            # strings is None in MISSING rows, so a column of only text and missing rows needs no mask
-            only_text = n_text + int(counts[Kind.MISSING]) == column.strings.size
             if column.categories is not None and not counts[Kind.BOOLEAN]:
                 s_items, s_counts = column.categories.counts()
             else:
+                # strings is None in MISSING rows, so a column of only text and missing rows needs no mask
+                only_text = n_text + int(counts[Kind.MISSING]) == column.strings.size
                 text = column.strings if only_text else column.strings[(column.kinds == Kind.STRING) |
                                                                        (column.kinds == Kind.BOOLEAN)]
                 s_items, s_counts = value_counts(text)

@@ -112,16 +112,18 @@ def parsed_in_order(executor: Executor | None, parse: Callable[[In], Out],
     without an executor, one after the other here. Closing the generator cancels the parse ahead if it has not
     started. (Parsing the second input beside the first: median ratio to the raw rate 67% against 63% when it
     waited for the first, 10 interleaved passes each.)"""
+    def submit(i: int) -> Future[Out] | None:
+        return executor.submit(parse, inputs[i]) if executor is not None and i < len(inputs) else None
+
     ahead: Future[Out] | None = None
     try:
         for i, item in enumerate(inputs):
-            following = inputs[i + 1] if executor is not None and i + 1 < len(inputs) else None
-            if ahead is None:  # the first: the next input is parsed there while this one is parsed here
-                ahead = None if following is None or executor is None else executor.submit(parse, following)
+            if ahead is None:  # the first (or no executor): the next is parsed there while this one is parsed here
+                ahead = submit(i + 1)
                 current = parse(item)
             else:
                 current = ahead.result()
-                ahead = None if following is None or executor is None else executor.submit(parse, following)
+                ahead = submit(i + 1)
             yield current
     finally:
         if ahead is not None:
