@@ -14,6 +14,7 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
+from streamdrift.arrowbatch import encode_arrow_batch
 from streamdrift.baseline import MonitorOptions, build_baseline
 from streamdrift.bias import FacetSpec
 from streamdrift.cli.baseline_publish import publish_baseline
@@ -24,6 +25,7 @@ from streamdrift.modelquality.window import merge_blobs
 from streamdrift.records import encode_capture_record, encode_label_record
 from streamdrift.settings import LabelSettings, Settings, WindowSettings
 from streamdrift.synthetic import Scenario, generate
+from streamdrift.worker.dataplane import PARSE_AHEAD_MAX_BYTES
 from streamdrift.worker.harness import (
     create_all_topics,
     drift_events,
@@ -49,6 +51,7 @@ N_GHOST = 37  # labels whose prediction never comes
 N_DUPLICATE = 25  # labels sent twice
 NO_LABEL_EVERY = 40  # every 40th prediction never gets a label
 MODEL = "credit"
+ARROW_ROWS = 400
 
 
 def _get(url: str) -> bytes:
@@ -114,13 +117,27 @@ def _tick_capture(ts: int) -> bytes:
                                  inference_id=None, timestamp_ms=ts)
 
 
-def test_model_quality_bias_attribution_events_and_label_counts(kafka_bootstrap: str, tmp_path: Path) -> None:
+def _arrow_batches(capture: list[bytes]) -> list[bytes]:
+    """The capture records as the SDK's Arrow batches of ARROW_ROWS rows, each big enough that the data plane
+    joins its predictions in the join thread beside the profiling (see ``DataPlane._process``)."""
+    out: list[bytes] = []
+    for i in range(0, len(capture), ARROW_ROWS):
+        blob = encode_arrow_batch(MODEL, [orjson.loads(v) for v in capture[i:i + ARROW_ROWS]])
+        assert blob is not None and len(blob) >= PARSE_AHEAD_MAX_BYTES
+        out.append(blob)
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["json", "arrow"])
+def test_model_quality_bias_attribution_events_and_label_counts(kafka_bootstrap: str, tmp_path: Path,
+                                                                fmt: str) -> None:
     """Ground truth that arrives after its windows' data-quality evaluation still counts in those windows.
 
     Event time only (idle_timeout too long to matter, one partition): the data stage of the five windows closes
     on the capture records alone, before any label exists; then the labels come (stamped 100 ms after their
     predictions, the last one past the last window's end + delay) and each window's model quality is evaluated
-    with exactly its labels, none late."""
+    with exactly its labels, none late. The same with the capture records in Arrow batches, whose predictions the
+    data plane joins in its join thread."""
     settings = unique_settings(
         kafka_bootstrap, capture_partitions=1,
         window=WindowSettings(size=SIZE_MS / 1000, lateness=0.5, idle_timeout=600.0),
@@ -132,6 +149,8 @@ def test_model_quality_bias_attribution_events_and_label_counts(kafka_bootstrap:
     first = (int(time.time() * 1000) // SIZE_MS - 7) * SIZE_MS
     after = first + len(SCENARIOS) * SIZE_MS
     capture, labels, labelled = _records(first)
+    if fmt == "arrow":
+        capture = _arrow_batches(capture)
     produce(settings, settings.topics.capture, [*capture, _tick_capture(after + 1000)], key=MODEL.encode())
 
     base = f"http://127.0.0.1:{settings.web_port}"
