@@ -346,7 +346,7 @@ def _committed_rate(settings: Settings, n: int, on_progress: Callable[[float], N
     """Messages/s from the first committed offset to all ``n`` committed (the group's transactional commits)."""
     probe = Consumer(settings.client_config({"group.id": settings.group_id}))
     tps = [TopicPartition(settings.topics.capture, p) for p in range(settings.topics.capture_partitions)]
-    t0, c0 = 0.0, 0
+    t0, c0, done = 0.0, 0, 0
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         try:
@@ -361,6 +361,8 @@ def _committed_rate(settings: Settings, n: int, on_progress: Callable[[float], N
         if done >= n:
             break
         time.sleep(0.05)
+    else:
+        raise RuntimeError(f"{settings.group_id} committed {done} of {n} messages in 600 s")
     probe.close()
     return (n - c0) / (time.perf_counter() - t0)
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import orjson
 from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import KafkaError as CKafkaError
 
 from streamdrift.errors import KafkaError
 from streamdrift.settings import Settings, TopicSettings
@@ -110,23 +111,33 @@ def columnar_batch(model_id: str, timestamps_ms: Sequence[int], rng: np.random.G
 
 def produce(settings: Settings, topic: str, values: Iterable[bytes], *, key: bytes | None = None,
             partition: int | None = None) -> int:
-    """Produce and wait for every ack; returns how many were produced."""
+    """Produce and wait for every ack; returns how many were produced. Raises when a record was not delivered
+    (its delivery report carries an error) or not acknowledged in time: a test's counts would be off."""
     producer = Producer(settings.client_config({"linger.ms": 20, "enable.idempotence": True,
                                                  "message.max.bytes": 8 << 20, "queue.buffering.max.messages": 500000}))
+    failed: list[CKafkaError] = []
+
+    def delivered(err: CKafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            failed.append(err)
+
     n = 0
     for value in values:
         while True:
             try:
                 if partition is None:
-                    producer.produce(topic, key=key, value=value)
+                    producer.produce(topic, key=key, value=value, on_delivery=delivered)
                 else:
-                    producer.produce(topic, key=key, value=value, partition=partition)
+                    producer.produce(topic, key=key, value=value, partition=partition, on_delivery=delivered)
                 break
             except BufferError:
                 producer.poll(0.05)
         n += 1
     if producer.flush(120):
         raise KafkaError(f"not every record to {topic} was acknowledged")
+    if failed:
+        raise KafkaError(f"{len(failed)} of {n} records to {topic} were not delivered; the first: {failed[0].str()}",
+                         code=failed[0].code())
     return n
 
 
