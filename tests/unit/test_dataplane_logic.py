@@ -409,3 +409,27 @@ def test_parsed_in_order_raises_where_the_parse_failed_and_cancels_the_parse_ahe
         executor.submit(time.sleep, 0).result()  # the queue has run
         assert parsed == [5]  # 6 was cancelled before it started
         assert list(parsed_in_order(executor, parse, [])) == []
+
+
+def test_a_failed_parse_waits_for_the_running_parse_ahead_and_logs_its_error(caplog: pytest.LogCaptureFixture) -> None:
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from streamdrift.worker.dataplane import parsed_in_order
+
+    ahead_started, finished = threading.Event(), threading.Event()
+
+    def parse(item: int) -> int:
+        if item == 1:  # fails here once the parse of 2 runs beside it
+            assert ahead_started.wait(5.0)
+            raise ValueError("first failed")
+        ahead_started.set()
+        time.sleep(0.2)
+        finished.set()
+        raise OSError("second failed too")
+
+    with ThreadPoolExecutor(max_workers=1) as executor, pytest.raises(ValueError, match="first failed"):
+        list(parsed_in_order(executor, parse, [1, 2]))
+    assert finished.is_set()  # the parse ahead ended before the error reached the caller
+    assert "second failed too" in caplog.text
