@@ -380,8 +380,9 @@ class DataPlane:
         executor = self._parser if small else None
         # Columnar polls use the other core for the label join instead: each partition's predictions are joined
         # in the join thread while this one profiles them (the join's native loops release the GIL). Measured,
-        # Arrow records with labels on: median 642k against 583k records/s, 3 interleaved passes each; JSON polls,
-        # whose parse ahead already keeps the other core busy, measured slower with it (247k against 266k).
+        # Arrow records with labels on: median 642k against 583k records/s, 3 interleaved passes each. JSON polls,
+        # whose parse ahead already keeps the other core busy, measured slower with it, 4 passes each: 247k
+        # against 266k with a join thread, 277k against 288k with the joins queued in the parser thread.
         joiner = self._joiner if executor is None else None
         joins: list[Future[list[ErrorStream]]] = []
         try:
