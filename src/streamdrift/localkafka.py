@@ -77,12 +77,16 @@ def fetch_jars(kafka_home: Path | None = None, mvn: str = "mvn") -> Path:
     return home / "lib"
 
 
-def find_free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def find_free_port(span: int = 1) -> int:
+    """A TCP port on 127.0.0.1 that is free right now, and so are the ``span - 1`` ports after it (a worker of
+    role ``all`` listens on its ``web_port`` and, for the data plane's metrics, on the port after it)."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port + span <= 65536 and all(port_is_free(port + i) for i in range(1, span)):
+            return port
+    raise BrokerError(f"no {span} consecutive free TCP ports on 127.0.0.1")
 
 
 def port_is_free(port: int) -> bool:

@@ -47,7 +47,7 @@ def _settings(bootstrap: str) -> Settings:
         merge_timeout=30.0,
         evaluation=EvaluationSettings(raise_after=1, clear_after=1),
         web_host="127.0.0.1",
-        web_port=find_free_port(),
+        web_port=find_free_port(span=2),
     )
 
 

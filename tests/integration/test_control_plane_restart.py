@@ -43,7 +43,7 @@ def _settings(bootstrap: str) -> Settings:
         window=WindowSettings(size=SIZE_MS / 1000, lateness=1.0, idle_timeout=600.0),
         merge_timeout=600.0,  # a window is released complete or not within the test
         web_host="127.0.0.1",
-        web_port=find_free_port(),
+        web_port=find_free_port(span=2),
     )
 
 

@@ -22,7 +22,7 @@ def _accepts(port: int) -> bool:
 
 
 def test_demo_raises_drift_and_stops_what_it_started() -> None:
-    web_port = find_free_port()
+    web_port = find_free_port(span=2)
     result = subprocess.run(
         [sys.executable, "-m", "streamdrift", "demo", "--duration", "75", "--window", "4", "--phase-windows", "2",
          "--rate", "300", "--web-port", str(web_port), "--no-live"],

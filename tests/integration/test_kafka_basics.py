@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from streamdrift.localkafka import LocalKafka
+from streamdrift.localkafka import LocalKafka, find_free_port, port_is_free
 
 pytestmark = pytest.mark.integration
 
@@ -258,3 +258,11 @@ def test_second_broker_beside_first_retries_ports_and_keeps_data_across_restart(
         assert kafka_broker.is_running()
     assert not second.is_running()
     assert (tmp_path / "second" / "kraft-logs" / "meta.properties").exists()  # a given data dir is kept
+
+
+def test_find_free_port_with_a_span_gives_ports_free_together() -> None:
+    """A role-all worker listens on web_port and web_port + 1: tests ask for both free (a busy second port
+    crashed a worker's data plane at start)."""
+    for _ in range(20):
+        port = find_free_port(span=3)
+        assert all(port_is_free(port + i) for i in range(3))

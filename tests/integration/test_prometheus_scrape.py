@@ -90,7 +90,7 @@ def _wait_query(base: str, promql: str, timeout: float) -> list[dict[str, Any]]:
 
 
 def test_prometheus_scrapes_drift_statistic_from_worker(kafka_bootstrap: str, tmp_path: Path) -> None:
-    web_port = find_free_port()
+    web_port = find_free_port(span=2)
     settings: Settings = unique_settings(
         kafka_bootstrap, capture_partitions=2,
         window=WindowSettings(size=SIZE_MS / 1000, lateness=0.5, idle_timeout=3.0),

@@ -49,7 +49,7 @@ def _settings(bootstrap: str) -> Settings:
         commit_interval=0.5,
         merge_timeout=30.0,
         web_host="127.0.0.1",
-        web_port=find_free_port(),
+        web_port=find_free_port(span=2),
     )
 
 

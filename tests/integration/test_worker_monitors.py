@@ -142,7 +142,7 @@ def test_model_quality_bias_attribution_events_and_label_counts(kafka_bootstrap:
         kafka_bootstrap, capture_partitions=1,
         window=WindowSettings(size=SIZE_MS / 1000, lateness=0.5, idle_timeout=600.0),
         labels=LabelSettings(delay=1.0, ttl=6.0, spill_dir=str(tmp_path / "join")),
-        commit_interval=0.5, merge_timeout=30.0, web_host="127.0.0.1", web_port=find_free_port(),
+        commit_interval=0.5, merge_timeout=30.0, web_host="127.0.0.1", web_port=find_free_port(span=2),
     )
     create_all_topics(settings)
     baseline_id = _publish_baseline(settings)
