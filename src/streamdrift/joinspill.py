@@ -470,13 +470,15 @@ class Segments:
         return expired
 
     def _rebuild(self) -> None:
-        """A Bloom filter of the live spilled keys, sized for BLOOM_SLACK times as many."""
-        bloom = Bloom(max(BLOOM_MIN_KEYS, int(self.live * BLOOM_SLACK)), BLOOM_BITS_PER_KEY)
+        """A Bloom filter of the live spilled keys, sized for BLOOM_SLACK times as many. The old filter is let go
+        first, so two never take RAM at once (the RSS peak of a growing spill); an error here (reading a segment)
+        ends the worker, whose store is then rebuilt from Kafka."""
+        del self.bloom
+        self.bloom = Bloom(max(BLOOM_MIN_KEYS, int(self.live * BLOOM_SLACK)), BLOOM_BITS_PER_KEY)
         for seg in self.segments:
             view = seg.open()
             live = seg.state[view.hrow] != DEAD
-            bloom.add(view.hashes[live])
-        self.bloom = bloom
+            self.bloom.add(view.hashes[live])
 
     def nbytes(self) -> int:
         """RAM: the Bloom filter, a state byte per row and ~200 bytes of objects per segment."""
