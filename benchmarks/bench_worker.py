@@ -208,10 +208,17 @@ def bench_columnar(bootstrap: str, n: int, kafka: dict[str, str], batch_size: in
     rng = np.random.default_rng(2)
     values = _sdk_batches(n, rng, fmt) if load == "records" else _model_batches(n, rng, fmt)
     produce(settings, settings.topics.capture, values)
-    proc = start_worker(settings, role="dataplane")
+    log = Path(tempfile.mkdtemp(prefix="bench-dataplane-")) / "dataplane.log"
+    proc = start_worker(settings, role="dataplane", log_path=log)
     rss: list[float] = []
+
+    def diagnosis() -> str:
+        state = "running" if proc.poll() is None else f"exited with {proc.returncode}"
+        return f"the data plane {state}; its log ({log}) ends: {log.read_text(errors='replace')[-3000:]}"
+
     try:
-        rate = _committed_rate(settings, n // 1000, lambda fraction: _sample_rss(proc.pid, fraction, rss)) * 1000
+        rate = _committed_rate(settings, n // 1000, lambda fraction: _sample_rss(proc.pid, fraction, rss),
+                               diagnosis) * 1000
     finally:
         stop_worker(proc)
     return {"rate": rate, "rss": rss}
@@ -342,8 +349,10 @@ def bench_scaling(bootstrap: str, n: int, kafka: dict[str, str]) -> dict[int, fl
     return rates
 
 
-def _committed_rate(settings: Settings, n: int, on_progress: Callable[[float], None] | None = None) -> float:
-    """Messages/s from the first committed offset to all ``n`` committed (the group's transactional commits)."""
+def _committed_rate(settings: Settings, n: int, on_progress: Callable[[float], None] | None = None,
+                    diagnosis: Callable[[], str] | None = None) -> float:
+    """Messages/s from the first committed offset to all ``n`` committed (the group's transactional commits).
+    Raises after 600 s with the committed and log-end offsets of each partition (and ``diagnosis()``)."""
     probe = Consumer(settings.client_config({"group.id": settings.group_id}))
     tps = [TopicPartition(settings.topics.capture, p) for p in range(settings.topics.capture_partitions)]
     t0, c0, done = 0.0, 0, 0
@@ -362,7 +371,11 @@ def _committed_rate(settings: Settings, n: int, on_progress: Callable[[float], N
             break
         time.sleep(0.05)
     else:
-        raise RuntimeError(f"{settings.group_id} committed {done} of {n} messages in 600 s")
+        committed = [tp.offset for tp in probe.committed(tps, timeout=10)]
+        ends = [probe.get_watermark_offsets(tp, timeout=10)[1] for tp in tps]
+        probe.close()
+        raise RuntimeError(f"{settings.group_id} committed {done} of {n} messages in 600 s: committed offsets "
+                           f"{committed}, log ends {ends}; {diagnosis() if diagnosis is not None else ''}")
     probe.close()
     return (n - c0) / (time.perf_counter() - t0)
 
