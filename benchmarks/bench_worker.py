@@ -357,27 +357,26 @@ def _committed_rate(settings: Settings, n: int, on_progress: Callable[[float], N
     tps = [TopicPartition(settings.topics.capture, p) for p in range(settings.topics.capture_partitions)]
     t0, c0, done = 0.0, 0, 0
     deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        try:
-            done = sum(max(0, tp.offset) for tp in probe.committed(tps, timeout=10))
-        except KafkaException:  # e.g. NOT_COORDINATOR while a fresh broker creates __consumer_offsets
-            time.sleep(0.2)
-            continue
-        if done and not t0:
-            t0, c0 = time.perf_counter(), done
-        if on_progress is not None:
-            on_progress(done / n)
-        if done >= n:
-            break
-        time.sleep(0.05)
-    else:
+    try:
+        while time.monotonic() < deadline:
+            try:
+                done = sum(max(0, tp.offset) for tp in probe.committed(tps, timeout=10))
+            except KafkaException:  # e.g. NOT_COORDINATOR while a fresh broker creates __consumer_offsets
+                time.sleep(0.2)
+                continue
+            if done and not t0:
+                t0, c0 = time.perf_counter(), done
+            if on_progress is not None:
+                on_progress(done / n)
+            if done >= n:
+                return (n - c0) / (time.perf_counter() - t0)
+            time.sleep(0.05)
         committed = [tp.offset for tp in probe.committed(tps, timeout=10)]
         ends = [probe.get_watermark_offsets(tp, timeout=10)[1] for tp in tps]
-        probe.close()
         raise RuntimeError(f"{settings.group_id} committed {done} of {n} messages in 600 s: committed offsets "
                            f"{committed}, log ends {ends}; {diagnosis() if diagnosis is not None else ''}")
-    probe.close()
-    return (n - c0) / (time.perf_counter() - t0)
+    finally:
+        probe.close()
 
 
 def main() -> None:
