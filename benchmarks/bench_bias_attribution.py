@@ -27,8 +27,8 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from streamdrift.attribution import AttributionBaseline, AttributionState, evaluate_attribution
-from streamdrift.bias import (
+from streamdrift.monitors.attribution import AttributionBaseline, AttributionState, evaluate_attribution
+from streamdrift.monitors.bias import (
     ALL_METRICS,
     BiasBaseline,
     BiasConfig,

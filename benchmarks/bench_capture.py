@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from streamdrift.capture import CaptureClient
-from streamdrift.localkafka import LocalKafka, create_topics
+from streamdrift.dev.localkafka import LocalKafka, create_topics
+from streamdrift.sdk.client import CaptureClient
 
 N_NUMERIC = 20
 CATEGORIES = np.array(["red", "green", "blue", "cyan"], dtype=object)

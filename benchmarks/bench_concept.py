@@ -22,7 +22,7 @@ import numpy as np
 from river import naive_bayes
 from river.datasets import synth
 
-from streamdrift.concept import ConceptDriftConfig, ConceptDriftMonitor
+from streamdrift.monitors.model_quality.concept import ConceptDriftConfig, ConceptDriftMonitor
 
 PRE = 10_000
 SEGMENT = 10_000

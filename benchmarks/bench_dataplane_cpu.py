@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from bench_worker import _json_values, _model_batches, _sdk_batches, rss_mb
 
-from streamdrift.partials import PartialDelta, encode_partial
-from streamdrift.profiles import ProfileParams
-from streamdrift.records import parse_capture
-from streamdrift.windows import PartitionWindows, WindowSpec
+from streamdrift.ingest.records import parse_capture
+from streamdrift.profile.profiles import ProfileParams
+from streamdrift.window.partials import PartialDelta, encode_partial
+from streamdrift.window.windows import PartitionWindows, WindowSpec
 
 PARTITIONS = 6
 STICKY_RUN = 5  # unkeyed messages per partition switch (sticky partitioner, linger 20 ms, ~1 MB batches)

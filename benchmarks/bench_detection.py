@@ -40,11 +40,17 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
-from streamdrift import stattests
-from streamdrift.baseline import DEFAULT_BASELINE_KLL_K, Baseline, suggest_constraints
-from streamdrift.columns import Column, Columns, Kind, classify_numbers
-from streamdrift.evaluation import EvaluationConfig, PreparedBaseline, WindowEvaluation, evaluate, prepare
-from streamdrift.profiles import DatasetProfile, ProfileParams
+from streamdrift.baseline.baseline import DEFAULT_BASELINE_KLL_K, Baseline, suggest_constraints
+from streamdrift.columns.columns import Column, Columns, Kind, classify_numbers
+from streamdrift.monitors.data_quality import stattests
+from streamdrift.monitors.data_quality.evaluation import (
+    EvaluationConfig,
+    PreparedBaseline,
+    WindowEvaluation,
+    evaluate,
+    prepare,
+)
+from streamdrift.profile.profiles import DatasetProfile, ProfileParams
 
 BASELINE_ROWS = 100_000
 SIZES = (1_000, 5_000, 20_000)

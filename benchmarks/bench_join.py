@@ -14,7 +14,7 @@
 5. Steady state of a full store: 3N predictions, expire() after each batch, N spilled at a time (TTL): rate,
    slowest batch and RSS growth over the second half (bounded RAM: flat).
 
-``--baseline FILE`` runs every section but 1's dict reference with another joinstore.py too (e.g. ``git show REV:src/streamdrift/joinstore.py``)
+``--baseline FILE`` runs every section but 1's dict reference with another joinstore.py too (e.g. ``git show REV:src/streamdrift/window/joinstore.py``)
 so before / after are measured in the same run.
 
 Run: .venv/bin/python benchmarks/bench_join.py [--quick] [--baseline /tmp/joinstore_old.py]
@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-import streamdrift.joinstore
+import streamdrift.window.joinstore
 
 BATCH = 10_000
 
@@ -222,7 +222,7 @@ def main() -> None:
     parser.add_argument("--sections", default="12345", help="which of the sections 1-5 to run (default: all)")
     args = parser.parse_args()
     n = 200_000 if args.quick else 1_000_000
-    current = streamdrift.joinstore
+    current = streamdrift.window.joinstore
     modules = [("current", current)] + ([("baseline", load(args.baseline))] if args.baseline else [])
 
     if "1" in args.sections:

@@ -18,12 +18,12 @@ import numpy as np
 import orjson
 from prometheus_client import CollectorRegistry
 
-from streamdrift.localkafka import LocalKafka
+from streamdrift.dev.harness import create_all_topics, produce, unique_settings
+from streamdrift.dev.localkafka import LocalKafka
+from streamdrift.ingest.records import encode_label_record
 from streamdrift.metrics import Metrics
-from streamdrift.records import encode_label_record
 from streamdrift.settings import LabelSettings, Settings, WindowSettings
 from streamdrift.worker.dataplane import DataPlane
-from streamdrift.worker.harness import create_all_topics, produce, unique_settings
 
 MODELS = 6
 

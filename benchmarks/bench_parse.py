@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from streamdrift.records import (
+from streamdrift.ingest.records import (
     CaptureBatch,
     encode_capture_record,
     encode_columnar_batch,
@@ -38,7 +38,7 @@ from streamdrift.records import (
     parse_capture,
     parse_labels,
 )
-from streamdrift.windows import PartitionWindows, WindowSpec
+from streamdrift.window.windows import PartitionWindows, WindowSpec
 
 T0 = 1_718_000_040_000
 POLL = 1000  # records per consumer poll

@@ -26,7 +26,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from streamdrift.columns import (
+from streamdrift.columns.columns import (
     Column,
     Columns,
     Kind,
@@ -35,7 +35,7 @@ from streamdrift.columns import (
     columns_from_rows,
     paused_gc,
 )
-from streamdrift.profiles import DatasetProfile
+from streamdrift.profile.profiles import DatasetProfile
 
 N_NUMERIC = 20
 CATEGORIES = (10, 300, 5000)
@@ -252,8 +252,8 @@ def bench_streaming(n_batches: int, repeats: int) -> list[tuple[str, float, str]
 MEMORY_SCRIPT = r"""
 import sys
 import numpy as np
-from streamdrift.columns import Columns, column_from_values
-from streamdrift.profiles import DatasetProfile, FeatureProfile
+from streamdrift.columns.columns import Columns, column_from_values
+from streamdrift.profile.profiles import DatasetProfile, FeatureProfile
 def rss():
     with open("/proc/self/status") as f:
         return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmRSS:"))

@@ -32,15 +32,10 @@ import numpy as np
 import orjson
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from streamdrift.arrowbatch import encode_arrow_batch, stream_bytes
-from streamdrift.baseline import build_baseline
+from streamdrift.baseline.baseline import build_baseline
 from streamdrift.cli.baseline_publish import publish_baseline
-from streamdrift.columns import columns_from_rows
-from streamdrift.localkafka import LocalKafka
-from streamdrift.records import encode_columnar_batch
-from streamdrift.settings import LabelSettings, Settings, WindowSettings
-from streamdrift.worker.dataplane import DataPlane
-from streamdrift.worker.harness import (
+from streamdrift.columns.columns import columns_from_rows
+from streamdrift.dev.harness import (
     capture_records,
     create_all_topics,
     produce,
@@ -48,6 +43,11 @@ from streamdrift.worker.harness import (
     stop_worker,
     unique_settings,
 )
+from streamdrift.dev.localkafka import LocalKafka
+from streamdrift.ingest.arrow import encode_arrow_batch, stream_bytes
+from streamdrift.ingest.records import encode_columnar_batch
+from streamdrift.settings import LabelSettings, Settings, WindowSettings
+from streamdrift.worker.dataplane import DataPlane
 from streamdrift.worker.runner import tune_gc
 
 SIZE_S = 10.0

@@ -14,7 +14,7 @@ from typing import Any, Final
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streamdrift.localkafka import LocalKafka, create_topics
+from streamdrift.dev.localkafka import LocalKafka, create_topics
 
 # Consumer settings every test consumer should use: fast group joins on the single local broker.
 TEST_CONSUMER_CONFIG: Final[Mapping[str, Any]] = MappingProxyType(

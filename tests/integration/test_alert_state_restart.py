@@ -13,12 +13,10 @@ import numpy as np
 import orjson
 import pytest
 
-from streamdrift.baseline import build_baseline
+from streamdrift.baseline.baseline import build_baseline
 from streamdrift.cli.baseline_publish import publish_baseline
-from streamdrift.columns import columns_from_rows
-from streamdrift.localkafka import find_free_port
-from streamdrift.settings import EvaluationSettings, Settings, WindowSettings
-from streamdrift.worker.harness import (
+from streamdrift.columns.columns import columns_from_rows
+from streamdrift.dev.harness import (
     capture_records,
     create_all_topics,
     drift_events,
@@ -31,6 +29,8 @@ from streamdrift.worker.harness import (
     unique_settings,
     wait_until,
 )
+from streamdrift.dev.localkafka import find_free_port
+from streamdrift.settings import EvaluationSettings, Settings, WindowSettings
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from confluent_kafka import Consumer
 
-from streamdrift.arrowbatch import is_arrow_batch
-from streamdrift.capture import CaptureClient, keep_sample
-from streamdrift.records import parse_capture, parse_labels
+from streamdrift.ingest.arrow import is_arrow_batch
+from streamdrift.ingest.records import parse_capture, parse_labels
+from streamdrift.sdk.client import CaptureClient, keep_sample
 
 pytestmark = pytest.mark.integration
 

@@ -14,12 +14,8 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from streamdrift.columns import columns_from_rows
-from streamdrift.localkafka import find_free_port
-from streamdrift.partials import PartialDelta, WindowClosed, encode_partial
-from streamdrift.profiles import DatasetProfile, ProfileParams
-from streamdrift.settings import Settings, WindowSettings
-from streamdrift.worker.harness import (
+from streamdrift.columns.columns import columns_from_rows
+from streamdrift.dev.harness import (
     capture_records,
     create_all_topics,
     http_get,
@@ -29,6 +25,10 @@ from streamdrift.worker.harness import (
     unique_settings,
     wait_until,
 )
+from streamdrift.dev.localkafka import find_free_port
+from streamdrift.profile.profiles import DatasetProfile, ProfileParams
+from streamdrift.settings import Settings, WindowSettings
+from streamdrift.window.partials import PartialDelta, WindowClosed, encode_partial
 
 pytestmark = pytest.mark.integration
 

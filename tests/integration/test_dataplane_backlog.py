@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from confluent_kafka import Message
 
+from streamdrift.dev.harness import capture_records, create_all_topics, produce, unique_settings
 from streamdrift.worker.dataplane import DataPlane
-from streamdrift.worker.harness import capture_records, create_all_topics, produce, unique_settings
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from streamdrift.localkafka import find_free_port
+from streamdrift.dev.localkafka import find_free_port
 
 pytestmark = pytest.mark.integration
 

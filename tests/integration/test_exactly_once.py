@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 from confluent_kafka import Producer
 
-from streamdrift.localkafka import LocalKafka
-from streamdrift.settings import Settings, WindowSettings
-from streamdrift.worker.harness import (
+from streamdrift.dev.harness import (
     capture_records,
     create_all_topics,
     kill_worker,
@@ -24,7 +22,9 @@ from streamdrift.worker.harness import (
     stop_worker,
     unique_settings,
 )
-from streamdrift.worker.merger import WindowMerger
+from streamdrift.dev.localkafka import LocalKafka
+from streamdrift.settings import Settings, WindowSettings
+from streamdrift.window.merger import WindowMerger
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from streamdrift.localkafka import LocalKafka, find_free_port, port_is_free
+from streamdrift.dev.localkafka import LocalKafka, find_free_port, port_is_free
 
 pytestmark = pytest.mark.integration
 
@@ -237,7 +237,7 @@ def test_second_broker_beside_first_retries_ports_and_keeps_data_across_restart(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import streamdrift.localkafka as localkafka
+    import streamdrift.dev.localkafka as localkafka
 
     # The first automatically picked port turns out to be taken (here: by the session broker).
     real_find_free_port = localkafka.find_free_port

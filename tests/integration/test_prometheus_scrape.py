@@ -18,18 +18,18 @@ import orjson
 import pytest
 import yaml
 
-from streamdrift.baseline import build_baseline
+from streamdrift.baseline.baseline import build_baseline
 from streamdrift.cli.baseline_publish import publish_baseline
-from streamdrift.columns import columns_from_rows
-from streamdrift.localkafka import find_free_port
-from streamdrift.settings import Settings, WindowSettings
-from streamdrift.worker.harness import (
+from streamdrift.columns.columns import columns_from_rows
+from streamdrift.dev.harness import (
     capture_records,
     create_all_topics,
     produce,
     unique_settings,
     worker_process,
 )
+from streamdrift.dev.localkafka import find_free_port
+from streamdrift.settings import Settings, WindowSettings
 
 pytestmark = [
     pytest.mark.integration,

@@ -8,9 +8,9 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource
 
 from streamdrift.cli import main
+from streamdrift.dev.harness import unique_settings
 from streamdrift.errors import KafkaError
-from streamdrift.topics import create_topics, topic_specs
-from streamdrift.worker.harness import unique_settings
+from streamdrift.worker.topics import create_topics, topic_specs
 
 pytestmark = pytest.mark.integration
 

@@ -14,15 +14,10 @@ import numpy as np
 import orjson
 import pytest
 
-from streamdrift.arrowbatch import encode_arrow_batch
-from streamdrift.baseline import build_baseline
+from streamdrift.baseline.baseline import build_baseline
 from streamdrift.cli.baseline_publish import publish_baseline
-from streamdrift.columns import columns_from_rows
-from streamdrift.events import rfc3339
-from streamdrift.localkafka import find_free_port
-from streamdrift.settings import Settings, WindowSettings
-from streamdrift.worker.deadletter import HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, read_headers
-from streamdrift.worker.harness import (
+from streamdrift.columns.columns import columns_from_rows
+from streamdrift.dev.harness import (
     capture_records,
     create_all_topics,
     drift_events,
@@ -33,6 +28,11 @@ from streamdrift.worker.harness import (
     wait_until,
     worker_process,
 )
+from streamdrift.dev.localkafka import find_free_port
+from streamdrift.events.events import rfc3339
+from streamdrift.ingest.arrow import encode_arrow_batch
+from streamdrift.settings import Settings, WindowSettings
+from streamdrift.worker.deadletter import HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, read_headers
 
 pytestmark = pytest.mark.integration
 

@@ -14,19 +14,10 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from streamdrift.arrowbatch import encode_arrow_batch
-from streamdrift.baseline import MonitorOptions, build_baseline
-from streamdrift.bias import FacetSpec
+from streamdrift.baseline.baseline import MonitorOptions, build_baseline
 from streamdrift.cli.baseline_publish import publish_baseline
-from streamdrift.columns import columns_from_rows
-from streamdrift.joinstore import join_sample
-from streamdrift.localkafka import find_free_port
-from streamdrift.modelquality.window import merge_blobs
-from streamdrift.records import encode_capture_record, encode_label_record
-from streamdrift.settings import LabelSettings, Settings, WindowSettings
-from streamdrift.synthetic import Scenario, generate
-from streamdrift.worker.dataplane import PARSE_AHEAD_MAX_BYTES
-from streamdrift.worker.harness import (
+from streamdrift.columns.columns import columns_from_rows
+from streamdrift.dev.harness import (
     create_all_topics,
     drift_events,
     http_get,
@@ -40,7 +31,16 @@ from streamdrift.worker.harness import (
     wait_until,
     worker_process,
 )
-from streamdrift.worker.merger import WindowMerger
+from streamdrift.dev.localkafka import find_free_port
+from streamdrift.dev.synthetic import Scenario, generate
+from streamdrift.ingest.arrow import encode_arrow_batch
+from streamdrift.ingest.records import encode_capture_record, encode_label_record
+from streamdrift.monitors.bias import FacetSpec
+from streamdrift.monitors.model_quality.window import merge_blobs
+from streamdrift.settings import LabelSettings, Settings, WindowSettings
+from streamdrift.window.joinstore import join_sample
+from streamdrift.window.merger import WindowMerger
+from streamdrift.worker.dataplane import PARSE_AHEAD_MAX_BYTES
 
 pytestmark = pytest.mark.integration
 

@@ -140,7 +140,7 @@ def test_label_and_monitor_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_window_kll_k_default_matches_the_check_command() -> None:
-    from streamdrift.baseline import DEFAULT_WINDOW_KLL_K
-    from streamdrift.check import CheckOptions
+    from streamdrift.baseline.baseline import DEFAULT_WINDOW_KLL_K
+    from streamdrift.batch.check import CheckOptions
 
     assert Settings().profile.kll_k == DEFAULT_WINDOW_KLL_K == CheckOptions(window_records=10).window_kll_k

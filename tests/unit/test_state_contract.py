@@ -16,7 +16,7 @@ from streamdrift.errors import (
     SerializationError,
     VersionMismatchError,
 )
-from streamdrift.sketches import HEADER_SIZE
+from streamdrift.profile.sketches import HEADER_SIZE
 
 cases = pytest.mark.parametrize("case", STATE_CASES, ids=str)
 

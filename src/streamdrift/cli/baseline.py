@@ -20,9 +20,9 @@ import click
 from streamdrift.errors import StreamdriftError
 
 if TYPE_CHECKING:
-    from streamdrift.bias import FacetSpec, Scalar
-    from streamdrift.chunks import Chunk
-    from streamdrift.clarify import ClarifyAnalysis
+    from streamdrift.baseline.clarify import ClarifyAnalysis
+    from streamdrift.columns.chunks import Chunk
+    from streamdrift.monitors.bias import FacetSpec, Scalar
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -105,10 +105,10 @@ def build(input_path: Path, model_id: str, output: Path, fmt: str | None, no_hea
           positive_label: str | None, score_threshold: float | None, attributions_path: Path | None,
           clarify_analysis: Path | None, chunk_rows: int) -> None:
     """Profile a file into a baseline (statistics, sketches, suggested constraints and monitor sections)."""
-    from streamdrift.baseline import MonitorOptions, build_baseline
-    from streamdrift.chunks import BadLine, RoleColumns
-    from streamdrift.profiles import ProfileParams
-    from streamdrift.readers import iter_chunks, iter_columns
+    from streamdrift.baseline.baseline import MonitorOptions, build_baseline
+    from streamdrift.columns.chunks import BadLine, RoleColumns
+    from streamdrift.ingest.files import iter_chunks, iter_columns
+    from streamdrift.profile.profiles import ProfileParams
 
     bad: list[BadLine] = []
     chunks = iter_chunks(
@@ -184,7 +184,7 @@ def show(path: Path) -> None:
     """Print a baseline's features as a table."""
     from rich.console import Console
 
-    from streamdrift.baseline import Baseline
+    from streamdrift.baseline.baseline import Baseline
 
     loaded = Baseline.load(path)
     console = Console()
@@ -200,7 +200,7 @@ def show(path: Path) -> None:
 def _features_table(loaded: Any) -> Any:
     from rich.table import Table
 
-    from streamdrift.baseline import feature_summary
+    from streamdrift.baseline.baseline import feature_summary
 
     table = Table(show_lines=False)
     for title in ("feature", "type", "count", "missing", "mean", "std", "min", "max", "distinct / top", "constraints"):
@@ -262,8 +262,8 @@ def parse_scalar(text: str) -> Scalar:
 
 def parse_facet(text: str) -> FacetSpec:
     """``COL=V[,V...]`` (the sensitive group's values) or ``COL>=THRESHOLD`` (numeric facet)."""
-    from streamdrift.bias import FacetSpec
     from streamdrift.errors import ConfigError
+    from streamdrift.monitors.bias import FacetSpec
 
     if ">=" in text:
         name, _, threshold = text.partition(">=")
@@ -280,7 +280,7 @@ def parse_facet(text: str) -> FacetSpec:
 def _clarify(path: Path | None) -> ClarifyAnalysis | None:
     if path is None:
         return None
-    from streamdrift.clarify import parse_analysis
+    from streamdrift.baseline.clarify import parse_analysis
     from streamdrift.errors import BaselineError
 
     try:

@@ -17,7 +17,7 @@ def publish_baseline(settings: Settings, blob: bytes, timeout: float = 30.0) -> 
     """Validate ``blob`` as a baseline and produce it (idempotent producer, waits for the ack)."""
     from confluent_kafka import KafkaException, Producer
 
-    from streamdrift.baseline import Baseline
+    from streamdrift.baseline.baseline import Baseline
     from streamdrift.errors import KafkaError
     from streamdrift.worker.kafka_errors import from_error, wrap
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
+from streamdrift.dev.localkafka import LocalKafka, default_kafka_home, running_pid, stop_data_dir
 from streamdrift.errors import BrokerError
-from streamdrift.localkafka import LocalKafka, default_kafka_home, running_pid, stop_data_dir
 
 _DATA_DIR = click.option(
     "--data-dir",

@@ -1,4 +1,4 @@
-"""``streamdrift check``: judge a file window by window against a baseline (see :mod:`streamdrift.check`)."""
+"""``streamdrift check``: judge a file window by window against a baseline (see :mod:`streamdrift.batch.check`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from streamdrift.cli.baseline import exit_on_error
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from streamdrift.check import CheckReport, WindowReport
+    from streamdrift.batch.check import CheckReport, WindowReport
 
 EXIT_VIOLATIONS = 1
 _MONITOR_TITLES = {"model_quality": "model quality", "bias": "bias", "attribution": "attribution"}
@@ -105,10 +105,10 @@ def check(baseline_path: Path, input_path: Path, labels: Path | None, labels_fmt
           method: str | None, alpha: float, correction: str, statistic: str, effect_size_floor: float,
           raise_after: int, clear_after: int, quiet: bool) -> None:
     """Cut INPUT into windows, evaluate each against the baseline and write events and violations."""
-    from streamdrift.baseline import Baseline
-    from streamdrift.check import CheckOptions, parse_duration_ms, run_check
-    from streamdrift.evaluation import EvaluationConfig, Method, NumericStatistic
-    from streamdrift.stattests import Correction
+    from streamdrift.baseline.baseline import Baseline
+    from streamdrift.batch.check import CheckOptions, parse_duration_ms, run_check
+    from streamdrift.monitors.data_quality.evaluation import EvaluationConfig, Method, NumericStatistic
+    from streamdrift.monitors.data_quality.stattests import Correction
 
     # click.Choice restricts the strings; EvaluationConfig validates them again
     config = EvaluationConfig(

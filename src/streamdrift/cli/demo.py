@@ -24,7 +24,7 @@ from streamdrift.errors import StreamdriftError
 def demo(bootstrap: str | None, duration: float | None, window_seconds: float, phase_windows: int, rate: int,
          web_port: int, live: bool | None) -> None:
     """Run the whole product locally and inject drifts one after another."""
-    from streamdrift.demo import DemoOptions, describe, run_demo
+    from streamdrift.dev.demo import DemoOptions, describe, run_demo
 
     options = DemoOptions(bootstrap=bootstrap, duration=duration, window_seconds=window_seconds,
                           phase_windows=phase_windows, rate=rate, web_port=web_port)

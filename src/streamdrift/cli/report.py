@@ -12,8 +12,8 @@ import click
 from streamdrift.cli.baseline import exit_on_error
 
 if TYPE_CHECKING:
-    from streamdrift.check import WindowReport
-    from streamdrift.report import ReportWindow
+    from streamdrift.batch.check import WindowReport
+    from streamdrift.report.html import ReportWindow
 
 
 @click.command("report")
@@ -35,9 +35,9 @@ if TYPE_CHECKING:
 def report(baseline_path: Path, input_path: Path, fmt: str | None, no_header: bool, timestamp_column: str | None,
            window: str | None, window_records: int | None, max_windows: int, output: Path) -> None:
     """Render baseline vs window distributions, statistics and verdicts per feature as one HTML page."""
-    from streamdrift.baseline import Baseline
-    from streamdrift.check import CheckOptions, parse_duration_ms, run_check
-    from streamdrift.report import ReportWindow, render_report
+    from streamdrift.baseline.baseline import Baseline
+    from streamdrift.batch.check import CheckOptions, parse_duration_ms, run_check
+    from streamdrift.report.html import ReportWindow, render_report
 
     baseline = Baseline.load(baseline_path)
     if window is None and window_records is None:

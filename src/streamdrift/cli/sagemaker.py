@@ -21,8 +21,8 @@ def sagemaker() -> None:
 @exit_on_error
 def export(baseline_path: Path, output_dir: Path) -> None:
     """Write BASELINE as SageMaker statistics.json and constraints.json."""
-    from streamdrift.baseline import Baseline
-    from streamdrift.sagemaker import export_monitor_sections, export_sagemaker
+    from streamdrift.baseline.baseline import Baseline
+    from streamdrift.baseline.sagemaker import export_monitor_sections, export_sagemaker
 
     loaded = Baseline.load(baseline_path)
     written = [*export_sagemaker(loaded, output_dir, sections=False), *export_monitor_sections(loaded, output_dir)]
@@ -48,8 +48,8 @@ def import_(statistics_path: Path, constraints_path: Path | None, model_id: str,
             model_quality_statistics: Path | None, model_quality_constraints: Path | None,
             clarify_analysis: Path | None) -> None:
     """Build a streamdrift baseline from SageMaker baseline files."""
-    from streamdrift.profiles import ProfileParams
-    from streamdrift.sagemaker import import_sagemaker
+    from streamdrift.baseline.sagemaker import import_sagemaker
+    from streamdrift.profile.profiles import ProfileParams
 
     result = import_sagemaker(statistics_path, constraints_path, model_id=model_id,
                               params=ProfileParams(kll_k=kll_k), model_quality_statistics=model_quality_statistics,

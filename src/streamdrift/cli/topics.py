@@ -31,7 +31,7 @@ def create(
     """Create capture, labels, partials, alerts, baselines (compacted) and deadletter topics.
 
     Topics that exist already are left as they are and reported."""
-    from streamdrift.topics import create_topics, topic_specs
+    from streamdrift.worker.topics import create_topics, topic_specs
 
     try:
         settings = load_cli_settings(config_file, {"bootstrap_servers": bootstrap}, kafka_options)

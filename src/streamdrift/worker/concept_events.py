@@ -6,8 +6,8 @@ import math
 import uuid
 from datetime import UTC, datetime
 
-from streamdrift.concept import DriftSignal
-from streamdrift.events import DriftEvent, rfc3339
+from streamdrift.events.events import DriftEvent, rfc3339
+from streamdrift.monitors.model_quality.concept import DriftSignal
 
 CONCEPT_CHECK = "concept_drift_check"
 _NAMESPACE = uuid.UUID("0b5c3c1e-6a57-4f0e-9d55-2f4f0bb7f0a1")

@@ -28,15 +28,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from streamdrift.errors import SerializationError
 from streamdrift.metrics import Metrics
-from streamdrift.partials import decode_partial
-from streamdrift.report import render_report
+from streamdrift.report.html import render_report
 from streamdrift.settings import Settings
-from streamdrift.topics import partition_count
+from streamdrift.window.merger import ReadyWindow, WindowMerger
+from streamdrift.window.partials import decode_partial
 from streamdrift.worker.baselines import BaselineWatcher
 from streamdrift.worker.judge import WindowJudge
-from streamdrift.worker.merger import ReadyWindow, WindowMerger
 from streamdrift.worker.setup import BaselineCache
 from streamdrift.worker.status import StatusStore
+from streamdrift.worker.topics import partition_count
 
 log = logging.getLogger(__name__)
 TICK_KEY = b"__streamdrift_tick__"

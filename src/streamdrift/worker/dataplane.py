@@ -28,15 +28,15 @@ from typing import TypeVar, cast, overload
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka import KafkaError as CKafkaError
 
-from streamdrift.concept import ConceptDriftConfig, ConceptDriftMonitor
 from streamdrift.errors import ConfigError, KafkaError
-from streamdrift.joinstore import MemoryBudget
+from streamdrift.ingest.records import CaptureBatch, DeadLetter, parse_capture, parse_labels
 from streamdrift.metrics import Metrics
-from streamdrift.partials import LABELS, PartialDelta, Stage, WindowClosed, encode_partial
-from streamdrift.profiles import DatasetProfile, ProfileParams
-from streamdrift.records import CaptureBatch, DeadLetter, parse_capture, parse_labels
+from streamdrift.monitors.model_quality.concept import ConceptDriftConfig, ConceptDriftMonitor
+from streamdrift.profile.profiles import DatasetProfile, ProfileParams
 from streamdrift.settings import Settings
-from streamdrift.windows import PartitionWindows, WindowSpec
+from streamdrift.window.joinstore import MemoryBudget
+from streamdrift.window.partials import LABELS, PartialDelta, Stage, WindowClosed, encode_partial
+from streamdrift.window.windows import PartitionWindows, WindowSpec
 from streamdrift.worker.baselines import BaselineWatcher
 from streamdrift.worker.concept_events import concept_event
 from streamdrift.worker.deadletter import DeadLetterRecord

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from confluent_kafka import OFFSET_END, Consumer, KafkaException, Message, TopicPartition
 
-from streamdrift.joinstore import JoinStore, MemoryBudget
-from streamdrift.records import parse_capture, parse_labels
+from streamdrift.ingest.records import parse_capture, parse_labels
 from streamdrift.settings import Settings
+from streamdrift.window.joinstore import JoinStore, MemoryBudget
 from streamdrift.worker.kafka_errors import wrap
 from streamdrift.worker.monitors import quality_values
 

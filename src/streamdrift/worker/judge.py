@@ -10,16 +10,22 @@ from collections.abc import Callable, Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
-from streamdrift.baseline import Baseline
+from streamdrift.baseline.baseline import Baseline
 from streamdrift.errors import SerializationError
-from streamdrift.evaluation import EvaluationConfig, PreparedBaseline, WindowEvaluation, evaluate, prepare
-from streamdrift.events import DriftEvent, Hysteresis, events_from_evaluation, rfc3339
+from streamdrift.events.events import DriftEvent, Hysteresis, events_from_evaluation, rfc3339
 from streamdrift.metrics import Metrics
-from streamdrift.partials import LABELS
-from streamdrift.report import ReportWindow
+from streamdrift.monitors.data_quality.evaluation import (
+    EvaluationConfig,
+    PreparedBaseline,
+    WindowEvaluation,
+    evaluate,
+    prepare,
+)
+from streamdrift.report.html import ReportWindow
 from streamdrift.settings import Settings
+from streamdrift.window.merger import ReadyWindow
+from streamdrift.window.partials import LABELS
 from streamdrift.worker.judge_monitors import MonitorJudge, MonitorOutcome
-from streamdrift.worker.merger import ReadyWindow
 from streamdrift.worker.status import StatusStore
 
 EVENT_NAMESPACE = uuid.UUID("6f6b0d55-3f7e-4d8c-9a40-5d1f1f3e2c11")

@@ -7,28 +7,28 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from streamdrift.attribution import (
+from streamdrift.baseline.baseline import Baseline
+from streamdrift.errors import StreamdriftError
+from streamdrift.metrics import Metrics
+from streamdrift.monitors.attribution import (
     AttributionBaseline,
     AttributionDriftConfig,
     AttributionState,
     evaluate_attribution,
 )
-from streamdrift.baseline import Baseline
-from streamdrift.bias import BiasBaseline, BiasDriftConfig, BiasState, evaluate_bias
-from streamdrift.errors import StreamdriftError
-from streamdrift.evaluation import CheckKey, Violation
-from streamdrift.metrics import Metrics
-from streamdrift.modelquality import (
+from streamdrift.monitors.bias import BiasBaseline, BiasDriftConfig, BiasState, evaluate_bias
+from streamdrift.monitors.data_quality.evaluation import CheckKey, Violation
+from streamdrift.monitors.model_quality import (
     CHECK,
     ModelQualityBaseline,
     QualityRuleConfig,
     compute_metrics,
     evaluate_window,
 )
-from streamdrift.modelquality.window import merge_blobs
-from streamdrift.monitorstates import merge_state_blobs
+from streamdrift.monitors.model_quality.window import merge_blobs
+from streamdrift.monitors.states import merge_state_blobs
 from streamdrift.settings import Settings
-from streamdrift.worker.merger import ReadyWindow
+from streamdrift.window.merger import ReadyWindow
 from streamdrift.worker.monitors import ATTRIBUTION, BIAS, MODEL_QUALITY
 
 log = logging.getLogger(__name__)

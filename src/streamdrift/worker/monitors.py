@@ -2,7 +2,7 @@
 
 One :class:`PartitionMonitors` per assigned capture partition p (and the co-partitioned labels partition p):
 
-* the label join (:class:`~streamdrift.joinstore.JoinStore`): predictions of capture p and labels of labels p,
+* the label join (:class:`~streamdrift.window.joinstore.JoinStore`): predictions of capture p and labels of labels p,
   matched by (model_id, inference_id) whichever arrives first; a joined row is accounted to the window of its
   prediction's timestamp while that window's *labels stage* is open on this partition (else counted as
   ``late``; its error still feeds the concept-drift detector);
@@ -10,7 +10,7 @@ One :class:`PartitionMonitors` per assigned capture partition p (and the co-part
   predicted outcome, configured by the baseline) and the attribution state (capture ``attributions``);
 * label outcome counts for ``Metrics.label_joined``.
 
-A window closes twice (see :mod:`streamdrift.partials`): its data stage (profile, bias, attribution) when
+A window closes twice (see :mod:`streamdrift.window.partials`): its data stage (profile, bias, attribution) when
 the capture watermark passes its end (``closed_before``), its labels stage (model quality) when the labels
 watermark passes it too (``labels_closed_before``), so late ground truth is still accounted to its window
 while data-quality alerts do not wait for it.
@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from streamdrift.attribution import AttributionState
-from streamdrift.bias import BiasState
-from streamdrift.columns import Column, Kind
+from streamdrift.columns.columns import Column, Kind
 from streamdrift.errors import StreamdriftError
-from streamdrift.joinstore import JoinCounts, JoinedRows, JoinStore
-from streamdrift.modelquality import (
+from streamdrift.ingest.records import CaptureBatch, LabelBatch
+from streamdrift.monitors.attribution import AttributionState
+from streamdrift.monitors.bias import BiasState
+from streamdrift.monitors.model_quality import (
     BinaryQualityState,
     ProblemType,
     QualityState,
@@ -44,8 +44,8 @@ from streamdrift.modelquality import (
     infer_problem_type,
     new_state,
 )
-from streamdrift.records import CaptureBatch, LabelBatch
-from streamdrift.windows import window_starts
+from streamdrift.window.joinstore import JoinCounts, JoinedRows, JoinStore
+from streamdrift.window.windows import window_starts
 from streamdrift.worker.setup import ModelSetup, column_values
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ _VERSION = 1
 
 def encode_watermark(watermark_ms: int | None, labels_closed_before: int | None = None) -> str:
     """``labels_closed_before`` (capture offsets only): windows starting before it have their labels stage
-    closed on the partition (see :mod:`streamdrift.partials`)."""
+    closed on the partition (see :mod:`streamdrift.window.partials`)."""
     data: dict[str, int | None] = {"v": _VERSION, "wm": watermark_ms}
     if labels_closed_before is not None:
         data["lc"] = labels_closed_before

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from streamdrift.attribution import AttributionBaseline
-from streamdrift.baseline import Baseline
-from streamdrift.bias import BiasBaseline, BiasConfig
-from streamdrift.columns import Column, Kind
+from streamdrift.baseline.baseline import Baseline
+from streamdrift.columns.columns import Column, Kind
 from streamdrift.errors import StreamdriftError
-from streamdrift.modelquality import ModelQualityBaseline
+from streamdrift.monitors.attribution import AttributionBaseline
+from streamdrift.monitors.bias import BiasBaseline, BiasConfig
+from streamdrift.monitors.model_quality import ModelQualityBaseline
 
 log = logging.getLogger(__name__)
 

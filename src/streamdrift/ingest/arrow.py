@@ -1,0 +1,465 @@
+"""Columnar capture batches in Apache Arrow IPC: the capture SDK writes them, the worker reads them without
+a Python object per value.
+
+One Kafka message is one Arrow IPC *stream* (it starts with the continuation marker ``FF FF FF FF``, which no
+JSON message can) holding the rows of ONE model. The schema's metadata names the format and the model::
+
+    streamdrift.format = "columnar-arrow"   schema_version = "1" (absent: "1")
+    model_id = "m"                          model_version = "3" (absent: unversioned)
+
+(``schemas/columnar_batch_arrow.schema.json`` is the JSON Schema of that metadata and documents the fields.)
+
+Fields (any other field is ignored):
+
+- ``timestamp``: integer epoch milliseconds or an Arrow timestamp (any unit); null rows take the Kafka
+  message timestamp. Absent: every row takes the message timestamp.
+- ``inference_id``: text (plain or dictionary-encoded) or integers; optional.
+- ``features``: a struct, one child per feature: integer / floating (NaN and infinities are bad input, as in
+  JSON), boolean, text (plain or dictionary-encoded, the cheap form for categories) or null. A null row is
+  MISSING. The rows read exactly as the same values in a JSON columnar batch do.
+- ``prediction``: a scalar column, or a struct with ``label`` (scalar) and ``score`` (number); optional.
+- ``attributions``: a struct of numeric children; optional.
+
+Anything else (another Arrow type, a bad timestamp, NaN) dead-letters the whole batch with the same reason
+tags as the JSON path. :func:`encode_arrow_batch` returns None when the rows cannot be typed column by column
+(a feature holding both text and numbers): the SDK then sends that batch as a JSON columnar batch.
+
+pyarrow is imported on first use, so a worker that never sees an Arrow batch does not load it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Final, cast
+
+import numpy as np
+from numpy.typing import NDArray
+
+from streamdrift.columns.chunks import MAX_TIMESTAMP_MS, CaptureColumns
+from streamdrift.columns.columns import Categories, Column, Columns, Kind, classify_numbers
+from streamdrift.errors import BadRecordError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["ARROW_MAGIC", "FORMAT", "VERSION", "ArrowBatch", "ArrowGroup", "decode_arrow_batch", "encode_arrow_batch",
+           "is_arrow_batch", "read_arrow_poll", "stream_bytes"]
+
+ARROW_MAGIC: Final[bytes] = b"\xff\xff\xff\xff"  # Arrow IPC continuation marker: first bytes of every stream
+FORMAT: Final[str] = "columnar-arrow"
+VERSION: Final[str] = "1"
+_MS_PER_UNIT: Final[dict[str, float]] = {"s": 1e3, "ms": 1.0, "us": 1e-3, "ns": 1e-6}
+
+
+def is_arrow_batch(value: bytes) -> bool:
+    """Whether a capture message is an Arrow batch (JSON never starts with byte 0xFF)."""
+    return value[:4] == ARROW_MAGIC
+
+
+@dataclass(frozen=True, slots=True)
+class ArrowBatch:
+    """A decoded Arrow batch: the model and the same columns a JSON columnar batch gives."""
+
+    model_id: str
+    model_version: str | None
+    rows: CaptureColumns
+
+
+# ----------------------------------------------------------------------------------------------- decode
+
+
+def decode_arrow_batch(value: bytes, fallback_ms: int | None) -> ArrowBatch:
+    """Read one Arrow batch message; BadRecordError (with a dead-letter reason) when it cannot be used."""
+    import pyarrow as pa
+
+    table = _read_table(value)
+    model_id, model_version = _model_of(table.schema.metadata or {})
+    try:
+        return ArrowBatch(model_id, model_version, _decode_table(table, fallback_ms))
+    except (pa.ArrowException, ValueError, IndexError, KeyError) as exc:  # a form the checks above missed
+        raise BadRecordError("bad_batch", f"unreadable Arrow batch: {type(exc).__name__}: {exc}"[:200]) from None
+
+
+@dataclass(frozen=True, slots=True)
+class ArrowGroup:
+    """The rows of a poll's Arrow batches of one (model, version), and the message each row came from."""
+
+    model_id: str
+    model_version: str | None
+    rows: CaptureColumns
+    source_index: NDArray[np.int64]
+
+
+def read_arrow_poll(values: Sequence[bytes], max_bytes: int) -> list[ArrowGroup] | None:
+    """A poll of only Arrow batches, decoded one (model, version) at a time instead of one message at a time:
+    the tables of a model's messages are concatenated and their columns read once (a batch costs a few pyarrow
+    and numpy calls per column, so per message they add up). Groups in the order of their first message.
+
+    None when the poll holds anything else, or anything the per-message path must judge message by message: a
+    message that is not a clean Arrow batch within ``max_bytes``, a model whose messages differ in schema, or
+    rows without a timestamp (each message's fallback differs). The per-message path
+    (:func:`decode_arrow_batch`) then reads the poll and names each dead letter; when this returns groups, they
+    hold exactly the rows it would give (``tests/unit/test_arrowbatch.py``)."""
+    import pyarrow as pa
+
+    tables: dict[tuple[str, str | None], list[pa.Table]] = {}
+    sources: dict[tuple[str, str | None], list[NDArray[np.int64]]] = {}
+    try:
+        for index, value in enumerate(values):
+            if not is_arrow_batch(value) or len(value) > max_bytes:
+                return None
+            table = _read_table(value)
+            key = _model_of(table.schema.metadata or {})
+            same = tables.setdefault(key, [])
+            if same and not table.schema.equals(same[0].schema, check_metadata=False):
+                return None
+            same.append(table)
+            sources.setdefault(key, []).append(np.full(table.num_rows, index, dtype=np.int64))
+        out: list[ArrowGroup] = []
+        for (model_id, model_version), parts in tables.items():
+            table = parts[0] if len(parts) == 1 else pa.concat_tables(parts).unify_dictionaries()
+            rows = _decode_table(table, None)
+            out.append(ArrowGroup(model_id, model_version, rows, np.concatenate(sources[(model_id, model_version)])))
+    except (BadRecordError, pa.ArrowException, ValueError, IndexError, KeyError):
+        return None  # the per-message path names the dead letter
+    return out
+
+
+def _read_table(value: bytes) -> pa.Table:
+    """The message's table, fully validated: reading a stream checks only its structure, so text that is not
+    UTF-8 or a dictionary index past its dictionary would otherwise reach the decoding (or, in a poll's
+    dictionary unification, memory past an array's end)."""
+    import pyarrow as pa
+
+    try:
+        table = pa.ipc.open_stream(pa.py_buffer(value)).read_all()
+        table.validate(full=True)
+    except (pa.ArrowException, ValueError, OSError) as exc:
+        raise BadRecordError("bad_batch", f"not a valid Arrow IPC stream: {exc}") from None
+    names = table.schema.names
+    if len(set(names)) != len(names):
+        raise BadRecordError("bad_batch", "an Arrow batch names a field twice")
+    return table
+
+
+def _decode_table(table: pa.Table, fallback_ms: int | None) -> CaptureColumns:
+    """The rows of a table of one model (one message, or a poll's messages of one schema)."""
+    n = table.num_rows
+    features = _struct_columns(table, "features", n, numbers_only=False)
+    if features is None:
+        raise BadRecordError("missing_field", "features")
+    prediction, score = _prediction(table, n)
+    return CaptureColumns(
+        timestamps_ms=_timestamps(table, n, fallback_ms),
+        inference_ids=_inference_ids(table, n),
+        features=features,
+        prediction=prediction,
+        score=score,
+        attributions=_struct_columns(table, "attributions", n, numbers_only=True),
+    )
+
+
+def _model_of(meta: Mapping[bytes, bytes]) -> tuple[str, str | None]:
+    fmt = meta.get(b"streamdrift.format")
+    if fmt != FORMAT.encode():
+        raise BadRecordError("bad_batch", f"Arrow schema metadata streamdrift.format is {fmt!r}, not {FORMAT!r}")
+    version = meta.get(b"schema_version", VERSION.encode())
+    if version != VERSION.encode():
+        raise BadRecordError("bad_batch", f"unsupported schema_version {version!r} (this build reads {VERSION})")
+    raw_id = meta.get(b"model_id")
+    if raw_id is None:
+        raise BadRecordError("missing_field", "model_id")
+    try:
+        model_id = raw_id.decode()
+        model_version = None if b"model_version" not in meta else meta[b"model_version"].decode()
+    except UnicodeDecodeError:
+        raise BadRecordError("wrong_type", "model_id / model_version must be UTF-8 text") from None
+    if not model_id:
+        raise BadRecordError("wrong_type", "model_id must be a non-empty string")
+    return model_id, model_version
+
+
+def _field(table: pa.Table, name: str) -> pa.Array | None:
+    """The column ``name`` as one array (None when absent)."""
+    if name not in table.schema.names:
+        return None
+    column = table.column(name)
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+def _struct_columns(table: pa.Table, name: str, n: int, *, numbers_only: bool) -> Columns | None:
+    import pyarrow as pa
+
+    arr = _field(table, name)
+    if arr is None:
+        return None
+    if not pa.types.is_struct(arr.type):
+        raise BadRecordError("bad_batch", f"{name} must be an Arrow struct, not {arr.type}")
+    names = [f.name for f in arr.type]
+    children = arr.flatten()  # applies the struct's own null rows to every child
+    dense = [i for i, child in enumerate(children) if child.null_count == 0 and _is_number(child.type)]
+    columns: dict[str, Column | None] = dict.fromkeys(names)
+    columns.update(_dense_numbers([names[i] for i in dense], [children[i] for i in dense], name))
+    for i, child in enumerate(children):
+        if columns[names[i]] is None:
+            columns[names[i]] = _column(child, f"{name}.{names[i]}", numbers_only)
+    return Columns(n, cast("dict[str, Column]", columns))
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_floating(kind) or pa.types.is_integer(kind))
+
+
+def _dense_numbers(names: list[str], arrays: list[pa.Array], what: str) -> dict[str, Column]:
+    """Numeric children without nulls, classified in one pass over a 2-D block (the common case: one numpy
+    call per batch instead of several per feature)."""
+    if not arrays:
+        return {}
+    block = np.vstack([a.to_numpy(zero_copy_only=False) for a in arrays]).astype(np.float64, copy=False)
+    finite = np.isfinite(block)
+    if not finite.all():
+        bad = names[int(np.flatnonzero(~finite.all(axis=1))[0])]
+        raise BadRecordError("non_finite", f"{what}.{bad}: NaN or infinity where a number belongs")
+    kinds = (block != np.floor(block)).view(np.uint8) + np.uint8(Kind.INTEGRAL)  # as classify_numbers
+    return {name: Column(block[row], kinds[row], None) for row, name in enumerate(names)}
+
+
+def _column(arr: pa.Array, what: str, numbers_only: bool = False) -> Column:
+    """One Arrow array as a :class:`Column`, classified as the same values in JSON would be."""
+    import pyarrow as pa
+
+    kind = arr.type
+    if pa.types.is_dictionary(kind):
+        if not numbers_only and _is_text(kind.value_type):
+            return _dictionary_strings(arr)
+        arr = arr.cast(kind.value_type)
+        kind = arr.type
+    if pa.types.is_null(kind):
+        return Column.missing(len(arr))
+    if _is_number(kind):
+        return Column(*classify_numbers(_finite_numbers(arr, what)), None)
+    if numbers_only:
+        raise BadRecordError("wrong_type", f"{what}: values must be numbers, not Arrow {kind}")
+    if pa.types.is_boolean(kind):
+        return _boolean_column(arr)
+    if _is_text(kind):
+        return _text_column(np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object), arr.is_null())
+    raise BadRecordError("wrong_type", f"{what}: Arrow type {kind} is not a scalar this format takes")
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind))
+
+
+def _dictionary_strings(arr: pa.DictionaryArray) -> Column:
+    """Text rows of a dictionary array: each distinct value becomes one Python str that the rows share."""
+    if arr.dictionary.null_count:  # a null inside the dictionary itself: rare, take the general path
+        plain = arr.cast(arr.type.value_type)
+        return _text_column(np.asarray(plain.to_numpy(zero_copy_only=False), dtype=object), plain.is_null())
+    values = np.asarray(arr.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    indices = arr.indices
+    if not indices.null_count:
+        codes = np.asarray(indices.to_numpy(), dtype=np.intp)
+        return _text_column(values[codes], None, Categories(codes, values))
+    codes = np.asarray(indices.fill_null(0).to_numpy(), dtype=np.intp)
+    column = _text_column(values[codes], indices.is_null())
+    if column.strings is None:
+        return column
+    return replace(column, categories=Categories(np.where(column.kinds == Kind.STRING, codes, -1), values))
+
+
+def _finite_numbers(arr: pa.Array, what: str) -> NDArray[np.float64]:
+    """float64 values with NaN in null rows; BadRecordError when a present value is NaN or infinite."""
+    values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
+    finite = np.isfinite(values)
+    if int(np.count_nonzero(~finite)) != arr.null_count:
+        raise BadRecordError("non_finite", f"{what}: NaN or infinity where a number belongs")
+    return values
+
+
+def _boolean_column(arr: pa.Array) -> Column:
+    valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    truth = np.asarray(arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    strings = np.where(truth, "true", "false").astype(object)
+    strings[~valid] = None
+    kinds = np.where(valid, np.uint8(Kind.BOOLEAN), np.uint8(Kind.MISSING)).astype(np.uint8)
+    return Column(np.full(len(arr), np.nan), kinds, strings if valid.any() else None)
+
+
+def _text_column(strings: NDArray[np.object_], nulls: pa.BooleanArray | None,
+                 categories: Categories | None = None) -> Column:
+    """STRING rows, MISSING where ``nulls`` (an Arrow null mask; None: no null row); ``categories`` only
+    without nulls."""
+    n = strings.size
+    if nulls is None or not nulls.true_count:
+        return Column(np.full(n, np.nan), np.full(n, Kind.STRING, dtype=np.uint8), strings, categories)
+    missing = np.asarray(nulls.to_numpy(zero_copy_only=False), dtype=bool)
+    strings[missing] = None
+    kinds = np.where(missing, np.uint8(Kind.MISSING), np.uint8(Kind.STRING)).astype(np.uint8)
+    return Column(np.full(n, np.nan), kinds, None if missing.all() else strings)
+
+
+def _timestamps(table: pa.Table, n: int, fallback_ms: int | None) -> NDArray[np.int64]:
+    import pyarrow as pa
+
+    arr = _field(table, "timestamp")
+    if arr is None or pa.types.is_null(arr.type):
+        if fallback_ms is None:
+            raise BadRecordError("missing_field", "timestamp")
+        return np.full(n, fallback_ms, dtype=np.int64)
+    kind = arr.type
+    if pa.types.is_timestamp(kind):
+        arr = arr.cast(pa.int64()).cast(pa.float64())
+        values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64) * _MS_PER_UNIT[kind.unit]
+    elif _is_number(kind):
+        values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
+    else:
+        raise BadRecordError("bad_timestamp", f"timestamp must be epoch milliseconds or an Arrow timestamp, not {kind}")
+    if arr.null_count:
+        if fallback_ms is None:
+            raise BadRecordError("missing_field", "timestamp")
+        values = np.where(np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool), fallback_ms, values)
+    if values.size and not (np.all(values >= 0) and np.all(values < MAX_TIMESTAMP_MS)):
+        raise BadRecordError("bad_timestamp", "timestamps must be epoch milliseconds >= 0")
+    return values.astype(np.int64)
+
+
+def _inference_ids(table: pa.Table, n: int) -> NDArray[np.object_]:
+    import pyarrow as pa
+
+    arr = _field(table, "inference_id")
+    if arr is None:
+        return np.full(n, None, dtype=object)
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    if pa.types.is_integer(arr.type):
+        arr = arr.cast(pa.string())
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_null(arr.type)):
+        raise BadRecordError("wrong_type", f"inference_id must be text, not Arrow {arr.type}")
+    if pa.types.is_null(arr.type):
+        return np.full(n, None, dtype=object)
+    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _prediction(table: pa.Table, n: int) -> tuple[Column | None, NDArray[np.float64] | None]:
+    import pyarrow as pa
+
+    arr = _field(table, "prediction")
+    if arr is None:
+        return None, None
+    if not pa.types.is_struct(arr.type):
+        return _column(arr, "prediction"), None
+    parts = dict(zip((f.name for f in arr.type), arr.flatten(), strict=True))
+    label = None if "label" not in parts else _column(parts["label"], "prediction.label")
+    score = None
+    if "score" in parts:
+        score = _column(parts["score"], "prediction.score", numbers_only=True).numbers
+    return label, score
+
+
+# ----------------------------------------------------------------------------------------------- encode
+
+
+def encode_arrow_batch(
+    model_id: str, rows: Sequence[Mapping[str, Any]], *, model_version: str | None = None
+) -> bytes | None:
+    """An Arrow batch of capture ``rows`` (shaped as for :func:`streamdrift.ingest.records.encode_columnar_batch`),
+    or None when a column cannot take one Arrow type (then send a JSON columnar batch)."""
+    return arrow_message(model_id, model_version, lambda: _row_fields(rows))
+
+
+def arrow_message(model_id: str, model_version: str | None, fields_of: Callable[[], dict[str, pa.Array]],
+                  ) -> bytes | None:
+    """The Arrow batch message of the fields ``fields_of()`` builds, with the batch metadata; None when they
+    cannot be built (a column that takes no one Arrow type)."""
+    import pyarrow as pa
+
+    try:
+        fields = fields_of()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return None
+    meta = {"streamdrift.format": FORMAT, "schema_version": VERSION, "model_id": model_id}
+    if model_version is not None:
+        meta["model_version"] = model_version
+    return stream_bytes(pa.RecordBatch.from_arrays(list(fields.values()), names=list(fields), metadata=meta))
+
+
+def stream_bytes(batch: pa.RecordBatch) -> bytes:
+    """One record batch as an Arrow IPC stream: the message an Arrow columnar batch is."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return bytes(sink.getvalue())
+
+
+def _row_fields(rows: Sequence[Mapping[str, Any]]) -> dict[str, pa.Array]:
+    import pyarrow as pa
+
+    fields: dict[str, pa.Array] = {
+        "timestamp": pa.array([int(r["timestamp"]) for r in rows], type=pa.int64()),
+        "inference_id": pa.array([r.get("inference_id") for r in rows], type=pa.string()),
+        "features": _struct_of([r.get("features") or {} for r in rows], numbers_only=False),
+    }
+    predictions = [r.get("prediction") for r in rows]
+    if any(isinstance(p, Mapping) for p in predictions):
+        pairs = [p if isinstance(p, Mapping) else {"label": p} for p in predictions]
+        fields["prediction"] = pa.StructArray.from_arrays(
+            [scalar_array([p.get("label") for p in pairs]),
+             finite_or_null(pa.array([p.get("score") for p in pairs], type=pa.float64()))],
+            names=["label", "score"])
+    elif any(p is not None for p in predictions):
+        fields["prediction"] = scalar_array(predictions)
+    if any(r.get("attributions") is not None for r in rows):
+        fields["attributions"] = _struct_of([r.get("attributions") or {} for r in rows], numbers_only=True)
+    return fields
+
+
+def _struct_of(mappings: Sequence[Mapping[str, object]], *, numbers_only: bool) -> pa.Array:
+    import pyarrow as pa
+
+    names: dict[str, None] = {}
+    for m in mappings:
+        names.update(dict.fromkeys(m))
+    arrays = [finite_or_null(pa.array([m.get(name) for m in mappings], type=pa.float64())) if numbers_only
+              else scalar_array([m.get(name) for m in mappings]) for name in names]
+    return struct_array(arrays, list(names), len(mappings))
+
+
+def struct_array(arrays: list[pa.Array], names: list[str], n: int) -> pa.Array:
+    """The struct column of ``n`` rows with these fields (none: an empty struct per row)."""
+    import pyarrow as pa
+
+    if not names:
+        return pa.array([{}] * n, type=pa.struct([]))
+    return pa.StructArray.from_arrays(arrays, names=names)
+
+
+def scalar_array(values: list[object]) -> pa.Array:
+    """Values of one column; text is dictionary-encoded (categories repeat), bool never mixes with numbers."""
+    import pyarrow as pa
+
+    types = set(map(type, values)) - {type(None)}
+    if bool in types and types != {bool}:
+        raise pa.ArrowTypeError("booleans mixed with other values")
+    if types == {str}:
+        return pa.array(values, type=pa.string()).dictionary_encode()
+    if types and types <= {int, float} and float in types:
+        return finite_or_null(pa.array(values, type=pa.float64()))
+    return finite_or_null(pa.array(values))
+
+
+def finite_or_null(arr: pa.Array) -> pa.Array:
+    """NaN and infinities become null (missing), as the SDK's JSON encoding writes them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_floating(arr.type):
+        return arr
+    return pc.if_else(pc.is_finite(arr), arr, pa.scalar(None, arr.type))

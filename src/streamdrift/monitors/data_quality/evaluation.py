@@ -1,0 +1,568 @@
+"""Evaluate one closed window profile against a baseline: drift tests plus SageMaker's data-quality checks.
+
+Semantics (see docs/evaluation.md for the reasoning):
+
+- ``baseline_drift_check`` (``calibrated``, the default for streamdrift baselines): per feature a test p-value
+  (numeric: sketch-error-widened two-sample KS; categorical: chi-square homogeneity with small cells pooled),
+  corrected over all drift-tested features of the window (Holm by default, or Benjamini-Hochberg). A feature
+  drifts when its adjusted p-value <= ``alpha`` **and** its effect size (the selected statistic) exceeds the
+  effect-size floor (``effect_size_floor`` for L-inf, the per-statistic thresholds for PSI / JS / Wasserstein;
+  a baseline constraint's ``drift_threshold`` overrides it per feature). ``simple`` / ``robust`` reproduce
+  SageMaker's comparison (distance > threshold; robust subtracts ``c * sqrt((n+m)/(n*m))`` first) and are the
+  default for baselines imported from SageMaker, with their ``comparison_method`` / ``comparison_threshold``.
+- Data-quality checks, SageMaker names, thresholds from the baseline's ``monitoring_config``: a violation when
+  the window's conforming share is below ``threshold x baseline share``; in ``calibrated`` mode the shortfall
+  must also be significant (one-sided binomial test, Bonferroni over the window's checks of that kind).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from streamdrift.errors import EvaluationError
+from streamdrift.events.events import Monitor
+from streamdrift.monitors.data_quality import stattests
+from streamdrift.monitors.data_quality.stattests import Correction
+
+if TYPE_CHECKING:
+    from streamdrift.baseline.baseline import Baseline
+    from streamdrift.baseline.constraints import FeatureConstraint, MonitoringConfig
+    from streamdrift.profile.profiles import DatasetProfile, FeatureProfile
+
+Method = Literal["calibrated", "simple", "robust"]
+NumericStatistic = Literal["linf", "psi", "js", "wasserstein"]
+FeatureKind = Literal["numeric", "categorical"]
+CheckKey = tuple[Monitor, str, str]  # (monitor, check, feature or metric)
+
+METHODS: tuple[str, ...] = ("calibrated", "simple", "robust")
+NUMERIC_STATISTICS: tuple[str, ...] = ("linf", "psi", "js", "wasserstein")
+CORRECTIONS: tuple[str, ...] = ("holm", "bh", "none")
+_NUMERIC_TYPES = frozenset({"Integral", "Fractional"})
+_CATEGORICAL_TYPES = frozenset({"String", "Boolean"})
+# columns.Kind values, by number so this pure module does not need the records layer
+_INTEGRAL, _FRACTIONAL, _STRING, _BOOLEAN, _NONFINITE = 1, 2, 3, 4, 5
+_CONFORMING_KINDS: Mapping[str, tuple[int, ...]] = {
+    "Integral": (_INTEGRAL,),
+    "Fractional": (_INTEGRAL, _FRACTIONAL, _NONFINITE),
+    "String": (_INTEGRAL, _FRACTIONAL, _STRING, _BOOLEAN, _NONFINITE),
+    "Boolean": (_BOOLEAN,),
+}
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """How windows are judged. ``method=None`` picks ``calibrated`` for streamdrift baselines and the
+    baseline's own ``comparison_method`` for baselines imported from SageMaker.
+
+    ``alpha=0.01`` with Holm is a family-wise level: under no drift at most 1% of windows raise any drift
+    alarm, whatever the feature count (Holm controls the FWER under any dependence).
+    """
+
+    method: Method | None = None
+    alpha: float = 0.01
+    correction: Correction = "holm"
+    effect_size_floor: float = 0.05
+    statistic: NumericStatistic = "linf"
+    psi_threshold: float = 0.2
+    js_threshold: float = 0.1
+    wasserstein_threshold: float = 0.1
+    comparison_threshold: float | None = None  # simple/robust threshold; None: the baseline's monitoring_config
+    robust_c: float = stattests.SAGEMAKER_ROBUST_C
+    min_window_records: int = 30
+    high_cardinality_ratio: float = 0.5
+    rank_error_scale: float = 1.0  # multiplies eps_a + eps_b; 1.0 = the sketch's 99% bound
+    secondary_statistics: bool = True
+
+    def __post_init__(self) -> None:
+        if self.method is not None and self.method not in METHODS:
+            raise EvaluationError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.statistic not in NUMERIC_STATISTICS:
+            raise EvaluationError(f"statistic must be one of {NUMERIC_STATISTICS}, got {self.statistic!r}")
+        if self.correction not in CORRECTIONS:
+            raise EvaluationError(f"correction must be one of {CORRECTIONS}, got {self.correction!r}")
+        if not 0.0 < self.alpha < 1.0:
+            raise EvaluationError(f"alpha must be in (0, 1), got {self.alpha}")
+        if self.effect_size_floor < 0 or self.rank_error_scale < 0 or self.min_window_records < 0:
+            raise EvaluationError("effect_size_floor, rank_error_scale and min_window_records must be >= 0")
+
+    def statistic_threshold(self, statistic: str) -> float:
+        return {"linf": self.effect_size_floor, "psi": self.psi_threshold, "js": self.js_threshold,
+                "wasserstein": self.wasserstein_threshold}[statistic]
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureResult:
+    feature: str
+    kind: FeatureKind
+    statistic: str
+    value: float
+    threshold: float
+    p_value: float | None  # adjusted for multiple testing (calibrated); raw otherwise
+    n_window: int
+    n_baseline: int
+    drifted: bool
+    secondary: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    check: str  # SageMaker constraint_check_type (or another monitor's check name)
+    description: str
+    n_window: int
+    feature: str | None = None
+    metric: str | None = None
+    statistic: str | None = None
+    value: float | None = None
+    threshold: float | None = None
+    p_value: float | None = None
+    n_baseline: int | None = None
+    monitor: Monitor = "data_quality"
+
+    @property
+    def subject(self) -> str:
+        return self.feature if self.feature is not None else (self.metric or "")
+
+    @property
+    def key(self) -> CheckKey:
+        return (self.monitor, self.check, self.subject)
+
+
+@dataclass(frozen=True)
+class WindowEvaluation:
+    method: Method
+    n_window: int
+    n_baseline: int
+    results: list[FeatureResult]
+    violations: list[Violation]
+    checked: frozenset[CheckKey]  # every check run in this window, violated or not (feeds hysteresis)
+    skipped: dict[str, str]  # feature -> why its drift test did not run
+    elapsed_seconds: float
+
+    @property
+    def drifted(self) -> list[FeatureResult]:
+        return [r for r in self.results if r.drifted]
+
+    def result_for(self, feature: str) -> FeatureResult | None:
+        return next((r for r in self.results if r.feature == feature), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method, "n_window": self.n_window, "n_baseline": self.n_baseline,
+            "results": [_result_dict(r) for r in self.results],
+            "violations": [_violation_dict(v) for v in self.violations],
+            "skipped": dict(self.skipped), "elapsed_seconds": self.elapsed_seconds,
+        }
+
+
+def _result_dict(r: FeatureResult) -> dict[str, Any]:
+    return {"feature": r.feature, "kind": r.kind, "statistic": r.statistic, "value": r.value,
+            "threshold": r.threshold, "p_value": r.p_value, "n_window": r.n_window, "n_baseline": r.n_baseline,
+            "drifted": r.drifted, "secondary": dict(r.secondary)}
+
+
+def _violation_dict(v: Violation) -> dict[str, Any]:
+    return {"check": v.check, "monitor": v.monitor, "feature": v.feature, "metric": v.metric,
+            "statistic": v.statistic, "value": v.value, "threshold": v.threshold, "p_value": v.p_value,
+            "n_window": v.n_window, "n_baseline": v.n_baseline, "description": v.description}
+
+
+# --------------------------------------------------------------------------------------------- drift
+
+
+@dataclass(frozen=True)
+class PreparedBaseline:
+    """A baseline with what every evaluation reads from it computed once (KLL step CDFs, category
+    frequencies). Build it with :func:`prepare` and reuse it for every window of the baseline."""
+
+    baseline: Baseline
+    numeric_cdfs: dict[str, stattests.StepCdf]
+    frequencies: dict[str, dict[str, int]]
+
+
+def prepare(baseline: Baseline) -> PreparedBaseline:
+    items: dict[str, stattests.StepCdf] = {}
+    freqs: dict[str, dict[str, int]] = {}
+    for name, fp in baseline.profile.features.items():
+        if fp.numeric.count > 0 and not fp.numeric.kll.is_empty:
+            items[name] = stattests.step_cdf(fp.numeric.kll)
+        if fp.categorical.count > 0:
+            freqs[name] = fp.categorical.frequencies()
+    return PreparedBaseline(baseline, items, freqs)
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """One feature's drift test before multiple-testing correction."""
+
+    feature: str
+    kind: FeatureKind
+    statistic: str
+    value: float
+    p_value: float
+    n_window: int
+    n_baseline: int
+    rank_error: float
+    secondary: dict[str, float]
+
+
+def resolve_method(config: EvaluationConfig, monitoring: MonitoringConfig, source: str) -> Method:
+    if config.method is not None:
+        return config.method
+    if source == "sagemaker":
+        return "robust" if monitoring.comparison_method == "Robust" else "simple"
+    return "calibrated"
+
+
+def _numeric_candidate(name: str, window: FeatureProfile, base: FeatureProfile, prepared: PreparedBaseline,
+                       config: EvaluationConfig) -> _Candidate:
+    wk, bk = window.numeric.kll, base.numeric.kll
+    ks = stattests.calibrated_ks(wk, prepared.numeric_cdfs.get(name) or bk)
+    eps = ks.rank_error * config.rank_error_scale
+    p = float(stattests.ks_pvalue(max(0.0, ks.distance - eps), ks.n, ks.m))
+    secondary: dict[str, float] = {"linf": ks.distance, "rank_error": eps}
+    if config.secondary_statistics or config.statistic == "psi":
+        secondary["psi"] = stattests.psi(wk, bk)
+    if config.secondary_statistics or config.statistic == "js":
+        secondary["js"] = stattests.js_distance(wk, bk)
+    if config.secondary_statistics or config.statistic == "wasserstein":
+        secondary["wasserstein"] = stattests.normalized_wasserstein(wk, bk)
+    return _Candidate(name, "numeric", config.statistic, secondary[config.statistic], p, ks.n, ks.m, eps,
+                      secondary)
+
+
+def _categorical_candidate(name: str, window: FeatureProfile, base: FeatureProfile, prepared: PreparedBaseline,
+                           config: EvaluationConfig) -> _Candidate:
+    wf = window.categorical.frequencies()
+    bf = prepared.frequencies.get(name) or base.categorical.frequencies()
+    linf = stattests.categorical_linf(wf, bf)
+    chi = stattests.chi_square_homogeneity(wf, bf)
+    secondary = {"linf": linf, "chi2": chi.statistic, "chi2_dof": float(chi.dof)}
+    if config.secondary_statistics:
+        secondary["js"] = stattests.categorical_js(wf, bf)
+        secondary["unseen_share"] = stattests.unseen_share(wf, frozenset(bf))
+    return _Candidate(name, "categorical", "linf", linf, chi.p_value, int(window.categorical.count),
+                      int(base.categorical.count), 0.0, secondary)
+
+
+def _skip_reason(window: FeatureProfile, base: FeatureProfile, kind: FeatureKind,
+                 constraint: FeatureConstraint | None, config: EvaluationConfig) -> str | None:
+    if kind == "numeric":
+        if window.numeric.count == 0 or window.numeric.kll.is_empty:
+            return "no numeric values in the window"
+        if base.numeric.count == 0 or base.numeric.kll.is_empty:
+            return "no numeric values in the baseline"
+        return None
+    if constraint is not None and constraint.high_cardinality:
+        return "high cardinality (baseline)"
+    cat = window.categorical
+    if cat.count == 0 or base.categorical.count == 0:
+        return "no categorical values in the window or baseline"
+    if cat.count >= 20 and float(cat.distinct.estimate) > config.high_cardinality_ratio * cat.count:
+        return "high cardinality (window)"
+    return None
+
+
+def _drift_kind(constraint: FeatureConstraint | None, base: FeatureProfile) -> FeatureKind | None:
+    inferred = (constraint.inferred_type if constraint is not None else base.inferred_type).value
+    if inferred in _NUMERIC_TYPES:
+        return "numeric"
+    if inferred in _CATEGORICAL_TYPES:
+        return "categorical"
+    return None
+
+
+def _candidates(window: DatasetProfile, prepared: PreparedBaseline, config: EvaluationConfig,
+                skipped: dict[str, str]) -> list[_Candidate]:
+    baseline = prepared.baseline
+    out: list[_Candidate] = []
+    constraints = baseline.constraints.features
+    for name, base in sorted(baseline.profile.features.items()):
+        constraint = constraints.get(name)
+        kind = _drift_kind(constraint, base)
+        current = window.features.get(name)
+        if kind is None or current is None:
+            skipped[name] = "type not comparable" if kind is None else "absent from the window"
+            continue
+        reason = _skip_reason(current, base, kind, constraint, config)
+        if reason is not None:
+            skipped[name] = reason
+            continue
+        maker = _numeric_candidate if kind == "numeric" else _categorical_candidate
+        out.append(maker(name, current, base, prepared, config))
+    return out
+
+
+def _floor(candidate: _Candidate, constraint: FeatureConstraint | None, config: EvaluationConfig) -> float:
+    if constraint is not None and constraint.drift_threshold is not None:
+        return constraint.drift_threshold
+    return config.statistic_threshold(candidate.statistic)
+
+
+def _calibrated_results(candidates: list[_Candidate], baseline: Baseline,
+                        config: EvaluationConfig) -> list[FeatureResult]:
+    raw = np.array([c.p_value for c in candidates], dtype=np.float64)
+    adjusted = stattests.adjust_pvalues(raw, config.correction)
+    levels = stattests.per_test_levels(raw, config.alpha, config.correction)
+    n = np.array([c.n_window for c in candidates], dtype=np.float64)
+    m = np.array([c.n_baseline for c in candidates], dtype=np.float64)
+    eps = np.array([c.rank_error for c in candidates], dtype=np.float64)
+    critical = stattests.calibrated_threshold(levels, n, m, eps)
+    results = []
+    for i, c in enumerate(candidates):
+        floor = _floor(c, baseline.constraints.features.get(c.feature), config)
+        significant = bool(adjusted[i] <= config.alpha)
+        secondary = {**c.secondary, "p_raw": float(raw[i]), "level": float(levels[i])}
+        if c.kind == "numeric":
+            secondary["ks_critical"] = float(critical[i])
+        threshold = max(floor, float(critical[i])) if c.kind == "numeric" and c.statistic == "linf" else floor
+        results.append(FeatureResult(c.feature, c.kind, c.statistic, c.value, threshold, float(adjusted[i]),
+                                     c.n_window, c.n_baseline, significant and c.value > floor, secondary))
+    return results
+
+
+def _sagemaker_results(candidates: list[_Candidate], baseline: Baseline, config: EvaluationConfig,
+                       method: Method) -> list[FeatureResult]:
+    default = (config.comparison_threshold if config.comparison_threshold is not None
+               else baseline.constraints.monitoring.comparison_threshold)
+    results = []
+    for c in candidates:
+        constraint = baseline.constraints.features.get(c.feature)
+        threshold = constraint.drift_threshold if constraint and constraint.drift_threshold is not None else default
+        linf = c.secondary["linf"]
+        value = (stattests.sagemaker_robust_distance(linf, c.n_window, c.n_baseline, config.robust_c)
+                 if method == "robust" else linf)
+        results.append(FeatureResult(c.feature, c.kind, f"{method}_linf", value, threshold, c.p_value,
+                                     c.n_window, c.n_baseline, value > threshold, dict(c.secondary)))
+    return results
+
+
+def _drift_violation(r: FeatureResult) -> Violation:
+    p = f", p={r.p_value:.3g}" if r.p_value is not None else ""
+    return Violation(
+        check="baseline_drift_check", feature=r.feature, statistic=r.statistic, value=r.value,
+        threshold=r.threshold, p_value=r.p_value, n_window=r.n_window, n_baseline=r.n_baseline,
+        description=f"{r.kind} distribution of {r.feature!r} drifted: {r.statistic}={r.value:.4f} > "
+                    f"{r.threshold:.4f}{p} (n={r.n_window}, m={r.n_baseline})",
+    )
+
+
+# --------------------------------------------------------------------------------------------- data quality
+
+
+@dataclass(frozen=True, slots=True)
+class _ShareCheck:
+    """A 'share of conforming rows below threshold' check of one feature, with the baseline's own counts.
+
+    ``multiplier`` is SageMaker's threshold (1.0 = no worse than the baseline); ``threshold`` the share it
+    implies (``multiplier x`` the baseline's conforming share, or the constraint's completeness).
+    """
+
+    check: str
+    feature: str
+    conforming: int
+    total: int
+    threshold: float
+    multiplier: float
+    base_conforming: int
+    base_total: int
+    what: str
+
+    def p_value(self) -> float:
+        """Calibrated evidence of a shortfall: vs the baseline's rate (exact conditional binomial split) when the
+        threshold is the baseline's own share, else a one-sided binomial test against the threshold share."""
+        from scipy.stats import binom
+        if self.multiplier >= 1.0 and self.base_total > 0:
+            return stattests.split_pvalue(self.total - self.conforming, self.base_total - self.base_conforming,
+                                          self.total, self.base_total)
+        return float(binom.cdf(self.conforming, self.total, min(1.0, self.threshold)))
+
+
+def _type_share(fp: FeatureProfile, inferred: str) -> tuple[int, int]:
+    kinds = _CONFORMING_KINDS.get(inferred)
+    present = int(fp.n_present)
+    if kinds is None or present == 0:
+        return 0, 0
+    counts = fp.type_counts
+    conforming = sum(int(counts[k]) for k in kinds)
+    return min(conforming, present), present
+
+
+def _completeness_check(name: str, fp: FeatureProfile, window: DatasetProfile, constraint: FeatureConstraint,
+                        n_base: int) -> _ShareCheck:
+    base_present = round(constraint.completeness * n_base)
+    return _ShareCheck("completeness_check", name, int(fp.n_present), int(window.n_records),
+                       constraint.completeness, 1.0, base_present, n_base, "completeness")
+
+
+def _type_check(name: str, fp: FeatureProfile, base_fp: FeatureProfile | None, constraint: FeatureConstraint,
+                monitoring: MonitoringConfig) -> _ShareCheck | None:
+    inferred = constraint.inferred_type.value
+    conforming, present = _type_share(fp, inferred)
+    if present == 0:
+        return None
+    bc, bp = _type_share(base_fp, inferred) if base_fp is not None else (0, 0)
+    base_share = bc / bp if bp else 1.0
+    multiplier = monitoring.datatype_check_threshold
+    return _ShareCheck("data_type_check", name, conforming, present, multiplier * base_share, multiplier, bc, bp,
+                       f"share of {inferred} values")
+
+
+def _domain_check(name: str, fp: FeatureProfile, base_fp: FeatureProfile | None, domain: tuple[str, ...],
+                  monitoring: MonitoringConfig) -> _ShareCheck | None:
+    total = int(fp.categorical.count)
+    if total == 0:
+        return None
+    freqs = fp.categorical.frequencies()
+    in_domain = min(total, int(sum(freqs.get(v, 0) for v in domain)))
+    base_total = int(base_fp.categorical.count) if base_fp is not None else 0
+    multiplier = monitoring.domain_content_threshold
+    # the domain is what the baseline showed: all its values conform
+    return _ShareCheck("categorical_values_check", name, in_domain, total, multiplier, multiplier, base_total,
+                       base_total, "share of values in the baseline domain")
+
+
+def _share_checks(window: DatasetProfile, baseline: Baseline, monitoring: MonitoringConfig) -> list[_ShareCheck]:
+    checks: list[_ShareCheck | None] = []
+    n_base = int(baseline.profile.n_records)
+    for name, constraint in sorted(baseline.constraints.features.items()):
+        fp = window.features.get(name)
+        if fp is None or fp.n_present == 0:
+            continue
+        base_fp = baseline.profile.features.get(name)
+        checks.append(_completeness_check(name, fp, window, constraint, n_base))
+        checks.append(_type_check(name, fp, base_fp, constraint, monitoring))
+        if constraint.domain is not None:
+            checks.append(_domain_check(name, fp, base_fp, constraint.domain, monitoring))
+    return [c for c in checks if c is not None]
+
+
+def _share_violations(checks: list[_ShareCheck], calibrated: bool, alpha: float) -> list[Violation]:
+    per_kind: dict[str, int] = {}
+    for c in checks:
+        per_kind[c.check] = per_kind.get(c.check, 0) + 1
+    out = []
+    for c in checks:
+        share = c.conforming / c.total
+        if share >= c.threshold:
+            continue
+        p = c.p_value()
+        if calibrated and p > alpha / per_kind[c.check]:
+            continue
+        out.append(Violation(
+            check=c.check, feature=c.feature, statistic=c.check.removesuffix("_check"), value=share,
+            threshold=c.threshold, p_value=p, n_window=c.total, n_baseline=c.base_total,
+            description=f"{c.what} of {c.feature!r} is {share:.4f} < {c.threshold:.4f} "
+                        f"({c.conforming} of {c.total}, p={p:.3g})",
+        ))
+    return out
+
+
+def _column_violations(window: DatasetProfile, baseline: Baseline) -> tuple[list[Violation], set[CheckKey]]:
+    checked: set[CheckKey] = set()
+    out: list[Violation] = []
+    n = int(window.n_records)
+    for name, constraint in sorted(baseline.constraints.features.items()):
+        checked.add(("data_quality", "missing_column_check", name))
+        fp = window.features.get(name)
+        if n > 0 and constraint.completeness > 0 and (fp is None or fp.n_present == 0):
+            out.append(Violation(check="missing_column_check", feature=name, statistic="completeness", value=0.0,
+                                 threshold=constraint.completeness, n_window=n,
+                                 n_baseline=int(baseline.profile.n_records),
+                                 description=f"column {name!r} of the baseline has no value in the window"))
+    for name, fp in sorted(window.features.items()):
+        if name in baseline.constraints.features or fp.n_present == 0:
+            continue
+        checked.add(("data_quality", "extra_column_check", name))
+        out.append(Violation(check="extra_column_check", feature=name, n_window=n,
+                             description=f"column {name!r} is not in the baseline"))
+    return out, checked
+
+
+def _negative_count_lower_bound(fp: FeatureProfile) -> int:
+    """A conservative count of negative values: the KLL rank of 0 less its rank error (>= 1 as min < 0)."""
+    kll = fp.numeric.kll
+    share = float(np.asarray(kll.cdf(np.array([0.0]), inclusive=False), dtype=np.float64)[0])
+    eps = stattests.effective_rank_error(kll)
+    return max(1, int(np.floor((share - eps) * fp.numeric.count)))
+
+
+def _non_negative_violations(window: DatasetProfile, baseline: Baseline, calibrated: bool,
+                             alpha: float) -> tuple[list[Violation], set[CheckKey]]:
+    """SageMaker: a non-negative baseline feature with a negative value. Calibrated: the window's negatives
+    (a lower bound from the KLL) must also be significantly more frequent than the baseline's (none)."""
+    checked: set[CheckKey] = set()
+    candidates: list[tuple[str, FeatureProfile]] = []
+    for name, constraint in sorted(baseline.constraints.features.items()):
+        fp = window.features.get(name)
+        if not constraint.is_non_negative or fp is None or fp.numeric.count == 0:
+            continue
+        checked.add(("data_quality", "non_negative_check", name))
+        if fp.numeric.min < 0:
+            candidates.append((name, fp))
+    out: list[Violation] = []
+    n_base = int(baseline.profile.n_records)
+    for name, fp in candidates:
+        negatives = _negative_count_lower_bound(fp)
+        p = stattests.split_pvalue(negatives, 0, int(fp.numeric.count), n_base)
+        if calibrated and p > alpha / max(1, len(checked)):
+            continue
+        out.append(Violation(check="non_negative_check", feature=name, statistic="min",
+                             value=float(fp.numeric.min), threshold=0.0, p_value=p, n_window=int(fp.numeric.count),
+                             n_baseline=n_base,
+                             description=f"{name!r} was non-negative in the baseline; window min is "
+                                         f"{float(fp.numeric.min):g} (at least {negatives} negative values, p={p:.3g})"))
+    return out, checked
+
+
+def _data_quality(window: DatasetProfile, baseline: Baseline, calibrated: bool,
+                  alpha: float) -> tuple[list[Violation], set[CheckKey]]:
+    columns, checked = _column_violations(window, baseline)
+    non_negative, checked_nn = _non_negative_violations(window, baseline, calibrated, alpha)
+    shares = _share_checks(window, baseline, baseline.constraints.monitoring)
+    checked |= checked_nn | {("data_quality", c.check, c.feature) for c in shares}
+    return [*columns, *non_negative, *_share_violations(shares, calibrated, alpha)], checked
+
+
+# --------------------------------------------------------------------------------------------- entry point
+
+
+def evaluate(window: DatasetProfile, baseline: Baseline | PreparedBaseline,
+             config: EvaluationConfig | None = None) -> WindowEvaluation:
+    """Judge ``window`` against ``baseline`` (pure: no I/O). Raises EvaluationError on unusable input.
+
+    Pass a :class:`PreparedBaseline` (:func:`prepare`) when evaluating many windows against one baseline.
+    """
+    config = config or EvaluationConfig()
+    started = time.perf_counter()
+    prepared = baseline if isinstance(baseline, PreparedBaseline) else prepare(baseline)
+    baseline = prepared.baseline
+    monitoring = baseline.constraints.monitoring
+    method = resolve_method(config, monitoring, baseline.constraints.source)
+    skipped: dict[str, str] = {}
+    results: list[FeatureResult] = []
+    if not monitoring.perform_comparison:
+        skipped.update(dict.fromkeys(baseline.profile.features, "comparison disabled in monitoring_config"))
+    elif window.n_records < config.min_window_records:
+        skipped.update(dict.fromkeys(baseline.profile.features,
+                                     f"window has {window.n_records} < {config.min_window_records} records"))
+    else:
+        candidates = _candidates(window, prepared, config, skipped)
+        if candidates:
+            results = (_calibrated_results(candidates, baseline, config) if method == "calibrated"
+                       else _sagemaker_results(candidates, baseline, config, method))
+    violations = [_drift_violation(r) for r in results if r.drifted]
+    checked: set[CheckKey] = {("data_quality", "baseline_drift_check", r.feature) for r in results}
+    if monitoring.evaluate_constraints and window.n_records > 0:
+        dq, dq_checked = _data_quality(window, baseline, method == "calibrated", config.alpha)
+        violations.extend(dq)
+        checked |= dq_checked
+    return WindowEvaluation(
+        method=method, n_window=int(window.n_records), n_baseline=int(baseline.profile.n_records),
+        results=results, violations=violations, checked=frozenset(checked), skipped=skipped,
+        elapsed_seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,134 @@
+"""The control plane's judge over the two stages of a window: data quality at the data close, model quality at
+the labels close (late ground truth), one hysteresis for both, neither stage clearing the other's alerts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from streamdrift.baseline.baseline import Baseline, build_baseline
+from streamdrift.columns.columns import columns_from_rows
+from streamdrift.dev.synthetic import Batch, Scenario, generate
+from streamdrift.metrics import Metrics
+from streamdrift.monitors.model_quality import BinaryQualityState
+from streamdrift.profile.profiles import DatasetProfile, ProfileParams
+from streamdrift.settings import EvaluationSettings, LabelSettings, Settings
+from streamdrift.window.merger import ReadyWindow
+from streamdrift.worker.judge import WindowJudge
+from streamdrift.worker.status import StatusStore
+
+MODEL = "credit"
+T0 = 1_800_000_000_000
+SIZE = 60_000
+
+
+def _rows(batch: Batch, *, labelled: bool) -> list[dict[str, object]]:
+    rows = batch.rows()
+    if labelled:
+        for i, row in enumerate(rows):
+            row.update(label=int(batch.label[i]), prediction=int(batch.prediction[i]), score=float(batch.score[i]))
+    return rows
+
+
+def _baseline() -> Baseline:
+    batch = generate(6000, np.random.default_rng(5))
+    return build_baseline([columns_from_rows(_rows(batch, labelled=True))], MODEL, target="label",
+                          prediction="prediction", score="score")
+
+
+def _data_window(start: int, scenario: Scenario) -> ReadyWindow:
+    batch = generate(3000, np.random.default_rng(start // SIZE), scenario)
+    profile = DatasetProfile.empty(ProfileParams(kll_k=1000))
+    profile.update(columns_from_rows(_rows(batch, labelled=False)))
+    return ReadyWindow(MODEL, None, start, start + SIZE, profile, batch.n, False, frozenset({0}), start)
+
+
+def _labels_window(start: int, scenario: Scenario) -> ReadyWindow:
+    batch = generate(3000, np.random.default_rng(start // SIZE + 100), scenario)
+    state = BinaryQualityState.empty()
+    state.update(batch.label.astype(float), batch.prediction.astype(float), batch.score)
+    return ReadyWindow(MODEL, None, start, start + SIZE, DatasetProfile.empty(ProfileParams()), 0, False,
+                       frozenset({0}), start, {"model_quality": [state.to_bytes()]}, stage="labels")
+
+
+def _judge() -> tuple[WindowJudge, StatusStore]:
+    settings = Settings(evaluation=EvaluationSettings(raise_after=1, clear_after=1), labels=LabelSettings(min_labelled=200))
+    status = StatusStore(label_sample_rate=0.25)
+    return WindowJudge(settings, Metrics(CollectorRegistry()), status, clock=lambda: T0 / 1000), status
+
+
+def test_each_stage_raises_its_own_monitor_and_clears_nothing_of_the_other() -> None:
+    (judge, store), baseline = _judge(), _baseline()
+    data = judge.judge(_data_window(T0, Scenario.SHIFTED_INCOME), baseline)
+    assert data and {e.monitor for e in data} == {"data_quality"} and all(e.status == "raised" for e in data)
+    quality = judge.judge(_labels_window(T0, Scenario.LABEL_FLIP), baseline)
+    assert quality and {(e.monitor, e.check, e.status) for e in quality} == {
+        ("model_quality", "model_quality_check", "raised")}
+    # the labels stage of a clean window clears model quality only; data quality stays raised
+    cleared = judge.judge(_labels_window(T0 + SIZE, Scenario.NORMAL), baseline)
+    assert {(e.monitor, e.status) for e in cleared} == {("model_quality", "cleared")}
+    status = store.get(MODEL)
+    assert status is not None and status["state"] == "drifting"
+    assert {r["monitor"] for r in status["alerts_raised"]} == {"data_quality"}
+
+
+def test_labels_stage_fills_the_status_entry_of_its_window() -> None:
+    (judge, store), baseline = _judge(), _baseline()
+    judge.judge(_data_window(T0, Scenario.NORMAL), baseline)
+    judge.judge(_labels_window(T0, Scenario.NORMAL), baseline)
+    judge.judge(_labels_window(T0 + SIZE, Scenario.NORMAL), baseline)  # its data stage was never seen here
+    status = store.get(MODEL)
+    assert status is not None
+    [first] = status["windows"]
+    assert first["evaluated"] and first["n_records"] == 3000 and first["model_quality"]["n_labelled"] == 3000
+    [second] = status["model_quality_windows"]  # no data-stage entry to join: listed apart, not among windows
+    assert second["window_start"] > first["window_start"] and second["model_quality"]["evaluated"]
+    assert status["label_join_sample_rate"] == 0.25  # model quality is measured on the join sample
+    assert judge.last_report[MODEL][1].model_quality["accuracy"] > 0.5
+
+
+def _judged(judge: WindowJudge, window: ReadyWindow, baseline: Baseline, state: dict[str, bytes]) -> list[Any]:
+    """As the control plane does: judge with the table's state, send the events, then remember the state."""
+    events = judge.judge(window, baseline, state)
+    judge.remember(window.model_id, state)
+    return events
+
+
+def test_a_restarted_judge_goes_on_from_the_persisted_hysteresis() -> None:
+    """The control plane keeps each model's hysteresis in its changelogged table (here a dict): a judge that
+    starts over (restart, rebalance) neither raises a raised alert again nor misses clearing it, and a streak
+    towards raising carries over too. A judge without the state would raise again and never clear."""
+    baseline = _baseline()
+    state: dict[str, bytes] = {}
+    first, _ = _judge()
+    raised = _judged(first, _data_window(T0, Scenario.SHIFTED_INCOME), baseline, state)
+    assert raised and all(e.status == "raised" for e in raised) and list(state) == [f"h|{MODEL}"]
+    second, store = _judge()  # restarted
+    assert _judged(second, _data_window(T0 + SIZE, Scenario.SHIFTED_INCOME), baseline, state) == []  # still raised
+    assert {r["check"] for r in (store.get(MODEL) or {})["alerts_raised"]} == {e.check for e in raised}
+    cleared = _judged(second, _data_window(T0 + 2 * SIZE, Scenario.NORMAL), baseline, state)
+    assert {(e.check, e.feature) for e in cleared} == {(e.check, e.feature) for e in raised}
+    assert all(e.status == "cleared" for e in cleared) and state == {}  # every key clean: nothing kept
+    # without the state, a restarted judge raises the same alert again
+    third, _ = _judge()
+    again = third.judge(_data_window(T0 + SIZE, Scenario.SHIFTED_INCOME), baseline)
+    assert {(e.check, e.feature, e.status) for e in again} == {(e.check, e.feature, e.status) for e in raised}
+
+
+def test_the_judge_reads_the_state_again_after_a_rebalance() -> None:
+    """Between forget() calls the judge trusts its memory; after one (partitions reassigned) it reads the
+    table, where another control plane may have moved the model on."""
+    baseline = _baseline()
+    state: dict[str, bytes] = {}
+    judge, _ = _judge()
+    assert _judged(judge, _data_window(T0, Scenario.SHIFTED_INCOME), baseline, state)
+    other, _ = _judge()  # owned the partition meanwhile and saw the model recover
+    assert _judged(other, _data_window(T0 + SIZE, Scenario.NORMAL), baseline, state) and state == {}
+    judge.forget()
+    again = _judged(judge, _data_window(T0 + 2 * SIZE, Scenario.SHIFTED_INCOME), baseline, state)
+    assert again and all(e.status == "raised" for e in again)  # from the table's clean state, not its memory
+    state[f"h|{MODEL}"] = b"not json"
+    judge.forget()
+    assert _judged(judge, _data_window(T0 + 3 * SIZE, Scenario.SHIFTED_INCOME), baseline, state)  # unreadable: clean

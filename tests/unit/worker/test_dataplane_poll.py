@@ -1,0 +1,140 @@
+"""One poll through the data plane without a broker: messages grouped by partition, and the label join of
+columnar polls run in the join thread beside the profiling (same results, errors not lost).
+
+The clients point at a closed port and are never asked to reach it: ``_process`` gets hand-made messages."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+from confluent_kafka import KafkaError as CKafkaError
+from confluent_kafka import Message
+
+from streamdrift.dev.harness import capture_records, unique_settings
+from streamdrift.errors import KafkaError
+from streamdrift.ingest.arrow import encode_arrow_batch
+from streamdrift.ingest.records import CaptureBatch
+from streamdrift.settings import LabelSettings, WindowSettings
+from streamdrift.worker.dataplane import PARSE_AHEAD_MAX_BYTES, DataPlane
+from streamdrift.worker.monitors import ErrorStream, PartitionMonitors
+
+SIZE_MS = 10_000
+T0 = 1_700_000_000_000 - 1_700_000_000_000 % SIZE_MS
+
+
+def _msg(partition: int, offset: int, value: bytes = b"{}") -> Message:
+    return Message(topic="capture", partition=partition, offset=offset, value=value, timestamp=(1, T0))
+
+
+@pytest.fixture
+def plane(tmp_path: Path) -> Iterator[DataPlane]:
+    settings = unique_settings("127.0.0.1:1", capture_partitions=2,
+                               window=WindowSettings(size=SIZE_MS / 1000, lateness=0.0),
+                               labels=LabelSettings(spill_dir=str(tmp_path / "join")), kafka={"log_level": "0"})
+    dp = DataPlane(settings)
+    for p in (0, 1):
+        dp._parts[p] = dp._fresh_state(p, None, None)
+    yield dp
+    dp._parser.shutdown(wait=True)
+    if dp._joiner is not None:
+        dp._joiner.shutdown(wait=True)
+    for state in dp._parts.values():
+        if state.monitors is not None:
+            state.monitors.store.close()
+    dp._consumer.close()
+    if dp._labels_consumer is not None:
+        dp._labels_consumer.close()
+
+
+def _arrow_poll(n_batches: int, rows: int = 300) -> list[bytes]:
+    """Arrow batches of one window, each big enough for the join thread; unique inference ids."""
+    rng = np.random.default_rng(3)
+    out = []
+    for b in range(n_batches):
+        records = [orjson.loads(v) for v in capture_records("m", [T0 + 10 * b + i for i in range(rows)], rng)]
+        for i, record in enumerate(records):
+            record["inference_id"] = f"b{b}-{i}"
+        blob = encode_arrow_batch("m", records)
+        assert blob is not None and len(blob) >= PARSE_AHEAD_MAX_BYTES
+        out.append(blob)
+    return out
+
+
+def test_a_poll_is_grouped_by_partition_in_order_across_interleaved_runs() -> None:
+    msgs = [_msg(0, 0), _msg(0, 1), _msg(1, 0), _msg(0, 2), _msg(1, 1), _msg(1, 2), _msg(0, 3)]
+    groups = DataPlane._by_partition(msgs, "consume")
+    assert {p: [m.offset() for m in ms] for p, ms in groups.items()} == {0: [0, 1, 2, 3], 1: [0, 1, 2]}
+
+
+def test_error_events_are_dropped_from_a_poll_and_a_fatal_one_raises() -> None:
+    eof = Message(topic="capture", partition=1, error=CKafkaError(CKafkaError._PARTITION_EOF))
+    groups = DataPlane._by_partition([_msg(0, 0), eof, _msg(1, 5), _msg(0, 1)], "consume")
+    assert {p: [m.offset() for m in ms] for p, ms in groups.items()} == {0: [0, 1], 1: [5]}
+    fatal = Message(topic="capture", partition=0, error=CKafkaError(CKafkaError._FATAL, "fenced", fatal=True))
+    with pytest.raises(KafkaError) as raised:
+        DataPlane._by_partition([_msg(0, 0), fatal], "consume")
+    assert raised.value.fatal
+
+
+def test_columnar_polls_join_in_the_join_thread_beside_the_profiles(plane: DataPlane,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each partition's predictions are joined in the join thread while this thread profiles them; once the poll
+    returns every prediction waits in its partition's store, and the profiles hold every record."""
+    main = threading.get_ident()
+    profiling = threading.Event()
+    join_threads: list[int] = []
+    overlapped: list[bool] = []
+    add_capture = PartitionMonitors.add_capture
+
+    def watched(self: PartitionMonitors, batch: CaptureBatch, wm_before: int | None) -> list[ErrorStream]:
+        join_threads.append(threading.get_ident())
+        overlapped.append(profiling.wait(10.0))  # the profiles of this poll started beside the join
+        return add_capture(self, batch, wm_before)
+
+    windows_add = type(plane._parts[0].windows).add_many
+
+    def add_many(self: object, batches: list[CaptureBatch]) -> object:
+        profiling.set()
+        return windows_add(self, batches)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(PartitionMonitors, "add_capture", watched)
+    monkeypatch.setattr(type(plane._parts[0].windows), "add_many", add_many)
+    blobs = _arrow_poll(4)
+    poll = [_msg(0, 0, blobs[0]), _msg(0, 1, blobs[1]), _msg(1, 0, blobs[2]), _msg(1, 1, blobs[3])]
+    plane._process(DataPlane._by_partition(poll, "consume"))
+    assert join_threads and main not in join_threads and all(overlapped)
+    assert plane.stats.consumed == 4
+    for p in (0, 1):
+        monitors = plane._parts[p].monitors
+        assert monitors is not None and monitors.store.pending_predictions == 600
+        assert plane._parts[p].next_offset == 2
+    assert sum(plane.stats.processed_by_model.values()) == 1200
+
+
+def test_json_polls_join_here_and_a_failed_join_raises_from_the_poll(plane: DataPlane,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    main = threading.get_ident()
+    threads: list[int] = []
+    add_capture = PartitionMonitors.add_capture
+
+    def watched(self: PartitionMonitors, batch: CaptureBatch, wm_before: int | None) -> list[ErrorStream]:
+        threads.append(threading.get_ident())
+        return add_capture(self, batch, wm_before)
+
+    monkeypatch.setattr(PartitionMonitors, "add_capture", watched)
+    values = capture_records("m", [T0 + i for i in range(4)], np.random.default_rng(1))
+    plane._process(DataPlane._by_partition([_msg(0, i, v) for i, v in enumerate(values)], "consume"))
+    assert threads == [main]  # the other core parses ahead for JSON polls
+
+    def broken(self: PartitionMonitors, batch: CaptureBatch, wm_before: int | None) -> list[ErrorStream]:
+        raise RuntimeError("join store broke")
+
+    monkeypatch.setattr(PartitionMonitors, "add_capture", broken)
+    blobs = _arrow_poll(2)
+    with pytest.raises(RuntimeError, match="join store broke"):
+        plane._process(DataPlane._by_partition([_msg(0, 10, blobs[0]), _msg(1, 0, blobs[1])], "consume"))
