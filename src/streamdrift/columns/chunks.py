@@ -11,7 +11,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from streamdrift.columns.columns import Column, Columns, Kind
+from streamdrift.columns.columns import Column, Columns, Kind, classify_numbers, text_column
 from streamdrift.errors import InputFileError
 
 __all__ = ["MAX_TIMESTAMP_MS", "MISSING_TIMESTAMP", "BadLine", "BadLineCallback", "CaptureBatch", "CaptureColumns",
@@ -63,6 +63,9 @@ class CaptureBatch:
     score: NDArray[np.float64] | None  # NaN where a record had no score; None when none had
     attributions: Columns | None
     source_index: NDArray[np.int64]  # index of each row's message in the input sequence
+    # the rows' own ground truth (role values), when the input carried it with the rows (``check`` on a file
+    # with a target column or a label file read up front); never set in the stream (labels come by the join)
+    labels: NDArray[Any] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -129,6 +132,14 @@ def role_values(column: Column) -> NDArray[Any]:
     if column.strings is not None:
         out_obj[has_string] = column.strings[has_string]
     return out_obj
+
+
+def role_column(values: NDArray[Any]) -> Column:
+    """The column whose :func:`role_values` are ``values`` (its inverse: numbers, or text with None)."""
+    if values.dtype.kind == "f":
+        numbers, kinds = classify_numbers(np.asarray(values, dtype=np.float64))
+        return Column(numbers, kinds, None)
+    return text_column(np.asarray(values, dtype=object), has_missing=True)
 
 
 def role_present(values: NDArray[Any]) -> NDArray[np.bool_]:

@@ -9,20 +9,21 @@ clean windows. Every check the evaluation ran, data-quality checks included, goe
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, get_args
 
 import orjson
 
 from streamdrift.errors import SerializationError, StreamdriftError
+from streamdrift.monitors.violations import MonitorName, Violation
 
 if TYPE_CHECKING:
-    from streamdrift.monitors.data_quality.evaluation import Violation, WindowEvaluation
+    from streamdrift.monitors.base import MonitorResult
 
 SCHEMA_VERSION = "1"
-Monitor = Literal["data_quality", "model_quality", "bias", "attribution"]
+Monitor = MonitorName
 Severity = Literal["info", "warning", "critical"]
 Status = Literal["raised", "cleared"]
 HysteresisKey = tuple[str, str, str, str]  # (model_id, monitor, check, feature or metric)
@@ -216,8 +217,8 @@ def _severity(violation: Violation) -> Severity:
     return "warning"
 
 
-def events_from_evaluation(
-    evaluation: WindowEvaluation,
+def events_from_results(
+    results: Sequence[MonitorResult],
     hysteresis: Hysteresis,
     model_id: str,
     window: WindowBounds | tuple[datetime, datetime],
@@ -225,18 +226,18 @@ def events_from_evaluation(
     *,
     model_version: str | None = None,
     partial: bool = False,
-    extra_violations: Iterable[Violation] = (),
     data_quality: bool = True,
 ) -> list[DriftEvent]:
-    """Feed every check of ``evaluation`` through ``hysteresis`` and return the state changes as events.
+    """Feed every check the monitors judged through ``hysteresis`` and return the state changes as events.
 
-    ``extra_violations`` lets other monitors (model quality, bias, attribution) add their violations; their
-    checks count as evaluated in this window. ``data_quality=False``: the data-quality checks did not run
-    (the labels stage of a window), so none of their raised alerts is cleared.
-    """
+    A violated check counts as drifted, a check that ran clean as clean (it clears a raised alert).
+    ``data_quality=False``: the data-quality checks did not run (the labels stage of a window), so none of their
+    raised alerts is cleared. Event ids are deterministic (:func:`event_id`)."""
     start, end = _bounds(window)
-    violations = {(v.monitor, v.check, v.subject): v for v in [*evaluation.violations, *extra_violations]}
-    checked = {*evaluation.checked, *violations}
+    violations = {v.key: v for r in results for v in r.violations}
+    measurements = {k: v for r in results for k, v in r.measurements.items()}
+    sizes = {r.monitor: (r.n_window, r.n_baseline) for r in results}
+    checked = {k for r in results for k in r.checked} | set(violations)
     # an extra column that is gone from the window passes its check (it is not listed as checked by name)
     if data_quality:
         checked |= {(_as_monitor(mon), check, subject) for mid, mon, check, subject in hysteresis.raised_keys()
@@ -248,27 +249,39 @@ def events_from_evaluation(
         transition = hysteresis.observe((model_id, monitor, check, subject), violation is not None)
         if transition is None:
             continue
-        result = evaluation.result_for(subject) if check == "baseline_drift_check" else None
         if violation is not None:
-            events.append(DriftEvent(
+            event = DriftEvent(
                 model_id=model_id, model_version=model_version, monitor=violation.monitor, check=check,
                 feature=violation.feature, metric=violation.metric, window_start=start, window_end=end,
                 statistic=violation.statistic, value=violation.value, threshold=violation.threshold,
                 p_value=violation.p_value, n_window=violation.n_window, n_baseline=violation.n_baseline,
                 baseline_id=baseline_id, severity=_severity(violation), status=transition, partial=partial,
                 description=violation.description, detected_at=detected_at,
-            ))
+            )
         else:
             is_feature = monitor == "data_quality"  # other monitors name a metric (ndcg, accuracy, facet:DPPL)
-            events.append(DriftEvent(
+            m = measurements.get((monitor, check, subject))
+            n_window, n_baseline = sizes.get(monitor, (0, None))
+            event = DriftEvent(
                 model_id=model_id, model_version=model_version, monitor=monitor,
                 check=check, feature=subject if is_feature else None, metric=None if is_feature else subject,
                 window_start=start, window_end=end,
-                statistic=result.statistic if result else None, value=result.value if result else None,
-                threshold=result.threshold if result else None, p_value=result.p_value if result else None,
-                n_window=result.n_window if result else evaluation.n_window,
-                n_baseline=result.n_baseline if result else evaluation.n_baseline,
+                statistic=m.statistic if m else None, value=m.value if m else None,
+                threshold=m.threshold if m else None, p_value=m.p_value if m else None,
+                n_window=m.n_window if m else n_window, n_baseline=m.n_baseline if m else n_baseline,
                 baseline_id=baseline_id, severity="info", status=transition, partial=partial,
                 description=f"{check} on {subject!r} back within its constraint", detected_at=detected_at,
-            ))
+            )
+        events.append(replace(event, event_id=event_id(event)))
     return events
+
+
+EVENT_NAMESPACE = uuid.UUID("6f6b0d55-3f7e-4d8c-9a40-5d1f1f3e2c11")
+
+
+def event_id(event: DriftEvent) -> str:
+    """Deterministic id: the same (model, window, monitor, check, subject, status) always gets the same id, so
+    a window judged again (a replay, or ``check`` and the worker on the same rows) gives the same events."""
+    subject = event.feature if event.feature is not None else (event.metric or "")
+    name = "|".join((event.model_id, event.window_start, event.monitor, event.check, subject, event.status))
+    return str(uuid.uuid5(EVENT_NAMESPACE, name))

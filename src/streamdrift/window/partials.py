@@ -17,22 +17,18 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import orjson
 
 from streamdrift.errors import CorruptBlobError, VersionMismatchError
+from streamdrift.monitors.base import DATA, LABELS, Stage
 from streamdrift.profile.profiles import DatasetProfile
 from streamdrift.window.windows import WindowDelta
 
 __all__ = ["DATA", "FORMAT_VERSION", "LABELS", "MAGIC", "PartialDelta", "PartialMessage", "Stage", "WindowClosed",
            "decode_partial", "encode_partial", "partial_from_window"]
 
-Stage = Literal["data", "labels"]
-#: A window closes twice: ``data`` when the capture watermark passes its end (profile, bias, attribution);
-#: ``labels`` when the labels watermark passes it too (model quality: late ground truth still counts).
-DATA: Final[Stage] = "data"
-LABELS: Final[Stage] = "labels"
 
 MAGIC: Final[bytes] = b"SDPM"
 FORMAT_VERSION: Final[int] = 1

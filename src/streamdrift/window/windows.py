@@ -22,16 +22,19 @@ watermark's. The worker must drain and send a window's deltas no later than its 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Final, Literal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from streamdrift.columns.columns import Columns, paused_gc, take, take_column
+from streamdrift.columns.chunks import CaptureBatch
+from streamdrift.columns.columns import paused_gc
 from streamdrift.errors import ConfigError
-from streamdrift.ingest.records import CaptureBatch
+from streamdrift.monitors.base import Rows
+from streamdrift.monitors.data_quality.monitor import NAME as DATA_QUALITY
+from streamdrift.monitors.registry import ModelMonitors, MonitorConfig, monitors_for
 from streamdrift.profile.profiles import DatasetProfile, ProfileParams
 
 __all__ = ["AddResult", "PartitionWindows", "WindowDelta", "WindowSpec", "window_starts"]
@@ -65,14 +68,13 @@ def _window_start(ts_ms: int, size_ms: int) -> int:
     return ts_ms - ts_ms % size_ms
 
 
-def _rows_of(columns: Columns, rows: NDArray[np.intp]) -> Columns:
-    """``take`` of sorted row indices; a contiguous run (the usual case: one window per message) is sliced
-    as numpy views instead of copied."""
-    first, last = int(rows[0]), int(rows[-1])
-    if last - first + 1 != rows.size:
-        return take(columns, rows)
-    part = slice(first, last + 1)
-    return Columns(int(rows.size), {name: take_column(col, part) for name, col in columns.columns.items()})
+MonitorsOf = Callable[[str], ModelMonitors]
+
+
+def profiles_only(params: ProfileParams | None = None) -> MonitorsOf:
+    """Monitors of models without a baseline: the data-quality profile alone."""
+    monitors = monitors_for(None, MonitorConfig(profile=params or ProfileParams(), quality_without_baseline=False))
+    return lambda model_id: monitors
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class AddResult:
     n_late: int  # rows behind the watermark or in a closed window
     n_late_dropped: int
     n_late_redirected: int
+    dropped: NDArray[np.intp] | None = None  # the batch's rows dropped as late (None: none)
 
     def __add__(self, other: AddResult) -> AddResult:
         return AddResult(
@@ -93,7 +96,8 @@ class AddResult:
 
 @dataclass
 class WindowDelta:
-    """What one partition added to one (model, window) since the last drain."""
+    """What one partition added to one (model, window) since the last drain: the data-quality profile and the
+    other data-stage monitors' states (serialized, by monitor name)."""
 
     model_id: str
     model_version: str | None
@@ -101,12 +105,14 @@ class WindowDelta:
     window_end_ms: int
     profile: DatasetProfile
     n_records: int
+    extras: Mapping[str, bytes] = field(default_factory=dict)
 
 
 @dataclass
 class _Acc:
     model_version: str | None
-    profile: DatasetProfile
+    monitors: ModelMonitors
+    states: dict[str, Any]
     n_records: int = 0
 
 
@@ -124,10 +130,12 @@ class PartitionWindows:
     """Windows, watermark and not-yet-drained deltas of one source partition (all models in it)."""
 
     def __init__(
-        self, spec: WindowSpec, params: ProfileParams | None = None, watermark_ms: int | None = None
+        self, spec: WindowSpec, params: ProfileParams | None = None, watermark_ms: int | None = None,
+        *, monitors_of: MonitorsOf | None = None,
     ) -> None:
+        """``monitors_of``: a model's data-stage monitors (default: the profile alone, with ``params``)."""
         self.spec = spec
-        self.params = params if params is not None else ProfileParams()
+        self._monitors_of = monitors_of if monitors_of is not None else profiles_only(params)
         self._wm: int | None = watermark_ms
         self._max_event: int | None = None
         self._frontier: int | None = None if watermark_ms is None else _window_start(watermark_ms, spec.size_ms)
@@ -171,7 +179,9 @@ class PartitionWindows:
                 self._profile(batch, assignment)
                 n_late = int(assignment.late.sum())
                 n_redirected = int(assignment.redirected.sum())
-                results.append(AddResult(int(assignment.keep.sum()), n_late, n_late - n_redirected, n_redirected))
+                dropped = np.flatnonzero(~assignment.keep) if n_late > n_redirected else None
+                results.append(AddResult(int(assignment.keep.sum()), n_late, n_late - n_redirected, n_redirected,
+                                         dropped))
         for batch in batches:
             if batch.n_rows:
                 self._observe(int(batch.timestamps_ms.max()))
@@ -228,16 +238,19 @@ class PartitionWindows:
         uniq, inverse = np.unique(a.starts[rows], return_inverse=True)
         for k, start in enumerate(uniq.tolist()):
             sel = rows if uniq.size == 1 else rows[inverse == k]
-            columns = batch.features if sel.size == batch.n_rows else _rows_of(batch.features, sel)
+            part = Rows(batch, None if sel.size == batch.n_rows else sel)
             acc = self._acc(batch.model_id, batch.model_version, start)
-            acc.profile.update(columns)
+            for monitor in acc.monitors.data:
+                monitor.update(acc.states[monitor.name], part)
             acc.n_records += int(sel.size)
             self._open.setdefault(start, set()).add(batch.model_id)
 
     def _acc(self, model_id: str, model_version: str | None, start: int) -> _Acc:
         acc = self._deltas.get((model_id, start))
         if acc is None:
-            acc = self._deltas[(model_id, start)] = _Acc(model_version, DatasetProfile.empty(self.params))
+            monitors = self._monitors_of(model_id)
+            acc = self._deltas[(model_id, start)] = _Acc(
+                model_version, monitors, {m.name: m.new_state() for m in monitors.data})
         elif model_version is not None:
             acc.model_version = model_version
         return acc
@@ -292,7 +305,8 @@ class PartitionWindows:
         """The (model, window) deltas accumulated since the last drain, oldest window first; then reset."""
         size = self.spec.size_ms
         out = [
-            WindowDelta(model, acc.model_version, start, start + size, acc.profile, acc.n_records)
+            WindowDelta(model, acc.model_version, start, start + size, acc.states[DATA_QUALITY], acc.n_records,
+                        {m.name: m.write_state(acc.states[m.name]) for m in acc.monitors.data if m.name != DATA_QUALITY})
             for (model, start), acc in sorted(self._deltas.items(), key=lambda kv: (kv[0][1], kv[0][0]))
         ]
         self._deltas = {}

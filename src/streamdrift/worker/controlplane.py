@@ -27,13 +27,16 @@ from faust.exceptions import ProducerSendError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from streamdrift.errors import SerializationError
+from streamdrift.events.events import Hysteresis
+from streamdrift.events.judge import WindowJudge
 from streamdrift.metrics import Metrics
+from streamdrift.monitors.registry import monitor_config
 from streamdrift.report.html import render_report
 from streamdrift.settings import Settings
 from streamdrift.window.merger import ReadyWindow, WindowMerger
 from streamdrift.window.partials import decode_partial
 from streamdrift.worker.baselines import BaselineWatcher
-from streamdrift.worker.judge import WindowJudge
+from streamdrift.worker.record import WindowRecorder
 from streamdrift.worker.setup import BaselineCache
 from streamdrift.worker.status import StatusStore
 from streamdrift.worker.topics import partition_count
@@ -77,8 +80,9 @@ class ControlPlane:
         self.registry = CollectorRegistry()
         self.metrics = Metrics(self.registry, settings.max_features_per_model)
         self.status = StatusStore(label_sample_rate=settings.labels.sample_rate)
-        self.judge = WindowJudge(settings, self.metrics, self.status)
-        self.baseline_cache = BaselineCache()
+        self.judge = WindowJudge(Hysteresis(settings.evaluation.raise_after, settings.evaluation.clear_after))
+        self.recorder = WindowRecorder(self.judge, self.metrics, self.status)
+        self.baseline_cache = BaselineCache(monitor_config(settings))
         self.n_capture = n_capture_partitions or partition_count(settings, settings.topics.capture)
         self.n_partials = partition_count(settings, settings.topics.partials)
         self.n_baselines = partition_count(settings, settings.topics.baselines)
@@ -146,7 +150,7 @@ class ControlPlane:
         app.page("/health")(health)
         app.page("/status")(status)
         async def report(web: Any, request: Any, model: str) -> Any:
-            found = self.judge.last_report.get(model)
+            found = self.recorder.last_report.get(model)
             if found is None:
                 return web.json({"error": f"no evaluated window of model {model!r} yet"}, status=404)
             baseline, window = found
@@ -220,10 +224,11 @@ class ControlPlane:
         the table), send its events, then record the new hysteresis and drop the window from the table. faust
         may commit at any await in between; a crash after such a commit replays the window against the old
         state and sends the same events again (same ids), but loses none."""
-        blob = self.baselines.get(window.model_id)
-        baseline = self.baseline_cache.get(window.model_id, blob)
+        monitors = self.baseline_cache.monitors(window.model_id, self.baselines.get(window.model_id))
         state = PrefixView(self.windows, f"{partition}/")
-        for event in self.judge.judge(window, baseline, state):
+        judged = self.judge.judge(window, monitors, state)
+        self.recorder.record(judged, monitors)
+        for event in judged.events:
             await self._send_alert(partition, window.model_id.encode(), event.to_json())
         self.judge.remember(window.model_id, state)
         self.merger(partition).forget(window)

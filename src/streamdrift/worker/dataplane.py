@@ -12,189 +12,46 @@ replay rebuilds exactly the deltas that were lost.
 from __future__ import annotations
 
 import contextlib
-import copy
-import itertools
 import logging
-import os
 import threading
 import time
-import uuid
-from collections import Counter, defaultdict
-from collections.abc import Callable, Generator, Sequence
+from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import TypeVar, cast, overload
+from typing import cast
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka import KafkaError as CKafkaError
 
+from streamdrift.columns.chunks import CaptureBatch
 from streamdrift.errors import ConfigError, KafkaError
-from streamdrift.ingest.records import CaptureBatch, DeadLetter, parse_capture, parse_labels
+from streamdrift.events.concept import ConceptTracker
+from streamdrift.events.events import DriftEvent
+from streamdrift.ingest.records import DeadLetter, parse_capture, parse_labels
 from streamdrift.metrics import Metrics
-from streamdrift.monitors.model_quality.concept import ConceptDriftConfig, ConceptDriftMonitor
-from streamdrift.profile.profiles import DatasetProfile, ProfileParams
+from streamdrift.monitors.model_quality.concept import ConceptDriftConfig
+from streamdrift.monitors.registry import ModelMonitors, monitor_config
 from streamdrift.settings import Settings
 from streamdrift.window.joinstore import MemoryBudget
-from streamdrift.window.partials import LABELS, PartialDelta, Stage, WindowClosed, encode_partial
-from streamdrift.window.windows import PartitionWindows, WindowSpec
+from streamdrift.window.labels import ErrorStream, PartitionLabels
+from streamdrift.window.partials import encode_partial
+from streamdrift.window.pipeline import PartitionPipeline
+from streamdrift.window.windows import WindowSpec
 from streamdrift.worker.baselines import BaselineWatcher
-from streamdrift.worker.concept_events import concept_event
+from streamdrift.worker.clients import consumer_config, producer_config
 from streamdrift.worker.deadletter import DeadLetterRecord
 from streamdrift.worker.joinrestore import new_store, rebuild_store
-from streamdrift.worker.kafka_errors import call_with_retry, from_error, txn_requires_abort, wrap
-from streamdrift.worker.monitors import MODEL_QUALITY, ErrorStream, PartitionMonitors
+from streamdrift.worker.kafka_errors import call_with_retry, txn_requires_abort, wrap
 from streamdrift.worker.offsets import decode_labels_closed, decode_watermark, encode_watermark
-from streamdrift.worker.setup import BaselineCache, ModelSetup
+from streamdrift.worker.partitions import LabelProgress, PartitionState
+from streamdrift.worker.polls import KafkaTimestamps, by_partition, parsed_in_order
+from streamdrift.worker.setup import BaselineCache
 from streamdrift.worker.stats import DataPlaneStats
 
 PARSE_AHEAD_MAX_BYTES = 1 << 14  # a poll whose first message is smaller (JSON records) is parsed one partition ahead
-In = TypeVar("In")
-Out = TypeVar("Out")
 
 log = logging.getLogger(__name__)
 _CONNECTIVITY = frozenset({CKafkaError._TRANSPORT, CKafkaError._ALL_BROKERS_DOWN, CKafkaError._RESOLVE})
-
-
-@dataclass
-class PartitionState:
-    """What the data plane knows of one assigned capture partition."""
-
-    windows: PartitionWindows
-    committed_offset: int | None  # next offset to read after the last committed transaction
-    committed_watermark: int | None
-    committed_labels_closed: int | None = None  # labels stage closed for windows starting before this
-    next_offset: int | None = None  # next offset to read after what was consumed
-    last_record_wall_ms: int = 0
-    dead: list[DeadLetterRecord] = field(default_factory=list)
-    monitors: PartitionMonitors | None = None
-    labels: LabelProgress | None = None  # the co-partitioned labels partition (None: labels disabled)
-
-
-@dataclass
-class LabelProgress:
-    """The labels partition that goes with a capture partition: offsets and the labels watermark."""
-
-    committed_offset: int | None
-    committed_watermark: int | None
-    next_offset: int | None
-    watermark_ms: int | None
-    last_record_wall_ms: int
-
-    def observe(self, max_ts: int, delay_ms: int) -> None:
-        candidate = max_ts - delay_ms
-        self.watermark_ms = candidate if self.watermark_ms is None else max(self.watermark_ms, candidate)
-
-
-class KafkaTimestamps(Sequence[int]):
-    """The Kafka timestamps of a poll's messages, read only where a record has no timestamp of its own (the
-    fallback of :func:`parse_capture`; most polls never read one)."""
-
-    def __init__(self, messages: list[Message]) -> None:
-        self._messages = messages
-
-    def __len__(self) -> int:
-        return len(self._messages)
-
-    @overload
-    def __getitem__(self, index: int) -> int: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[int]: ...
-    def __getitem__(self, index: int | slice) -> int | list[int]:
-        if isinstance(index, slice):
-            return [m.timestamp()[1] for m in self._messages[index]]
-        return int(self._messages[index].timestamp()[1])
-
-
-def parsed_in_order(executor: Executor | None, parse: Callable[[In], Out],
-                    inputs: list[In]) -> Generator[Out, None, None]:
-    """``parse`` of each input, in order: the next input is parsed in ``executor`` while the caller parses the
-    first input or works on the current result (one parse ahead, so at most two inputs' results exist at once);
-    without an executor, one after the other here. Closing the generator (or a parse raising here) cancels the
-    parse ahead if it has not started, else waits for it: no parse runs on after the generator ended, and what a
-    parse ahead that nobody takes raised is logged. (Parsing the second input beside the first: median ratio to
-    the raw rate 67% against 63% when it waited for the first, 10 interleaved passes each.)"""
-    def submit(i: int) -> Future[Out] | None:
-        return executor.submit(parse, inputs[i]) if executor is not None and i < len(inputs) else None
-
-    ahead: Future[Out] | None = None
-    try:
-        for i, item in enumerate(inputs):
-            if ahead is None:  # the first (or no executor): the next is parsed there while this one is parsed here
-                ahead = submit(i + 1)
-                current = parse(item)
-            else:
-                current = ahead.result()
-                ahead = submit(i + 1)
-            yield current
-    finally:
-        if ahead is not None and not ahead.cancel():
-            failed = ahead.exception()  # waits for the running parse
-            if failed is not None:
-                log.warning("a parse ahead that was not used raised: %r", failed)
-
-
-def _add_captures(monitors: PartitionMonitors, batches: list[CaptureBatch],
-                  wm_before: int | None) -> list[ErrorStream]:
-    """The predictions of one partition's batches into its label join, bias and attribution states."""
-    return [stream for batch in batches for stream in monitors.add_capture(batch, wm_before)]
-
-
-def _without_errors(messages: list[Message], what: str) -> list[Message]:
-    """The poll's messages that are not error events; those are logged (a fatal one raises)."""
-    kept: list[Message] = []
-    for msg in messages:
-        err = msg.error()
-        if err is None:
-            kept.append(msg)
-        elif err.fatal():
-            raise from_error(err, what)
-        else:
-            log.warning("%s error: %s", what, err.str())
-    return kept
-
-
-def transactional_id(group_id: str, instance_id: str | None) -> str:
-    """Fixed for a named instance (a restart fences the crashed predecessor and aborts its open transaction at
-    once); otherwise unique per process (KIP-447 fences zombies by group generation; an orphaned transaction is
-    aborted by the broker after ``transaction.timeout.ms``)."""
-    if instance_id:
-        return f"{group_id}-dataplane-{instance_id}"
-    return f"{group_id}-dataplane-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
-def consumer_config(settings: Settings) -> dict[str, str | int | float | bool]:
-    extra: dict[str, str | int | float | bool] = {
-        "group.id": settings.group_id,
-        "isolation.level": "read_committed",
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-        "enable.partition.eof": False,
-        "session.timeout.ms": 10000,
-        "heartbeat.interval.ms": 1000,
-        "partition.assignment.strategy": "cooperative-sticky",
-        # librdkafka prefetches up to 64 MB per consumer by default; that counts towards the worker's RSS and
-        # buys no throughput here (one consume() call takes batch_size messages at a time) -- as long as a full
-        # queue pauses fetching for a moment only: the default pause (fetch.queue.backoff.ms) is 1 s, which cut
-        # a consumer with an 8-16 MB queue to ~80k messages/s; with 10 ms it reads ~500k/s (both measured)
-        "queued.max.messages.kbytes": 8 << 10,
-        "fetch.queue.backoff.ms": 10,
-    }
-    if settings.instance_id:
-        extra["group.instance.id"] = settings.instance_id
-    return settings.client_config(extra)
-
-
-def producer_config(settings: Settings) -> dict[str, str | int | float | bool]:
-    txn_timeout_ms = max(10_000, round(settings.commit_interval * 5000))
-    return settings.client_config(
-        {
-            "transactional.id": transactional_id(settings.group_id, settings.instance_id),
-            "linger.ms": 20,
-            "compression.type": "none",  # aiokafka (faust) cannot read lz4 without the lz4 package
-            "message.max.bytes": 8 << 20,
-            "transaction.timeout.ms": txn_timeout_ms,
-        }
-    )
 
 
 class DataPlane:
@@ -217,8 +74,6 @@ class DataPlane:
             lateness_ms=settings.window.lateness_ms,
             late_policy=settings.window.late_policy,
         )
-        p = settings.profile
-        self._params = ProfileParams(kll_k=p.kll_k, frequent_lg_max_k=p.frequent_lg_max_k, hll_lg_k=p.hll_lg_k)
         self._topic = settings.topics.capture
         self._parts: dict[int, PartitionState] = {}
         self._join_budget = MemoryBudget(settings.labels.max_memory_items)  # shared by the partitions' join stores
@@ -239,9 +94,9 @@ class DataPlane:
             Consumer({**consumer_config(settings), "error_cb": self._on_client_error}) if self._labels_on else None
         )
         self._baselines: BaselineWatcher | None = None
-        self._baseline_cache = BaselineCache()
-        self._concept: dict[str, ConceptDriftMonitor] = {}
-        self._concept_committed: dict[str, ConceptDriftMonitor] = {}
+        self._baseline_cache = BaselineCache(monitor_config(settings))
+        self._concept = ConceptTracker(ConceptDriftConfig(params={"delta": settings.labels.concept_delta}),
+                                       self._spec.size_ms, lambda model: self._monitors_of(model).baseline_id)
         self._concept_events: list[tuple[str, bytes]] = []
         self._pending_outcomes: Counter[tuple[str, str]] = Counter()
         # parses the next partitions' messages of a poll while this thread profiles one (the native reader
@@ -263,10 +118,12 @@ class DataPlane:
                     f"{self._labels_topic} has {n_labels} partitions, {self._topic} {n_capture}: labels must be "
                     "co-partitioned with capture (same count, same key = model id) to be joined"
                 )
-            self._baselines = BaselineWatcher(self.settings, self._partition_count(self.settings.topics.baselines))
-            self._baselines.start()
-            if not self._baselines.wait_caught_up(30):
-                log.warning("baselines not read within 30 s: monitors start without them")
+        # the baselines define each model's monitors (window profiles declare the baseline's categorical
+        # features; bias and attribution states follow its sections)
+        self._baselines = BaselineWatcher(self.settings, self._partition_count(self.settings.topics.baselines))
+        self._baselines.start()
+        if not self._baselines.wait_caught_up(30):
+            log.warning("baselines not read within 30 s: monitors start without them")
         self._consumer.subscribe([self._topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("data plane started: topic=%s group=%s", self._topic, self.settings.group_id)
 
@@ -288,8 +145,7 @@ class DataPlane:
         if self._baselines is not None:
             self._baselines.stop()
         for state in self._parts.values():
-            if state.monitors is not None:
-                state.monitors.store.close()
+            state.close()
         self._producer.flush(10)
         self._parser.shutdown(wait=True, cancel_futures=True)
         if self._joiner is not None:
@@ -304,7 +160,7 @@ class DataPlane:
             messages = self._consumer.consume(self.settings.batch_size, timeout)
         except KafkaException as exc:
             raise wrap(exc, "consume") from exc
-        groups = self._by_partition(messages, "consume")
+        groups = by_partition(messages, "consume")
         self._backlog = self._behind(len(messages), groups)
         if groups:
             self._process(groups)
@@ -342,20 +198,6 @@ class DataPlane:
             if high - ((msgs[-1].offset() or 0) + 1) > len(msgs) + 1:  # + 1: a transaction marker is no record
                 return True
         return False
-
-    @staticmethod
-    def _by_partition(messages: list[Message], what: str) -> dict[int, list[Message]]:
-        """The messages of one poll grouped by partition; error events are logged (fatal ones raise).
-
-        A poll holds long runs of one partition's messages (librdkafka serves one fetch queue at a time), so the
-        runs are grouped whole, and the messages are looked at one by one in C only (measured: 100-140 ns a
-        message less than one Python loop over them)."""
-        if any(map(Message.error, messages)):
-            messages = _without_errors(messages, what)
-        by_partition: dict[int, list[Message]] = defaultdict(list)
-        for partition, run in itertools.groupby(messages, key=Message.partition):
-            by_partition[partition or 0].extend(run)
-        return by_partition
 
     def _dead_letters(self, state: PartitionState, msgs: list[Message], dead: list[DeadLetter], topic: str,
                       partition: int) -> None:
@@ -413,13 +255,13 @@ class DataPlane:
         self.stats.consumed += len(msgs)
         self._pending_records += sum(batch.n_rows for batch in batches)
         m = self.metrics
-        if state.monitors is not None:
-            wm_before = state.windows.watermark_ms
+        pipeline = state.pipeline
+        if pipeline.labels is not None:
             if joiner is not None:
-                joins.append(joiner.submit(_add_captures, state.monitors, batches, wm_before))
+                joins.append(joiner.submit(pipeline.join_captures, batches))
             else:
-                self._concept_update(_add_captures(state.monitors, batches, wm_before))
-        for batch, result in zip(batches, state.windows.add_many(batches), strict=True):
+                self._concept_update(pipeline.join_captures(batches))
+        for batch, result in zip(batches, pipeline.add_captures(batches), strict=True):
             self.stats.add_model(batch.model_id, result.n_added, result.n_late)
             self.stats.late_dropped += result.n_late_dropped
             if m is not None:
@@ -434,43 +276,34 @@ class DataPlane:
     def _process_labels(self, messages: list[Message]) -> None:
         now_ms = int(self._clock() * 1000)
         delay_ms = round(self.settings.labels.delay * 1000)
-        for partition, msgs in self._by_partition(messages, "consume labels").items():
+        for partition, msgs in by_partition(messages, "consume labels").items():
             state = self._parts.get(partition)
-            if state is None or state.labels is None or state.monitors is None:
+            if state is None or state.labels is None:
                 continue
             values = [msg.value() or b"" for msg in msgs]
             labels, dead = parse_labels(values, max_bytes=self.settings.max_record_bytes,
                                         fallback_timestamps_ms=KafkaTimestamps(msgs))
-            self._concept_update(state.monitors.add_labels(labels))
+            self._concept_update(state.pipeline.add_labels(labels))
             self._dead_letters(state, msgs, dead, self._labels_topic, partition)
             if labels.n_rows:
                 state.labels.observe(int(labels.timestamps_ms.max()), delay_ms)
             state.labels.next_offset = (msgs[-1].offset() or 0) + 1
             state.labels.last_record_wall_ms = now_ms
 
-    def _setup_of(self, model_id: str) -> ModelSetup:
+    def _monitors_of(self, model_id: str) -> ModelMonitors:
         blob = self._baselines.get(model_id) if self._baselines is not None else None
-        return self._baseline_cache.setup(model_id, blob)
+        return self._baseline_cache.monitors(model_id, blob)
 
     def _concept_update(self, streams: list[ErrorStream]) -> None:
-        if not self.settings.labels.concept_drift:
+        if not self.settings.labels.concept_drift or not streams:
             return
-        config = ConceptDriftConfig(params={"delta": self.settings.labels.concept_delta})
-        for stream in streams:
-            monitor = self._concept.get(stream.model_id)
-            if monitor is None:
-                monitor = self._concept[stream.model_id] = ConceptDriftMonitor(config)
-            for signal in monitor.update(stream.errors):
-                start = int(stream.window_starts[signal.index])
-                event = concept_event(stream.model_id, start, start + self._spec.size_ms, signal,
-                                      self._setup_of(stream.model_id).baseline_id)
-                self._concept_events.append((stream.model_id, event.to_json()))
-                if self.metrics is not None:
-                    self.metrics.alert(stream.model_id, event.monitor, event.check, event.status)
+        for event in self._concept.update(streams):
+            self._concept_events.append((event.model_id, event.to_json()))
+            self._count_alert(event)
 
-    @staticmethod
-    def _labels_closed(state: PartitionState) -> int | None:
-        return state.monitors.labels_closed_before if state.monitors is not None else None
+    def _count_alert(self, event: DriftEvent) -> None:
+        if self.metrics is not None:
+            self.metrics.alert(event.model_id, event.monitor, event.check, event.status)
 
     def _on_client_error(self, err: CKafkaError) -> None:
         """Client-level errors (librdkafka retries them itself); remember connectivity trouble."""
@@ -490,15 +323,15 @@ class DataPlane:
         delay_ms = round(self.settings.labels.delay * 1000)
         for state in self._parts.values():
             if now_ms - state.last_record_wall_ms >= idle_ms:
-                state.windows.advance_idle(now_ms)
+                state.pipeline.advance_idle(now_ms)
             if state.labels is not None and now_ms - state.labels.last_record_wall_ms >= idle_ms:
                 state.labels.observe(now_ms, delay_ms)
 
     def _update_gauges(self, metrics: Metrics, now_ms: int) -> None:
         """Watermark lag and consumer lag (from the high watermarks the fetcher already has: no request)."""
         for partition, state in self._parts.items():
-            if state.windows.watermark_ms is not None:
-                metrics.set_watermark_lag(partition, (now_ms - state.windows.watermark_ms) / 1000)
+            if state.pipeline.watermark_ms is not None:
+                metrics.set_watermark_lag(partition, (now_ms - state.pipeline.watermark_ms) / 1000)
             if state.next_offset is not None:
                 try:
                     _, high = self._consumer.get_watermark_offsets(
@@ -510,7 +343,7 @@ class DataPlane:
                     metrics.set_consumer_lag(self._topic, partition, max(0, high - state.next_offset))
 
     def _any_due(self) -> bool:
-        return any(s.windows.due_windows(limit=1) for s in self._parts.values())
+        return any(s.pipeline.any_due() for s in self._parts.values())
 
     # -- the transaction ---------------------------------------------------------------------------
     def commit(self) -> None:
@@ -540,7 +373,7 @@ class DataPlane:
                 state.committed_offset = tp.offset
                 state.committed_watermark = decode_watermark(tp.metadata)
                 state.committed_labels_closed = decode_labels_closed(tp.metadata)
-        self._concept_committed = copy.deepcopy(self._concept)
+        self._concept.commit()
         self._flush_outcomes()
 
     def _flush_outcomes(self) -> None:
@@ -559,7 +392,7 @@ class DataPlane:
         for partition, state in sorted(self._parts.items()):
             produced = self._produce_partition(partition, state)
             moved = state.next_offset is not None and state.next_offset != state.committed_offset
-            wm, lc = state.windows.watermark_ms, self._labels_closed(state)
+            wm, lc = state.pipeline.watermark_ms, state.pipeline.labels_closed_before
             progressed = wm != state.committed_watermark or lc != state.committed_labels_closed
             if produced or moved or (state.next_offset is not None and progressed):
                 self._begin()
@@ -581,115 +414,33 @@ class DataPlane:
         return [tp for tp in offsets if tp.offset > 0]
 
     def _produce_partition(self, partition: int, state: PartitionState) -> bool:
-        produced = False
+        """The partition's pipeline output (deltas, then window-closed markers to every partials partition) and
+        its dead letters into the transaction."""
         end_offset = state.next_offset if state.next_offset is not None else -1
-        self._expire_join(state)  # before the monitors drain: its outcomes go into this transaction
-        for delta in state.windows.drain_deltas():
+        labels = state.labels
+        flushed = state.pipeline.flush(end_offset, None if labels is None else labels.next_offset,
+                                       None if labels is None else labels.watermark_ms)
+        self._pending_outcomes.update(state.pipeline.take_outcomes())  # to the metrics once committed
+        if flushed:
             self._begin()
-            msg = PartialDelta(
-                model_id=delta.model_id,
-                model_version=delta.model_version,
-                window_start_ms=delta.window_start_ms,
-                window_end_ms=delta.window_end_ms,
-                source_topic=self._topic,
-                partition=partition,
-                end_offset=end_offset,
-                n_records=delta.n_records,
-                profile=delta.profile,
-            )
-            self._send(self.settings.topics.partials, delta.model_id.encode(), encode_partial(msg))
+        for delta in flushed.deltas:
+            self._send(self.settings.topics.partials, delta.model_id.encode(), encode_partial(delta))
             self.stats.deltas += 1
-            produced = True
-        produced |= self._produce_monitors(partition, state)
-        produced |= self._produce_closed(partition, state)
-        for dead in state.dead:
-            self._begin()
-            self._send(self.settings.topics.deadletter, dead.key, dead.value, dead.headers())
-            produced = True
-        state.dead.clear()
-        return produced
-
-    def _produce_monitors(self, partition: int, state: PartitionState) -> bool:
-        """Monitor states (model quality, bias, attribution) as deltas with an empty profile; their id
-        (source ``<capture>#monitors@<labels offset>``, partition, capture offset) is new at every drain."""
-        monitors = state.monitors
-        if monitors is None:
-            return False
-        self._count_outcomes(monitors)
-        drained = monitors.drain()
-        if not drained:
-            return False
-        self._begin()
-        labels_offset = state.labels.next_offset if state.labels is not None else None
-        source = f"{self._topic}#monitors@{labels_offset if labels_offset is not None else -1}"
-        end_offset = state.next_offset if state.next_offset is not None else -1
-        size = self._spec.size_ms
-        for (model, start), extras in sorted(drained.items()):
-            # model quality belongs to the window's labels stage, bias and attribution to its data stage
-            by_stage: dict[Stage, dict[str, bytes]] = {}
-            for name, blob in extras.items():
-                by_stage.setdefault(LABELS if name == MODEL_QUALITY else "data", {})[name] = blob
-            for stage, part in sorted(by_stage.items()):
-                msg = PartialDelta(model, None, start, start + size, source, partition, end_offset, 0,
-                                   DatasetProfile.empty(self._params), part, stage=stage)
-                self._send(self.settings.topics.partials, model.encode(), encode_partial(msg))
-                self.stats.deltas += 1
-        return True
-
-    def _count_outcomes(self, monitors: PartitionMonitors) -> None:
-        """Label outcomes go to the metrics once their transaction commits (an abort replays them)."""
-        self._pending_outcomes.update(monitors.take_outcomes())
-
-    def _produce_closed(self, partition: int, state: PartitionState) -> bool:
-        wm = state.windows.watermark_ms
-        if wm is None:
-            return False
-        markers: list[WindowClosed] = []
-        # the data stage: due once the capture watermark passed the end (labels do not hold it)
-        for start, end in state.windows.due_windows():
-            if state.monitors is not None:
-                state.monitors.close_window(start)
-            models = state.windows.close(start)
-            markers.append(WindowClosed(self._topic, partition, start, end, wm, tuple(models)))
+        for marker in flushed.markers:
+            blob = encode_partial(marker)
+            for p in range(self._n_partials):
+                self._send(self.settings.topics.partials, None, blob, partition=p)
+        for _, models in flushed.closed:
             self.stats.windows_closed += 1
             if self.metrics is not None:
                 for model in models:
                     self.metrics.window_closed(model)
-        labels_marker = self._close_labels(partition, state)
-        if labels_marker is not None:
-            markers.append(labels_marker)
-        if not markers:
-            return False
-        self._begin()
-        for marker in markers:
-            blob = encode_partial(marker)
-            for p in range(self._n_partials):
-                self._send(self.settings.topics.partials, None, blob, partition=p)
-        return True
-
-    @staticmethod
-    def _expire_join(state: PartitionState) -> None:
-        """Join entries expire against the smaller of the two watermarks (event time: a replay decides alike)."""
-        if state.monitors is None or state.labels is None:
-            return
-        lwm, cwm = state.labels.watermark_ms, state.windows.watermark_ms
-        if lwm is not None and cwm is not None:
-            state.monitors.expire(min(lwm, cwm))
-
-    def _close_labels(self, partition: int, state: PartitionState) -> WindowClosed | None:
-        """The labels stage of windows closes once both watermarks passed their end (one marker per advance:
-        the merger closes every window ending at or before its watermark)."""
-        if state.monitors is None or state.labels is None:
-            return None
-        cwm, lwm = state.windows.watermark_ms, state.labels.watermark_ms
-        if cwm is None or lwm is None:
-            return None
-        watermark = min(cwm, lwm)
-        boundary = state.monitors.close_labels(watermark)
-        if boundary is None:
-            return None
-        size = self._spec.size_ms
-        return WindowClosed(self._topic, partition, boundary - size, boundary, watermark, stage=LABELS)
+        for dead in state.dead:
+            self._begin()
+            self._send(self.settings.topics.deadletter, dead.key, dead.value, dead.headers())
+        produced = bool(flushed) or bool(state.dead)
+        state.dead.clear()
+        return produced
 
     def _send(
         self,
@@ -729,7 +480,7 @@ class DataPlane:
             self._in_txn = False
         self.stats.aborts += 1
         log.info("transaction aborted (%s); rewinding %d partitions", why, len(self._parts))
-        self._concept = copy.deepcopy(self._concept_committed)
+        self._concept.rollback()
         self._concept_events.clear()
         self._pending_outcomes.clear()
         self._rewind(list(self._parts))
@@ -738,8 +489,7 @@ class DataPlane:
         """Drop uncommitted state and seek back to the last committed offset and watermark."""
         for partition in partitions:
             state = self._parts[partition]
-            if state.monitors is not None:
-                state.monitors.store.close()
+            state.close()
             labels = state.labels
             fresh = self._fresh_state(partition, state.committed_offset, state.committed_watermark,
                                       labels.committed_offset if labels else None,
@@ -756,20 +506,20 @@ class DataPlane:
     def _fresh_state(self, partition: int, offset: int | None, watermark: int | None,
                      labels_offset: int | None = None, labels_watermark: int | None = None,
                      labels_closed: int | None = None) -> PartitionState:
-        windows = PartitionWindows(self._spec, self._params, watermark_ms=watermark)
         now_ms = int(self._clock() * 1000)
-        state = PartitionState(windows, offset, watermark, labels_closed, next_offset=offset,
-                               last_record_wall_ms=now_ms)
-        if not self._labels_on:
-            return state
-        state.labels = LabelProgress(labels_offset, labels_watermark, labels_offset, labels_watermark, now_ms)
-        closed_before = None if watermark is None else watermark - watermark % self._spec.size_ms
-        marks = [w for w in (watermark, labels_watermark) if w is not None]
-        since = min(marks) - round(self.settings.labels.ttl * 1000) if len(marks) == 2 else None
-        store = (rebuild_store(self.settings, partition, self._join_budget, offset, labels_offset, since)
-                 if since is not None else new_store(self.settings, partition, self._join_budget))
-        state.monitors = PartitionMonitors(store, self._spec.size_ms, closed_before, self._setup_of, labels_closed)
-        return state
+        labels: PartitionLabels | None = None
+        progress: LabelProgress | None = None
+        if self._labels_on:
+            progress = LabelProgress(labels_offset, labels_watermark, labels_offset, labels_watermark, now_ms)
+            marks = [w for w in (watermark, labels_watermark) if w is not None]
+            since = min(marks) - round(self.settings.labels.ttl * 1000) if len(marks) == 2 else None
+            store = (rebuild_store(self.settings, partition, self._join_budget, offset, labels_offset, since)
+                     if since is not None else new_store(self.settings, partition, self._join_budget))
+            labels = PartitionLabels(store, self._spec.size_ms, self._monitors_of, labels_closed)
+        pipeline = PartitionPipeline(self._spec, self._topic, partition, self._monitors_of, watermark_ms=watermark,
+                                     labels=labels, params=self._baseline_cache.config.profile)
+        return PartitionState(pipeline, offset, watermark, labels_closed, next_offset=offset,
+                              last_record_wall_ms=now_ms, labels=progress)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         try:
@@ -809,8 +559,8 @@ class DataPlane:
                 log.warning("commit on revoke failed: %s", exc)
         for p in revoked:
             state = self._parts.pop(p, None)
-            if state is not None and state.monitors is not None:
-                state.monitors.store.close()
+            if state is not None:
+                state.close()
         log.info("revoked partitions %s", sorted(revoked))
         consumer.incremental_unassign(partitions)
         if self._labels_consumer is not None:

@@ -22,8 +22,8 @@ from confluent_kafka import OFFSET_END, Consumer, KafkaException, Message, Topic
 from streamdrift.ingest.records import parse_capture, parse_labels
 from streamdrift.settings import Settings
 from streamdrift.window.joinstore import JoinStore, MemoryBudget
+from streamdrift.window.labels import add_labels, add_predictions
 from streamdrift.worker.kafka_errors import wrap
-from streamdrift.worker.monitors import quality_values
 
 log = logging.getLogger(__name__)
 _CHUNK = 5000
@@ -105,18 +105,8 @@ def _feed(msgs: list[Message], store: JoinStore, settings: Settings, predictions
     stamps = [m.timestamp()[1] for m in msgs]
     if predictions:
         batches, _ = parse_capture(values, max_bytes=settings.max_record_bytes, fallback_timestamps_ms=stamps)
-        for b in batches:
-            if b.prediction is None and b.score is None:
-                continue
-            ids = b.inference_ids.tolist()
-            keep = [i for i, x in enumerate(ids) if x is not None]
-            if keep:
-                y_pred = quality_values(b.prediction)[keep] if b.prediction is not None else None
-                store.add_predictions([b.model_id] * len(keep), [ids[i] for i in keep], b.timestamps_ms[keep],
-                                      y_pred if y_pred is not None else [float("nan")] * len(keep),
-                                      b.score[keep] if b.score is not None else None)
+        for batch in batches:
+            add_predictions(store, batch)
         return
     labels, _ = parse_labels(values, max_bytes=settings.max_record_bytes, fallback_timestamps_ms=stamps)
-    if labels.n_rows:
-        store.add_labels(labels.model_ids, labels.inference_ids, quality_values(labels.labels),
-                         now_ms=int(labels.timestamps_ms.max()))
+    add_labels(store, labels)

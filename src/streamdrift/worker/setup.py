@@ -1,71 +1,28 @@
-"""What the data plane needs from a model's baseline to build the per-window monitor states.
-
-``ModelSetup`` is derived once per baseline version (the baselines topic is followed live by
-:class:`~streamdrift.worker.baselines.BaselineWatcher`): the model-quality problem type and threshold, the bias
-facets and outcomes, the attribution feature list. A model without a baseline (or without a section) gets the
-model-quality state from the data (``infer_problem_type`` on its first labelled rows) and no bias / attribution
-state.
-"""
+"""Each model's monitors, built from its current baseline (the baselines topic is followed live by
+:class:`~streamdrift.worker.baselines.BaselineWatcher`) and rebuilt only when the baseline's bytes change."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-from numpy.typing import NDArray
 
 from streamdrift.baseline.baseline import Baseline
-from streamdrift.columns.columns import Column, Kind
 from streamdrift.errors import StreamdriftError
-from streamdrift.monitors.attribution import AttributionBaseline
-from streamdrift.monitors.bias import BiasBaseline, BiasConfig
-from streamdrift.monitors.model_quality import ModelQualityBaseline
+from streamdrift.monitors.registry import ModelMonitors, MonitorConfig, monitors_for
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ModelSetup:
-    baseline_id: str | None
-    quality: ModelQualityBaseline | None
-    bias: BiasConfig | None
-    attribution_features: tuple[str, ...] | None
-
-
-NO_SETUP = ModelSetup(None, None, None, None)
-
-
-def setup_from_baseline(baseline: Baseline) -> ModelSetup:
-    """The monitor parameters of ``baseline``; unreadable sections are logged and left out."""
-    quality = bias = features = None
-    try:
-        if baseline.model_quality:
-            quality = ModelQualityBaseline.from_dict(baseline.model_quality)
-    except StreamdriftError as exc:
-        log.error("model_quality section of %s is unusable: %s", baseline.baseline_id, exc)
-    try:
-        if baseline.bias:
-            bias = BiasBaseline.from_dict(baseline.bias).config
-    except StreamdriftError as exc:
-        log.error("bias section of %s is unusable: %s", baseline.baseline_id, exc)
-    try:
-        if baseline.attribution:
-            features = AttributionBaseline.from_dict(baseline.attribution).features
-    except StreamdriftError as exc:
-        log.error("attribution section of %s is unusable: %s", baseline.baseline_id, exc)
-    return ModelSetup(baseline.baseline_id, quality, bias, features)
-
-
 class BaselineCache:
-    """Parsed baselines (and their monitor setups), re-parsed only when the bytes change."""
+    """Parsed baselines and their monitors per model; a model without a (readable) baseline gets the
+    monitors that need none (its profile, and model-quality metrics when labels are on)."""
 
-    def __init__(self) -> None:
-        self._parsed: dict[str, tuple[bytes, Baseline, ModelSetup]] = {}
+    def __init__(self, config: MonitorConfig) -> None:
+        self.config = config
+        self._parsed: dict[str, tuple[bytes, Baseline, ModelMonitors]] = {}
+        self._unbaselined = monitors_for(None, config)
 
-    def _entry(self, model_id: str, blob: bytes | None) -> tuple[bytes, Baseline, ModelSetup] | None:
+    def _entry(self, model_id: str, blob: bytes | None) -> tuple[bytes, Baseline, ModelMonitors] | None:
         if blob is None:
             return None
         digest = hashlib.blake2b(blob, digest_size=16).digest()
@@ -77,7 +34,7 @@ class BaselineCache:
         except StreamdriftError as exc:
             log.error("baseline of %s is unreadable, ignoring it: %s", model_id, exc)
             return None
-        entry = (digest, baseline, setup_from_baseline(baseline))
+        entry = (digest, baseline, monitors_for(baseline, self.config))
         self._parsed[model_id] = entry
         return entry
 
@@ -85,18 +42,6 @@ class BaselineCache:
         entry = self._entry(model_id, blob)
         return None if entry is None else entry[1]
 
-    def setup(self, model_id: str, blob: bytes | None) -> ModelSetup:
+    def monitors(self, model_id: str, blob: bytes | None) -> ModelMonitors:
         entry = self._entry(model_id, blob)
-        return NO_SETUP if entry is None else entry[2]
-
-
-def column_values(column: Column) -> NDArray[Any]:
-    """A capture column as one array: float64 (NaN = missing) when it has no text, else an object array of
-    str / float / None (booleans as "true" / "false", like the profiles)."""
-    if column.strings is None:
-        return column.numbers
-    out: NDArray[np.object_] = column.numbers.astype(object)
-    out[np.isnan(column.numbers)] = None
-    text = (column.kinds == Kind.STRING) | (column.kinds == Kind.BOOLEAN)
-    out[text] = column.strings[text]
-    return out
+        return self._unbaselined if entry is None else entry[2]

@@ -19,16 +19,15 @@ from click.testing import CliRunner
 
 from streamdrift.baseline.baseline import Baseline, MonitorOptions, build_baseline
 from streamdrift.batch.check import CheckOptions, CheckReport, run_check, window_dir_name
-from streamdrift.batch.monitors import LabelJoin
 from streamdrift.cli import main
-from streamdrift.columns.chunks import Chunk, RoleColumns
+from streamdrift.columns.chunks import RoleColumns
 from streamdrift.dev.synthetic import NUMERIC, Batch, Scenario, generate
 from streamdrift.errors import ConfigError
 from streamdrift.events.events import DriftEvent
 from streamdrift.ingest.files import iter_chunks
 from streamdrift.monitors.attribution import ndcg
 from streamdrift.monitors.bias import FacetSpec
-from streamdrift.monitors.data_quality.evaluation import Violation
+from streamdrift.monitors.violations import CheckKey, Violation
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 N = 1500
@@ -233,51 +232,91 @@ def test_labels_need_a_model_quality_section_and_ids(data: Data, tmp_path: Path)
                   CheckOptions(window_records=N, labels=data.labels_csv))
 
 
-def test_label_join_prefers_joined_labels_and_falls_back_to_embedded(tmp_path: Path) -> None:
-    path = tmp_path / "labels.jsonl"
-    path.write_bytes(b"".join(orjson.dumps({"inference_id": f"i{i}", "label": lab}) + b"\n"
-                              for i, lab in ((0, "yes"), (2, "no"), (3, "no"))))
-    join = LabelJoin.load(path, id_column=None, target=None)
-    chunk = next(iter(iter_chunks(_flat(tmp_path), id_column="inference_id", roles=RoleColumns(target="y"))))
-    labels = join.labels(chunk)
-    assert labels is not None and labels.tolist() == ["yes", "maybe", "no", None]
-    assert join.labels(chunk) is labels  # computed once per chunk, shared by the monitors
-    counts = join.finish()
-    assert (counts.matched, counts.embedded, counts.records_without_label, counts.unmatched_labels) == (2, 1, 1, 1)
+def test_file_labels_win_and_rows_fall_back_to_their_own(tmp_path: Path) -> None:
+    """A --labels label joins before the row's own target (which then counts as a duplicate label); rows the
+    file does not label use their own; rows with neither stay unlabelled."""
+    labels = tmp_path / "labels.jsonl"
+    labels.write_bytes(b"".join(orjson.dumps({"inference_id": f"i{i}", "label": lab}) + b"\n"
+                                for i, lab in ((0, "yes"), (2, "no"), (3, "no"))))
+    rows = tmp_path / "rows.jsonl"
+    records = [{"inference_id": "i0", "x": 1.0, "y": "no", "p": "yes"},
+               {"inference_id": "i1", "x": 2.0, "y": "maybe", "p": "maybe"},
+               {"inference_id": "i2", "x": 3.0, "p": "yes"}, {"inference_id": "i9", "x": 4.0, "p": "no"}]
+    rows.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    train = tmp_path / "train.jsonl"
+    train.write_bytes(b"".join(orjson.dumps({"x": float(i), "y": ("yes", "no", "maybe")[i % 3],
+                                             "p": ("yes", "no", "maybe")[(i + i // 7) % 3]}) + b"\n"
+                               for i in range(300)))
+    baseline = build_baseline(iter_chunks(train, roles=RoleColumns(target="y", prediction="p")), "m",
+                              target="y", prediction="p")
+    report = run_check(rows, baseline, tmp_path / "out",
+                       CheckOptions(window_records=10, labels=labels, id_column="inference_id"))
+    [window] = report.windows
+    quality = window.monitors["model_quality"]
+    assert quality.summary["n"] == 3  # i0 (file: yes = its prediction), i1 (own: maybe = p), i2 (file: no != yes)
+    assert quality.summary["metrics"]["accuracy"] == pytest.approx(2 / 3)
+    counts = report.labels
+    assert counts is not None
+    assert (counts.matched, counts.embedded, counts.records_without_label, counts.unmatched_labels) == (1, 2, 1, 1)
 
 
-def _flat(tmp_path: Path) -> Path:
-    path = tmp_path / "rows.jsonl"
-    rows = [{"inference_id": "i0", "x": 1.0, "y": "no"}, {"inference_id": "i1", "x": 2.0, "y": "maybe"},
-            {"inference_id": "i2", "x": 3.0}, {"inference_id": "i9", "x": 4.0}]
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-    return path
+def _custom_monitor() -> object:
+    from streamdrift.monitors.base import DataMonitor, MonitorResult, Rows
+    from streamdrift.profile.sketches import BlobKind  # noqa: F401 - the envelope of real states
+
+    class RowCount:
+        def __init__(self, n: int = 0) -> None:
+            self.n = n
+
+        def merge(self, other: RowCount) -> RowCount:
+            self.n += other.n
+            return self
+
+    class EveryOtherWindow(DataMonitor[RowCount]):
+        """Counts rows; violates when the count is odd (a test monitor added through the registry)."""
+
+        name = "custom"
+
+        def new_state(self, rows: Rows | None = None) -> RowCount:
+            return RowCount()
+
+        def update(self, state: RowCount, rows: Rows) -> None:
+            state.n += rows.n_rows
+
+        def read_state(self, blob: bytes) -> RowCount:
+            return RowCount(int(blob))
+
+        def write_state(self, state: RowCount) -> bytes:
+            return str(state.n).encode()
+
+        def judge(self, state: RowCount) -> MonitorResult:
+            key: CheckKey = ("model_quality", "custom_check", "m")
+            violation = Violation(check="custom_check", description="odd", n_window=state.n, metric="m",
+                                  monitor="model_quality")
+            return MonitorResult("custom", [violation] if state.n % 2 else [], frozenset({key}), {"n": state.n},
+                                 "odd" if state.n % 2 else "even")
+
+    return EveryOtherWindow()
 
 
-class _EveryOtherWindow:
-    """A plain WindowMonitor (no close_window): violates on odd window keys."""
+def test_a_monitor_kind_added_to_the_registry_runs_in_check(data: Data, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adding a monitor kind is one registry entry: check builds it, feeds it every window's rows, judges it, and
+    its checks go through the hysteresis (a clean window clears its event)."""
+    from streamdrift.monitors import registry
 
-    def __init__(self) -> None:
-        self.rows: dict[int, int] = {}
-
-    def update(self, window_key: int, chunk: Chunk, rows: np.ndarray) -> None:
-        self.rows[window_key] = self.rows.get(window_key, 0) + int(rows.size)
-
-    def close(self, window_key: int) -> list[Violation]:
-        n = self.rows.pop(window_key)
-        if window_key % 2 == 0:
-            return []
-        return [Violation(check="custom_check", description="odd", n_window=n, metric="m", monitor="model_quality")]
-
-
-def test_plain_window_monitor_still_plugs_in(data: Data, tmp_path: Path) -> None:
+    custom = _custom_monitor()
+    monkeypatch.setattr(registry, "MONITOR_KINDS", {**registry.MONITOR_KINDS, "custom": lambda b, c: custom})
     report = run_check(data.csv_unlabelled, data.csv_baseline, tmp_path / "out",
-                       CheckOptions(window_records=N, timestamp_column="ts", section_monitors=False),
-                       monitors=[_EveryOtherWindow()])
-    assert [[v.check for v in w.evaluation.violations if v.monitor == "model_quality"] for w in report.windows] == [
-        [], ["custom_check"], [], ["custom_check"], []]
-    # a plain monitor reports only its violations, so its clean windows cannot clear the event
-    assert [e.status for e in _events(report) if e.check == "custom_check"] == ["raised"]
+                       CheckOptions(window_records=N + 1, timestamp_column="ts", section_monitors=False))
+    sizes = [N + 1] * 4 + [5 * N - 4 * (N + 1)]
+    assert [w.monitors["custom"].summary["n"] for w in report.windows] == sizes
+    expected, raised = [], False
+    for odd in (n % 2 == 1 for n in sizes):  # raise_after = clear_after = 1
+        if odd != raised:
+            expected.append("raised" if odd else "cleared")
+            raised = odd
+    assert expected and [e.status for e in _events(report) if e.check == "custom_check"] == expected
 
 
 def test_cli_check_with_labels(data: Data, tmp_path: Path) -> None:

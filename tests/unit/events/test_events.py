@@ -9,13 +9,22 @@ import orjson
 import pytest
 
 from streamdrift.errors import SerializationError, StreamdriftError
-from streamdrift.events.events import DriftEvent, Hysteresis, events_from_evaluation, rfc3339
-from streamdrift.monitors.data_quality.evaluation import CheckKey, FeatureResult, Violation, WindowEvaluation
+from streamdrift.events.events import DriftEvent, Hysteresis, events_from_results, rfc3339
+from streamdrift.monitors.data_quality.evaluation import FeatureResult, WindowEvaluation
+from streamdrift.monitors.data_quality.monitor import result_of
+from streamdrift.monitors.violations import CheckKey, Violation
 
 SCHEMA = Path(__file__).resolve().parents[3] / "schemas" / "drift_event.schema.json"
 KEY = ("m1", "data_quality", "baseline_drift_check", "age")
 START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 WINDOW = (START, START + timedelta(hours=1))
+
+
+def events_from_evaluation(evaluation: WindowEvaluation, h: Hysteresis, model: str,
+                           window: tuple[datetime, datetime], baseline_id: str | None, *, model_version: str | None = None,
+                           partial: bool = False) -> list[DriftEvent]:
+    return events_from_results([result_of(evaluation)], h, model, window, baseline_id, model_version=model_version,
+                               partial=partial)
 
 
 def test_hysteresis_default_reports_every_change_once() -> None:

@@ -8,18 +8,11 @@ import pytest
 
 from streamdrift.columns.columns import columns_from_rows
 from streamdrift.ingest.records import (
-    CaptureBatch,
-    LabelBatch,
-    encode_capture_record,
-    encode_label_record,
     parse_capture,
-    parse_labels,
 )
-from streamdrift.monitors.bias import BiasConfig, BiasState, FacetSpec, OutcomeSpec
-from streamdrift.monitors.model_quality import BinaryQualityState, state_from_bytes
+from streamdrift.monitors.model_quality import BinaryQualityState
 from streamdrift.profile.profiles import DatasetProfile, ProfileParams
 from streamdrift.settings import Settings
-from streamdrift.window.joinstore import JoinStore, join_sample
 from streamdrift.window.merger import WindowMerger
 from streamdrift.window.partials import DATA, LABELS, PartialDelta, Stage, WindowClosed
 from streamdrift.worker.deadletter import (
@@ -29,9 +22,7 @@ from streamdrift.worker.deadletter import (
     DeadLetterRecord,
     read_headers,
 )
-from streamdrift.worker.monitors import PartitionMonitors
 from streamdrift.worker.offsets import decode_labels_closed, decode_watermark, encode_watermark
-from streamdrift.worker.setup import NO_SETUP, ModelSetup
 
 
 @pytest.mark.parametrize("wm", [None, 0, 1_718_000_000_000, -5])
@@ -65,7 +56,7 @@ def test_dead_letter_headers_round_trip() -> None:
 
 
 def test_client_configs() -> None:
-    from streamdrift.worker.dataplane import consumer_config, producer_config, transactional_id
+    from streamdrift.worker.clients import consumer_config, producer_config, transactional_id
 
     named = Settings(group_id="g", instance_id="a", commit_interval=4.0)
     assert transactional_id("g", "a") == transactional_id("g", "a") == "g-dataplane-a"
@@ -215,126 +206,12 @@ def test_merge_timeout_counts_from_the_first_close_not_the_first_delta() -> None
 SIZE = 1000
 
 
-def _monitors(setup: ModelSetup = NO_SETUP, closed_before: int | None = None) -> PartitionMonitors:
-    return PartitionMonitors(JoinStore(None, ttl_ms=10_000), SIZE, closed_before, lambda model: setup)
-
-
-def _pred_batch(rows: list[tuple[str, int, int, float, str]]) -> CaptureBatch:
-    values = [encode_capture_record("m", features={"gender": g}, inference_id=i, timestamp_ms=t,
-                                    prediction={"label": p, "score": s}) for i, t, p, s, g in rows]
-    batches, dead = parse_capture(values)
-    assert not dead and len(batches) == 1
-    return batches[0]
-
-
-def _label_batch(rows: list[tuple[str, int, int]]) -> LabelBatch:
-    labels, dead = parse_labels([encode_label_record("m", i, y, t) for i, t, y in rows])
-    assert not dead
-    return labels
-
-
-def test_labels_join_in_either_order_and_count_in_the_prediction_window() -> None:
-    mon = _monitors()
-    # label of a first, prediction later; prediction of b first, label later (in the next window's time)
-    mon.add_labels(_label_batch([("a", 100, 1)]))
-    streams = mon.add_capture(_pred_batch([("a", 50, 1, 0.9, "f"), ("b", 900, 0, 0.2, "m"),
-                                           ("c", 1500, 1, 0.7, "m")]), wm_before=None)
-    assert [s.errors.tolist() for s in streams] == [[0.0]]  # a joined: predicted 1, label 1
-    streams = mon.add_labels(_label_batch([("b", 1200, 1), ("b", 1250, 1), ("zzz", 1300, 0)]))
-    assert [s.errors.tolist() for s in streams] == [[1.0]]  # b: predicted 0, label 1
-    drained = mon.drain()
-    state = state_from_bytes(drained[("m", 0)]["model_quality"])
-    assert isinstance(state, BinaryQualityState) and (state.tp, state.fn, state.n) == (1, 1, 2)
-    assert ("m", 1000) not in drained  # c has no label yet
-    outcomes = mon.take_outcomes()
-    assert outcomes[("m", "matched")] == 2 and outcomes[("m", "duplicate")] == 1
-    assert outcomes[("m", "early")] == 2  # a's label and zzz's waited for a prediction
-    mon.expire(1300 + 10_001)
-    assert mon.take_outcomes()[("", "unmatched")] == 1  # zzz never got its prediction
-
-
-def test_label_after_the_data_close_still_counts_in_its_window() -> None:
-    mon = _monitors()
-    mon.add_capture(_pred_batch([("a", 10, 1, 0.9, "f"), ("b", 20, 0, 0.1, "f")]), wm_before=None)
-    mon.close_window(0)  # the data stage of [0, 1000) closed: data quality does not wait for labels
-    assert mon.close_labels(999) == 0  # labels watermark not past its end: the labels stage of [0, 1000) is open
-    [stream] = mon.add_labels(_label_batch([("a", 2000, 1)]))
-    assert stream.errors.tolist() == [0.0]
-    state = state_from_bytes(mon.drain()[("m", 0)]["model_quality"])
-    assert state.n == 1
-    assert mon.take_outcomes()[("m", "matched")] == 1
-
-
-def test_label_after_the_labels_close_is_late_but_feeds_concept_drift() -> None:
-    mon = _monitors()
-    mon.add_capture(_pred_batch([("a", 10, 1, 0.9, "f"), ("b", 1010, 0, 0.1, "f")]), wm_before=None)
-    mon.close_window(0)
-    assert mon.close_labels(1500) == 1000 and mon.close_labels(1999) is None
-    [stream] = mon.add_labels(_label_batch([("a", 2000, 0), ("b", 2000, 0)]))
-    assert stream.errors.tolist() == [1.0, 0.0]  # the late row's error still reaches the detector
-    drained = mon.drain()
-    assert ("m", 0) not in drained and state_from_bytes(drained[("m", 1000)]["model_quality"]).n == 1
-    outcomes = mon.take_outcomes()
-    assert (outcomes[("m", "late")], outcomes[("m", "matched")]) == (1, 1)
-
-
-def test_bias_state_per_window_from_capture_rows() -> None:
-    config = BiasConfig((FacetSpec("gender", values=("f",)),), OutcomeSpec(values=(1,)), OutcomeSpec(values=(1,)))
-    mon = _monitors(ModelSetup("b1", None, config, None))
-    mon.add_capture(_pred_batch([("a", 10, 1, 0.9, "f"), ("b", 20, 0, 0.1, "f"), ("c", 30, 1, 0.8, "m"),
-                                 ("d", 1100, 1, 0.8, "m")]), wm_before=None)
-    drained = mon.drain()
-    w0 = BiasState.from_bytes(drained[("m", 0)]["bias"])
-    assert int(w0.n_records[0]) == 3 and int(BiasState.from_bytes(drained[("m", 1000)]["bias"]).n_records[0]) == 1
-    # rows of a window behind the watermark (late) are left out
-    mon.add_capture(_pred_batch([("e", 40, 1, 0.9, "f")]), wm_before=1500)
-    assert mon.drain() == {}
-
-
-def test_join_sample_is_deterministic_and_near_its_rate() -> None:
-    rng = np.random.default_rng(11)
-    n = 20_000
-    for ids in ([f"m-{i}" for i in range(n)], [f"{v:032x}" for v in rng.integers(0, 2**62, n)]):
-        for rate in (0.05, 0.3, 0.7):
-            mask = join_sample("m", ids, rate)
-            assert np.array_equal(mask, join_sample(["m"] * n, np.array(ids, dtype=object), rate))  # per-row ids
-            bound = 5 * (rate * (1 - rate) / n) ** 0.5  # 5 binomial standard deviations
-            assert abs(mask.mean() - rate) <= bound, (rate, mask.mean())
-        # a smaller rate keeps a subset of a larger one's sample
-        assert not np.any(join_sample("m", ids, 0.1) & ~join_sample("m", ids, 0.4))
-    assert join_sample("m", ["a", None, "b"], 1.0).tolist() == [True, False, True]
-    assert not join_sample("m", [None] * 5, 0.99).any()
-    assert join_sample("m", ids, 0.3).tolist() != join_sample("other", ids, 0.3).tolist()  # the model is in the key
-
-
-def test_join_sample_rate_joins_exactly_the_sampled_keys() -> None:
-    rows = [(f"k{i}", 100 + i, i % 2, 0.5, "f") for i in range(400)]
-    labels = [(f"k{i}", 150 + i, (i // 2) % 2) for i in range(400)]
-    half_store = JoinStore(None, ttl_ms=10_000, sample_rate=0.5)
-    full, half = _monitors(), PartitionMonitors(half_store, SIZE, None, lambda m: NO_SETUP)
-    joined: dict[str, list[float]] = {}
-    for name, mon in (("full", full), ("half", half)):
-        streams = mon.add_capture(_pred_batch(rows), wm_before=None)
-        streams += mon.add_labels(_label_batch(labels))
-        joined[name] = [e for s in streams for e in s.errors.tolist()]
-    sampled = join_sample("m", [r[0] for r in rows], 0.5)
-    assert 150 < int(sampled.sum()) < 250
-    full_errors = np.array(joined["full"])
-    assert joined["half"] == full_errors[sampled].tolist()  # the same rows, in the same order
-    state = state_from_bytes(half.drain()[("m", 0)]["model_quality"])
-    assert isinstance(state, BinaryQualityState) and state.n == int(sampled.sum())
-    outcomes = half.take_outcomes()
-    assert outcomes[("m", "sampled_out")] == 400 - int(sampled.sum())
-    assert outcomes[("m", "matched")] == int(sampled.sum())
-    assert half.store.pending_predictions == 0 and half.store.pending_labels == 0
-
-
 def test_kafka_timestamps_fall_back_only_where_a_record_has_none() -> None:
     """The data plane hands parse_capture the messages' Kafka timestamps lazily: a record without a timestamp of
     its own lands at its message's timestamp (here in a poll that the Python path reads), the others keep theirs."""
     from confluent_kafka import Message
 
-    from streamdrift.worker.dataplane import KafkaTimestamps
+    from streamdrift.worker.polls import KafkaTimestamps
 
     own = b'{"model_id": "m", "timestamp": 5000, "features": {"x": 1}}'
     none = b'{"model_id": "m", "features": {"x": 2}}'
@@ -351,7 +228,7 @@ def test_parsed_in_order_parses_one_ahead_in_the_executor_and_keeps_order() -> N
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from streamdrift.worker.dataplane import parsed_in_order
+    from streamdrift.worker.polls import parsed_in_order
 
     main = threading.get_ident()
     log: list[tuple[str, int, bool]] = []
@@ -384,7 +261,7 @@ def test_parsed_in_order_raises_where_the_parse_failed_and_cancels_the_parse_ahe
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    from streamdrift.worker.dataplane import parsed_in_order
+    from streamdrift.worker.polls import parsed_in_order
 
     parsed: list[int] = []
 
@@ -416,7 +293,7 @@ def test_a_failed_parse_waits_for_the_running_parse_ahead_and_logs_its_error(cap
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    from streamdrift.worker.dataplane import parsed_in_order
+    from streamdrift.worker.polls import parsed_in_order
 
     ahead_started, finished = threading.Event(), threading.Event()
 

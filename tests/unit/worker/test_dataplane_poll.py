@@ -20,8 +20,10 @@ from streamdrift.errors import KafkaError
 from streamdrift.ingest.arrow import encode_arrow_batch
 from streamdrift.ingest.records import CaptureBatch
 from streamdrift.settings import LabelSettings, WindowSettings
+from streamdrift.window.labels import ErrorStream, PartitionLabels
+from streamdrift.window.windows import PartitionWindows
 from streamdrift.worker.dataplane import PARSE_AHEAD_MAX_BYTES, DataPlane
-from streamdrift.worker.monitors import ErrorStream, PartitionMonitors
+from streamdrift.worker.polls import by_partition
 
 SIZE_MS = 10_000
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % SIZE_MS
@@ -44,8 +46,7 @@ def plane(tmp_path: Path) -> Iterator[DataPlane]:
     if dp._joiner is not None:
         dp._joiner.shutdown(wait=True)
     for state in dp._parts.values():
-        if state.monitors is not None:
-            state.monitors.store.close()
+        state.close()
     dp._consumer.close()
     if dp._labels_consumer is not None:
         dp._labels_consumer.close()
@@ -67,17 +68,17 @@ def _arrow_poll(n_batches: int, rows: int = 300) -> list[bytes]:
 
 def test_a_poll_is_grouped_by_partition_in_order_across_interleaved_runs() -> None:
     msgs = [_msg(0, 0), _msg(0, 1), _msg(1, 0), _msg(0, 2), _msg(1, 1), _msg(1, 2), _msg(0, 3)]
-    groups = DataPlane._by_partition(msgs, "consume")
+    groups = by_partition(msgs, "consume")
     assert {p: [m.offset() for m in ms] for p, ms in groups.items()} == {0: [0, 1, 2, 3], 1: [0, 1, 2]}
 
 
 def test_error_events_are_dropped_from_a_poll_and_a_fatal_one_raises() -> None:
     eof = Message(topic="capture", partition=1, error=CKafkaError(CKafkaError._PARTITION_EOF))
-    groups = DataPlane._by_partition([_msg(0, 0), eof, _msg(1, 5), _msg(0, 1)], "consume")
+    groups = by_partition([_msg(0, 0), eof, _msg(1, 5), _msg(0, 1)], "consume")
     assert {p: [m.offset() for m in ms] for p, ms in groups.items()} == {0: [0, 1], 1: [5]}
     fatal = Message(topic="capture", partition=0, error=CKafkaError(CKafkaError._FATAL, "fenced", fatal=True))
     with pytest.raises(KafkaError) as raised:
-        DataPlane._by_partition([_msg(0, 0), fatal], "consume")
+        by_partition([_msg(0, 0), fatal], "consume")
     assert raised.value.fatal
 
 
@@ -89,29 +90,29 @@ def test_columnar_polls_join_in_the_join_thread_beside_the_profiles(plane: DataP
     profiling = threading.Event()
     join_threads: list[int] = []
     overlapped: list[bool] = []
-    add_capture = PartitionMonitors.add_capture
+    add_captures = PartitionLabels.add_captures
 
-    def watched(self: PartitionMonitors, batch: CaptureBatch, wm_before: int | None) -> list[ErrorStream]:
+    def watched(self: PartitionLabels, batches: list[CaptureBatch]) -> list[ErrorStream]:
         join_threads.append(threading.get_ident())
         overlapped.append(profiling.wait(10.0))  # the profiles of this poll started beside the join
-        return add_capture(self, batch, wm_before)
+        return add_captures(self, batches)
 
-    windows_add = type(plane._parts[0].windows).add_many
+    windows_add = PartitionWindows.add_many
 
     def add_many(self: object, batches: list[CaptureBatch]) -> object:
         profiling.set()
         return windows_add(self, batches)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(PartitionMonitors, "add_capture", watched)
-    monkeypatch.setattr(type(plane._parts[0].windows), "add_many", add_many)
+    monkeypatch.setattr(PartitionLabels, "add_captures", watched)
+    monkeypatch.setattr(PartitionWindows, "add_many", add_many)
     blobs = _arrow_poll(4)
     poll = [_msg(0, 0, blobs[0]), _msg(0, 1, blobs[1]), _msg(1, 0, blobs[2]), _msg(1, 1, blobs[3])]
-    plane._process(DataPlane._by_partition(poll, "consume"))
+    plane._process(by_partition(poll, "consume"))
     assert join_threads and main not in join_threads and all(overlapped)
     assert plane.stats.consumed == 4
     for p in (0, 1):
-        monitors = plane._parts[p].monitors
-        assert monitors is not None and monitors.store.pending_predictions == 600
+        labels = plane._parts[p].pipeline.labels
+        assert labels is not None and labels.store.pending_predictions == 600
         assert plane._parts[p].next_offset == 2
     assert sum(plane.stats.processed_by_model.values()) == 1200
 
@@ -120,21 +121,21 @@ def test_json_polls_join_here_and_a_failed_join_raises_from_the_poll(plane: Data
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     main = threading.get_ident()
     threads: list[int] = []
-    add_capture = PartitionMonitors.add_capture
+    add_captures = PartitionLabels.add_captures
 
-    def watched(self: PartitionMonitors, batch: CaptureBatch, wm_before: int | None) -> list[ErrorStream]:
+    def watched(self: PartitionLabels, batches: list[CaptureBatch]) -> list[ErrorStream]:
         threads.append(threading.get_ident())
-        return add_capture(self, batch, wm_before)
+        return add_captures(self, batches)
 
-    monkeypatch.setattr(PartitionMonitors, "add_capture", watched)
+    monkeypatch.setattr(PartitionLabels, "add_captures", watched)
     values = capture_records("m", [T0 + i for i in range(4)], np.random.default_rng(1))
-    plane._process(DataPlane._by_partition([_msg(0, i, v) for i, v in enumerate(values)], "consume"))
+    plane._process(by_partition([_msg(0, i, v) for i, v in enumerate(values)], "consume"))
     assert threads == [main]  # the other core parses ahead for JSON polls
 
-    def broken(self: PartitionMonitors, batch: CaptureBatch, wm_before: int | None) -> list[ErrorStream]:
+    def broken(self: PartitionLabels, batches: list[CaptureBatch]) -> list[ErrorStream]:
         raise RuntimeError("join store broke")
 
-    monkeypatch.setattr(PartitionMonitors, "add_capture", broken)
+    monkeypatch.setattr(PartitionLabels, "add_captures", broken)
     blobs = _arrow_poll(2)
     with pytest.raises(RuntimeError, match="join store broke"):
-        plane._process(DataPlane._by_partition([_msg(0, 10, blobs[0]), _msg(1, 0, blobs[1])], "consume"))
+        plane._process(by_partition([_msg(0, 10, blobs[0]), _msg(1, 0, blobs[1])], "consume"))

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from streamdrift.errors import EvaluationError
-from streamdrift.events.events import Monitor
 from streamdrift.monitors.data_quality import stattests
 from streamdrift.monitors.data_quality.stattests import Correction
+from streamdrift.monitors.violations import CheckKey, Violation
 
 if TYPE_CHECKING:
     from streamdrift.baseline.baseline import Baseline
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 Method = Literal["calibrated", "simple", "robust"]
 NumericStatistic = Literal["linf", "psi", "js", "wasserstein"]
 FeatureKind = Literal["numeric", "categorical"]
-CheckKey = tuple[Monitor, str, str]  # (monitor, check, feature or metric)
 
 METHODS: tuple[str, ...] = ("calibrated", "simple", "robust")
 NUMERIC_STATISTICS: tuple[str, ...] = ("linf", "psi", "js", "wasserstein")
@@ -107,29 +106,6 @@ class FeatureResult:
     n_baseline: int
     drifted: bool
     secondary: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    check: str  # SageMaker constraint_check_type (or another monitor's check name)
-    description: str
-    n_window: int
-    feature: str | None = None
-    metric: str | None = None
-    statistic: str | None = None
-    value: float | None = None
-    threshold: float | None = None
-    p_value: float | None = None
-    n_baseline: int | None = None
-    monitor: Monitor = "data_quality"
-
-    @property
-    def subject(self) -> str:
-        return self.feature if self.feature is not None else (self.metric or "")
-
-    @property
-    def key(self) -> CheckKey:
-        return (self.monitor, self.check, self.subject)
 
 
 @dataclass(frozen=True)
@@ -341,7 +317,9 @@ def _sagemaker_results(candidates: list[_Candidate], baseline: Baseline, config:
     return results
 
 
-def _drift_violation(r: FeatureResult) -> Violation:
+def drift_measurement(r: FeatureResult) -> Violation:
+    """A feature's drift test as a violation record (a violation when it drifted; else what the clearing
+    event reports)."""
     p = f", p={r.p_value:.3g}" if r.p_value is not None else ""
     return Violation(
         check="baseline_drift_check", feature=r.feature, statistic=r.statistic, value=r.value,
@@ -555,7 +533,7 @@ def evaluate(window: DatasetProfile, baseline: Baseline | PreparedBaseline,
         if candidates:
             results = (_calibrated_results(candidates, baseline, config) if method == "calibrated"
                        else _sagemaker_results(candidates, baseline, config, method))
-    violations = [_drift_violation(r) for r in results if r.drifted]
+    violations = [drift_measurement(r) for r in results if r.drifted]
     checked: set[CheckKey] = {("data_quality", "baseline_drift_check", r.feature) for r in results}
     if monitoring.evaluate_constraints and window.n_records > 0:
         dq, dq_checked = _data_quality(window, baseline, method == "calibrated", config.alpha)

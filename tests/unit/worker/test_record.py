@@ -1,5 +1,6 @@
-"""The control plane's judge over the two stages of a window: data quality at the data close, model quality at
-the labels close (late ground truth), one hysteresis for both, neither stage clearing the other's alerts."""
+"""The control plane's judge and recorder over the two stages of a window: data quality at the data close, model
+quality at the labels close (late ground truth), one hysteresis for both, neither stage clearing the other's
+alerts; the status entries and the report cache."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from prometheus_client import CollectorRegistry
 from streamdrift.baseline.baseline import Baseline, build_baseline
 from streamdrift.columns.columns import columns_from_rows
 from streamdrift.dev.synthetic import Batch, Scenario, generate
+from streamdrift.events.events import DriftEvent, Hysteresis
+from streamdrift.events.judge import WindowJudge
 from streamdrift.metrics import Metrics
 from streamdrift.monitors.model_quality import BinaryQualityState
+from streamdrift.monitors.registry import monitor_config, monitors_for
 from streamdrift.profile.profiles import DatasetProfile, ProfileParams
 from streamdrift.settings import EvaluationSettings, LabelSettings, Settings
 from streamdrift.window.merger import ReadyWindow
-from streamdrift.worker.judge import WindowJudge
+from streamdrift.worker.record import WindowRecorder
 from streamdrift.worker.status import StatusStore
 
 MODEL = "credit"
@@ -53,21 +57,44 @@ def _labels_window(start: int, scenario: Scenario) -> ReadyWindow:
                        frozenset({0}), start, {"model_quality": [state.to_bytes()]}, stage="labels")
 
 
-def _judge() -> tuple[WindowJudge, StatusStore]:
-    settings = Settings(evaluation=EvaluationSettings(raise_after=1, clear_after=1), labels=LabelSettings(min_labelled=200))
+class _ControlPlane:
+    """What the control plane does with a released window: judge it with the model's monitors, record it."""
+
+    def __init__(self, status: StatusStore) -> None:
+        self.settings = Settings(evaluation=EvaluationSettings(raise_after=1, clear_after=1),
+                                 labels=LabelSettings(min_labelled=200))
+        self.judge = WindowJudge(Hysteresis(1, 1))
+        self.recorder = WindowRecorder(self.judge, Metrics(CollectorRegistry()), status, clock=lambda: T0 / 1000)
+        self.last_report = self.recorder.last_report
+
+    def run(self, window: ReadyWindow, baseline: Baseline,
+            state: dict[str, bytes] | None = None) -> list[DriftEvent]:
+        monitors = monitors_for(baseline, monitor_config(self.settings))
+        judged = self.judge.judge(window, monitors, state)
+        self.recorder.record(judged, monitors)
+        return judged.events
+
+    def remember(self, model_id: str, state: dict[str, bytes]) -> None:
+        self.judge.remember(model_id, state)
+
+    def forget(self) -> None:
+        self.judge.forget()
+
+
+def _judge() -> tuple[_ControlPlane, StatusStore]:
     status = StatusStore(label_sample_rate=0.25)
-    return WindowJudge(settings, Metrics(CollectorRegistry()), status, clock=lambda: T0 / 1000), status
+    return _ControlPlane(status), status
 
 
 def test_each_stage_raises_its_own_monitor_and_clears_nothing_of_the_other() -> None:
     (judge, store), baseline = _judge(), _baseline()
-    data = judge.judge(_data_window(T0, Scenario.SHIFTED_INCOME), baseline)
+    data = judge.run(_data_window(T0, Scenario.SHIFTED_INCOME), baseline)
     assert data and {e.monitor for e in data} == {"data_quality"} and all(e.status == "raised" for e in data)
-    quality = judge.judge(_labels_window(T0, Scenario.LABEL_FLIP), baseline)
+    quality = judge.run(_labels_window(T0, Scenario.LABEL_FLIP), baseline)
     assert quality and {(e.monitor, e.check, e.status) for e in quality} == {
         ("model_quality", "model_quality_check", "raised")}
     # the labels stage of a clean window clears model quality only; data quality stays raised
-    cleared = judge.judge(_labels_window(T0 + SIZE, Scenario.NORMAL), baseline)
+    cleared = judge.run(_labels_window(T0 + SIZE, Scenario.NORMAL), baseline)
     assert {(e.monitor, e.status) for e in cleared} == {("model_quality", "cleared")}
     status = store.get(MODEL)
     assert status is not None and status["state"] == "drifting"
@@ -76,9 +103,9 @@ def test_each_stage_raises_its_own_monitor_and_clears_nothing_of_the_other() -> 
 
 def test_labels_stage_fills_the_status_entry_of_its_window() -> None:
     (judge, store), baseline = _judge(), _baseline()
-    judge.judge(_data_window(T0, Scenario.NORMAL), baseline)
-    judge.judge(_labels_window(T0, Scenario.NORMAL), baseline)
-    judge.judge(_labels_window(T0 + SIZE, Scenario.NORMAL), baseline)  # its data stage was never seen here
+    judge.run(_data_window(T0, Scenario.NORMAL), baseline)
+    judge.run(_labels_window(T0, Scenario.NORMAL), baseline)
+    judge.run(_labels_window(T0 + SIZE, Scenario.NORMAL), baseline)  # its data stage was never seen here
     status = store.get(MODEL)
     assert status is not None
     [first] = status["windows"]
@@ -89,9 +116,9 @@ def test_labels_stage_fills_the_status_entry_of_its_window() -> None:
     assert judge.last_report[MODEL][1].model_quality["accuracy"] > 0.5
 
 
-def _judged(judge: WindowJudge, window: ReadyWindow, baseline: Baseline, state: dict[str, bytes]) -> list[Any]:
+def _judged(judge: _ControlPlane, window: ReadyWindow, baseline: Baseline, state: dict[str, bytes]) -> list[Any]:
     """As the control plane does: judge with the table's state, send the events, then remember the state."""
-    events = judge.judge(window, baseline, state)
+    events = judge.run(window, baseline, state)
     judge.remember(window.model_id, state)
     return events
 
@@ -113,7 +140,7 @@ def test_a_restarted_judge_goes_on_from_the_persisted_hysteresis() -> None:
     assert all(e.status == "cleared" for e in cleared) and state == {}  # every key clean: nothing kept
     # without the state, a restarted judge raises the same alert again
     third, _ = _judge()
-    again = third.judge(_data_window(T0 + SIZE, Scenario.SHIFTED_INCOME), baseline)
+    again = third.run(_data_window(T0 + SIZE, Scenario.SHIFTED_INCOME), baseline)
     assert {(e.check, e.feature, e.status) for e in again} == {(e.check, e.feature, e.status) for e in raised}
 
 

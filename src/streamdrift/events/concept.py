@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from streamdrift.events.events import DriftEvent, rfc3339
-from streamdrift.monitors.model_quality.concept import DriftSignal
+from streamdrift.monitors.model_quality.concept import ConceptDriftConfig, ConceptDriftMonitor, DriftSignal
+from streamdrift.window.labels import ErrorStream
 
 CONCEPT_CHECK = "concept_drift_check"
 _NAMESPACE = uuid.UUID("0b5c3c1e-6a57-4f0e-9d55-2f4f0bb7f0a1")
@@ -38,3 +41,33 @@ def concept_event(model_id: str, window_start_ms: int, window_end_ms: int, signa
 
 def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4f}"
+
+
+class ConceptTracker:
+    """One ADWIN detector per model over its joined error stream; the detectors roll back with an aborted
+    transaction (:meth:`commit` / :meth:`rollback`), so a replay signals at the same records."""
+
+    def __init__(self, config: ConceptDriftConfig, size_ms: int, baseline_id: Callable[[str], str | None]) -> None:
+        self._config = config
+        self._size_ms = size_ms
+        self._baseline_id = baseline_id
+        self._live: dict[str, ConceptDriftMonitor] = {}
+        self._committed: dict[str, ConceptDriftMonitor] = {}
+
+    def update(self, streams: list[ErrorStream]) -> list[DriftEvent]:
+        events = []
+        for stream in streams:
+            monitor = self._live.get(stream.model_id)
+            if monitor is None:
+                monitor = self._live[stream.model_id] = ConceptDriftMonitor(self._config)
+            for signal in monitor.update(stream.errors):
+                start = int(stream.window_starts[signal.index])
+                events.append(concept_event(stream.model_id, start, start + self._size_ms, signal,
+                                            self._baseline_id(stream.model_id)))
+        return events
+
+    def commit(self) -> None:
+        self._committed = copy.deepcopy(self._live)
+
+    def rollback(self) -> None:
+        self._live = copy.deepcopy(self._committed)

@@ -1,0 +1,168 @@
+"""The monitor kinds, in one table, and the monitors of one model built from its baseline.
+
+Adding a monitor kind: its package under ``monitors/`` with a :class:`~streamdrift.monitors.base.Monitor`
+subclass and a ``build(baseline, config)`` function, and one entry in :data:`MONITOR_KINDS` (plus its rule
+settings in :class:`MonitorConfig` when it has any). Both ``streamdrift check`` and the worker build their
+monitors here, so they judge alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from streamdrift.baseline.baseline import DEFAULT_WINDOW_KLL_K, Baseline
+from streamdrift.errors import StreamdriftError
+from streamdrift.monitors.attribution.monitor import AttributionMonitor
+from streamdrift.monitors.attribution.ranking import AttributionBaseline, AttributionDriftConfig
+from streamdrift.monitors.base import DATA, LABELS, Monitor, Stage
+from streamdrift.monitors.bias.drift import BiasBaseline, BiasDriftConfig
+from streamdrift.monitors.bias.monitor import BiasMonitor
+from streamdrift.monitors.bias.spec import OutcomeSpec
+from streamdrift.monitors.data_quality.evaluation import EvaluationConfig
+from streamdrift.monitors.data_quality.monitor import DataQualityMonitor
+from streamdrift.monitors.model_quality.baseline import ModelQualityBaseline
+from streamdrift.monitors.model_quality.monitor import DEFAULT_POSITIVE, ModelQualityMonitor
+from streamdrift.monitors.model_quality.rule import QualityRuleConfig
+from streamdrift.monitors.model_quality.sagemaker_format import ModelQualityConstraints, constraints_from_dict
+from streamdrift.profile.profiles import ProfileParams
+from streamdrift.settings import Settings
+
+log = logging.getLogger(__name__)
+
+AnyMonitor = Monitor[Any, Any]
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """The rule settings of every monitor kind (the worker reads them from its settings, ``check`` from its
+    options: the same values judge alike in both)."""
+
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    quality: QualityRuleConfig = field(default_factory=QualityRuleConfig)
+    bias: BiasDriftConfig = field(default_factory=BiasDriftConfig)
+    attribution: AttributionDriftConfig = field(default_factory=AttributionDriftConfig)
+    profile: ProfileParams = field(default_factory=lambda: ProfileParams(kll_k=DEFAULT_WINDOW_KLL_K))
+    # model quality of a model without a baseline section: metrics reported (the worker), or not run (check)
+    quality_without_baseline: bool = True
+
+
+def build_data_quality(baseline: Baseline | None, config: MonitorConfig) -> AnyMonitor:
+    return DataQualityMonitor(baseline, config.evaluation, config.profile)
+
+
+def _positive_label(baseline: Baseline) -> OutcomeSpec:
+    bias_config = (baseline.bias or {}).get("config")
+    if isinstance(bias_config, dict) and isinstance(bias_config.get("label"), dict):
+        return OutcomeSpec.from_dict(bias_config["label"])
+    return DEFAULT_POSITIVE
+
+
+def _imported_constraints(section: Mapping[str, Any]) -> ModelQualityConstraints | None:
+    from streamdrift.baseline.sagemaker import MQ_CONSTRAINTS_KEY
+
+    raw = section.get(MQ_CONSTRAINTS_KEY)
+    return constraints_from_dict(raw) if isinstance(raw, dict) else None
+
+
+def build_model_quality(baseline: Baseline | None, config: MonitorConfig) -> AnyMonitor | None:
+    if baseline is None or not baseline.model_quality:
+        if not config.quality_without_baseline:
+            return None
+        return ModelQualityMonitor(None, config.quality,
+                                   DEFAULT_POSITIVE if baseline is None else _positive_label(baseline))
+    section = ModelQualityBaseline.from_dict(baseline.model_quality)
+    return ModelQualityMonitor(section, config.quality, _positive_label(baseline),
+                               _imported_constraints(baseline.model_quality))
+
+
+def build_bias(baseline: Baseline | None, config: MonitorConfig) -> AnyMonitor | None:
+    if baseline is None or not baseline.bias:
+        return None
+    section = BiasBaseline.from_dict(baseline.bias)
+    if section.config is None:  # imported from Clarify: no facet config to count windows with
+        return None
+    return BiasMonitor(section, section.config, config.bias)
+
+
+def build_attribution(baseline: Baseline | None, config: MonitorConfig) -> AnyMonitor | None:
+    if baseline is None or not baseline.attribution:
+        return None
+    return AttributionMonitor(AttributionBaseline.from_dict(baseline.attribution), config.attribution)
+
+
+Builder = Callable[[Baseline | None, MonitorConfig], AnyMonitor | None]
+
+#: Every monitor kind, in the order their results are reported.
+MONITOR_KINDS: Final[Mapping[str, Builder]] = {
+    "data_quality": build_data_quality,
+    "model_quality": build_model_quality,
+    "bias": build_bias,
+    "attribution": build_attribution,
+}
+
+
+@dataclass(frozen=True)
+class ModelMonitors:
+    """The monitors of one model under one baseline (None: no baseline yet)."""
+
+    baseline: Baseline | None
+    monitors: tuple[AnyMonitor, ...]
+    errors: Mapping[str, str] = field(default_factory=dict)  # monitor kind -> why its section is unusable
+
+    @property
+    def baseline_id(self) -> str | None:
+        return None if self.baseline is None else self.baseline.baseline_id
+
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.monitors]
+
+    def stage(self, stage: Stage) -> tuple[AnyMonitor, ...]:
+        return tuple(m for m in self.monitors if m.stage == stage)
+
+    @property
+    def data(self) -> tuple[AnyMonitor, ...]:
+        return self.stage(DATA)
+
+    @property
+    def labels(self) -> tuple[AnyMonitor, ...]:
+        return self.stage(LABELS)
+
+    def get(self, name: str) -> AnyMonitor | None:
+        return next((m for m in self.monitors if m.name == name), None)
+
+
+def monitors_for(baseline: Baseline | None, config: MonitorConfig) -> ModelMonitors:
+    """The monitors of a model: one per kind its baseline has a usable section for (an unusable section is
+    logged and left out, the others still run)."""
+    built: list[AnyMonitor] = []
+    errors: dict[str, str] = {}
+    for name, build in MONITOR_KINDS.items():
+        try:
+            monitor = build(baseline, config)
+        except StreamdriftError as exc:
+            errors[name] = str(exc)
+            log.error("%s section of baseline %s is unusable: %s", name,
+                      baseline.baseline_id if baseline is not None else "-", exc)
+            continue
+        if monitor is not None:
+            built.append(monitor)
+    return ModelMonitors(baseline, tuple(built), errors)
+
+
+def monitor_config(settings: Settings) -> MonitorConfig:
+    """The worker's monitor rules from its settings (``check --config`` reads the same file)."""
+    e, lab, mon, p = settings.evaluation, settings.labels, settings.monitors, settings.profile
+    return MonitorConfig(
+        evaluation=EvaluationConfig(method=e.method, alpha=e.alpha, correction=e.correction,
+                                    effect_size_floor=e.effect_size_floor, statistic=e.statistic,
+                                    min_window_records=e.min_window_records),
+        quality=QualityRuleConfig(alpha=lab.alpha, min_records=lab.min_labelled),
+        bias=BiasDriftConfig(confidence=mon.bias_confidence, min_group_count=mon.bias_min_group_count),
+        attribution=AttributionDriftConfig(mon.attribution_threshold, mon.attribution_min_records),
+        profile=ProfileParams(kll_k=p.kll_k, frequent_lg_max_k=p.frequent_lg_max_k, hll_lg_k=p.hll_lg_k),
+        quality_without_baseline=lab.enabled,
+    )

@@ -1,0 +1,41 @@
+"""What the data plane knows of one assigned capture partition (and its co-partitioned labels partition)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from streamdrift.window.pipeline import PartitionPipeline
+from streamdrift.worker.deadletter import DeadLetterRecord
+
+
+@dataclass
+class LabelProgress:
+    """The labels partition that goes with a capture partition: offsets and the labels watermark."""
+
+    committed_offset: int | None
+    committed_watermark: int | None
+    next_offset: int | None
+    watermark_ms: int | None
+    last_record_wall_ms: int
+
+    def observe(self, max_ts: int, delay_ms: int) -> None:
+        candidate = max_ts - delay_ms
+        self.watermark_ms = candidate if self.watermark_ms is None else max(self.watermark_ms, candidate)
+
+
+@dataclass
+class PartitionState:
+    """One assigned capture partition: its pipeline (windows, label join) and offsets."""
+
+    pipeline: PartitionPipeline
+    committed_offset: int | None  # next offset to read after the last committed transaction
+    committed_watermark: int | None
+    committed_labels_closed: int | None = None  # labels stage closed for windows starting before this
+    next_offset: int | None = None  # next offset to read after what was consumed
+    last_record_wall_ms: int = 0
+    dead: list[DeadLetterRecord] = field(default_factory=list)
+    labels: LabelProgress | None = None  # the co-partitioned labels partition (None: labels disabled)
+
+    def close(self) -> None:
+        if self.pipeline.labels is not None:
+            self.pipeline.labels.store.close()

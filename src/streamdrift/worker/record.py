@@ -1,0 +1,95 @@
+"""What the control plane keeps of each judged window: Prometheus series, the ``/status`` entries and the last
+window of each model for ``/report/<model>``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from streamdrift.baseline.baseline import Baseline
+from streamdrift.events.events import rfc3339
+from streamdrift.events.judge import JudgedWindow, WindowJudge, ms_to_datetime
+from streamdrift.metrics import Metrics
+from streamdrift.monitors.base import DATA
+from streamdrift.monitors.model_quality.monitor import NAME as MODEL_QUALITY
+from streamdrift.monitors.registry import ModelMonitors
+from streamdrift.report.html import ReportWindow
+from streamdrift.worker.status import StatusStore
+
+
+class WindowRecorder:
+    """Records judged windows into the metrics, the status store and the report cache."""
+
+    def __init__(self, judge: WindowJudge, metrics: Metrics, status: StatusStore,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._judge = judge
+        self._metrics = metrics
+        self._status = status
+        self._clock = clock
+        self.last_report: dict[str, tuple[Baseline, ReportWindow]] = {}  # model -> last evaluated window
+
+    def record(self, judged: JudgedWindow, monitors: ModelMonitors) -> None:
+        window, model = judged.window, judged.window.model_id
+        m, now = self._metrics, self._clock()
+        for name, result in judged.results.items():
+            monitor = monitors.get(name)
+            if monitor is not None:
+                monitor.publish(result, m, model)
+        for e in judged.events:
+            m.alert(model, e.monitor, e.check, e.status)
+            if e.status == "raised" and window.stage == DATA:
+                m.observe_alert_latency(max(0.0, now - window.window_end_ms / 1000))
+        status = self._status.model(model)
+        if window.stage == DATA:
+            self._record_data(judged, monitors, now)
+        else:
+            self._record_labels(judged)
+        status.raised = self._judge.raised(model)
+
+    def _record_data(self, judged: JudgedWindow, monitors: ModelMonitors, now: float) -> None:
+        window, model, m = judged.window, judged.window.model_id, self._metrics
+        m.window_evaluated(model, partial=window.partial)
+        m.set_last_window_end(model, window.window_end_ms)
+        m.observe_merge_wait(max(0.0, now - window.first_seen_ms / 1000))
+        status = self._status.model(model)
+        baseline = monitors.baseline
+        summary = judged.summary()
+        status.baseline_id = judged.baseline_id
+        if baseline is None:
+            status.windows.append({**summary, "evaluated": False, "reason": "no baseline"})
+            return
+        created = datetime.fromisoformat(baseline.created_at.replace("Z", "+00:00")).timestamp()
+        m.set_baseline_age(model, max(0.0, now - created))
+        evaluation = judged.evaluation
+        status.windows.append({**summary, "evaluated": evaluation is not None,
+                               **(evaluation.to_dict() if evaluation is not None else {})})
+        if evaluation is not None:
+            label = f"{summary['window_start']} .. {summary['window_end']} ({window.n_records} records)"
+            self.last_report[model] = (baseline, ReportWindow(label, window.profile, evaluation, {}))
+
+    def _record_labels(self, judged: JudgedWindow) -> None:
+        """The labels stage of a window (model quality, once its late labels had their time): the window's
+        status entry gets the ``model_quality`` section; its merge wait counts from the first close (the stage
+        stays open for labels.delay by design)."""
+        window, model = judged.window, judged.window.model_id
+        since = window.closing_since_ms if window.closing_since_ms is not None else window.first_seen_ms
+        self._metrics.observe_merge_wait(max(0.0, self._clock() - since / 1000))
+        status = self._status.model(model)
+        start = rfc3339(ms_to_datetime(window.window_start_ms))
+        entry: dict[str, Any] | None = next((w for w in status.windows if w.get("window_start") == start), None)
+        if entry is None:  # the data stage's entry left the status already (or was never there)
+            entry = {"window_start": start, "window_end": rfc3339(ms_to_datetime(window.window_end_ms))}
+            status.quality_windows.append(entry)
+        for name, result in judged.results.items():
+            entry[name] = result.summary
+        for name, error in judged.errors.items():
+            entry[name] = {"error": error}
+        entry["labels_partial"] = window.partial
+        quality = judged.results.get(MODEL_QUALITY)
+        report = self.last_report.get(model)
+        if quality is not None and report is not None and report[1].label.startswith(start):
+            metrics = {k: v for k, v in quality.summary.get("metrics", {}).items() if isinstance(v, float)}
+            self.last_report[model] = (report[0], ReportWindow(report[1].label, report[1].profile,
+                                                               report[1].evaluation, metrics))
