@@ -137,13 +137,30 @@ class EvaluationSettings(_Frozen):
     method: Literal["calibrated", "simple", "robust"] | None = Field(
         default=None, description="None: calibrated for streamdrift baselines, the baseline's own for SageMaker's"
     )
-    statistic: Literal["linf", "psi", "js", "wasserstein"] = "linf"
+    statistic: str = Field(default="linf", description="numeric drift statistic (effect size): "
+                           "one of the drift statistics table (linf, psi, js, wasserstein)")
     alpha: float = Field(default=0.01, gt=0, lt=1)
     correction: Literal["holm", "bh", "none"] = "holm"
-    effect_size_floor: float = Field(default=0.05, ge=0, description="ignore significant but tiny differences")
+    effect_size_floor: float = Field(default=0.05, ge=0, description="ignore significant but tiny differences "
+                                     "(the L-inf threshold)")
+    thresholds: dict[str, float] = Field(default_factory=dict, description="threshold per drift statistic, e.g. "
+                                         "{psi: 0.25}; others keep their defaults")
+    feature_thresholds: dict[str, float] = Field(default_factory=dict, description="threshold per feature (of the "
+                                                 "selected statistic); wins over the baseline's own")
     min_window_records: int = Field(default=30, ge=0)
     raise_after: int = Field(default=1, ge=1, description="consecutive drifting windows before an alert is raised")
     clear_after: int = Field(default=2, ge=1, description="consecutive clean windows before an alert is cleared")
+
+    @model_validator(mode="after")
+    def _check(self) -> EvaluationSettings:
+        from streamdrift.monitors.data_quality.statistics import STATISTICS
+
+        for name in (self.statistic, *self.thresholds):
+            if name not in STATISTICS:
+                raise ValueError(f"unknown drift statistic {name!r}: one of {', '.join(STATISTICS)}")
+        if any(not v >= 0 for v in (*self.thresholds.values(), *self.feature_thresholds.values())):
+            raise ValueError("thresholds must be >= 0")
+        return self
 
 
 class LabelSettings(_Frozen):

@@ -62,11 +62,35 @@ def _print_summary(report: CheckReport) -> None:
     console.print(f"events: {report.events_path}  violations: {report.n_violations}")
 
 
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, float]:
+    from streamdrift.errors import ConfigError
+
+    out: dict[str, float] = {}
+    for value in values:
+        name, sep, number = value.partition("=")
+        try:
+            out[name.strip()] = float(number)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise ConfigError(f"{what} wants NAME=NUMBER, got {value!r}")
+    return out
+
+
+def _statistics() -> list[str]:
+    from streamdrift.monitors.data_quality.statistics import STATISTICS
+
+    return list(STATISTICS)
+
+
 @click.command(name="check")
 @click.option("--baseline", "baseline_path", required=True, type=click.Path(path_type=Path, exists=True),
               help="Baseline JSON (streamdrift baseline build / sagemaker import).")
 @click.option("--input", "input_path", required=True, type=click.Path(path_type=Path, exists=True),
               help="CSV, JSON Lines (our capture records or flat), SageMaker data capture or Parquet file.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="A worker settings file (YAML / TOML): its window, evaluation, labels and monitors rules are "
+                   "this check's defaults, so it judges as that worker would. Flags given here win.")
 @click.option("--labels", type=click.Path(path_type=Path, exists=True), default=None,
               help="Ground-truth labels joined by id: label records (JSON Lines: inference_id, label) or a "
                    "CSV / Parquet / JSON Lines table with the --id-column and the baseline's target column.")
@@ -80,47 +104,76 @@ def _print_summary(report: CheckReport) -> None:
 @click.option("--exclude", multiple=True, help="Column to leave out (repeatable).")
 @click.option("--window", "window", default=None, help="Event-time tumbling window, e.g. 15m, 1h, 1d.")
 @click.option("--window-records", type=click.IntRange(1), default=None, help="Windows of N records instead.")
-@click.option("--lateness", default=None, help="How long a time window stays open for late rows (default: one window).")
+@click.option("--lateness", default=None, help="How long a time window stays open for late rows (default: one "
+              "window; with --config: the worker's window.lateness).")
 @click.option("--output", "output_dir", required=True, type=click.Path(path_type=Path),
               help="Directory for events.jsonl, per-window constraint_violations.json and summary.json.")
 @click.option("--fail-on-violation", is_flag=True, help="Exit with status 1 when any violation was found.")
 @click.option("--method", type=click.Choice(["calibrated", "simple", "robust"]), default=None,
               help="Drift rule (default: calibrated; a SageMaker baseline's own comparison_method).")
-@click.option("--alpha", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.01,
-              show_default=True, help="Family-wise significance level per window (calibrated method).")
-@click.option("--correction", type=click.Choice(["holm", "bh", "none"]), default="holm", show_default=True)
-@click.option("--statistic", type=click.Choice(["linf", "psi", "js", "wasserstein"]), default="linf",
-              show_default=True, help="Numeric drift statistic.")
-@click.option("--effect-size-floor", type=click.FloatRange(0.0), default=0.05, show_default=True,
-              help="Minimum L-inf distance for a drift violation (calibrated method).")
-@click.option("--raise-after", type=click.IntRange(1), default=1, show_default=True,
-              help="Consecutive violating windows before an event is raised.")
-@click.option("--clear-after", type=click.IntRange(1), default=1, show_default=True,
-              help="Consecutive clean windows before an event is cleared.")
+@click.option("--alpha", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=None,
+              help="Family-wise significance level per window (calibrated method; default 0.01).")
+@click.option("--correction", type=click.Choice(["holm", "bh", "none"]), default=None, help="Default holm.")
+@click.option("--statistic", type=click.Choice(_statistics()), default=None,
+              help="Numeric drift statistic (the effect size; default linf).")
+@click.option("--effect-size-floor", type=click.FloatRange(0.0), default=None,
+              help="Minimum L-inf distance for a drift violation (calibrated method; default 0.05).")
+@click.option("--threshold", "thresholds", multiple=True, metavar="STATISTIC=VALUE",
+              help="Threshold of a drift statistic, e.g. psi=0.25 (repeatable).")
+@click.option("--feature-threshold", "feature_thresholds", multiple=True, metavar="FEATURE=VALUE",
+              help="Threshold of one feature's drift statistic, e.g. income=0.1 (repeatable).")
+@click.option("--raise-after", type=click.IntRange(1), default=None,
+              help="Consecutive violating windows before an event is raised (default 1).")
+@click.option("--clear-after", type=click.IntRange(1), default=None,
+              help="Consecutive clean windows before an event is cleared (default 1).")
 @click.option("--quiet", is_flag=True, help="No summary table.")
 @exit_on_error
-def check(baseline_path: Path, input_path: Path, labels: Path | None, labels_fmt: str | None, fmt: str | None,
-          no_header: bool, timestamp_column: str | None, id_column: str | None, exclude: tuple[str, ...], window: str | None,
-          window_records: int | None, lateness: str | None, output_dir: Path, fail_on_violation: bool,
-          method: str | None, alpha: float, correction: str, statistic: str, effect_size_floor: float,
-          raise_after: int, clear_after: int, quiet: bool) -> None:
+def check(baseline_path: Path, input_path: Path, config_path: Path | None, labels: Path | None,
+          labels_fmt: str | None, fmt: str | None, no_header: bool, timestamp_column: str | None,
+          id_column: str | None, exclude: tuple[str, ...], window: str | None, window_records: int | None,
+          lateness: str | None, output_dir: Path, fail_on_violation: bool, method: str | None, alpha: float | None,
+          correction: str | None, statistic: str | None, effect_size_floor: float | None,
+          thresholds: tuple[str, ...], feature_thresholds: tuple[str, ...], raise_after: int | None,
+          clear_after: int | None, quiet: bool) -> None:
     """Cut INPUT into windows, evaluate each against the baseline and write events and violations."""
+    import dataclasses
+
     from streamdrift.baseline.baseline import Baseline
     from streamdrift.batch.check import CheckOptions, parse_duration_ms, run_check
-    from streamdrift.monitors.data_quality.evaluation import EvaluationConfig, Method, NumericStatistic
+    from streamdrift.monitors.data_quality.evaluation import Method
     from streamdrift.monitors.data_quality.stattests import Correction
+    from streamdrift.monitors.registry import monitor_config
+    from streamdrift.settings import Settings, load_settings
 
-    # click.Choice restricts the strings; EvaluationConfig validates them again
-    config = EvaluationConfig(
-        method=cast("Method | None", method), alpha=alpha, correction=cast("Correction", correction),
-        statistic=cast("NumericStatistic", statistic), effect_size_floor=effect_size_floor,
+    settings = load_settings(config_path) if config_path is not None else Settings()
+    base = monitor_config(settings)
+    e = base.evaluation
+    evaluation = dataclasses.replace(
+        e, method=cast("Method | None", method) if method is not None else e.method,
+        alpha=alpha if alpha is not None else e.alpha,
+        correction=cast("Correction", correction) if correction is not None else e.correction,
+        statistic=statistic or e.statistic,
+        effect_size_floor=effect_size_floor if effect_size_floor is not None else e.effect_size_floor,
+        thresholds={**e.thresholds, **_pairs(thresholds, "--threshold")},
+        feature_thresholds={**e.feature_thresholds, **_pairs(feature_thresholds, "--feature-threshold")},
     )
+    monitors = dataclasses.replace(base, evaluation=evaluation, quality_without_baseline=labels is not None)
+    if config_path is not None and window is None and window_records is None:
+        window_ms: int | None = settings.window.size_ms
+        lateness_ms: int | None = settings.window.lateness_ms if lateness is None else parse_duration_ms(lateness)
+    else:
+        window_ms = parse_duration_ms(window) if window is not None else None
+        lateness_ms = parse_duration_ms(lateness) if lateness is not None else (
+            settings.window.lateness_ms if config_path is not None and window is not None else None)
+    configured = config_path is not None
     options = CheckOptions(
-        window_ms=parse_duration_ms(window) if window is not None else None, window_records=window_records,
-        lateness_ms=parse_duration_ms(lateness) if lateness is not None else None,
+        window_ms=window_ms, window_records=window_records, lateness_ms=lateness_ms,
         timestamp_column=timestamp_column, id_column=id_column, fmt=fmt,
-        has_header=False if no_header else None, exclude=exclude, config=config,
-        raise_after=raise_after, clear_after=clear_after, labels=labels, labels_fmt=labels_fmt,
+        has_header=False if no_header else None, exclude=exclude, config=evaluation, monitors=monitors,
+        raise_after=raise_after or (settings.evaluation.raise_after if configured else 1),
+        clear_after=clear_after or (settings.evaluation.clear_after if configured else 1),
+        labels=labels, labels_fmt=labels_fmt, window_kll_k=monitors.profile.kll_k,
+        concept_drift=settings.labels.concept_drift, concept_delta=settings.labels.concept_delta,
     )
     report = run_check(input_path, Baseline.load(baseline_path), output_dir, options)
     if not quiet:

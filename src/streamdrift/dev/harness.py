@@ -61,7 +61,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         if isinstance(value, dict) and key != "kafka":
             for sub, v in value.items():
                 if v is not None:
-                    env[f"STREAMDRIFT_{key.upper()}__{sub.upper()}"] = str(v)
+                    text = orjson.dumps(v).decode() if isinstance(v, dict | list) else str(v)
+                    env[f"STREAMDRIFT_{key.upper()}__{sub.upper()}"] = text
         else:
             env[f"STREAMDRIFT_{key.upper()}"] = orjson.dumps(value).decode() if isinstance(value, dict) else str(value)
     return env

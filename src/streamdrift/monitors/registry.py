@@ -159,6 +159,7 @@ def monitor_config(settings: Settings) -> MonitorConfig:
     return MonitorConfig(
         evaluation=EvaluationConfig(method=e.method, alpha=e.alpha, correction=e.correction,
                                     effect_size_floor=e.effect_size_floor, statistic=e.statistic,
+                                    thresholds=dict(e.thresholds), feature_thresholds=dict(e.feature_thresholds),
                                     min_window_records=e.min_window_records),
         quality=QualityRuleConfig(alpha=lab.alpha, min_records=lab.min_labelled),
         bias=BiasDriftConfig(confidence=mon.bias_confidence, min_group_count=mon.bias_min_group_count),

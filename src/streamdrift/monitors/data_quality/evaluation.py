@@ -26,6 +26,13 @@ import numpy as np
 
 from streamdrift.errors import EvaluationError
 from streamdrift.monitors.data_quality import stattests
+from streamdrift.monitors.data_quality.checks import data_quality
+from streamdrift.monitors.data_quality.statistics import (
+    DEFAULT_STATISTIC,
+    STATISTICS,
+    check_thresholds,
+    statistic,
+)
 from streamdrift.monitors.data_quality.stattests import Correction
 from streamdrift.monitors.violations import CheckKey, Violation
 
@@ -35,22 +42,12 @@ if TYPE_CHECKING:
     from streamdrift.profile.profiles import DatasetProfile, FeatureProfile
 
 Method = Literal["calibrated", "simple", "robust"]
-NumericStatistic = Literal["linf", "psi", "js", "wasserstein"]
 FeatureKind = Literal["numeric", "categorical"]
 
 METHODS: tuple[str, ...] = ("calibrated", "simple", "robust")
-NUMERIC_STATISTICS: tuple[str, ...] = ("linf", "psi", "js", "wasserstein")
 CORRECTIONS: tuple[str, ...] = ("holm", "bh", "none")
 _NUMERIC_TYPES = frozenset({"Integral", "Fractional"})
 _CATEGORICAL_TYPES = frozenset({"String", "Boolean"})
-# columns.Kind values, by number so this pure module does not need the records layer
-_INTEGRAL, _FRACTIONAL, _STRING, _BOOLEAN, _NONFINITE = 1, 2, 3, 4, 5
-_CONFORMING_KINDS: Mapping[str, tuple[int, ...]] = {
-    "Integral": (_INTEGRAL,),
-    "Fractional": (_INTEGRAL, _FRACTIONAL, _NONFINITE),
-    "String": (_INTEGRAL, _FRACTIONAL, _STRING, _BOOLEAN, _NONFINITE),
-    "Boolean": (_BOOLEAN,),
-}
 
 
 @dataclass(frozen=True)
@@ -65,11 +62,10 @@ class EvaluationConfig:
     method: Method | None = None
     alpha: float = 0.01
     correction: Correction = "holm"
-    effect_size_floor: float = 0.05
-    statistic: NumericStatistic = "linf"
-    psi_threshold: float = 0.2
-    js_threshold: float = 0.1
-    wasserstein_threshold: float = 0.1
+    effect_size_floor: float = 0.05  # the L-inf threshold (``thresholds["linf"]`` wins when given)
+    statistic: str = DEFAULT_STATISTIC  # the numeric effect size: a name of ``statistics.STATISTICS``
+    thresholds: Mapping[str, float] = field(default_factory=dict)  # per statistic, else its table default
+    feature_thresholds: Mapping[str, float] = field(default_factory=dict)  # per feature: wins over the rest
     comparison_threshold: float | None = None  # simple/robust threshold; None: the baseline's monitoring_config
     robust_c: float = stattests.SAGEMAKER_ROBUST_C
     min_window_records: int = 30
@@ -80,8 +76,10 @@ class EvaluationConfig:
     def __post_init__(self) -> None:
         if self.method is not None and self.method not in METHODS:
             raise EvaluationError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.statistic not in NUMERIC_STATISTICS:
-            raise EvaluationError(f"statistic must be one of {NUMERIC_STATISTICS}, got {self.statistic!r}")
+        statistic(self.statistic)
+        check_thresholds(self.thresholds)
+        if any(not v >= 0 for v in self.feature_thresholds.values()):
+            raise EvaluationError("feature thresholds must be >= 0")
         if self.correction not in CORRECTIONS:
             raise EvaluationError(f"correction must be one of {CORRECTIONS}, got {self.correction!r}")
         if not 0.0 < self.alpha < 1.0:
@@ -89,9 +87,12 @@ class EvaluationConfig:
         if self.effect_size_floor < 0 or self.rank_error_scale < 0 or self.min_window_records < 0:
             raise EvaluationError("effect_size_floor, rank_error_scale and min_window_records must be >= 0")
 
-    def statistic_threshold(self, statistic: str) -> float:
-        return {"linf": self.effect_size_floor, "psi": self.psi_threshold, "js": self.js_threshold,
-                "wasserstein": self.wasserstein_threshold}[statistic]
+    def statistic_threshold(self, name: str) -> float:
+        """The threshold of statistic ``name``: set in ``thresholds``, else (L-inf) the effect-size floor, else
+        the table's default."""
+        if name in self.thresholds:
+            return self.thresholds[name]
+        return self.effect_size_floor if name == "linf" else statistic(name).default_threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,12 +202,9 @@ def _numeric_candidate(name: str, window: FeatureProfile, base: FeatureProfile, 
     eps = ks.rank_error * config.rank_error_scale
     p = float(stattests.ks_pvalue(max(0.0, ks.distance - eps), ks.n, ks.m))
     secondary: dict[str, float] = {"linf": ks.distance, "rank_error": eps}
-    if config.secondary_statistics or config.statistic == "psi":
-        secondary["psi"] = stattests.psi(wk, bk)
-    if config.secondary_statistics or config.statistic == "js":
-        secondary["js"] = stattests.js_distance(wk, bk)
-    if config.secondary_statistics or config.statistic == "wasserstein":
-        secondary["wasserstein"] = stattests.normalized_wasserstein(wk, bk)
+    for stat in STATISTICS.values():
+        if stat.name != "linf" and (config.secondary_statistics or stat.name == config.statistic):
+            secondary[stat.name] = stat.numeric(wk, bk)
     return _Candidate(name, "numeric", config.statistic, secondary[config.statistic], p, ks.n, ks.m, eps,
                       secondary)
 
@@ -219,7 +217,9 @@ def _categorical_candidate(name: str, window: FeatureProfile, base: FeatureProfi
     chi = stattests.chi_square_homogeneity(wf, bf)
     secondary = {"linf": linf, "chi2": chi.statistic, "chi2_dof": float(chi.dof)}
     if config.secondary_statistics:
-        secondary["js"] = stattests.categorical_js(wf, bf)
+        for stat in STATISTICS.values():
+            if stat.categorical is not None and stat.name != "linf":
+                secondary[stat.name] = stat.categorical(wf, bf)
         secondary["unseen_share"] = stattests.unseen_share(wf, frozenset(bf))
     return _Candidate(name, "categorical", "linf", linf, chi.p_value, int(window.categorical.count),
                       int(base.categorical.count), 0.0, secondary)
@@ -274,6 +274,10 @@ def _candidates(window: DatasetProfile, prepared: PreparedBaseline, config: Eval
 
 
 def _floor(candidate: _Candidate, constraint: FeatureConstraint | None, config: EvaluationConfig) -> float:
+    """The feature's effect-size threshold: the settings' per-feature one, else the baseline constraint's, else
+    the statistic's."""
+    if candidate.feature in config.feature_thresholds:
+        return config.feature_thresholds[candidate.feature]
     if constraint is not None and constraint.drift_threshold is not None:
         return constraint.drift_threshold
     return config.statistic_threshold(candidate.statistic)
@@ -295,7 +299,8 @@ def _calibrated_results(candidates: list[_Candidate], baseline: Baseline,
         secondary = {**c.secondary, "p_raw": float(raw[i]), "level": float(levels[i])}
         if c.kind == "numeric":
             secondary["ks_critical"] = float(critical[i])
-        threshold = max(floor, float(critical[i])) if c.kind == "numeric" and c.statistic == "linf" else floor
+        calibrated = c.kind == "numeric" and statistic(c.statistic).calibrated
+        threshold = max(floor, float(critical[i])) if calibrated else floor
         results.append(FeatureResult(c.feature, c.kind, c.statistic, c.value, threshold, float(adjusted[i]),
                                      c.n_window, c.n_baseline, significant and c.value > floor, secondary))
     return results
@@ -308,7 +313,8 @@ def _sagemaker_results(candidates: list[_Candidate], baseline: Baseline, config:
     results = []
     for c in candidates:
         constraint = baseline.constraints.features.get(c.feature)
-        threshold = constraint.drift_threshold if constraint and constraint.drift_threshold is not None else default
+        own = constraint.drift_threshold if constraint is not None else None
+        threshold = config.feature_thresholds.get(c.feature, default if own is None else own)
         linf = c.secondary["linf"]
         value = (stattests.sagemaker_robust_distance(linf, c.n_window, c.n_baseline, config.robust_c)
                  if method == "robust" else linf)
@@ -327,183 +333,6 @@ def drift_measurement(r: FeatureResult) -> Violation:
         description=f"{r.kind} distribution of {r.feature!r} drifted: {r.statistic}={r.value:.4f} > "
                     f"{r.threshold:.4f}{p} (n={r.n_window}, m={r.n_baseline})",
     )
-
-
-# --------------------------------------------------------------------------------------------- data quality
-
-
-@dataclass(frozen=True, slots=True)
-class _ShareCheck:
-    """A 'share of conforming rows below threshold' check of one feature, with the baseline's own counts.
-
-    ``multiplier`` is SageMaker's threshold (1.0 = no worse than the baseline); ``threshold`` the share it
-    implies (``multiplier x`` the baseline's conforming share, or the constraint's completeness).
-    """
-
-    check: str
-    feature: str
-    conforming: int
-    total: int
-    threshold: float
-    multiplier: float
-    base_conforming: int
-    base_total: int
-    what: str
-
-    def p_value(self) -> float:
-        """Calibrated evidence of a shortfall: vs the baseline's rate (exact conditional binomial split) when the
-        threshold is the baseline's own share, else a one-sided binomial test against the threshold share."""
-        from scipy.stats import binom
-        if self.multiplier >= 1.0 and self.base_total > 0:
-            return stattests.split_pvalue(self.total - self.conforming, self.base_total - self.base_conforming,
-                                          self.total, self.base_total)
-        return float(binom.cdf(self.conforming, self.total, min(1.0, self.threshold)))
-
-
-def _type_share(fp: FeatureProfile, inferred: str) -> tuple[int, int]:
-    kinds = _CONFORMING_KINDS.get(inferred)
-    present = int(fp.n_present)
-    if kinds is None or present == 0:
-        return 0, 0
-    counts = fp.type_counts
-    conforming = sum(int(counts[k]) for k in kinds)
-    return min(conforming, present), present
-
-
-def _completeness_check(name: str, fp: FeatureProfile, window: DatasetProfile, constraint: FeatureConstraint,
-                        n_base: int) -> _ShareCheck:
-    base_present = round(constraint.completeness * n_base)
-    return _ShareCheck("completeness_check", name, int(fp.n_present), int(window.n_records),
-                       constraint.completeness, 1.0, base_present, n_base, "completeness")
-
-
-def _type_check(name: str, fp: FeatureProfile, base_fp: FeatureProfile | None, constraint: FeatureConstraint,
-                monitoring: MonitoringConfig) -> _ShareCheck | None:
-    inferred = constraint.inferred_type.value
-    conforming, present = _type_share(fp, inferred)
-    if present == 0:
-        return None
-    bc, bp = _type_share(base_fp, inferred) if base_fp is not None else (0, 0)
-    base_share = bc / bp if bp else 1.0
-    multiplier = monitoring.datatype_check_threshold
-    return _ShareCheck("data_type_check", name, conforming, present, multiplier * base_share, multiplier, bc, bp,
-                       f"share of {inferred} values")
-
-
-def _domain_check(name: str, fp: FeatureProfile, base_fp: FeatureProfile | None, domain: tuple[str, ...],
-                  monitoring: MonitoringConfig) -> _ShareCheck | None:
-    total = int(fp.categorical.count)
-    if total == 0:
-        return None
-    freqs = fp.categorical.frequencies()
-    in_domain = min(total, int(sum(freqs.get(v, 0) for v in domain)))
-    base_total = int(base_fp.categorical.count) if base_fp is not None else 0
-    multiplier = monitoring.domain_content_threshold
-    # the domain is what the baseline showed: all its values conform
-    return _ShareCheck("categorical_values_check", name, in_domain, total, multiplier, multiplier, base_total,
-                       base_total, "share of values in the baseline domain")
-
-
-def _share_checks(window: DatasetProfile, baseline: Baseline, monitoring: MonitoringConfig) -> list[_ShareCheck]:
-    checks: list[_ShareCheck | None] = []
-    n_base = int(baseline.profile.n_records)
-    for name, constraint in sorted(baseline.constraints.features.items()):
-        fp = window.features.get(name)
-        if fp is None or fp.n_present == 0:
-            continue
-        base_fp = baseline.profile.features.get(name)
-        checks.append(_completeness_check(name, fp, window, constraint, n_base))
-        checks.append(_type_check(name, fp, base_fp, constraint, monitoring))
-        if constraint.domain is not None:
-            checks.append(_domain_check(name, fp, base_fp, constraint.domain, monitoring))
-    return [c for c in checks if c is not None]
-
-
-def _share_violations(checks: list[_ShareCheck], calibrated: bool, alpha: float) -> list[Violation]:
-    per_kind: dict[str, int] = {}
-    for c in checks:
-        per_kind[c.check] = per_kind.get(c.check, 0) + 1
-    out = []
-    for c in checks:
-        share = c.conforming / c.total
-        if share >= c.threshold:
-            continue
-        p = c.p_value()
-        if calibrated and p > alpha / per_kind[c.check]:
-            continue
-        out.append(Violation(
-            check=c.check, feature=c.feature, statistic=c.check.removesuffix("_check"), value=share,
-            threshold=c.threshold, p_value=p, n_window=c.total, n_baseline=c.base_total,
-            description=f"{c.what} of {c.feature!r} is {share:.4f} < {c.threshold:.4f} "
-                        f"({c.conforming} of {c.total}, p={p:.3g})",
-        ))
-    return out
-
-
-def _column_violations(window: DatasetProfile, baseline: Baseline) -> tuple[list[Violation], set[CheckKey]]:
-    checked: set[CheckKey] = set()
-    out: list[Violation] = []
-    n = int(window.n_records)
-    for name, constraint in sorted(baseline.constraints.features.items()):
-        checked.add(("data_quality", "missing_column_check", name))
-        fp = window.features.get(name)
-        if n > 0 and constraint.completeness > 0 and (fp is None or fp.n_present == 0):
-            out.append(Violation(check="missing_column_check", feature=name, statistic="completeness", value=0.0,
-                                 threshold=constraint.completeness, n_window=n,
-                                 n_baseline=int(baseline.profile.n_records),
-                                 description=f"column {name!r} of the baseline has no value in the window"))
-    for name, fp in sorted(window.features.items()):
-        if name in baseline.constraints.features or fp.n_present == 0:
-            continue
-        checked.add(("data_quality", "extra_column_check", name))
-        out.append(Violation(check="extra_column_check", feature=name, n_window=n,
-                             description=f"column {name!r} is not in the baseline"))
-    return out, checked
-
-
-def _negative_count_lower_bound(fp: FeatureProfile) -> int:
-    """A conservative count of negative values: the KLL rank of 0 less its rank error (>= 1 as min < 0)."""
-    kll = fp.numeric.kll
-    share = float(np.asarray(kll.cdf(np.array([0.0]), inclusive=False), dtype=np.float64)[0])
-    eps = stattests.effective_rank_error(kll)
-    return max(1, int(np.floor((share - eps) * fp.numeric.count)))
-
-
-def _non_negative_violations(window: DatasetProfile, baseline: Baseline, calibrated: bool,
-                             alpha: float) -> tuple[list[Violation], set[CheckKey]]:
-    """SageMaker: a non-negative baseline feature with a negative value. Calibrated: the window's negatives
-    (a lower bound from the KLL) must also be significantly more frequent than the baseline's (none)."""
-    checked: set[CheckKey] = set()
-    candidates: list[tuple[str, FeatureProfile]] = []
-    for name, constraint in sorted(baseline.constraints.features.items()):
-        fp = window.features.get(name)
-        if not constraint.is_non_negative or fp is None or fp.numeric.count == 0:
-            continue
-        checked.add(("data_quality", "non_negative_check", name))
-        if fp.numeric.min < 0:
-            candidates.append((name, fp))
-    out: list[Violation] = []
-    n_base = int(baseline.profile.n_records)
-    for name, fp in candidates:
-        negatives = _negative_count_lower_bound(fp)
-        p = stattests.split_pvalue(negatives, 0, int(fp.numeric.count), n_base)
-        if calibrated and p > alpha / max(1, len(checked)):
-            continue
-        out.append(Violation(check="non_negative_check", feature=name, statistic="min",
-                             value=float(fp.numeric.min), threshold=0.0, p_value=p, n_window=int(fp.numeric.count),
-                             n_baseline=n_base,
-                             description=f"{name!r} was non-negative in the baseline; window min is "
-                                         f"{float(fp.numeric.min):g} (at least {negatives} negative values, p={p:.3g})"))
-    return out, checked
-
-
-def _data_quality(window: DatasetProfile, baseline: Baseline, calibrated: bool,
-                  alpha: float) -> tuple[list[Violation], set[CheckKey]]:
-    columns, checked = _column_violations(window, baseline)
-    non_negative, checked_nn = _non_negative_violations(window, baseline, calibrated, alpha)
-    shares = _share_checks(window, baseline, baseline.constraints.monitoring)
-    checked |= checked_nn | {("data_quality", c.check, c.feature) for c in shares}
-    return [*columns, *non_negative, *_share_violations(shares, calibrated, alpha)], checked
 
 
 # --------------------------------------------------------------------------------------------- entry point
@@ -536,7 +365,7 @@ def evaluate(window: DatasetProfile, baseline: Baseline | PreparedBaseline,
     violations = [drift_measurement(r) for r in results if r.drifted]
     checked: set[CheckKey] = {("data_quality", "baseline_drift_check", r.feature) for r in results}
     if monitoring.evaluate_constraints and window.n_records > 0:
-        dq, dq_checked = _data_quality(window, baseline, method == "calibrated", config.alpha)
+        dq, dq_checked = data_quality(window, baseline, method == "calibrated", config.alpha)
         violations.extend(dq)
         checked |= dq_checked
     return WindowEvaluation(

@@ -1,0 +1,166 @@
+"""Batch / stream parity on the real broker: the same rows through ``streamdrift check`` and through a running
+worker, with the same settings file, give the same drift events.
+
+The rows carry timestamps, a prediction and score, attributions and a ``gender`` facet; their labels come
+separately (a label file for ``check``, the labels topic for the worker). Six windows: two clean, then in turn
+a shifted numeric feature and a new category (data quality), an accuracy drop (model quality and the ADWIN
+concept-drift detector), a demographic-parity change (bias) and a reordered attribution ranking (attribution),
+the next window clean again so that alerts clear. Every event's monitor, check, subject, window, status, value,
+threshold and id must agree (values to 1e-9: windows stay below the KLL k of 1,000 rows, where the sketch is
+exact, so nothing in either path is randomized).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from streamdrift.baseline.baseline import MonitorOptions, build_baseline
+from streamdrift.cli import main
+from streamdrift.cli.baseline_publish import publish_baseline
+from streamdrift.columns.columns import columns_from_rows
+from streamdrift.dev.harness import (
+    create_all_topics,
+    drift_events,
+    produce,
+    read_topic,
+    unique_settings,
+    wait_until,
+    worker_process,
+)
+from streamdrift.dev.localkafka import find_free_port
+from streamdrift.dev.synthetic import NUMERIC, Batch, Scenario, generate
+from streamdrift.ingest.records import encode_capture_record, encode_label_record
+from streamdrift.monitors.bias import FacetSpec
+from streamdrift.settings import EvaluationSettings, LabelSettings, Settings, WindowSettings
+
+pytestmark = pytest.mark.integration
+
+MODEL = "parity"
+SIZE_MS = 10_000
+PER_WINDOW = 700  # below the window KLL k (1,000): exact sketches
+SCENARIOS = (Scenario.NORMAL, Scenario.SHIFTED_INCOME, Scenario.NEW_REGION, Scenario.LABEL_FLIP, Scenario.BIAS,
+             Scenario.NORMAL, Scenario.NORMAL)
+SWAP = 5  # this window's attribution ranking is reversed
+
+
+def _baseline_json() -> bytes:
+    batch = generate(6000, np.random.default_rng(5))
+    rows = batch.rows()
+    for i, row in enumerate(rows):
+        row.update(label=int(batch.label[i]), prediction=int(batch.prediction[i]), score=float(batch.score[i]))
+    attributions = [columns_from_rows([{k: float(v[i]) for k, v in batch.attributions.items()}
+                                       for i in range(batch.n)])]
+    baseline = build_baseline(
+        [columns_from_rows(rows)], MODEL, target="label", prediction="prediction", score="score",
+        monitors=MonitorOptions(facets=(FacetSpec("gender", values=("female",)),)), attributions=attributions,
+    )
+    assert baseline.model_quality and baseline.bias and baseline.attribution
+    return baseline.to_json()
+
+
+def _swap(batch: Batch) -> None:
+    names = list(NUMERIC)
+    values = [batch.attributions[n].copy() for n in names]
+    for name, value in zip(names, reversed(values), strict=True):
+        batch.attributions[name] = value
+
+
+def _rows(first: int) -> tuple[list[bytes], list[bytes]]:
+    """Capture records and label records (each in time order) of the windows."""
+    rng = np.random.default_rng(29)
+    capture: list[bytes] = []
+    labels: list[bytes] = []
+    n = 0
+    for w, scenario in enumerate(SCENARIOS):
+        batch = generate(PER_WINDOW, rng, scenario)
+        if w == SWAP:
+            _swap(batch)
+        start = first + w * SIZE_MS
+        stamps = np.sort(rng.integers(start, start + SIZE_MS - 200, PER_WINDOW))
+        for i, row in enumerate(batch.rows()):
+            t = int(stamps[i])
+            capture.append(encode_capture_record(
+                MODEL, features=row, inference_id=f"p{n}", timestamp_ms=t,
+                prediction={"label": int(batch.prediction[i]), "score": float(batch.score[i])},
+                attributions={k: float(v[i]) for k, v in batch.attributions.items()}))
+            if n % 23:  # some predictions never get a label
+                labels.append(encode_label_record(MODEL, f"p{n}", int(batch.label[i]), t + 100))
+            n += 1
+    return capture, labels
+
+
+def _key(event: dict[str, Any]) -> tuple[Any, ...]:
+    return (event["monitor"], event["check"], event.get("feature") or event.get("metric"), event["window_start"],
+            event["status"], event["event_id"])
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return bool(np.isclose(a, b, rtol=1e-9, atol=1e-12))
+
+
+def test_check_and_the_worker_raise_and_clear_the_same_events(kafka_bootstrap: str, tmp_path: Path) -> None:
+    settings = unique_settings(
+        kafka_bootstrap, capture_partitions=2,
+        window=WindowSettings(size=SIZE_MS / 1000, lateness=1.0, idle_timeout=3.0),
+        labels=LabelSettings(delay=2.0, ttl=3600.0, spill_dir=str(tmp_path / "join")),
+        evaluation=EvaluationSettings(raise_after=1, clear_after=1),
+        commit_interval=0.5, merge_timeout=60.0, web_host="127.0.0.1", web_port=find_free_port(span=2),
+    )
+    create_all_topics(settings)
+    baseline = _baseline_json()
+    publish_baseline(settings, baseline)
+    first = (int(time.time() * 1000) // SIZE_MS - 3 * len(SCENARIOS)) * SIZE_MS  # windows of the past
+    capture, labels = _rows(first)
+
+    # the batch path: the same settings file, the rows and labels as files
+    config = tmp_path / "worker.yaml"
+    data = settings.model_dump(mode="json")
+    data.pop("sasl_password")
+    config.write_text(yaml.safe_dump(data))
+    (tmp_path / "baseline.json").write_bytes(baseline)
+    (tmp_path / "capture.jsonl").write_bytes(b"\n".join(capture) + b"\n")
+    (tmp_path / "labels.jsonl").write_bytes(b"\n".join(labels) + b"\n")
+    result = CliRunner().invoke(main, [
+        "check", "--config", str(config), "--baseline", str(tmp_path / "baseline.json"),
+        "--input", str(tmp_path / "capture.jsonl"), "--labels", str(tmp_path / "labels.jsonl"),
+        "--output", str(tmp_path / "out"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    batch_events = [orjson.loads(line) for line in (tmp_path / "out" / "events.jsonl").read_bytes().splitlines()]
+
+    # the stream path: records and labels on their topics, then a worker with the same settings
+    produce(settings, settings.topics.capture, capture, key=MODEL.encode())
+    produce(settings, settings.topics.labels, labels, key=MODEL.encode())
+    expected = len(batch_events)
+    with worker_process(settings, log_path=tmp_path / "worker.log"):
+        stream_events = wait_until(
+            lambda: drift_events(read_topic(settings, settings.topics.alerts, until=time.monotonic() + 8,
+                                            idle_s=3.0)),
+            lambda events: len(events) >= expected, timeout=180, interval=1.0)
+        time.sleep(4)  # nothing more may come
+        stream_events = drift_events(read_topic(settings, settings.topics.alerts, until=time.monotonic() + 8,
+                                                idle_s=3.0))
+
+    kinds = {(e["monitor"], e["check"]) for e in batch_events if e["status"] == "raised"}
+    assert {("data_quality", "baseline_drift_check"), ("model_quality", "model_quality_check"),
+            ("model_quality", "concept_drift_check"), ("bias", "bias_drift_check"),
+            ("attribution", "feature_attribution_drift_check")} <= kinds, kinds
+    assert any(e["status"] == "cleared" for e in batch_events)
+    batch_by_key = {_key(e): e for e in batch_events}
+    stream_by_key = {_key(e): e for e in stream_events}
+    assert len(batch_by_key) == len(batch_events) and len(stream_by_key) == len(stream_events)  # no repeats
+    assert sorted(stream_by_key) == sorted(batch_by_key)
+    for key, event in batch_by_key.items():
+        other = stream_by_key[key]
+        for field in ("value", "threshold", "p_value"):
+            assert _close(event[field], other[field]), (key, field, event[field], other[field])
+        assert (event["n_window"], event["baseline_id"]) == (other["n_window"], other["baseline_id"]), key
