@@ -39,7 +39,7 @@ from streamdrift.dev.localkafka import find_free_port
 from streamdrift.dev.synthetic import NUMERIC, Batch, Scenario, generate
 from streamdrift.ingest.records import encode_capture_record, encode_label_record
 from streamdrift.monitors.bias import FacetSpec
-from streamdrift.settings import EvaluationSettings, LabelSettings, Settings, WindowSettings
+from streamdrift.settings import EvaluationSettings, LabelSettings, WindowSettings
 
 pytestmark = pytest.mark.integration
 

@@ -177,7 +177,7 @@ def test_other_statistics_are_selectable(baseline: Baseline) -> None:
     assert normal is not None and normal.statistic == "psi" and normal.threshold == 0.2
     assert normal.value == normal.secondary["psi"]
     with pytest.raises(EvaluationError):
-        EvaluationConfig(statistic="nope")  # type: ignore[arg-type]
+        EvaluationConfig(statistic="nope")
     with pytest.raises(EvaluationError):
         EvaluationConfig(alpha=0.0)
 
