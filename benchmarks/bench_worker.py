@@ -33,7 +33,6 @@ import orjson
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from streamdrift.baseline.baseline import build_baseline
-from streamdrift.cli.baseline_publish import publish_baseline
 from streamdrift.columns.columns import columns_from_rows
 from streamdrift.dev.harness import (
     capture_records,
@@ -47,6 +46,7 @@ from streamdrift.dev.localkafka import LocalKafka
 from streamdrift.ingest.arrow import encode_arrow_batch, stream_bytes
 from streamdrift.ingest.records import encode_columnar_batch
 from streamdrift.settings import LabelSettings, Settings, WindowSettings
+from streamdrift.worker.baselines import publish_baseline
 from streamdrift.worker.dataplane import DataPlane
 from streamdrift.worker.runner import tune_gc
 

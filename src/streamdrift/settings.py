@@ -14,7 +14,7 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -34,6 +34,9 @@ from pydantic_settings import (
 )
 
 from streamdrift.errors import ConfigError
+
+if TYPE_CHECKING:
+    from streamdrift.monitors.registry import MonitorConfig
 
 _DURATION = re.compile(r"^\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -280,6 +283,28 @@ class Settings(BaseSettings):
             config["sasl.password"] = self.sasl_password.get_secret_value()
         config.update(extra or {})
         return config
+
+    def monitor_config(self) -> MonitorConfig:
+        """The monitor rules of these settings (``check --config`` reads the same file, so it judges alike)."""
+        from streamdrift.monitors.attribution.ranking import AttributionDriftConfig
+        from streamdrift.monitors.bias.drift import BiasDriftConfig
+        from streamdrift.monitors.data_quality.evaluation import EvaluationConfig
+        from streamdrift.monitors.model_quality.rule import QualityRuleConfig
+        from streamdrift.monitors.registry import MonitorConfig
+        from streamdrift.profile.profiles import ProfileParams
+
+        e, lab, mon, p = self.evaluation, self.labels, self.monitors, self.profile
+        return MonitorConfig(
+            evaluation=EvaluationConfig(method=e.method, alpha=e.alpha, correction=e.correction,
+                                        effect_size_floor=e.effect_size_floor, statistic=e.statistic,
+                                        thresholds=dict(e.thresholds), feature_thresholds=dict(e.feature_thresholds),
+                                        min_window_records=e.min_window_records),
+            quality=QualityRuleConfig(alpha=lab.alpha, min_records=lab.min_labelled),
+            bias=BiasDriftConfig(confidence=mon.bias_confidence, min_group_count=mon.bias_min_group_count),
+            attribution=AttributionDriftConfig(mon.attribution_threshold, mon.attribution_min_records),
+            profile=ProfileParams(kll_k=p.kll_k, frequent_lg_max_k=p.frequent_lg_max_k, hll_lg_k=p.hll_lg_k),
+            quality_without_baseline=lab.enabled,
+        )
 
     def redacted(self) -> dict[str, Any]:
         """A JSON-able view for logs and the status API: secrets replaced by asterisks."""

@@ -14,7 +14,6 @@ import orjson
 import pytest
 
 from streamdrift.baseline.baseline import build_baseline
-from streamdrift.cli.baseline_publish import publish_baseline
 from streamdrift.columns.columns import columns_from_rows
 from streamdrift.dev.harness import (
     capture_records,
@@ -31,6 +30,7 @@ from streamdrift.dev.harness import (
 )
 from streamdrift.dev.localkafka import find_free_port
 from streamdrift.settings import EvaluationSettings, Settings, WindowSettings
+from streamdrift.worker.baselines import publish_baseline
 
 pytestmark = pytest.mark.integration
 

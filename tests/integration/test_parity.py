@@ -24,7 +24,6 @@ from click.testing import CliRunner
 
 from streamdrift.baseline.baseline import MonitorOptions, build_baseline
 from streamdrift.cli import main
-from streamdrift.cli.baseline_publish import publish_baseline
 from streamdrift.columns.columns import columns_from_rows
 from streamdrift.dev.harness import (
     create_all_topics,
@@ -40,6 +39,7 @@ from streamdrift.dev.synthetic import NUMERIC, Batch, Scenario, generate
 from streamdrift.ingest.records import encode_capture_record, encode_label_record
 from streamdrift.monitors.bias import FacetSpec
 from streamdrift.settings import EvaluationSettings, LabelSettings, WindowSettings
+from streamdrift.worker.baselines import publish_baseline
 
 pytestmark = pytest.mark.integration
 

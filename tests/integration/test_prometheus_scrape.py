@@ -19,7 +19,6 @@ import pytest
 import yaml
 
 from streamdrift.baseline.baseline import build_baseline
-from streamdrift.cli.baseline_publish import publish_baseline
 from streamdrift.columns.columns import columns_from_rows
 from streamdrift.dev.harness import (
     capture_records,
@@ -30,6 +29,7 @@ from streamdrift.dev.harness import (
 )
 from streamdrift.dev.localkafka import find_free_port
 from streamdrift.settings import Settings, WindowSettings
+from streamdrift.worker.baselines import publish_baseline
 
 pytestmark = [
     pytest.mark.integration,

@@ -15,7 +15,6 @@ import orjson
 import pytest
 
 from streamdrift.baseline.baseline import build_baseline
-from streamdrift.cli.baseline_publish import publish_baseline
 from streamdrift.columns.columns import columns_from_rows
 from streamdrift.dev.harness import (
     capture_records,
@@ -32,6 +31,7 @@ from streamdrift.dev.localkafka import find_free_port
 from streamdrift.events.events import rfc3339
 from streamdrift.ingest.arrow import encode_arrow_batch
 from streamdrift.settings import Settings, WindowSettings
+from streamdrift.worker.baselines import publish_baseline
 from streamdrift.worker.deadletter import HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, read_headers
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,6 @@ import pytest
 from confluent_kafka import Producer
 
 from streamdrift.baseline.baseline import MonitorOptions, build_baseline
-from streamdrift.cli.baseline_publish import publish_baseline
 from streamdrift.columns.columns import columns_from_rows
 from streamdrift.dev.harness import (
     create_all_topics,
@@ -40,6 +39,7 @@ from streamdrift.monitors.model_quality.window import merge_blobs
 from streamdrift.settings import LabelSettings, Settings, WindowSettings
 from streamdrift.window.joinstore import join_sample
 from streamdrift.window.merger import WindowMerger
+from streamdrift.worker.baselines import publish_baseline
 from streamdrift.worker.dataplane import PARSE_AHEAD_MAX_BYTES
 
 pytestmark = pytest.mark.integration

@@ -10,35 +10,8 @@ from pathlib import Path
 import click
 
 from streamdrift.errors import StreamdriftError
-from streamdrift.settings import Settings, load_cli_settings
-
-
-def publish_baseline(settings: Settings, blob: bytes, timeout: float = 30.0) -> tuple[str, str]:
-    """Validate ``blob`` as a baseline and produce it (idempotent producer, waits for the ack)."""
-    from confluent_kafka import KafkaException, Producer
-
-    from streamdrift.baseline.baseline import Baseline
-    from streamdrift.errors import KafkaError
-    from streamdrift.worker.kafka_errors import from_error, wrap
-
-    baseline = Baseline.from_json(blob)
-    producer = Producer(settings.client_config({"enable.idempotence": True, "message.max.bytes": 8 << 20}))
-    errors: list[KafkaError] = []
-
-    def delivered(err: object, msg: object) -> None:
-        if err is not None:
-            errors.append(from_error(err, "publish baseline"))  # type: ignore[arg-type]
-
-    try:
-        producer.produce(settings.topics.baselines, key=baseline.model_id.encode(), value=blob, on_delivery=delivered)
-        remaining = producer.flush(timeout)
-    except KafkaException as exc:
-        raise wrap(exc, "publish baseline") from exc
-    if errors:
-        raise errors[0]
-    if remaining:
-        raise KafkaError(f"baseline not acknowledged within {timeout:.0f}s")
-    return baseline.model_id, baseline.baseline_id
+from streamdrift.settings import load_cli_settings
+from streamdrift.worker.baselines import publish_baseline
 
 
 @click.command("publish")

@@ -142,11 +142,10 @@ def check(baseline_path: Path, input_path: Path, config_path: Path | None, label
     from streamdrift.batch.check import CheckOptions, parse_duration_ms, run_check
     from streamdrift.monitors.data_quality.evaluation import Method
     from streamdrift.monitors.data_quality.stattests import Correction
-    from streamdrift.monitors.registry import monitor_config
     from streamdrift.settings import Settings, load_settings
 
     settings = load_settings(config_path) if config_path is not None else Settings()
-    base = monitor_config(settings)
+    base = settings.monitor_config()
     e = base.evaluation
     evaluation = dataclasses.replace(
         e, method=cast("Method | None", method) if method is not None else e.method,

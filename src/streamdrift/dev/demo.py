@@ -248,8 +248,8 @@ def run_demo(options: DemoOptions, *, live: bool = True, on_event: Callable[[Dri
     from rich.console import Console
     from rich.live import Live
 
-    from streamdrift.cli.baseline_publish import publish_baseline
     from streamdrift.settings import Settings
+    from streamdrift.worker.baselines import publish_baseline
     from streamdrift.worker.topics import create_topics, topic_specs
 
     console = Console()

@@ -28,7 +28,6 @@ from streamdrift.monitors.model_quality.monitor import DEFAULT_POSITIVE, ModelQu
 from streamdrift.monitors.model_quality.rule import QualityRuleConfig
 from streamdrift.monitors.model_quality.sagemaker_format import ModelQualityConstraints, constraints_from_dict
 from streamdrift.profile.profiles import ProfileParams
-from streamdrift.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -152,18 +151,3 @@ def monitors_for(baseline: Baseline | None, config: MonitorConfig) -> ModelMonit
             built.append(monitor)
     return ModelMonitors(baseline, tuple(built), errors)
 
-
-def monitor_config(settings: Settings) -> MonitorConfig:
-    """The worker's monitor rules from its settings (``check --config`` reads the same file)."""
-    e, lab, mon, p = settings.evaluation, settings.labels, settings.monitors, settings.profile
-    return MonitorConfig(
-        evaluation=EvaluationConfig(method=e.method, alpha=e.alpha, correction=e.correction,
-                                    effect_size_floor=e.effect_size_floor, statistic=e.statistic,
-                                    thresholds=dict(e.thresholds), feature_thresholds=dict(e.feature_thresholds),
-                                    min_window_records=e.min_window_records),
-        quality=QualityRuleConfig(alpha=lab.alpha, min_records=lab.min_labelled),
-        bias=BiasDriftConfig(confidence=mon.bias_confidence, min_group_count=mon.bias_min_group_count),
-        attribution=AttributionDriftConfig(mon.attribution_threshold, mon.attribution_min_records),
-        profile=ProfileParams(kll_k=p.kll_k, frequent_lg_max_k=p.frequent_lg_max_k, hll_lg_k=p.hll_lg_k),
-        quality_without_baseline=lab.enabled,
-    )

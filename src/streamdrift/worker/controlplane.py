@@ -30,7 +30,6 @@ from streamdrift.errors import SerializationError
 from streamdrift.events.events import Hysteresis
 from streamdrift.events.judge import WindowJudge
 from streamdrift.metrics import Metrics
-from streamdrift.monitors.registry import monitor_config
 from streamdrift.report.html import render_report
 from streamdrift.settings import Settings
 from streamdrift.window.merger import ReadyWindow, WindowMerger
@@ -82,7 +81,7 @@ class ControlPlane:
         self.status = StatusStore(label_sample_rate=settings.labels.sample_rate)
         self.judge = WindowJudge(Hysteresis(settings.evaluation.raise_after, settings.evaluation.clear_after))
         self.recorder = WindowRecorder(self.judge, self.metrics, self.status)
-        self.baseline_cache = BaselineCache(monitor_config(settings))
+        self.baseline_cache = BaselineCache(settings.monitor_config())
         self.n_capture = n_capture_partitions or partition_count(settings, settings.topics.capture)
         self.n_partials = partition_count(settings, settings.topics.partials)
         self.n_baselines = partition_count(settings, settings.topics.baselines)

@@ -30,7 +30,7 @@ from streamdrift.events.events import DriftEvent
 from streamdrift.ingest.records import DeadLetter, parse_capture, parse_labels
 from streamdrift.metrics import Metrics
 from streamdrift.monitors.model_quality.concept import ConceptDriftConfig
-from streamdrift.monitors.registry import ModelMonitors, monitor_config
+from streamdrift.monitors.registry import ModelMonitors
 from streamdrift.settings import Settings
 from streamdrift.window.joinstore import MemoryBudget
 from streamdrift.window.labels import ErrorStream, PartitionLabels
@@ -94,7 +94,7 @@ class DataPlane:
             Consumer({**consumer_config(settings), "error_cb": self._on_client_error}) if self._labels_on else None
         )
         self._baselines: BaselineWatcher | None = None
-        self._baseline_cache = BaselineCache(monitor_config(settings))
+        self._baseline_cache = BaselineCache(settings.monitor_config())
         self._concept = ConceptTracker(ConceptDriftConfig(params={"delta": settings.labels.concept_delta}),
                                        self._spec.size_ms, lambda model: self._monitors_of(model).baseline_id)
         self._concept_events: list[tuple[str, bytes]] = []

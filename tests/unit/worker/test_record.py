@@ -16,7 +16,7 @@ from streamdrift.events.events import DriftEvent, Hysteresis
 from streamdrift.events.judge import WindowJudge
 from streamdrift.metrics import Metrics
 from streamdrift.monitors.model_quality import BinaryQualityState
-from streamdrift.monitors.registry import monitor_config, monitors_for
+from streamdrift.monitors.registry import monitors_for
 from streamdrift.profile.profiles import DatasetProfile, ProfileParams
 from streamdrift.settings import EvaluationSettings, LabelSettings, Settings
 from streamdrift.window.merger import ReadyWindow
@@ -69,7 +69,7 @@ class _ControlPlane:
 
     def run(self, window: ReadyWindow, baseline: Baseline,
             state: dict[str, bytes] | None = None) -> list[DriftEvent]:
-        monitors = monitors_for(baseline, monitor_config(self.settings))
+        monitors = monitors_for(baseline, self.settings.monitor_config())
         judged = self.judge.judge(window, monitors, state)
         self.recorder.record(judged, monitors)
         return judged.events

@@ -18,7 +18,6 @@ from streamdrift.columns.columns import columns_from_arrow
 from streamdrift.errors import ConfigError, EvaluationError
 from streamdrift.monitors.data_quality import statistics
 from streamdrift.monitors.data_quality.evaluation import EvaluationConfig, evaluate
-from streamdrift.monitors.registry import monitor_config
 from streamdrift.profile.profiles import DatasetProfile
 from streamdrift.settings import EvaluationSettings, Settings, load_settings
 
@@ -83,7 +82,7 @@ def test_unknown_statistics_and_bad_thresholds_are_refused() -> None:
 def test_the_worker_settings_carry_thresholds_into_its_monitors() -> None:
     settings = Settings(evaluation=EvaluationSettings(statistic="js", thresholds={"js": 0.3, "psi": 0.4},
                                                       feature_thresholds={"income": 0.15}))
-    config = monitor_config(settings).evaluation
+    config = settings.monitor_config().evaluation
     assert (config.statistic, config.statistic_threshold("js"), config.statistic_threshold("psi")) == ("js", 0.3, 0.4)
     assert config.statistic_threshold("wasserstein") == statistics.STATISTICS["wasserstein"].default_threshold
     assert dict(config.feature_thresholds) == {"income": 0.15}
