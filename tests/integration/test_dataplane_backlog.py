@@ -11,7 +11,7 @@ from confluent_kafka import Message
 
 from streamdrift.dev.harness import capture_records, create_all_topics, produce, unique_settings
 from streamdrift.worker.dataplane import DataPlane
-from streamdrift.worker.polls import by_partition
+from streamdrift.worker.polls import behind, by_partition
 
 pytestmark = pytest.mark.integration
 
@@ -37,13 +37,14 @@ def test_a_short_poll_with_more_records_in_the_log_is_a_backlog(kafka_bootstrap:
     try:
         first = _poll(dp, 10)
         assert len(first) < settings.batch_size
-        assert dp._behind(len(first), by_partition(first, "test"))  # 10 of 300: the cached high watermark is beyond the poll
+        assert behind(dp._consumer, settings.topics.capture, len(first), by_partition(first, "test"), settings.batch_size)  # 10 of 300: the cached high watermark is beyond the poll
         seen = len(first)
         rest: list[Message] = []
         while seen < N:
             rest = _poll(dp, N - seen)
             seen += len(rest)
         assert seen == N
-        assert not dp._behind(len(rest), by_partition(rest, "test"))  # caught up with the log end
+        assert not behind(dp._consumer, settings.topics.capture, len(rest), by_partition(rest, "test"),
+                          settings.batch_size)  # caught up with the log end
     finally:
         dp.close()

@@ -41,12 +41,14 @@ from streamdrift.worker.baselines import BaselineWatcher
 from streamdrift.worker.clients import consumer_config, producer_config
 from streamdrift.worker.deadletter import DeadLetterRecord
 from streamdrift.worker.joinrestore import new_store, rebuild_store
-from streamdrift.worker.kafka_errors import call_with_retry, txn_requires_abort, wrap
+from streamdrift.worker.kafka_errors import call_with_retry, wrap
 from streamdrift.worker.offsets import decode_labels_closed, decode_watermark, encode_watermark
 from streamdrift.worker.partitions import LabelProgress, PartitionState
-from streamdrift.worker.polls import KafkaTimestamps, by_partition, parsed_in_order
+from streamdrift.worker.polls import KafkaTimestamps, behind, by_partition, parsed_in_order, update_lag_gauges
 from streamdrift.worker.setup import BaselineCache
 from streamdrift.worker.stats import DataPlaneStats
+from streamdrift.worker.topics import topic_partitions
+from streamdrift.worker.transaction import Transaction
 
 PARSE_AHEAD_MAX_BYTES = 1 << 14  # a poll whose first message is smaller (JSON records) is parsed one partition ahead
 
@@ -81,10 +83,10 @@ class DataPlane:
         self._pending_records = 0  # capture records consumed since the last commit (bounds delta memory)
         self._backlog = False  # the last consume() showed records beyond it: the worker is behind the log end
         self._labels_backlog = False  # ... and the same for the labels consumer
-        self._in_txn = False
         self._last_conn_error = 0.0
         self._consumer = Consumer({**consumer_config(settings), "error_cb": self._on_client_error})
         self._producer = Producer({**producer_config(settings), "error_cb": self._on_client_error})
+        self._txn = Transaction(self._producer)
         self._n_partials = 0
         self._labels_topic = settings.topics.labels
         self._labels_on = settings.labels.enabled
@@ -109,10 +111,10 @@ class DataPlane:
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
         call_with_retry(lambda: self._producer.init_transactions(30), "init transactions")
-        self._n_partials = self._partition_count(self.settings.topics.partials)
+        self._n_partials = topic_partitions(self._consumer, self.settings.topics.partials)
         if self._labels_on:
-            n_capture = self._partition_count(self._topic)
-            n_labels = self._partition_count(self._labels_topic)
+            n_capture = topic_partitions(self._consumer, self._topic)
+            n_labels = topic_partitions(self._consumer, self._labels_topic)
             if n_capture != n_labels:
                 raise ConfigError(
                     f"{self._labels_topic} has {n_labels} partitions, {self._topic} {n_capture}: labels must be "
@@ -120,7 +122,7 @@ class DataPlane:
                 )
         # the baselines define each model's monitors (window profiles declare the baseline's categorical
         # features; bias and attribution states follow its sections)
-        self._baselines = BaselineWatcher(self.settings, self._partition_count(self.settings.topics.baselines))
+        self._baselines = BaselineWatcher(self.settings, topic_partitions(self._consumer, self.settings.topics.baselines))
         self._baselines.start()
         if not self._baselines.wait_caught_up(30):
             log.warning("baselines not read within 30 s: monitors start without them")
@@ -137,7 +139,7 @@ class DataPlane:
             self.close()
 
     def close(self) -> None:
-        if self._in_txn:
+        if self._txn.open:
             self._abort("shutdown")
         self._consumer.close()
         if self._labels_consumer is not None:
@@ -161,7 +163,7 @@ class DataPlane:
         except KafkaException as exc:
             raise wrap(exc, "consume") from exc
         groups = by_partition(messages, "consume")
-        self._backlog = self._behind(len(messages), groups)
+        self._backlog = behind(self._consumer, self._topic, len(messages), groups, self.settings.batch_size)
         if groups:
             self._process(groups)
         if self._labels_consumer is not None and self._parts:
@@ -175,29 +177,13 @@ class DataPlane:
         now_ms = int(self._clock() * 1000)
         self._advance_idle(now_ms)
         if self.metrics is not None:
-            self._update_gauges(self.metrics, now_ms)
+            update_lag_gauges(self.metrics, self._consumer, self._topic, self._parts, now_ms)
         # a due window commits at once when the worker is caught up (alert latency); behind the log end, closes
         # ride the regular commits (each transaction costs a few coordinator round trips)
         if (self._clock() - self._last_commit >= self.settings.commit_interval
                 or self._pending_records >= self.settings.commit_max_records
                 or (not self._backlog and self._any_due())):
             self.commit()
-
-    def _behind(self, n_messages: int, groups: dict[int, list[Message]]) -> bool:
-        """Whether the worker is behind the log end: a full batch, or (big messages: the capped prefetch queue
-        holds fewer than a batch) a partition whose high watermark, as of its last fetch, lies more than another
-        poll's worth of messages beyond this poll. A live stream whose next records arrive during the poll is not
-        behind: its due windows commit at once (alert latency). No broker call: librdkafka's cached watermarks."""
-        if n_messages >= self.settings.batch_size:
-            return True
-        for partition, msgs in groups.items():
-            try:
-                _, high = self._consumer.get_watermark_offsets(TopicPartition(self._topic, partition), cached=True)
-            except KafkaException:
-                continue
-            if high - ((msgs[-1].offset() or 0) + 1) > len(msgs) + 1:  # + 1: a transaction marker is no record
-                return True
-        return False
 
     def _dead_letters(self, state: PartitionState, msgs: list[Message], dead: list[DeadLetter], topic: str,
                       partition: int) -> None:
@@ -327,21 +313,6 @@ class DataPlane:
             if state.labels is not None and now_ms - state.labels.last_record_wall_ms >= idle_ms:
                 state.labels.observe(now_ms, delay_ms)
 
-    def _update_gauges(self, metrics: Metrics, now_ms: int) -> None:
-        """Watermark lag and consumer lag (from the high watermarks the fetcher already has: no request)."""
-        for partition, state in self._parts.items():
-            if state.pipeline.watermark_ms is not None:
-                metrics.set_watermark_lag(partition, (now_ms - state.pipeline.watermark_ms) / 1000)
-            if state.next_offset is not None:
-                try:
-                    _, high = self._consumer.get_watermark_offsets(
-                        TopicPartition(self._topic, partition), cached=True
-                    )
-                except KafkaException:
-                    continue
-                if high >= 0:
-                    metrics.set_consumer_lag(self._topic, partition, max(0, high - state.next_offset))
-
     def _any_due(self) -> bool:
         return any(s.pipeline.any_due() for s in self._parts.values())
 
@@ -351,16 +322,13 @@ class DataPlane:
         self._last_commit = self._clock()
         self._pending_records = 0  # an abort replays them from the last commit, counting them again
         offsets = self._produce_pending()
-        if not self._in_txn:  # nothing to commit: outcomes (label expiry) depend on no uncommitted output
+        if not self._txn.open:  # nothing to commit: outcomes (label expiry) depend on no uncommitted output
             self._flush_outcomes()  # (a later abort rebuilds the join store and may count an expiry again)
             return
-        try:
-            self._producer.send_offsets_to_transaction(offsets, self._consumer.consumer_group_metadata(), 30)
-            self._producer.commit_transaction(60)
-        except KafkaException as exc:
-            self._on_txn_failure(exc)
+        failed = self._txn.commit(offsets, self._consumer.consumer_group_metadata())
+        if failed is not None:
+            self._abort(str(failed))
             return
-        self._in_txn = False
         self.stats.commits += 1
         for tp in offsets:
             state = self._parts.get(tp.partition)
@@ -382,11 +350,6 @@ class DataPlane:
                 self.metrics.label_joined(model or "_all", outcome, n)
         self._pending_outcomes.clear()
 
-    def _begin(self) -> None:
-        if not self._in_txn:
-            self._producer.begin_transaction()
-            self._in_txn = True
-
     def _produce_pending(self) -> list[TopicPartition]:
         offsets: list[TopicPartition] = []
         for partition, state in sorted(self._parts.items()):
@@ -395,7 +358,7 @@ class DataPlane:
             wm, lc = state.pipeline.watermark_ms, state.pipeline.labels_closed_before
             progressed = wm != state.committed_watermark or lc != state.committed_labels_closed
             if produced or moved or (state.next_offset is not None and progressed):
-                self._begin()
+                self._txn.begin()
                 offsets.append(TopicPartition(self._topic, partition, state.next_offset or 0,
                                               encode_watermark(wm, lc)))
             labels = state.labels
@@ -403,13 +366,13 @@ class DataPlane:
                 produced or labels.next_offset != labels.committed_offset
                 or labels.watermark_ms != labels.committed_watermark
             ):
-                self._begin()
+                self._txn.begin()
                 offsets.append(TopicPartition(self._labels_topic, partition, labels.next_offset,
                                               encode_watermark(labels.watermark_ms)))
         if self._concept_events:
-            self._begin()
+            self._txn.begin()
             for key, value in self._concept_events:
-                self._send(self.settings.topics.alerts, key.encode(), value)
+                self._txn.send(self.settings.topics.alerts, key.encode(), value)
             self._concept_events.clear()
         return [tp for tp in offsets if tp.offset > 0]
 
@@ -422,62 +385,28 @@ class DataPlane:
                                        None if labels is None else labels.watermark_ms)
         self._pending_outcomes.update(state.pipeline.take_outcomes())  # to the metrics once committed
         if flushed:
-            self._begin()
+            self._txn.begin()
         for delta in flushed.deltas:
-            self._send(self.settings.topics.partials, delta.model_id.encode(), encode_partial(delta))
+            self._txn.send(self.settings.topics.partials, delta.model_id.encode(), encode_partial(delta))
             self.stats.deltas += 1
         for marker in flushed.markers:
             blob = encode_partial(marker)
             for p in range(self._n_partials):
-                self._send(self.settings.topics.partials, None, blob, partition=p)
+                self._txn.send(self.settings.topics.partials, None, blob, partition=p)
         for _, models in flushed.closed:
             self.stats.windows_closed += 1
             if self.metrics is not None:
                 for model in models:
                     self.metrics.window_closed(model)
         for dead in state.dead:
-            self._begin()
-            self._send(self.settings.topics.deadletter, dead.key, dead.value, dead.headers())
+            self._txn.begin()
+            self._txn.send(self.settings.topics.deadletter, dead.key, dead.value, dead.headers())
         produced = bool(flushed) or bool(state.dead)
         state.dead.clear()
         return produced
 
-    def _send(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes,
-        headers: list[tuple[str, bytes]] | None = None,
-        partition: int | None = None,
-    ) -> None:
-        kwargs: dict[str, object] = {"key": key, "value": value}
-        if headers:
-            kwargs["headers"] = headers
-        if partition is not None:
-            kwargs["partition"] = partition
-        while True:
-            try:
-                self._producer.produce(topic, **kwargs)  # type: ignore[arg-type]
-                return
-            except BufferError:
-                self._producer.poll(0.05)  # queue full: let deliveries drain
-            except KafkaException as exc:
-                raise wrap(exc, f"produce to {topic}") from exc
-
-    def _on_txn_failure(self, exc: KafkaException) -> None:
-        wrapped = wrap(exc, "commit transaction")
-        if wrapped.fatal or not (txn_requires_abort(exc) or wrapped.retriable):
-            raise wrapped from exc
-        log.warning("transaction failed, aborting and replaying from the last commit: %s", wrapped)
-        self._abort(str(wrapped))
-
     def _abort(self, why: str) -> None:
-        try:
-            self._producer.abort_transaction(30)
-        except KafkaException as exc:
-            raise wrap(exc, "abort transaction") from exc
-        finally:
-            self._in_txn = False
+        self._txn.abort()
         self.stats.aborts += 1
         log.info("transaction aborted (%s); rewinding %d partitions", why, len(self._parts))
         self._concept.rollback()
@@ -552,7 +481,7 @@ class DataPlane:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = [tp.partition for tp in partitions]
-        if self._in_txn or any(self._parts.get(p) is not None for p in revoked):
+        if self._txn.open or any(self._parts.get(p) is not None for p in revoked):
             try:
                 self.commit()
             except KafkaError as exc:  # the new owner replays from the last commit
@@ -565,13 +494,3 @@ class DataPlane:
         consumer.incremental_unassign(partitions)
         if self._labels_consumer is not None:
             self._labels_consumer.incremental_unassign([TopicPartition(self._labels_topic, p) for p in revoked])
-
-    def _partition_count(self, topic: str) -> int:
-        try:
-            metadata = self._consumer.list_topics(topic, timeout=15)
-        except KafkaException as exc:
-            raise wrap(exc, f"describe topic {topic}") from exc
-        info = metadata.topics.get(topic)
-        if info is None or info.error is not None or not info.partitions:
-            raise KafkaError(f"topic {topic} does not exist (run `streamdrift topics create`)")
-        return len(info.partitions)

@@ -6,13 +6,15 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from typing import TypeVar, overload
 
-from confluent_kafka import Message
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
+from streamdrift.metrics import Metrics
 from streamdrift.worker.kafka_errors import from_error
+from streamdrift.worker.partitions import PartitionState
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -94,3 +96,36 @@ def by_partition(messages: list[Message], what: str) -> dict[int, list[Message]]
     for partition, run in itertools.groupby(messages, key=Message.partition):
         grouped[partition or 0].extend(run)
     return grouped
+
+
+def behind(consumer: Consumer, topic: str, n_messages: int, groups: dict[int, list[Message]],
+           batch_size: int) -> bool:
+    """Whether the worker is behind the log end: a full batch, or (big messages: the capped prefetch queue
+    holds fewer than a batch) a partition whose high watermark, as of its last fetch, lies more than another
+    poll's worth of messages beyond this poll. A live stream whose next records arrive during the poll is not
+    behind: its due windows commit at once (alert latency). No broker call: librdkafka's cached watermarks."""
+    if n_messages >= batch_size:
+        return True
+    for partition, msgs in groups.items():
+        try:
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+        except KafkaException:
+            continue
+        if high - ((msgs[-1].offset() or 0) + 1) > len(msgs) + 1:  # + 1: a transaction marker is no record
+            return True
+    return False
+
+
+def update_lag_gauges(metrics: Metrics, consumer: Consumer, topic: str, parts: Mapping[int, PartitionState],
+                      now_ms: int) -> None:
+    """Watermark lag and consumer lag (from the high watermarks the fetcher already has: no request)."""
+    for partition, state in parts.items():
+        if state.pipeline.watermark_ms is not None:
+            metrics.set_watermark_lag(partition, (now_ms - state.pipeline.watermark_ms) / 1000)
+        if state.next_offset is not None:
+            try:
+                _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            except KafkaException:
+                continue
+            if high >= 0:
+                metrics.set_consumer_lag(topic, partition, max(0, high - state.next_offset))

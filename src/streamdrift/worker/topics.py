@@ -6,8 +6,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from confluent_kafka import Consumer, KafkaException
 from confluent_kafka import KafkaError as CKafkaError
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -113,3 +113,15 @@ def partition_count(settings: Settings, topic: str, timeout: float = 15.0) -> in
     if topic not in have:
         raise KafkaError(f"topic {topic} does not exist (run `streamdrift topics create`)")
     return have[topic]
+
+
+def topic_partitions(consumer: Consumer, topic: str) -> int:
+    """Partitions of one topic from a consumer's metadata; KafkaError when it does not exist."""
+    try:
+        metadata = consumer.list_topics(topic, timeout=15)
+    except KafkaException as exc:
+        raise wrap(exc, f"describe topic {topic}") from exc
+    info = metadata.topics.get(topic)
+    if info is None or info.error is not None or not info.partitions:
+        raise KafkaError(f"topic {topic} does not exist (run `streamdrift topics create`)")
+    return len(info.partitions)
