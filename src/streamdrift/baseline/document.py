@@ -10,7 +10,10 @@ A baseline file is one JSON document (``format_version`` 1, schema in ``schemas/
   from the profile when written and ignored when read;
 - ``constraints``: see :mod:`streamdrift.baseline.constraints`;
 - ``model_quality``, ``bias``, ``attribution``: optional opaque JSON objects owned by other modules, round-tripped
-  unchanged.
+  unchanged;
+- ``column_roles`` (optional, absent in older baselines): per input column that is not a plain feature its role
+  (``timestamp``, ``time``, ``id``, ``excluded``, or a declared ``feature``), the reason and whether it was
+  detected (:mod:`streamdrift.baseline.roles`).
 
 Building one from data: :mod:`streamdrift.baseline.build`.
 """
@@ -31,6 +34,7 @@ import numpy as np
 import orjson
 
 from streamdrift.baseline.constraints import Constraints
+from streamdrift.baseline.roles import ColumnRole
 from streamdrift.errors import BaselineError, SerializationError
 from streamdrift.profile.profiles import DatasetProfile, FeatureProfile, ProfileParams
 
@@ -71,10 +75,23 @@ class Baseline:
     bias: dict[str, Any] | None = None
     attribution: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    column_roles: dict[str, ColumnRole] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
         return self.constraints.source
+
+    @property
+    def timestamp_column(self) -> str | None:
+        """The event-time column: declared at build or the suggested (detected) one; None when there is none."""
+        return next((name for name, r in self.column_roles.items() if r.role == "timestamp"), None)
+
+    @property
+    def unprofiled_columns(self) -> frozenset[str]:
+        """Input columns the baseline knows and deliberately left out of its profile (timestamp / time columns,
+        the declared id column, excluded columns): a window that has them has no *extra* column."""
+        return frozenset(name for name, r in self.column_roles.items()
+                         if r.role != "feature" and name not in self.profile.features)
 
     def to_dict(self) -> dict[str, Any]:
         blob = self.profile.to_bytes()
@@ -92,6 +109,7 @@ class Baseline:
             "model_quality": self.model_quality,
             "bias": self.bias,
             "attribution": self.attribution,
+            **({"column_roles": {n: r.to_dict() for n, r in self.column_roles.items()}} if self.column_roles else {}),
             **({"extra": self.extra} if self.extra else {}),
         }
 
@@ -119,6 +137,8 @@ class Baseline:
                 bias=_optional_object(data, "bias"),
                 attribution=_optional_object(data, "attribution"),
                 extra=dict(data.get("extra") or {}),
+                column_roles={str(n): ColumnRole.from_dict(str(n), r)
+                              for n, r in (data.get("column_roles") or {}).items()},
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise BaselineError(f"invalid baseline document: missing or malformed {exc!s}") from exc
