@@ -1,7 +1,7 @@
 """A generated table shaped like a real one (issue 20: 23,432 US house listings): a UUID id, an ISO-8601 event
 time, a heavy-tailed price (lognormal with a few listings at 4.3e7), sqft, few-integer bedrooms / bathrooms, a
 54-value state, an 83-value county, 900 cities, a 4,838-value zipcode (digits: read as integers from CSV), a
-bimodal year_built, a constant column and a 5,000-value categorical ``product`` (Zipf-like shares).
+bimodal year_built, an exponential lot_acres, a constant column and a 5,000-value categorical ``product`` (Zipf-like shares).
 
 ``shift`` moves rows the way the issue's checks do: ``state`` / ``zipcode`` / ``product`` put 10% of the rows on
 one mid-ranked value, ``price`` scales prices by 1.3.
@@ -62,6 +62,7 @@ def house_table(n: int = N_ROWS, seed: int = 1, shift: str | None = None) -> pa.
         "sqft": np.round(np.clip(rng.lognormal(7.5, 0.4, n), 300, 20_000)),
         "bedrooms": np.clip(rng.poisson(3, n), 0, 12),
         "bathrooms": np.clip(rng.poisson(2, n), 1, 8),
+        "lot_acres": np.round(rng.exponential(0.3, n), 3),
         "year_built": np.where(old, rng.normal(1925, 8, n), rng.normal(1995, 10, n)).round().astype(np.int64),
         "city": rng.choice(np.asarray([f"City {i}" for i in range(900)], dtype=object), n),
         "state": state,
