@@ -4,7 +4,8 @@ gaps. Display only: the verdicts, statistics and thresholds come from the evalua
 Numeric features (:func:`numeric_view`):
 
 - **discrete** when the baseline and the window together hold at most :data:`DISCRETE_MAX` distinct values (a few
-  integers, a constant): one bar per value (plus "other" for window values beyond the shown ones);
+  integers, a constant; values read at 1,001 ranks, so values under 0.1% of a side are not listed): one bar per
+  value, the shares from the sketches' CDFs, plus "other" when such rare values hold at least 0.05%;
 - otherwise on the baseline's **robust range**, its :data:`TAIL` and 1 - TAIL quantiles (0.5% .. 99.5%): values
   beyond it fall in the two overflow bins. The axis is **log** when that range is positive, spans at least
   :data:`LOG_MIN_RATIO` (a factor 30, ~1.5 decades) and the median sits in its first :data:`LOG_MAX_MEDIAN_POSITION`
@@ -44,23 +45,25 @@ TOP_CATEGORIES: Final[int] = 12
 GAPS_HIGHLIGHTED: Final[int] = 3
 MIN_GAP: Final[float] = 0.01
 CDF_POINTS: Final[int] = 160
+VALUE_RANKS: Final[int] = 1001
 
 AxisKind = Literal["linear", "log"]
 
 
 def compact(value: float) -> str:
-    """A short label for a value: 3 significant digits with k / M / G / T suffixes (35.6k, 4.3M, 0.172, 1.5e-04)."""
+    """A short label for a value: up to 4 digits below 10,000 (1925, 647, 0.172), then 3 significant digits with
+    k / M / G / T suffixes (35.6k, 4.3M); tiny values in scientific notation (1.5e-04)."""
     if not math.isfinite(value):
         return str(value)
     if value == 0:
         return "0"
     magnitude = abs(value)
-    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if magnitude >= scale:
+    for threshold, scale, suffix in ((1e12, 1e12, "T"), (1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if magnitude >= threshold:
             return f"{value / scale:.3g}{suffix}"
     if magnitude < 1e-3:
         return f"{value:.1e}"
-    return f"{value:.3g}"
+    return f"{value:.4g}"
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class ValueAxis:
             values = [m * 10.0 ** e for e in range(first, last + 1) for m in steps]
         else:
             span = self.hi - self.lo
-            raw = span / 5 if span > 0 else 1.0
+            raw = span / 6 if span > 0 else 1.0
             base = 10.0 ** math.floor(math.log10(raw))
             step = next(m * base for m in (1.0, 2.0, 5.0, 10.0) if m * base >= raw)
             start = math.ceil(self.lo / step) * step
@@ -147,33 +150,39 @@ def _gaps(base: NDArray[np.float64], window: NDArray[np.float64]) -> tuple[int, 
     return tuple(int(i) for i in order if delta[i] >= MIN_GAP)
 
 
-def _weights_at(values: NDArray[np.float64], items: NDArray[np.float64], weights: NDArray[np.int64]) -> \
-        NDArray[np.float64]:
-    """Share of the retained weight on each of ``values`` (exact values: the KLL keeps every distinct value
-    with a share above its rank error)."""
-    total = float(weights.sum()) or 1.0
-    index = np.searchsorted(values, items)
-    inside = (index < values.size) & (values[np.minimum(index, values.size - 1)] == items)
-    out = np.bincount(index[inside], weights=weights[inside].astype(np.float64), minlength=values.size)
-    return np.asarray(out[: values.size] / total, dtype=np.float64)
+def _distinct_values(sketch: KllSketch) -> NDArray[np.float64]:
+    """The sketch's values at :data:`VALUE_RANKS` evenly spaced ranks, deduplicated: every value holding at least
+    0.1% of it (and the min and max)."""
+    return np.unique(sketch.quantiles(np.linspace(0.0, 1.0, VALUE_RANKS)))
+
+
+def _value_shares(sketch: KllSketch, values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """P(X == v) for each of the strictly increasing ``values``."""
+    at_most = sketch.cdf(values, inclusive=True)[: values.size]
+    below = sketch.cdf(values, inclusive=False)[: values.size]
+    return np.asarray(np.clip(at_most - below, 0.0, 1.0), dtype=np.float64)
 
 
 def _discrete_view(base: KllSketch, window: KllSketch) -> BarsView | None:
-    b_items, b_weights = base.retained()
-    w_items, w_weights = window.retained()
-    values = np.union1d(b_items, w_items)
+    b_values, w_values = _distinct_values(base), _distinct_values(window)
+    if b_values.size > DISCRETE_MAX or w_values.size > DISCRETE_MAX:
+        return None
+    values = np.union1d(b_values, w_values)
     if values.size > DISCRETE_MAX:
         return None
-    b, w = _weights_at(values, b_items, b_weights), _weights_at(values, w_items, w_weights)
+    b, w = _value_shares(base, values), _value_shares(window, values)
     labels = tuple(compact(float(v)) for v in values)
     new = frozenset(int(i) for i in np.flatnonzero(b == 0))
-    if b_items.size and float(b_items[0]) == float(b_items[-1]):
-        note = f"constant in the baseline: {compact(float(b_items[0]))}"
-    else:
-        note = f"discrete: {np.unique(b_items).size} values in the baseline"
+    note = (f"constant in the baseline: {compact(float(b_values[0]))}" if b_values.size == 1
+            else f"discrete: {b_values.size} values in the baseline")
     if new:
         note += f", {len(new)} new in the window"
-    return BarsView(labels, b, w, _gaps(b, w), note, None, new)
+    other: int | None = None
+    b_rest, w_rest = max(0.0, 1.0 - float(b.sum())), max(0.0, 1.0 - float(w.sum()))
+    if max(b_rest, w_rest) >= 0.0005:  # values too rare for the rank grid
+        labels, other = (*labels, "other"), len(labels)
+        b, w = np.append(b, b_rest), np.append(w, w_rest)
+    return BarsView(labels, b, w, _gaps(b, w), note, other, new)
 
 
 def _robust_range(base: KllSketch) -> tuple[float, float, float]:

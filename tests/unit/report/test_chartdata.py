@@ -135,7 +135,20 @@ def test_axis_ticks_and_labels() -> None:
     assert log.ticks() == [5e4, 1e5, 2e5, 5e5, 1e6, 2e6]
     assert ValueAxis("log", 0.001, 1.59).ticks() == [0.001, 0.01, 0.1, 1.0]  # over 3 decades: decades only
     assert ValueAxis("linear", 647.0, 5000.0).ticks() == [1000.0, 2000.0, 3000.0, 4000.0, 5000.0]
+    assert ValueAxis("linear", 1905.0, 2018.0).ticks() == [1920.0, 1940.0, 1960.0, 1980.0, 2000.0]
     frac = log.fraction(np.array([35_600.0, 3_930_000.0]))
     assert frac.tolist() == pytest.approx([0.0, 1.0])
-    assert [compact(v) for v in (0, 35_612.0, 4.3e7, 0.172, 0.00015, -2500.0)] == \
-        ["0", "35.6k", "43M", "0.172", "1.5e-04", "-2.5k"]
+    assert [compact(v) for v in (0, 35_612.0, 4.3e7, 0.172, 0.00015, -2500.0, 1925.0, 0.12345)] == \
+        ["0", "35.6k", "43M", "0.172", "1.5e-04", "-2500", "1925", "0.1235"]
+
+
+def test_rare_values_of_a_discrete_feature_go_to_other() -> None:
+    common = np.repeat(np.arange(10, dtype=np.float64), 2000)  # 10 values, 20,000 rows
+    rare = np.arange(100, 130, dtype=np.float64)  # 30 values, one row each: 0.15% together
+    view = numeric_view(_kll(np.r_[common, rare], k=2048), _kll(common[::4]))
+    assert isinstance(view, BarsView)
+    # the ten common values, the rare ones the rank grid hit (at least the max), then the rest as "other"
+    assert view.labels[:10] == tuple(str(i) for i in range(10)) and "129" in view.labels
+    assert view.labels[-1] == "other" and view.other == len(view.labels) - 1 < 10 + 5
+    assert 0.0005 <= view.base[-1] < 30 / 20_030 and view.window[-1] == pytest.approx(0.0, abs=1e-9)
+    assert view.base.sum() == pytest.approx(1.0)

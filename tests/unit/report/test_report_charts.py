@@ -119,3 +119,22 @@ def test_house_report_loads_in_headless_chromium(pages: dict[str, str], tmp_path
     dom = dump_dom(page, tmp_path / "profile")
     assert dom.count("<svg") == pages["product"].count("<svg") > 10
     assert 'data-chart="categories"' in dom and 'data-axis="log"' in dom
+
+
+def test_every_chart_is_well_formed_xml_with_escaped_labels(pages: dict[str, str]) -> None:
+    import xml.etree.ElementTree as ET
+
+    import numpy as np
+
+    from streamdrift.report.chartdata import BarsView
+    from streamdrift.report.charts import category_bars_chart
+
+    svgs = re.findall(r"<svg .*?</svg>", pages["product"], re.S)
+    assert len(svgs) > 10
+    for svg in svgs:
+        ET.fromstring(svg)  # raises on malformed markup
+    nasty = BarsView(('<script>alert("x")</script>', "a&b"), np.array([0.5, 0.5]), np.array([0.4, 0.6]), (0, 1),
+                     "2 values")
+    chart = category_bars_chart(nasty, 'title "quoted" <tag>')
+    ET.fromstring(chart)
+    assert "<script>" not in chart and "&lt;script&gt;" in chart and "a&amp;b" in chart
