@@ -19,7 +19,8 @@ Roles (``ColumnRole.role``):
   54-value state, a 4,838-value zip code in 23k rows) is not identifier-like: it stays a tested feature.
 - ``excluded``: declared with ``--exclude``: not read.
 
-Shapes are read from the first chunk in which a column has values (see :class:`RoleDetector`).
+Shapes are read from the first chunk in which a column has values (see :class:`RoleDetector`; the counts in an
+integer id's reason are that chunk's), distinct counts of String columns over the whole input.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ class RoleDetector:
 
     def finish(self, profile: DatasetProfile) -> dict[str, ColumnRole]:
         """Every column's non-default role: declared ones, detected time and identifier-like columns, forced
-        features (with what they would have been detected as). Drops late-detected time columns' profiles."""
+        features. Drops the profiles of time columns detected after their first (all-missing) chunks."""
         roles = self._options.declared()
         suggested = self._options.timestamp_column
         for name in self._time:
