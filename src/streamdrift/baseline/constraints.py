@@ -11,8 +11,11 @@ Suggestion rules (:func:`suggest_constraint`):
 - ``is_non_negative``: for Integral / Fractional features, True when the observed minimum is >= 0.
 - ``domain``: for String / Boolean features whose distinct count (HLL estimate) is at most
   :data:`MAX_DOMAIN_SIZE` (50) **and** at most :data:`MAX_DOMAIN_FRACTION` (1%) of the present rows (Boolean
-  features always qualify): the observed values. Other String features (ids, free text) get no domain and
-  ``high_cardinality=True``.
+  features always qualify): the observed values (SageMaker's ``categorical_values_check``). Other String
+  features get no domain and ``high_cardinality=True``: that flag only says why there is no domain constraint;
+  it does not switch the drift test off (a 54-value ``state`` has no domain and is drift-tested).
+- ``skip_drift``: the reason the feature is not drift-tested, None when it is. Only identifier-like columns get
+  one (:mod:`streamdrift.baseline.roles`: "identifier-like: 23,432 distinct of 23,432 rows; not drift-tested").
 - ``drift_threshold``: an optional per-feature override of the drift effect-size floor (None = global config).
 """
 
@@ -43,6 +46,7 @@ class FeatureConstraint:
     domain: tuple[str, ...] | None = None
     high_cardinality: bool = False
     drift_threshold: float | None = None
+    skip_drift: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"inferred_type": self.inferred_type.value, "completeness": self.completeness}
@@ -54,6 +58,8 @@ class FeatureConstraint:
             out["high_cardinality"] = True
         if self.drift_threshold is not None:
             out["drift_threshold"] = self.drift_threshold
+        if self.skip_drift is not None:
+            out["skip_drift"] = self.skip_drift
         return out
 
     @classmethod
@@ -61,6 +67,7 @@ class FeatureConstraint:
         try:
             domain = data.get("domain")
             threshold = data.get("drift_threshold")
+            skip = data.get("skip_drift")
             return cls(
                 name=name,
                 inferred_type=FeatureType(data["inferred_type"]),
@@ -69,6 +76,7 @@ class FeatureConstraint:
                 domain=tuple(str(v) for v in domain) if domain is not None else None,
                 high_cardinality=bool(data.get("high_cardinality", False)),
                 drift_threshold=float(threshold) if threshold is not None else None,
+                skip_drift=str(skip) if skip is not None else None,
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise BaselineError(f"invalid constraint for feature {name!r}: {exc!r}") from exc

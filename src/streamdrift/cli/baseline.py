@@ -21,6 +21,7 @@ from streamdrift.errors import StreamdriftError
 
 if TYPE_CHECKING:
     from streamdrift.baseline.clarify import ClarifyAnalysis
+    from streamdrift.baseline.document import Baseline
     from streamdrift.columns.chunks import Chunk
     from streamdrift.monitors.bias import FacetSpec, Scalar
 
@@ -80,9 +81,12 @@ def baseline() -> None:
 @click.option("--target", default=None, help="Ground-truth column (recorded, not monitored as a feature).")
 @click.option("--prediction", default=None, help="Prediction column (recorded, not monitored as a feature).")
 @click.option("--score", default=None, help="Score / probability column (recorded, not a feature).")
-@click.option("--timestamp-column", default=None, help="Event-time column (not a feature).")
+@click.option("--timestamp-column", default=None,
+              help="Event-time column (not a feature). Default: a detected ISO-8601 / epoch time column is suggested.")
 @click.option("--id-column", default=None, help="Row id column (not a feature).")
 @click.option("--exclude", multiple=True, help="Column to leave out (repeatable).")
+@click.option("--feature", "features", multiple=True,
+              help="Keep this column a drift-tested feature even if it looks like a time or id column (repeatable).")
 @click.option("--kll-k", type=click.IntRange(8, 65535), default=2048, show_default=True,
               help="KLL sketch k of the baseline (= baseline.DEFAULT_BASELINE_KLL_K; windows use their own k).")
 @click.option("--problem-type", type=click.Choice(["auto", "binary_classification", "multiclass_classification",
@@ -101,11 +105,17 @@ def baseline() -> None:
 @exit_on_error
 def build(input_path: Path, model_id: str, output: Path, fmt: str | None, no_header: bool, target: str | None,
           prediction: str | None, score: str | None, timestamp_column: str | None, id_column: str | None,
-          exclude: tuple[str, ...], kll_k: int, problem_type: str, facets: tuple[str, ...],
+          exclude: tuple[str, ...], features: tuple[str, ...], kll_k: int, problem_type: str, facets: tuple[str, ...],
           positive_label: str | None, score_threshold: float | None, attributions_path: Path | None,
           clarify_analysis: Path | None, chunk_rows: int) -> None:
-    """Profile a file into a baseline (statistics, sketches, suggested constraints and monitor sections)."""
+    """Profile a file into a baseline (statistics, sketches, suggested constraints and monitor sections).
+
+    Time columns (ISO-8601 text, epoch numbers) and identifier-like columns (UUIDs, distinct count close to the
+    row count) are detected: a time column is suggested as the event time and not profiled, identifier-like
+    columns are not drift-tested. ``baseline show`` lists each column's role and why.
+    """
     from streamdrift.baseline.baseline import MonitorOptions, build_baseline
+    from streamdrift.baseline.roles import RoleOptions
     from streamdrift.columns.chunks import BadLine, RoleColumns
     from streamdrift.ingest.files import iter_chunks, iter_columns
     from streamdrift.profile.profiles import ProfileParams
@@ -124,13 +134,18 @@ def build(input_path: Path, model_id: str, output: Path, fmt: str | None, no_hea
         score_threshold=score_threshold,
     )
     attributions = iter_columns(attributions_path, chunk_rows=chunk_rows) if attributions_path else None
+    role_options = RoleOptions(timestamp_column=timestamp_column, id_column=id_column, exclude=exclude,
+                               features=features)
     with _progress(input_path) as advance:
         result = build_baseline(
             _progress_chunks(chunks, advance), model_id, target=target, prediction=prediction,
             score=score, params=ProfileParams(kll_k=kll_k), monitors=options, attributions=attributions,
-            clarify=_clarify(clarify_analysis),
+            clarify=_clarify(clarify_analysis), roles=role_options,
         )
     result.save(output)
+    for name, role in result.column_roles.items():
+        if role.detected:
+            click.echo(f"column {name!r}: {role.role} ({role.reason})", err=True)
     sections = [k for k in ("model_quality", "bias", "attribution") if getattr(result, k) is not None]
     if sections:
         click.echo(f"monitor sections: {', '.join(sections)}", err=True)
@@ -195,9 +210,10 @@ def show(path: Path) -> None:
     if named:
         console.print(f"columns: {named}")
     console.print(_features_table(loaded))
+    console.print(_roles_table(loaded))
 
 
-def _features_table(loaded: Any) -> Any:
+def _features_table(loaded: Baseline) -> Any:
     from rich.table import Table
 
     from streamdrift.baseline.baseline import feature_summary
@@ -235,9 +251,37 @@ def _constraint_text(constraint: Any) -> str:
         parts.append(">=0")
     if constraint.domain is not None:
         parts.append(f"domain({len(constraint.domain)})")
-    if constraint.high_cardinality:
-        parts.append("high-cardinality")
+    elif constraint.high_cardinality:
+        parts.append("no domain (many values)")
+    if constraint.skip_drift is not None:
+        parts.append("not drift-tested")
     return " ".join(parts)
+
+
+def column_roles(loaded: Baseline) -> list[tuple[str, str, str]]:
+    """(column, role, reason) of every input column that is not a plain drift-tested feature, or whose role was
+    declared: target / prediction / score, the baseline's column roles, features whose constraint skips drift."""
+    rows = [(name, kind, "declared with --" + kind) for kind, name in
+            (("target", loaded.target), ("prediction", loaded.prediction), ("score", loaded.score)) if name]
+    rows += [(name, role.role, ("detected: " if role.detected else "") + role.reason)
+             for name, role in loaded.column_roles.items()]
+    listed = {name for name, _, _ in rows}
+    rows += [(name, "feature", f"not drift-tested: {c.skip_drift}")
+             for name, c in sorted(loaded.constraints.features.items()) if c.skip_drift and name not in listed]
+    return rows
+
+
+def _roles_table(loaded: Baseline) -> Any:
+    from rich.table import Table
+
+    table = Table(title="columns that are not plain features", show_lines=False)
+    for title in ("column", "role", "why"):
+        table.add_column(title)
+    for row in column_roles(loaded):
+        table.add_row(*row)
+    if not table.rows:
+        table.add_row("(none)", "", "every column is a drift-tested feature")
+    return table
 
 
 def _progress_chunks(chunks: Iterator[Chunk], advance: Callable[[int], None]) -> Iterator[Chunk]:

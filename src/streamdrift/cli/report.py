@@ -23,7 +23,9 @@ if TYPE_CHECKING:
               help="CSV, JSON Lines (our capture records or flat), SageMaker data capture or Parquet file.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "sagemaker-capture"]), default=None)
 @click.option("--no-header", is_flag=True, help="CSV has no header row (columns become _c0, _c1, ...).")
-@click.option("--timestamp-column", default=None, help="Event-time column (default 'timestamp' for JSON Lines).")
+@click.option("--timestamp-column", default=None,
+              help="Event-time column (default with --window: the baseline's timestamp column, declared or detected "
+                   "at build; 'timestamp' for JSON Lines).")
 @click.option("--window", default=None, help="Event-time tumbling window, e.g. 15m, 1h (default: one window "
               "for the whole file).")
 @click.option("--window-records", type=click.IntRange(1), default=None, help="Windows of N records instead.")
@@ -40,6 +42,8 @@ def report(baseline_path: Path, input_path: Path, fmt: str | None, no_header: bo
     from streamdrift.report.html import ReportWindow, render_report
 
     baseline = Baseline.load(baseline_path)
+    if window is not None and timestamp_column is None:
+        timestamp_column = baseline.timestamp_column  # declared or detected at baseline build
     if window is None and window_records is None:
         window_records = 2**62  # the whole file is one window
     options = CheckOptions(window_ms=parse_duration_ms(window) if window is not None else None,

@@ -1,6 +1,9 @@
-"""A self-contained HTML drift report: per feature, the baseline and window distributions (CDF and
-histogram), the statistic, threshold and verdict; features sorted by drift; data-quality violations and
-model-quality metrics. Pure rendering: no I/O, no Kafka; the page needs no network to be viewed.
+"""A self-contained HTML drift report: per feature, the baseline and window distributions (charts in
+:mod:`streamdrift.report.charts`, what they show chosen in :mod:`streamdrift.report.chartdata`), the statistic,
+threshold and verdict read from the evaluation; features sorted by drift, then the untested ones with the
+evaluation's reason (identifier-like ones without charts) and the baseline's unprofiled columns (time, declared
+id, excluded) with their role; data-quality violations and model-quality metrics. Pure rendering: no I/O, no
+Kafka; the page needs no network to be viewed.
 """
 
 from __future__ import annotations
@@ -9,18 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
-import numpy as np
-from numpy.typing import NDArray
-
 from streamdrift import __version__
 from streamdrift.baseline.baseline import Baseline
 from streamdrift.monitors.data_quality.evaluation import FeatureResult, WindowEvaluation
 from streamdrift.profile.profiles import DatasetProfile, FeatureProfile
-from streamdrift.report.svg import BASELINE_COLOR, WINDOW_COLOR, Series, bar_chart, empty_chart, line_chart
-
-_CDF_POINTS = 64
-_HIST_BINS = 20
-_TOP_CATEGORIES = 12
+from streamdrift.report.chartdata import BarsView, categorical_view, numeric_view
+from streamdrift.report.charts import category_bars_chart, cdf_chart, quantile_bins_chart, value_bars_chart
+from streamdrift.report.svg import empty_chart
 
 
 @dataclass(frozen=True)
@@ -38,52 +36,32 @@ def _drift_rank(result: FeatureResult) -> tuple[int, float]:
     return (0 if result.drifted else 1, -excess)
 
 
-def _numeric_charts(name: str, base: FeatureProfile, window: FeatureProfile) -> str:
-    b, w = base.numeric.kll, window.numeric.kll
-    if b.is_empty or w.is_empty:
-        return empty_chart(f"{name} CDF") + empty_chart(f"{name} histogram")
-    lo, hi = min(b.min, w.min), max(b.max, w.max)
-    if hi <= lo:
-        hi = lo + 1.0
-    grid = np.linspace(lo, hi, _CDF_POINTS)
-    # KllSketch.cdf returns one value per point plus the final 1.0.
-    cdf = line_chart(
-        [Series("baseline", grid, b.cdf(grid)[: grid.size], BASELINE_COLOR),
-         Series("window", grid, w.cdf(grid)[: grid.size], WINDOW_COLOR)],
-        f"{name} CDF", y_max=1.0,
-    )
-    edges = np.linspace(lo, hi, _HIST_BINS + 1)
-    inner = edges[1:-1]
-
-    def shares(sketch_cdf: NDArray[np.float64]) -> NDArray[np.float64]:
-        # cdf at the inner edges (plus datasketches' final 1.0) -> the share of each bin
-        full = np.concatenate(([0.0], sketch_cdf[: inner.size], [1.0]))
-        return np.diff(full)
-
-    centers = np.arange(_HIST_BINS, dtype=np.float64)
-    labels = [f"{edges[i]:.3g}..{edges[i + 1]:.3g}" for i in range(_HIST_BINS)]
-    hist = bar_chart(
-        labels,
-        [Series("baseline", centers, shares(b.cdf(inner)), BASELINE_COLOR),
-         Series("window", centers, shares(w.cdf(inner)), WINDOW_COLOR)],
-        f"{name} histogram",
-        x_range=(lo, hi),
-    )
-    return cdf + hist
+def _numeric_charts(name: str, base: FeatureProfile, window: FeatureProfile, drifted: bool) -> tuple[str, str]:
+    view = numeric_view(base.numeric.kll, window.numeric.kll)
+    if view is None:
+        return "", empty_chart(f"{name}: no numeric values in the baseline or the window")
+    if isinstance(view, BarsView):  # its note is in the chart
+        return "", value_bars_chart(view, f"{name}: share per value", drifted)
+    return view.note, (cdf_chart(view, f"{name}: CDF", drifted)
+                       + quantile_bins_chart(view, f"{name}: share per bin", drifted))
 
 
-def _categorical_chart(name: str, base: FeatureProfile, window: FeatureProfile) -> str:
-    bf, wf = base.categorical.frequencies(), window.categorical.frequencies()
-    b_total, w_total = sum(bf.values()) or 1, sum(wf.values()) or 1
-    ordered = sorted(set(bf) | set(wf), key=lambda c: -(bf.get(c, 0) / b_total + wf.get(c, 0) / w_total))
-    top = ordered[:_TOP_CATEGORIES]
-    idx = np.arange(len(top), dtype=np.float64)
-    return bar_chart(
-        top,
-        [Series("baseline", idx, np.array([bf.get(c, 0) / b_total for c in top]), BASELINE_COLOR),
-         Series("window", idx, np.array([wf.get(c, 0) / w_total for c in top]), WINDOW_COLOR)],
-        f"{name} categories",
-    )
+def _categorical_chart(name: str, base: FeatureProfile, window: FeatureProfile, drifted: bool) -> tuple[str, str]:
+    view = categorical_view(base.categorical, window.categorical)
+    if view is None:
+        return "", empty_chart(f"{name}: no categorical values in the baseline or the window")
+    return "", category_bars_chart(view, f"{name}: share per category", drifted)
+
+
+def _charts(name: str, kind: str, baseline: DatasetProfile, window: DatasetProfile,
+            drifted: bool = False) -> tuple[str, str]:
+    """(axis note, charts) of one feature; ``drifted`` (the evaluation's verdict) colours the largest gaps."""
+    base, win = baseline.features.get(name), window.features.get(name)
+    if base is None or win is None:
+        return "", empty_chart(name, message="not in the window")
+    if kind == "numeric":
+        return _numeric_charts(name, base, win, drifted)
+    return _categorical_chart(name, base, win, drifted)
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -92,13 +70,7 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 def _feature_section(result: FeatureResult, baseline: DatasetProfile, window: DatasetProfile) -> str:
     name = result.feature
-    base, win = baseline.features.get(name), window.features.get(name)
-    if base is None or win is None:
-        charts = empty_chart(name)
-    elif result.kind == "numeric":
-        charts = _numeric_charts(name, base, win)
-    else:
-        charts = _categorical_chart(name, base, win)
+    note, charts = _charts(name, result.kind, baseline, window, result.drifted)
     verdict = '<span class="bad">DRIFT</span>' if result.drifted else '<span class="ok">ok</span>'
     secondary = ", ".join(f"{escape(k)}={v:.4g}" for k, v in sorted(result.secondary.items()))
     return (
@@ -107,7 +79,27 @@ def _feature_section(result: FeatureResult, baseline: DatasetProfile, window: Da
         f" · threshold {result.threshold:.4f} · p-value {_fmt(result.p_value)}"
         f" · n(window) {result.n_window} · n(baseline) {result.n_baseline}"
         + (f"<br><small>{secondary}</small>" if secondary else "")
-        + f'</p><div class="charts">{charts}</div></section>'
+        + "</p>" + (f'<p class="axis">{escape(note)}</p>' if note else "")
+        + f'<div class="charts">{charts}</div></section>'
+    )
+
+
+def _untested_section(name: str, reason: str, baseline: Baseline, window: DatasetProfile) -> str:
+    """A feature the evaluation did not test: why, and its distributions unless it is identifier-like (or has
+    no type to chart)."""
+    constraint = baseline.constraints.features.get(name)
+    kind = None
+    if constraint is not None and constraint.skip_drift is None:
+        kind = ("numeric" if constraint.inferred_type.is_numeric else
+                "categorical" if constraint.inferred_type.is_categorical else None)
+    note, charts = _charts(name, kind, baseline.profile, window) if kind is not None else ("", "")
+    if constraint is not None and constraint.skip_drift is not None and constraint.skip_drift not in reason:
+        reason = f"{reason} (baseline: {constraint.skip_drift})"
+    return (
+        f'<section class="feature untested" id="f-{escape(name)}"><h3>{escape(name)} '
+        f'<span class="skip">not tested</span></h3><p class="stats">{escape(reason)}</p>'
+        + (f'<p class="axis">{escape(note)}</p>' if note else "")
+        + (f'<div class="charts">{charts}</div>' if charts else "") + "</section>"
     )
 
 
@@ -150,7 +142,11 @@ def _window_section(index: int, window: ReportWindow, baseline: Baseline) -> str
     ordered = sorted(ev.results, key=_drift_rank)
     n_drift = sum(r.drifted for r in ev.results)
     features = "".join(_feature_section(r, baseline.profile, window.profile) for r in ordered)
-    skipped = "".join(f"<li>{escape(k)}: {escape(v)}</li>" for k, v in sorted(ev.skipped.items()))
+    features += "".join(_untested_section(k, v, baseline, window.profile) for k, v in sorted(ev.skipped.items()))
+    skipped = "".join(f'<li><a href="#f-{escape(k)}">{escape(k)}</a>: {escape(v)}</li>'
+                      for k, v in sorted(ev.skipped.items()))
+    skipped += "".join(f"<li>{escape(name)} ({escape(role.role)}): {escape(role.reason)}</li>"
+                       for name, role in baseline.column_roles.items() if name in baseline.unprofiled_columns)
     return (
         f'<details class="window" {"open" if index == 0 else ""}><summary><b>{escape(window.label)}</b> · '
         f"{ev.n_window} records · {n_drift} drifted feature(s) · {len(ev.violations)} violation(s) · "
@@ -171,7 +167,9 @@ th,td{border:1px solid #ddd;padding:3px 8px;text-align:left} th{background:#f3f3
 tr.drift td{background:#fde8e4}
 .bad{color:#fff;background:#c0392b;border-radius:3px;padding:0 6px;font-size:12px}
 .ok{color:#fff;background:#2e8b57;border-radius:3px;padding:0 6px;font-size:12px}
-.feature{border-top:1px solid #eee;padding-top:6px} .charts svg{margin-right:12px;border:1px solid #eee}
+.feature{border-top:1px solid #eee;padding-top:6px} .charts svg{margin:0 12px 8px 0;border:1px solid #eee}
+.skip{color:#fff;background:#888;border-radius:3px;padding:0 6px;font-size:12px}
+.axis{font-size:12px;color:#555;margin:2px 0 6px}
 .stats{font-size:13px;margin:2px 0} details.window{margin:10px 0;padding:6px 10px;border:1px solid #ccc;border-radius:4px}
 .meta{color:#666;font-size:13px}
 """

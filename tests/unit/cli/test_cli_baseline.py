@@ -42,7 +42,9 @@ def test_build_and_show(runner: CliRunner, tmp_path: Path) -> None:
     shown = runner.invoke(main, ["baseline", "show", str(tmp_path / "b.json")])
     assert shown.exit_code == 0, shown.output
     assert "_c3" in shown.output and "Fractional" in shown.output and baseline.baseline_id in shown.output
-    assert "_c5" not in shown.output
+    # an excluded column is not a feature row, only listed with its role
+    assert [line for line in shown.output.splitlines() if "_c5" in line] == [
+        next(line for line in shown.output.splitlines() if "_c5" in line and "declared with --exclude" in line)]
 
 
 def test_build_no_header_treats_first_row_as_data(runner: CliRunner, tmp_path: Path) -> None:
@@ -170,3 +172,46 @@ def test_build_monitor_sections_end_to_end(runner: CliRunner, tmp_path: Path) ->
     clarified = Baseline.load(rebuilt)
     assert clarified.model_quality is None and clarified.bias is not None
     assert AttributionBaseline.from_dict(clarified.attribution or {}).as_mapping() == pytest.approx(attribution)
+
+
+@pytest.fixture()
+def houses_csv(tmp_path: Path) -> Path:
+    from houses import house_table
+
+    path = tmp_path / "houses.csv"
+    pacsv.write_csv(house_table(3000, seed=2), path)
+    return path
+
+
+def test_build_detects_roles_and_show_says_why(runner: CliRunner, houses_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "b.json"
+    result = runner.invoke(main, ["baseline", "build", "--input", str(houses_csv), "--model-id", "h",
+                                  "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "column 'event_time': timestamp" in result.output and "column 'id': id" in result.output
+    built = Baseline.load(out)
+    assert built.timestamp_column == "event_time" and "event_time" not in built.profile.features
+    shown = runner.invoke(main, ["baseline", "show", str(out)])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    id_row = next(line for line in lines if line.startswith("│ id ") and "identifier-like" in line)
+    assert "UUIDs" in id_row and "3,000 rows" in id_row
+    assert any("event_time" in line and "timestamp" in line and "ISO-8601" in line for line in lines)
+    state_row = next(line for line in lines if line.startswith("│ state "))
+    assert "no domain" in state_row and "not drift-tested" not in state_row
+
+
+def test_build_role_overrides(runner: CliRunner, houses_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "b.json"
+    result = runner.invoke(main, ["baseline", "build", "--input", str(houses_csv), "--model-id", "h", "--output",
+                                  str(out), "--feature", "event_time", "--id-column", "id", "--exclude", "product"])
+    assert result.exit_code == 0, result.output
+    built = Baseline.load(out)
+    assert "event_time" in built.profile.features and not {"id", "product"} & set(built.profile.features)
+    assert {n: r.role for n, r in built.column_roles.items()} == {"event_time": "feature", "id": "id",
+                                                                   "product": "excluded"}
+    shown = runner.invoke(main, ["baseline", "show", str(out)])
+    assert "declared with --exclude" in shown.output and "declared with --feature" in shown.output
+    clash = runner.invoke(main, ["baseline", "build", "--input", str(houses_csv), "--model-id", "h", "--output",
+                                 str(out), "--feature", "id", "--exclude", "id"])
+    assert clash.exit_code == 2 and "error:" in clash.output and "Traceback" not in clash.output

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -9,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamdrift.columns.columns import N_KINDS, Kind, column_from_arrow, column_from_values
-from streamdrift.columns.typeinference import FeatureType, infer_type
+from streamdrift.columns.typeinference import FeatureType, infer_type, value_shape
 
 C = Kind
 
@@ -74,3 +77,50 @@ def test_merged_type_is_consistent_with_parts(a: list[int], b: list[int]) -> Non
         assert merged is FeatureType.BOOLEAN
     else:  # booleans mixed with numbers
         assert merged is FeatureType.STRING
+
+
+# --------------------------------------------------------------------------------------------- value shapes
+
+def _shape(values: Sequence[object]) -> str | None:
+    shape = value_shape(column_from_values(values))
+    return None if shape is None else shape.kind
+
+
+def test_time_shapes() -> None:
+    rng = np.random.default_rng(3)
+    assert _shape([f"2024-05-{d:02d}T12:00:{s:02d}.123Z" for d, s in zip(rng.integers(1, 29, 300),
+                                                                      rng.integers(0, 60, 300), strict=True)]) \
+        == "iso_time"
+    assert _shape(["2024-05-01 12:00:00.123456+02:00"] * 30) == "iso_time"
+    assert _shape(["2024-05-01"] * 30) == "iso_time"
+    seconds = [1_700_000_000 + int(x) for x in rng.integers(0, 10**7, 300)]
+    assert _shape(seconds) == "epoch_time"
+    assert _shape([s * 1000.5 for s in seconds]) == "epoch_time"  # fractional milliseconds
+    shape = value_shape(column_from_values([s * 1_000_000 for s in seconds]))
+    assert shape is not None and "microseconds" in shape.detail
+
+
+def test_identifier_shapes() -> None:
+    rng = np.random.default_rng(4)
+    uuids = [str(uuid.UUID(bytes=rng.bytes(16), version=4)) for _ in range(300)]
+    assert _shape(uuids) == "uuid"
+    assert _shape([u.replace("-", "").upper() for u in uuids]) == "uuid"
+    assert _shape([int(x) for x in rng.permutation(5000) + 1]) == "sequential_id"
+    assert _shape([int(x) for x in rng.choice(10**6, 20_000, replace=False)]) == "sequential_id"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["2024-05-01T12:00:00Z" if i % 50 else "soon" for i in range(300)],  # 2% not times
+        ["CA", "NY", "TX"] * 100,
+        ["2024-05-01T12:00:00Z" for _ in range(10)],  # too few values to tell
+        [int(x) for x in np.random.default_rng(1).integers(10_000, 10**6, 1000)],  # prices: few repeats expected
+        [int(x) for x in np.random.default_rng(1).integers(0, 500, 20_000)],  # counts: many repeats
+        [2_000_000_000 + i * 9_000_000 for i in range(300)],  # phone-number-like: most beyond 2100 in seconds
+        [float(x) for x in np.random.default_rng(2).lognormal(12, 1, 1000)],
+        [1.5, 2.5] * 20,
+    ],
+)
+def test_ordinary_columns_have_no_shape(values: list[object]) -> None:
+    assert _shape(values) is None

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-import shutil
-import struct
-import subprocess
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from browser import drawn_share, dump_dom, needs_chromium, screenshot
 
 from streamdrift.baseline.baseline import Baseline, build_baseline
 from streamdrift.columns.columns import columns_from_arrow
@@ -60,35 +57,14 @@ def test_report_is_self_contained(html: str) -> None:
     assert html.count("<svg") >= 2 * len(NUMERIC) + len(CATEGORICAL)
 
 
-def _png_pixels(png: bytes) -> bytes:
-    """The decompressed image data of a PNG (filter bytes included): enough to tell blank from drawn."""
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat = 8, b""
-    while pos < len(png):
-        (length,) = struct.unpack(">I", png[pos:pos + 4])
-        kind = png[pos + 4:pos + 8]
-        if kind == b"IDAT":
-            idat += png[pos + 8:pos + 8 + length]
-        pos += 12 + length
-    return zlib.decompress(idat)
-
-
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (bin/system-deps installs it)")
+@needs_chromium
 def test_report_renders_in_headless_chromium(html: str, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     page.write_text(html, encoding="utf-8")
     shot = tmp_path / "shot.png"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
-             "--no-first-run", "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-             "--enable-logging=stderr", "--v=0", "--window-size=1280,2400"]
-    result = subprocess.run(["chromium", *flags, f"--screenshot={shot}", page.as_uri()],
-                            capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode == 0, result.stderr[-2000:]
-    console = [line for line in result.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    console = screenshot(page, shot, tmp_path / "profile")
     assert console == [], console
-    pixels = _png_pixels(shot.read_bytes())
-    drawn = sum(1 for b in pixels[::7] if b not in (0, 255)) / len(pixels[::7])
+    drawn = drawn_share(shot.read_bytes())
     assert drawn > 0.01, f"screenshot looks blank ({drawn:.4f} of sampled bytes drawn)"
-    dom = subprocess.run(["chromium", *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
-                         timeout=120, check=False)
-    assert "income" in dom.stdout and "DRIFT" in dom.stdout
+    dom = dump_dom(page, tmp_path / "profile")
+    assert "income" in dom and "DRIFT" in dom
