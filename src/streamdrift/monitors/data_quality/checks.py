@@ -148,8 +148,9 @@ def _column_violations(window: DatasetProfile, baseline: Baseline) -> tuple[list
                                  threshold=constraint.completeness, n_window=n,
                                  n_baseline=int(baseline.profile.n_records),
                                  description=f"column {name!r} of the baseline has no value in the window"))
+    left_out = baseline.unprofiled_columns  # time, id and excluded columns the baseline kept out on purpose
     for name, fp in sorted(window.features.items()):
-        if name in baseline.constraints.features or fp.n_present == 0:
+        if name in baseline.constraints.features or name in left_out or fp.n_present == 0:
             continue
         checked.add(("data_quality", "extra_column_check", name))
         out.append(Violation(check="extra_column_check", feature=name, n_window=n,

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from streamdrift.baseline.roles import identifier_reason
 from streamdrift.errors import EvaluationError
-from streamdrift.monitors.data_quality import stattests
+from streamdrift.monitors.data_quality import categorical, stattests
 from streamdrift.monitors.data_quality.checks import data_quality
 from streamdrift.monitors.data_quality.statistics import (
     DEFAULT_STATISTIC,
@@ -69,7 +70,9 @@ class EvaluationConfig:
     comparison_threshold: float | None = None  # simple/robust threshold; None: the baseline's monitoring_config
     robust_c: float = stattests.SAGEMAKER_ROBUST_C
     min_window_records: int = 30
-    high_cardinality_ratio: float = 0.5
+    categorical_effect_size_floor: float = 0.03  # minimum L-inf of category shares (a 5-point move is drift)
+    max_categories: int = 1000  # categories tested in full (while the sketches are exact), else the top ones
+    top_categories: int = 200  # the baseline's categories tested one by one beyond that, plus "other"
     rank_error_scale: float = 1.0  # multiplies eps_a + eps_b; 1.0 = the sketch's 99% bound
     secondary_statistics: bool = True
 
@@ -86,6 +89,12 @@ class EvaluationConfig:
             raise EvaluationError(f"alpha must be in (0, 1), got {self.alpha}")
         if self.effect_size_floor < 0 or self.rank_error_scale < 0 or self.min_window_records < 0:
             raise EvaluationError("effect_size_floor, rank_error_scale and min_window_records must be >= 0")
+
+    def threshold(self, candidate_kind: str, name: str) -> float:
+        """The threshold of a feature's statistic: categorical features have their own effect-size floor."""
+        if candidate_kind == "categorical" and name not in self.thresholds:
+            return self.categorical_effect_size_floor
+        return self.statistic_threshold(name)
 
     def statistic_threshold(self, name: str) -> float:
         """The threshold of statistic ``name``: set in ``thresholds``, else (L-inf) the effect-size floor, else
@@ -211,36 +220,35 @@ def _numeric_candidate(name: str, window: FeatureProfile, base: FeatureProfile, 
 
 def _categorical_candidate(name: str, window: FeatureProfile, base: FeatureProfile, prepared: PreparedBaseline,
                            config: EvaluationConfig) -> _Candidate:
-    wf = window.categorical.frequencies()
-    bf = prepared.frequencies.get(name) or base.categorical.frequencies()
-    linf = stattests.categorical_linf(wf, bf)
-    chi = stattests.chi_square_homogeneity(wf, bf)
-    secondary = {"linf": linf, "chi2": chi.statistic, "chi2_dof": float(chi.dof)}
+    test = categorical.compare(window.categorical, base.categorical, max_categories=config.max_categories,
+                               top_k=config.top_categories, baseline_frequencies=prepared.frequencies.get(name))
+    secondary = {"linf": test.linf, "chi2": test.chi.statistic, "chi2_dof": float(test.chi.dof),
+                 "categories": float(test.cells), "sketch_error": test.error}
     if config.secondary_statistics:
         for stat in STATISTICS.values():
             if stat.categorical is not None and stat.name != "linf":
-                secondary[stat.name] = stat.categorical(wf, bf)
-        secondary["unseen_share"] = stattests.unseen_share(wf, frozenset(bf))
-    return _Candidate(name, "categorical", "linf", linf, chi.p_value, int(window.categorical.count),
-                      int(base.categorical.count), 0.0, secondary)
+                secondary[stat.name] = stat.categorical(test.window, test.baseline)
+        secondary["unseen_share"] = stattests.unseen_share(window.categorical.frequencies(),
+                                                           frozenset(prepared.frequencies.get(name, {})))
+    return _Candidate(name, "categorical", "linf", test.linf, test.chi.p_value, int(window.categorical.count),
+                      int(base.categorical.count), test.error, secondary)
 
 
 def _skip_reason(window: FeatureProfile, base: FeatureProfile, kind: FeatureKind,
-                 constraint: FeatureConstraint | None, config: EvaluationConfig) -> str | None:
+                 constraint: FeatureConstraint | None) -> str | None:
+    """Why a feature's drift test does not run, or None. Only identifier-like columns are never tested: marked
+    so by the baseline (``skip_drift``), or, in baselines built before column roles, by their distinct count."""
+    if constraint is not None and constraint.skip_drift is not None:
+        return constraint.skip_drift
     if kind == "numeric":
         if window.numeric.count == 0 or window.numeric.kll.is_empty:
             return "no numeric values in the window"
         if base.numeric.count == 0 or base.numeric.kll.is_empty:
             return "no numeric values in the baseline"
         return None
-    if constraint is not None and constraint.high_cardinality:
-        return "high cardinality (baseline)"
-    cat = window.categorical
-    if cat.count == 0 or base.categorical.count == 0:
+    if window.categorical.count == 0 or base.categorical.count == 0:
         return "no categorical values in the window or baseline"
-    if cat.count >= 20 and float(cat.distinct.estimate) > config.high_cardinality_ratio * cat.count:
-        return "high cardinality (window)"
-    return None
+    return identifier_reason(base)
 
 
 def _drift_kind(constraint: FeatureConstraint | None, base: FeatureProfile) -> FeatureKind | None:
@@ -264,7 +272,7 @@ def _candidates(window: DatasetProfile, prepared: PreparedBaseline, config: Eval
         if kind is None or current is None:
             skipped[name] = "type not comparable" if kind is None else "absent from the window"
             continue
-        reason = _skip_reason(current, base, kind, constraint, config)
+        reason = _skip_reason(current, base, kind, constraint)
         if reason is not None:
             skipped[name] = reason
             continue
@@ -280,7 +288,7 @@ def _floor(candidate: _Candidate, constraint: FeatureConstraint | None, config: 
         return config.feature_thresholds[candidate.feature]
     if constraint is not None and constraint.drift_threshold is not None:
         return constraint.drift_threshold
-    return config.statistic_threshold(candidate.statistic)
+    return config.threshold(candidate.kind, candidate.statistic)
 
 
 def _calibrated_results(candidates: list[_Candidate], baseline: Baseline,

@@ -61,7 +61,7 @@ def test_clean_window_has_no_violation(baseline: Baseline) -> None:
     assert ev.method == "calibrated"
     assert ev.violations == []
     assert {r.feature for r in ev.results} == {"x_normal", "x_lognormal", "x_uniform", "x_count", "cat"}
-    assert ev.skipped == {"row_id": "high cardinality (baseline)"}
+    assert ev.skipped == {"row_id": "identifier-like: 50,000 distinct of 50,000 rows; not drift-tested"}
     normal = ev.result_for("x_normal")
     assert normal is not None and normal.kind == "numeric" and normal.n_window == 2_000
     assert normal.n_baseline == 50_000 and normal.p_value is not None and not normal.drifted
