@@ -8,9 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+from numpy.typing import NDArray
 
 from streamdrift.baseline.baseline import Baseline, build_baseline
 from streamdrift.columns.columns import columns_from_arrow
+from streamdrift.columns.typeinference import FeatureType
 from streamdrift.monitors.data_quality import categorical
 from streamdrift.monitors.data_quality.evaluation import EvaluationConfig, WindowEvaluation, evaluate, prepare
 from streamdrift.profile.profiles import DatasetProfile, ProfileParams
@@ -21,9 +23,10 @@ MID_PRODUCT = PRODUCTS[60]
 WINDOW = 20_000
 
 
-def _zipf(k: int, s: float) -> np.ndarray:
+def _zipf(k: int, s: float) -> NDArray[np.float64]:
     p = np.arange(1, k + 1, dtype=np.float64) ** -s
-    return p / p.sum()
+    out: NDArray[np.float64] = p / p.sum()
+    return out
 
 
 def _table(n: int, rng: np.random.Generator, *, state_to: str | None = None, product_points: float = 0.0,
@@ -48,7 +51,7 @@ def baseline() -> Baseline:
 
 
 def _evaluate(baseline: Baseline, table: pa.Table) -> WindowEvaluation:
-    profile = DatasetProfile.empty(ProfileParams(kll_k=1000), schema={"state": "String", "product": "String"})
+    profile = DatasetProfile.empty(ProfileParams(kll_k=1000), schema={"state": FeatureType.STRING, "product": FeatureType.STRING})
     profile.update(columns_from_arrow(table))
     return evaluate(profile, prepare(baseline), EvaluationConfig())
 
