@@ -58,7 +58,8 @@ EPILOG = (
 @click.option("--label-delay", default=None, help="how long after a window ends its labels still count in it, e.g. "
               "1h (default): its model quality is evaluated then; data quality does not wait")
 @click.option("--label-ttl", default=None, help="how long a prediction or label waits for its match, e.g. 24h")
-@click.option("--join-spill-dir", default=None, help="directory of the label join's SQLite spill files")
+@click.option("--join-spill-dir", default=None, help="directory of the label join's spill files: created 0700; "
+              "refused when another user owns it or others may write to it")
 @click.option("--kafka-option", "kafka_options", multiple=True, metavar="KEY=VALUE",
               help="librdkafka option for every client (repeatable), e.g. security.protocol=SASL_SSL")
 @click.option("--role", type=click.Choice(["all", "dataplane", "controlplane"]), default="all", show_default=True)

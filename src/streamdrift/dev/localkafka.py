@@ -42,7 +42,7 @@ _POLL_S = 0.1
 
 def default_kafka_home() -> Path:
     """``deploy/kafka`` of the source checkout this module was imported from."""
-    return Path(__file__).resolve().parents[2] / "deploy" / "kafka"
+    return Path(__file__).resolve().parents[3] / "deploy" / "kafka"
 
 
 def kafka_version(kafka_home: Path) -> str:
