@@ -326,7 +326,7 @@ class Segments:
         rows = view.hrow[pos].astype(np.intp)
         starts = (view.offsets[rows] + text).tolist()
         ends = (view.offsets[rows + 1] + text).tolist()
-        others: SpilledValues | None = None
+        other_rows: list[tuple[int, int]] = []  # (position in keys, row) of pending rows of other values
         for i, j, row, start, end, kind, t, p, s in zip(
                 found.tolist(), pos.tolist(), rows.tolist(), starts, ends, seg.state[rows].tolist(),
                 view.t[rows].tolist(), view.p[rows].tolist(), view.s[rows].tolist(), strict=True):
@@ -343,9 +343,10 @@ class Segments:
             elif kind == PACKED:
                 out[at_key] = Hit(seg, row, (t, p, s))
             elif kind == OTHER:
-                if others is None:
-                    others = view.others()
-                value = others.row(row)
+                other_rows.append((at_key, row))
+        if other_rows:
+            values = view.others().rows([row for _, row in other_rows])
+            for (at_key, row), value in zip(other_rows, values, strict=True):
                 if value is None:
                     raise JoinStoreError(f"join spill segment {seg.path}: row {row} has no value")
                 t, y_pred, score = value

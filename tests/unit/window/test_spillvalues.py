@@ -48,16 +48,28 @@ def test_the_usual_values_and_their_oddities() -> None:
     assert _decode(encode_rows([(1, [math.inf], None)], 3), 1) == [(1, [None], None)]  # JSON has no inf / nan
 
 
+def test_rows_are_read_in_batches_in_any_order() -> None:
+    rows: list[tuple[Any, ...] | None] = [(i, f"c{i % 3}", None if i % 2 else i / 4) if i % 4 else None
+                                          for i in range(40)]
+    values = SpilledValues(encode_rows(rows, 3), 0, len(encode_rows(rows, 3)), 40, "t")
+    order = [39, 0, 5, 5, 12, 1, 38]
+    assert values.rows(order) == [rows[i] for i in order]
+    assert values.rows([]) == []
+    with pytest.raises(IndexError):
+        values.rows([40])
+
+
 def test_values_that_are_not_data_are_refused() -> None:
     with pytest.raises(JoinStoreError, match="type object"):
         encode_rows([(1, object(), None)], 3)
-    with pytest.raises(JoinStoreError, match="3 values"):
-        encode_rows([(1, 2)], 3)
+    for short_or_long in ([(1, 2)], [(1, 2, 3), (1, 2, 3, 4)], [(1, 2, 3, 4), (1, 2)]):
+        with pytest.raises(JoinStoreError, match="3 values"):
+            encode_rows(short_or_long, 3)
 
 
 def test_an_empty_section() -> None:
     blob = encode_rows([], 3)
-    assert len(blob) == section_size(0, 3, 0) and _decode(blob, 0) == []
+    assert len(blob) == section_size(0, 0, 3, 0, 0) and _decode(blob, 0) == []
 
 
 def test_damaged_sections_give_join_store_errors() -> None:
