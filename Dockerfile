@@ -26,6 +26,10 @@ RUN pip install /wheels/*.whl \
 
 USER streamdrift
 WORKDIR /home/streamdrift
+# The worker binds 127.0.0.1 by default; in a container that is the container's own loopback, so Prometheus,
+# published ports and probes reach it only on every interface. /status and /report: set
+# STREAMDRIFT_WEB_AUTH_TOKEN when the port is reachable beyond a private network (docs/security.md).
+ENV STREAMDRIFT_WEB_HOST=0.0.0.0
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/metrics', timeout=3)"

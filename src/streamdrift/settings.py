@@ -34,14 +34,15 @@ from pydantic_settings import (
 )
 
 from streamdrift.errors import ConfigError
+from streamdrift.redaction import REDACTED as REDACTED  # re-exported: what a redacted value shows
+from streamdrift.redaction import redact_kafka_options
 
 if TYPE_CHECKING:
     from streamdrift.monitors.registry import MonitorConfig
 
 _DURATION = re.compile(r"^\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_SECRET_KEY = re.compile(r"(password|secret|token|credential|private\.key)", re.IGNORECASE)
-REDACTED = "**********"
+_MIN_TOKEN_CHARS = 16
 
 
 def parse_duration(value: object) -> float:
@@ -222,6 +223,7 @@ class Settings(BaseSettings):
         env_prefix="STREAMDRIFT_",
         env_nested_delimiter="__",
         extra="forbid",
+        hide_input_in_errors=True,  # a validation error would otherwise print every value given, secrets too
     )
 
     bootstrap_servers: str = "127.0.0.1:9092"
@@ -248,8 +250,20 @@ class Settings(BaseSettings):
     )
     max_record_bytes: int = Field(default=1 << 20, ge=64)
     batch_size: int = Field(default=5000, ge=1, description="messages per consume() call")
-    web_host: str = "0.0.0.0"
+    web_host: str = Field(
+        default="127.0.0.1", min_length=1,
+        description="address the web server (and the data plane's metrics server) binds: loopback by default; "
+        "0.0.0.0 (every interface) or another address opens it to the network, see docs/security.md",
+    )
     web_port: int = Field(default=8000, ge=0, le=65535)
+    web_auth_token: SecretStr | None = Field(
+        default=None, description="bearer token required by /status, /status/{model} and /report/{model} "
+        "(header 'Authorization: Bearer <token>'; at least 16 characters); /metrics and /health stay open",
+    )
+    web_auth_user: str | None = Field(default=None, min_length=1, description="HTTP basic auth user for /status "
+                                      "and /report (with web_auth_password)")
+    web_auth_password: SecretStr | None = Field(default=None, description="HTTP basic auth password (with "
+                                                "web_auth_user)")
     max_features_per_model: int = Field(default=200, ge=1)
     kafka: dict[str, str] = Field(default_factory=dict, description="librdkafka options for every client")
     sasl_password: SecretStr | None = None
@@ -262,7 +276,24 @@ class Settings(BaseSettings):
             raise ValueError("set bootstrap_servers, not kafka['bootstrap.servers']")
         if "sasl.password" in self.kafka:
             raise ValueError("set sasl_password (a secret), not kafka['sasl.password']")
+        if (self.web_auth_user is None) != (self.web_auth_password is None):
+            raise ValueError("web_auth_user and web_auth_password go together: set both or neither")
+        if self.web_auth_password is not None and not self.web_auth_password.get_secret_value():
+            raise ValueError("web_auth_password is empty")
+        if self.web_auth_token is not None and len(self.web_auth_token.get_secret_value()) < _MIN_TOKEN_CHARS:
+            raise ValueError(f"web_auth_token must have at least {_MIN_TOKEN_CHARS} characters "
+                             "(e.g. the output of `openssl rand -hex 32`)")
         return self
+
+    @property
+    def web_auth_enabled(self) -> bool:
+        """Whether /status and /report ask for credentials (web_auth_token or web_auth_user/password)."""
+        return self.web_auth_token is not None or self.web_auth_user is not None
+
+    def __repr_args__(self) -> Any:
+        # repr() / str() show the librdkafka options redacted too, not only the SecretStr fields
+        for name, value in super().__repr_args__():
+            yield name, redact_kafka_options(value) if name == "kafka" else value
 
     @classmethod
     def settings_customise_sources(
@@ -307,10 +338,13 @@ class Settings(BaseSettings):
         )
 
     def redacted(self) -> dict[str, Any]:
-        """A JSON-able view for logs and the status API: secrets replaced by asterisks."""
+        """A JSON-able view for logs and the status API: every secret (SecretStr) field and every librdkafka option
+        not on the allow-list of :mod:`streamdrift.redaction` shown as ``***``."""
         data = self.model_dump(mode="json")
-        data["sasl_password"] = None if self.sasl_password is None else REDACTED
-        data["kafka"] = {k: REDACTED if _SECRET_KEY.search(k) else v for k, v in self.kafka.items()}
+        for name in type(self).model_fields:
+            if isinstance(getattr(self, name), SecretStr):
+                data[name] = REDACTED
+        data["kafka"] = redact_kafka_options(self.kafka)
         return data
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
+from pydantic import SecretStr
 
 from streamdrift.errors import ConfigError
+from streamdrift.redaction import strip_url_credentials
 from streamdrift.settings import REDACTED, Settings, load_settings, parse_duration
 
 
@@ -116,6 +119,86 @@ def test_kafka_options_and_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     assert view["sasl_password"] == REDACTED
     assert view["kafka"]["ssl.key.password"] == REDACTED
     assert view["kafka"]["sasl.username"] == "svc"
+
+
+# the examples (ssl.key.pem, sasl.oauthbearer.config with its client secret, ...) and options a later
+# librdkafka may add: none of their values may show
+SECRET_KAFKA_OPTIONS = {
+    "ssl.key.pem": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANsecretkeymaterial\n-----END PRIVATE KEY-----",
+    "ssl.key.password": "s3cret-keypw",
+    "sasl.oauthbearer.config": "principal=svc clientId=abc clientSecret=s3cret-oauth-config",
+    "sasl.oauthbearer.client.secret": "s3cret-client-secret",
+    "ssl.keystore.password": "s3cret-keystore",
+    "sasl.oauthbearer.assertion.private.key.pem": "s3cret-assertion-key",
+    "sasl.oauthbearer.extensions": "logicalCluster=lkc-1,token=s3cret-extension",
+    "ssl.certificate.pem": "s3cret-maybe-a-key-pasted-here",
+    "sasl.kerberos.kinit.cmd": "kinit -p svc --password-file=s3cret-kinit",
+    "sasl.future.credential.option": "s3cret-future",
+    "Security.Protocol": "s3cret-wrong-case",
+    "zz.unknown": "s3cret-unknown",
+}
+SAFE_KAFKA_OPTIONS = {
+    "security.protocol": "SASL_SSL",
+    "sasl.mechanism": "OAUTHBEARER",
+    "sasl.username": "svc-streamdrift",
+    "client.id": "streamdrift-prod",
+    "acks": "all",
+    "compression.type": "zstd",
+    "session.timeout.ms": "6000",
+    "ssl.ca.location": "/etc/ssl/ca.pem",
+    "ssl.key.location": "/etc/streamdrift/client.key",
+}
+
+
+def test_redacted_shows_only_allow_listed_kafka_options() -> None:
+    s = Settings(kafka={**SECRET_KAFKA_OPTIONS, **SAFE_KAFKA_OPTIONS}, sasl_password=SecretStr("s3cret-sasl"),
+                 web_auth_token=SecretStr("s3cret-web-token-0123456789"), web_auth_user="ops",
+                 web_auth_password=SecretStr("s3cret-basic"))
+    view = s.redacted()
+    shown = orjson.dumps(view).decode() + repr(s) + str(s)
+    assert "s3cret" not in shown
+    assert {k: view["kafka"][k] for k in SECRET_KAFKA_OPTIONS} == dict.fromkeys(SECRET_KAFKA_OPTIONS, REDACTED)
+    assert {k: view["kafka"][k] for k in SAFE_KAFKA_OPTIONS} == SAFE_KAFKA_OPTIONS
+    assert view["sasl_password"] == view["web_auth_token"] == view["web_auth_password"] == REDACTED == "***"
+    assert view["web_auth_user"] == "ops"
+    assert s.client_config()["ssl.key.password"] == "s3cret-keypw"  # the clients get the real values
+
+
+def test_redacted_url_option_loses_its_credentials() -> None:
+    s = Settings(kafka={"sasl.oauthbearer.token.endpoint.url": "https://id:s3cret@idp.example:8443/token?key=s3cret#x",
+                        "sasl.oauthbearer.method": "oidc"})
+    view = s.redacted()["kafka"]
+    assert view["sasl.oauthbearer.token.endpoint.url"] == "https://idp.example:8443/token"
+    assert view["sasl.oauthbearer.method"] == "oidc"
+    assert strip_url_credentials("http://[::1]:80/t") == "http://[::1]:80/t"
+    assert strip_url_credentials("http://[::1/t") == REDACTED  # does not parse: nothing of it shown
+
+
+def test_invalid_settings_error_does_not_echo_secrets() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(None, {"kafka.bootstrap.servers": "x:1", "kafka.ssl.key.pem": "s3cret-pem",
+                             "sasl_password": "s3cret-pw"})
+    assert "bootstrap_servers" in str(raised.value) and "s3cret" not in str(raised.value)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(None, {"web_auth_token": "s3cret-short"})
+    assert "16 characters" in str(raised.value) and "s3cret" not in str(raised.value)
+
+
+def test_web_settings_default_to_loopback_without_auth(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = Settings()
+    assert s.web_host == "127.0.0.1" and not s.web_auth_enabled
+    monkeypatch.setenv("STREAMDRIFT_WEB_HOST", "0.0.0.0")
+    monkeypatch.setenv("STREAMDRIFT_WEB_AUTH_TOKEN", "t" * 32)
+    loaded = load_settings()
+    assert loaded.web_host == "0.0.0.0" and loaded.web_auth_enabled
+    assert loaded.web_auth_token is not None and loaded.web_auth_token.get_secret_value() == "t" * 32
+    monkeypatch.delenv("STREAMDRIFT_WEB_AUTH_TOKEN")
+    basic = load_settings(None, {"web_auth_user": "ops", "web_auth_password": "pw"})
+    assert basic.web_auth_enabled
+    for bad in ({"web_auth_user": "ops"}, {"web_auth_password": "pw"}, {"web_auth_user": "ops", "web_auth_password": ""},
+                {"web_host": ""}):
+        with pytest.raises(ConfigError):
+            load_settings(None, bad)
 
 
 def test_secret_must_not_hide_in_kafka_options() -> None:

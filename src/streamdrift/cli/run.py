@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from streamdrift.errors import StreamdriftError
 from streamdrift.settings import Settings, load_cli_settings
+from streamdrift.window.spilldir import private_directory
 
 
 def _settings_help(model: type[BaseModel] = Settings, prefix: str = "") -> list[str]:
@@ -49,12 +50,16 @@ EPILOG = (
 @click.option("--merge-timeout", default=None, help="evaluate a window as partial after this long")
 @click.option("--web-port", type=int, default=None, help="control-plane web port (/metrics /health /status); "
               "the data plane serves /metrics on web-port + 1 in role all")
+@click.option("--web-host", default=None, help="address the web servers bind (default 127.0.0.1: this machine "
+              "only; 0.0.0.0: every interface). Credentials for /status and /report: STREAMDRIFT_WEB_AUTH_TOKEN "
+              "or the config file, never a flag (see docs/security.md)")
 @click.option("--labels/--no-labels", "labels_enabled", default=None,
               help="consume the labels topic (model quality); default on")
 @click.option("--label-delay", default=None, help="how long after a window ends its labels still count in it, e.g. "
               "1h (default): its model quality is evaluated then; data quality does not wait")
 @click.option("--label-ttl", default=None, help="how long a prediction or label waits for its match, e.g. 24h")
-@click.option("--join-spill-dir", default=None, help="directory of the label join's SQLite spill files")
+@click.option("--join-spill-dir", default=None, help="directory of the label join's spill files: created 0700; "
+              "refused when another user owns it or others may write to it")
 @click.option("--kafka-option", "kafka_options", multiple=True, metavar="KEY=VALUE",
               help="librdkafka option for every client (repeatable), e.g. security.protocol=SASL_SSL")
 @click.option("--role", type=click.Choice(["all", "dataplane", "controlplane"]), default="all", show_default=True)
@@ -74,6 +79,7 @@ def run(config_file: Path | None, kafka_options: tuple[str, ...], role: str, met
         "commit_interval": flags["commit_interval"],
         "merge_timeout": flags["merge_timeout"],
         "web_port": flags["web_port"],
+        "web_host": flags["web_host"],
         "labels.enabled": flags["labels_enabled"],
         "labels.delay": flags["label_delay"],
         "labels.ttl": flags["label_ttl"],
@@ -89,6 +95,9 @@ def run(config_file: Path | None, kafka_options: tuple[str, ...], role: str, met
 
 def _run_role(settings: Settings, role: str, metrics_port: int | None) -> None:
     from streamdrift.worker import runner
+
+    if role != "controlplane" and settings.labels.enabled and settings.labels.spill_dir is not None:
+        private_directory(settings.labels.spill_dir)  # refused now with a clear error, not at the first assignment
 
     if role == "dataplane":
         stop = threading.Event()

@@ -20,6 +20,7 @@ import numpy as np
 import orjson
 from confluent_kafka import Consumer, Message, Producer
 from confluent_kafka import KafkaError as CKafkaError
+from pydantic import SecretStr
 
 from streamdrift.errors import KafkaError
 from streamdrift.settings import Settings, TopicSettings
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 N_NUMERIC = 20
 CATEGORIES = ("red", "green", "blue", "cyan")
 T = TypeVar("T")
+_UNSET_IF_NONE = frozenset({"sasl_password", "web_auth_token", "web_auth_user", "web_auth_password"})
 
 
 def unique_settings(bootstrap: str, *, capture_partitions: int = 6, **fields: Any) -> Settings:
@@ -56,8 +58,13 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes ``streamdrift run`` load exactly ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMDRIFT_")}
     data = settings.model_dump(mode="json")
-    data.pop("sasl_password")
     for key, value in data.items():
+        secret = getattr(settings, key)
+        if isinstance(secret, SecretStr):  # its dump is asterisks: pass the secret itself
+            env[f"STREAMDRIFT_{key.upper()}"] = secret.get_secret_value()
+            continue
+        if value is None and key in _UNSET_IF_NONE:  # "None" would be taken as a value
+            continue
         if isinstance(value, dict) and key != "kafka":
             for sub, v in value.items():
                 if v is not None:

@@ -1,18 +1,21 @@
 """The label join's spill to disk (see :mod:`streamdrift.window.joinstore`): pending predictions and matched keys as
-immutable segment files with a Bloom filter over their keys in RAM, waiting labels in SQLite.
+immutable segment files with a Bloom filter over their keys in RAM (waiting labels: :mod:`.labelspill`, SQLite).
 
 * Predictions and matched keys spill as immutable *segments* (:class:`Segments`): one file per spill, written
   with a few vectorized writes (times, packed float values, the 64-bit hash of each key sorted with its row,
-  times sorted with their row, the keys' UTF-8 text; other values pickled as one list). In RAM: a blocked
+  times sorted with their row, the keys' UTF-8 text; values other than floats as plain typed columns,
+  :mod:`.spillvalues`: nothing read back from disk is ever unpickled). In RAM: a blocked
   Bloom filter over the live spilled keys (~2 bytes a key, rebuilt as keys are added and expire) and one state
   byte per spilled row (dead / matched / pending: the tombstones). A batch of new keys costs a Bloom probe; only
   the keys it flags are looked up in the segments (``searchsorted`` over a memory map opened for the lookup)
   and confirmed by their text. A label that matches a spilled prediction turns its row into a matched key in
   place. Expiry drops a segment whose rows are all older than the cutoff and ends the rows of a partly expired
   one through its time order (O(rows expired)).
-* Waiting labels (rare: they spill only once no prediction is left in memory) spill to SQLite (stdlib sqlite3,
-  WAL, ``executemany``) at ``path``, or to a private temporary on-disk database when ``path`` is None, with a
-  sorted array of their keys' hashes so predictions query SQLite only for the keys it flags.
+* Segment files are created ``0600`` in a ``0700`` directory (a private temporary one by default; see
+  :mod:`.spilldir` for a configured one), and a segment whose size differs from what was written is refused
+  (JoinStoreError), never read past its end.
+* Waiting labels (rare: they spill only once no prediction is left in memory) spill to SQLite
+  (:class:`streamdrift.window.labelspill.LabelSpill`).
 
 Key hashes are the native join table's (``streamdrift._native.key_hashes``: random keys per process), or
 ``KEY_HASH`` of the key text when a test sets it (to make keys collide).
@@ -23,12 +26,10 @@ from __future__ import annotations
 import itertools
 import mmap
 import os
-import pickle
 import shutil
-import sqlite3
 import tempfile
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -38,21 +39,16 @@ from numpy.typing import NDArray
 
 from streamdrift import _native
 from streamdrift.errors import JoinStoreError
+from streamdrift.window.spilldir import DIR_MODE, create_private_file
+from streamdrift.window.spillvalues import SpilledValues, encode_rows
 
 KEY_SEP: Final[str] = "\x1f"
-SQL_CHUNK: Final[int] = 900
 # the spilled keys' Bloom filter: bits per key of its capacity, capacity = BLOOM_SLACK x the live spilled keys
 # (at least BLOOM_MIN_KEYS) when it is (re)built; it is rebuilt once that many keys were added since
 BLOOM_BITS_PER_KEY: int = 10
 BLOOM_SLACK: float = 1.5
 BLOOM_MIN_KEYS: int = 1 << 16
-REHASH_MIN: Final[int] = 16_384  # stale spilled-label hashes tolerated before the array is rebuilt
 KEY_HASH: Callable[[str], int] | None = None  # of a join key's text, instead of the native hash (a test sets it)
-LABEL = "labels"
-_SCHEMA: Final[tuple[str, ...]] = (
-    f"CREATE TABLE IF NOT EXISTS {LABEL} (key TEXT PRIMARY KEY, label, arrival INTEGER) WITHOUT ROWID",
-    f"CREATE INDEX IF NOT EXISTS {LABEL}_arrival ON {LABEL}(arrival)",
-)
 # a spilled row's state (one byte in RAM): expired, matched key, pending float prediction, other pending one
 DEAD, DONE, PACKED, OTHER = 0, 1, 2, 3
 
@@ -109,84 +105,6 @@ class Columns:
                 others += c.others if c.others is not None else [None] * c.kinds.size
         return Columns(np.concatenate([c.kinds for c in parts]), np.concatenate([c.t for c in parts]),
                         np.concatenate([c.p for c in parts]), np.concatenate([c.s for c in parts]), others)
-
-
-class LabelSpill:
-    """The SQLite side, for waiting labels only: a table keyed by the join key, and the sorted hashes of the keys
-    put in it (a superset of the keys held: deleted keys stay until the array is rebuilt)."""
-
-    def __init__(self, path: str | Path | None) -> None:
-        try:
-            self.db = sqlite3.connect("" if path is None else str(path), isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=OFF")
-            self.db.execute("PRAGMA cache_size=-1024")
-            for stmt in _SCHEMA:
-                self.db.execute(stmt)
-            self.count = int(self.db.execute(f"SELECT COUNT(*) FROM {LABEL}").fetchone()[0])
-        except sqlite3.Error as exc:
-            raise JoinStoreError(f"cannot open join store {path}: {exc}") from exc
-        self.hashes = np.zeros(0, dtype=np.int64)
-        self._stale = 0
-        self._rehash()
-
-    def put(self, rows: list[tuple[Any, ...]]) -> None:
-        with self._tx():
-            cur = self.db.executemany(f"INSERT OR IGNORE INTO {LABEL} VALUES (?, ?, ?)", rows)
-        self.count += max(cur.rowcount, 0)
-        added = hash_keys([row[0] for row in rows])
-        merged = np.concatenate([self.hashes, added])
-        merged.sort(kind="stable")  # two sorted runs when the keys are in order: a merge
-        self.hashes = merged
-
-    def candidates(self, keys: KeyLookup, hashes: NDArray[np.int64]) -> list[str]:
-        """The keys that may be held (their hash was put): the others certainly are not."""
-        if not keys or self.count == 0:
-            return []
-        return [keys[i] for i in sorted_hits(self.hashes, hashes).tolist()]
-
-    def fetch(self, keys: list[str]) -> dict[str, tuple[Any, int]]:
-        if not keys or self.count == 0:
-            return {}
-        out: dict[str, tuple[Any, int]] = {}
-        for chunk in _chunks(keys):
-            sql = f"SELECT key, label, arrival FROM {LABEL} WHERE key IN ({', '.join('?' * len(chunk))})"
-            out.update((row[0], (row[1], int(row[2]))) for row in self.db.execute(sql, chunk))
-        return out
-
-    def delete(self, keys: list[str]) -> None:
-        if keys:
-            with self._tx():
-                cur = self.db.executemany(f"DELETE FROM {LABEL} WHERE key = ?", [(k,) for k in keys])
-            self._removed(max(cur.rowcount, 0))
-
-    def expire(self, cutoff: int) -> int:
-        if self.count == 0:
-            return 0
-        with self._tx():
-            cur = self.db.execute(f"DELETE FROM {LABEL} WHERE arrival < ?", (cutoff,))
-        self._removed(cur.rowcount)
-        return int(cur.rowcount)
-
-    def _removed(self, n: int) -> None:
-        self.count -= n
-        self._stale += n
-        if self.count == 0:
-            self.hashes, self._stale = np.zeros(0, dtype=np.int64), 0
-        elif self._stale > max(self.count, REHASH_MIN):
-            self._rehash()
-
-    def _rehash(self) -> None:
-        """The hashes of the keys held now (O(spilled keys), after as many deletions)."""
-        keys = [row[0] for row in self.db.execute(f"SELECT key FROM {LABEL}")] if self.count else []
-        self.hashes = np.sort(hash_keys(keys))
-        self._stale = 0
-
-    def _tx(self) -> Any:
-        return Transaction(self.db)
-
-    def close(self) -> None:
-        self.db.close()
 
 
 def hash_keys(keys: list[str]) -> NDArray[np.int64]:
@@ -267,16 +185,28 @@ class Segment:
         finally:
             os.close(fd)
 
+    @property
+    def size(self) -> int:
+        """The file's bytes (layout: :class:`SegmentView`)."""
+        return 56 * self.n + 8 + self.blob + self.other
+
     def open(self) -> SegmentView:
-        with open(self.path, "rb") as f:
-            return SegmentView(self, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+        try:
+            with open(self.path, "rb") as f:
+                mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as exc:  # ValueError: an empty file
+            raise JoinStoreError(f"cannot read join spill segment {self.path}: {exc}") from exc
+        if (size := len(mm)) != self.size:
+            mm.close()
+            raise JoinStoreError(f"join spill segment {self.path} has {size} bytes, {self.size} were written")
+        return SegmentView(self, mm)
 
 
 class SegmentView:
     """A segment's columns over a memory map (unmapped when the view and its arrays are gone). File layout, n
     rows: t, p, s, hashes sorted, t sorted (int64/float64 each), key text offsets (n + 1 int64), hrow, trow
-    (int32 each), the keys' UTF-8 text, a pickled list of
-    the rows' values (None but for the OTHER rows; absent when there are none)."""
+    (int32 each), the keys' UTF-8 text, the rows' (time, prediction, score) tuples as a :mod:`.spillvalues`
+    section (None but for the OTHER rows; absent when there are none)."""
 
     def __init__(self, seg: Segment, mm: mmap.mmap) -> None:
         n = seg.n
@@ -292,10 +222,14 @@ class SegmentView:
         self.text_at = 56 * n + 8
         self.other_at = self.text_at + seg.blob
         self.other_size = seg.other
+        self.n, self.path = n, seg.path
 
-    def others(self) -> list[Any]:
-        out: list[Any] = pickle.loads(self.mm[self.other_at : self.other_at + self.other_size])
-        return out
+    def others(self) -> SpilledValues:
+        """The (time, prediction, score) of the OTHER rows, by row (``.row(i)``)."""
+        values = SpilledValues(self.mm, self.other_at, self.other_size, self.n, str(self.path))
+        if values.width != 3:
+            raise JoinStoreError(f"join spill segment {self.path}: {values.width} values a row, 3 were written")
+        return values
 
 
 @dataclass(slots=True)
@@ -312,11 +246,11 @@ class Segments:
 
     def __init__(self, directory: Path | None) -> None:
         if directory is None:
-            self.dir = Path(tempfile.mkdtemp(prefix="streamdrift-join-"))
+            self.dir = Path(tempfile.mkdtemp(prefix="streamdrift-join-"))  # 0700
         else:
             shutil.rmtree(directory, ignore_errors=True)  # segments never survive a restart
             try:
-                directory.mkdir(parents=True)
+                directory.mkdir(mode=DIR_MODE, parents=True)
             except OSError as exc:
                 raise JoinStoreError(f"cannot create join spill directory {directory}: {exc}") from exc
             self.dir = directory
@@ -340,11 +274,11 @@ class Segments:
         sorted_raw, hrow_raw = _native.sorted_hashes(np.ascontiguousarray(hashes, dtype=np.int64))
         hsorted, hrow = np.frombuffer(sorted_raw, dtype=np.int64), np.frombuffer(hrow_raw, dtype=np.int32)
         trow = np.argsort(t, kind="stable").astype(np.int32)
-        other = pickle.dumps(cols.others, protocol=pickle.HIGHEST_PROTOCOL) if cols.others else b""
+        other = encode_rows(cols.others, 3) if cols.others else b""
         tsorted = t[trow]
         path = self.dir / f"{next(self._seq):08d}.seg"
         try:
-            with open(path, "wb") as f:
+            with create_private_file(path) as f:
                 for column in (t, p, s, hsorted, tsorted, offsets, hrow, trow):
                     f.write(np.ascontiguousarray(column).data)
                 f.write(text)
@@ -392,7 +326,7 @@ class Segments:
         rows = view.hrow[pos].astype(np.intp)
         starts = (view.offsets[rows] + text).tolist()
         ends = (view.offsets[rows + 1] + text).tolist()
-        others: list[Any] | None = None
+        other_rows: list[tuple[int, int]] = []  # (position in keys, row) of pending rows of other values
         for i, j, row, start, end, kind, t, p, s in zip(
                 found.tolist(), pos.tolist(), rows.tolist(), starts, ends, seg.state[rows].tolist(),
                 view.t[rows].tolist(), view.p[rows].tolist(), view.s[rows].tolist(), strict=True):
@@ -409,9 +343,13 @@ class Segments:
             elif kind == PACKED:
                 out[at_key] = Hit(seg, row, (t, p, s))
             elif kind == OTHER:
-                if others is None:
-                    others = view.others()
-                t, y_pred, score = others[row]
+                other_rows.append((at_key, row))
+        if other_rows:
+            values = view.others().rows([row for _, row in other_rows])
+            for (at_key, row), value in zip(other_rows, values, strict=True):
+                if value is None:
+                    raise JoinStoreError(f"join spill segment {seg.path}: row {row} has no value")
+                t, y_pred, score = value
                 out[at_key] = Hit(seg, row, (int(t), y_pred, score))
 
     @staticmethod
@@ -487,23 +425,3 @@ class Segments:
     def close(self) -> None:
         self.segments = []
         self._cleanup()
-
-
-class Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN")
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.db.execute("COMMIT")
-        else:
-            self.db.execute("ROLLBACK")
-
-
-def _chunks(keys: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(keys), SQL_CHUNK):
-        yield keys[start : start + SQL_CHUNK]
-

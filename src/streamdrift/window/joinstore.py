@@ -17,8 +17,9 @@ bound of the times held (most calls); entries stored in time order leave from th
 (O(entries expired)); after out-of-order times, one scan of the table finds them and puts the queue in time order.
 
 Memory is bounded: when more than ``max_memory_items`` entries (pending predictions + pending labels + matched
-keys) are held, the first stored (in a stream in time order: the oldest) are spilled in batches (:mod:`streamdrift.window.joinspill`: predictions and
-matched keys as segment files, waiting labels to SQLite). The limit is fixed per store, or a share of a
+keys) are held, the first stored (in a stream in time order: the oldest) are spilled in batches
+(:mod:`streamdrift.window.joinspill`: predictions and matched keys as segment files; :mod:`streamdrift.window.labelspill`:
+waiting labels to SQLite; files 0600, nothing read back is unpickled, see docs/security.md). The limit is fixed per store, or a share of a
 :class:`MemoryBudget` common to the stores of a process (one per partition). The spill does not survive a
 restart (the worker rebuilds a fresh store from Kafka, see ``worker/joinrestore.py``).
 """
@@ -39,7 +40,8 @@ from numpy.typing import ArrayLike, NDArray
 from streamdrift._native import JoinTable, in_sample
 from streamdrift.errors import BadRecordError, ConfigError, JoinStoreError
 from streamdrift.window import joinspill
-from streamdrift.window.joinspill import Columns, Hit, Keys, LabelSpill, Segments, sorted_hits
+from streamdrift.window.joinspill import Columns, Hit, Keys, Segments, sorted_hits
+from streamdrift.window.labelspill import LabelSpill
 
 __all__ = ["JoinCounts", "JoinResult", "JoinStore", "JoinStoreError", "JoinedRows", "MemoryBudget", "join_sample"]
 

@@ -9,7 +9,9 @@
   :class:`BaselineWatcher`, so ``streamdrift baseline publish`` takes effect from the next window on;
 * a timer sends a tick to every partials partition so merge timeouts fire inside the agent's stream
   (table writes must happen in the partition's stream context);
-* web: ``/metrics`` (private CollectorRegistry), ``/health``, ``/status``, ``/status/{model}``.
+* web: ``/metrics`` (private CollectorRegistry), ``/health``, ``/status``, ``/status/{model}``, ``/report/{model}``
+  (the last three behind ``web_auth_*`` when set, see :mod:`streamdrift.worker.webauth`); faust's own
+  ``/table``, ``/router`` and statistics endpoints are off.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from streamdrift.worker.record import WindowRecorder
 from streamdrift.worker.setup import BaselineCache
 from streamdrift.worker.status import StatusStore
 from streamdrift.worker.topics import partition_count
+from streamdrift.worker.webauth import WebAuth, exposure_warning
 
 log = logging.getLogger(__name__)
 TICK_KEY = b"__streamdrift_tick__"
@@ -112,7 +115,16 @@ class ControlPlane:
             broker_commit_interval=0.25,
             topic_allow_declare=True,
             web_enabled=s.web_port != 0,
+            # faust's own endpoints: /table/... serves table *data* (our window states), /router/... the cluster's
+            # topology, / and /assignment/ sensor statistics; none is ours to open (docs/security.md)
+            web_tables_enabled=False,
+            web_router_enabled=False,
+            web_stats_enabled=False,
+            web_graph_enabled=False,
         )
+        warning = exposure_warning(s)
+        if warning is not None:
+            log.warning("%s", warning)
         raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
         schema: Any = faust.Schema(**raw)
         self.partials_topic = app.topic(s.topics.partials, partitions=self.n_partials, **raw)
@@ -128,6 +140,20 @@ class ControlPlane:
         return app
 
     def _add_views(self, app: faust.App) -> None:
+        """``/metrics`` and ``/health`` open (Prometheus, probes); ``/status``, ``/status/{model}`` and
+        ``/report/{model}`` behind :class:`WebAuth` when credentials are configured."""
+        auth = WebAuth.from_settings(self.settings)
+
+        def guarded(view: Any) -> Any:
+            async def handler(web: Any, request: Any, **kwargs: Any) -> Any:
+                if not auth.allows(request.headers.get("Authorization")):
+                    return web.json({"error": "authentication required"}, status=401,
+                                    headers={"WWW-Authenticate": auth.challenge})
+                return await view(web, request, **kwargs)
+
+            handler.__name__ = view.__name__  # faust names the View class after it
+            return handler
+
         # faust turns each function into a View whose `get` it is: plain functions, not bound methods.
         async def metrics(web: Any, request: Any) -> Any:
             return web.bytes(generate_latest(self.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
@@ -145,9 +171,6 @@ class ControlPlane:
                 return web.json({"error": f"unknown model {model!r}"}, status=404)
             return web.json(found)
 
-        app.page("/metrics")(metrics)
-        app.page("/health")(health)
-        app.page("/status")(status)
         async def report(web: Any, request: Any, model: str) -> Any:
             found = self.recorder.last_report.get(model)
             if found is None:
@@ -156,8 +179,11 @@ class ControlPlane:
             html = render_report(baseline, [window], title=f"streamdrift: {model}, last evaluated window")
             return web.html(html)
 
-        app.page("/status/{model}")(model_status)
-        app.page("/report/{model}")(report)
+        app.page("/metrics")(metrics)
+        app.page("/health")(health)
+        app.page("/status")(guarded(status))
+        app.page("/status/{model}")(guarded(model_status))
+        app.page("/report/{model}")(guarded(report))
 
     def run(self) -> None:
         """Run the faust worker in this thread until SIGTERM/SIGINT (faust installs the handlers)."""

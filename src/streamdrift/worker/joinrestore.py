@@ -23,6 +23,7 @@ from streamdrift.ingest.records import parse_capture, parse_labels
 from streamdrift.settings import Settings
 from streamdrift.window.joinstore import JoinStore, MemoryBudget
 from streamdrift.window.labels import add_labels, add_predictions
+from streamdrift.window.spilldir import private_directory
 from streamdrift.worker.kafka_errors import wrap
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,7 @@ def new_store(settings: Settings, partition: int, budget: MemoryBudget) -> JoinS
     s = settings.labels
     path: Path | None = None
     if s.spill_dir is not None:
-        directory = Path(s.spill_dir)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = private_directory(s.spill_dir)  # created 0700; ConfigError when others could write to it
         path = directory / f"{settings.group_id}-p{partition}-{os.getpid()}-{uuid.uuid4().hex[:6]}.sqlite"
     return JoinStore(path, max_memory_items=s.max_memory_items, ttl_ms=round(s.ttl * 1000),
                      budget=budget, sample_rate=s.sample_rate)

@@ -87,6 +87,7 @@ def test_worker_runs_streamdrift_against_kafka(services: dict[str, Any]) -> None
     env = _env(worker)
     assert env["STREAMDRIFT_BOOTSTRAP_SERVERS"] == "kafka:9092"
     assert env["STREAMDRIFT_WEB_PORT"] == "8000"
+    assert env["STREAMDRIFT_WEB_HOST"] == "0.0.0.0"  # the default, 127.0.0.1, is the container's own loopback
     assert _published(worker) == {8000}
     assert _depends(worker) == {"kafka": "service_healthy", "topics": "service_completed_successfully"}
 
@@ -148,6 +149,7 @@ def test_dockerfile_builds_the_wheel_installs_it_and_exposes_metrics() -> None:
     assert "COPY --from=build /wheels /wheels" in runtime
     assert any(line.startswith("RUN pip install /wheels/") for line in runtime)
     assert "EXPOSE 8000" in runtime
+    assert "ENV STREAMDRIFT_WEB_HOST=0.0.0.0" in runtime  # reachable through the published port
     assert any(line.startswith("USER ") and "root" not in line for line in runtime)
 
 
