@@ -23,7 +23,7 @@ def consumer_config(settings: Settings) -> dict[str, str | int | float | bool]:
         "isolation.level": "read_committed",
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
-        "enable.partition.eof": False,
+        "enable.partition.eof": True,  # caught-up partitions are told apart from backlogged ones (idleness)
         "session.timeout.ms": 10000,
         "heartbeat.interval.ms": 1000,
         "partition.assignment.strategy": "cooperative-sticky",

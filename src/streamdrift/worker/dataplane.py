@@ -20,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from typing import cast
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka import KafkaError as CKafkaError
 
 from streamdrift.columns.chunks import CaptureBatch
@@ -32,18 +32,22 @@ from streamdrift.metrics import Metrics
 from streamdrift.monitors.model_quality.concept import ConceptDriftConfig
 from streamdrift.monitors.registry import ModelMonitors
 from streamdrift.settings import Settings
-from streamdrift.window.joinstore import MemoryBudget
-from streamdrift.window.labels import ErrorStream, PartitionLabels
+from streamdrift.window.labels import ErrorStream
 from streamdrift.window.partials import encode_partial
-from streamdrift.window.pipeline import PartitionPipeline
 from streamdrift.window.windows import WindowSpec
+from streamdrift.worker.assignment import (
+    Committed,
+    PartitionFactory,
+    labels_start,
+    read_committed,
+    seek_committed,
+)
 from streamdrift.worker.baselines import BaselineWatcher
 from streamdrift.worker.clients import consumer_config, producer_config
 from streamdrift.worker.deadletter import DeadLetterRecord
-from streamdrift.worker.joinrestore import new_store, rebuild_store
 from streamdrift.worker.kafka_errors import call_with_retry, wrap
 from streamdrift.worker.offsets import decode_labels_closed, decode_watermark, encode_watermark
-from streamdrift.worker.partitions import LabelProgress, PartitionState
+from streamdrift.worker.partitions import PartitionState
 from streamdrift.worker.polls import KafkaTimestamps, behind, by_partition, parsed_in_order, update_lag_gauges
 from streamdrift.worker.setup import BaselineCache
 from streamdrift.worker.stats import DataPlaneStats
@@ -78,7 +82,6 @@ class DataPlane:
         )
         self._topic = settings.topics.capture
         self._parts: dict[int, PartitionState] = {}
-        self._join_budget = MemoryBudget(settings.labels.max_memory_items)  # shared by the partitions' join stores
         self._last_commit = 0.0
         self._pending_records = 0  # capture records consumed since the last commit (bounds delta memory)
         self._backlog = False  # the last consume() showed records beyond it: the worker is behind the log end
@@ -97,6 +100,8 @@ class DataPlane:
         )
         self._baselines: BaselineWatcher | None = None
         self._baseline_cache = BaselineCache(settings.monitor_config())
+        self._factory = PartitionFactory(settings, self._spec, self._monitors_of, self._baseline_cache.config.profile,
+                                         clock)
         self._concept = ConceptTracker(ConceptDriftConfig(params={"delta": settings.labels.concept_delta}),
                                        self._spec.size_ms, lambda model: self._monitors_of(model).baseline_id)
         self._concept_events: list[tuple[str, bytes]] = []
@@ -162,7 +167,9 @@ class DataPlane:
             messages = self._consumer.consume(self.settings.batch_size, timeout)
         except KafkaException as exc:
             raise wrap(exc, "consume") from exc
-        groups = by_partition(messages, "consume")
+        at_end: dict[int, bool] = {}
+        groups = by_partition(messages, "consume", at_end)
+        self._note_ends(at_end, labels=False)
         self._backlog = behind(self._consumer, self._topic, len(messages), groups, self.settings.batch_size)
         if groups:
             self._process(groups)
@@ -262,7 +269,10 @@ class DataPlane:
     def _process_labels(self, messages: list[Message]) -> None:
         now_ms = int(self._clock() * 1000)
         delay_ms = round(self.settings.labels.delay * 1000)
-        for partition, msgs in by_partition(messages, "consume labels").items():
+        at_end: dict[int, bool] = {}
+        grouped = by_partition(messages, "consume labels", at_end)
+        self._note_ends(at_end, labels=True)
+        for partition, msgs in grouped.items():
             state = self._parts.get(partition)
             if state is None or state.labels is None:
                 continue
@@ -300,18 +310,32 @@ class DataPlane:
         elif err.fatal():
             log.error("fatal Kafka client error: %s", err.str())
 
+    def _note_ends(self, at_end: dict[int, bool], *, labels: bool) -> None:
+        for partition, ended in at_end.items():
+            state = self._parts.get(partition)
+            if state is None:
+                continue
+            if not labels:
+                state.at_end = ended
+            elif state.labels is not None:
+                state.labels.at_end = ended
+
     def _advance_idle(self, now_ms: int) -> None:
-        """Idle partitions advance by wall clock, but never while (or shortly after) the broker was unreachable:
-        records produced during an outage arrive late otherwise."""
+        """Idle partitions advance by wall clock: those that sent nothing for ``idle_timeout`` AND whose consumer
+        reached their end (an end-of-partition event after their last message), so a partition with a backlog
+        still to read (after a restart, a rebalance, a slow start) never advances past records in the topic; and
+        never while (or shortly after) the broker was unreachable: records produced during an outage arrive late
+        otherwise."""
         idle_ms = self.settings.window.idle_timeout_ms
         if now_ms - self._last_conn_error * 1000 < idle_ms:
             return
         delay_ms = round(self.settings.labels.delay * 1000)
         for state in self._parts.values():
-            if now_ms - state.last_record_wall_ms >= idle_ms:
+            if state.at_end and now_ms - state.last_record_wall_ms >= idle_ms:
                 state.pipeline.advance_idle(now_ms)
-            if state.labels is not None and now_ms - state.labels.last_record_wall_ms >= idle_ms:
-                state.labels.observe(now_ms, delay_ms)
+            labels = state.labels
+            if labels is not None and labels.at_end and now_ms - labels.last_record_wall_ms >= idle_ms:
+                labels.observe(now_ms, delay_ms)
 
     def _any_due(self) -> bool:
         return any(s.pipeline.any_due() for s in self._parts.values())
@@ -419,65 +443,23 @@ class DataPlane:
         for partition in partitions:
             state = self._parts[partition]
             state.close()
-            labels = state.labels
-            fresh = self._fresh_state(partition, state.committed_offset, state.committed_watermark,
-                                      labels.committed_offset if labels else None,
-                                      labels.committed_watermark if labels else None,
-                                      state.committed_labels_closed)
-            self._parts[partition] = fresh
-            offset = OFFSET_BEGINNING if state.committed_offset is None else state.committed_offset
-            self._consumer.seek(TopicPartition(self._topic, partition, offset))
-            if self._labels_consumer is not None and labels is not None:
-                l_offset = OFFSET_BEGINNING if labels.committed_offset is None else labels.committed_offset
-                self._labels_consumer.seek(TopicPartition(self._labels_topic, partition, l_offset))
+            committed = Committed.of(state, partition)
+            self._parts[partition] = self._factory.fresh(committed)
+            seek_committed(self._consumer, self._labels_consumer, self._topic, self._labels_topic, committed)
 
     # -- rebalancing -------------------------------------------------------------------------------
-    def _fresh_state(self, partition: int, offset: int | None, watermark: int | None,
-                     labels_offset: int | None = None, labels_watermark: int | None = None,
-                     labels_closed: int | None = None) -> PartitionState:
-        now_ms = int(self._clock() * 1000)
-        labels: PartitionLabels | None = None
-        progress: LabelProgress | None = None
-        if self._labels_on:
-            progress = LabelProgress(labels_offset, labels_watermark, labels_offset, labels_watermark, now_ms)
-            marks = [w for w in (watermark, labels_watermark) if w is not None]
-            since = min(marks) - round(self.settings.labels.ttl * 1000) if len(marks) == 2 else None
-            store = (rebuild_store(self.settings, partition, self._join_budget, offset, labels_offset, since)
-                     if since is not None else new_store(self.settings, partition, self._join_budget))
-            labels = PartitionLabels(store, self._spec.size_ms, self._monitors_of, labels_closed)
-        pipeline = PartitionPipeline(self._spec, self._topic, partition, self._monitors_of, watermark_ms=watermark,
-                                     labels=labels, params=self._baseline_cache.config.profile)
-        return PartitionState(pipeline, offset, watermark, labels_closed, next_offset=offset,
-                              last_record_wall_ms=now_ms, labels=progress)
+    def _fresh_state(self, partition: int, offset: int | None, watermark: int | None) -> PartitionState:
+        """A partition's state as if its last commit had left ``offset`` and ``watermark`` (tests)."""
+        return self._factory.fresh(Committed(partition, offset, watermark))
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        try:
-            committed = consumer.committed(partitions, timeout=30)
-            labels_committed = {
-                tp.partition: tp
-                for tp in (self._labels_consumer.committed(
-                    [TopicPartition(self._labels_topic, p.partition) for p in partitions], timeout=30)
-                    if self._labels_consumer is not None else [])
-            }
-        except KafkaException as exc:
-            raise wrap(exc, "read committed offsets") from exc
-        for tp in committed:
-            offset = tp.offset if tp.offset >= 0 else None
-            watermark = decode_watermark(tp.metadata)
-            ltp = labels_committed.get(tp.partition)
-            l_offset = ltp.offset if ltp is not None and ltp.offset >= 0 else None
-            l_watermark = decode_watermark(ltp.metadata) if ltp is not None else None
-            self._parts[tp.partition] = self._fresh_state(tp.partition, offset, watermark, l_offset, l_watermark,
-                                                          decode_labels_closed(tp.metadata))
-        log.info("assigned partitions %s", sorted(tp.partition for tp in committed))
+        committed = read_committed(consumer, self._labels_consumer, self._labels_topic, partitions)
+        for c in committed:
+            self._parts[c.partition] = self._factory.fresh(c)
+        log.info("assigned partitions %s", sorted(c.partition for c in committed))
         consumer.incremental_assign(partitions)
         if self._labels_consumer is not None:
-            self._labels_consumer.incremental_assign([
-                TopicPartition(self._labels_topic, tp.partition,
-                               lt.offset if (lt := labels_committed.get(tp.partition)) is not None and lt.offset >= 0
-                               else OFFSET_BEGINNING)
-                for tp in committed
-            ])
+            self._labels_consumer.incremental_assign([labels_start(self._labels_topic, c) for c in committed])
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = [tp.partition for tp in partitions]

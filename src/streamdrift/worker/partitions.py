@@ -17,6 +17,7 @@ class LabelProgress:
     next_offset: int | None
     watermark_ms: int | None
     last_record_wall_ms: int
+    at_end: bool = False  # the consumer reached the partition's end (no backlog): it may be judged idle
 
     def observe(self, max_ts: int, delay_ms: int) -> None:
         candidate = max_ts - delay_ms
@@ -35,6 +36,7 @@ class PartitionState:
     last_record_wall_ms: int = 0
     dead: list[DeadLetterRecord] = field(default_factory=list)
     labels: LabelProgress | None = None  # the co-partitioned labels partition (None: labels disabled)
+    at_end: bool = False  # the consumer reached the partition's end (no backlog): it may be judged idle
 
     def close(self) -> None:
         if self.pipeline.labels is not None:
