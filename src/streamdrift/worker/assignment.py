@@ -93,8 +93,11 @@ class PartitionFactory:
         progress: LabelProgress | None = None
         if self.settings.labels.enabled:
             progress = LabelProgress(c.labels_offset, c.labels_watermark, c.labels_offset, c.labels_watermark, now_ms)
+            # the pending join state goes with the committed offsets: rebuild it from the ttl span before them
+            # (with one watermark too: a partition whose labels had committed nothing yet still has predictions
+            # waiting, and the labels that come after the restart must find them)
             marks = [w for w in (c.watermark, c.labels_watermark) if w is not None]
-            since = min(marks) - round(self.settings.labels.ttl * 1000) if len(marks) == 2 else None
+            since = min(marks) - round(self.settings.labels.ttl * 1000) if marks else None
             store = (rebuild_store(self.settings, c.partition, self.join_budget, c.offset, c.labels_offset, since)
                      if since is not None else new_store(self.settings, c.partition, self.join_budget))
             labels = PartitionLabels(store, self.spec.size_ms, self.monitors_of, c.labels_closed)

@@ -139,3 +139,39 @@ def test_json_polls_join_here_and_a_failed_join_raises_from_the_poll(plane: Data
     blobs = _arrow_poll(2)
     with pytest.raises(RuntimeError, match="join store broke"):
         plane._process(by_partition([_msg(0, 10, blobs[0]), _msg(1, 0, blobs[1])], "consume"))
+
+
+def _eof(partition: int) -> Message:
+    return Message(topic="capture", partition=partition, error=CKafkaError(CKafkaError._PARTITION_EOF))
+
+
+def test_a_poll_tells_which_partitions_it_read_to_their_end() -> None:
+    at_end: dict[int, bool] = {}
+    by_partition([_msg(0, 0), _eof(0), _msg(1, 5), _eof(2)], "consume", at_end)
+    assert at_end == {0: True, 1: False, 2: True}
+    by_partition([_eof(1), _msg(1, 6)], "consume", at_end)  # more came after the end: a backlog again
+    assert at_end[1] is False
+    by_partition([_msg(0, 1), _msg(2, 0)], "consume", at_end)  # no error event at all: the fast path
+    assert at_end == {0: False, 1: False, 2: False}
+
+
+def test_a_partition_with_a_backlog_is_never_idle(plane: DataPlane) -> None:
+    """Only a partition read to its end moves its watermark by wall clock: a restarted data plane whose
+    partition still has records to read (its last record long ago by the wall clock) keeps its watermark, so
+    the backlog is not dropped as late."""
+    now_ms = T0 + 3_600_000
+    state = plane._parts[0]
+    state.last_record_wall_ms = 0  # idle for an hour by the wall clock
+    plane._advance_idle(now_ms)
+    assert state.pipeline.watermark_ms is None  # not read to its end: not idle
+    plane._note_ends({0: True}, labels=False)
+    plane._advance_idle(now_ms)
+    assert state.pipeline.watermark_ms == now_ms - plane.settings.window.lateness_ms
+    labels = state.labels
+    assert labels is not None and labels.watermark_ms is None
+    labels.last_record_wall_ms = 0
+    plane._advance_idle(now_ms)
+    assert labels.watermark_ms is None  # the labels partition was not read to its end either
+    plane._note_ends({0: True}, labels=True)
+    plane._advance_idle(now_ms)
+    assert labels.watermark_ms == now_ms - round(plane.settings.labels.delay * 1000)
