@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -224,9 +225,17 @@ def kill_worker(proc: subprocess.Popen[bytes]) -> None:
 
 
 def http_get(url: str) -> tuple[int, bytes]:
-    """Status and body of a GET (the worker's web endpoints)."""
+    """Status and body of a successful GET (the worker's web endpoints); an error status raises (OSError)."""
     with urllib.request.urlopen(url, timeout=10) as response:
         return int(response.status), bytes(response.read())
+
+
+def http_status(url: str) -> tuple[int, bytes]:
+    """Status and body of a GET, error statuses included (a refused connection still raises OSError)."""
+    try:
+        return http_get(url)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), bytes(exc.read())
 
 
 def wait_until(fetch: Callable[[], T], ok: Callable[[T], bool], timeout: float, interval: float = 0.5) -> T:

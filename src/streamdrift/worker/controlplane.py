@@ -37,6 +37,7 @@ from streamdrift.settings import Settings
 from streamdrift.window.merger import ReadyWindow, WindowMerger
 from streamdrift.window.partials import decode_partial
 from streamdrift.worker.baselines import BaselineWatcher
+from streamdrift.worker.health import DataPlaneProbe
 from streamdrift.worker.record import WindowRecorder
 from streamdrift.worker.setup import BaselineCache
 from streamdrift.worker.status import StatusStore
@@ -74,8 +75,11 @@ class PrefixView(MutableMapping[str, bytes]):
 class ControlPlane:
     """Builds the faust app; ``app.main()`` / ``faust.Worker(app).execute_from_commandline()`` runs it."""
 
-    def __init__(self, settings: Settings, *, n_capture_partitions: int | None = None) -> None:
+    def __init__(self, settings: Settings, *, n_capture_partitions: int | None = None,
+                 dataplane: DataPlaneProbe | None = None) -> None:
+        """``dataplane``: the data plane this control plane runs beside (role all), reported by ``/health``."""
         self.settings = settings
+        self.dataplane = dataplane
         # the statistics import scipy lazily (the data plane never needs it): load it now, not inside the first
         # window's evaluation, whose alert it would delay by about a second
         importlib.import_module("scipy.stats")
@@ -159,7 +163,12 @@ class ControlPlane:
             return web.bytes(generate_latest(self.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
         async def health(web: Any, request: Any) -> Any:
-            return web.json({"status": "ok", "uptime_seconds": round(time.time() - self.started_at, 1)})
+            body: dict[str, Any] = {"status": "ok", "uptime_seconds": round(time.time() - self.started_at, 1)}
+            if self.dataplane is None:
+                return web.json(body)
+            healthy, dataplane = self.dataplane.report()
+            body.update(dataplane)
+            return web.json(body, status=200 if healthy else 503)
 
         async def status(web: Any, request: Any) -> Any:
             windows = {p: m.open_windows() for p, m in sorted(self.mergers.items())}

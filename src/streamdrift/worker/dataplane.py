@@ -45,6 +45,7 @@ from streamdrift.worker.assignment import (
 from streamdrift.worker.baselines import BaselineWatcher
 from streamdrift.worker.clients import consumer_config, producer_config
 from streamdrift.worker.deadletter import DeadLetterRecord
+from streamdrift.worker.health import Heartbeat
 from streamdrift.worker.kafka_errors import call_with_retry, wrap
 from streamdrift.worker.offsets import decode_labels_closed, decode_watermark, encode_watermark
 from streamdrift.worker.partitions import PartitionState
@@ -70,8 +71,10 @@ class DataPlane:
         stats: DataPlaneStats | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         self.settings = settings
+        self.heartbeat = heartbeat  # /health: the wall clock of every loop iteration
         self.stats = stats or DataPlaneStats()
         self.metrics = metrics
         self._clock = clock
@@ -161,6 +164,8 @@ class DataPlane:
 
     # -- one loop iteration ------------------------------------------------------------------------
     def step(self, timeout: float = 0.2) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.beat(self._clock())
         if self._labels_backlog:
             timeout = 0.0  # labels are waiting: do not block on capture
         try:

@@ -10,11 +10,12 @@ import threading
 import time
 from types import FrameType
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from streamdrift.errors import KafkaError
 from streamdrift.metrics import Metrics
 from streamdrift.settings import Settings
+from streamdrift.worker.health import FAILED, REBUILDING, STOPPED, DataPlaneProbe, Heartbeat, serve
 
 log = logging.getLogger(__name__)
 _MAX_REBUILDS = 20
@@ -39,49 +40,64 @@ def tune_gc() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-def run_dataplane(settings: Settings, stop: threading.Event, *, metrics_port: int | None = None) -> None:
-    """Run the data plane until ``stop``; a fatal Kafka error (e.g. a fenced producer) rebuilds it."""
+def stale_after(settings: Settings) -> float:
+    """Seconds without a loop iteration after which the data plane counts as stalled for ``/health``."""
+    return max(30.0, 10 * settings.commit_interval)
+
+
+def run_dataplane(settings: Settings, stop: threading.Event, *, metrics_port: int | None = None,
+                  heartbeat: Heartbeat | None = None) -> None:
+    """Run the data plane until ``stop``; a fatal Kafka error (e.g. a fenced producer) rebuilds it. Its state goes
+    to ``heartbeat`` (and, with ``metrics_port``, to its own ``/health`` beside ``/metrics``)."""
     from streamdrift.worker.dataplane import DataPlane
 
     tune_gc()
-
+    beat = heartbeat if heartbeat is not None else Heartbeat()
     metrics = Metrics(CollectorRegistry(), settings.max_features_per_model)
     if metrics_port:
-        start_http_server(metrics_port, addr=settings.web_host, registry=metrics.registry)
+        serve(metrics_port, settings.web_host, metrics.registry, beat, stale_after(settings))
     rebuilds = 0
-    while not stop.is_set():
-        try:
-            DataPlane(settings, metrics=metrics).run(stop)
-        except KafkaError as exc:
-            rebuilds += 1
-            if rebuilds > _MAX_REBUILDS:
-                raise
-            log.error("data plane failed (%s); rebuilding clients (%d/%d)", exc, rebuilds, _MAX_REBUILDS)
-            time.sleep(min(30.0, 0.5 * 2 ** min(rebuilds, 6)))
+    try:
+        while not stop.is_set():
+            try:
+                DataPlane(settings, metrics=metrics, heartbeat=beat).run(stop)
+            except KafkaError as exc:
+                rebuilds += 1
+                if rebuilds > _MAX_REBUILDS:
+                    raise
+                beat.set_state(REBUILDING)
+                log.error("data plane failed (%s); rebuilding clients (%d/%d)", exc, rebuilds, _MAX_REBUILDS)
+                time.sleep(min(30.0, 0.5 * 2 ** min(rebuilds, 6)))
+    except BaseException:
+        beat.set_state(FAILED)
+        raise
+    beat.set_state(STOPPED)
 
 
-def _dataplane_process(settings: Settings, metrics_port: int | None) -> None:
+def _dataplane_process(settings: Settings, metrics_port: int | None, heartbeat: Heartbeat) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s dataplane %(name)s: %(message)s")
     stop = threading.Event()
     install_stop_handlers(stop)
-    run_dataplane(settings, stop, metrics_port=metrics_port)
+    run_dataplane(settings, stop, metrics_port=metrics_port, heartbeat=heartbeat)
 
 
-def run_controlplane(settings: Settings) -> None:
+def run_controlplane(settings: Settings, dataplane: DataPlaneProbe | None = None) -> None:
     from streamdrift.worker.controlplane import ControlPlane
 
-    ControlPlane(settings).run()
+    ControlPlane(settings, dataplane=dataplane).run()
 
 
 def run_all(settings: Settings) -> None:
     """Data plane in a child process (it is CPU-bound), control plane (faust) in this one."""
     context = multiprocessing.get_context("spawn")
+    heartbeat = Heartbeat(context)
     child = context.Process(
-        target=_dataplane_process, args=(settings, settings.web_port + 1 if settings.web_port else None), daemon=False
+        target=_dataplane_process, args=(settings, settings.web_port + 1 if settings.web_port else None, heartbeat),
+        daemon=False,
     )
     child.start()
     try:
-        run_controlplane(settings)
+        run_controlplane(settings, DataPlaneProbe(heartbeat, child.is_alive, stale_after(settings)))
     finally:
         if child.is_alive() and child.pid is not None:
             child.terminate()  # SIGTERM: the data plane finishes its transaction
