@@ -11,23 +11,31 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from streamdrift.baseline.baseline import DEFAULT_WINDOW_KLL_K, Baseline
 from streamdrift.errors import StreamdriftError
 from streamdrift.monitors.attribution.monitor import AttributionMonitor
-from streamdrift.monitors.attribution.ranking import AttributionBaseline, AttributionDriftConfig
+from streamdrift.monitors.attribution.ranking import (
+    AttributionBaseline,
+    AttributionDriftConfig,
+    AttributionState,
+)
 from streamdrift.monitors.base import DATA, LABELS, Monitor, Stage
 from streamdrift.monitors.bias.drift import BiasBaseline, BiasDriftConfig
 from streamdrift.monitors.bias.monitor import BiasMonitor
 from streamdrift.monitors.bias.spec import OutcomeSpec
+from streamdrift.monitors.bias.state import BiasState
 from streamdrift.monitors.data_quality.evaluation import EvaluationConfig
 from streamdrift.monitors.data_quality.monitor import DataQualityMonitor
+from streamdrift.monitors.model_quality._blob import QUALITY_KINDS
 from streamdrift.monitors.model_quality.baseline import ModelQualityBaseline
 from streamdrift.monitors.model_quality.monitor import DEFAULT_POSITIVE, ModelQualityMonitor
 from streamdrift.monitors.model_quality.rule import QualityRuleConfig
 from streamdrift.monitors.model_quality.sagemaker_format import ModelQualityConstraints, constraints_from_dict
+from streamdrift.monitors.model_quality.state import state_from_bytes
 from streamdrift.profile.profiles import ProfileParams
+from streamdrift.profile.sketches import BlobKind
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +102,34 @@ def build_attribution(baseline: Baseline | None, config: MonitorConfig) -> AnyMo
 
 Builder = Callable[[Baseline | None, MonitorConfig], AnyMonitor | None]
 
+
+class MergeableState(Protocol):
+    def merge(self, other: Any) -> Any: ...
+    def to_bytes(self) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class MonitorKind:
+    """One monitor kind: how to build it for a model, and (for states carried in the partials' extras) the
+    blob kinds of its states and how to read one back, so the merge can fold them whatever the model."""
+
+    build: Builder
+    blob_kinds: tuple[BlobKind, ...] = ()
+    read_state: Callable[[bytes], MergeableState] | None = None
+
+
 #: Every monitor kind, in the order their results are reported.
-MONITOR_KINDS: Final[Mapping[str, Builder]] = {
-    "data_quality": build_data_quality,
-    "model_quality": build_model_quality,
-    "bias": build_bias,
-    "attribution": build_attribution,
+MONITOR_KINDS: Final[Mapping[str, MonitorKind]] = {
+    "data_quality": MonitorKind(build_data_quality),  # its state is the partial's profile itself
+    "model_quality": MonitorKind(build_model_quality, QUALITY_KINDS, state_from_bytes),
+    "bias": MonitorKind(build_bias, (BlobKind.BIAS,), BiasState.from_bytes),
+    "attribution": MonitorKind(build_attribution, (BlobKind.ATTRIBUTION,), AttributionState.from_bytes),
 }
+
+
+def state_reader(kind: int) -> Callable[[bytes], MergeableState] | None:
+    """How to read a monitor state of blob ``kind`` (None: not a monitor state)."""
+    return next((k.read_state for k in MONITOR_KINDS.values() if kind in k.blob_kinds), None)
 
 
 @dataclass(frozen=True)
@@ -139,9 +168,9 @@ def monitors_for(baseline: Baseline | None, config: MonitorConfig) -> ModelMonit
     logged and left out, the others still run)."""
     built: list[AnyMonitor] = []
     errors: dict[str, str] = {}
-    for name, build in MONITOR_KINDS.items():
+    for name, kind in MONITOR_KINDS.items():
         try:
-            monitor = build(baseline, config)
+            monitor = kind.build(baseline, config)
         except StreamdriftError as exc:
             errors[name] = str(exc)
             log.error("%s section of baseline %s is unusable: %s", name,

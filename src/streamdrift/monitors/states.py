@@ -4,43 +4,11 @@ that stays open for an hour of late labels holds one state, not one blob per com
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Final, Protocol, Self
+from collections.abc import Sequence
 
 from streamdrift.errors import ParameterMismatchError
-from streamdrift.profile.sketches import BlobKind, read_envelope
-
-
-class _State(Protocol):
-    def merge(self, other: Self) -> Self: ...
-    def to_bytes(self) -> bytes: ...
-
-
-def _quality(blob: bytes) -> _State:
-    from streamdrift.monitors.model_quality import state_from_bytes
-
-    return state_from_bytes(blob)
-
-
-def _bias(blob: bytes) -> _State:
-    from streamdrift.monitors.bias import BiasState
-
-    return BiasState.from_bytes(blob)
-
-
-def _attribution(blob: bytes) -> _State:
-    from streamdrift.monitors.attribution import AttributionState
-
-    return AttributionState.from_bytes(blob)
-
-
-_READERS: Final[dict[int, Callable[[bytes], _State]]] = {
-    BlobKind.MODEL_QUALITY_BINARY: _quality,
-    BlobKind.MODEL_QUALITY_MULTICLASS: _quality,
-    BlobKind.MODEL_QUALITY_REGRESSION: _quality,
-    BlobKind.BIAS: _bias,
-    BlobKind.ATTRIBUTION: _attribution,
-}
+from streamdrift.monitors.registry import state_reader
+from streamdrift.profile.sketches import read_envelope
 
 
 def merge_state_blobs(blobs: Sequence[bytes]) -> bytes:
@@ -49,7 +17,7 @@ def merge_state_blobs(blobs: Sequence[bytes]) -> bytes:
     if len(blobs) == 1:
         return bytes(blobs[0])
     kind = read_envelope(blobs[0]).kind
-    reader = _READERS.get(kind)
+    reader = state_reader(kind)
     if reader is None:
         raise ParameterMismatchError(f"blobs of kind {kind} are not monitor states")
     merged = reader(blobs[0])

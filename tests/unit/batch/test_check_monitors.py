@@ -27,6 +27,7 @@ from streamdrift.events.events import DriftEvent
 from streamdrift.ingest.files import iter_chunks
 from streamdrift.monitors.attribution import ndcg
 from streamdrift.monitors.bias import FacetSpec
+from streamdrift.monitors.registry import AnyMonitor
 from streamdrift.monitors.violations import CheckKey, Violation
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -260,7 +261,7 @@ def test_file_labels_win_and_rows_fall_back_to_their_own(tmp_path: Path) -> None
     assert (counts.matched, counts.embedded, counts.records_without_label, counts.unmatched_labels) == (1, 2, 1, 1)
 
 
-def _custom_monitor() -> object:
+def _custom_monitor() -> AnyMonitor:
     from streamdrift.monitors.base import DataMonitor, MonitorResult, Rows
     from streamdrift.profile.sketches import BlobKind  # noqa: F401 - the envelope of real states
 
@@ -306,7 +307,8 @@ def test_a_monitor_kind_added_to_the_registry_runs_in_check(data: Data, tmp_path
     from streamdrift.monitors import registry
 
     custom = _custom_monitor()
-    monkeypatch.setattr(registry, "MONITOR_KINDS", {**registry.MONITOR_KINDS, "custom": lambda b, c: custom})
+    kinds = {**registry.MONITOR_KINDS, "custom": registry.MonitorKind(lambda b, c: custom)}
+    monkeypatch.setattr(registry, "MONITOR_KINDS", kinds)
     report = run_check(data.csv_unlabelled, data.csv_baseline, tmp_path / "out",
                        CheckOptions(window_records=N + 1, timestamp_column="ts", section_monitors=False))
     sizes = [N + 1] * 4 + [5 * N - 4 * (N + 1)]
