@@ -151,6 +151,12 @@ class EvaluationSettings(_Frozen):
                                          "{psi: 0.25}; others keep their defaults")
     feature_thresholds: dict[str, float] = Field(default_factory=dict, description="threshold per feature (of the "
                                                  "selected statistic); wins over the baseline's own")
+    categorical_effect_size_floor: float = Field(default=0.03, ge=0, description="minimum L-inf distance of "
+                                                 "category shares for a categorical drift violation")
+    max_categories: int = Field(default=1000, ge=1, description="categories tested one by one while the sketches "
+                                "are exact; beyond, the well-counted top categories plus 'other'")
+    top_categories: int = Field(default=200, ge=1, description="at most this many of the baseline's (and of the "
+                                "window's) categories are cells of their own in the top-categories test")
     min_window_records: int = Field(default=30, ge=0)
     raise_after: int = Field(default=1, ge=1, description="consecutive drifting windows before an alert is raised")
     clear_after: int = Field(default=2, ge=1, description="consecutive clean windows before an alert is cleared")
@@ -329,6 +335,8 @@ class Settings(BaseSettings):
             evaluation=EvaluationConfig(method=e.method, alpha=e.alpha, correction=e.correction,
                                         effect_size_floor=e.effect_size_floor, statistic=e.statistic,
                                         thresholds=dict(e.thresholds), feature_thresholds=dict(e.feature_thresholds),
+                                        categorical_effect_size_floor=e.categorical_effect_size_floor,
+                                        max_categories=e.max_categories, top_categories=e.top_categories,
                                         min_window_records=e.min_window_records),
             quality=QualityRuleConfig(alpha=lab.alpha, min_records=lab.min_labelled),
             bias=BiasDriftConfig(confidence=mon.bias_confidence, min_group_count=mon.bias_min_group_count),
