@@ -134,13 +134,17 @@ def _roles(baseline: Baseline, monitors: ModelMonitors) -> RoleColumns | None:
                          for c in (baseline.target, baseline.prediction, baseline.score)))
 
 
-def _excluded(baseline: Baseline, options: CheckOptions, roles: RoleColumns | None) -> tuple[str, ...]:
-    """Columns left out of the profile: the options' plus the baseline's role columns that are not features
-    (with ``roles`` the reader takes those out itself: excluding them would drop their values too)."""
+def _excluded(baseline: Baseline, options: CheckOptions, roles: RoleColumns | None,
+              timestamp_column: str | None) -> tuple[str, ...]:
+    """Columns left out of the profile: the options', the columns the baseline left out on purpose (time, id,
+    excluded columns; the event-time column is read apart anyway), and the baseline's role columns that are not
+    features (with ``roles`` the reader takes those out itself: excluding them would drop their values too)."""
+    unprofiled = tuple(sorted(baseline.unprofiled_columns - {timestamp_column, options.id_column}))
     if roles is not None:
-        return options.exclude
+        return (*options.exclude, *unprofiled)
     recorded = (baseline.target, baseline.prediction, baseline.score)
-    return (*options.exclude, *(c for c in recorded if c is not None and c not in baseline.profile.features))
+    return (*options.exclude, *unprofiled,
+            *(c for c in recorded if c is not None and c not in baseline.profile.features))
 
 
 class _Run:
@@ -308,6 +312,8 @@ def run_check(
         raise InputFileError(f"cannot create output directory {out}: {exc}") from exc
     fmt = options.fmt or detect_format(input_path)
     timestamp_column = options.timestamp_column
+    if timestamp_column is None and options.window_ms is not None:
+        timestamp_column = baseline.timestamp_column  # the one the baseline build declared or detected
     if timestamp_column is None and fmt == "jsonl":
         timestamp_column = "timestamp"
     if options.window_ms is not None and timestamp_column is None and fmt != "sagemaker-capture":
@@ -337,7 +343,8 @@ def run_check(
                                      timestamp_column=timestamp_column if fmt != "sagemaker-capture" else None,
                                      id_column=id_column if fmt != "sagemaker-capture" else None,
                                      on_bad_line=report.bad_line, has_header=options.has_header,
-                                     exclude=_excluded(baseline, options, roles), roles=roles)
+                                     exclude=_excluded(baseline, options, roles, timestamp_column),
+                                     roles=roles)
                 for chunk in chunks:
                     rows = run.adapter.rows(chunk)
                     if rows is not None:
