@@ -7,11 +7,15 @@ Baseline: 100k records, 20 numeric features (4 each: normal, lognormal, uniform,
     alarm under exact KS on the raw values (same alpha, same Holm correction over the same 23 tests);
 (b) feature ``normal_0`` shifted by 0.1 / 0.25 / 0.5 sigma or scaled by 1.2: detection rate of streamdrift
     (effect-size floor 0 and the default 0.05) and of exact KS (floor 0);
-(c) 5% of ``cat_0`` values replaced by a category never seen in the baseline: drift detection and any
-    violation on the feature (drift or categorical_values_check);
+(c) 5% of ``cat_0`` values replaced by a category never seen in the baseline: drift detection (floor 0 and the
+    categorical default 0.03) and any violation on the feature (drift or categorical_values_check);
 (d) SageMaker Simple (L-inf > 0.1) and Robust (L-inf - 1.8 sqrt((n+m)/nm) > 0.1) on the same windows;
 (e) median CPU time of evaluate() for one 23-feature window (default config, prepared baseline);
-(f) serialized bytes and retained items of one window KLL sketch, and of one baseline KLL sketch.
+(f) serialized bytes and retained items of one window KLL sketch, and of one baseline KLL sketch;
+(g) categorical features with 50, 500 and 5,000 categories (Zipf shares), their own 200k-record baseline and
+    20k-record windows profiled as the worker does: false alarms over unchanged windows, detection of a 5-point
+    share move of one mid-ranked category and of 10% of the rows moved into 5 unseen values, with 95% bounds
+    against issue 20's goals (``detection_categorical.py`` says how).
 
 The baseline is profiled with KLL k = ``--baseline-k`` and the windows with ``--window-k`` (the baseline is built
 once and stored once, windows are held per model x feature x open window in the stream worker).
@@ -23,8 +27,9 @@ p-value function as streamdrift (Stephens-corrected Kolmogorov distribution, wit
 use the chi-square test on exact counts. A scenario changes one feature: it is re-profiled and evaluated alone,
 and Holm runs over its p-value and the 22 unchanged features' raw p-values from the full-window evaluation.
 
-Run: ``.venv/bin/python benchmarks/bench_detection.py [--quick] [--windows N] [--baseline-k K] [--window-k K]``
-(``--kll-k K`` sets both).
+Run: ``.venv/bin/python benchmarks/bench_detection.py [--quick] [--windows N] [--baseline-k K] [--window-k K]
+[--cat-windows N M] [--only numeric|categorical]`` (``--kll-k K`` sets both k; ``--cat-windows``: unchanged and
+shifted windows of the categorical rows, default 500 and 100, --quick 100 and 50).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import datasketches as ds
+import detection_categorical  # benchmarks/ (the script's directory) is on sys.path
 import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
@@ -211,7 +217,7 @@ def _scenario_flags(null_ev: WindowEvaluation, single_ev: WindowEvaluation, feat
     names = sorted(raw)
     adjusted = stattests.adjust_pvalues(np.array([raw[k] for k in names]), "holm")
     significant = bool(adjusted[names.index(feature)] <= ALPHA)
-    return {"sig": significant, "floor": significant and r.value > EvaluationConfig().effect_size_floor,
+    return {"sig": significant, "floor": significant and r.value > EvaluationConfig().threshold(r.kind, r.statistic),
             **_sagemaker_flags(r.secondary["linf"], r.n_window, r.n_baseline)}
 
 
@@ -287,6 +293,11 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--kll-k", type=int, default=None, help="one k for baseline and windows (overrides both)")
     parser.add_argument("--rank-error-scale", type=float, default=1.0,
                         help="EvaluationConfig.rank_error_scale (1.0 = the 99%% bound, the default)")
+    parser.add_argument("--cat-windows", type=int, nargs=2, default=None, metavar=("UNCHANGED", "SHIFTED"),
+                        help="windows of the categorical rows (g): unchanged, and per shift (default 500 100; "
+                             "--quick 100 50)")
+    parser.add_argument("--only", choices=("numeric", "categorical"), default=None,
+                        help="run only the numeric rows (a)-(f) or only the categorical rows (g)")
     args = parser.parse_args()
     if args.kll_k is not None:
         args.baseline_k = args.window_k = args.kll_k
@@ -295,10 +306,20 @@ def _parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = _parse_args()
+    started = time.perf_counter()
+    if args.only != "categorical":
+        _numeric(args)
+    if args.only != "numeric":
+        print()
+        cat_windows = args.cat_windows or ((100, 50) if args.quick else (500, 100))
+        detection_categorical.run(*cat_windows)
+    print(f"total {time.perf_counter() - started:.1f} s")
+
+
+def _numeric(args: argparse.Namespace) -> None:
     windows = args.windows or (100 if args.quick else 1_000)
     run = RunConfig(ProfileParams(kll_k=args.window_k), args.rank_error_scale)
     rng = np.random.default_rng(2026)
-    started = time.perf_counter()
     base_data = generate(rng, BASELINE_ROWS)
     base_profile = profile_of(base_data, ProfileParams(kll_k=args.baseline_k))
     prepared = prepare(_baseline_from_profile(base_profile))
@@ -322,7 +343,6 @@ def main() -> None:
     print()
     for size in args.sizes:
         print("  " + _power_note(size, args.baseline_k, args.window_k, args.rank_error_scale))
-    print(f"total {time.perf_counter() - started:.1f} s")
 
 
 def _baseline_from_profile(profile: DatasetProfile) -> Baseline:
@@ -351,8 +371,9 @@ def _print_tables(results: dict[int, SizeResult]) -> None:
         print(f"{size:>8} | {a.pct('any_violation'):>12.2f}% | {a.pct('drift'):>10.2f}% | {a.pct('exact'):>7.2f}% | "
               f"{a.pct('simple'):>8.2f}% | {a.pct('robust'):>8.2f}%")
     print()
-    print("(b)-(d) detection rate (% of windows) on the changed feature")
-    header = (f"{'scenario':<17} {'window':>7} | {'ours floor=0':>12} | {'ours floor=.05':>14} | {'exact KS':>8} | "
+    print("(b)-(d) detection rate (% of windows) on the changed feature (default floor: the effect-size floor of")
+    print("    EvaluationConfig(): 0.05 for the numeric L-inf, 0.03 for categorical shares)")
+    header = (f"{'scenario':<17} {'window':>7} | {'ours floor=0':>12} | {'ours dflt floor':>15} | {'exact KS':>8} | "
               f"{'any viol.':>9} | {'SM Simple':>9} | {'SM Robust':>9}")
     print(header)
     print("-" * len(header))
@@ -360,7 +381,7 @@ def _print_tables(results: dict[int, SizeResult]) -> None:
     for name in scenario_names:
         for size, res in results.items():
             s = res.tallies[name]
-            print(f"{name:<17} {size:>7} | {s.pct('sig'):>11.1f}% | {s.pct('floor'):>13.1f}% | {s.pct('exact'):>7.1f}% | "
+            print(f"{name:<17} {size:>7} | {s.pct('sig'):>11.1f}% | {s.pct('floor'):>14.1f}% | {s.pct('exact'):>7.1f}% | "
                   f"{s.pct('any_on_feature'):>8.1f}% | {s.pct('simple'):>8.1f}% | {s.pct('robust'):>8.1f}%")
     print()
     print("(e) median evaluate() CPU time (process_time) for one 23-feature window (default config incl.")
