@@ -171,7 +171,8 @@ def suggest_domain(
         return None, False
     if inferred_type is FeatureType.BOOLEAN:
         return tuple(sorted(values)), False
-    small = distinct_estimate <= MAX_DOMAIN_SIZE and distinct_estimate <= MAX_DOMAIN_FRACTION * n_present
+    distinct = round(distinct_estimate)  # HLL: 50.000006 for 50 values
+    small = distinct <= MAX_DOMAIN_SIZE and distinct <= MAX_DOMAIN_FRACTION * n_present
     if small and len(values) <= MAX_DOMAIN_SIZE:
         return tuple(sorted(values)), False
     return None, True

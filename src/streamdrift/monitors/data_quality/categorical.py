@@ -3,7 +3,8 @@
 *Full*: while both frequent-items sketches are exact (fewer distinct values than their map holds: 768 at the
 default ``frequent_lg_max_k`` of 10) and the two hold at most ``max_categories`` values together, every category
 is a cell: chi-square homogeneity with small cells pooled (:func:`~streamdrift.monitors.data_quality.stattests.
-chi_square_homogeneity`) and the L-inf distance of the shares.
+chi_square_homogeneity`) and the L-inf distance of the shares, the values the baseline never had counted as one
+cell (rows spread over a few new values are one shift of their total size).
 
 *Top categories*: otherwise the cells are the baseline's ``top_k`` most frequent categories, the window's own
 heavy hitters (counts above the sketch's error), and one ``other`` cell holding the rest of each side, so a
@@ -93,6 +94,16 @@ def _table(window: CategoricalProfile, baseline: CategoricalProfile,
     return dict(zip(names, w.tolist(), strict=True)), dict(zip(names, b.tolist(), strict=True)), error
 
 
+def _with_unseen(window: Mapping[str, float], baseline: Mapping[str, float]) -> dict[str, float]:
+    """The window's counts with every value the baseline never had in one cell (``other``): rows spread over
+    a few new values are one shift of that size, as the top-categories mode sees them in its ``other`` cell."""
+    out = {k: v for k, v in window.items() if k in baseline}
+    unseen = sum(v for k, v in window.items() if k not in baseline)
+    if unseen:
+        out[OTHER] = out.get(OTHER, 0.0) + unseen
+    return out
+
+
 def _linf(window: Mapping[str, float], baseline: Mapping[str, float]) -> float:
     n, m = sum(window.values()), sum(baseline.values())
     if n <= 0 or m <= 0:
@@ -109,7 +120,7 @@ def compare(window: CategoricalProfile, baseline: CategoricalProfile, *, max_cat
     if exact and len(wf.keys() | bf.keys()) <= max_categories:
         w = {k: float(v) for k, v in wf.items()}
         b = {k: float(v) for k, v in bf.items()}
-        return CategoricalTest("full", stattests.categorical_linf(w, b), stattests.chi_square_homogeneity(w, b),
+        return CategoricalTest("full", _linf(_with_unseen(w, b), b), stattests.chi_square_homogeneity(w, b),
                                len(w.keys() | b.keys()), 0.0, w, b)
     items = _cells(window, baseline, top_k)
     w, b, error = _table(window, baseline, items)

@@ -30,8 +30,11 @@ def _zipf(k: int, s: float) -> NDArray[np.float64]:
 
 
 def _table(n: int, rng: np.random.Generator, *, state_to: str | None = None, product_points: float = 0.0,
-           unseen: float = 0.0) -> pa.Table:
+           unseen: float = 0.0, new_states: float = 0.0) -> pa.Table:
     state = rng.choice(STATES, n, p=_zipf(54, 1.1))
+    if new_states:  # rows spread over five states the baseline never had
+        new = np.asarray([f"N{i}" for i in rng.integers(0, 5, n)], dtype=object)
+        state = np.where(rng.random(n) < new_states, new, state).astype(object)
     product = rng.choice(PRODUCTS, n, p=_zipf(5000, 1.0))
     if state_to is not None:
         state = np.where(rng.random(n) < 0.10, state_to, state).astype(object)
@@ -76,6 +79,7 @@ def test_unchanged_windows_stay_silent(baseline: Baseline) -> None:
     ({"state_to": "S30"}, "state"),  # 10% of the rows moved to one mid-ranked state
     ({"product_points": 0.05}, "product"),  # a 5-point share move of one mid-ranked product
     ({"unseen": 0.10}, "product"),  # 10% of the rows into five products the baseline never had
+    ({"new_states": 0.10}, "state"),  # the same for the 54-value state (tested in full)
 ])
 def test_shifts_are_caught(baseline: Baseline, shift: dict[str, object], feature: str) -> None:
     for seed in range(3):
