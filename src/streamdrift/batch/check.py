@@ -109,11 +109,11 @@ class CheckOptions:
                              quality_without_baseline=self.labels is not None)
 
     def spec(self) -> WindowSpec:
+        """Windows of N rows (event time = row number, no lateness) or of ``window_ms`` of event time."""
+        size = self.window_records if self.window_records is not None else self.window_ms or 0
         if self.window_records is not None:
-            return WindowSpec(self.window_records, 0)
-        assert self.window_ms is not None  # __post_init__
-        lateness = self.window_ms if self.lateness_ms is None else self.lateness_ms
-        return WindowSpec(self.window_ms, lateness)
+            return WindowSpec(size, 0)
+        return WindowSpec(size, size if self.lateness_ms is None else self.lateness_ms)
 
 
 def _model_monitors(baseline: Baseline, options: CheckOptions) -> ModelMonitors:
@@ -195,15 +195,16 @@ class _Run:
                 self.report.bad_line(BadLine(int(line), "late", "row arrived after its window closed"))
         self.report.n_rows += added.n_added
         self._concept(self.pipeline.join_captures([rows.capture]))
-        if self.by_records and rows.timestamps is not None:
+        if self.by_records:
             self._record_bounds(rows)
         self.flush()
 
     def _record_bounds(self, rows: ChunkRows) -> None:
-        assert rows.timestamps is not None
+        stamps = rows.timestamps
+        if stamps is None:
+            return
         size = self.spec.size_ms
         keys = rows.capture.timestamps_ms // size
-        stamps = rows.timestamps
         valid = stamps != np.iinfo(np.int64).min
         for key in np.unique(keys[valid]).tolist():
             sel = stamps[valid & (keys == key)]

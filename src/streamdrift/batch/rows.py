@@ -29,6 +29,7 @@ from streamdrift.columns.chunks import (
     role_present,
     role_values,
 )
+from streamdrift.columns.columns import take
 from streamdrift.errors import InputFileError
 from streamdrift.ingest.files import iter_chunks
 
@@ -151,8 +152,6 @@ class ChunkAdapter:
 
 
 def _take_chunk(chunk: Chunk, rows: NDArray[np.intp]) -> Chunk:
-    from streamdrift.columns.columns import Columns, take
-
     def pick(values: NDArray[Any] | None) -> NDArray[Any] | None:
         return None if values is None else values[rows]
 
@@ -161,5 +160,5 @@ def _take_chunk(chunk: Chunk, rows: NDArray[np.intp]) -> Chunk:
         columns=take(chunk.columns, rows), timestamps=pick(chunk.timestamps), ids=pick(chunk.ids),
         line_numbers=chunk.line_numbers[rows], bytes_read=chunk.bytes_read, targets=pick(chunk.targets),
         predictions=pick(chunk.predictions), scores=pick(chunk.scores),
-        attributions=None if attributions is None else Columns(int(rows.size), take(attributions, rows).columns),
+        attributions=None if attributions is None else take(attributions, rows),
     )
