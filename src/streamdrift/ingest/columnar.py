@@ -71,8 +71,11 @@ def columnar_timestamps(value: object, n: int, fallback: int | None, checks: Che
         return np.full(n, fallback, dtype=np.int64)
     if not isinstance(value, list) or len(value) != n:
         raise BadRecordError("bad_batch", f"timestamp must be a list of n={n} values")
-    arr = np.asarray(value) if n else np.zeros(0, dtype=np.int64)
-    if arr.dtype.kind in "iuf":  # bool lists are dtype bool -> slow path -> bad_timestamp
+    try:
+        arr = np.asarray(value) if n else np.zeros(0, dtype=np.int64)
+    except ValueError:  # nested lists of different lengths: the per-value path names them
+        arr = np.zeros(0, dtype=np.object_)
+    if arr.dtype.kind in "iuf" and arr.ndim == 1:  # bool lists are dtype bool -> slow path -> bad_timestamp
         checks.timestamps(arr)
         return arr.astype(np.int64)
     return np.array([timestamp_ms(v, fallback, checks) for v in value], dtype=np.int64)

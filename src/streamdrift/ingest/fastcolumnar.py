@@ -93,7 +93,12 @@ def _fast_segment_of(
         timestamps = values.astype(np.int64)  # exact: valid stamps are < 2**53
     ids = doc.get("inference_id")
     prediction, score = _fast_prediction(doc.get("prediction"), n, arrays, checks)
-    attributions = doc.get("attributions")
+    raw_attributions = doc.get("attributions")
+    attributions = None
+    if raw_attributions is not None:
+        attributions = _fast_named(raw_attributions, n, arrays, checks, "attributions", NUMBERS)
+        if attributions is None:  # not an object: the orjson path names it
+            return None
     segment = Segment(
         CaptureColumns(
             timestamps_ms=timestamps,
@@ -101,8 +106,7 @@ def _fast_segment_of(
             features=features,
             prediction=prediction,
             score=score,
-            attributions=None if attributions is None else _fast_named(attributions, n, arrays, checks,
-                                                                       "attributions", NUMBERS),
+            attributions=attributions,
         ),
         source_index=np.full(n, index, dtype=np.int64),
     )
