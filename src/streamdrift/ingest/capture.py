@@ -142,7 +142,7 @@ def _groups_per_message(
                 group.records.append(obj)
                 group.sources.append(index)
             elif fmt == "columnar":
-                segment, key = parse_columnar(obj, index, stamp, len(value), checks)
+                segment, key = parse_columnar(obj, index, stamp, len(value), checks.for_json(value))
                 _add_segment(groups, key, fallback, dead, checks, segment)
             else:
                 raise BadRecordError("bad_batch", f"unknown format {str(fmt)[:40]!r}")

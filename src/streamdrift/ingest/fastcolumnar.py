@@ -68,7 +68,7 @@ def fast_columnar(value: bytes, index: int, fallback: int | None,
         if not isinstance(doc, simdjson.Object) or doc.get("format") != "columnar" or _dup_keys(doc):
             return None
         arrays = _ArrayCount()
-        out = _fast_segment_of(doc, index, fallback, len(value), checks, arrays)
+        out = _fast_segment_of(doc, index, fallback, len(value), checks.for_json(value), arrays)
     except _FAST_ERRORS:
         return None
     if out is None or np.count_nonzero(np.frombuffer(value, dtype=np.uint8) == _OPEN_BRACKET) != arrays.n:

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from streamdrift.columns.chunks import CaptureColumns
 from streamdrift.columns.columns import Column, Columns, classify_numbers, object_array
-from streamdrift.errors import BadRecordError
+from streamdrift.errors import BadRecordError, StreamdriftError
 from streamdrift.ingest.deadletters import DeadLetter, dead_letter
 from streamdrift.ingest.limits import Checks
 from streamdrift.ingest.segments import Segment
@@ -81,10 +81,9 @@ def check_record(obj: Mapping[str, Any], fallback: int | None, checks: Checks) -
     checks.texts(features.values(), "features")
     timestamp_ms(obj.get("timestamp"), fallback, checks)
     ident = inference_id(obj.get("inference_id"))
-    if ident is not None:
-        checks.inference_ids((ident,))
+    checks.text(ident, "inference_id", checks.limits.max_inference_id_chars)
     label, _ = prediction(obj.get("prediction"))
-    checks.texts((label,), "prediction")
+    checks.text(label, "prediction")
     attributions = obj.get("attributions")
     if attributions is not None:
         if not isinstance(attributions, dict):
@@ -118,11 +117,16 @@ def runs_within(name_sets: Sequence[Sequence[Mapping[str, object]]], limit: int)
     return cuts
 
 
+class _TooManyNames(StreamdriftError):
+    """Internal: the run's records name more than ``max_features`` features (or attributions) in all."""
+
+
 def _fast_segments(
     records: list[dict[str, Any]], sources: list[int], fallback: Sequence[int] | None, checks: Checks
 ) -> list[Segment]:
-    """Columns of valid records; raises BadRecordError (any reason) as soon as something is wrong."""
-    features = list(map(dict.get, records, repeat("features")))
+    """Columns of valid records, cut into runs of at most ``max_features`` names when they name more; raises
+    BadRecordError (any reason) as soon as something is wrong."""
+    features: list[dict[str, Any]] = list(map(dict.get, records, repeat("features")))  # type: ignore[arg-type]
     if not DICTS.issuperset(map(type, features)):
         raise BadRecordError("wrong_type", "features")
     attributions = list(map(dict.get, records, repeat("attributions")))
@@ -130,32 +134,23 @@ def _fast_segments(
     if has_attributions and not DICT_OR_NONE.issuperset(map(type, attributions)):
         raise BadRecordError("wrong_type", "attributions")
     attribution_rows = [a or {} for a in attributions] if has_attributions else None
-    limit = checks.limits.max_features
-    cuts = _cuts(features, attribution_rows, limit)
-    if not cuts:
+    try:
         return [_fast_segment(records, sources, fallback, checks, features, attribution_rows)]
+    except _TooManyNames:
+        pass
+    limit = checks.limits.max_features
+    if max(map(len, features)) > limit or (attribution_rows is not None and max(map(len, attribution_rows)) > limit):
+        raise BadRecordError("too_many_features", "a record has too many")  # the slow path names it
+    cuts = runs_within([features] if attribution_rows is None else [features, attribution_rows], limit)
     edges = [0, *cuts, len(records)]
     return [_fast_segment(records[a:b], sources[a:b], fallback, checks, features[a:b],
                           None if attribution_rows is None else attribution_rows[a:b])
             for a, b in pairwise(edges)]
 
 
-def _cuts(features: list[Any], attributions: list[dict[str, Any]] | None, limit: int) -> list[int]:
-    """Cuts that keep each run within ``limit`` names (none in the common case, found without a loop)."""
-    if max(map(len, features), default=0) > limit or (
-            attributions is not None and max(map(len, attributions), default=0) > limit):
-        raise BadRecordError("too_many_features", "a record has too many")  # the slow path names it
-    over = len(dict.fromkeys(chain.from_iterable(features))) > limit
-    if attributions is not None:
-        over = over or len(dict.fromkeys(chain.from_iterable(attributions))) > limit
-    if not over:
-        return []
-    return runs_within([features] if attributions is None else [features, attributions], limit)
-
-
 def _fast_segment(
     records: list[dict[str, Any]], sources: list[int], fallback: Sequence[int] | None, checks: Checks,
-    features: list[Any], attributions: list[dict[str, Any]] | None,
+    features: list[dict[str, Any]], attributions: list[dict[str, Any]] | None,
 ) -> Segment:
     ids = list(map(dict.get, records, repeat("inference_id")))
     if not TEXT_TYPES.issuperset(map(type, ids)):
@@ -182,6 +177,8 @@ def _columns_from_rows(rows: Sequence[Mapping[str, object]], allowed: frozenset[
     lists = _same_keys_columns(rows)
     if lists is None:  # rows with different keys: absent = None = MISSING
         names = list(dict.fromkeys(chain.from_iterable(rows)))
+        if len(names) > checks.limits.max_features:  # the caller cuts the rows into runs naming fewer
+            raise _TooManyNames
         checks.names(names, what)  # before the lists (names x rows) are built
         block = _numeric_block(rows, names)
         if block is not None:  # sparse numeric features: classified at once, not padded list by list

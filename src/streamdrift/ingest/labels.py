@@ -45,6 +45,7 @@ def parse_labels(
     labels: list[object] = []
     sources: list[int] = []
     dead: list[DeadLetter] = []
+    max_id, max_text = limits.max_inference_id_chars, limits.max_value_chars
     for index, value in enumerate(values):
         fallback = None if fallback_timestamps_ms is None else int(fallback_timestamps_ms[index])
         try:
@@ -53,13 +54,15 @@ def parse_labels(
             ident = inference_id(obj.get("inference_id"))
             if ident is None:
                 raise BadRecordError("missing_field", "inference_id")
-            checks.inference_ids((ident,))
+            if len(ident) > max_id:
+                checks.text(ident, "inference_id", max_id)
             label = obj.get("label")
             if label is None:
                 raise BadRecordError("missing_field", "label")
             if type(label) not in SCALARS:
                 raise BadRecordError("wrong_type", "label must be a scalar")
-            checks.texts((label,), "label")
+            if type(label) is str and len(label) > max_text:
+                checks.text(label, "label")
             ts = timestamp_ms(obj.get("timestamp"), fallback, checks)
         except BadRecordError as exc:
             dead.append(dead_letter(index, exc))

@@ -13,12 +13,15 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_native_records import assert_same_batches
 
+from streamdrift import _native
 from streamdrift.errors import ConfigError
 from streamdrift.ingest.arrow import FORMAT, encode_arrow_batch, stream_bytes
 from streamdrift.ingest.arrow_ipc import ipc_extent
-from streamdrift.ingest.limits import YEAR_3000_MS, CaptureLimits
+from streamdrift.ingest.limits import YEAR_3000_MS, CaptureLimits, Checks
 from streamdrift.ingest.native import read_records
 from streamdrift.ingest.records import (
     DEAD_LETTER_REASONS,
@@ -350,3 +353,63 @@ def test_the_limits_come_from_the_settings_and_the_environment(monkeypatch: pyte
 def test_capture_limits_refuse_nonsense(bad: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
         CaptureLimits(**bad)
+
+
+# ------------------------------------------------------------------------------------------------ the text scan
+
+
+def _longest_string(obj: object) -> int:
+    """The longest string (key or value) of a JSON value, in UTF-8 bytes."""
+    if isinstance(obj, str):
+        return len(obj.encode())
+    if isinstance(obj, dict):
+        return max([0, *map(_longest_string, obj), *map(_longest_string, obj.values())])
+    if isinstance(obj, list):
+        return max([0, *map(_longest_string, obj)])
+    return 0
+
+
+_json_text = st.text(alphabet=st.sampled_from(['a', 'é', '"', '\\', '/', '\n', 'x', ' ', '\u2028', '😀', ':', ',']),
+                     max_size=150)
+_json_value = st.recursive(st.none() | st.integers(-(2**63), 2**63 - 1) | _json_text,
+                           lambda inner: st.lists(inner, max_size=5) | st.dictionaries(_json_text, inner, max_size=4),
+                           max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(st.dictionaries(_json_text, _json_value, max_size=6), st.integers(0, 2), st.sampled_from([0, 3, 20, 63, 64, 70, 128]))
+def test_the_native_scan_bounds_every_string_of_a_json_message(obj: dict[str, Any], style: int, limit: int) -> None:
+    """json_strings_within(blob, limit) answers exactly whether every string is at most ``limit`` UTF-8 bytes when
+    the message has no backslash, and never says yes when a string has more than ``limit`` characters; so
+    Checks.for_json skips the per-value checks only when every string is within the smallest limit."""
+    blob = orjson.dumps(obj) if style == 0 else json.dumps(obj, ensure_ascii=style == 1).encode()
+    within = _native.json_strings_within(blob, limit)
+    if b"\\" not in blob:
+        assert within == (_longest_string(obj) <= limit)
+    if within:
+        assert max([0, *(len(s) for s in _strings(obj))]) <= limit
+    small = Checks.of(CaptureLimits(max_model_id_chars=20, max_inference_id_chars=20, max_name_chars=20,
+                                    max_value_chars=20))
+    if small.for_json(blob).short_texts:
+        assert max([0, *(len(s) for s in _strings(obj))]) <= 20
+
+
+def _strings(obj: object) -> list[str]:
+    if isinstance(obj, str):
+        return [obj]
+    if isinstance(obj, dict):
+        return [*obj, *(s for v in obj.values() for s in _strings(v))]
+    if isinstance(obj, list):
+        return [s for v in obj for s in _strings(v)]
+    return []
+
+
+def test_the_native_scan_on_chunk_edges_and_unterminated_strings() -> None:
+    for size in (0, 1, 62, 63, 64, 65, 127, 128, 129, 200):
+        for pad in (0, 1, 30, 63, 64):
+            blob = b" " * pad + json.dumps({"k": "a" * size, "n": [1] * 40}).encode()
+            for limit in (0, 1, 40, 63, 64, 65, 128, 129):
+                assert _native.json_strings_within(blob, limit) == (max(size, 1) <= limit), (size, pad, limit)
+    assert not _native.json_strings_within(b'{"a": "unterminated', 1000)
+    assert _native.json_strings_within(b'{"a": "x\\\\"}', 3)  # a string ending in an escaped backslash
+    assert not _native.json_strings_within(b'{"a": "x\\\\"}', 2)
