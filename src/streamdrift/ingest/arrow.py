@@ -259,8 +259,11 @@ def _column(arr: pa.Array, what: str, checks: Checks, numbers_only: bool = False
     kind = arr.type
     if pa.types.is_dictionary(kind):
         if not numbers_only and _is_text(kind.value_type):
-            _check_text(arr.dictionary, checks, what)
-            return _dictionary_strings(arr)
+            column = _dictionary_strings(arr)
+            # every dictionary value, used or not (the poll path unifies the dictionaries of a model's batches)
+            texts = column.strings if column.categories is None else column.categories.values
+            checks.texts(() if texts is None else texts, what)
+            return column
         arr = arr.cast(kind.value_type)
         kind = arr.type
     if pa.types.is_null(kind):
@@ -284,7 +287,13 @@ def _check_text(arr: pa.Array, checks: Checks, what: str, limit: int | None = No
 
     if limit is None:
         limit = checks.limits.max_value_chars
-    if pa.types.is_string_view(arr.type):
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        # UTF-8 bytes, never fewer than characters, from the offsets: characters counted only when one is longer
+        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32 if pa.types.is_string(arr.type) else np.int64,
+                                count=len(arr) + 1, offset=arr.offset * (4 if pa.types.is_string(arr.type) else 8))
+        if len(arr) == 0 or int(np.diff(offsets).max()) <= limit:
+            return
+    elif pa.types.is_string_view(arr.type):
         arr = arr.cast(pa.large_string())
     longest = pc.max(pc.utf8_length(arr)).as_py()
     if longest is not None and longest > limit:

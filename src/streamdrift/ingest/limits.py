@@ -166,7 +166,7 @@ class Checks:
 
     def timestamps(self, values: NDArray[np.float64] | NDArray[np.int64], what: str = "timestamp") -> None:
         """Epoch-millisecond values (any real dtype), compared before truncation."""
-        if values.size and not (np.all(values >= self.min_ts) and np.all(values <= self.max_ts)):
+        if values.size and not (self.min_ts <= values.min() and values.max() <= self.max_ts):  # False for NaN
             bad = values[(values < self.min_ts) | (values > self.max_ts) | np.isnan(values)]
             first = bad[0] if bad.size else values[0]
             raise BadRecordError("bad_timestamp", self._out_of_range(first.item(), what))
