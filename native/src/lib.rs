@@ -7,13 +7,19 @@
 //! model version, a record without a timestamp, ...). The caller then takes the Python path, which handles every
 //! case and names the dead-letter reasons. So this module never decides that input is bad; it only reads the
 //! common, valid case faster. `tests/unit/test_native_records.py` checks that both paths give the same batches.
+//!
+//! The limits of `streamdrift.ingest.limits.CaptureLimits` apply here as there ([`Limits`]): a poll holding a
+//! value beyond one (a long id, name or text, too many features, a timestamp out of range) is left to the
+//! Python path, which dead-letters it; so whichever path reads a poll, the decisions are the same.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
+mod arrowipc;
 mod bloom;
 mod jointable;
+mod jsonscan;
 mod sort;
 
 use pyo3::prelude::*;
@@ -157,40 +163,78 @@ impl<'de> Visitor<'de> for ValVisitor {
     }
 }
 
-/// An epoch-millisecond timestamp: an integer or a finite double in [0, 2^53), truncated toward zero (as
-/// numpy's float -> int64 cast of the Python path).
-struct Timestamp(i64);
+/// The limits of `streamdrift.ingest.limits.Checks` that the fast path applies: lengths in characters, the number
+/// of features (and attributions) of a record and of a model in the poll, and the inclusive timestamp range.
+#[derive(Clone, Copy)]
+struct Limits {
+    max_features: usize,
+    max_model_id_chars: usize,
+    max_inference_id_chars: usize,
+    max_name_chars: usize,
+    max_value_chars: usize,
+    min_ts: i64,
+    max_ts: i64,
+}
 
-struct TimestampVisitor;
+/// The limits as Python passes them: (max_features, max_model_id_chars, max_inference_id_chars, max_name_chars,
+/// max_value_chars, min_ts, max_ts).
+type LimitsArg = (usize, usize, usize, usize, usize, i64, i64);
 
-impl<'de> Visitor<'de> for TimestampVisitor {
-    type Value = Timestamp;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("epoch milliseconds")
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        if v < 0 || v as f64 >= MAX_TIMESTAMP_MS {
-            return Err(bail("timestamp out of range"));
+impl From<LimitsArg> for Limits {
+    fn from(t: LimitsArg) -> Self {
+        Limits {
+            max_features: t.0,
+            max_model_id_chars: t.1,
+            max_inference_id_chars: t.2,
+            max_name_chars: t.3,
+            max_value_chars: t.4,
+            min_ts: t.5,
+            max_ts: t.6,
         }
-        Ok(Timestamp(v))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        if v as f64 >= MAX_TIMESTAMP_MS {
-            return Err(bail("timestamp out of range"));
-        }
-        Ok(Timestamp(v as i64))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        if !(0.0..MAX_TIMESTAMP_MS).contains(&v) {
-            return Err(bail("timestamp out of range"));
-        }
-        Ok(Timestamp(v.trunc() as i64))
     }
 }
 
-impl<'de> de::Deserialize<'de> for Timestamp {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(TimestampVisitor)
+/// More than `limit` characters (code points, as Python's `len`); counted only when the bytes could be.
+fn too_long(text: &str, limit: usize) -> bool {
+    text.len() > limit && text.chars().count() > limit
+}
+
+/// An epoch-millisecond timestamp: an integer or a finite double in the limits' range (compared before the
+/// truncation toward zero, as numpy's float -> int64 cast of the Python path).
+struct TimestampSeed {
+    min: i64,
+    max: i64,
+}
+
+impl<'de> DeserializeSeed<'de> for TimestampSeed {
+    type Value = i64;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<i64, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TimestampSeed {
+    type Value = i64;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("epoch milliseconds")
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+        if v < self.min || v > self.max || v < 0 || v as f64 >= MAX_TIMESTAMP_MS {
+            return Err(bail("timestamp out of range"));
+        }
+        Ok(v)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+        if v > i64::MAX as u64 {
+            return Err(bail("timestamp out of range"));
+        }
+        self.visit_i64(v as i64)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
+        if !(0.0..MAX_TIMESTAMP_MS).contains(&v) || v < self.min as f64 || v > self.max as f64 {
+            return Err(bail("timestamp out of range"));
+        }
+        Ok(v.trunc() as i64)
     }
 }
 
@@ -278,6 +322,7 @@ struct Record<'a> {
 struct Pairs<'b, 'a> {
     out: &'b mut Vec<(Cow<'a, str>, Val<'a>)>,
     numbers_only: bool,
+    limits: Limits,
 }
 
 impl<'de, 'b> DeserializeSeed<'de> for Pairs<'b, 'de> {
@@ -293,10 +338,16 @@ impl<'de, 'b> Visitor<'de> for Pairs<'b, 'de> {
         f.write_str("an object of scalars")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let limits = self.limits;
         while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             let value: Val<'de> = map.next_value()?;
-            if self.numbers_only && matches!(value, Val::Str(_)) {
-                return Err(bail("text attribution"));
+            match &value {
+                Val::Str(_) if self.numbers_only => return Err(bail("text attribution")),
+                Val::Str(t) if too_long(t, limits.max_value_chars) => return Err(bail("long text")),
+                _ => {}
+            }
+            if too_long(&key, limits.max_name_chars) || self.out.len() >= limits.max_features {
+                return Err(bail("a long name or too many features"));
             }
             self.out.push((key, value));
         }
@@ -305,6 +356,7 @@ impl<'de, 'b> Visitor<'de> for Pairs<'b, 'de> {
 }
 
 struct RecordSeed<'b, 'a> {
+    limits: Limits,
     record: &'b mut Record<'a>,
     features: &'b mut Vec<(Cow<'a, str>, Val<'a>)>,
     attributions: &'b mut Vec<(Cow<'a, str>, Val<'a>)>,
@@ -332,19 +384,31 @@ impl<'de, 'b> Visitor<'de> for RecordSeed<'b, 'de> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let r = self.record;
+        let limits = self.limits;
         while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             match key.as_ref() {
                 "model_id" => match map.next_value::<Val<'de>>()? {
-                    Val::Str(s) if !s.is_empty() => once(&mut r.model_id, s)?,
+                    Val::Str(s) if !s.is_empty() && !too_long(&s, limits.max_model_id_chars) => {
+                        once(&mut r.model_id, s)?
+                    }
                     _ => return Err(bail("model_id")),
                 },
                 "model_version" => match map.next_value::<Val<'de>>()? {
-                    Val::Str(s) => once(&mut r.model_version, Some(s))?,
+                    Val::Str(s) if !too_long(&s, limits.max_model_id_chars) => once(&mut r.model_version, Some(s))?,
                     Val::Null => once(&mut r.model_version, None)?,
-                    Val::Num(_) => return Err(bail("numeric model_version")),
+                    _ => return Err(bail("numeric or long model_version")),
                 },
-                "timestamp" => once(&mut r.timestamp, map.next_value::<Timestamp>()?.0)?,
+                "timestamp" => {
+                    let seed = TimestampSeed {
+                        min: limits.min_ts,
+                        max: limits.max_ts,
+                    };
+                    once(&mut r.timestamp, map.next_value_seed(seed)?)?
+                }
                 "inference_id" => match map.next_value::<Val<'de>>()? {
+                    Val::Str(s) if too_long(&s, limits.max_inference_id_chars) => {
+                        return Err(bail("long inference_id"))
+                    }
                     Val::Str(s) => once(&mut r.inference_id, Some(s))?,
                     Val::Null => once(&mut r.inference_id, None)?,
                     Val::Num(_) => return Err(bail("numeric inference_id")),
@@ -358,6 +422,7 @@ impl<'de, 'b> Visitor<'de> for RecordSeed<'b, 'de> {
                     map.next_value_seed(Pairs {
                         out: &mut *self.features,
                         numbers_only: false,
+                        limits,
                     })?;
                 }
                 "attributions" => {
@@ -368,6 +433,7 @@ impl<'de, 'b> Visitor<'de> for RecordSeed<'b, 'de> {
                     r.attributions_object = map.next_value_seed(Nullable(Pairs {
                         out: &mut *self.attributions,
                         numbers_only: true,
+                        limits,
                     }))?;
                 }
                 "format" => return Err(bail("a columnar batch")),
@@ -558,7 +624,7 @@ fn read_message<'a, S: DeserializeSeed<'a, Value = ()>>(value: &'a [u8], seed: S
 }
 
 /// Parse every message; `None` at the first one the fast path does not take.
-fn read_poll<'a>(values: &[&'a [u8]]) -> Option<Vec<Group<'a>>> {
+fn read_poll<'a>(values: &[&'a [u8]], limits: Limits) -> Option<Vec<Group<'a>>> {
     let mut groups: Vec<Group<'a>> = Vec::new();
     let mut last = 0usize;
     let mut features: Vec<(Cow<'a, str>, Val<'a>)> = Vec::with_capacity(64);
@@ -570,6 +636,7 @@ fn read_poll<'a>(values: &[&'a [u8]]) -> Option<Vec<Group<'a>>> {
         read_message(
             value,
             RecordSeed {
+                limits,
                 record: &mut record,
                 features: &mut features,
                 attributions: &mut attributions,
@@ -606,11 +673,19 @@ fn read_poll<'a>(values: &[&'a [u8]]) -> Option<Vec<Group<'a>>> {
             Prediction::Scalar(v) => (v, None),
             Prediction::Pair(v, s) => (v, s),
         };
+        if let Val::Str(text) = &label {
+            if too_long(text, limits.max_value_chars) {
+                return None;
+            }
+        }
         g.labels.push(label).ok()?;
         g.any_score |= score.is_some();
         g.scores.push(score.unwrap_or(f64::NAN));
         g.any_attributions |= record.attributions_object;
         g.attributions.push_row(&mut attributions).ok()?;
+        if g.features.names.len() > limits.max_features || g.attributions.names.len() > limits.max_features {
+            return None; // the Python path cuts the model's rows into batches of at most max_features names
+        }
     }
     Some(groups)
 }
@@ -829,14 +904,16 @@ fn read_capture_records<'py>(
     values: &Bound<'py, PyList>,
     max_message_bytes: usize,
     max_total_bytes: usize,
+    limits: LimitsArg,
 ) -> PyResult<Option<Bound<'py, PyList>>> {
+    let limits = Limits::from(limits);
     let Some(held) = poll_bytes(values, max_message_bytes, max_total_bytes) else {
         return Ok(None);
     };
     let slices: Vec<&[u8]> = held.iter().map(|b| b.as_bytes()).collect();
     // The parse touches no Python object (the bytes objects are held above and immutable): other threads run
     // Python meanwhile (the data plane parses the next partition's messages while it profiles this one).
-    let Some(groups) = py.detach(|| read_poll(&slices)) else {
+    let Some(groups) = py.detach(|| read_poll(&slices, limits)) else {
         return Ok(None);
     };
     let out = PyList::empty(py);
@@ -858,7 +935,7 @@ struct LabelRecord<'a> {
     timestamp: Option<i64>,
 }
 
-struct LabelVisitor<'b, 'a>(&'b mut LabelRecord<'a>);
+struct LabelVisitor<'b, 'a>(&'b mut LabelRecord<'a>, Limits);
 
 impl<'de, 'b> DeserializeSeed<'de> for LabelVisitor<'b, 'de> {
     type Value = ();
@@ -873,26 +950,36 @@ impl<'de, 'b> Visitor<'de> for LabelVisitor<'b, 'de> {
         f.write_str("a label record")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let r = self.0;
+        let (r, limits) = (self.0, self.1);
         while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             match key.as_ref() {
                 "model_id" => match map.next_value::<Val<'de>>()? {
-                    Val::Str(s) if !s.is_empty() => once(&mut r.model_id, s)?,
+                    Val::Str(s) if !s.is_empty() && !too_long(&s, limits.max_model_id_chars) => {
+                        once(&mut r.model_id, s)?
+                    }
                     _ => return Err(bail("model_id")),
                 },
                 "model_version" => match map.next_value::<Val<'de>>()? {
-                    Val::Str(_) | Val::Null => once(&mut r.model_version, ())?,
-                    Val::Num(_) => return Err(bail("numeric model_version")),
+                    Val::Str(s) if !too_long(&s, limits.max_model_id_chars) => once(&mut r.model_version, ())?,
+                    Val::Null => once(&mut r.model_version, ())?,
+                    _ => return Err(bail("numeric or long model_version")),
                 },
                 "inference_id" => match map.next_value::<Val<'de>>()? {
-                    Val::Str(s) => once(&mut r.inference_id, s)?,
+                    Val::Str(s) if !too_long(&s, limits.max_inference_id_chars) => once(&mut r.inference_id, s)?,
                     _ => return Err(bail("inference_id")),
                 },
                 "label" => match map.next_value::<Val<'de>>()? {
                     Val::Null => return Err(bail("null label")),
+                    Val::Str(t) if too_long(&t, limits.max_value_chars) => return Err(bail("long label")),
                     v => once(&mut r.label, v)?,
                 },
-                "timestamp" => once(&mut r.timestamp, map.next_value::<Timestamp>()?.0)?,
+                "timestamp" => {
+                    let seed = TimestampSeed {
+                        min: limits.min_ts,
+                        max: limits.max_ts,
+                    };
+                    once(&mut r.timestamp, map.next_value_seed(seed)?)?
+                }
                 _ => {
                     map.next_value::<Checked>()?;
                 }
@@ -910,7 +997,7 @@ struct Labels<'a> {
     labels: Col<'a>,
 }
 
-fn read_label_poll<'a>(values: &[&'a [u8]]) -> Option<Labels<'a>> {
+fn read_label_poll<'a>(values: &[&'a [u8]], limits: Limits) -> Option<Labels<'a>> {
     let n = values.len();
     let mut out = Labels {
         model_ids: Vec::with_capacity(n),
@@ -920,7 +1007,7 @@ fn read_label_poll<'a>(values: &[&'a [u8]]) -> Option<Labels<'a>> {
     };
     for value in values {
         let mut record = LabelRecord::default();
-        read_message(value, LabelVisitor(&mut record))?;
+        read_message(value, LabelVisitor(&mut record, limits))?;
         out.model_ids.push(record.model_id?);
         out.inference_ids.push(record.inference_id?);
         out.timestamps.push(record.timestamp?);
@@ -938,12 +1025,14 @@ fn read_label_records<'py>(
     values: &Bound<'py, PyList>,
     max_message_bytes: usize,
     max_total_bytes: usize,
+    limits: LimitsArg,
 ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let limits = Limits::from(limits);
     let Some(held) = poll_bytes(values, max_message_bytes, max_total_bytes) else {
         return Ok(None);
     };
     let slices: Vec<&[u8]> = held.iter().map(|b| b.as_bytes()).collect();
-    let Some(rows) = py.detach(|| read_label_poll(&slices)) else {
+    let Some(rows) = py.detach(|| read_label_poll(&slices, limits)) else {
         return Ok(None);
     };
     let models = PyList::empty(py);
@@ -971,6 +1060,8 @@ fn read_label_records<'py>(
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_capture_records, m)?)?;
     m.add_function(wrap_pyfunction!(read_label_records, m)?)?;
+    m.add_function(wrap_pyfunction!(arrowipc::arrow_extent, m)?)?;
+    m.add_function(wrap_pyfunction!(jsonscan::json_strings_within, m)?)?;
     m.add_class::<jointable::JoinTable>()?;
     m.add_class::<bloom::BloomFilter>()?;
     m.add_function(wrap_pyfunction!(jointable::key_hashes, m)?)?;

@@ -11,13 +11,19 @@ RawGroup: TypeAlias = tuple[
     RawTable | None,
 ]
 
+# (max_features, max_model_id_chars, max_inference_id_chars, max_name_chars, max_value_chars, min_ts, max_ts)
+Limits: TypeAlias = tuple[int, int, int, int, int, int, int]
+
 def read_capture_records(
-    values: list[bytes], max_message_bytes: int, max_total_bytes: int
+    values: list[bytes], max_message_bytes: int, max_total_bytes: int, limits: Limits
 ) -> list[RawGroup] | None: ...
 
 def read_label_records(
-    values: list[bytes], max_message_bytes: int, max_total_bytes: int
+    values: list[bytes], max_message_bytes: int, max_total_bytes: int, limits: Limits
 ) -> tuple[list[str], list[str], bytearray, RawColumn] | None: ...
+
+def arrow_extent(value: bytes) -> tuple[int, int, int] | None: ...
+def json_strings_within(value: bytes, limit: int) -> bool: ...
 
 class JoinTable:
     @property

@@ -34,6 +34,7 @@ from pydantic_settings import (
 )
 
 from streamdrift.errors import ConfigError
+from streamdrift.ingest.limits import YEAR_3000_MS, CaptureLimits
 from streamdrift.redaction import REDACTED as REDACTED  # re-exported: what a redacted value shows
 from streamdrift.redaction import redact_kafka_options
 
@@ -221,6 +222,57 @@ class MonitorSettings(_Frozen):
     attribution_min_records: int = Field(default=100, ge=1)
 
 
+class LimitSettings(_Frozen):
+    """What one capture or label message may hold (:class:`streamdrift.ingest.limits.CaptureLimits`). A message
+    beyond a limit is dead-lettered with a reason (``too_many_rows``, ``too_large``, ``too_many_features``,
+    ``too_long``, ``bad_timestamp``): never an exception, a stall or a large allocation. Lengths are characters."""
+
+    max_rows_per_message: int = Field(default=100_000, ge=1, description="rows a columnar batch may declare")
+    rows_per_byte: int = Field(default=1, ge=1, description="rows a batch may declare per byte of its size "
+                               "(decompressed size for an Arrow batch): a 63-byte batch cannot declare 50M rows")
+    max_decoded_bytes: int = Field(default=64 << 20, ge=1024, description="an Arrow batch's size with its buffers "
+                                   "decompressed (checked from its headers, before decompressing)")
+    max_features: int = Field(default=1000, ge=1, description="features (and attributions) of a record or batch: "
+                              "more and it is dead-lettered; a model's rows of one poll naming more in all are cut "
+                              "into several batches")
+    max_model_id_chars: int = Field(default=128, ge=1, description="model_id and model_version")
+    max_inference_id_chars: int = Field(default=256, ge=1)
+    max_name_chars: int = Field(default=256, ge=1, description="feature and attribution names")
+    max_value_chars: int = Field(default=1024, ge=1, description="text values: categories, text predictions, labels")
+    min_timestamp_ms: int = Field(default=0, ge=0, description="earliest event time taken (epoch ms)")
+    max_timestamp_ms: int = Field(default=YEAR_3000_MS, ge=1, le=(1 << 53) - 1, description="latest event time "
+                                  "taken (epoch ms; default the year 3000, past any timestamp in milliseconds and "
+                                  "below any in microseconds)")
+    max_future: Duration = Field(default=3600.0, description="how far ahead of the worker's clock an event time "
+                                 "may be")
+
+    @model_validator(mode="after")
+    def _check(self) -> LimitSettings:
+        if self.min_timestamp_ms >= self.max_timestamp_ms:
+            raise ValueError("limits.min_timestamp_ms must be below limits.max_timestamp_ms")
+        return self
+
+    @property
+    def max_future_ms(self) -> int:
+        return round(self.max_future * 1000)
+
+    def capture_limits(self) -> CaptureLimits:
+        """The limits as :func:`streamdrift.ingest.records.parse_capture` and ``parse_labels`` take them."""
+        return CaptureLimits(
+            max_rows_per_message=self.max_rows_per_message,
+            rows_per_byte=self.rows_per_byte,
+            max_decoded_bytes=self.max_decoded_bytes,
+            max_features=self.max_features,
+            max_model_id_chars=self.max_model_id_chars,
+            max_inference_id_chars=self.max_inference_id_chars,
+            max_name_chars=self.max_name_chars,
+            max_value_chars=self.max_value_chars,
+            min_timestamp_ms=self.min_timestamp_ms,
+            max_timestamp_ms=self.max_timestamp_ms,
+            max_future_ms=self.max_future_ms,
+        )
+
+
 class Settings(BaseSettings):
     """Everything a streamdrift worker needs. Frozen: build a new one with :func:`load_settings`."""
 
@@ -245,6 +297,7 @@ class Settings(BaseSettings):
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     labels: LabelSettings = Field(default_factory=LabelSettings)
     monitors: MonitorSettings = Field(default_factory=MonitorSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
     commit_interval: Duration = Field(default=2.0, gt=0, description="data-plane transaction interval")
     commit_max_records: int = Field(
         default=200_000, ge=1, description="commit earlier once this many records are pending: bounds the memory of "

@@ -21,34 +21,50 @@ Fields (any other field is ignored):
 - ``attributions``: a struct of numeric children; optional.
 
 Anything else (another Arrow type, a bad timestamp, NaN) dead-letters the whole batch with the same reason
-tags as the JSON path. :func:`encode_arrow_batch` returns None when the rows cannot be typed column by column
-(a feature holding both text and numbers): the SDK then sends that batch as a JSON columnar batch.
+tags as the JSON path, and so does a value beyond the limits (:mod:`streamdrift.ingest.limits`): before pyarrow
+reads a message, its headers are read (:mod:`streamdrift.ingest.arrow_ipc`) and a message whose buffers would
+decompress past ``max_decoded_bytes`` (``too_large``) or that declares more rows than allowed for that size
+(``too_many_rows``, e.g. an empty struct of 2^40 rows) is refused without being decompressed.
+:func:`encode_arrow_batch` (:mod:`streamdrift.ingest.arrow_encode`) returns None when the rows cannot be typed
+column by column (a feature holding both text and numbers): the SDK then sends that batch as a JSON columnar
+batch.
 
 pyarrow is imported on first use, so a worker that never sees an Arrow batch does not load it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Final, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
-from streamdrift.columns.chunks import MAX_TIMESTAMP_MS, CaptureColumns
+from streamdrift.columns.chunks import CaptureColumns
 from streamdrift.columns.columns import Categories, Column, Columns, Kind, classify_numbers
 from streamdrift.errors import BadRecordError
+from streamdrift.ingest.arrow_encode import (
+    ARROW_MAGIC,
+    FORMAT,
+    VERSION,
+    arrow_message,
+    encode_arrow_batch,
+    finite_or_null,
+    scalar_array,
+    stream_bytes,
+    struct_array,
+)
+from streamdrift.ingest.arrow_ipc import ipc_extent
+from streamdrift.ingest.limits import DEFAULT_CHECKS, Checks
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["ARROW_MAGIC", "FORMAT", "VERSION", "ArrowBatch", "ArrowGroup", "decode_arrow_batch", "encode_arrow_batch",
-           "is_arrow_batch", "read_arrow_poll", "stream_bytes"]
+__all__ = ["ARROW_MAGIC", "FORMAT", "VERSION", "ArrowBatch", "ArrowGroup", "arrow_message", "decode_arrow_batch",
+           "encode_arrow_batch", "finite_or_null", "is_arrow_batch", "read_arrow_poll", "scalar_array", "stream_bytes",
+           "struct_array"]
 
-ARROW_MAGIC: Final[bytes] = b"\xff\xff\xff\xff"  # Arrow IPC continuation marker: first bytes of every stream
-FORMAT: Final[str] = "columnar-arrow"
-VERSION: Final[str] = "1"
 _MS_PER_UNIT: Final[dict[str, float]] = {"s": 1e3, "ms": 1.0, "us": 1e-3, "ns": 1e-6}
 
 
@@ -69,14 +85,14 @@ class ArrowBatch:
 # ----------------------------------------------------------------------------------------------- decode
 
 
-def decode_arrow_batch(value: bytes, fallback_ms: int | None) -> ArrowBatch:
+def decode_arrow_batch(value: bytes, fallback_ms: int | None, checks: Checks = DEFAULT_CHECKS) -> ArrowBatch:
     """Read one Arrow batch message; BadRecordError (with a dead-letter reason) when it cannot be used."""
     import pyarrow as pa
 
-    table = _read_table(value)
-    model_id, model_version = _model_of(table.schema.metadata or {})
+    table = _read_table(value, checks)
+    model_id, model_version = _model_of(table.schema.metadata or {}, checks)
     try:
-        return ArrowBatch(model_id, model_version, _decode_table(table, fallback_ms))
+        return ArrowBatch(model_id, model_version, _decode_table(table, fallback_ms, checks))
     except (pa.ArrowException, ValueError, IndexError, KeyError) as exc:  # a form the checks above missed
         raise BadRecordError("bad_batch", f"unreadable Arrow batch: {type(exc).__name__}: {exc}"[:200]) from None
 
@@ -91,7 +107,8 @@ class ArrowGroup:
     source_index: NDArray[np.int64]
 
 
-def read_arrow_poll(values: Sequence[bytes], max_bytes: int) -> list[ArrowGroup] | None:
+def read_arrow_poll(values: Sequence[bytes], max_bytes: int,
+                    checks: Checks = DEFAULT_CHECKS) -> list[ArrowGroup] | None:
     """A poll of only Arrow batches, decoded one (model, version) at a time instead of one message at a time:
     the tables of a model's messages are concatenated and their columns read once (a batch costs a few pyarrow
     and numpy calls per column, so per message they add up). Groups in the order of their first message.
@@ -109,8 +126,8 @@ def read_arrow_poll(values: Sequence[bytes], max_bytes: int) -> list[ArrowGroup]
         for index, value in enumerate(values):
             if not is_arrow_batch(value) or len(value) > max_bytes:
                 return None
-            table = _read_table(value)
-            key = _model_of(table.schema.metadata or {})
+            table = _read_table(value, checks)
+            key = _model_of(table.schema.metadata or {}, checks)
             same = tables.setdefault(key, [])
             if same and not table.schema.equals(same[0].schema, check_metadata=False):
                 return None
@@ -119,19 +136,25 @@ def read_arrow_poll(values: Sequence[bytes], max_bytes: int) -> list[ArrowGroup]
         out: list[ArrowGroup] = []
         for (model_id, model_version), parts in tables.items():
             table = parts[0] if len(parts) == 1 else pa.concat_tables(parts).unify_dictionaries()
-            rows = _decode_table(table, None)
+            rows = _decode_table(table, None, checks)
             out.append(ArrowGroup(model_id, model_version, rows, np.concatenate(sources[(model_id, model_version)])))
     except (BadRecordError, pa.ArrowException, ValueError, IndexError, KeyError):
         return None  # the per-message path names the dead letter
     return out
 
 
-def _read_table(value: bytes) -> pa.Table:
+def _read_table(value: bytes, checks: Checks) -> pa.Table:
     """The message's table, fully validated: reading a stream checks only its structure, so text that is not
     UTF-8 or a dictionary index past its dictionary would otherwise reach the decoding (or, in a poll's
-    dictionary unification, memory past an array's end)."""
+    dictionary unification, memory past an array's end). Its declared sizes are checked against the limits
+    first, before pyarrow allocates or decompresses anything."""
     import pyarrow as pa
 
+    extent = ipc_extent(value)
+    if extent.decoded_bytes > checks.limits.max_decoded_bytes:
+        raise BadRecordError("too_large", f"an Arrow batch of {len(value)} bytes decompresses to "
+                             f"{extent.decoded_bytes} > max {checks.limits.max_decoded_bytes}")
+    checks.rows(max(extent.rows, extent.max_length), extent.decoded_bytes, "the Arrow batch")
     try:
         table = pa.ipc.open_stream(pa.py_buffer(value)).read_all()
         table.validate(full=True)
@@ -143,24 +166,24 @@ def _read_table(value: bytes) -> pa.Table:
     return table
 
 
-def _decode_table(table: pa.Table, fallback_ms: int | None) -> CaptureColumns:
+def _decode_table(table: pa.Table, fallback_ms: int | None, checks: Checks) -> CaptureColumns:
     """The rows of a table of one model (one message, or a poll's messages of one schema)."""
     n = table.num_rows
-    features = _struct_columns(table, "features", n, numbers_only=False)
+    features = _struct_columns(table, "features", n, checks, numbers_only=False)
     if features is None:
         raise BadRecordError("missing_field", "features")
-    prediction, score = _prediction(table, n)
+    prediction, score = _prediction(table, n, checks)
     return CaptureColumns(
-        timestamps_ms=_timestamps(table, n, fallback_ms),
-        inference_ids=_inference_ids(table, n),
+        timestamps_ms=_timestamps(table, n, fallback_ms, checks),
+        inference_ids=_inference_ids(table, n, checks),
         features=features,
         prediction=prediction,
         score=score,
-        attributions=_struct_columns(table, "attributions", n, numbers_only=True),
+        attributions=_struct_columns(table, "attributions", n, checks, numbers_only=True),
     )
 
 
-def _model_of(meta: Mapping[bytes, bytes]) -> tuple[str, str | None]:
+def _model_of(meta: Mapping[bytes, bytes], checks: Checks) -> tuple[str, str | None]:
     fmt = meta.get(b"streamdrift.format")
     if fmt != FORMAT.encode():
         raise BadRecordError("bad_batch", f"Arrow schema metadata streamdrift.format is {fmt!r}, not {FORMAT!r}")
@@ -177,6 +200,7 @@ def _model_of(meta: Mapping[bytes, bytes]) -> tuple[str, str | None]:
         raise BadRecordError("wrong_type", "model_id / model_version must be UTF-8 text") from None
     if not model_id:
         raise BadRecordError("wrong_type", "model_id must be a non-empty string")
+    checks.model_key(model_id, model_version)
     return model_id, model_version
 
 
@@ -188,7 +212,7 @@ def _field(table: pa.Table, name: str) -> pa.Array | None:
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
-def _struct_columns(table: pa.Table, name: str, n: int, *, numbers_only: bool) -> Columns | None:
+def _struct_columns(table: pa.Table, name: str, n: int, checks: Checks, *, numbers_only: bool) -> Columns | None:
     import pyarrow as pa
 
     arr = _field(table, name)
@@ -197,13 +221,14 @@ def _struct_columns(table: pa.Table, name: str, n: int, *, numbers_only: bool) -
     if not pa.types.is_struct(arr.type):
         raise BadRecordError("bad_batch", f"{name} must be an Arrow struct, not {arr.type}")
     names = [f.name for f in arr.type]
+    checks.names(names, name)
     children = arr.flatten()  # applies the struct's own null rows to every child
     dense = [i for i, child in enumerate(children) if child.null_count == 0 and _is_number(child.type)]
     columns: dict[str, Column | None] = dict.fromkeys(names)
     columns.update(_dense_numbers([names[i] for i in dense], [children[i] for i in dense], name))
     for i, child in enumerate(children):
         if columns[names[i]] is None:
-            columns[names[i]] = _column(child, f"{name}.{names[i]}", numbers_only)
+            columns[names[i]] = _column(child, f"{name}.{names[i]}", checks, numbers_only)
     return Columns(n, cast("dict[str, Column]", columns))
 
 
@@ -227,14 +252,18 @@ def _dense_numbers(names: list[str], arrays: list[pa.Array], what: str) -> dict[
     return {name: Column(block[row], kinds[row], None) for row, name in enumerate(names)}
 
 
-def _column(arr: pa.Array, what: str, numbers_only: bool = False) -> Column:
+def _column(arr: pa.Array, what: str, checks: Checks, numbers_only: bool = False) -> Column:
     """One Arrow array as a :class:`Column`, classified as the same values in JSON would be."""
     import pyarrow as pa
 
     kind = arr.type
     if pa.types.is_dictionary(kind):
         if not numbers_only and _is_text(kind.value_type):
-            return _dictionary_strings(arr)
+            column = _dictionary_strings(arr)
+            # every dictionary value, used or not (the poll path unifies the dictionaries of a model's batches)
+            texts = column.strings if column.categories is None else column.categories.values
+            checks.texts(() if texts is None else texts, what)
+            return column
         arr = arr.cast(kind.value_type)
         kind = arr.type
     if pa.types.is_null(kind):
@@ -246,8 +275,29 @@ def _column(arr: pa.Array, what: str, numbers_only: bool = False) -> Column:
     if pa.types.is_boolean(kind):
         return _boolean_column(arr)
     if _is_text(kind):
+        _check_text(arr, checks, what)
         return _text_column(np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object), arr.is_null())
     raise BadRecordError("wrong_type", f"{what}: Arrow type {kind} is not a scalar this format takes")
+
+
+def _check_text(arr: pa.Array, checks: Checks, what: str, limit: int | None = None) -> None:
+    """Every text value of ``arr`` at most ``limit`` (default: ``max_value_chars``) characters long."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if limit is None:
+        limit = checks.limits.max_value_chars
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        # UTF-8 bytes, never fewer than characters, from the offsets: characters counted only when one is longer
+        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32 if pa.types.is_string(arr.type) else np.int64,
+                                count=len(arr) + 1, offset=arr.offset * (4 if pa.types.is_string(arr.type) else 8))
+        if len(arr) == 0 or int(np.diff(offsets).max()) <= limit:
+            return
+    elif pa.types.is_string_view(arr.type):
+        arr = arr.cast(pa.large_string())
+    longest = pc.max(pc.utf8_length(arr)).as_py()
+    if longest is not None and longest > limit:
+        raise BadRecordError("too_long", f"{what}: a text value of {longest} characters > max {limit}")
 
 
 def _is_text(kind: pa.DataType) -> bool:
@@ -304,13 +354,14 @@ def _text_column(strings: NDArray[np.object_], nulls: pa.BooleanArray | None,
     return Column(np.full(n, np.nan), kinds, None if missing.all() else strings)
 
 
-def _timestamps(table: pa.Table, n: int, fallback_ms: int | None) -> NDArray[np.int64]:
+def _timestamps(table: pa.Table, n: int, fallback_ms: int | None, checks: Checks) -> NDArray[np.int64]:
     import pyarrow as pa
 
     arr = _field(table, "timestamp")
     if arr is None or pa.types.is_null(arr.type):
         if fallback_ms is None:
             raise BadRecordError("missing_field", "timestamp")
+        checks.timestamp(fallback_ms, "the Kafka timestamp")
         return np.full(n, fallback_ms, dtype=np.int64)
     kind = arr.type
     if pa.types.is_timestamp(kind):
@@ -323,13 +374,13 @@ def _timestamps(table: pa.Table, n: int, fallback_ms: int | None) -> NDArray[np.
     if arr.null_count:
         if fallback_ms is None:
             raise BadRecordError("missing_field", "timestamp")
+        checks.timestamp(fallback_ms, "the Kafka timestamp")
         values = np.where(np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool), fallback_ms, values)
-    if values.size and not (np.all(values >= 0) and np.all(values < MAX_TIMESTAMP_MS)):
-        raise BadRecordError("bad_timestamp", "timestamps must be epoch milliseconds >= 0")
+    checks.timestamps(values)
     return values.astype(np.int64)
 
 
-def _inference_ids(table: pa.Table, n: int) -> NDArray[np.object_]:
+def _inference_ids(table: pa.Table, n: int, checks: Checks) -> NDArray[np.object_]:
     import pyarrow as pa
 
     arr = _field(table, "inference_id")
@@ -343,123 +394,21 @@ def _inference_ids(table: pa.Table, n: int) -> NDArray[np.object_]:
         raise BadRecordError("wrong_type", f"inference_id must be text, not Arrow {arr.type}")
     if pa.types.is_null(arr.type):
         return np.full(n, None, dtype=object)
+    _check_text(arr, checks, "inference_id", checks.limits.max_inference_id_chars)
     return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
 
 
-def _prediction(table: pa.Table, n: int) -> tuple[Column | None, NDArray[np.float64] | None]:
+def _prediction(table: pa.Table, n: int, checks: Checks) -> tuple[Column | None, NDArray[np.float64] | None]:
     import pyarrow as pa
 
     arr = _field(table, "prediction")
     if arr is None:
         return None, None
     if not pa.types.is_struct(arr.type):
-        return _column(arr, "prediction"), None
+        return _column(arr, "prediction", checks), None
     parts = dict(zip((f.name for f in arr.type), arr.flatten(), strict=True))
-    label = None if "label" not in parts else _column(parts["label"], "prediction.label")
+    label = None if "label" not in parts else _column(parts["label"], "prediction.label", checks)
     score = None
     if "score" in parts:
-        score = _column(parts["score"], "prediction.score", numbers_only=True).numbers
+        score = _column(parts["score"], "prediction.score", checks, numbers_only=True).numbers
     return label, score
-
-
-# ----------------------------------------------------------------------------------------------- encode
-
-
-def encode_arrow_batch(
-    model_id: str, rows: Sequence[Mapping[str, Any]], *, model_version: str | None = None
-) -> bytes | None:
-    """An Arrow batch of capture ``rows`` (shaped as for :func:`streamdrift.ingest.records.encode_columnar_batch`),
-    or None when a column cannot take one Arrow type (then send a JSON columnar batch)."""
-    return arrow_message(model_id, model_version, lambda: _row_fields(rows))
-
-
-def arrow_message(model_id: str, model_version: str | None, fields_of: Callable[[], dict[str, pa.Array]],
-                  ) -> bytes | None:
-    """The Arrow batch message of the fields ``fields_of()`` builds, with the batch metadata; None when they
-    cannot be built (a column that takes no one Arrow type)."""
-    import pyarrow as pa
-
-    try:
-        fields = fields_of()
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return None
-    meta = {"streamdrift.format": FORMAT, "schema_version": VERSION, "model_id": model_id}
-    if model_version is not None:
-        meta["model_version"] = model_version
-    return stream_bytes(pa.RecordBatch.from_arrays(list(fields.values()), names=list(fields), metadata=meta))
-
-
-def stream_bytes(batch: pa.RecordBatch) -> bytes:
-    """One record batch as an Arrow IPC stream: the message an Arrow columnar batch is."""
-    import pyarrow as pa
-
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, batch.schema) as writer:
-        writer.write_batch(batch)
-    return bytes(sink.getvalue())
-
-
-def _row_fields(rows: Sequence[Mapping[str, Any]]) -> dict[str, pa.Array]:
-    import pyarrow as pa
-
-    fields: dict[str, pa.Array] = {
-        "timestamp": pa.array([int(r["timestamp"]) for r in rows], type=pa.int64()),
-        "inference_id": pa.array([r.get("inference_id") for r in rows], type=pa.string()),
-        "features": _struct_of([r.get("features") or {} for r in rows], numbers_only=False),
-    }
-    predictions = [r.get("prediction") for r in rows]
-    if any(isinstance(p, Mapping) for p in predictions):
-        pairs = [p if isinstance(p, Mapping) else {"label": p} for p in predictions]
-        fields["prediction"] = pa.StructArray.from_arrays(
-            [scalar_array([p.get("label") for p in pairs]),
-             finite_or_null(pa.array([p.get("score") for p in pairs], type=pa.float64()))],
-            names=["label", "score"])
-    elif any(p is not None for p in predictions):
-        fields["prediction"] = scalar_array(predictions)
-    if any(r.get("attributions") is not None for r in rows):
-        fields["attributions"] = _struct_of([r.get("attributions") or {} for r in rows], numbers_only=True)
-    return fields
-
-
-def _struct_of(mappings: Sequence[Mapping[str, object]], *, numbers_only: bool) -> pa.Array:
-    import pyarrow as pa
-
-    names: dict[str, None] = {}
-    for m in mappings:
-        names.update(dict.fromkeys(m))
-    arrays = [finite_or_null(pa.array([m.get(name) for m in mappings], type=pa.float64())) if numbers_only
-              else scalar_array([m.get(name) for m in mappings]) for name in names]
-    return struct_array(arrays, list(names), len(mappings))
-
-
-def struct_array(arrays: list[pa.Array], names: list[str], n: int) -> pa.Array:
-    """The struct column of ``n`` rows with these fields (none: an empty struct per row)."""
-    import pyarrow as pa
-
-    if not names:
-        return pa.array([{}] * n, type=pa.struct([]))
-    return pa.StructArray.from_arrays(arrays, names=names)
-
-
-def scalar_array(values: list[object]) -> pa.Array:
-    """Values of one column; text is dictionary-encoded (categories repeat), bool never mixes with numbers."""
-    import pyarrow as pa
-
-    types = set(map(type, values)) - {type(None)}
-    if bool in types and types != {bool}:
-        raise pa.ArrowTypeError("booleans mixed with other values")
-    if types == {str}:
-        return pa.array(values, type=pa.string()).dictionary_encode()
-    if types and types <= {int, float} and float in types:
-        return finite_or_null(pa.array(values, type=pa.float64()))
-    return finite_or_null(pa.array(values))
-
-
-def finite_or_null(arr: pa.Array) -> pa.Array:
-    """NaN and infinities become null (missing), as the SDK's JSON encoding writes them."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if not pa.types.is_floating(arr.type):
-        return arr
-    return pc.if_else(pc.is_finite(arr), arr, pa.scalar(None, arr.type))

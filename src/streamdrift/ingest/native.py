@@ -7,6 +7,10 @@ mixing text and numbers, no integer model version and no ``-0`` (which serde_jso
 whose other values pass orjson's checks too; it answers None for any other poll, and the Python path then reads
 it and names the dead letters. Both give the same batches (``tests/unit/test_native_records.py``),
 and :func:`read_labels` does the same for :func:`streamdrift.ingest.records.parse_labels`.
+
+The limits (:class:`streamdrift.ingest.limits.Checks`: lengths, features per record and per model in the poll,
+the timestamp range) are checked there too: a poll holding a value beyond one is left to the Python path, which
+dead-letters it.
 """
 
 from __future__ import annotations
@@ -18,14 +22,23 @@ import numpy as np
 from streamdrift import _native
 from streamdrift.columns.chunks import CaptureBatch, LabelBatch
 from streamdrift.columns.columns import Categories, Column, Columns, object_array
+from streamdrift.ingest.limits import DEFAULT_CHECKS, Checks
 
 
-def read_records(values: Sequence[bytes], max_message_bytes: int, max_total_bytes: int) -> list[CaptureBatch] | None:
+def native_limits(checks: Checks) -> tuple[int, int, int, int, int, int, int]:
+    """The limits as the native reader takes them."""
+    lim = checks.limits
+    return (lim.max_features, lim.max_model_id_chars, lim.max_inference_id_chars, lim.max_name_chars,
+            lim.max_value_chars, checks.min_ts, checks.max_ts)
+
+
+def read_records(values: Sequence[bytes], max_message_bytes: int, max_total_bytes: int,
+                 checks: Checks = DEFAULT_CHECKS) -> list[CaptureBatch] | None:
     """One :class:`CaptureBatch` per (model id, model version) in first-seen order, or None when the poll holds
     anything the native reader does not take (see the module docstring), is empty, or has a message longer than
-    ``max_message_bytes`` or more than ``max_total_bytes`` in all."""
+    ``max_message_bytes`` or more than ``max_total_bytes`` in all, or a value beyond one of the ``checks``."""
     listed = values if isinstance(values, list) else list(values)
-    raw = _native.read_capture_records(listed, max_message_bytes, max_total_bytes)
+    raw = _native.read_capture_records(listed, max_message_bytes, max_total_bytes, native_limits(checks))
     if raw is None:
         return None
     return [_batch(*item) for item in raw]
@@ -74,11 +87,12 @@ def _column(raw: _native.RawColumn) -> Column:
     )
 
 
-def read_labels(values: Sequence[bytes], max_message_bytes: int, max_total_bytes: int) -> LabelBatch | None:
+def read_labels(values: Sequence[bytes], max_message_bytes: int, max_total_bytes: int,
+                checks: Checks = DEFAULT_CHECKS) -> LabelBatch | None:
     """Every message a valid label record (string inference id, non-null number or text label, numeric
     timestamp), else None: the Python path reads the poll and names the dead letters."""
     listed = values if isinstance(values, list) else list(values)
-    raw = _native.read_label_records(listed, max_message_bytes, max_total_bytes)
+    raw = _native.read_label_records(listed, max_message_bytes, max_total_bytes, native_limits(checks))
     if raw is None:
         return None
     model_ids, inference_ids, timestamps, labels = raw

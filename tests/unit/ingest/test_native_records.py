@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamdrift.columns.chunks import MAX_TIMESTAMP_MS
 from streamdrift.columns.columns import Column, Columns, Kind
+from streamdrift.ingest.limits import YEAR_3000_MS
 from streamdrift.ingest.native import read_labels, read_records
 from streamdrift.ingest.records import CaptureBatch, DeadLetter, LabelBatch, parse_capture, parse_labels
 
@@ -120,7 +120,7 @@ def _clean_poll(draw: st.DrawFn) -> list[dict[str, Any]]:
         record: dict[str, Any] = {"model_id": models[i][0], "features": features}
         if models[i][1] is not None or draw(st.booleans()):
             record["model_version"] = models[i][1]
-        record["timestamp"] = draw(st.integers(0, MAX_TIMESTAMP_MS - 1) | st.floats(0, MAX_TIMESTAMP_MS - 1)
+        record["timestamp"] = draw(st.integers(0, YEAR_3000_MS) | st.floats(0, YEAR_3000_MS)
                                    | st.sampled_from([T0 + i, float(T0) + 0.75, 0, 0.0]))
         ident = draw(st.sampled_from(["absent", "none", "text"]))
         if ident != "absent":
@@ -207,14 +207,34 @@ _spoilers = st.sampled_from([
     b'{"model_id": "m", "timestamp": 1, "features": {"x": -0}}',
     b'{"model_id": "m", "timestamp": 1, "features": {"x": 1}, "prediction": {"label": 1, "score": -0}}',
     b'{"model_id": "m", "timestamp": -0, "features": {"x": -0.0}}',
-    # the timestamp's upper bound, 2^53 ms, is out
+    # the timestamp's upper bound, 2^53 ms, is out, and so is anything after the year 3000
     b'{"model_id": "m", "timestamp": 9007199254740992, "features": {"x": 1}}',
     b'{"model_id": "m", "timestamp": 9007199254740992.0, "features": {"x": 1}}',
+    b'{"model_id": "m", "timestamp": 32503680000001, "features": {"x": 1}}',
+    b'{"model_id": "m", "timestamp": 32503680000000.5, "features": {"x": 1}}',
+    b'{"model_id": "m", "timestamp": 1718000000000000, "features": {"x": 1}}',  # microseconds
+    b'{"model_id": "m", "timestamp": -0.5, "features": {"x": 1}}',
+    # lengths and counts beyond the limits
+    b'{"model_id": "' + b"m" * 129 + b'", "timestamp": 1, "features": {"x": 1}}',
+    b'{"model_id": "m", "model_version": "' + b"v" * 129 + b'", "timestamp": 1, "features": {"x": 1}}',
+    b'{"model_id": "m", "inference_id": "' + b"i" * 257 + b'", "timestamp": 1, "features": {"x": 1}}',
+    b'{"model_id": "m", "timestamp": 1, "features": {"' + b"n" * 257 + b'": 1}}',
+    b'{"model_id": "m", "timestamp": 1, "features": {"x": "' + b"t" * 1025 + b'"}}',
+    b'{"model_id": "m", "timestamp": 1, "features": {"x": "' + "é".encode() * 1025 + b'"}}',
+    b'{"model_id": "m", "timestamp": 1, "features": {"x": 1}, "prediction": "' + b"p" * 1025 + b'"}',
+    b'{"model_id": "m", "timestamp": 1, "features": {"x": 1}, "attributions": {"' + b"a" * 257 + b'": 1}}',
+    orjson.dumps({"model_id": "m", "timestamp": 1, "features": {f"f{i}": i for i in range(1001)}}),
+    orjson.dumps({"model_id": "m", "timestamp": 1, "features": {}, "attributions": {f"a{i}": i for i in range(1001)}}),
 ])
 # valid records at the edges, which either path may read (both must read them alike)
 _EDGES = [
-    b'{"model_id": "m", "timestamp": 9007199254740991, "features": {"x": 1}}',
-    b'{"model_id": "m", "timestamp": 4503599627370495.5, "features": {"x": 1}}',
+    b'{"model_id": "m", "timestamp": 32503680000000, "features": {"x": 1}}',
+    b'{"model_id": "m", "timestamp": 32503679999999.5, "features": {"x": 1}}',
+    # lengths and counts at the limits (characters, not bytes)
+    b'{"model_id": "' + "é".encode() * 128 + b'", "model_version": "' + b"v" * 128 + b'", "timestamp": 1, '
+    b'"inference_id": "' + b"i" * 256 + b'", "features": {"' + b"n" * 256 + b'": "' + "é".encode() * 1024 + b'"}}',
+    orjson.dumps({"model_id": "m", "timestamp": 1, "features": {f"f{i}": i for i in range(1000)},
+                  "attributions": {f"a{i}": i for i in range(1000)}}),
     b'{"model_id": "m", "timestamp": -0, "features": {"x": 0.0}}',
     b'{"model_id": "m", "timestamp": 0.999, "features": {"x": 1e-320}, "metadata": ' + b"[" * 100 + b"]" * 100 + b"}",
     b'{"model_id": "m", "timestamp": 1, "features": {"x": 18446744073709551616}}',
@@ -389,8 +409,8 @@ def _label_poll(draw: st.DrawFn) -> list[dict[str, Any]]:
         record: dict[str, Any] = {"model_id": draw(st.sampled_from(["m", "other", "ünï"])),
                                   "inference_id": f"id-{i}-{draw(_text)}",
                                   "label": draw(_text if text else _number),
-                                  "timestamp": draw(st.integers(0, MAX_TIMESTAMP_MS - 1)
-                                                    | st.floats(0, MAX_TIMESTAMP_MS - 1))}
+                                  "timestamp": draw(st.integers(0, YEAR_3000_MS)
+                                                    | st.floats(0, YEAR_3000_MS))}
         if draw(st.booleans()):
             record["model_version"] = draw(st.none() | st.sampled_from(["1", "v2"]))
         if draw(st.booleans()):
@@ -429,6 +449,11 @@ _label_spoilers = st.sampled_from([
     b'{"model_id": "m", "inference_id": "a", "label": 1, "timestamp": 1, "note": "\\udfff"}',
     b'{"model_id": "m", "inference_id": "a", "label": -0, "timestamp": 1}',
     b'{"model_id": "m", "inference_id": "a", "label": 1, "timestamp": 9007199254740992}',
+    b'{"model_id": "m", "inference_id": "a", "label": 1, "timestamp": 1718000000000000}',
+    b'{"model_id": "' + b"m" * 129 + b'", "inference_id": "a", "label": 1, "timestamp": 1}',
+    b'{"model_id": "m", "model_version": "' + b"v" * 129 + b'", "inference_id": "a", "label": 1, "timestamp": 1}',
+    b'{"model_id": "m", "inference_id": "' + b"i" * 257 + b'", "label": 1, "timestamp": 1}',
+    b'{"model_id": "m", "inference_id": "a", "label": "' + b"t" * 1025 + b'", "timestamp": 1}',
 ])
 
 

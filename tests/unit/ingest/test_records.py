@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streamdrift.columns.columns import Column, Kind, column_from_values
-from streamdrift.ingest import records
+from streamdrift.ingest import fastcolumnar
+from streamdrift.ingest.limits import DEFAULT_CHECKS
 from streamdrift.ingest.records import (
     DEAD_LETTER_REASONS,
     encode_capture_record,
@@ -416,7 +417,7 @@ def test_one_pass_path_falls_back_for_bad_model_keys() -> None:
 
 # ---------------------------------------------------------------- columnar batches through simdjson
 
-needs_simdjson = pytest.mark.skipif(records.simdjson is None, reason="pysimdjson not installed")
+needs_simdjson = pytest.mark.skipif(fastcolumnar.simdjson is None, reason="pysimdjson not installed")
 
 
 def _parsed_summary(values: list[bytes], fast: bool) -> tuple[object, ...]:
@@ -484,7 +485,7 @@ def test_simdjson_reads_clean_batches_and_declines_what_it_cannot_prove() -> Non
              "inference_id": ["a", None, "c"], "features": {"x": [1, 2.5, -3e3], "c": ["r", None, "g"]},
              "prediction": {"label": [1, 0, 1], "score": [0.5, 0.25, 1]}, "attributions": {"x": [0.1, 0.2, 0.3]}}
     blob = orjson.dumps(clean)
-    assert records._fast_columnar(blob, 0, None) is not None
+    assert fastcolumnar.fast_columnar(blob, 0, None, DEFAULT_CHECKS) is not None
     assert _parsed_summary([blob], fast=True) == _parsed_summary([blob], fast=False)
     declined = [
         blob.replace(b'"n":3', b'"n":3,"n":3'),  # duplicate key: orjson keeps the last, simdjson the first
@@ -496,7 +497,7 @@ def test_simdjson_reads_clean_batches_and_declines_what_it_cannot_prove() -> Non
     ]
     for value in declined:
         assert value != blob
-        assert records._fast_columnar(value, 0, None) is None
+        assert fastcolumnar.fast_columnar(value, 0, None, DEFAULT_CHECKS) is None
         assert _parsed_summary([value], fast=True) == _parsed_summary([value], fast=False)
     assert [d.reason for d in parse_capture([declined[3]])[1]] == ["non_finite"]
     [b], _ = parse_capture([declined[0]], fast_columnar=True)
@@ -509,6 +510,6 @@ def test_default_reads_only_large_messages_with_simdjson() -> None:
     batch = {"format": "columnar", "model_id": "m", "n": n, "timestamp": [T0] * n,
              "features": {"x": np.arange(n, dtype=float).tolist()}}
     big, small = orjson.dumps(batch), orjson.dumps({**batch, "n": 1, "timestamp": [T0], "features": {"x": [1.0]}})
-    assert len(big) >= records._FAST_MIN_BYTES > len(small)
-    assert records._fast_min_bytes(None) == records._FAST_MIN_BYTES and records._fast_min_bytes(False) is None
+    assert len(big) >= fastcolumnar.FAST_MIN_BYTES > len(small)
+    assert fastcolumnar.fast_min_bytes(None) == fastcolumnar.FAST_MIN_BYTES and fastcolumnar.fast_min_bytes(False) is None
     assert _parsed_summary([big, small], fast=True) == _parsed_summary([big, small], fast=False)
