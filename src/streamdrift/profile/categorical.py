@@ -174,6 +174,13 @@ class CategoricalProfile:
                                          f"expected {lg_max_k}, {hll_lg_k}")
         r = PayloadReader(env.payload, "categorical profile")
         count, missing, ood, has_domain = (int(v) for v in r.unpack(_CATEGORICAL))
+        if not (count or has_domain) and env.payload[_CATEGORICAL.size:] == _empty_categorical_tail(
+                check_lg_max_k(lg), check_hll_lg_k(hll)):
+            # the categorical part of a numeric feature (as _parts writes it): nothing to deserialize
+            check_counts(missing, ood)
+            out = cls(lg, hll)
+            out.missing, out.out_of_domain = missing, ood
+            return out
         frequent = FrequentItemsSketch.from_bytes(r.chunk(), lg_max_k=lg, nested=True)
         distinct = DistinctCountSketch.from_bytes(r.chunk(), lg_k=hll, nested=True)
         domain_raw = r.chunk()

@@ -9,10 +9,17 @@ import orjson
 
 from streamdrift.columns.columns import Columns, paused_gc
 from streamdrift.columns.typeinference import FeatureType
-from streamdrift.errors import BadRecordError, CorruptBlobError, MergeError
+from streamdrift.errors import BadRecordError, CorruptBlobError, MergeError, SerializationError
 from streamdrift.profile.envelope import BlobKind, unpack_envelope
 from streamdrift.profile.feature import FeatureProfile, finite_block
-from streamdrift.profile.payload import DEFAULT_PARAMS, PayloadReader, ProfileParams, chunked, profile_blob
+from streamdrift.profile.payload import (
+    DEFAULT_PARAMS,
+    MAX_COUNT,
+    PayloadReader,
+    ProfileParams,
+    chunked,
+    profile_blob,
+)
 
 Schema = Mapping[str, FeatureType]
 
@@ -137,7 +144,10 @@ class DatasetProfile:
         out = cls(p, None, domains)
         out.n_records = n_records
         for name in names:
-            fp = FeatureProfile.from_bytes(r.chunk(), params=p, nested=True)
+            try:
+                fp = FeatureProfile.from_bytes(r.chunk(), params=p, nested=True)
+            except SerializationError as exc:  # the same error, naming the feature
+                raise type(exc)(f"feature {name!r}: {exc}") from exc
             if fp.n_records != n_records:
                 raise CorruptBlobError(f"feature {name!r} covers {fp.n_records} records, profile {n_records}")
             out.features[name] = fp
@@ -153,9 +163,10 @@ def _decode_head(raw: bytes) -> tuple[int, list[str], dict[str, list[str]]]:
         head = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise CorruptBlobError(f"dataset profile header is not valid JSON: {exc}") from exc
-    ok = (isinstance(head, dict) and isinstance(head.get("n_records"), int) and head["n_records"] >= 0
+    ok = (isinstance(head, dict) and isinstance(head.get("n_records"), int) and 0 <= head["n_records"] <= MAX_COUNT
           and isinstance(head.get("features"), list) and all(isinstance(n, str) for n in head["features"])
-          and isinstance(head.get("domains"), dict))
+          and len(set(head["features"])) == len(head["features"]) and isinstance(head.get("domains"), dict)
+          and all(isinstance(v, list) and all(isinstance(s, str) for s in v) for v in head["domains"].values()))
     if not ok:
-        raise CorruptBlobError("dataset profile header lacks n_records / features / domains")
+        raise CorruptBlobError("dataset profile header lacks n_records / features / domains (or they are malformed)")
     return int(head["n_records"]), list(head["features"]), dict(head["domains"])

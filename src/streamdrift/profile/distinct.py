@@ -19,6 +19,7 @@ from streamdrift.profile.envelope import (
     unpack_envelope,
 )
 from streamdrift.profile.frequent import value_counts
+from streamdrift.profile.sketchbytes import check_hll
 
 DEFAULT_HLL_LG_K: Final[int] = 12
 
@@ -90,6 +91,7 @@ class DistinctCountSketch:
     def from_bytes(cls, blob: bytes, lg_k: int | None = None, *, nested: bool = False) -> Self:
         env = unpack_envelope(blob, BlobKind.DISTINCT_COUNT, n_params=1, expected=expect_param(lg_k), nested=nested)
         out = cls(env.params[0])
+        check_hll(env.payload, out.lg_k)  # before datasketches reads it
         try:
             sk = ds.hll_sketch.deserialize(env.payload)
         except PARSE_ERRORS as exc:

@@ -22,6 +22,7 @@ from streamdrift.profile.envelope import (
     pack_envelope,
     unpack_envelope,
 )
+from streamdrift.profile.sketchbytes import MAX_WEIGHT, check_frequent_items_read, check_frequent_strings
 
 DEFAULT_LG_MAX_K: Final[int] = 10
 #: Frequent-items payload prefix: exact total weight, error offset datasketches lost (both u64).
@@ -183,17 +184,19 @@ class FrequentItemsSketch:
     def from_bytes(cls, blob: bytes, lg_max_k: int | None = None, *, nested: bool = False) -> Self:
         env = unpack_envelope(blob, BlobKind.FREQUENT_ITEMS, n_params=1, expected=expect_param(lg_max_k), nested=nested)
         out = cls(env.params[0])
-        data = env.payload[_FREQ_PREFIX.size :]
-        # datasketches' preamble: byte 3 is lg_max_map_size (checked before parsing).
-        if len(env.payload) < _FREQ_PREFIX.size + 8 or data[3] != out.lg_max_k:
-            raise CorruptBlobError(f"frequent-items payload does not match its header's lg_max_k={out.lg_max_k}")
+        if len(env.payload) < _FREQ_PREFIX.size:
+            raise CorruptBlobError("frequent-items payload is shorter than its weight prefix")
         weight, lost = _FREQ_PREFIX.unpack_from(env.payload)
+        data = env.payload[_FREQ_PREFIX.size :]
+        count, total = check_frequent_strings(data, out.lg_max_k)  # before datasketches reads it
+        if total > weight or weight > MAX_WEIGHT or lost > weight:
+            raise CorruptBlobError(f"frequent-items total weight {weight} does not cover the sketch's {total} and "
+                                   f"its lost error {lost}")
         try:
             out._sk = ds.frequent_strings_sketch.deserialize(data)
         except PARSE_ERRORS as exc:
             raise CorruptBlobError(f"frequent-items payload does not parse: {exc}") from exc
-        if int(out._sk.total_weight) > weight:
-            raise CorruptBlobError(f"frequent-items total weight {weight} below the sketch's {out._sk.total_weight}")
+        check_frequent_items_read(out._sk, count, total)
         out._weight, out._lost_error = int(weight), int(lost)
         return out
 

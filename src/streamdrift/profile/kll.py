@@ -19,6 +19,7 @@ from streamdrift.profile.envelope import (
     pack_envelope,
     unpack_envelope,
 )
+from streamdrift.profile.sketchbytes import check_kll_doubles
 
 DEFAULT_KLL_K: Final[int] = 200
 
@@ -144,6 +145,7 @@ class KllSketch:
     def from_bytes(cls, blob: bytes, k: int | None = None, *, nested: bool = False) -> Self:
         env = unpack_envelope(blob, BlobKind.KLL, n_params=1, expected=expect_param(k), nested=nested)
         out = cls(env.params[0])
+        check_kll_doubles(env.payload, out.k)  # before datasketches reads it
         try:
             sk = ds.kll_doubles_sketch.deserialize(env.payload)
         except PARSE_ERRORS as exc:

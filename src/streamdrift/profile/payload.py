@@ -13,6 +13,8 @@ from streamdrift.profile.frequent import DEFAULT_LG_MAX_K
 from streamdrift.profile.kll import DEFAULT_KLL_K
 
 LEN: Final[struct.Struct] = struct.Struct("<I")
+#: Largest count a profile blob may hold (exact as a float; a sum of a thousand such counts still fits in 64 bits).
+MAX_COUNT: Final[int] = 1 << 53
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class PayloadReader:
 
 
 def check_counts(*counts: int) -> None:
-    if any(c < 0 for c in counts):
-        raise CorruptBlobError(f"profile blob holds negative counts {counts}")
+    """Counts read from a blob are in [0, MAX_COUNT] (else CorruptBlobError)."""
+    if any(c < 0 or c > MAX_COUNT for c in counts):
+        raise CorruptBlobError(f"profile blob holds counts {counts} outside [0, 2^53]")
 
