@@ -213,7 +213,7 @@ def test_kll_level_offsets_out_of_order_are_corrupt_not_a_crash() -> None:
     blob = bytearray(sketch.to_bytes())
     n_levels = blob[payload_at + 18]
     assert n_levels >= 3
-    _, second, third = struct.unpack_from("<III", blob, payload_at + 20)
+    third = struct.unpack_from("<I", blob, payload_at + 28)[0]
     struct.pack_into("<I", blob, payload_at + 24, third + 5)  # level 1 now ends past level 2: same length
     struct.pack_into("<I", blob, HEADER_SIZE - 4, zlib.crc32(bytes(blob[HEADER_SIZE:])))
     with pytest.raises(CorruptBlobError, match="KLL payload level offsets"):
