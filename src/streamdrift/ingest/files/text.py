@@ -65,9 +65,10 @@ class TextSource:
         except OSError as exc:
             raise InputFileError(f"cannot open: {exc}", path=path) from exc
         try:
-            gz = self._raw.read(2) == _GZIP_MAGIC
+            self._gzip = self._raw.read(2) == _GZIP_MAGIC
             self._raw.seek(0)
-            self._stream: IO[bytes] = cast(IO[bytes], gzip.GzipFile(fileobj=self._raw, mode="rb")) if gz else self._raw
+            self._stream: IO[bytes] = (cast(IO[bytes], gzip.GzipFile(fileobj=self._raw, mode="rb")) if self._gzip
+                                       else self._raw)
             self._head = self._read_raw(4)
             self._decoder: codecs.IncrementalDecoder | None = None
             self._utf8 = codecs.getincrementaldecoder("utf-8")()
@@ -99,7 +100,8 @@ class TextSource:
         try:
             return self._stream.read(size)
         except (OSError, EOFError, zlib.error) as exc:
-            raise InputFileError(f"damaged or truncated gzip data: {exc}", path=self.path) from exc
+            what = "damaged or truncated gzip data" if self._gzip else "cannot read"
+            raise InputFileError(f"{what}: {exc}", path=self.path) from exc
 
     @property
     def position(self) -> int:
