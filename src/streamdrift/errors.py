@@ -49,7 +49,28 @@ class BadRecordError(StreamdriftError):
 
 
 class InputFileError(StreamdriftError):
-    """An input file cannot be read (format unknown, unreadable, no usable rows)."""
+    """An input file cannot be read (format unknown, unreadable, no usable rows).
+
+    ``path`` and ``line`` (1-based) say where, when known; the message then starts with them."""
+
+    def __init__(self, message: str, *, path: object = None, line: int | None = None) -> None:
+        self.path = None if path is None else str(path)
+        self.line = line
+        where = ", ".join(w for w in (self.path, None if line is None else f"line {line}") if w)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class InputEncodingError(InputFileError):
+    """An input file is not UTF-8 (a UTF-16/32 byte-order mark, NUL bytes, invalid UTF-8) and no encoding that
+    reads it was declared, or it is not valid in the declared encoding."""
+
+
+class LineTooLongError(InputFileError):
+    """An input line (or a CSV record) is longer than the configured limit; it is not loaded whole."""
+
+
+class UnclosedQuoteError(InputFileError):
+    """A quoted CSV field opens and does not close (a stray quote): rows after it would merge into it."""
 
 
 class BaselineError(StreamdriftError):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
+from streamdrift.cli.options import input_format_choice, text_input_options
 from streamdrift.errors import StreamdriftError
 
 if TYPE_CHECKING:
@@ -75,8 +76,9 @@ def baseline() -> None:
 @click.option("--input", "input_path", required=True, type=click.Path(path_type=Path), help="CSV, JSON Lines or Parquet file.")
 @click.option("--model-id", required=True, help="Model the baseline belongs to.")
 @click.option("--output", required=True, type=click.Path(path_type=Path), help="Baseline JSON to write.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "sagemaker-capture"]),
+@click.option("--format", "fmt", type=input_format_choice(),
               default=None, help="Input format (default: from the file name).")
+@text_input_options
 @click.option("--no-header", is_flag=True, help="CSV has no header row (columns become _c0, _c1, ...).")
 @click.option("--target", default=None, help="Ground-truth column (recorded, not monitored as a feature).")
 @click.option("--prediction", default=None, help="Prediction column (recorded, not monitored as a feature).")
@@ -103,7 +105,8 @@ def baseline() -> None:
               help="SageMaker Clarify analysis.json: its bias / attribution baselines are used.")
 @click.option("--chunk-rows", type=click.IntRange(1), default=100_000, show_default=True, hidden=True)
 @exit_on_error
-def build(input_path: Path, model_id: str, output: Path, fmt: str | None, no_header: bool, target: str | None,
+def build(input_path: Path, model_id: str, output: Path, fmt: str | None, encoding: str | None, max_line_bytes: int,
+          no_header: bool, target: str | None,
           prediction: str | None, score: str | None, timestamp_column: str | None, id_column: str | None,
           exclude: tuple[str, ...], features: tuple[str, ...], kll_k: int, problem_type: str, facets: tuple[str, ...],
           positive_label: str | None, score_threshold: float | None, attributions_path: Path | None,
@@ -125,7 +128,7 @@ def build(input_path: Path, model_id: str, output: Path, fmt: str | None, no_hea
         input_path, fmt=fmt, chunk_rows=chunk_rows, has_header=False if no_header else None,
         exclude=exclude, timestamp_column=timestamp_column, id_column=id_column,
         prediction_column=prediction or "prediction", on_bad_line=bad.append,
-        roles=RoleColumns(target, prediction, score),
+        roles=RoleColumns(target, prediction, score), encoding=encoding, max_line_bytes=max_line_bytes,
     )
     options = MonitorOptions(
         problem_type=problem_type,  # type: ignore[arg-type]  # click.Choice checked the value
@@ -133,7 +136,8 @@ def build(input_path: Path, model_id: str, output: Path, fmt: str | None, no_hea
         positive_label=(parse_scalar(positive_label),) if positive_label is not None else (1, True),
         score_threshold=score_threshold,
     )
-    attributions = iter_columns(attributions_path, chunk_rows=chunk_rows) if attributions_path else None
+    attributions = (iter_columns(attributions_path, chunk_rows=chunk_rows, encoding=encoding,
+                                 max_line_bytes=max_line_bytes) if attributions_path else None)
     role_options = RoleOptions(timestamp_column=timestamp_column, id_column=id_column, exclude=exclude,
                                features=features)
     with _progress(input_path) as advance:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, cast
 import click
 
 from streamdrift.cli.baseline import exit_on_error
+from streamdrift.cli.options import input_format_choice
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -94,9 +95,9 @@ def _statistics() -> list[str]:
 @click.option("--labels", type=click.Path(path_type=Path, exists=True), default=None,
               help="Ground-truth labels joined by id: label records (JSON Lines: inference_id, label) or a "
                    "CSV / Parquet / JSON Lines table with the --id-column and the baseline's target column.")
-@click.option("--labels-format", "labels_fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default=None,
+@click.option("--labels-format", "labels_fmt", type=input_format_choice(labels=True), default=None,
               help="Format of --labels (default: from the file name).")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "sagemaker-capture"]),
+@click.option("--format", "fmt", type=input_format_choice(),
               default=None, help="Input format (default: from the file name).")
 @click.option("--no-header", is_flag=True, help="CSV has no header row (columns become _c0, _c1, ...).")
 @click.option("--timestamp-column", default=None, help="Event-time column (default 'timestamp' for JSON Lines).")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from streamdrift.cli.baseline import exit_on_error
+from streamdrift.cli.options import input_format_choice
 
 if TYPE_CHECKING:
     from streamdrift.batch.check import WindowReport
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
               help="Baseline JSON (streamdrift baseline build / sagemaker import).")
 @click.option("--input", "input_path", required=True, type=click.Path(path_type=Path, exists=True),
               help="CSV, JSON Lines (our capture records or flat), SageMaker data capture or Parquet file.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "sagemaker-capture"]), default=None)
+@click.option("--format", "fmt", type=input_format_choice(), default=None)
 @click.option("--no-header", is_flag=True, help="CSV has no header row (columns become _c0, _c1, ...).")
 @click.option("--timestamp-column", default=None,
               help="Event-time column (default with --window: the baseline's timestamp column, declared or detected "
