@@ -12,10 +12,16 @@ the limit:
 * part 0 carries the extras (the other monitors' states) and any domain of a feature without a profile.
 
 A single feature (or part 0's extras) larger than the limit on its own cannot be cut: it goes alone into its
-part, which is then over the limit (the caller reports it). With the window params ``ProfileParams(kll_k=1000)``
-a numeric feature encodes to at most about 24 KB, a categorical one to at most ``0.75 * 2**frequent_lg_max_k``
-items of its values' length (about 58 KB with 100-byte values at ``lg_max_k=10``), so ``max_message_bytes`` must
-exceed the largest such sketch: 1 MiB does unless category values are tens of KB long or ``lg_max_k >= 15``.
+part, which is then over the limit (the caller reports it): ``max_message_bytes`` must exceed the largest
+single feature. Measured at the window params ``ProfileParams(kll_k=1000)`` (benchmarks/bench_partials.py): a
+numeric feature encodes to 400 bytes (1 value), 8.4 KB (1,000 values, kept exactly), 17 KB (10,000) and 24 KB
+(1,000,000); a categorical one to at most about ``0.75 * 2**frequent_lg_max_k`` items of its values' length plus
+the HLL sketch (16 KB with 8-byte values, 58 KB with 100-byte values at ``lg_max_k=10``). 1 MiB is enough unless
+category values are longer than about 1.3 KB (768 of them fill 1 MiB) or ``lg_max_k >= 16``.
+
+Kafka limits record batches, not values: the budget of a value is the limit less the key and
+:data:`KAFKA_RECORD_OVERHEAD` (:func:`value_budget`), and the producer's ``batch.size`` must not exceed the limit
+(librdkafka's default, 1,000,000 bytes, is under 1 MiB) or it may put several parts in one batch over it.
 
 The merge (:class:`~streamdrift.window.accumulator.WindowAccumulator`) keeps the parts of a delta id in its
 extras under the reserved name :data:`PARTS_EXTRA` (as :func:`stored_part` blobs, so a control plane restarted

@@ -355,6 +355,25 @@ def _wire_all(messages: Sequence[PartialDelta | WindowClosed]) -> list[PartialDe
     return [decode_partial(encode_partial(m)) for m in messages]
 
 
+def test_flush_reports_a_part_it_could_not_bring_under_the_limit() -> None:
+    """One categorical feature of 1,500 distinct 2,000-byte values: its sketch alone is over 1 MiB."""
+    values = [orjson.dumps({"model_id": "m", "timestamp": T0 + i,
+                            "features": {"x": float(i), "long": f"{i:04d}" + "x" * 2000}}) for i in range(1500)]
+    values += _records(np.random.default_rng(15), 500, 60)
+    pipeline = PartitionPipeline(WindowSpec(SIZE), "cap", 0, profiles_only(P), params=P)
+    batches, _ = parse_capture(values)
+    pipeline.add_captures(batches)
+    pipeline.advance_idle(T0 + 3 * SIZE)
+    flushed = pipeline.flush(len(values))
+    [over] = flushed.oversized
+    assert list(over.profile.features) == ["long"] and over.part is not None
+    sizes = {d.part: len(b) for d, b in flushed.encoded_deltas()}
+    assert sizes[over.part] > LIMIT and sum(size > LIMIT for size in sizes.values()) == 1
+    merger = WindowMerger({}, 1, 5_000, lambda: 0)
+    [ready] = [w for m in _wire_all([*flushed.deltas, *flushed.markers]) for w in merger.handle(m)]
+    assert ready.n_records == 2000 and not ready.partial and len(ready.profile.features) == 63
+
+
 def test_flush_default_limit_and_too_small_limits() -> None:
     pipeline = PartitionPipeline(WindowSpec(SIZE), "cap", 0, profiles_only(P), params=P)
     assert pipeline.max_message_bytes == DEFAULT_MAX_MESSAGE_BYTES == MIB
