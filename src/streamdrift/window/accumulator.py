@@ -12,6 +12,12 @@ Extras (model-quality / bias / attribution states) are folded into one state per
 every partition at every commit, and keeping them all would grow the stored accumulator without bound. States
 that cannot be merged (unreadable, or of different configs) stay a list, for the evaluation to report.
 
+Deltas split into parts (:mod:`streamdrift.window.parts`: too large for one Kafka message) are kept in
+``extras`` under the reserved name :data:`~streamdrift.window.parts.PARTS_EXTRA` until all their parts arrived
+(so the blob format is unchanged and a restarted control plane completes them from its table), then merged as
+one delta. Duplicates of a part, or of any part of a delta already merged, are ignored. A window released with
+parts still waiting leaves those deltas out (:meth:`WindowAccumulator.incomplete_deltas` says how many).
+
 Blob format: magic ``b"SDWA"`` | version u8 | header length u32 | JSON header | profile bytes, then the extras
 (lengths in the header).
 """
@@ -29,6 +35,7 @@ from streamdrift.errors import CorruptBlobError, MergeError, StreamdriftError, V
 from streamdrift.monitors.states import merge_state_blobs
 from streamdrift.profile.profiles import DatasetProfile, ProfileParams
 from streamdrift.window.partials import PartialDelta, WindowClosed
+from streamdrift.window.parts import PARTS_EXTRA, combine, part_key, pending_ids, stored_delta, stored_part
 
 __all__ = ["CloseTracker", "WindowAccumulator"]
 
@@ -44,7 +51,7 @@ T = TypeVar("T")
 class WindowAccumulator:
     """The merged state of one (model, window)."""
 
-    __slots__ = ("_seen", "closing_since_ms", "extras", "first_seen_ms", "model_id", "model_version", "n_records",
+    __slots__ = ("_parts", "_seen", "closing_since_ms", "extras", "first_seen_ms", "model_id", "model_version", "n_records",
                  "partitions_closed", "profile", "window_end_ms", "window_start_ms")  # fmt: skip
 
     def __init__(
@@ -67,6 +74,8 @@ class WindowAccumulator:
         self.partitions_closed: frozenset[int] = frozenset()
         self.extras: dict[str, list[bytes]] = {}
         self._seen: set[DeltaId] = set()
+        self._parts: dict[tuple[DeltaId, int], PartialDelta] = {}  # kept parts as given (not stored: decoded
+        # again from extras after a restart), so completing a delta does not decode its parts a second time
 
     @classmethod
     def for_delta(cls, d: PartialDelta, *, now_ms: int) -> WindowAccumulator:
@@ -77,7 +86,9 @@ class WindowAccumulator:
         return frozenset(self._seen)
 
     def add_delta(self, d: PartialDelta) -> bool:
-        """Merge ``d``; False (and no change) when a delta with its id was merged already."""
+        """Merge ``d``; False (and no change) when a delta with its id was merged already, or ``d`` is a part
+        kept already. A part is kept until its delta's last part arrives, which merges the whole delta (True
+        both times). Parts that do not fit together raise :class:`CorruptBlobError` and change nothing."""
         if (d.model_id, d.window_start_ms, d.window_end_ms) != (
             self.model_id, self.window_start_ms, self.window_end_ms,
         ):  # fmt: skip
@@ -87,7 +98,17 @@ class WindowAccumulator:
             )
         if d.delta_id in self._seen:
             return False
-        self.profile.merge(d.profile)
+        if PARTS_EXTRA in d.extras:
+            raise CorruptBlobError(f"delta {d.delta_id} has an extra with the reserved name {PARTS_EXTRA!r}")
+        whole = None
+        if d.part is not None:
+            kept, whole = self._add_part(d, *d.part)
+            if whole is None:
+                return kept
+            d = whole
+        self.profile.merge(d.profile)  # raises before any change (params or domains differ)
+        if whole is not None:
+            self._drop_parts(d.delta_id)
         self.n_records += d.n_records
         if d.model_version is not None:
             self.model_version = d.model_version
@@ -95,6 +116,42 @@ class WindowAccumulator:
             self._add_extra(name, blob)
         self._seen.add(d.delta_id)
         return True
+
+    def _add_part(self, d: PartialDelta, index: int, count: int) -> tuple[bool, PartialDelta | None]:
+        """Keep part ``d`` (``index`` of ``count``): (False, None) for a part kept before, (True, None) when
+        kept now, (True, the whole delta) when it was the last one missing (nothing changed yet)."""
+        stored = self.extras.get(PARTS_EXTRA, [])
+        mine = {}
+        for blob in stored:
+            delta_id, i, n = part_key(blob)
+            if delta_id == d.delta_id:
+                if n != count:
+                    raise CorruptBlobError(f"part {d.part} of delta {d.delta_id}: an earlier part said {n} parts")
+                mine[i] = blob
+        if index in mine:
+            return False, None
+        if len(mine) + 1 < count:
+            self.extras[PARTS_EXTRA] = [*stored, stored_part(d)]
+            self._parts[(d.delta_id, index)] = d
+            return True, None
+        kept = [self._parts.get((d.delta_id, i)) or stored_delta(blob) for i, blob in mine.items()]
+        return True, combine([d, *kept])
+
+    def _drop_parts(self, delta_id: DeltaId) -> None:
+        self._parts = {key: part for key, part in self._parts.items() if key[0] != delta_id}
+        rest = [blob for blob in self.extras.get(PARTS_EXTRA, ()) if part_key(blob)[0] != delta_id]
+        if rest:
+            self.extras[PARTS_EXTRA] = rest
+        else:
+            self.extras.pop(PARTS_EXTRA, None)
+
+    def incomplete_deltas(self) -> int:
+        """Deltas of which only some parts arrived (left out of the merged profile until the rest arrive)."""
+        return len(pending_ids(self.extras))
+
+    def monitor_extras(self) -> dict[str, list[bytes]]:
+        """The monitors' states (``extras`` without the parts of incomplete deltas)."""
+        return {name: list(blobs) for name, blobs in self.extras.items() if name != PARTS_EXTRA}
 
     def _add_extra(self, name: str, blob: bytes) -> None:
         blobs = self.extras.setdefault(name, [])

@@ -9,6 +9,13 @@ and is released on its own. Decoded accumulators are cached in memory; every cha
 A window (stage) is complete when every capture partition has closed it explicitly or announced a watermark
 past its end (idle partitions send progress markers); when ``merge_timeout`` passes after the first partition
 closed it, it is released as partial.
+
+Deltas split into parts (too large for one Kafka message, :mod:`streamdrift.window.parts`) are merged once all
+their parts arrived. The parts of one delta are keyed alike and sent in one transaction before the partition's
+marker, so a window that every partition closed has them all; a window released by its merge timeout (or with a
+part the merge refused as corrupt) leaves out the deltas whose parts are incomplete, is released as partial, and
+says how many in :attr:`ReadyWindow.incomplete_deltas` (and :attr:`WindowMerger.incomplete_deltas`, a running
+total for the status page).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ class ReadyWindow:
     extras: Mapping[str, list[bytes]] = field(default_factory=dict)  # monitor states of every delta, by name
     stage: Stage = DATA  # labels: only the model-quality states, released when the labels stage closed
     closing_since_ms: int | None = None  # wall clock when the first partition closed it
+    incomplete_deltas: int = 0  # split deltas left out: only some of their parts had arrived (then partial)
 
 
 def _window_key(stage: Stage, model_id: str, start_ms: int) -> str:
@@ -74,6 +82,7 @@ class WindowMerger:
         self._ends: dict[str, int] = {}  # window key -> end ms
         self._loaded = False  # the whole store is in the cache (writes go through it from then on)
         self.duplicates = 0
+        self.incomplete_deltas = 0  # split deltas left out of released windows (parts missing)
 
     def handle(self, message: PartialDelta | WindowClosed) -> list[ReadyWindow]:
         """Merge one message; returns the windows it completed (only those it touched are checked)."""
@@ -140,7 +149,7 @@ class WindowMerger:
             closing = acc.closing_since_ms
             expired = timeout and closing is not None and now - closing >= self._timeout_ms
             if complete or expired:
-                ready.append(self._ready(key, acc, partial=not complete))
+                ready.append(self._ready(key, acc, complete=complete))
         for window in ready:
             key = _window_key(window.stage, window.model_id, window.window_start_ms)
             self._cache.pop(key, None)
@@ -155,8 +164,10 @@ class WindowMerger:
         if key not in self._cache:  # not reopened by a later delta meanwhile
             self._store.pop(key, None)
 
-    def _ready(self, key: str, acc: WindowAccumulator, *, partial: bool) -> ReadyWindow:
+    def _ready(self, key: str, acc: WindowAccumulator, *, complete: bool) -> ReadyWindow:
         stage = _stage_of(key) or DATA
+        incomplete = acc.incomplete_deltas()
+        self.incomplete_deltas += incomplete
         model_id = key[len(_WINDOW[stage]) : key.rfind("|")]
         return ReadyWindow(
             model_id=model_id,
@@ -165,12 +176,13 @@ class WindowMerger:
             window_end_ms=self._ends[key],
             profile=acc.profile,
             n_records=acc.n_records,
-            partial=partial,
+            partial=not complete or incomplete > 0,
             partitions_closed=acc.partitions_closed,
             first_seen_ms=acc.first_seen_ms,
-            extras={name: list(blobs) for name, blobs in acc.extras.items()},
+            extras=acc.monitor_extras(),
             stage=stage,
             closing_since_ms=acc.closing_since_ms,
+            incomplete_deltas=incomplete,
         )
 
     def _get(self, key: str) -> WindowAccumulator | None:

@@ -8,13 +8,21 @@ Binary envelope (big-endian)::
 The header holds the scalar fields; a delta's payload is the :class:`DatasetProfile` bytes followed by its
 extras (their names and lengths are in the header). Garbled, truncated or foreign bytes raise
 :class:`CorruptBlobError`; another format version raises :class:`VersionMismatchError`.
+
+Optional header fields, written only when set (a message without them is encoded byte for byte as by earlier
+builds, and messages of earlier builds decode as before; the format version stays 1):
+
+* ``"part": [index, count]`` on a delta: one of ``count`` parts of a delta too large for one Kafka message, split
+  by features (:mod:`streamdrift.window.parts`); every part has the delta's id, the merge puts them back together;
+* ``"models_cut": true`` on a window-closed marker: its ``models`` list was cut to bound the marker's size (see
+  :data:`MARKER_MAX_MODELS`).
 """
 
 from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
@@ -26,8 +34,9 @@ from streamdrift.monitors.base import DATA, LABELS, Stage
 from streamdrift.profile.profiles import DatasetProfile
 from streamdrift.window.windows import WindowDelta
 
-__all__ = ["DATA", "FORMAT_VERSION", "LABELS", "MAGIC", "PartialDelta", "PartialMessage", "Stage", "WindowClosed",
-           "decode_partial", "encode_partial", "partial_from_window"]
+__all__ = ["DATA", "FORMAT_VERSION", "LABELS", "MAGIC", "MARKER_MAX_MODELS", "MARKER_MODELS_BYTES", "PartialDelta",
+           "PartialMessage", "Stage", "WindowClosed", "decode_partial", "encode_partial", "marker_models",
+           "partial_from_window"]
 
 
 MAGIC: Final[bytes] = b"SDPM"
@@ -36,6 +45,10 @@ _KIND_DELTA: Final[int] = 1
 _KIND_CLOSED: Final[int] = 2
 _PREFIX: Final[struct.Struct] = struct.Struct(">4sBB")
 _U32: Final[struct.Struct] = struct.Struct(">I")
+#: A window-closed marker lists at most this many models, of at most this many bytes (JSON) in all; nothing reads
+#: the list (the merger closes windows by partition), it is there for people reading the topic.
+MARKER_MAX_MODELS: Final[int] = 1000
+MARKER_MODELS_BYTES: Final[int] = 64 << 10
 
 
 def _empty_extras() -> Mapping[str, bytes]:
@@ -57,6 +70,7 @@ class PartialDelta:
     profile: DatasetProfile
     extras: Mapping[str, bytes] = field(default_factory=_empty_extras)  # model quality / bias / attribution
     stage: Stage = DATA
+    part: tuple[int, int] | None = None  # (index, count) of a delta split by features; None: the whole delta
 
     @property
     def delta_id(self) -> tuple[str, int, int]:
@@ -78,8 +92,22 @@ class WindowClosed:
     window_start_ms: int
     window_end_ms: int
     watermark_ms: int
-    models: tuple[str, ...] = ()  # models with records of this partition in the window
+    models: tuple[str, ...] = ()  # models with records of this partition in the window (see marker_models)
     stage: Stage = DATA
+    models_cut: bool = False  # the partition had more models in the window than ``models`` lists
+
+
+def marker_models(models: Sequence[str]) -> tuple[tuple[str, ...], bool]:
+    """The models a marker lists (at most :data:`MARKER_MAX_MODELS`, :data:`MARKER_MODELS_BYTES` of JSON) and
+    whether that cut the list: a marker's size does not grow with what producers send."""
+    kept: list[str] = []
+    size = 2
+    for model in models[:MARKER_MAX_MODELS]:
+        size += len(orjson.dumps(model)) + 1
+        if size > MARKER_MODELS_BYTES:
+            break
+        kept.append(model)
+    return tuple(kept), len(kept) < len(models)
 
 
 PartialMessage = PartialDelta | WindowClosed
@@ -98,12 +126,16 @@ def encode_partial(msg: PartialMessage) -> bytes:
         header["profile_len"] = len(profile)
         header["profile_nested"] = True
         header["extras"] = [[name, len(blob)] for name, blob in extras.items()]
+        if msg.part is not None:
+            header["part"] = list(msg.part)
         return _envelope(_KIND_DELTA, header, b"".join([profile, *extras.values()]))
     header = {
         "source_topic": msg.source_topic, "partition": msg.partition, "window_start_ms": msg.window_start_ms,
         "window_end_ms": msg.window_end_ms, "watermark_ms": msg.watermark_ms, "models": list(msg.models),
         "stage": msg.stage,
     }  # fmt: skip
+    if msg.models_cut:
+        header["models_cut"] = True
     return _envelope(_KIND_CLOSED, header, b"")
 
 
@@ -194,7 +226,28 @@ def _closed(header: Mapping[str, Any]) -> WindowClosed:
         watermark_ms=_int(header, "watermark_ms"),
         models=tuple(models),
         stage=_stage(header),
+        models_cut=_flag(header, "models_cut"),
     )
+
+
+def _flag(header: Mapping[str, Any], key: str) -> bool:
+    value = header.get(key, False)
+    if not isinstance(value, bool):
+        raise TypeError(f"{key} must be a boolean")
+    return value
+
+
+def _part(header: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The part header of a split delta (absent: the whole delta)."""
+    value = header.get("part")
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value)):
+        raise TypeError("part must be [index, count]")
+    index, count = value
+    if not 0 <= index < count:
+        raise ValueError(f"part index {index} out of range for {count} parts")
+    return index, count
 
 
 def _delta(header: Mapping[str, Any], payload: bytes) -> PartialDelta:
@@ -226,6 +279,7 @@ def _delta(header: Mapping[str, Any], payload: bytes) -> PartialDelta:
         profile=DatasetProfile.from_bytes(payload[:profile_len], nested=header.get("profile_nested") is True),
         extras=MappingProxyType(extras),
         stage=_stage(header),
+        part=_part(header),
     )
 
 

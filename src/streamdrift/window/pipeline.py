@@ -14,6 +14,13 @@ close exactly alike:
   ``(<capture topic>#monitors@<labels offset>, partition, end offset)``), then ``WindowClosed`` markers for the
   windows the capture watermark passed and one for the labels stage when ``min(capture, labels watermark)``
   moved past window ends.
+
+Message size. No delta :meth:`flush` returns is encoded larger than the ``partials`` topic takes
+(``max_message_bytes``, Kafka's ``max.message.bytes``, less the record overhead and the key): a larger one is
+split by features into parts (:mod:`streamdrift.window.parts`), which the merge puts back together. The check
+encodes every delta once; :meth:`Flushed.encoded_deltas` hands those bytes out, so a caller that publishes
+them encodes nothing again. Markers list at most :data:`~streamdrift.window.partials.MARKER_MAX_MODELS`
+models (:func:`~streamdrift.window.partials.marker_models`).
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ from streamdrift.monitors.base import DATA, LABELS
 from streamdrift.monitors.registry import ModelMonitors
 from streamdrift.profile.profiles import DatasetProfile, ProfileParams
 from streamdrift.window.labels import ErrorStream, PartitionLabels
-from streamdrift.window.partials import PartialDelta, WindowClosed
+from streamdrift.window.partials import PartialDelta, WindowClosed, encode_partial, marker_models
+from streamdrift.window.parts import DEFAULT_MAX_MESSAGE_BYTES, split_delta, value_budget
 from streamdrift.window.windows import AddResult, PartitionWindows, WindowSpec
 
 MonitorsOf = Callable[[str], ModelMonitors]
@@ -40,17 +48,32 @@ class Flushed:
     deltas: list[PartialDelta] = field(default_factory=list)
     markers: list[WindowClosed] = field(default_factory=list)
     closed: list[tuple[int, list[str]]] = field(default_factory=list)  # (window start, its models) closed now
+    blobs: list[bytes] = field(default_factory=list)  # encode_partial(deltas[i]), when the size was checked
+    oversized: list[PartialDelta] = field(default_factory=list)  # deltas over the limit that cannot be cut
 
     def __bool__(self) -> bool:
         return bool(self.deltas or self.markers)
 
+    def encoded_deltas(self) -> list[tuple[PartialDelta, bytes]]:
+        """Every delta with its encoding (encoded by the size check already, or now)."""
+        if len(self.blobs) == len(self.deltas):
+            return list(zip(self.deltas, self.blobs, strict=True))
+        return [(d, encode_partial(d)) for d in self.deltas]
+
 
 class PartitionPipeline:
-    """Windows (data stage) and, with a join store, the labels stage of one capture partition."""
+    """Windows (data stage) and, with a join store, the labels stage of one capture partition.
+
+    ``max_message_bytes``: the ``partials`` topic's ``max.message.bytes`` (default Kafka's 1 MiB); None: no
+    size check (callers that never encode the messages, such as the batch check, may save its cost)."""
 
     def __init__(self, spec: WindowSpec, topic: str, partition: int, monitors_of: MonitorsOf, *,
                  watermark_ms: int | None = None, labels: PartitionLabels | None = None,
-                 params: ProfileParams | None = None) -> None:
+                 params: ProfileParams | None = None,
+                 max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+        if max_message_bytes is not None:
+            value_budget(max_message_bytes, None)  # ConfigError when too small
+        self.max_message_bytes = max_message_bytes
         self.spec = spec
         self.topic = topic
         self.partition = partition
@@ -100,17 +123,30 @@ class PartitionPipeline:
             cwm = self.windows.watermark_ms
             if labels_watermark_ms is not None and cwm is not None:
                 self.labels.expire(min(labels_watermark_ms, cwm))
-        for delta in self.windows.drain_deltas():
-            out.deltas.append(PartialDelta(
-                model_id=delta.model_id, model_version=delta.model_version, window_start_ms=delta.window_start_ms,
-                window_end_ms=delta.window_end_ms, source_topic=self.topic, partition=self.partition,
-                end_offset=end_offset, n_records=delta.n_records, profile=delta.profile, extras=delta.extras,
-                stage=DATA,
-            ))  # fmt: skip
-        out.deltas += self._labels_deltas(end_offset, labels_offset)
+        deltas = [PartialDelta(
+            model_id=delta.model_id, model_version=delta.model_version, window_start_ms=delta.window_start_ms,
+            window_end_ms=delta.window_end_ms, source_topic=self.topic, partition=self.partition,
+            end_offset=end_offset, n_records=delta.n_records, profile=delta.profile, extras=delta.extras,
+            stage=DATA,
+        ) for delta in self.windows.drain_deltas()]  # fmt: skip
+        deltas += self._labels_deltas(end_offset, labels_offset)
+        self._bounded(deltas, out)
         self._close_data(out)
         self._close_labels(out, labels_watermark_ms)
         return out
+
+    def _bounded(self, deltas: list[PartialDelta], out: Flushed) -> None:
+        """``deltas`` into ``out``, each split into parts when its encoding is over the limit."""
+        if self.max_message_bytes is None:
+            out.deltas += deltas
+            return
+        for delta in deltas:
+            budget = value_budget(self.max_message_bytes, delta.model_id.encode())
+            for part, blob in split_delta(delta, budget):
+                out.deltas.append(part)
+                out.blobs.append(blob)
+                if len(blob) > budget:
+                    out.oversized.append(part)
 
     def _labels_deltas(self, end_offset: int, labels_offset: int | None) -> list[PartialDelta]:
         """The labels stage's states, as deltas with an empty profile; their id (``<capture>#monitors@<labels
@@ -131,7 +167,8 @@ class PartitionPipeline:
             return
         for start, end in self.windows.due_windows():
             models = self.windows.close(start)
-            out.markers.append(WindowClosed(self.topic, self.partition, start, end, wm, tuple(models)))
+            listed, cut = marker_models(models)
+            out.markers.append(WindowClosed(self.topic, self.partition, start, end, wm, listed, models_cut=cut))
             out.closed.append((start, models))
 
     def _close_labels(self, out: Flushed, labels_watermark_ms: int | None) -> None:

@@ -15,10 +15,13 @@ from streamdrift.errors import CorruptBlobError, SerializationError, VersionMism
 from streamdrift.profile.profiles import DatasetProfile, ProfileParams
 from streamdrift.window.partials import (
     MAGIC,
+    MARKER_MAX_MODELS,
+    MARKER_MODELS_BYTES,
     PartialDelta,
     WindowClosed,
     decode_partial,
     encode_partial,
+    marker_models,
     partial_from_window,
 )
 from streamdrift.window.windows import WindowDelta
@@ -104,6 +107,68 @@ def test_delta_of_an_earlier_build_with_a_standalone_profile_blob() -> None:
     back = decode_partial(_envelope(1, header, profile))
     assert isinstance(back, PartialDelta) and back.stage == "data"
     assert back.profile.to_bytes() == profile
+
+
+def test_delta_without_part_is_encoded_byte_for_byte_as_before() -> None:
+    """The part header is optional: a whole delta's message is exactly what earlier builds wrote (header fields
+    in their order, nested profile, extras, CRC), and it decodes to a whole delta (part None)."""
+    d = _delta()
+    profile = d.profile.to_bytes(nested=True)
+    header: dict[str, object] = {
+        "model_id": "m", "model_version": "v2", "window_start_ms": 60_000, "window_end_ms": 120_000,
+        "source_topic": "cap", "partition": 3, "end_offset": 1234, "n_records": 500, "stage": "data",
+        "profile_len": len(profile), "profile_nested": True, "extras": [["mq", 7], ["bias", 0]],
+    }  # fmt: skip
+    earlier = _envelope(1, header, profile + b"\x00\x01state")
+    assert encode_partial(d) == earlier
+    back = decode_partial(earlier)
+    assert isinstance(back, PartialDelta) and back.part is None
+    assert back.profile.to_bytes() == d.profile.to_bytes()
+
+
+def test_part_header_round_trips_and_is_checked() -> None:
+    d = _delta(part=(2, 5))
+    blob = encode_partial(d)
+    assert b'"part":[2,5]' in blob and blob[len(MAGIC)] == 1  # format version 1 still
+    back = decode_partial(blob)
+    assert isinstance(back, PartialDelta) and back.part == (2, 5) and back.delta_id == d.delta_id
+    whole = encode_partial(_delta())
+    assert len(blob) == len(whole) + len(b',"part":[2,5]')
+    profile = _profile().to_bytes(nested=True)
+    header: dict[str, object] = {"model_id": "m", "model_version": None, "window_start_ms": 0, "window_end_ms": 1,
+                                 "source_topic": "c", "partition": 0, "end_offset": 1, "n_records": 500,
+                                 "profile_len": len(profile), "profile_nested": True, "extras": []}
+    one = decode_partial(_envelope(1, {**header, "part": [0, 1]}, profile))
+    assert isinstance(one, PartialDelta) and one.part == (0, 1)
+    for bad in ([5, 5], [-1, 2], [1], "1/2", [True, 2], [0, 1.0]):
+        with pytest.raises(CorruptBlobError, match="part"):
+            decode_partial(_envelope(1, {**header, "part": bad}, profile))
+
+
+def test_window_closed_is_encoded_as_before_and_may_say_its_models_were_cut() -> None:
+    m = WindowClosed("cap", 2, 60_000, 120_000, 130_000, ("m", "n"))
+    assert encode_partial(m).hex() == (  # as earlier builds wrote it
+        "5344504d01020000008b7b22736f757263655f746f706963223a22636170222c22706172746974696f6e223a322c2277696e646f"
+        "775f73746172745f6d73223a36303030302c2277696e646f775f656e645f6d73223a3132303030302c2277617465726d61726b5f"
+        "6d73223a3133303030302c226d6f64656c73223a5b226d222c226e225d2c227374616765223a2264617461227d00000000b475b5c7"
+    )
+    assert decode_partial(encode_partial(m)) == m and not m.models_cut
+    cut = WindowClosed("cap", 2, 60_000, 120_000, 130_000, ("m",), models_cut=True)
+    assert decode_partial(encode_partial(cut)) == cut
+    header = {"source_topic": "cap", "partition": 5, "window_start_ms": 0, "window_end_ms": 60_000,
+              "watermark_ms": 61_000, "models": [], "models_cut": "yes"}
+    with pytest.raises(CorruptBlobError, match="models_cut"):
+        decode_partial(_envelope(2, header, b""))
+
+
+def test_marker_models_are_bounded_in_number_and_bytes() -> None:
+    assert marker_models(["a", "b"]) == (("a", "b"), False)
+    many = [f"m{i}" for i in range(MARKER_MAX_MODELS + 5)]
+    assert marker_models(many) == (tuple(many[:MARKER_MAX_MODELS]), True)
+    long = ["x" * 10_000] * 20
+    kept, cut = marker_models(long)
+    assert cut and len(orjson.dumps(list(kept))) <= MARKER_MODELS_BYTES < len(orjson.dumps(long))
+    assert marker_models(["y" * (MARKER_MODELS_BYTES + 1)]) == ((), True)
 
 
 def test_partial_from_window() -> None:
