@@ -11,6 +11,7 @@ import pytest
 
 from streamdrift.columns.columns import Column, Columns, classify_numbers, column_from_values
 from streamdrift.errors import ConfigError, CorruptBlobError
+from streamdrift.ingest.limits import CaptureLimits
 from streamdrift.ingest.records import parse_capture
 from streamdrift.profile.profiles import CategoricalProfile, DatasetProfile, ProfileParams
 from streamdrift.profile.sketches import FrequentItem
@@ -361,7 +362,8 @@ def test_flush_reports_a_part_it_could_not_bring_under_the_limit() -> None:
                             "features": {"x": float(i), "long": f"{i:04d}" + "x" * 2000}}) for i in range(1500)]
     values += _records(np.random.default_rng(15), 500, 60)
     pipeline = PartitionPipeline(WindowSpec(SIZE), "cap", 0, profiles_only(P), params=P)
-    batches, _ = parse_capture(values)
+    batches, dead = parse_capture(values, limits=CaptureLimits(max_value_chars=4096))  # values of 2,004 chars
+    assert not dead
     pipeline.add_captures(batches)
     pipeline.advance_idle(T0 + 3 * SIZE)
     flushed = pipeline.flush(len(values))
@@ -386,7 +388,8 @@ def test_markers_list_a_bounded_number_of_models() -> None:
     models = [f"{i:04d}" + "m" * 996 for i in range(1500)]
     values = _records(np.random.default_rng(14), 1500, 1, models)
     pipeline = PartitionPipeline(WindowSpec(SIZE), "cap", 0, profiles_only(P), params=P)
-    batches, _ = parse_capture(values)
+    batches, dead = parse_capture(values, limits=CaptureLimits(max_model_id_chars=1000))  # over the default
+    assert not dead
     pipeline.add_captures(batches)
     pipeline.advance_idle(T0 + 3 * SIZE)
     flushed = pipeline.flush(len(values))
