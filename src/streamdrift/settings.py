@@ -245,6 +245,12 @@ class LimitSettings(_Frozen):
                                   "below any in microseconds)")
     max_future: Duration = Field(default=3600.0, description="how far ahead of the worker's clock an event time "
                                  "may be")
+    max_models: int = Field(default=1000, ge=1, description="models one data-plane process monitors: records of "
+                            "further models are dead-lettered (too_many_models), so neither memory nor the "
+                            "metrics grow with the model ids producers invent")
+    max_partial_bytes: int = Field(default=1 << 20, ge=4096, description="largest partials message the data plane "
+                                   "sends: a wider model's delta is split by features (keep it at or below the "
+                                   "partials topic's max.message.bytes and the producer's batch.size)")
 
     @model_validator(mode="after")
     def _check(self) -> LimitSettings:

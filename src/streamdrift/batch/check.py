@@ -35,7 +35,7 @@ from streamdrift.errors import ConfigError, InputFileError
 from streamdrift.events.concept import ConceptTracker
 from streamdrift.events.events import DriftEvent, Hysteresis
 from streamdrift.events.judge import JudgedWindow, WindowJudge, ms_to_datetime
-from streamdrift.ingest.files import detect_format, iter_chunks
+from streamdrift.ingest.files import DEFAULT_MAX_LINE_BYTES, detect_format, iter_chunks
 from streamdrift.monitors.data_quality.evaluation import EvaluationConfig, WindowEvaluation
 from streamdrift.monitors.data_quality.monitor import NAME as DATA_QUALITY
 from streamdrift.monitors.model_quality.concept import ConceptDriftConfig
@@ -92,6 +92,8 @@ class CheckOptions:
     monitors: MonitorConfig | None = None  # every monitor rule at once (``check --config``); overrides the above
     concept_drift: bool = True  # the worker's ADWIN detector on the joined error stream
     concept_delta: float = 0.01
+    encoding: str | None = None  # of CSV / JSON Lines input and label files (None: UTF-8, anything else refused)
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES  # a longer line (CSV record) is an error, never loaded whole
 
     def __post_init__(self) -> None:
         if (self.window_ms is None) == (self.window_records is None):
@@ -164,7 +166,8 @@ class _Run:
         self.store = JoinStore(None, max_memory_items=options.label_memory_items, ttl_ms=_NEVER)
         labels = PartitionLabels(self.store, spec.size_ms, self._monitors_of)
         self.pipeline = PartitionPipeline(spec, _TOPIC, 0, self._monitors_of, labels=labels,
-                                          params=options.monitor_config().profile)
+                                          params=options.monitor_config().profile,
+                                          max_message_bytes=None)  # handed over in memory: no size limit
         self.merger = WindowMerger({}, 1, _NEVER, lambda: 0)
         self.judge = WindowJudge(Hysteresis(options.raise_after, options.clear_after))
         self.concept = (ConceptTracker(ConceptDriftConfig(params={"delta": options.concept_delta}), spec.size_ms,
@@ -311,7 +314,8 @@ def run_check(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputFileError(f"cannot create output directory {out}: {exc}") from exc
-    fmt = options.fmt or detect_format(input_path)
+    fmt = options.fmt or detect_format(input_path, encoding=options.encoding,
+                                       max_line_bytes=options.max_line_bytes)
     timestamp_column = options.timestamp_column
     if timestamp_column is None and options.window_ms is not None:
         timestamp_column = baseline.timestamp_column  # the one the baseline build declared or detected
@@ -339,13 +343,15 @@ def run_check(
                     run.labels(read_label_file(
                         options.labels, run.model_id, id_column=None if fmt == "sagemaker-capture" else id_column,
                         target=baseline.target, fmt=options.labels_fmt, counts=run.counts,
-                        on_bad_line=report.bad_line))
+                        on_bad_line=report.bad_line, encoding=options.encoding,
+                        max_line_bytes=options.max_line_bytes))
                 chunks = iter_chunks(input_path, fmt=fmt, chunk_rows=options.chunk_rows,
                                      timestamp_column=timestamp_column if fmt != "sagemaker-capture" else None,
                                      id_column=id_column if fmt != "sagemaker-capture" else None,
                                      on_bad_line=report.bad_line, has_header=options.has_header,
                                      exclude=_excluded(baseline, options, roles, timestamp_column),
-                                     roles=roles)
+                                     roles=roles, encoding=options.encoding,
+                                     max_line_bytes=options.max_line_bytes)
                 for chunk in chunks:
                     rows = run.adapter.rows(chunk)
                     if rows is not None:

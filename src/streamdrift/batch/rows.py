@@ -31,7 +31,7 @@ from streamdrift.columns.chunks import (
 )
 from streamdrift.columns.columns import take
 from streamdrift.errors import InputFileError
-from streamdrift.ingest.files import iter_chunks
+from streamdrift.ingest.files import DEFAULT_MAX_LINE_BYTES, iter_chunks
 
 LABEL_ID_COLUMN: Final[str] = "inference_id"
 LABEL_COLUMN: Final[str] = "label"
@@ -60,14 +60,16 @@ class LabelCounts:
 
 def read_label_file(path: str | Path, model_id: str, *, id_column: str | None, target: str | None,
                     fmt: str | None, counts: LabelCounts, chunk_rows: int = 100_000,
-                    on_bad_line: BadLineCallback | None = None) -> Iterator[LabelBatch]:
+                    on_bad_line: BadLineCallback | None = None, encoding: str | None = None,
+                    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[LabelBatch]:
     """Our label records (JSON Lines: inference_id, label) or a CSV / Parquet / JSON Lines table with
     ``id_column`` (default ``inference_id``) and ``target`` (default ``label``), as label batches."""
     id_name = id_column or LABEL_ID_COLUMN
     names = [n for n in (target, LABEL_COLUMN) if n is not None]
     found = False
     for chunk in iter_chunks(path, fmt=fmt, chunk_rows=chunk_rows, id_column=id_name,
-                             roles=RoleColumns(target=names[0]), on_bad_line=on_bad_line):
+                             roles=RoleColumns(target=names[0]), on_bad_line=on_bad_line, encoding=encoding,
+                             max_line_bytes=max_line_bytes):
         labels = chunk.targets
         if labels is None and LABEL_COLUMN in chunk.columns.columns:
             labels = role_values(chunk.columns.columns[LABEL_COLUMN])

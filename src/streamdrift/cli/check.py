@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, cast
 import click
 
 from streamdrift.cli.baseline import exit_on_error
-from streamdrift.cli.options import input_format_choice
+from streamdrift.cli.options import input_format_choice, text_input_options
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -128,6 +128,7 @@ def _statistics() -> list[str]:
 @click.option("--clear-after", type=click.IntRange(1), default=None,
               help="Consecutive clean windows before an event is cleared (default 1).")
 @click.option("--quiet", is_flag=True, help="No summary table.")
+@text_input_options
 @exit_on_error
 def check(baseline_path: Path, input_path: Path, config_path: Path | None, labels: Path | None,
           labels_fmt: str | None, fmt: str | None, no_header: bool, timestamp_column: str | None,
@@ -135,7 +136,7 @@ def check(baseline_path: Path, input_path: Path, config_path: Path | None, label
           lateness: str | None, output_dir: Path, fail_on_violation: bool, method: str | None, alpha: float | None,
           correction: str | None, statistic: str | None, effect_size_floor: float | None,
           thresholds: tuple[str, ...], feature_thresholds: tuple[str, ...], raise_after: int | None,
-          clear_after: int | None, quiet: bool) -> None:
+          clear_after: int | None, quiet: bool, encoding: str | None, max_line_bytes: int) -> None:
     """Cut INPUT into windows, evaluate each against the baseline and write events and violations."""
     import dataclasses
 
@@ -174,6 +175,7 @@ def check(baseline_path: Path, input_path: Path, config_path: Path | None, label
         clear_after=clear_after or (settings.evaluation.clear_after if configured else 1),
         labels=labels, labels_fmt=labels_fmt, window_kll_k=monitors.profile.kll_k,
         concept_drift=settings.labels.concept_drift, concept_delta=settings.labels.concept_delta,
+        encoding=encoding, max_line_bytes=max_line_bytes,
     )
     report = run_check(input_path, Baseline.load(baseline_path), output_dir, options)
     if not quiet:

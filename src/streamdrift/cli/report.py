@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from streamdrift.cli.baseline import exit_on_error
-from streamdrift.cli.options import input_format_choice
+from streamdrift.cli.options import input_format_choice, text_input_options
 
 if TYPE_CHECKING:
     from streamdrift.batch.check import WindowReport
@@ -34,9 +34,11 @@ if TYPE_CHECKING:
               help="Show at most the last N windows.")
 @click.option("--output", "output", required=True, type=click.Path(path_type=Path, dir_okay=False),
               help="The HTML file to write.")
+@text_input_options
 @exit_on_error
 def report(baseline_path: Path, input_path: Path, fmt: str | None, no_header: bool, timestamp_column: str | None,
-           window: str | None, window_records: int | None, max_windows: int, output: Path) -> None:
+           window: str | None, window_records: int | None, max_windows: int, output: Path, encoding: str | None,
+           max_line_bytes: int) -> None:
     """Render baseline vs window distributions, statistics and verdicts per feature as one HTML page."""
     from streamdrift.baseline.baseline import Baseline
     from streamdrift.batch.check import CheckOptions, parse_duration_ms, run_check
@@ -49,7 +51,8 @@ def report(baseline_path: Path, input_path: Path, fmt: str | None, no_header: bo
         window_records = 2**62  # the whole file is one window
     options = CheckOptions(window_ms=parse_duration_ms(window) if window is not None else None,
                            window_records=window_records, timestamp_column=timestamp_column, fmt=fmt,
-                           has_header=False if no_header else None)
+                           has_header=False if no_header else None, encoding=encoding,
+                           max_line_bytes=max_line_bytes)
     windows: deque[ReportWindow] = deque(maxlen=max_windows)
 
     def keep(w: WindowReport) -> None:

@@ -19,7 +19,9 @@ The tags are metric labels and the dead-letter topic's ``reason`` field; every t
 - ``bad_timestamp``: not epoch milliseconds / ISO-8601, before ``min_timestamp_ms``, after ``max_timestamp_ms``
   (year 3000: microseconds sent as milliseconds land there), or more than ``max_future_ms`` ahead of the
   caller's clock;
-- ``bad_batch``: an inconsistent columnar batch (lengths, an unknown format, an unreadable Arrow stream).
+- ``bad_batch``: an inconsistent columnar batch (lengths, an unknown format, an unreadable Arrow stream);
+- ``too_many_models``: a record of a model beyond the ``max_models`` a data plane monitors (given by the worker,
+  not the parsers).
 
 The limits are :class:`streamdrift.ingest.limits.CaptureLimits`.
 """
@@ -45,6 +47,7 @@ DEAD_LETTER_REASONS: Final[tuple[str, ...]] = (
     "too_long",
     "bad_timestamp",
     "bad_batch",
+    "too_many_models",
 )
 DETAIL_MAX: Final[int] = 200  # characters of a dead letter's detail
 

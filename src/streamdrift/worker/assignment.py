@@ -102,6 +102,7 @@ class PartitionFactory:
                      if since is not None else new_store(self.settings, c.partition, self.join_budget))
             labels = PartitionLabels(store, self.spec.size_ms, self.monitors_of, c.labels_closed)
         pipeline = PartitionPipeline(self.spec, self.settings.topics.capture, c.partition, self.monitors_of,
-                                     watermark_ms=c.watermark, labels=labels, params=self.params)
+                                     watermark_ms=c.watermark, labels=labels, params=self.params,
+                                     max_message_bytes=self.settings.limits.max_partial_bytes)
         return PartitionState(pipeline, c.offset, c.watermark, c.labels_closed, next_offset=c.offset,
                               last_record_wall_ms=now_ms, labels=progress)

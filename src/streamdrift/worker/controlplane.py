@@ -172,7 +172,9 @@ class ControlPlane:
 
         async def status(web: Any, request: Any) -> Any:
             windows = {p: m.open_windows() for p, m in sorted(self.mergers.items())}
-            return web.json({**self.status.summary(), "open_windows": windows, "settings": self.settings.redacted()})
+            incomplete = sum(m.incomplete_deltas for m in self.mergers.values())  # split partials left out
+            return web.json({**self.status.summary(), "open_windows": windows, "incomplete_deltas": incomplete,
+                             "settings": self.settings.redacted()})
 
         async def model_status(web: Any, request: Any, model: str) -> Any:
             found = self.status.get(model)

@@ -35,6 +35,7 @@ from streamdrift.settings import Settings
 from streamdrift.window.labels import ErrorStream
 from streamdrift.window.partials import encode_partial
 from streamdrift.window.windows import WindowSpec
+from streamdrift.worker.admission import ModelAdmission
 from streamdrift.worker.assignment import (
     Committed,
     PartitionFactory,
@@ -84,6 +85,8 @@ class DataPlane:
             late_policy=settings.window.late_policy,
         )
         self._topic = settings.topics.capture
+        self._limits = settings.limits.capture_limits()
+        self._admission = ModelAdmission(settings.limits.max_models)
         self._parts: dict[int, PartitionState] = {}
         self._last_commit = 0.0
         self._pending_records = 0  # capture records consumed since the last commit (bounds delta memory)
@@ -241,7 +244,8 @@ class DataPlane:
         # a tombstone (None) is an empty record, a dead letter
         values = cast("list[bytes]", raw) if all(raw) else [value or b"" for value in raw]
         return parse_capture(values, max_bytes=self.settings.max_record_bytes,
-                             fallback_timestamps_ms=KafkaTimestamps(msgs))
+                             fallback_timestamps_ms=KafkaTimestamps(msgs), limits=self._limits,
+                             now_ms=int(self._clock() * 1000))
 
     def _process_partition(self, partition: int, state: PartitionState, msgs: list[Message],
                            parsed: tuple[list[CaptureBatch], list[DeadLetter]], joiner: Executor | None,
@@ -250,6 +254,7 @@ class DataPlane:
         and nothing else touches the partition's monitors until the caller waited for it), the windows' profiles,
         dead letters."""
         batches, dead = parsed
+        batches = self._admission.admit(batches, dead)
         self.stats.consumed += len(msgs)
         self._pending_records += sum(batch.n_rows for batch in batches)
         m = self.metrics
@@ -283,7 +288,8 @@ class DataPlane:
                 continue
             values = [msg.value() or b"" for msg in msgs]
             labels, dead = parse_labels(values, max_bytes=self.settings.max_record_bytes,
-                                        fallback_timestamps_ms=KafkaTimestamps(msgs))
+                                        fallback_timestamps_ms=KafkaTimestamps(msgs), limits=self._limits,
+                                        now_ms=now_ms)
             self._concept_update(state.pipeline.add_labels(labels))
             self._dead_letters(state, msgs, dead, self._labels_topic, partition)
             if labels.n_rows:
@@ -415,8 +421,15 @@ class DataPlane:
         self._pending_outcomes.update(state.pipeline.take_outcomes())  # to the metrics once committed
         if flushed:
             self._txn.begin()
-        for delta in flushed.deltas:
-            self._txn.send(self.settings.topics.partials, delta.model_id.encode(), encode_partial(delta))
+        oversized = {id(part) for part in flushed.oversized}
+        for delta, blob in flushed.encoded_deltas():  # each under limits.max_partial_bytes (split by features)
+            if id(delta) in oversized:  # one feature's sketch alone over the limit: Kafka would refuse it and
+                log.error("a partial of %s@%d cannot be cut under limits.max_partial_bytes (feature %s): not "
+                          "sent; its window will be released as partial", delta.model_id,  # replay it forever
+                          delta.window_start_ms, sorted(delta.profile.features)[:1])
+                self.stats.oversized_partials += 1
+                continue
+            self._txn.send(self.settings.topics.partials, delta.model_id.encode(), blob)
             self.stats.deltas += 1
         for marker in flushed.markers:
             blob = encode_partial(marker)

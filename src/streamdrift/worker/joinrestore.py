@@ -104,9 +104,11 @@ def _feed(msgs: list[Message], store: JoinStore, settings: Settings, predictions
     values = [m.value() or b"" for m in msgs]
     stamps = [m.timestamp()[1] for m in msgs]
     if predictions:
-        batches, _ = parse_capture(values, max_bytes=settings.max_record_bytes, fallback_timestamps_ms=stamps)
+        batches, _ = parse_capture(values, max_bytes=settings.max_record_bytes, fallback_timestamps_ms=stamps,
+                                   limits=settings.limits.capture_limits())
         for batch in batches:
             add_predictions(store, batch)
         return
-    labels, _ = parse_labels(values, max_bytes=settings.max_record_bytes, fallback_timestamps_ms=stamps)
+    labels, _ = parse_labels(values, max_bytes=settings.max_record_bytes, fallback_timestamps_ms=stamps,
+                             limits=settings.limits.capture_limits())
     add_labels(store, labels)

@@ -14,6 +14,7 @@ class DataPlaneStats:
     windows_closed: int = 0
     commits: int = 0
     aborts: int = 0
+    oversized_partials: int = 0  # parts over limits.max_partial_bytes that could not be cut (not sent)
     processed_by_model: Counter[str] = field(default_factory=Counter)
     late_by_model: Counter[str] = field(default_factory=Counter)
     deadlettered: Counter[str] = field(default_factory=Counter)
