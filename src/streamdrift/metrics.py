@@ -125,6 +125,12 @@ class Metrics:
             model_label=False,
         )
         self.windows_closed = _counter(r, "windows_closed", "Windows closed by the watermark", ["model"])
+        self.features_dropped = Counter(
+            "streamdrift_features_dropped_total",
+            "Feature columns left out of window profiles: names beyond limits.max_features in one window",
+            registry=r,
+        )
+        self._features_dropped = 0
         self.windows_evaluated = _counter(
             r, "windows_evaluated", "Windows evaluated against the baseline (partial: merge timed out)",
             ["model", "partial"],
@@ -190,6 +196,12 @@ class Metrics:
 
     def record_late(self, model: str, policy: str, n: int = 1) -> None:
         self.records_late.child(model, policy).inc(n)
+
+    def features_dropped_to(self, total: int) -> None:
+        """The data plane's count of dropped feature columns so far (the counter follows it up)."""
+        if total > self._features_dropped:
+            self.features_dropped.inc(total - self._features_dropped)
+            self._features_dropped = total
 
     def record_deadlettered(self, reason: str, n: int = 1) -> None:
         self.records_deadlettered.child(reason).inc(n)

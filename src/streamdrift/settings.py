@@ -251,6 +251,10 @@ class LimitSettings(_Frozen):
     max_partial_bytes: int = Field(default=1 << 20, ge=4096, description="largest partials message the data plane "
                                    "sends: a wider model's delta is split by features (keep it at or below the "
                                    "partials topic's max.message.bytes and the producer's batch.size)")
+    max_window_bytes: int = Field(default=64 << 20, ge=1 << 20, description="largest merged window the control "
+                                  "plane keeps in its changelogged table (its changelog topic's max.message.bytes, "
+                                  "the producer's request and the restore's fetch size): about 24 KB per numeric "
+                                  "feature, so 64 MiB holds windows of models with 2,000+ features")
 
     @model_validator(mode="after")
     def _check(self) -> LimitSettings:
@@ -401,7 +405,7 @@ class Settings(BaseSettings):
             bias=BiasDriftConfig(confidence=mon.bias_confidence, min_group_count=mon.bias_min_group_count),
             attribution=AttributionDriftConfig(mon.attribution_threshold, mon.attribution_min_records),
             profile=ProfileParams(kll_k=p.kll_k, frequent_lg_max_k=p.frequent_lg_max_k, hll_lg_k=p.hll_lg_k),
-            quality_without_baseline=lab.enabled,
+            quality_without_baseline=lab.enabled, max_features=self.limits.max_features,
         )
 
     def redacted(self) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from streamdrift.monitors.bias.monitor import BiasMonitor
 from streamdrift.monitors.bias.spec import OutcomeSpec
 from streamdrift.monitors.bias.state import BiasState
 from streamdrift.monitors.data_quality.evaluation import EvaluationConfig
-from streamdrift.monitors.data_quality.monitor import DataQualityMonitor
+from streamdrift.monitors.data_quality.monitor import DEFAULT_MAX_FEATURES, DataQualityMonitor
 from streamdrift.monitors.model_quality._blob import QUALITY_KINDS
 from streamdrift.monitors.model_quality.baseline import ModelQualityBaseline
 from streamdrift.monitors.model_quality.monitor import DEFAULT_POSITIVE, ModelQualityMonitor
@@ -54,10 +54,11 @@ class MonitorConfig:
     profile: ProfileParams = field(default_factory=lambda: ProfileParams(kll_k=DEFAULT_WINDOW_KLL_K))
     # model quality of a model without a baseline section: metrics reported (the worker), or not run (check)
     quality_without_baseline: bool = True
+    max_features: int = DEFAULT_MAX_FEATURES  # features one window's profile holds at most (limits.max_features)
 
 
 def build_data_quality(baseline: Baseline | None, config: MonitorConfig) -> AnyMonitor:
-    return DataQualityMonitor(baseline, config.evaluation, config.profile)
+    return DataQualityMonitor(baseline, config.evaluation, config.profile, config.max_features)
 
 
 def _positive_label(baseline: Baseline) -> OutcomeSpec:

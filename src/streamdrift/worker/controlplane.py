@@ -117,6 +117,10 @@ class ControlPlane:
             broker_session_timeout=10.0,
             broker_heartbeat_interval=1.0,
             broker_commit_interval=0.25,
+            # a merged window of a wide model is one table value (about 24 KB per numeric feature): its changelog
+            # record must fit the producer's request and the restore's fetch (faust's defaults: 1 and 4 MiB)
+            producer_max_request_size=s.limits.max_window_bytes,
+            consumer_max_fetch_size=s.limits.max_window_bytes,
             topic_allow_declare=True,
             web_enabled=s.web_port != 0,
             # faust's own endpoints: /table/... serves table *data* (our window states), /router/... the cluster's
@@ -136,7 +140,8 @@ class ControlPlane:
         # key_type / value_type too: faust picks the changelog's serializers from them, not from the schema, and
         # would read the raw blobs back as JSON on recovery (each record then fails and the state is lost)
         self.windows = app.Table("windows", partitions=self.n_partials, schema=schema, key_type=bytes,
-                                 value_type=bytes)
+                                 value_type=bytes,
+                                 extra_topic_configs={"max.message.bytes": str(s.limits.max_window_bytes)})
         app.agent(self.partials_topic, name="merge")(self._merge_agent)
         app.on_partitions_revoked.connect(self._on_revoked)
         app.timer(max(0.5, min(5.0, s.merge_timeout / 4)))(self._tick)

@@ -193,6 +193,8 @@ class DataPlane:
         self._advance_idle(now_ms)
         if self.metrics is not None:
             update_lag_gauges(self.metrics, self._consumer, self._topic, self._parts, now_ms)
+            self.metrics.features_dropped_to(sum(getattr(m.get("data_quality"), "dropped_features", 0)
+                                                 for m in self._baseline_cache.all_monitors()))
         # a due window commits at once when the worker is caught up (alert latency); behind the log end, closes
         # ride the regular commits (each transaction costs a few coordinator round trips)
         if (self._clock() - self._last_commit >= self.settings.commit_interval

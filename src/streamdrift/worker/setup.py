@@ -42,6 +42,10 @@ class BaselineCache:
         entry = self._entry(model_id, blob)
         return None if entry is None else entry[1]
 
+    def all_monitors(self) -> list[ModelMonitors]:
+        """Every model's monitors built so far (the models without a baseline share one set)."""
+        return [self._unbaselined, *(entry[2] for entry in self._parsed.values())]
+
     def monitors(self, model_id: str, blob: bytes | None) -> ModelMonitors:
         entry = self._entry(model_id, blob)
         return self._unbaselined if entry is None else entry[2]

@@ -13,13 +13,14 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pytest
+from hostile import compressed_batch, empty_struct_batch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_native_records import assert_same_batches
 
 from streamdrift import _native
 from streamdrift.errors import ConfigError
-from streamdrift.ingest.arrow import FORMAT, encode_arrow_batch, stream_bytes
+from streamdrift.ingest.arrow import encode_arrow_batch
 from streamdrift.ingest.arrow_ipc import ipc_extent
 from streamdrift.ingest.limits import YEAR_3000_MS, CaptureLimits, Checks
 from streamdrift.ingest.native import read_records
@@ -117,14 +118,7 @@ def test_the_row_limits_are_settings() -> None:
 
 
 def _empty_struct_batch(declared: int) -> bytes:
-    """An Arrow batch of only an empty features struct declaring ``declared`` rows (pyarrow writes at most 2^31-1:
-    the length is patched in the header, as a hostile producer would)."""
-    written = 0x7FFFFFF1
-    batch = pa.RecordBatch.from_arrays([pa.StructArray.from_buffers(pa.struct([]), written, [None])],
-                                       names=["features"], metadata={"streamdrift.format": FORMAT, "model_id": "m"})
-    blob = stream_bytes(batch)
-    assert blob.count(written.to_bytes(8, "little")) == 2  # the batch's length and its field node's
-    return blob.replace(written.to_bytes(8, "little"), declared.to_bytes(8, "little"))
+    return empty_struct_batch(declared)
 
 
 @pytest.mark.parametrize("declared", [1 << 40, 1 << 31, 200_000])
@@ -139,14 +133,7 @@ def test_an_arrow_batch_cannot_declare_rows_it_does_not_carry(declared: int) -> 
 
 
 def _compressed_batch(n: int, codec: str) -> bytes:
-    """n rows of one repeated timestamp: compresses to a few KB whatever n."""
-    batch = pa.RecordBatch.from_arrays(
-        [pa.array(np.full(n, T0, dtype=np.int64)), pa.StructArray.from_buffers(pa.struct([]), n, [None])],
-        names=["timestamp", "features"], metadata={"streamdrift.format": FORMAT, "model_id": "m"})
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, batch.schema, options=pa.ipc.IpcWriteOptions(compression=codec)) as writer:
-        writer.write_batch(batch)
-    return bytes(sink.getvalue())
+    return compressed_batch(n, codec, T0)
 
 
 @pytest.mark.parametrize("codec", ["zstd", "lz4"])
