@@ -91,5 +91,14 @@ class KafkaError(StreamdriftError):
         super().__init__(f"{message} (code={code})" if code is not None else message)
 
 
+class PartialsTooLargeError(KafkaError):
+    """The broker refused a partials message as too large: the partials topic takes less than
+    ``limits.max_partial_bytes``. ``limit``: the size the data plane is rebuilt with (half the refused one)."""
+
+    def __init__(self, message: str, limit: int) -> None:
+        self.limit = limit
+        super().__init__(message)
+
+
 class BrokerError(StreamdriftError):
     """The local development broker could not be fetched, started or stopped."""

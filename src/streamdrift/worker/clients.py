@@ -47,6 +47,9 @@ def producer_config(settings: Settings) -> dict[str, str | int | float | bool]:
             "linger.ms": 20,
             "compression.type": "none",  # aiokafka (faust) cannot read lz4 without the lz4 package
             "message.max.bytes": 8 << 20,
+            # a record batch is what the broker measures against a topic's max.message.bytes: a batch of several
+            # partials must not exceed what one partial may be
+            "batch.size": settings.limits.max_partial_bytes,
             "transaction.timeout.ms": txn_timeout_ms,
         }
     )

@@ -20,11 +20,11 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from typing import cast
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from confluent_kafka import KafkaError as CKafkaError
 
 from streamdrift.columns.chunks import CaptureBatch
-from streamdrift.errors import ConfigError, KafkaError
+from streamdrift.errors import ConfigError, KafkaError, PartialsTooLargeError
 from streamdrift.events.concept import ConceptTracker
 from streamdrift.events.events import DriftEvent
 from streamdrift.ingest.records import DeadLetter, parse_capture, parse_labels
@@ -56,6 +56,7 @@ from streamdrift.worker.stats import DataPlaneStats
 from streamdrift.worker.topics import topic_partitions
 from streamdrift.worker.transaction import Transaction
 
+_MIN_PARTIAL_BYTES = 64 << 10
 PARSE_AHEAD_MAX_BYTES = 1 << 14  # a poll whose first message is smaller (JSON records) is parsed one partition ahead
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,8 @@ class DataPlane:
         self._labels_backlog = False  # ... and the same for the labels consumer
         self._last_conn_error = 0.0
         self._consumer = Consumer({**consumer_config(settings), "error_cb": self._on_client_error})
-        self._producer = Producer({**producer_config(settings), "error_cb": self._on_client_error})
-        self._txn = Transaction(self._producer)
+        self._txn = Transaction({**producer_config(settings), "error_cb": self._on_client_error})
+        self._producer = self._txn.producer
         self._n_partials = 0
         self._labels_topic = settings.topics.labels
         self._labels_on = settings.labels.enabled
@@ -450,6 +451,10 @@ class DataPlane:
         return produced
 
     def _abort(self, why: str) -> None:
+        """Abort the transaction and rewind every partition to its last commit (the replay rebuilds what was
+        lost). When the broker refused a partial as too large, then raise: the data plane is rebuilt with smaller
+        partials and producer batches (after the rewind: closing it must not commit what the abort lost)."""
+        too_large = self._txn.too_large(self.settings.topics.partials)
         self._txn.abort()
         self.stats.aborts += 1
         log.info("transaction aborted (%s); rewinding %d partitions", why, len(self._parts))
@@ -457,6 +462,14 @@ class DataPlane:
         self._concept_events.clear()
         self._pending_outcomes.clear()
         self._rewind(list(self._parts))
+        if too_large is not None:  # the topic takes less: rebuild with smaller partials (and producer batches)
+            limit = min(self.settings.limits.max_partial_bytes, too_large) // 2
+            message = (f"the broker refused a {too_large}-byte partials message (MSG_SIZE_TOO_LARGE): the partials "
+                       f"topic's max.message.bytes is below limits.max_partial_bytes "
+                       f"({self.settings.limits.max_partial_bytes})")
+            if limit < _MIN_PARTIAL_BYTES:
+                raise KafkaError(f"{message}, even at {self.settings.limits.max_partial_bytes} bytes", fatal=True)
+            raise PartialsTooLargeError(f"{message}: going on with {limit}", limit)
 
     def _rewind(self, partitions: list[int]) -> None:
         """Drop uncommitted state and seek back to the last committed offset and watermark."""

@@ -12,7 +12,7 @@ from types import FrameType
 
 from prometheus_client import CollectorRegistry
 
-from streamdrift.errors import KafkaError
+from streamdrift.errors import KafkaError, PartialsTooLargeError
 from streamdrift.metrics import Metrics
 from streamdrift.settings import Settings
 from streamdrift.worker.health import FAILED, REBUILDING, STOPPED, DataPlaneProbe, Heartbeat, serve
@@ -61,6 +61,10 @@ def run_dataplane(settings: Settings, stop: threading.Event, *, metrics_port: in
         while not stop.is_set():
             try:
                 DataPlane(settings, metrics=metrics, heartbeat=beat).run(stop)
+            except PartialsTooLargeError as exc:  # the partials topic takes less: go on with smaller partials
+                log.error("%s", exc)
+                limits = settings.limits.model_copy(update={"max_partial_bytes": exc.limit})
+                settings = settings.model_copy(update={"limits": limits})
             except KafkaError as exc:
                 rebuilds += 1
                 if rebuilds > _MAX_REBUILDS:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
-from confluent_kafka import KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaError as CKafkaError
+from confluent_kafka import KafkaException, Message, Producer, TopicPartition
 
 from streamdrift.errors import KafkaError
 from streamdrift.worker.kafka_errors import txn_requires_abort, wrap
@@ -14,11 +17,19 @@ log = logging.getLogger(__name__)
 
 class Transaction:
     """Sends go into the open transaction (begun by the first one); :meth:`commit` commits it with the
-    consumer offsets, :meth:`abort` drops it."""
+    consumer offsets, :meth:`abort` drops it. Messages the broker refused are in :attr:`refused` (topic, error
+    code, size) until the next :meth:`abort`: the caller makes the replay avoid them, rather than looping."""
 
-    def __init__(self, producer: Producer) -> None:
-        self.producer = producer
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        """``config``: the transactional producer's librdkafka configuration."""
         self.open = False
+        self.refused: list[tuple[str, int, int]] = []
+        self.producer = Producer({**config, "on_delivery": self.delivered, "delivery.report.only.error": True})
+
+    def delivered(self, err: CKafkaError | None, msg: Message) -> None:
+        """The producer's delivery report (configured to report errors only)."""
+        if err is not None:
+            self.refused.append((msg.topic() or "", err.code(), len(msg.value() or b"")))
 
     def begin(self) -> None:
         if not self.open:
@@ -64,3 +75,9 @@ class Transaction:
             raise wrap(exc, "abort transaction") from exc
         finally:
             self.open = False
+            self.refused = []
+
+    def too_large(self, topic: str) -> int | None:
+        """The smallest message to ``topic`` the broker refused as too large in this transaction, if any."""
+        sizes = [size for t, code, size in self.refused if t == topic and code == CKafkaError.MSG_SIZE_TOO_LARGE]
+        return min(sizes) if sizes else None
