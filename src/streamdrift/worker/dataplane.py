@@ -88,6 +88,7 @@ class DataPlane:
         self._topic = settings.topics.capture
         self._limits = settings.limits.capture_limits()
         self._admission = ModelAdmission(settings.limits.max_models)
+        self._broken = False  # a commit raised: the state is not what the last commit left
         self._parts: dict[int, PartitionState] = {}
         self._last_commit = 0.0
         self._pending_records = 0  # capture records consumed since the last commit (bounds delta memory)
@@ -363,7 +364,11 @@ class DataPlane:
         if not self._txn.open:  # nothing to commit: outcomes (label expiry) depend on no uncommitted output
             self._flush_outcomes()  # (a later abort rebuilds the join store and may count an expiry again)
             return
-        failed = self._txn.commit(offsets, self._consumer.consumer_group_metadata())
+        try:
+            failed = self._txn.commit(offsets, self._consumer.consumer_group_metadata())
+        except KafkaError:
+            self._broken = True  # state not rewound: closing must not commit it (the next owner replays)
+            raise
         if failed is not None:
             self._abort(str(failed))
             return
@@ -496,7 +501,7 @@ class DataPlane:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = [tp.partition for tp in partitions]
-        if self._txn.open or any(self._parts.get(p) is not None for p in revoked):
+        if not self._broken and (self._txn.open or any(self._parts.get(p) is not None for p in revoked)):
             try:
                 self.commit()
             except KafkaError as exc:  # the new owner replays from the last commit
