@@ -49,7 +49,7 @@ from streamdrift.worker.deadletter import DeadLetterRecord
 from streamdrift.worker.health import Heartbeat
 from streamdrift.worker.kafka_errors import call_with_retry, wrap
 from streamdrift.worker.offsets import decode_labels_closed, decode_watermark, encode_watermark
-from streamdrift.worker.partitions import PartitionState
+from streamdrift.worker.partitions import PartitionState, advance_idle, note_ends
 from streamdrift.worker.polls import KafkaTimestamps, behind, by_partition, parsed_in_order, update_lag_gauges
 from streamdrift.worker.setup import BaselineCache
 from streamdrift.worker.stats import DataPlaneStats
@@ -326,31 +326,14 @@ class DataPlane:
             log.error("fatal Kafka client error: %s", err.str())
 
     def _note_ends(self, at_end: dict[int, bool], *, labels: bool) -> None:
-        for partition, ended in at_end.items():
-            state = self._parts.get(partition)
-            if state is None:
-                continue
-            if not labels:
-                state.at_end = ended
-            elif state.labels is not None:
-                state.labels.at_end = ended
+        note_ends(self._parts, at_end, labels=labels)
 
     def _advance_idle(self, now_ms: int) -> None:
-        """Idle partitions advance by wall clock: those that sent nothing for ``idle_timeout`` AND whose consumer
-        reached their end (an end-of-partition event after their last message), so a partition with a backlog
-        still to read (after a restart, a rebalance, a slow start) never advances past records in the topic; and
-        never while (or shortly after) the broker was unreachable: records produced during an outage arrive late
-        otherwise."""
+        """Idle partitions advance by wall clock (see :func:`advance_idle`), but never while (or shortly after)
+        the broker was unreachable: records produced during an outage arrive late otherwise."""
         idle_ms = self.settings.window.idle_timeout_ms
-        if now_ms - self._last_conn_error * 1000 < idle_ms:
-            return
-        delay_ms = round(self.settings.labels.delay * 1000)
-        for state in self._parts.values():
-            if state.at_end and now_ms - state.last_record_wall_ms >= idle_ms:
-                state.pipeline.advance_idle(now_ms)
-            labels = state.labels
-            if labels is not None and labels.at_end and now_ms - labels.last_record_wall_ms >= idle_ms:
-                labels.observe(now_ms, delay_ms)
+        if now_ms - self._last_conn_error * 1000 >= idle_ms:
+            advance_idle(self._parts, now_ms, idle_ms, round(self.settings.labels.delay * 1000))
 
     def _any_due(self) -> bool:
         return any(s.pipeline.any_due() for s in self._parts.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from streamdrift.window.pipeline import PartitionPipeline
@@ -41,3 +42,28 @@ class PartitionState:
     def close(self) -> None:
         if self.pipeline.labels is not None:
             self.pipeline.labels.store.close()
+
+
+def note_ends(parts: Mapping[int, PartitionState], at_end: Mapping[int, bool], *, labels: bool) -> None:
+    """Record which partitions (capture, or their labels partitions) a poll read to their end."""
+    for partition, ended in at_end.items():
+        state = parts.get(partition)
+        if state is None:
+            continue
+        if not labels:
+            state.at_end = ended
+        elif state.labels is not None:
+            state.labels.at_end = ended
+
+
+def advance_idle(parts: Mapping[int, PartitionState], now_ms: int, idle_ms: int, delay_ms: int) -> None:
+    """Idle partitions advance their watermark by wall clock: those that sent nothing for ``idle_ms`` AND whose
+    consumer reached their end (an end-of-partition event after their last message), so a partition with a
+    backlog still to read (after a restart, a rebalance, a slow start) never advances past records in the topic.
+    A labels partition alike, to ``now - delay``."""
+    for state in parts.values():
+        if state.at_end and now_ms - state.last_record_wall_ms >= idle_ms:
+            state.pipeline.advance_idle(now_ms)
+        labels = state.labels
+        if labels is not None and labels.at_end and now_ms - labels.last_record_wall_ms >= idle_ms:
+            labels.observe(now_ms, delay_ms)
