@@ -21,10 +21,9 @@ import orjson
 import pytest
 import yaml
 from click.testing import CliRunner
+from credit import credit_baseline
 
-from streamdrift.baseline.baseline import MonitorOptions, build_baseline
 from streamdrift.cli import main
-from streamdrift.columns.columns import columns_from_rows
 from streamdrift.dev.harness import (
     create_all_topics,
     drift_events,
@@ -37,7 +36,6 @@ from streamdrift.dev.harness import (
 from streamdrift.dev.localkafka import find_free_port
 from streamdrift.dev.synthetic import NUMERIC, Batch, Scenario, generate
 from streamdrift.ingest.records import encode_capture_record, encode_label_record
-from streamdrift.monitors.bias import FacetSpec
 from streamdrift.settings import EvaluationSettings, LabelSettings, WindowSettings
 from streamdrift.worker.baselines import publish_baseline
 
@@ -52,18 +50,7 @@ SWAP = 5  # this window's attribution ranking is reversed
 
 
 def _baseline_json() -> bytes:
-    batch = generate(6000, np.random.default_rng(5))
-    rows = batch.rows()
-    for i, row in enumerate(rows):
-        row.update(label=int(batch.label[i]), prediction=int(batch.prediction[i]), score=float(batch.score[i]))
-    attributions = [columns_from_rows([{k: float(v[i]) for k, v in batch.attributions.items()}
-                                       for i in range(batch.n)])]
-    baseline = build_baseline(
-        [columns_from_rows(rows)], MODEL, target="label", prediction="prediction", score="score",
-        monitors=MonitorOptions(facets=(FacetSpec("gender", values=("female",)),)), attributions=attributions,
-    )
-    assert baseline.model_quality and baseline.bias and baseline.attribution
-    return baseline.to_json()
+    return credit_baseline(MODEL).to_json()
 
 
 def _swap(batch: Batch) -> None:

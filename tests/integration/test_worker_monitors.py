@@ -13,9 +13,8 @@ import numpy as np
 import orjson
 import pytest
 from confluent_kafka import Producer
+from credit import credit_baseline
 
-from streamdrift.baseline.baseline import MonitorOptions, build_baseline
-from streamdrift.columns.columns import columns_from_rows
 from streamdrift.dev.harness import (
     create_all_topics,
     drift_events,
@@ -34,7 +33,6 @@ from streamdrift.dev.localkafka import find_free_port
 from streamdrift.dev.synthetic import Scenario, generate
 from streamdrift.ingest.arrow import encode_arrow_batch
 from streamdrift.ingest.records import encode_capture_record, encode_label_record
-from streamdrift.monitors.bias import FacetSpec
 from streamdrift.monitors.model_quality.window import merge_blobs
 from streamdrift.settings import LabelSettings, Settings, WindowSettings
 from streamdrift.window.joinstore import join_sample
@@ -59,18 +57,7 @@ def _get(url: str) -> bytes:
 
 
 def _publish_baseline(settings: Settings) -> str:
-    batch = generate(6000, np.random.default_rng(5))
-    rows = batch.rows()
-    for i, row in enumerate(rows):
-        row.update(label=int(batch.label[i]), prediction=int(batch.prediction[i]), score=float(batch.score[i]))
-    attributions = [columns_from_rows([{k: float(v[i]) for k, v in batch.attributions.items()}
-                                       for i in range(batch.n)])]
-    baseline = build_baseline(
-        [columns_from_rows(rows)], MODEL, target="label", prediction="prediction", score="score",
-        monitors=MonitorOptions(facets=(FacetSpec("gender", values=("female",)),)), attributions=attributions,
-    )
-    assert baseline.model_quality and baseline.bias and baseline.attribution
-    return publish_baseline(settings, baseline.to_json())[1]
+    return publish_baseline(settings, credit_baseline(MODEL).to_json())[1]
 
 
 def _records(first: int) -> tuple[list[bytes], list[bytes], Counter[int]]:
