@@ -414,18 +414,27 @@ def main() -> None:
                       f"RSS MB {' '.join(f'{r:.0f}' for r in col['rss'])}", flush=True)
             return
         js = bench_json(b, n_json, kafka)
+        print(f"JSON data plane {js['worker']:,.0f} records/s; raw consume + orjson.loads {js['raw']:,.0f}; "
+              f"ratio of the best {js['worker'] / js['raw']:.0%}; median pass ratio {js['median']:.0%}", flush=True)
         if args.only_json:
             print(f"JSON data plane {js['worker']:,.0f} records/s; raw consume + orjson.loads {js['raw']:,.0f}; "
                   f"ratio of the best {js['worker'] / js['raw']:.0%}; median pass ratio {js['median']:.0%}; "
                   f"each pass (data plane / raw): {_pairs(js)}",
                   flush=True)
             return
-        cols = {run: bench_columnar(b, n_col, kafka, args.columnar_batch_size, run[1], run[0], run[2], run[3])
-                for run in runs}
+        cols = {}
+        for run in runs:
+            cols[run] = col = bench_columnar(b, n_col, kafka, args.columnar_batch_size, run[1], run[0], run[2], run[3])
+            print(f"columnar {run[0]} ({run[1]}, {_join(run[2], run[3])}) records/s {col['rate']:,.0f}; "
+                  f"RSS MB {' '.join(f'{r:.0f}' for r in col['rss'])}", flush=True)
         faust_rate = bench_faust(b, n_faust, kafka)
+        print(f"faust agent events/s {faust_rate:,.0f}", flush=True)
         lat = np.array(bench_latency(b, lat_s, kafka))
-        print(f"latency events: {lat.size}", flush=True)
+        print(f"latency events: {lat.size}; p50 / p99 s "
+              f"{np.percentile(lat, 50) if lat.size else float('nan'):.2f} / "
+              f"{np.percentile(lat, 99) if lat.size else float('nan'):.2f}", flush=True)
         scale = bench_scaling(b, n_scale, kafka)
+        print(f"scaling records/s: 1 data plane {scale[1]:,.0f}, 2 data planes {scale[2]:,.0f}", flush=True)
     n_pass = len(js["pairs"])
     rows = [
         ("JSON records/s, data plane (1 process)", f"{js['worker']:,.0f}", f"{n_json:,} records, best of {n_pass}"),
@@ -441,7 +450,7 @@ def main() -> None:
         ("  data plane JSON records/s / faust events/s", f"{js['worker'] / faust_rate:.1f}x", ""),
         ("alert latency p50 / p99 s", f"{np.percentile(lat, 50):.2f} / {np.percentile(lat, 99):.2f}"
          if lat.size else "n/a", f"{lat.size} events; goal p99 <= 1 s"),
-        ("2 data planes vs 1 (6 partitions, JSON)", f"{scale[2] / scale[1]:.2f}x",
+        ("2 data planes vs 1 (6 partitions, JSON)", f"{scale[2] / scale[1]:.2f}x" if scale[1] else "n/a",
          f"{scale[1]:,.0f} -> {scale[2]:,.0f} records/s; 2 cores"),
     ]
     width = max(len(r[0]) for r in rows)
