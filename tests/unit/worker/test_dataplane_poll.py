@@ -153,6 +153,13 @@ def test_a_poll_tells_which_partitions_it_read_to_their_end() -> None:
     assert at_end[1] is False
     by_partition([_msg(0, 1), _msg(2, 0)], "consume", at_end)  # no error event at all: the fast path
     assert at_end == {0: False, 1: False, 2: False}
+    # the last event of each partition decides, across interleaved runs; an error other than the end tells
+    # nothing and is dropped with the end events
+    transport = Message(topic="capture", partition=3, error=CKafkaError(CKafkaError._TRANSPORT, "broker gone"))
+    groups = by_partition([_msg(0, 2), _eof(0), _msg(1, 7), _msg(0, 3), _eof(1), transport, _msg(2, 1), _eof(2),
+                           transport], "consume", at_end)
+    assert at_end == {0: False, 1: True, 2: True}
+    assert {p: [m.offset() for m in ms] for p, ms in groups.items()} == {0: [2, 3], 1: [7], 2: [1]}
 
 
 def test_a_partition_with_a_backlog_is_never_idle(plane: DataPlane) -> None:
