@@ -148,7 +148,8 @@ class NumericProfile:
         total = float(values.sum())
         mean = total / n  # what ndarray.mean computes
         centered = values - mean
-        m2 = float(np.dot(centered, centered))
+        with np.errstate(over="ignore"):  # |values| beyond ~1e154: the sum of squares is +inf in float64, as it should read
+            m2 = float(np.dot(centered, centered))
         self._combine(n, float(values.min()), float(values.max()), total, mean, m2)
         self._buffer(values)
 
