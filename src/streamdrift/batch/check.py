@@ -49,12 +49,16 @@ from streamdrift.window.partials import PartialMessage
 from streamdrift.window.pipeline import PartitionPipeline
 from streamdrift.window.windows import WindowSpec
 
-__all__ = ["CheckOptions", "CheckReport", "WindowReport", "parse_duration_ms", "run_check", "window_dir_name"]
+__all__ = ["WHOLE_FILE_RECORDS", "CheckOptions", "CheckReport", "WindowReport", "parse_duration_ms", "run_check",
+           "window_dir_name"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _NEVER: Final[int] = 1 << 60  # labels read up front never expire, and their watermark is "all known"
 _TOPIC: Final[str] = "check"
+# Windows of this many rows make any real file one window. A records window's event time is the row number in ms,
+# so its end must stay a date (10**12 ms is 2001; 2**62 rows made the window end year 146,140,482 and crashed).
+WHOLE_FILE_RECORDS: Final[int] = 10**12
 
 
 def parse_duration_ms(text: str) -> int:

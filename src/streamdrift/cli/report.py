@@ -41,14 +41,14 @@ def report(baseline_path: Path, input_path: Path, fmt: str | None, no_header: bo
            max_line_bytes: int) -> None:
     """Render baseline vs window distributions, statistics and verdicts per feature as one HTML page."""
     from streamdrift.baseline.baseline import Baseline
-    from streamdrift.batch.check import CheckOptions, parse_duration_ms, run_check
+    from streamdrift.batch.check import WHOLE_FILE_RECORDS, CheckOptions, parse_duration_ms, run_check
     from streamdrift.report.html import ReportWindow, render_report
 
     baseline = Baseline.load(baseline_path)
     if window is not None and timestamp_column is None:
         timestamp_column = baseline.timestamp_column  # declared or detected at baseline build
     if window is None and window_records is None:
-        window_records = 2**62  # the whole file is one window
+        window_records = WHOLE_FILE_RECORDS
     options = CheckOptions(window_ms=parse_duration_ms(window) if window is not None else None,
                            window_records=window_records, timestamp_column=timestamp_column, fmt=fmt,
                            has_header=False if no_header else None, encoding=encoding,

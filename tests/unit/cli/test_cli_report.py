@@ -27,3 +27,19 @@ def test_report_uses_the_baselines_detected_time_column_for_time_windows(tmp_pat
     html = out.read_text(encoding="utf-8")
     assert "extra_column_check" not in html  # event_time was read as the timestamp, not as a column
     assert 'data-chart="quantile-bins"' in html and 'data-axis="log"' in html
+
+
+def test_report_without_a_window_shows_the_whole_file_as_one_window(tmp_path: Path) -> None:
+    runner = CliRunner()
+    base, window = tmp_path / "base.csv", tmp_path / "window.csv"
+    pacsv.write_csv(house_table(4000, seed=1), base)
+    pacsv.write_csv(house_table(3000, seed=2, shift="price"), window)
+    built = runner.invoke(main, ["baseline", "build", "--input", str(base), "--model-id", "h",
+                                 "--output", str(tmp_path / "b.json")])
+    assert built.exit_code == 0, built.output
+    out = tmp_path / "report.html"
+    result = runner.invoke(main, ["report", "--baseline", str(tmp_path / "b.json"), "--input", str(window),
+                                  "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "1 window(s)" in result.output
+    assert "3000" in out.read_text(encoding="utf-8")  # the one window holds every row
