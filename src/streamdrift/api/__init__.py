@@ -1,0 +1,35 @@
+"""The Python API for notebooks and pipelines: DataFrames in, results and reports out.
+
+A thin face over the one monitor core (what ``streamdrift baseline build`` and ``streamdrift check`` run):
+
+- :class:`Baseline` (:meth:`Baseline.build` from a DataFrame, a table or a file; :meth:`Baseline.load` /
+  :meth:`Baseline.save`; :meth:`Baseline.from_sagemaker` / :meth:`Baseline.to_sagemaker`);
+- :func:`check` (windows of data judged against a baseline) -> :class:`CheckResult` (``events``, ``windows``,
+  ``violations``, ``statistics`` as pyarrow Tables; ``passed``; :meth:`CheckResult.raise_for_drift`;
+  :meth:`CheckResult.report` / :meth:`CheckResult.save_html`);
+- :class:`DriftDetected` (the release gate's error) and :class:`NotSupportedError`.
+
+Everything here is re-exported by the ``streamdrift`` package itself (``import streamdrift as sd``).
+"""
+
+from __future__ import annotations
+
+from streamdrift.api.baselines import Baseline, Facets, ProblemType
+from streamdrift.api.checking import check
+from streamdrift.api.data import Data
+from streamdrift.api.errors import DriftDetected, NotSupportedError
+from streamdrift.api.results import CheckResult, Report
+from streamdrift.monitors.bias import FacetSpec
+
+__all__ = [
+    "Baseline",
+    "CheckResult",
+    "Data",
+    "DriftDetected",
+    "FacetSpec",
+    "Facets",
+    "NotSupportedError",
+    "ProblemType",
+    "Report",
+    "check",
+]
