@@ -5,15 +5,16 @@ check`` writes to ``events.jsonl``, the per-window violation files and ``summary
 from __future__ import annotations
 
 from dataclasses import fields
+from html import escape
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 from streamdrift.api.baselines import Baseline
 from streamdrift.api.errors import DriftDetected
 from streamdrift.api.html import framed, table_html
-from streamdrift.batch.check import events_of
 from streamdrift.batch.output import CheckReport, WindowReport, summary
 from streamdrift.columns.chunks import BadLine
 from streamdrift.events.events import DriftEvent
@@ -124,13 +125,14 @@ class CheckResult:
 
     @property
     def summary(self) -> dict[str, Any]:
-        """The document ``streamdrift check`` writes as ``summary.json``."""
-        return summary(self.core)
+        """The document ``streamdrift check`` writes as ``summary.json`` (as JSON reads it back)."""
+        loaded: dict[str, Any] = orjson.loads(orjson.dumps(summary(self.core)))
+        return loaded
 
     @property
     def drift_events(self) -> list[DriftEvent]:
-        """The events as objects (the windows', then the concept-drift detector's), as in ``events.jsonl``."""
-        return events_of(self.core)
+        """The events as objects, in the order of ``events.jsonl``."""
+        return list(self.core.events)
 
     @property
     def events(self) -> pa.Table:
@@ -198,7 +200,7 @@ class CheckResult:
     def _repr_html_(self) -> str:
         verdict = ('<b style="color:#2e8b57">passed</b>' if self.passed
                    else '<b style="color:#c0392b">drift / violations found</b>')
-        head = (f"<div><b>streamdrift check</b> · model {self.baseline.model_id} · {verdict} · "
+        head = (f"<div><b>streamdrift check</b> · model {escape(self.baseline.model_id)} · {verdict} · "
                 f"{len(self.core.windows)} window(s) · {self.n_rows} rows · {self.core.n_violations} "
                 f"violation(s) · {self.n_bad_rows} bad row(s)</div>")
         return head + table_html(self.windows, highlight=None) + framed(self.report(max_windows=12).html)

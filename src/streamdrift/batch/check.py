@@ -390,7 +390,7 @@ def run_check_source(
     report = CheckReport(output_dir=out)
     try:
         with report.events_path.open("wb") as events_file:
-            run = _Run(baseline, options, report, Sink(out, events_file), on_window)
+            run = _Run(baseline, options, report, Sink(out, events_file, report.events), on_window)
             try:
                 report.monitors = [n for n in run.monitors.names if n != DATA_QUALITY]
                 roles = _roles(baseline, run.monitors)
