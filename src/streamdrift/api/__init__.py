@@ -2,12 +2,12 @@
 
 A thin face over the one monitor core (what ``streamdrift baseline build`` and ``streamdrift check`` run):
 
-- :class:`Baseline` (:meth:`Baseline.build` from a DataFrame, a table or a file; :meth:`Baseline.load` /
-  :meth:`Baseline.save`; :meth:`Baseline.from_sagemaker` / :meth:`Baseline.to_sagemaker`);
-- :func:`check` (windows of data judged against a baseline) -> :class:`CheckResult` (``events``, ``windows``,
-  ``violations``, ``statistics`` as pyarrow Tables; ``passed``; :meth:`CheckResult.raise_for_drift`;
-  :meth:`CheckResult.report` / :meth:`CheckResult.save_html`);
-- :class:`DriftDetected` (the release gate's error) and :class:`NotSupportedError`.
+- `Baseline` (`Baseline.build` from a DataFrame, a table or a file; `Baseline.load` /
+  `Baseline.save`; `Baseline.from_sagemaker` / `Baseline.to_sagemaker`);
+- `check` (windows of data judged against a baseline) -> `CheckResult` (``events``, ``windows``,
+  ``violations``, ``statistics`` as pyarrow Tables; ``passed``; `CheckResult.raise_for_drift`;
+  `CheckResult.report` / `CheckResult.save_html`);
+- `DriftDetected` (the release gate's error) and `NotSupportedError`.
 
 Everything here is re-exported by the ``streamdrift`` package itself (``import streamdrift as sd``).
 """

@@ -1,6 +1,6 @@
 """``streamdrift.Baseline``: build a baseline from a DataFrame, a table or a file, load / save it, convert it to
-and from SageMaker Model Monitor files. A thin face over :mod:`streamdrift.baseline` (the document and
-:func:`~streamdrift.baseline.build.build_baseline`, what ``streamdrift baseline build`` runs)."""
+and from SageMaker Model Monitor files. A thin face over `streamdrift.baseline` (the document and
+`streamdrift.baseline.build.build_baseline`, what ``streamdrift baseline build`` runs)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ __all__ = ["Baseline", "Facets", "ProblemType"]
 
 ProblemType = Literal["auto", "regression", "binary_classification", "multiclass_classification"]
 #: Bias facets: ``{"gender": "female"}`` / ``{"region": ["north", "east"]}`` (the sensitive group's values), or
-#: :class:`~streamdrift.monitors.bias.FacetSpec` objects (``FacetSpec("age", threshold=60)``).
+#: `streamdrift.monitors.bias.FacetSpec` objects (``FacetSpec("age", threshold=60)``).
 Facets = Mapping[str, "Scalar | Sequence[Scalar]"] | Iterable[FacetSpec]
 
 
@@ -50,9 +50,9 @@ def _facets(facets: Facets | None) -> tuple[FacetSpec, ...]:
 
 class Baseline:
     """A model's baseline: the reference profile (sketches per feature), the suggested constraints and the
-    monitor sections (model quality, bias, attribution) that :func:`streamdrift.check` compares windows with.
+    monitor sections (model quality, bias, attribution) that `streamdrift.check` compares windows with.
 
-    The same JSON document as ``streamdrift baseline build`` writes (:attr:`document` is the core object)."""
+    The same JSON document as ``streamdrift baseline build`` writes (`document` is the core object)."""
 
     def __init__(self, document: BaselineDocument) -> None:
         self.document = document
@@ -91,7 +91,7 @@ class Baseline:
         score the baseline gets a model-quality section, with ``facets`` a bias section. ``timestamp_column`` /
         ``id_column`` / ``exclude`` / ``features`` declare column roles (time and identifier-like columns are
         detected otherwise). ``segment_by`` is not supported yet (streamdrift has no per-segment baselines):
-        giving it raises :class:`~streamdrift.api.errors.NotSupportedError`.
+        giving it raises `streamdrift.api.errors.NotSupportedError`.
         """
         if segment_by is not None:
             raise NotSupportedError("segment_by: per-segment baselines do not exist in streamdrift yet; build one "
@@ -121,7 +121,7 @@ class Baseline:
 
     @classmethod
     def load(cls, path: str | Path) -> Baseline:
-        """A baseline JSON file (``streamdrift baseline build`` / :meth:`save` / ``sagemaker import``)."""
+        """A baseline JSON file (``streamdrift baseline build`` / `save` / ``sagemaker import``)."""
         return cls(BaselineDocument.load(path))
 
     def save(self, path: str | Path) -> Path:
@@ -157,10 +157,12 @@ class Baseline:
 
     @property
     def model_id(self) -> str:
+        """The model the baseline belongs to."""
         return self.document.model_id
 
     @property
     def baseline_id(self) -> str:
+        """The baseline's id (model, creation time and a hash of the profile); drift events carry it."""
         return self.document.baseline_id
 
     @property

@@ -1,5 +1,5 @@
 """``streamdrift.check``: judge data window by window against a baseline, like ``streamdrift check`` (it runs
-:func:`~streamdrift.batch.check.run_check` on a path and :func:`~streamdrift.batch.check.run_check_source` on
+`streamdrift.batch.check.run_check` on a path and `streamdrift.batch.check.run_check_source` on
 in-memory data: the same windows, monitors, merge and judge as the stream worker)."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def check(
     fmt: str | None = None,
     chunk_rows: int = 50_000,
 ) -> CheckResult:
-    """Cut ``data`` into windows and judge each against ``baseline`` (a :class:`Baseline` or a baseline file).
+    """Cut ``data`` into windows and judge each against ``baseline`` (a `Baseline` or a baseline file).
 
     ``data``: a pandas / polars DataFrame, a pyarrow Table or RecordBatchReader, a file path, or an iterable of
     those (read one at a time: constant memory). Windows: ``window`` (event time, e.g. ``"1h"`` or a

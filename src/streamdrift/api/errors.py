@@ -1,4 +1,4 @@
-"""The errors the Python API raises beside the core's (every one a :class:`~streamdrift.errors.StreamdriftError`)."""
+"""The errors the Python API raises beside the core's (every one a `streamdrift.errors.StreamdriftError`)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ class NotSupportedError(StreamdriftError):
 
 
 class DriftDetected(StreamdriftError):
-    """Raised by :meth:`CheckResult.raise_for_drift` when a window violated a check: the release gate.
-    ``result`` is the failing :class:`~streamdrift.api.results.CheckResult`."""
+    """Raised by `CheckResult.raise_for_drift` when a window violated a check: the release gate.
+    ``result`` is the failing `streamdrift.api.results.CheckResult`."""
 
     def __init__(self, message: str, result: CheckResult) -> None:
         super().__init__(message)

@@ -1,6 +1,6 @@
 """The notebook views (``_repr_html_``) of baselines, results and reports: self-contained HTML (inline CSS and
 SVG, no script, nothing fetched). A result's view is its summary table and the report of its windows
-(:func:`streamdrift.report.html.render_report`, the page ``streamdrift report`` writes) in a sandboxed frame."""
+(`streamdrift.report.html.render_report`, the page ``streamdrift report`` writes) in a sandboxed frame."""
 
 from __future__ import annotations
 

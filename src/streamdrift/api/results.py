@@ -1,5 +1,5 @@
-"""``CheckResult``: what :func:`streamdrift.check` found, as the tables a notebook works with and the gate a
-pipeline needs. It reads the core's :class:`~streamdrift.batch.output.CheckReport` (the objects ``streamdrift
+"""``CheckResult``: what `streamdrift.check` found, as the tables a notebook works with and the gate a
+pipeline needs. It reads the core's `streamdrift.batch.output.CheckReport` (the objects ``streamdrift
 check`` writes to ``events.jsonl``, the per-window violation files and ``summary.json``)."""
 
 from __future__ import annotations
@@ -91,10 +91,10 @@ class Report:
 
 
 class CheckResult:
-    """The windows, events and violations of one :func:`streamdrift.check` run.
+    """The windows, events and violations of one `streamdrift.check` run.
 
     ``passed`` is what ``streamdrift check --fail-on-violation`` gates on (no violation in any window);
-    :meth:`raise_for_drift` turns a failure into a :class:`~streamdrift.api.errors.DriftDetected` error."""
+    `raise_for_drift` turns a failure into a `streamdrift.api.errors.DriftDetected` error."""
 
     def __init__(self, report: CheckReport, baseline: Baseline, *, output_dir: Path | None) -> None:
         #: the core's report (windows with their evaluations and profiles, bad rows, label counts)
@@ -121,6 +121,7 @@ class CheckResult:
 
     @property
     def n_bad_rows(self) -> int:
+        """Rows skipped (unreadable, without a timestamp, late), all of them."""
         return self.core.n_bad
 
     @property
@@ -172,7 +173,7 @@ class CheckResult:
         return pa.Table.from_pylist(rows, schema=_STATISTICS_SCHEMA)
 
     def raise_for_drift(self) -> CheckResult:
-        """Raise :class:`~streamdrift.api.errors.DriftDetected` when a window violated a check (the release
+        """Raise `streamdrift.api.errors.DriftDetected` when a window violated a check (the release
         gate, like ``streamdrift check --fail-on-violation``); returns the result otherwise."""
         if self.passed:
             return self
@@ -189,7 +190,7 @@ class CheckResult:
         return Report(render_report(self.baseline.document, windows, title))
 
     def save_html(self, path: str | Path, max_windows: int = 48) -> Path:
-        """Write :meth:`report` to ``path``; returns it."""
+        """Write `report` to ``path``; returns it."""
         return self.report(max_windows).save(path)
 
     def __repr__(self) -> str:
