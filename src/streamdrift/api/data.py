@@ -43,7 +43,9 @@ def as_path(data: object) -> Path | None:
 
 
 def _is_pandas(data: object) -> bool:
-    return type(data).__module__.split(".")[0] == "pandas" and hasattr(data, "to_numpy")
+    """A pandas DataFrame (recognised without importing pandas)."""
+    kind = type(data)
+    return kind.__module__.split(".")[0] == "pandas" and kind.__name__ == "DataFrame"
 
 
 def _is_table_like(data: object) -> bool:

@@ -121,3 +121,15 @@ def test_bad_window_options(baseline: sd.Baseline, current: pa.Table) -> None:
         sd.check(current, baseline, window=timedelta(0))
     with pytest.raises(ConfigError, match="id-column"):
         sd.check(current.drop_columns(["label"]), baseline, window="1h", labels=labels_of(current))
+
+
+def test_a_datetime_column_is_the_event_time(current: pa.Table) -> None:
+    reference = credit_table(3000, seed=9).to_pandas()
+    reference["ts"] = pd.to_datetime(reference["ts"], format="ISO8601")
+    built = sd.Baseline.build(reference, model_id="credit")
+    assert built.document.timestamp_column == "ts" and "ts" not in built.features
+    frame = current.to_pandas()
+    frame["ts"] = pd.to_datetime(frame["ts"], format="ISO8601")
+    windows = sd.check(frame, built, window="1h").windows
+    assert windows.column("records").to_pylist() == [N] * len(HOURS)
+    assert windows.column("start").to_pylist()[0] == T0
