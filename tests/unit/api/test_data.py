@@ -87,3 +87,27 @@ def test_files_in_an_iterator_continue_the_numbering(tmp_path: Path) -> None:
     lines = np.concatenate([c.line_numbers for c in chunks]).tolist()
     assert lines == sorted(set(lines))  # unique and increasing: row ids made from them never collide
     assert sum(c.columns.n_rows for c in chunks) == 12
+
+
+def test_pandas_and_polars_types_give_the_same_results() -> None:
+    """Categoricals (dictionaries of strings / string views), nullable integers and booleans of both libraries
+    are read alike: the same baseline statistics and the same window statistics."""
+    import streamdrift as sd
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    frame = pd.DataFrame({
+        "cat": pd.Categorical(rng.choice(["a", "b", "c"], n)),
+        "count": pd.array(np.where(rng.random(n) < 0.1, None, rng.integers(0, 9, n)), dtype="Int64"),
+        "flag": rng.random(n) < 0.3, "x": rng.normal(size=n),
+    })
+    polars = pl.from_pandas(frame).with_columns(pl.col("cat").cast(pl.Categorical))
+    from_pandas = sd.Baseline.build(frame, model_id="m")
+    from_polars = sd.Baseline.build(polars, model_id="m")
+    assert from_polars.statistics.equals(from_pandas.statistics)
+    rows = {r["feature"]: r for r in from_pandas.statistics.to_pylist()}
+    assert (rows["cat"]["type"], rows["flag"]["type"], rows["count"]["missing"]) == (
+        "String", "Boolean", int(frame["count"].isna().sum()))
+    checked = [sd.check(data, from_pandas, window_records=1000).statistics.drop_columns(["window_start"])
+               for data in (frame, polars)]
+    assert checked[0].num_rows == 3 * 4 and checked[0].equals(checked[1])
