@@ -96,9 +96,11 @@ def test_pandas_and_polars_types_give_the_same_results() -> None:
 
     rng = np.random.default_rng(3)
     n = 3000
+    counts = rng.integers(0, 9, n).astype(object)
+    counts[rng.random(n) < 0.1] = None
     frame = pd.DataFrame({
         "cat": pd.Categorical(rng.choice(["a", "b", "c"], n)),
-        "count": pd.array(np.where(rng.random(n) < 0.1, None, rng.integers(0, 9, n)), dtype="Int64"),
+        "count": pd.array(counts, dtype="Int64"),
         "flag": rng.random(n) < 0.3, "x": rng.normal(size=n),
     })
     polars = pl.from_pandas(frame).with_columns(pl.col("cat").cast(pl.Categorical))
