@@ -4,9 +4,9 @@ the same pyarrow Table, against the CSV path (``Baseline.build`` on a CSV file o
 
 Each path runs in its own process (so each peak RSS is its own): the process loads its input untimed (the
 DataFrame / Table from a Parquet file of the rows; the CSV path only its file name), then times the build.
-Printed per path as soon as it is measured: rows/s of wall time and of CPU time (the process's, every thread; steadier on a
-shared machine), each with its ratio to the CSV path's, the RSS holding the input
-before the build and the peak RSS (``ru_maxrss``).
+Printed per path as soon as it is measured: rows/s of wall time and of CPU time (the process's, every thread;
+steadier on a shared machine), each with its ratio to the CSV path's, the RSS holding the input before the build
+and the peak RSS (``ru_maxrss``).
 """
 
 from __future__ import annotations
