@@ -15,12 +15,13 @@ from streamdrift.api.data import Data, as_path, chunk_source
 from streamdrift.api.errors import NotSupportedError
 from streamdrift.api.html import baseline_html
 from streamdrift.baseline.build import MonitorOptions, build_baseline
+from streamdrift.baseline.clarify import ClarifyAnalysis, parse_analysis
 from streamdrift.baseline.document import DEFAULT_BASELINE_KLL_K, feature_summary
 from streamdrift.baseline.document import Baseline as BaselineDocument
 from streamdrift.baseline.roles import RoleOptions
 from streamdrift.baseline.sagemaker import export_monitor_sections, export_sagemaker, import_sagemaker
 from streamdrift.columns.chunks import BadLine, RoleColumns
-from streamdrift.errors import ConfigError
+from streamdrift.errors import BaselineError, ConfigError
 from streamdrift.ingest.files import ReadOptions
 from streamdrift.monitors.bias import FacetSpec, Scalar
 from streamdrift.profile.profiles import ProfileParams
@@ -46,6 +47,15 @@ def _facets(facets: Facets | None) -> tuple[FacetSpec, ...]:
     if not all(isinstance(f, FacetSpec) for f in specs):
         raise ConfigError("facets: give a mapping {column: value(s)} or FacetSpec objects")
     return specs
+
+
+def _clarify(path: str | Path | None) -> ClarifyAnalysis | None:
+    if path is None:
+        return None
+    try:
+        return parse_analysis(Path(path).read_bytes())
+    except OSError as exc:
+        raise BaselineError(f"cannot read {path}: {exc}") from exc
 
 
 class Baseline:
@@ -83,6 +93,8 @@ class Baseline:
         fmt: str | None = None,
         chunk_rows: int = 100_000,
         created_at: datetime | None = None,
+        attributions: Data | None = None,
+        clarify_analysis: str | Path | None = None,
     ) -> Baseline:
         """Profile ``data`` (a pandas / polars DataFrame, a pyarrow Table or RecordBatchReader, a file path, or
         an iterable of those, read one at a time) into a baseline, like ``streamdrift baseline build``.
@@ -90,7 +102,10 @@ class Baseline:
         ``target`` / ``prediction`` / ``score`` are recorded, not profiled; with a target and a prediction or
         score the baseline gets a model-quality section, with ``facets`` a bias section. ``timestamp_column`` /
         ``id_column`` / ``exclude`` / ``features`` declare column roles (time and identifier-like columns are
-        detected otherwise). ``segment_by`` is not supported yet (streamdrift has no per-segment baselines):
+        detected otherwise). ``attributions``: per-record feature attributions (one column per feature, any kind
+        of data) for the attribution section; ``clarify_analysis``: a SageMaker Clarify ``analysis.json`` whose
+        bias / attribution baselines are used (``baseline build --attributions / --clarify-analysis``).
+        ``segment_by`` is not supported yet (streamdrift has no per-segment baselines):
         giving it raises `streamdrift.api.errors.NotSupportedError`.
         """
         if segment_by is not None:
@@ -110,9 +125,14 @@ class Baseline:
             score_threshold=score_threshold)
         roles = RoleOptions(timestamp_column=timestamp_column, id_column=id_column, exclude=tuple(exclude),
                             features=tuple(features))
+        attribution_columns = None
+        if attributions is not None:
+            attribution_chunks = chunk_source(attributions)(ReadOptions(chunk_rows=chunk_rows))
+            attribution_columns = (chunk.columns for chunk in attribution_chunks)
         document = build_baseline(source(read), model_id, target=target, prediction=prediction, score=score,
                                   params=ProfileParams(kll_k=kll_k), created_at=created_at, monitors=monitors,
-                                  roles=roles)
+                                  roles=roles, attributions=attribution_columns,
+                                  clarify=_clarify(clarify_analysis))
         built = cls(document)
         built.bad_rows = bad
         return built

@@ -100,3 +100,25 @@ def test_the_notebook_view_is_self_contained(baseline: sd.Baseline) -> None:
     for name in baseline.features:
         assert f">{name}<" in html
     assert "<script" not in html and "http" not in html
+
+
+def test_attributions_and_a_clarify_analysis(tmp_path: Path) -> None:
+    from streamdrift.dev.synthetic import NUMERIC, generate
+    from streamdrift.monitors.attribution import AttributionBaseline
+
+    batch = generate(2000, np.random.default_rng(21))
+    frame = pd.DataFrame({**batch.features, "score": batch.score, "prediction": batch.prediction,
+                          "label": batch.label})
+    built = sd.Baseline.build(frame, model_id="credit", target="label", prediction="prediction", score="score",
+                              facets=[sd.FacetSpec("age", threshold=60)],
+                              attributions=pd.DataFrame(batch.attributions))
+    attribution = AttributionBaseline.from_dict(built.document.attribution or {}).as_mapping()
+    assert attribution == pytest.approx({k: float(np.abs(batch.attributions[k]).mean()) for k in NUMERIC})
+    built.to_sagemaker(tmp_path / "sm")
+    from_clarify = sd.Baseline.build(frame, model_id="credit", target="label", prediction="prediction",
+                                     clarify_analysis=tmp_path / "sm" / "analysis.json")
+    from_file = AttributionBaseline.from_dict(from_clarify.document.attribution or {}).as_mapping()
+    assert from_file == pytest.approx(attribution)  # analysis.json carries the means, not the record count
+    assert from_clarify.document.bias is not None
+    with pytest.raises(StreamdriftError, match="cannot read"):
+        sd.Baseline.build(frame, model_id="credit", clarify_analysis=tmp_path / "missing.json")
