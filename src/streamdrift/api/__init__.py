@@ -9,7 +9,8 @@ A thin face over the one monitor core (what ``streamdrift baseline build`` and `
   `CheckResult.report` / `CheckResult.save_html`);
 - `DriftDetected` (the release gate's error) and `NotSupportedError`.
 
-Everything here is re-exported by the ``streamdrift`` package itself (``import streamdrift as sd``).
+The classes, ``check`` and the errors are re-exported by the ``streamdrift`` package itself
+(``import streamdrift as sd``).
 """
 
 from __future__ import annotations
