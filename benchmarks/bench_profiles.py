@@ -1,6 +1,7 @@
-"""Profile-update throughput vs bare datasketches KLL and vs whylogs; columns_from_rows throughput.
+"""Profile-update throughput vs bare datasketches KLL and vs whylogs; columns_from_rows throughput; the Python
+API's DataFrame path (``Baseline.build`` on a pandas DataFrame and a pyarrow Table vs a CSV of the same rows).
 
-    .venv/bin/python benchmarks/bench_profiles.py [--quick] [--rows N] [--whylogs-python PATH]
+    .venv/bin/python benchmarks/bench_profiles.py [--quick] [--rows N] [--whylogs-python PATH] [--dataframe-only]
 
 Data (fixed seed): N rows x 20 numeric columns (normal, about 1% NaN) + 3 categorical columns (Zipf over 10 /
 300 / 5000 values). Figures are medians of repeated runs; ratios compare against a reference measured in the
@@ -21,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import dataframe_build  # benchmarks/ (the script's directory) is on sys.path
 import datasketches as ds
 import numpy as np
 import orjson
@@ -96,6 +98,13 @@ def make_data(n: int) -> tuple[np.ndarray, list[np.ndarray]]:
         vocab = np.array([f"cat_{size}_{i}" for i in range(size)], dtype=object)
         cats.append(vocab[(rng.zipf(1.3, n) - 1) % size])
     return numeric, cats
+
+
+def data_table(n: int) -> pa.Table:
+    """The benchmark's rows as a pyarrow Table (f0..f19 float64, c0..c2 strings)."""
+    numeric, cats = make_data(n)
+    return pa.table({**{f"f{j}": np.ascontiguousarray(numeric[:, j]) for j in range(N_NUMERIC)},
+                     **{f"c{i}": pa.array(c, type=pa.string()) for i, c in enumerate(cats)}})
 
 
 def build_columns(numeric: np.ndarray, cats: list[np.ndarray]) -> Columns:
@@ -296,7 +305,7 @@ def bench_memory() -> list[tuple[str, float, str]]:
 
 
 def print_table(title: str, rows: list[tuple[str, float, str]], unit: str) -> None:
-    print(f"\n{title}")
+    print(f"\n{title}", flush=True)
     width = max(len(r[0]) for r in rows)
     print(f"  {'measure':<{width}}  {unit:>14}  note")
     for name, rate, note in rows:
@@ -308,7 +317,10 @@ def main(args: argparse.Namespace) -> None:
     repeats = 2 if args.quick else 3
     n_rows_capture = 20_000 if args.quick else 100_000
     print(f"bench_profiles: {n:,} rows x ({N_NUMERIC} numeric + {len(CATEGORIES)} categorical), seed {SEED}, "
-          f"median of {repeats}, python {sys.version.split()[0]}, numpy {np.__version__}")
+          f"median of {repeats}, python {sys.version.split()[0]}, numpy {np.__version__}", flush=True)
+    if args.dataframe_only:
+        dataframe_build.bench_dataframe_build(data_table(n), repeats)
+        return
     print_table("Profile update", bench_profiles(n, repeats, args.whylogs_python), "values/s")
     gc.collect()
     print_table("Columnarizing capture records", bench_rows(n_rows_capture, repeats), "records/s")
@@ -316,12 +328,15 @@ def main(args: argparse.Namespace) -> None:
     print_table("Streaming: one profile per 1000-row batch (data plane)",
                 bench_streaming(50 if args.quick else 200, max(repeats, 3)), "rows/s")
     print_table("Memory", bench_memory(), "bytes")
+    dataframe_build.bench_dataframe_build(data_table(n), repeats)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="100k rows, 2 repeats")
     parser.add_argument("--rows", type=int, default=0, help="rows of the profile batch (overrides --quick)")
+    parser.add_argument("--dataframe-only", action="store_true",
+                        help="only the DataFrame / Table vs CSV Baseline.build comparison")
     parser.add_argument("--whylogs-python", default=DEFAULT_WHYLOGS_PYTHON,
                         help="python of a virtualenv with whylogs, used when whylogs is not importable here")
     return parser.parse_args()

@@ -31,13 +31,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("streamdrift.events", "streamdrift.report", "streamdrift.metrics"),
     ("streamdrift.settings",),  # the worker's typed settings, validated against the monitors' tables
     ("streamdrift.batch",),
+    ("streamdrift.api",),  # the Python API (notebooks, pipelines): a face over batch/ and baseline/
     ("streamdrift.sdk", "streamdrift.capture", "streamdrift.worker"),
     ("streamdrift.dev",),
     ("streamdrift.cli", "streamdrift.__main__", "streamdrift"),
 )
 KAFKA_FREE = ("streamdrift.columns", "streamdrift.ingest", "streamdrift.profile", "streamdrift.baseline",
               "streamdrift.monitors", "streamdrift.window", "streamdrift.events", "streamdrift.report",
-              "streamdrift.batch")
+              "streamdrift.batch", "streamdrift.api")
 
 
 def _module_name(path: Path) -> str:

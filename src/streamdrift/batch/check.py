@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,13 +29,21 @@ import numpy as np
 
 from streamdrift.baseline.baseline import DEFAULT_WINDOW_KLL_K, Baseline
 from streamdrift.batch.output import CheckReport, Sink, WindowReport, window_dir_name, write_summary
-from streamdrift.batch.rows import ChunkAdapter, ChunkRows, LabelCounts, read_label_file
-from streamdrift.columns.chunks import BadLine, LabelBatch, RoleColumns
+from streamdrift.batch.rows import (
+    LABEL_ID_COLUMN,
+    ChunkAdapter,
+    ChunkRows,
+    LabelCounts,
+    label_batches,
+    label_roles,
+    read_label_file,
+)
+from streamdrift.columns.chunks import BadLine, Chunk, LabelBatch, RoleColumns
 from streamdrift.errors import ConfigError, InputFileError
 from streamdrift.events.concept import ConceptTracker
 from streamdrift.events.events import DriftEvent, Hysteresis
 from streamdrift.events.judge import JudgedWindow, WindowJudge, ms_to_datetime
-from streamdrift.ingest.files import DEFAULT_MAX_LINE_BYTES, detect_format, iter_chunks
+from streamdrift.ingest.files import DEFAULT_MAX_LINE_BYTES, ReadOptions, detect_format, iter_chunks
 from streamdrift.monitors.data_quality.evaluation import EvaluationConfig, WindowEvaluation
 from streamdrift.monitors.data_quality.monitor import NAME as DATA_QUALITY
 from streamdrift.monitors.model_quality.concept import ConceptDriftConfig
@@ -49,8 +57,17 @@ from streamdrift.window.partials import PartialMessage
 from streamdrift.window.pipeline import PartitionPipeline
 from streamdrift.window.windows import WindowSpec
 
-__all__ = ["WHOLE_FILE_RECORDS", "CheckOptions", "CheckReport", "WindowReport", "parse_duration_ms", "run_check",
-           "window_dir_name"]
+__all__ = [
+    "WHOLE_FILE_RECORDS",
+    "CheckOptions",
+    "CheckReport",
+    "ChunkSource",
+    "WindowReport",
+    "parse_duration_ms",
+    "run_check",
+    "run_check_source",
+    "window_dir_name",
+]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -59,6 +76,7 @@ _TOPIC: Final[str] = "check"
 # Windows of this many rows make any real file one window. A records window's event time is the row number in ms,
 # so its end must stay a date (10**12 ms is 2001; 2**62 rows made the window end year 146,140,482 and crashed).
 WHOLE_FILE_RECORDS: Final[int] = 10**12
+CHUNK_ROWS: Final[int] = 50_000  # rows read at a time
 
 
 def parse_duration_ms(text: str) -> int:
@@ -82,7 +100,7 @@ class CheckOptions:
     fmt: str | None = None
     has_header: bool | None = None
     exclude: tuple[str, ...] = ()  # plus the baseline's target / prediction / score columns
-    chunk_rows: int = 50_000
+    chunk_rows: int = CHUNK_ROWS
     window_kll_k: int = DEFAULT_WINDOW_KLL_K  # the stream worker's default too (settings.profile.kll_k)
     config: EvaluationConfig = field(default_factory=EvaluationConfig)
     raise_after: int = 1
@@ -304,6 +322,11 @@ def _empty(window: ReadyWindow) -> WindowEvaluation:
     return WindowEvaluation("calibrated", int(window.n_records), 0, [], [], frozenset(), {}, 0.0)
 
 
+#: Where a check's rows come from: given the read options (chunk size, timestamp / id / role columns, excluded
+#: columns, the bad-row callback), the chunks. :func:`run_check` reads a file; ``streamdrift.api`` gives Arrow data.
+ChunkSource = Callable[[ReadOptions], Iterator[Chunk]]
+
+
 def run_check(
     input_path: str | Path,
     baseline: Baseline,
@@ -313,13 +336,45 @@ def run_check(
     on_window: Callable[[WindowReport], None] | None = None,
 ) -> CheckReport:
     """Check ``input_path`` window by window against ``baseline``; write events and violations to ``output_dir``."""
+    fmt = options.fmt or detect_format(input_path, encoding=options.encoding,
+                                       max_line_bytes=options.max_line_bytes)
+
+    def source(read: ReadOptions) -> Iterator[Chunk]:
+        capture = fmt == "sagemaker-capture"
+        return iter_chunks(input_path, fmt=fmt, chunk_rows=read.chunk_rows,
+                           timestamp_column=None if capture else read.timestamp_column,
+                           id_column=None if capture else read.id_column, on_bad_line=read.on_bad_line,
+                           has_header=read.has_header, exclude=tuple(sorted(read.exclude)), roles=read.roles,
+                           encoding=read.encoding, max_line_bytes=read.max_line_bytes)
+
+    return run_check_source(source, baseline, output_dir, options, fmt=fmt, on_window=on_window)
+
+
+def run_check_source(
+    source: ChunkSource,
+    baseline: Baseline,
+    output_dir: str | Path,
+    options: CheckOptions,
+    *,
+    fmt: str | None = None,
+    labels: ChunkSource | None = None,
+    on_window: Callable[[WindowReport], None] | None = None,
+) -> CheckReport:
+    """:func:`run_check` over any chunks: ``source`` gives the rows, ``fmt`` (the input format when they come
+    from a file, None for in-memory data) chooses the format's defaults (JSON Lines' ``timestamp`` and
+    ``inference_id`` columns, SageMaker capture's own). ``labels``: label chunks (an id column and the baseline's
+    target or ``label`` column) instead of ``options.labels``."""
     out = Path(output_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputFileError(f"cannot create output directory {out}: {exc}") from exc
-    fmt = options.fmt or detect_format(input_path, encoding=options.encoding,
-                                       max_line_bytes=options.max_line_bytes)
+    if labels is not None and options.labels is not None:
+        raise ConfigError("give labels either as a file (CheckOptions.labels) or as chunks, not both")
+    has_labels = options.labels is not None or labels is not None
+    if labels is not None:
+        options = dataclasses.replace(options, monitors=dataclasses.replace(options.monitor_config(),
+                                                                            quality_without_baseline=True))
     timestamp_column = options.timestamp_column
     if timestamp_column is None and options.window_ms is not None:
         timestamp_column = baseline.timestamp_column  # the one the baseline build declared or detected
@@ -328,7 +383,7 @@ def run_check(
     if options.window_ms is not None and timestamp_column is None and fmt != "sagemaker-capture":
         raise ConfigError("time windows on this input need --timestamp-column (or use --window-records)")
     id_column = options.id_column
-    if options.labels is not None:
+    if has_labels:
         if baseline.model_quality is None and baseline.bias is None:
             raise ConfigError("--labels: the baseline has no model_quality (or bias) section to judge labels "
                               "against; build it with --target and --prediction / --score")
@@ -339,23 +394,28 @@ def run_check(
     report = CheckReport(output_dir=out)
     try:
         with report.events_path.open("wb") as events_file:
-            run = _Run(baseline, options, report, Sink(out, events_file), on_window)
+            run = _Run(baseline, options, report, Sink(out, events_file, report.events), on_window)
             try:
                 report.monitors = [n for n in run.monitors.names if n != DATA_QUALITY]
                 roles = _roles(baseline, run.monitors)
-                if options.labels is not None:
+                label_id = None if fmt == "sagemaker-capture" else id_column
+                if labels is not None:
+                    run.labels(label_batches(
+                        labels(ReadOptions(chunk_rows=100_000, id_column=label_id or LABEL_ID_COLUMN,
+                                           roles=label_roles(baseline.target), on_bad_line=report.bad_line)),
+                        run.model_id, id_column=label_id, target=baseline.target, counts=run.counts,
+                        where="the labels"))
+                elif options.labels is not None:
                     run.labels(read_label_file(
-                        options.labels, run.model_id, id_column=None if fmt == "sagemaker-capture" else id_column,
+                        options.labels, run.model_id, id_column=label_id,
                         target=baseline.target, fmt=options.labels_fmt, counts=run.counts,
                         on_bad_line=report.bad_line, encoding=options.encoding,
                         max_line_bytes=options.max_line_bytes))
-                chunks = iter_chunks(input_path, fmt=fmt, chunk_rows=options.chunk_rows,
-                                     timestamp_column=timestamp_column if fmt != "sagemaker-capture" else None,
-                                     id_column=id_column if fmt != "sagemaker-capture" else None,
-                                     on_bad_line=report.bad_line, has_header=options.has_header,
-                                     exclude=_excluded(baseline, options, roles, timestamp_column),
-                                     roles=roles, encoding=options.encoding,
-                                     max_line_bytes=options.max_line_bytes)
+                chunks = source(ReadOptions(
+                    chunk_rows=options.chunk_rows, has_header=options.has_header,
+                    exclude=frozenset(_excluded(baseline, options, roles, timestamp_column)),
+                    timestamp_column=timestamp_column, id_column=id_column, on_bad_line=report.bad_line,
+                    roles=roles, encoding=options.encoding, max_line_bytes=options.max_line_bytes))
                 for chunk in chunks:
                     rows = run.adapter.rows(chunk)
                     if rows is not None:

@@ -45,6 +45,7 @@ class CheckReport:
     monitors: list[str] = field(default_factory=list)  # names of the monitors beside data quality that ran
     labels: LabelCounts | None = None  # label join / embedded-label counts when model quality ran
     concept_events: list[DriftEvent] = field(default_factory=list)  # the concept-drift detector's events
+    events: list[DriftEvent] = field(default_factory=list)  # every event in events.jsonl's order
 
     @property
     def n_violations(self) -> int:
@@ -69,14 +70,17 @@ def window_dir_name(start: datetime, key: int, by_records: bool) -> str:
 class Sink:
     """Writes each closed window's outputs as it is judged."""
 
-    def __init__(self, output_dir: Path, events_file: IO[bytes]) -> None:
+    def __init__(self, output_dir: Path, events_file: IO[bytes], kept: list[DriftEvent] | None = None) -> None:
         self.output_dir = output_dir
         self.events_file = events_file
+        self.kept = kept  # every event written is appended here too (CheckReport.events)
 
     def events(self, events: list[DriftEvent]) -> None:
         for event in events:
             self.events_file.write(event.to_json() + b"\n")
         self.events_file.flush()
+        if self.kept is not None:
+            self.kept.extend(events)
 
     def files(self, window_dir: str, results: dict[str, MonitorResult]) -> None:
         for result in results.values():

@@ -8,7 +8,7 @@ the ``--id-column`` values, else (for the rows' own targets) one made from the l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -58,18 +58,31 @@ class LabelCounts:
                 "records_without_label": self.records_without_label}
 
 
+def label_roles(target: str | None) -> RoleColumns:
+    """The role columns of a label table: the baseline's target, else ``label``."""
+    return RoleColumns(target=target or LABEL_COLUMN)
+
+
 def read_label_file(path: str | Path, model_id: str, *, id_column: str | None, target: str | None,
                     fmt: str | None, counts: LabelCounts, chunk_rows: int = 100_000,
                     on_bad_line: BadLineCallback | None = None, encoding: str | None = None,
                     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[LabelBatch]:
     """Our label records (JSON Lines: inference_id, label) or a CSV / Parquet / JSON Lines table with
     ``id_column`` (default ``inference_id``) and ``target`` (default ``label``), as label batches."""
+    chunks = iter_chunks(path, fmt=fmt, chunk_rows=chunk_rows, id_column=id_column or LABEL_ID_COLUMN,
+                         roles=label_roles(target), on_bad_line=on_bad_line, encoding=encoding,
+                         max_line_bytes=max_line_bytes)
+    return label_batches(chunks, model_id, id_column=id_column, target=target, counts=counts, where=str(path))
+
+
+def label_batches(chunks: Iterable[Chunk], model_id: str, *, id_column: str | None, target: str | None,
+                  counts: LabelCounts, where: str) -> Iterator[LabelBatch]:
+    """Label batches of label chunks read with ``id_column`` (default ``inference_id``) and
+    :func:`label_roles`; ``where`` names the source in the error raised when no chunk has labels with ids."""
     id_name = id_column or LABEL_ID_COLUMN
     names = [n for n in (target, LABEL_COLUMN) if n is not None]
     found = False
-    for chunk in iter_chunks(path, fmt=fmt, chunk_rows=chunk_rows, id_column=id_name,
-                             roles=RoleColumns(target=names[0]), on_bad_line=on_bad_line, encoding=encoding,
-                             max_line_bytes=max_line_bytes):
+    for chunk in chunks:
         labels = chunk.targets
         if labels is None and LABEL_COLUMN in chunk.columns.columns:
             labels = role_values(chunk.columns.columns[LABEL_COLUMN])
@@ -84,7 +97,7 @@ def read_label_file(path: str | Path, model_id: str, *, id_column: str | None, t
             yield LabelBatch(np.full(n, model_id, dtype=object), chunk.ids[has_id], np.zeros(n, dtype=np.int64),
                              role_column(labels[has_id]))
     if not found:
-        raise InputFileError(f"{path}: no label column ({' or '.join(repr(n) for n in names)}) with ids "
+        raise InputFileError(f"{where}: no label column ({' or '.join(repr(n) for n in names)}) with ids "
                              f"({id_name!r}) found; pass --id-column / set the baseline's target")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import click
 
@@ -138,45 +138,18 @@ def check(baseline_path: Path, input_path: Path, config_path: Path | None, label
           thresholds: tuple[str, ...], feature_thresholds: tuple[str, ...], raise_after: int | None,
           clear_after: int | None, quiet: bool, encoding: str | None, max_line_bytes: int) -> None:
     """Cut INPUT into windows, evaluate each against the baseline and write events and violations."""
-    import dataclasses
-
     from streamdrift.baseline.baseline import Baseline
-    from streamdrift.batch.check import CheckOptions, parse_duration_ms, run_check
-    from streamdrift.monitors.data_quality.evaluation import Method
-    from streamdrift.monitors.data_quality.stattests import Correction
-    from streamdrift.settings import Settings, load_settings
+    from streamdrift.batch.check import run_check
+    from streamdrift.batch.options import check_options
 
-    settings = load_settings(config_path) if config_path is not None else Settings()
-    base = settings.monitor_config()
-    e = base.evaluation
-    evaluation = dataclasses.replace(
-        e, method=cast("Method | None", method) if method is not None else e.method,
-        alpha=alpha if alpha is not None else e.alpha,
-        correction=cast("Correction", correction) if correction is not None else e.correction,
-        statistic=statistic or e.statistic,
-        effect_size_floor=effect_size_floor if effect_size_floor is not None else e.effect_size_floor,
-        thresholds={**e.thresholds, **_pairs(thresholds, "--threshold")},
-        feature_thresholds={**e.feature_thresholds, **_pairs(feature_thresholds, "--feature-threshold")},
-    )
-    monitors = dataclasses.replace(base, evaluation=evaluation, quality_without_baseline=labels is not None)
-    if config_path is not None and window is None and window_records is None:
-        window_ms: int | None = settings.window.size_ms
-        lateness_ms: int | None = settings.window.lateness_ms if lateness is None else parse_duration_ms(lateness)
-    else:
-        window_ms = parse_duration_ms(window) if window is not None else None
-        lateness_ms = parse_duration_ms(lateness) if lateness is not None else (
-            settings.window.lateness_ms if config_path is not None and window is not None else None)
-    configured = config_path is not None
-    options = CheckOptions(
-        window_ms=window_ms, window_records=window_records, lateness_ms=lateness_ms,
-        timestamp_column=timestamp_column, id_column=id_column, fmt=fmt,
-        has_header=False if no_header else None, exclude=exclude, config=evaluation, monitors=monitors,
-        raise_after=raise_after or (settings.evaluation.raise_after if configured else 1),
-        clear_after=clear_after or (settings.evaluation.clear_after if configured else 1),
-        labels=labels, labels_fmt=labels_fmt, window_kll_k=monitors.profile.kll_k,
-        concept_drift=settings.labels.concept_drift, concept_delta=settings.labels.concept_delta,
-        encoding=encoding, max_line_bytes=max_line_bytes,
-    )
+    options = check_options(
+        config_path=config_path, window=window, window_records=window_records, lateness=lateness, labels=labels,
+        method=method, alpha=alpha, correction=correction, statistic=statistic,
+        effect_size_floor=effect_size_floor, thresholds=_pairs(thresholds, "--threshold"),
+        feature_thresholds=_pairs(feature_thresholds, "--feature-threshold"), raise_after=raise_after,
+        clear_after=clear_after, timestamp_column=timestamp_column, id_column=id_column, exclude=exclude,
+        fmt=fmt, labels_fmt=labels_fmt, has_header=False if no_header else None, encoding=encoding,
+        max_line_bytes=max_line_bytes)
     report = run_check(input_path, Baseline.load(baseline_path), output_dir, options)
     if not quiet:
         _print_summary(report)

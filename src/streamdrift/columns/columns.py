@@ -205,6 +205,9 @@ def column_from_arrow(array: pa.Array | pa.ChunkedArray) -> Column:
     import pyarrow.compute as pc
     arr = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
     if pa.types.is_dictionary(arr.type):
+        values = arr.dictionary
+        if pa.types.is_string_view(values.type):  # polars categoricals: no take kernel for string_view
+            arr = pa.DictionaryArray.from_arrays(arr.indices, pc.cast(values, pa.string()))
         arr = arr.dictionary_decode()
     t = arr.type
     if pa.types.is_null(t):

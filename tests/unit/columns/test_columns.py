@@ -229,3 +229,15 @@ def test_paused_gc_from_several_threads_leaves_the_collector_on() -> None:
         sys.setswitchinterval(switch)
     assert errors == []
     assert gc.isenabled()
+
+
+def test_dictionaries_of_every_text_type_decode_alike() -> None:
+    """pandas categoricals are dictionaries of strings; polars ones (through the Arrow C stream) of string views."""
+    plain = column_from_arrow(pa.array(["a", None, "b", "a"]))
+    for value_type in (pa.string(), pa.large_string(), pa.string_view()):
+        values = pa.array(["a", "b"], type=value_type)
+        encoded = pa.DictionaryArray.from_arrays(pa.array([0, None, 1, 0], type=pa.uint32()), values)
+        column = column_from_arrow(encoded)
+        assert column.kinds.tolist() == plain.kinds.tolist(), value_type
+        assert column.strings is not None and plain.strings is not None
+        assert column.strings.tolist() == plain.strings.tolist(), value_type

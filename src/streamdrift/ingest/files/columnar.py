@@ -28,8 +28,10 @@ def timestamps_from_arrow(array: pa.Array | pa.ChunkedArray) -> NDArray[np.int64
         ms = pc.cast(pc.cast(arr, pa.timestamp("ms", tz=getattr(typ, "tz", None)), safe=False), pa.int64())
     elif pa.types.is_integer(typ) or pa.types.is_floating(typ):
         ms = pc.cast(arr, pa.int64(), safe=False)
-    elif pa.types.is_string(typ) or pa.types.is_large_string(typ):
+    elif pa.types.is_string(typ):
         ms = _text_timestamps(arr)
+    elif pa.types.is_large_string(typ) or pa.types.is_string_view(typ):  # pandas 3 / polars text columns
+        ms = _text_timestamps(pc.cast(arr, pa.string()))
     else:
         raise InputFileError(f"timestamp column of type {typ} is not supported")
     return np.asarray(ms.fill_null(MISSING_TIMESTAMP).to_numpy(zero_copy_only=False), dtype=np.int64)
