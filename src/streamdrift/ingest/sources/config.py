@@ -201,9 +201,9 @@ def check_sources(sources: Sequence[SourceSettings], own_topics: set[str]) -> No
     names = [src.name for src in sources]
     topics = [src.topic for src in sources]
     for i, src in enumerate(sources):
-        if names.count(src.name) > 1:
+        if src.name in names[:i]:
             raise ValueError(f"sources.{i}.name: {src.name!r} names two sources")
-        if topics.count(src.topic) > 1:
+        if src.topic in topics[:i]:
             raise ValueError(f"sources.{i}.topic: {src.topic!r} is the topic of two sources")
         for key, topic in (("topic", src.topic), ("labels_topic", src.labels_topic)):
             if topic is not None and topic in own_topics:
