@@ -8,10 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
-
-from streamdrift.ingest.sources.config import SourceSettings
-from streamdrift.ingest.sources.engine import MappedParser, Messages
-from tests.support.sources import (
+from servers import (
     ce_headers,
     kserve_v1_request,
     kserve_v1_response,
@@ -20,6 +17,9 @@ from tests.support.sources import (
     oip_tensor,
     sagemaker_csv_record,
 )
+
+from streamdrift.ingest.sources.config import SourceSettings
+from streamdrift.ingest.sources.engine import MappedParser, Messages
 
 T0 = 1_718_000_000_000
 NAMES = [f"f{i}" for i in range(4)]
