@@ -109,3 +109,36 @@ def sagemaker_csv_record(features: Sequence[float], prediction: float, *, event_
         "eventMetadata": meta,
         "eventVersion": "0",
     })
+
+
+def produce_messages(bootstrap: str, topic: str,
+                     messages: Sequence[tuple[bytes, Headers | None, int] | tuple[bytes, Headers | None, int, bytes]],
+                     *, partition: int | None = None) -> None:
+    """Produce (value, headers, timestamp ms[, key]) messages and wait for every ack (raises on a failed
+    delivery)."""
+    from confluent_kafka import KafkaError, Message, Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True})
+    failed: list[KafkaError] = []
+
+    def delivered(err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            failed.append(err)
+
+    for message in messages:
+        value, headers, stamp = message[:3]
+        kwargs: dict[str, Any] = {"value": value, "timestamp": stamp, "on_delivery": delivered}
+        if len(message) > 3:
+            kwargs["key"] = message[3]
+        if headers:
+            kwargs["headers"] = headers
+        if partition is not None:
+            kwargs["partition"] = partition
+        while True:
+            try:
+                producer.produce(topic, **kwargs)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    if producer.flush(120) or failed:
+        raise RuntimeError(f"not every message to {topic} was delivered: {failed[:1]}")

@@ -41,7 +41,9 @@ def compile_pointer(pointer: str) -> Resolver:
         for depth, token in enumerate(tokens):
             if isinstance(node, dict):
                 if token not in node:
-                    raise MappingMismatch(pointer, f"no {_at(tokens, depth)!r}")
+                    keys = ", ".join(list(map(str, node))[:5]) + (", ..." if len(node) > 5 else "")
+                    raise MappingMismatch(pointer, f"no {token!r} in {_at(tokens, depth - 1) or '/'} "
+                                          f"(it has: {keys or 'nothing'})")
                 node = node[token]
             elif isinstance(node, list):
                 if not token.isdigit() or int(token) >= len(node):
