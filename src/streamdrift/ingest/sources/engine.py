@@ -10,7 +10,7 @@ reason ``mapping_mismatch`` and the path that failed in the detail (``/inputs/in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
@@ -26,15 +26,14 @@ from streamdrift.ingest.jsonrecords import segments_from_records
 from streamdrift.ingest.labels import parse_labels
 from streamdrift.ingest.limits import DEFAULT_LIMITS, CaptureLimits, Checks
 from streamdrift.ingest.segments import batch_of
-from streamdrift.ingest.sources.config import FeaturesFrom, MappingSettings, SourceSettings, ValueFrom
+from streamdrift.ingest.sources.blocks import Block, fast_segment
+from streamdrift.ingest.sources.config import SourceSettings
+from streamdrift.ingest.sources.mapping import CompiledMapping
 from streamdrift.ingest.sources.pairing import PairStore
-from streamdrift.ingest.sources.pointer import MappingMismatch, compile_pointer
+from streamdrift.ingest.sources.pollpath import poll_segments
 from streamdrift.ingest.sources.presets import PRESETS, Half, Preset, RawHeaders, headers_dict
 
 __all__ = ["MappedParser", "Messages"]
-
-Getter = Callable[[Any, bytes | None, dict[str, bytes]], Any]
-_SCALE = {"s": 1000.0, "ms": 1.0, "us": 0.001}
 
 
 @dataclass(frozen=True)
@@ -52,132 +51,20 @@ class Messages:
         return cls(values, [None] * n, [None] * n, list(timestamps_ms) if timestamps_ms is not None else [0] * n)
 
 
-def _value_getter(spec: ValueFrom, what: str) -> Getter:
-    if spec.const is not None:
-        const = spec.const
-        return lambda doc, key, headers: const
-    if spec.key:
-        def from_key(doc: Any, key: bytes | None, headers: dict[str, bytes]) -> Any:
-            if key is None:
-                raise MappingMismatch("key", f"{what}: the message has no key")
-            try:
-                return key.decode()
-            except UnicodeDecodeError:
-                raise MappingMismatch("key", f"{what}: the key is not UTF-8") from None
-        return from_key
-    if spec.header is not None:
-        name = spec.header
-
-        def from_header(doc: Any, key: bytes | None, headers: dict[str, bytes]) -> Any:
-            raw = headers.get(name)
-            if raw is None:
-                raise MappingMismatch(f"header {name}", f"{what}: absent")
-            try:
-                return raw.decode()
-            except UnicodeDecodeError:
-                raise MappingMismatch(f"header {name}", f"{what}: not UTF-8") from None
-        return from_header
-    assert spec.field is not None  # the settings allow exactly one
-    resolve = compile_pointer(spec.field)
-    return lambda doc, key, headers: resolve(doc)
-
-
-def _text(value: Any, path: str) -> str:
-    if type(value) is str:
-        return value
-    if type(value) is int:
-        return str(value)
-    raise MappingMismatch(path, f"a {type(value).__name__}, not text")
-
-
-def _flat(value: Any, path: str) -> list[Any]:
-    """Per-row values: a list, an OIP tensor's data (``[n]`` or ``[n, 1]``), or one scalar (one row)."""
-    if type(value) is dict:
-        if "data" not in value:
-            raise MappingMismatch(path, "an object, not a value, a list or a tensor")
-        value = value["data"]
-    if type(value) is list:
-        if value and type(value[0]) is list:
-            if any(type(v) is not list or len(v) != 1 for v in value):
-                raise MappingMismatch(path, "a nested list that is not one value per row")
-            return [v[0] for v in value]
-        return value
-    return [value]
-
-
-def _tensor_rows(value: Any, width: int, path: str) -> list[list[Any]]:
-    """A 2-D tensor's rows (nested lists, or an OIP tensor ``{shape, data}`` with flat or nested data)."""
-    shape = None
-    if type(value) is dict:
-        if "data" not in value:
-            raise MappingMismatch(path, "an object without tensor data")
-        shape, value = value.get("shape"), value["data"]
-    if type(value) is not list:
-        raise MappingMismatch(path, f"a {type(value).__name__}, not a tensor")
-    if value and type(value[0]) is list:
-        rows = value
-    elif shape is not None and type(shape) is list and len(shape) == 2 and shape[1] == width:
-        if len(value) != width * (shape[0] if type(shape[0]) is int and shape[0] >= 0 else len(value) // width):
-            raise MappingMismatch(path, f"{len(value)} values do not fill shape {shape}")
-        rows = [value[i : i + width] for i in range(0, len(value), width)]
-    else:
-        rows = [value]
-    if any(type(r) is not list or len(r) != width for r in rows):
-        bad = next(r for r in rows if type(r) is not list or len(r) != width)
-        n = len(bad) if type(bad) is list else 1
-        raise MappingMismatch(path, f"a row of {n} values for {width} feature names")
-    return rows
-
-
-def _features_getter(spec: FeaturesFrom) -> Callable[[Any], list[dict[str, Any]]]:
-    if spec.object is not None:
-        path = spec.object
-        resolve = compile_pointer(path)
-
-        def from_object(doc: Any) -> list[dict[str, Any]]:
-            value = resolve(doc)
-            if type(value) is dict:
-                return [value]
-            if type(value) is list and value and all(type(v) is dict for v in value):
-                return value
-            raise MappingMismatch(path, f"a {type(value).__name__}, not an object (or a list of objects)")
-        return from_object
-    if spec.tensor is not None:
-        names = list(spec.names or [])
-        tpath = spec.tensor
-        tresolve = compile_pointer(tpath)
-        width = len(names)
-
-        def from_tensor(doc: Any) -> list[dict[str, Any]]:
-            return list(map(dict, map(zip, repeat(names), _tensor_rows(tresolve(doc), width, tpath))))
-        return from_tensor
-    fields = [(name, path, compile_pointer(path)) for name, path in spec.named_fields().items()]
-    names = [name for name, _, _ in fields]
-
-    def from_fields(doc: Any) -> list[dict[str, Any]]:
-        values = [resolve(doc) for _, _, resolve in fields]
-        if not any(type(v) is list or type(v) is dict for v in values):
-            return [dict(zip(names, values, strict=True))]
-        columns = [_flat(v, path) for v, (_, path, _) in zip(values, fields, strict=True)]
-        n = len(columns[0])
-        for column, (_, path, _) in zip(columns, fields, strict=True):
-            if len(column) != n:
-                raise MappingMismatch(path, f"{len(column)} values where {fields[0][1]} has {n}")
-        return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
-    return from_fields
-
-
 class MappedParser:
     """A source's preset and mapping, compiled once; :meth:`parse` reads a poll of its messages."""
 
     def __init__(self, source: SourceSettings, *, limits: CaptureLimits = DEFAULT_LIMITS,
-                 max_bytes: int = 1 << 20) -> None:
+                 max_bytes: int = 1 << 20, poll_path: bool = True) -> None:
+        """``poll_path``: read a poll of plain numeric tensors column-wise at once (:mod:`.pollpath`; the same
+        batches); False always reads document by document."""
         self.source = source
+        self.poll_path = poll_path
         self.preset: Preset = PRESETS[source.preset]
         self.limits = limits
         self.max_bytes = max_bytes
-        self._capture = _Compiled(source.mapping)
-        self._labels = None if source.labels_mapping is None else _Compiled(source.labels_mapping)
+        self._capture = CompiledMapping(source.mapping)
+        self._labels = None if source.labels_mapping is None else CompiledMapping(source.labels_mapping)
 
     def new_pairs(self) -> PairStore | None:
         """A fresh pair store when the preset pairs requests and responses, else None."""
@@ -192,30 +79,51 @@ class MappedParser:
         completed the pair."""
         checks = Checks.of(self.limits, now_ms)
         dead: list[DeadLetter] = []
-        groups: dict[tuple[str, str | None], tuple[list[dict[str, Any]], list[int]]] = {}
+        groups: dict[tuple[str, str | None], tuple[list[Block], list[int]]] = {}
+        max_rows = self.limits.max_rows_per_message
+        block_of = self._capture.block
         with paused_gc():
-            for index, doc, key, headers, stamp in self._documents(messages, pairs, dead):
+            docs = self._documents(messages, pairs, dead)
+            fast = poll_segments(self._capture, docs, checks, max_rows) if self.poll_path else None
+            if fast is not None:
+                if pairs is not None:
+                    pairs.expire()
+                dead.sort(key=lambda d: d.index)
+                return [batch_of(model, version, [seg]) for model, version, seg in fast], dead
+            for index, doc, key, headers, stamp in docs:
                 try:
-                    records = self._capture.records(doc, key, headers, stamp)
+                    block = block_of(doc, key, headers, stamp, max_rows)
                 except BadRecordError as exc:
                     dead.append(dead_letter(index, exc))
                     continue
-                first = records[0]
-                group = groups.get((first["model_id"], first["model_version"]))
+                group = groups.get((block.model_id, block.version))
                 if group is None:
-                    group = groups[(first["model_id"], first["model_version"])] = ([], [])
-                group[0].extend(records)
-                group[1].extend(repeat(index, len(records)))
+                    group = groups[(block.model_id, block.version)] = ([], [])
+                group[0].append(block)
+                group[1].append(index)
             if pairs is not None:
                 pairs.expire()
-            batches = [b for (model, version), (records, sources) in groups.items()
-                       for b in self._batches(model, version, records, sources, dead, checks)]
+            batches = [b for (model, version), (blocks, sources) in groups.items()
+                       for b in self._batches(model, version, blocks, sources, dead, checks)]
         dead = list({d.index: d for d in sorted(dead, key=lambda d: d.index)}.values())
         return batches, dead
 
-    def _batches(self, model: str, version: str | None, records: list[dict[str, Any]], sources: list[int],
+    def _batches(self, model: str, version: str | None, blocks: list[Block], block_sources: list[int],
                  dead: list[DeadLetter], checks: Checks) -> list[CaptureBatch]:
-        """Columns of one model's records; a message with a bad row is dead-lettered whole (no row of it counts)."""
+        """Columns of one model's blocks: the matrix fast path when it applies, else as capture records (a
+        message with a bad row is then dead-lettered whole: no row of it counts)."""
+        try:
+            checks.model_key(model, version)
+            segment = fast_segment(blocks, block_sources, checks)
+            if segment is not None:
+                return [batch_of(model, version, [segment])]
+        except BadRecordError:
+            pass  # the record path names the messages
+        records: list[dict[str, Any]] = []
+        sources: list[int] = []
+        for block, index in zip(blocks, block_sources, strict=True):
+            records.extend(block.records())
+            sources.extend(repeat(index, block.n))
         found: list[DeadLetter] = []
         segments = segments_from_records(records, sources, None, found, checks)
         if found:
@@ -278,101 +186,3 @@ class MappedParser:
         dead.extend(DeadLetter(origin[d.index], d.reason, d.detail) for d in bad)
         dead.sort(key=lambda d: d.index)
         return batch, dead
-
-
-class _Compiled:
-    """One mapping's getters."""
-
-    def __init__(self, m: MappingSettings) -> None:
-        self.model_id = _value_getter(m.model_id, "model_id")
-        self.model_id_path = _path(m.model_id)
-        self.model_version = None if m.model_version is None else _value_getter(m.model_version, "model_version")
-        self.features = None if m.features is None else _features_getter(m.features)
-        self.prediction = None if m.prediction is None else (m.prediction, compile_pointer(m.prediction))
-        self.score = None if m.score is None else (m.score, compile_pointer(m.score))
-        self.label = None if m.label is None else (m.label, compile_pointer(m.label))
-        self.inference_id = None if m.inference_id is None else _value_getter(m.inference_id, "inference_id")
-        self.id_path = None if m.inference_id is None else _path(m.inference_id)
-        t = m.event_time
-        self.time = None if t.field is None else (t.field, compile_pointer(t.field), t.unit or "ms")
-
-    def model(self, doc: Any, key: bytes | None, headers: dict[str, bytes]) -> tuple[str, str | None]:
-        model_id = _text(self.model_id(doc, key, headers), self.model_id_path)
-        if not model_id:
-            raise MappingMismatch(self.model_id_path, "an empty model id")
-        version = None
-        if self.model_version is not None:
-            version = _text(self.model_version(doc, key, headers), "model_version")
-        return model_id, version
-
-    def timestamp(self, doc: Any, fallback: int) -> object:
-        if self.time is None:
-            return fallback
-        path, resolve, unit = self.time
-        value = resolve(doc)
-        if unit == "iso":
-            if type(value) is not str:
-                raise MappingMismatch(path, f"a {type(value).__name__}, not ISO-8601 text")
-            return value
-        if type(value) is not int and type(value) is not float:
-            raise MappingMismatch(path, f"a {type(value).__name__}, not epoch {unit}")
-        return int(value * _SCALE[unit]) if unit != "ms" else value
-
-    def records(self, doc: Any, key: bytes | None, headers: dict[str, bytes], stamp: int) -> list[dict[str, Any]]:
-        """The capture records of one document (one per feature row)."""
-        model_id, version = self.model(doc, key, headers)
-        assert self.features is not None  # capture mappings have features (settings check)
-        rows = self.features(doc)
-        n = len(rows)
-        if n == 0:
-            raise MappingMismatch("features", "no rows")
-        labels = self._per_row(self.prediction, doc, n)
-        scores = self._per_row(self.score, doc, n)
-        ids = self._ids(doc, key, headers, n)
-        ts = self.timestamp(doc, stamp)
-        out = []
-        for i, row in enumerate(rows):
-            record: dict[str, Any] = {"model_id": model_id, "model_version": version, "timestamp": ts,
-                                      "features": row, "inference_id": ids[i]}
-            if labels is not None or scores is not None:
-                record["prediction"] = {"label": None if labels is None else labels[i],
-                                        "score": None if scores is None else scores[i]}
-            out.append(record)
-        return out
-
-    def label_record(self, doc: Any, key: bytes | None, headers: dict[str, bytes], stamp: int) -> dict[str, Any]:
-        model_id, _ = self.model(doc, key, headers)
-        assert self.label is not None and self.inference_id is not None  # labels mappings have both (settings)
-        labels = self._per_row(self.label, doc, 1)
-        assert labels is not None
-        return {"model_id": model_id, "inference_id": self._ids(doc, key, headers, 1)[0], "label": labels[0],
-                "timestamp": self.timestamp(doc, stamp)}
-
-    def _per_row(self, getter: tuple[str, Callable[[Any], Any]] | None, doc: Any, n: int) -> list[Any] | None:
-        if getter is None:
-            return None
-        path, resolve = getter
-        values = _flat(resolve(doc), path)
-        if len(values) != n:
-            raise MappingMismatch(path, f"{len(values)} values for {n} feature rows")
-        return values
-
-    def _ids(self, doc: Any, key: bytes | None, headers: dict[str, bytes], n: int) -> list[str | None]:
-        if self.inference_id is None:
-            return [None] * n
-        value = self.inference_id(doc, key, headers)
-        path = self.id_path or "inference_id"
-        if type(value) is list:
-            if len(value) != n:
-                raise MappingMismatch(path, f"{len(value)} ids for {n} feature rows")
-            return [_text(v, path) for v in value]
-        ident = _text(value, path)
-        return [ident] if n == 1 else [f"{ident}:{i}" for i in range(n)]
-
-
-def _path(spec: ValueFrom) -> str:
-    if spec.field is not None:
-        return spec.field
-    if spec.header is not None:
-        return f"header {spec.header}"
-    return "key" if spec.key else "const"

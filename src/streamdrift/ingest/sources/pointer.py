@@ -54,19 +54,42 @@ def compile_pointer(pointer: str) -> Resolver:
                                       "not an object or array")
         return node
 
-    if len(tokens) == 1:  # the common case without the loop
-        (only,) = tokens
+    # the common case first: every step a key of an object, looked up without the checks (a miss of any kind takes
+    # the path above, which names it). Not with array indexes: a string would answer them with a character.
+    if any(t.isdigit() for t in tokens) or not tokens:
+        return resolve
+    typed = tokens
+    if len(typed) == 1:
+        (only,) = typed
 
         def resolve_one(doc: Any) -> Any:
-            if type(doc) is dict:
-                try:
-                    return doc[only]
-                except KeyError:
-                    pass
-            return resolve(doc)
+            try:
+                return doc[only]
+            except (KeyError, IndexError, TypeError):
+                return resolve(doc)
 
         return resolve_one
-    return resolve
+    if len(typed) == 2:
+        first, second = typed
+
+        def resolve_two(doc: Any) -> Any:
+            try:
+                return doc[first][second]
+            except (KeyError, IndexError, TypeError):
+                return resolve(doc)
+
+        return resolve_two
+
+    def resolve_fast(doc: Any) -> Any:
+        node = doc
+        try:
+            for token in typed:
+                node = node[token]
+        except (KeyError, IndexError, TypeError):
+            return resolve(doc)
+        return node
+
+    return resolve_fast
 
 
 def _at(tokens: list[str], depth: int) -> str:
