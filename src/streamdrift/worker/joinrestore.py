@@ -16,7 +16,9 @@ import os
 import time
 import uuid
 from collections.abc import Callable
+from operator import itemgetter
 from pathlib import Path
+from typing import cast
 
 from confluent_kafka import OFFSET_END, Consumer, KafkaException, Message, TopicPartition
 
@@ -139,5 +141,8 @@ def _feed(msgs: list[Message], store: JoinStore, settings: Settings, predictions
 
 def messages_of(msgs: list[Message]) -> Messages:
     """A poll's messages as the mapping engine reads them."""
-    return Messages([m.value() or b"" for m in msgs], [m.key() for m in msgs], [m.headers() for m in msgs],
-                    [m.timestamp()[1] for m in msgs])
+    raw: list[bytes | None] = list(map(Message.value, msgs))
+    # a tombstone (None) is an empty message (a dead letter)
+    values = cast("list[bytes]", raw) if None not in raw else [v or b"" for v in raw]
+    return Messages(values, list(map(Message.key, msgs)), list(map(Message.headers, msgs)),
+                    list(map(itemgetter(1), map(Message.timestamp, msgs))))

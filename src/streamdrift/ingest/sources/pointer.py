@@ -11,7 +11,7 @@ from typing import Any
 
 from streamdrift.errors import BadRecordError, ConfigError
 
-__all__ = ["MappingMismatch", "Resolver", "compile_pointer"]
+__all__ = ["MappingMismatch", "Resolver", "compile_pointer", "pointer_tokens"]
 
 Resolver = Callable[[Any], Any]
 
@@ -24,7 +24,8 @@ class MappingMismatch(BadRecordError):
         super().__init__("mapping_mismatch", f"{path}: {detail}")
 
 
-def _tokens(pointer: str) -> list[str]:
+def pointer_tokens(pointer: str) -> list[str]:
+    """The reference tokens of a pointer (``~1`` and ``~0`` unescaped)."""
     if pointer == "":
         return []
     if not pointer.startswith("/"):
@@ -34,7 +35,7 @@ def _tokens(pointer: str) -> list[str]:
 
 def compile_pointer(pointer: str) -> Resolver:
     """A function document -> the value at ``pointer``; raises :class:`MappingMismatch` when absent."""
-    tokens = _tokens(pointer)
+    tokens = pointer_tokens(pointer)
 
     def resolve(doc: Any) -> Any:
         node = doc

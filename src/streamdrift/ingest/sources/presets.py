@@ -52,6 +52,7 @@ class Half:
 
 
 Decode = Callable[[bytes, Headers, int], "dict[str, Any] | Half"]
+DecodePoll = Callable[[Sequence[bytes], int], "list[Half] | None"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ class Preset:
     decode: Decode  # (value, headers, max bytes) -> the document, or one half of a pair
     paired: bool
     description: str
+    # a poll of messages at once (without headers), the same halves as ``decode`` one by one, or None when it
+    # does not take the poll (then each message is decoded alone, which names the bad ones)
+    decode_poll: DecodePoll | None = None
 
 
 RawHeaders = Sequence[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None] | None
@@ -115,6 +119,45 @@ def _oip(value: bytes, headers: Headers, max_bytes: int) -> Half:
     role, part = _oip_part(body)
     part["id"] = pair_id
     return Half(pair_id, role, part)
+
+
+def _oip_poll(values: Sequence[bytes], max_bytes: int) -> list[Half] | None:
+    """:func:`_oip` of every message, with one C-level parse of the poll; None when a message is not a plain
+    OIP request or response (the per-message path names it)."""
+    if not values or max(map(len, values)) > max_bytes:
+        return None
+    try:
+        bodies = list(map(orjson.loads, values))
+    except orjson.JSONDecodeError:
+        return None
+    if set(map(type, bodies)) != {dict}:
+        return None
+    halves: list[Half] = []
+    for body in bodies:
+        pair_id = body.get("id")
+        if type(pair_id) is not str or not pair_id:
+            return None
+        try:
+            if "inputs" in body:
+                part: dict[str, Any] = {"inputs": {t["name"]: t for t in body["inputs"]}}
+                if "parameters" in body:
+                    part["parameters"] = body["parameters"]
+                role, named = "request", part["inputs"]
+            elif "outputs" in body:
+                part = {"outputs": {t["name"]: t for t in body["outputs"]}}
+                for key in ("model_name", "model_version"):
+                    if key in body:
+                        part[key] = body[key]
+                role, named = "response", part["outputs"]
+            else:
+                return None
+        except (TypeError, KeyError):
+            return None
+        if named and set(map(type, named)) != {str}:
+            return None
+        part["id"] = pair_id
+        halves.append(Half(pair_id, role, part))
+    return halves
 
 
 def _kserve(value: bytes, headers: Headers, max_bytes: int) -> Half:
@@ -198,7 +241,8 @@ def _cell(text: str) -> object:
 PRESETS: Final[dict[str, Preset]] = {
     p.name: p for p in (
         Preset("json", _json, False, "a JSON object per message, as it is"),
-        Preset("oip-v2", _oip, True, "Open Inference Protocol v2 JSON requests and responses, paired by id"),
+        Preset("oip-v2", _oip, True, "Open Inference Protocol v2 JSON requests and responses, paired by id",
+               _oip_poll),
         Preset("kserve-cloudevents", _kserve, True,
                "KServe payload logging, CloudEvents binary mode (ce_* headers), paired by ce_id"),
         Preset("sagemaker-capture", _sagemaker, False, "SageMaker data capture records (captureData, eventMetadata)"),
