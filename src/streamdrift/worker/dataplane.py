@@ -245,7 +245,7 @@ class DataPlane:
     def _parse(self, msgs: list[Message]) -> tuple[list[CaptureBatch], list[DeadLetter]]:
         if self._source is not None:
             return parse_source(self._source, self._parts[msgs[0].partition() or 0], msgs, self.stats,
-                                int(self._clock() * 1000))
+                                int(self._clock() * 1000), self.metrics)
         raw: list[bytes | None] = list(map(Message.value, msgs))
         # a tombstone (None) is an empty record, a dead letter
         values = cast("list[bytes]", raw) if all(raw) else [value or b"" for value in raw]

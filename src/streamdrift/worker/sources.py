@@ -28,6 +28,7 @@ from streamdrift.ingest.deadletters import DeadLetter
 from streamdrift.ingest.sources.config import SourceSettings
 from streamdrift.ingest.sources.engine import MappedParser
 from streamdrift.ingest.sources.pairing import PairStore
+from streamdrift.metrics import Metrics
 from streamdrift.settings import Settings
 from streamdrift.worker.joinrestore import messages_of, replay, replay_consumer
 from streamdrift.worker.partitions import PartitionState
@@ -81,10 +82,15 @@ def rebuild_pairs(settings: Settings, parser: MappedParser, partition: int, end:
 
 
 def parse_source(parser: MappedParser, state: PartitionState, msgs: list[Message], stats: DataPlaneStats,
-                 now_ms: int) -> tuple[list[CaptureBatch], list[DeadLetter]]:
+                 now_ms: int, metrics: Metrics | None = None) -> tuple[list[CaptureBatch], list[DeadLetter]]:
     """A poll of one partition of a mapped source: its batches and dead letters; pair outcomes to ``stats``
-    (``pairs_by_outcome``: paired, expired, duplicate)."""
+    (``pairs_by_outcome``: paired, expired, duplicate) and ``streamdrift_source_pairs_total{source, outcome}``
+    as they happen (a poll replayed after an abort counts its outcomes again)."""
     parsed = parser.parse(messages_of(msgs), state.pairs, now_ms)
     if state.pairs is not None:
-        stats.pairs_by_outcome.update(state.pairs.take_outcomes())
+        outcomes = state.pairs.take_outcomes()
+        stats.pairs_by_outcome.update(outcomes)
+        if metrics is not None:
+            for outcome, n in outcomes.items():
+                metrics.source_paired(parser.source.name, outcome, n)
     return parsed

@@ -119,7 +119,8 @@ class PairStore:
         old = [pid for pid, w in self._waiting.items() if w.timestamp_ms < horizon]
         for pid in old:
             del self._waiting[pid]
-        self.outcomes["expired"] += len(old)
+        if old:
+            self.outcomes["expired"] += len(old)
         return len(old)
 
     def take_outcomes(self) -> Counter[str]:
