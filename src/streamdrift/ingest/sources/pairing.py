@@ -20,7 +20,7 @@ from streamdrift.ingest.sources.presets import Half
 __all__ = ["PairStore", "Paired"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs ~1 us more to build, one per message
 class Paired:
     """A complete pair: the merged document (the request's part, then the response's), the headers of both
     messages (the later one's win) and the request's Kafka timestamp."""

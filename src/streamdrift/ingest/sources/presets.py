@@ -42,7 +42,7 @@ CE_RESPONSE: Final[str] = "org.kubeflow.serving.inference.response"
 Headers = Mapping[str, bytes]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs ~1 us more to build, one per message
 class Half:
     """One side of a request / response pair: its id, ``"request"`` or ``"response"``, and its document part."""
 
