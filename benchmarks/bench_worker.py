@@ -11,9 +11,13 @@ Measures, in one run (ratios are against references measured in the same run):
         as its own partial: the partials topic carries about the input's bytes again;
   3. faust per-event cost (agent reading one message at a time) vs the data plane's per-record cost;
   4. alert latency: watermark passing a window's end -> drift event readable on alerts (goal p99 <= 1 s);
-  5. two data-plane processes vs one on a 6-partition topic (note: the machine has 2 cores).
+  5. two data-plane processes vs one on a 6-partition topic (note: the machine has 2 cores);
+  6. a mapped source (benchmarks/mapped_runs.py): Open Inference Protocol v2 JSON, 23 FP32 features as one tensor
+     or as named input tensors, 1 and 32 rows per message, request and response in one message or paired by id:
+     data-plane messages/s vs raw consume + orjson.loads of the same topic (goal: >= 60%, paired >= 50%).
 
-    .venv/bin/python benchmarks/bench_worker.py [--quick] [--only-columnar] [--columnar-format arrow|json|both]
+    .venv/bin/python benchmarks/bench_worker.py [--quick] [--only-columnar] [--only-mapped]
+                                                [--columnar-format arrow|json|both]
 """
 
 from __future__ import annotations
@@ -379,6 +383,28 @@ def _committed_rate(settings: Settings, n: int, on_progress: Callable[[float], N
         probe.close()
 
 
+def run_mapped(bootstrap: str, kafka: dict[str, str], quick: bool) -> dict[str, dict[str, Any]]:
+    """The mapped-source runs (benchmarks/mapped_runs.py), each printed as soon as measured."""
+    from mapped_runs import bench_mapped
+
+    out: dict[str, dict[str, Any]] = {}
+    # messages per run (a run far shorter than a few polls measures the polls' waits, not the rates)
+    n_small, n_large, passes = (60_000, 6_000, 2) if quick else (300_000, 30_000, 3)
+    for layout in ("tensor", "fields"):
+        for batch in (1, 32):
+            for paired in (False, True):
+                name = f"{layout}, {batch} row(s)/message, {'paired' if paired else 'one message'}"
+                rows = (n_small if batch == 1 else n_large * batch) // (2 if paired else 1)
+                m = out[name] = bench_mapped(lambda **f: _settings(bootstrap, kafka, **f), rows, batch, layout,
+                                             paired, passes)
+                each = "; ".join(f"{w:,.0f} / {r:,.0f} = {w / r:.0%}" for r, w in m["pairs"])
+                print(f"mapped OIP {name}: data plane {m['worker']:,.0f} messages/s "
+                      f"({m['worker'] * m['rows_per_message']:,.0f} rows/s); raw consume + orjson.loads (data-plane polls) "
+                      f"{m['raw']:,.0f} messages/s; ratio of the best {m['worker'] / m['raw']:.0%}; median pass "
+                      f"ratio {m['median']:.0%}; each pass (data plane / raw): {each}", flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short run")
@@ -389,6 +415,7 @@ def main() -> None:
                         "bytes and columns at ~9 MB: RSS 252-268 MB flat vs 291-352 MB at 200, same records/s)")
     parser.add_argument("--only-columnar", action="store_true", help="the columnar run(s) only")
     parser.add_argument("--only-json", action="store_true", help="the JSON records run only")
+    parser.add_argument("--only-mapped", action="store_true", help="the mapped-source (OIP) runs only")
     parser.add_argument("--columnar-format", choices=("arrow", "json", "both"), default="both",
                         help="columnar batch format(s) to measure (both: Arrow IPC and JSON columnar, one run each)")
     args = parser.parse_args()
@@ -412,6 +439,9 @@ def main() -> None:
                 col = bench_columnar(b, n_col, kafka, args.columnar_batch_size, fmt, load, labels, rate)
                 print(f"columnar {load} ({fmt}, {_join(labels, rate)}) records/s {col['rate']:,.0f}; "
                       f"RSS MB {' '.join(f'{r:.0f}' for r in col['rss'])}", flush=True)
+            return
+        mapped = run_mapped(b, kafka, q)
+        if args.only_mapped:
             return
         js = bench_json(b, n_json, kafka)
         print(f"JSON data plane {js['worker']:,.0f} records/s; raw consume + orjson.loads {js['raw']:,.0f}; "
@@ -452,6 +482,9 @@ def main() -> None:
          if lat.size else "n/a", f"{lat.size} events; goal p99 <= 1 s"),
         ("2 data planes vs 1 (6 partitions, JSON)", f"{scale[2] / scale[1]:.2f}x" if scale[1] else "n/a",
          f"{scale[1]:,.0f} -> {scale[2]:,.0f} records/s; 2 cores"),
+        *[(f"mapped OIP {name}: data plane / raw messages/s", f"{m['worker'] / m['raw']:.0%}",
+           f"{m['worker'] * m['rows_per_message']:,.0f} rows/s; goal >= {'50' if 'paired' in name else '60'}%")
+          for name, m in mapped.items()],
     ]
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':{width}}  {'value':>24}  note")

@@ -179,6 +179,8 @@ class Metrics:
             r, "label_join", "Labels joined to captured predictions (joined, unmatched, expired)",
             ["model", "outcome"],
         )
+        self.source_pairs = _counter(r, "source_pairs", "Request/response pairing of mapped sources (paired, "
+                                     "expired, duplicate)", ["source", "outcome"])
         self.bias_metric = _gauge(r, "bias_metric", "Bias metric of the last window", ["model", "facet", "metric"])
         self.attribution_ndcg = _gauge(r, "attribution_ndcg", "NDCG of attribution ranking vs baseline", ["model"])
         self.features_capped = _counter(
@@ -217,6 +219,9 @@ class Metrics:
 
     def label_joined(self, model: str, outcome: str, n: int = 1) -> None:
         self.label_join.child(model, outcome).inc(n)
+
+    def source_paired(self, source: str, outcome: str, n: int = 1) -> None:
+        self.source_pairs.child(source, outcome).inc(n)
 
     def capture_dropped(self, reason: str, n: int = 1) -> None:
         self.capture.capture_dropped(reason, n)

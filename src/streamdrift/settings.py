@@ -35,6 +35,7 @@ from pydantic_settings import (
 
 from streamdrift.errors import ConfigError
 from streamdrift.ingest.limits import YEAR_3000_MS, CaptureLimits
+from streamdrift.ingest.sources.config import SourceSettings, check_sources
 from streamdrift.redaction import REDACTED as REDACTED  # re-exported: what a redacted value shows
 from streamdrift.redaction import redact_kafka_options
 
@@ -336,9 +337,12 @@ class Settings(BaseSettings):
     max_features_per_model: int = Field(default=200, ge=1)
     kafka: dict[str, str] = Field(default_factory=dict, description="librdkafka options for every client")
     sasl_password: SecretStr | None = None
+    sources: tuple[SourceSettings, ...] = Field(default=(), description="capture topics read through a mapping "
+                                                "(docs/sources.md)")
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
+        check_sources(self.sources, set(self.topics.all().values()))
         if self.window.lateness >= self.window.size * 100:
             raise ValueError("window.lateness is absurdly large compared with window.size")
         if "bootstrap.servers" in self.kafka:

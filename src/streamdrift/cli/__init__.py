@@ -23,6 +23,7 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("streamdrift.cli.demo", "demo"),
     "report": ("streamdrift.cli.report", "report"),
     "broker": ("streamdrift.cli.broker", "broker"),
+    "sources": ("streamdrift.cli.sources", "sources"),
 }
 
 

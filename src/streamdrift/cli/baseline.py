@@ -23,7 +23,7 @@ from streamdrift.errors import StreamdriftError
 if TYPE_CHECKING:
     from streamdrift.baseline.clarify import ClarifyAnalysis
     from streamdrift.baseline.document import Baseline
-    from streamdrift.columns.chunks import Chunk
+    from streamdrift.columns.chunks import BadLine, Chunk
     from streamdrift.monitors.bias import FacetSpec, Scalar
 
 P = ParamSpec("P")
@@ -103,6 +103,11 @@ def baseline() -> None:
               help="CSV / JSON Lines of per-record attributions, one column per feature.")
 @click.option("--clarify-analysis", default=None, type=click.Path(path_type=Path),
               help="SageMaker Clarify analysis.json: its bias / attribution baselines are used.")
+@click.option("--config", "config_file", default=None, type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="With --source: the worker's settings file whose source mapping reads the (JSON Lines) input.")
+@click.option("--source", "source_name", default=None,
+              help="Read the JSON Lines input through this source's preset and mapping (docs/sources.md).")
+@click.option("--envelope", is_flag=True, help='With --source: lines are {"value", "key", "headers", "timestamp"}.')
 @click.option("--chunk-rows", type=click.IntRange(1), default=100_000, show_default=True, hidden=True)
 @exit_on_error
 def build(input_path: Path, model_id: str, output: Path, fmt: str | None, encoding: str | None, max_line_bytes: int,
@@ -110,7 +115,8 @@ def build(input_path: Path, model_id: str, output: Path, fmt: str | None, encodi
           prediction: str | None, score: str | None, timestamp_column: str | None, id_column: str | None,
           exclude: tuple[str, ...], features: tuple[str, ...], kll_k: int, problem_type: str, facets: tuple[str, ...],
           positive_label: str | None, score_threshold: float | None, attributions_path: Path | None,
-          clarify_analysis: Path | None, chunk_rows: int) -> None:
+          clarify_analysis: Path | None, config_file: Path | None, source_name: str | None, envelope: bool,
+          chunk_rows: int) -> None:
     """Profile a file into a baseline (statistics, sketches, suggested constraints and monitor sections).
 
     Time columns (ISO-8601 text, epoch numbers) and identifier-like columns (UUIDs, distinct count close to the
@@ -119,17 +125,21 @@ def build(input_path: Path, model_id: str, output: Path, fmt: str | None, encodi
     """
     from streamdrift.baseline.baseline import MonitorOptions, build_baseline
     from streamdrift.baseline.roles import RoleOptions
-    from streamdrift.columns.chunks import BadLine, RoleColumns
+    from streamdrift.columns.chunks import RoleColumns
     from streamdrift.ingest.files import iter_chunks, iter_columns
     from streamdrift.profile.profiles import ProfileParams
 
     bad: list[BadLine] = []
-    chunks = iter_chunks(
-        input_path, fmt=fmt, chunk_rows=chunk_rows, has_header=False if no_header else None,
-        exclude=exclude, timestamp_column=timestamp_column, id_column=id_column,
-        prediction_column=prediction or "prediction", on_bad_line=bad.append,
-        roles=RoleColumns(target, prediction, score), encoding=encoding, max_line_bytes=max_line_bytes,
-    )
+    if source_name is not None:
+        chunks, prediction, score = _mapped(input_path, config_file, source_name, model_id, envelope, chunk_rows,
+                                            bad.append, prediction, score)
+    else:
+        chunks = iter_chunks(
+            input_path, fmt=fmt, chunk_rows=chunk_rows, has_header=False if no_header else None,
+            exclude=exclude, timestamp_column=timestamp_column, id_column=id_column,
+            prediction_column=prediction or "prediction", on_bad_line=bad.append,
+            roles=RoleColumns(target, prediction, score), encoding=encoding, max_line_bytes=max_line_bytes,
+        )
     options = MonitorOptions(
         problem_type=problem_type,  # type: ignore[arg-type]  # click.Choice checked the value
         facets=tuple(parse_facet(f) for f in facets),
@@ -159,6 +169,27 @@ def build(input_path: Path, model_id: str, output: Path, fmt: str | None, encodi
                    f"{first.detail}".rstrip(), err=True)
     click.echo(f"wrote {output}: {result.profile.n_records} records, {len(result.profile.features)} features, "
                f"baseline_id {result.baseline_id}", err=True)
+
+
+def _mapped(path: Path, config_file: Path | None, source_name: str, model_id: str, envelope: bool, chunk_rows: int,
+            on_bad: Callable[[BadLine], None], prediction: str | None,
+            score: str | None) -> tuple[Iterator[Chunk], str | None, str | None]:
+    """The input's chunks through a source's mapping, and the prediction / score role names it fills."""
+    from streamdrift.ingest.sources.engine import MappedParser
+    from streamdrift.ingest.sources.files import mapped_chunks
+    from streamdrift.settings import load_settings
+
+    if config_file is None:
+        raise click.UsageError("--source needs --config (the settings file with the sources section)")
+    settings = load_settings(config_file)
+    source = next((s for s in settings.sources if s.name == source_name), None)
+    if source is None:
+        raise click.UsageError(f"no source named {source_name!r} in {config_file}")
+    parser = MappedParser(source, limits=settings.limits.capture_limits(), max_bytes=settings.max_record_bytes)
+    chunks = mapped_chunks(path, parser, model_id, chunk_rows=chunk_rows, envelope=envelope, on_bad_line=on_bad)
+    mapping = source.mapping
+    return (chunks, prediction or ("prediction" if mapping.prediction else None),
+            score or ("score" if mapping.score else None))
 
 
 class _ProgressContext:

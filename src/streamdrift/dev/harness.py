@@ -72,7 +72,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
                     text = orjson.dumps(v).decode() if isinstance(v, dict | list) else str(v)
                     env[f"STREAMDRIFT_{key.upper()}__{sub.upper()}"] = text
         else:
-            env[f"STREAMDRIFT_{key.upper()}"] = orjson.dumps(value).decode() if isinstance(value, dict) else str(value)
+            env[f"STREAMDRIFT_{key.upper()}"] = (orjson.dumps(value).decode() if isinstance(value, dict | list)
+                                                 else str(value))
     return env
 
 

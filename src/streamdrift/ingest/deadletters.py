@@ -21,7 +21,9 @@ The tags are metric labels and the dead-letter topic's ``reason`` field; every t
   caller's clock;
 - ``bad_batch``: an inconsistent columnar batch (lengths, an unknown format, an unreadable Arrow stream);
 - ``too_many_models``: a record of a model beyond the ``max_models`` a data plane monitors (given by the worker,
-  not the parsers).
+  not the parsers);
+- ``mapping_mismatch``: a message of a mapped source (:mod:`streamdrift.ingest.sources`) that does not match its
+  preset or mapping; the detail starts with the path that failed (a JSON pointer, ``header <name>`` or ``key``).
 
 The limits are :class:`streamdrift.ingest.limits.CaptureLimits`.
 """
@@ -48,6 +50,7 @@ DEAD_LETTER_REASONS: Final[tuple[str, ...]] = (
     "bad_timestamp",
     "bad_batch",
     "too_many_models",
+    "mapping_mismatch",
 )
 DETAIL_MAX: Final[int] = 200  # characters of a dead letter's detail
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
+from streamdrift.ingest.sources.engine import MappedParser
 from streamdrift.monitors.registry import ModelMonitors
 from streamdrift.profile.profiles import ProfileParams
 from streamdrift.settings import Settings
@@ -19,6 +20,7 @@ from streamdrift.worker.joinrestore import new_store, rebuild_store
 from streamdrift.worker.kafka_errors import wrap
 from streamdrift.worker.offsets import decode_labels_closed, decode_watermark
 from streamdrift.worker.partitions import LabelProgress, PartitionState
+from streamdrift.worker.sources import rebuild_pairs
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,13 @@ class PartitionFactory:
     join rebuilt from the topics (see :mod:`streamdrift.worker.joinrestore`)."""
 
     def __init__(self, settings: Settings, spec: WindowSpec, monitors_of: Callable[[str], ModelMonitors],
-                 params: ProfileParams, clock: Callable[[], float]) -> None:
+                 params: ProfileParams, clock: Callable[[], float], *, parser: MappedParser | None = None,
+                 partition_base: int = 0) -> None:
+        """``parser``: a mapped source's (its pairs and join are rebuilt through it); ``partition_base``: the
+        partials partition of the topic's partition 0 (see :mod:`streamdrift.worker.sources`)."""
         self.settings = settings
+        self.parser = parser
+        self.partition_base = partition_base
         self.spec = spec
         self.monitors_of = monitors_of
         self.params = params
@@ -98,11 +105,18 @@ class PartitionFactory:
             # waiting, and the labels that come after the restart must find them)
             marks = [w for w in (c.watermark, c.labels_watermark) if w is not None]
             since = min(marks) - round(self.settings.labels.ttl * 1000) if marks else None
-            store = (rebuild_store(self.settings, c.partition, self.join_budget, c.offset, c.labels_offset, since)
+            store = (rebuild_store(self.settings, c.partition, self.join_budget, c.offset, c.labels_offset, since,
+                                   self.parser)
                      if since is not None else new_store(self.settings, c.partition, self.join_budget))
             labels = PartitionLabels(store, self.spec.size_ms, self.monitors_of, c.labels_closed)
-        pipeline = PartitionPipeline(self.spec, self.settings.topics.capture, c.partition, self.monitors_of,
+        pairs = None
+        if self.parser is not None:
+            since_pairs = (None if c.watermark is None
+                           else c.watermark - round(self.parser.source.pairing.ttl_seconds * 1000))
+            pairs = rebuild_pairs(self.settings, self.parser, c.partition, c.offset, since_pairs)
+        pipeline = PartitionPipeline(self.spec, self.settings.topics.capture, self.partition_base + c.partition,
+                                     self.monitors_of,
                                      watermark_ms=c.watermark, labels=labels, params=self.params,
                                      max_message_bytes=self.settings.limits.max_partial_bytes)
         return PartitionState(pipeline, c.offset, c.watermark, c.labels_closed, next_offset=c.offset,
-                              last_record_wall_ms=now_ms, labels=progress)
+                              last_record_wall_ms=now_ms, labels=progress, pairs=pairs)

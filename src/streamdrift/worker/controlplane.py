@@ -40,6 +40,7 @@ from streamdrift.worker.baselines import BaselineWatcher
 from streamdrift.worker.health import DataPlaneProbe
 from streamdrift.worker.record import WindowRecorder
 from streamdrift.worker.setup import BaselineCache
+from streamdrift.worker.sources import capture_layout
 from streamdrift.worker.status import StatusStore
 from streamdrift.worker.topics import partition_count
 from streamdrift.worker.webauth import WebAuth, exposure_warning
@@ -89,7 +90,8 @@ class ControlPlane:
         self.judge = WindowJudge(Hysteresis(settings.evaluation.raise_after, settings.evaluation.clear_after))
         self.recorder = WindowRecorder(self.judge, self.metrics, self.status)
         self.baseline_cache = BaselineCache(settings.monitor_config())
-        self.n_capture = n_capture_partitions or partition_count(settings, settings.topics.capture)
+        # every partition of the capture topic and of the mapped sources (streamdrift.worker.sources)
+        self.n_capture = n_capture_partitions or capture_layout(settings, lambda t: partition_count(settings, t))[1]
         self.n_partials = partition_count(settings, settings.topics.partials)
         self.n_baselines = partition_count(settings, settings.topics.baselines)
         self.mergers: dict[int, WindowMerger] = {}

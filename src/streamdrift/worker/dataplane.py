@@ -28,6 +28,7 @@ from streamdrift.errors import ConfigError, KafkaError, PartialsTooLargeError
 from streamdrift.events.concept import ConceptTracker
 from streamdrift.events.events import DriftEvent
 from streamdrift.ingest.records import DeadLetter, parse_capture, parse_labels
+from streamdrift.ingest.sources.engine import MappedParser
 from streamdrift.metrics import Metrics
 from streamdrift.monitors.model_quality.concept import ConceptDriftConfig
 from streamdrift.monitors.registry import ModelMonitors
@@ -45,13 +46,15 @@ from streamdrift.worker.assignment import (
 )
 from streamdrift.worker.baselines import BaselineWatcher
 from streamdrift.worker.clients import consumer_config, producer_config
-from streamdrift.worker.deadletter import DeadLetterRecord
+from streamdrift.worker.deadletter import queue_dead_letters
 from streamdrift.worker.health import Heartbeat
+from streamdrift.worker.joinrestore import messages_of
 from streamdrift.worker.kafka_errors import call_with_retry, wrap
 from streamdrift.worker.offsets import decode_labels_closed, decode_watermark, encode_watermark
 from streamdrift.worker.partitions import PartitionState, advance_idle, note_ends
 from streamdrift.worker.polls import KafkaTimestamps, behind, by_partition, parsed_in_order, update_lag_gauges
 from streamdrift.worker.setup import BaselineCache
+from streamdrift.worker.sources import parse_source
 from streamdrift.worker.stats import DataPlaneStats
 from streamdrift.worker.topics import topic_partitions
 from streamdrift.worker.transaction import Transaction
@@ -74,8 +77,11 @@ class DataPlane:
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
         heartbeat: Heartbeat | None = None,
+        source: MappedParser | None = None,  # a mapped source's data plane (see streamdrift.worker.sources)
+        partition_base: int = 0,  # ... and its partials partition of its partition 0
     ) -> None:
         self.settings = settings
+        self._source = source
         self.heartbeat = heartbeat  # /health: the wall clock of every loop iteration
         self.stats = stats or DataPlaneStats()
         self.metrics = metrics
@@ -109,7 +115,7 @@ class DataPlane:
         self._baselines: BaselineWatcher | None = None
         self._baseline_cache = BaselineCache(settings.monitor_config())
         self._factory = PartitionFactory(settings, self._spec, self._monitors_of, self._baseline_cache.config.profile,
-                                         clock)
+                                         clock, parser=source, partition_base=partition_base)
         self._concept = ConceptTracker(ConceptDriftConfig(params={"delta": settings.labels.concept_delta}),
                                        self._spec.size_ms, lambda model: self._monitors_of(model).baseline_id)
         self._concept_events: list[tuple[str, bytes]] = []
@@ -205,15 +211,8 @@ class DataPlane:
             self.commit()
 
     def _dead_letters(self, state: PartitionState, msgs: list[Message], dead: list[DeadLetter], topic: str,
-                      partition: int) -> None:
-        """Unparseable records to the partition's dead letters (sent in the next transaction), counted."""
-        for d in dead:
-            bad = msgs[d.index]
-            state.dead.append(DeadLetterRecord(bad.key(), bad.value() or b"", d.reason, d.detail, topic, partition,
-                                               bad.offset() or 0))
-            self.stats.deadlettered[d.reason] += 1
-            if self.metrics is not None:
-                self.metrics.record_deadlettered(d.reason)
+                      partition: int) -> None:  # to the next transaction, counted
+        queue_dead_letters(state.dead, msgs, dead, topic, partition, self.stats.deadlettered, self.metrics)
 
     def _process(self, groups: dict[int, list[Message]]) -> None:
         now_ms = int(self._clock() * 1000)
@@ -223,7 +222,7 @@ class DataPlane:
         # decoded mostly holding it, and the two threads would only take turns (measured ~5-10% slower). Not in
         # smaller chunks: 1,024 messages a chunk (so this thread parses a poll's first chunk only) measured slower,
         # median ratio to the raw rate 52% against 58%, 512: 42% (per-batch costs; the two cores are busy anyway).
-        small = bool(parts) and len(parts[0][1][0].value() or b"") < PARSE_AHEAD_MAX_BYTES
+        small = bool(parts) and len(parts[0][1][0].value() or b"") < PARSE_AHEAD_MAX_BYTES and not self._source
         executor = self._parser if small else None
         # Columnar polls use the other core for the label join instead: each partition's predictions are joined
         # in the join thread while this one profiles them (the join's native loops release the GIL). Measured,
@@ -244,6 +243,9 @@ class DataPlane:
             self._concept_update(done.result())
 
     def _parse(self, msgs: list[Message]) -> tuple[list[CaptureBatch], list[DeadLetter]]:
+        if self._source is not None:
+            return parse_source(self._source, self._parts[msgs[0].partition() or 0], msgs, self.stats,
+                                int(self._clock() * 1000), self.metrics)
         raw: list[bytes | None] = list(map(Message.value, msgs))
         # a tombstone (None) is an empty record, a dead letter
         values = cast("list[bytes]", raw) if all(raw) else [value or b"" for value in raw]
@@ -290,10 +292,10 @@ class DataPlane:
             state = self._parts.get(partition)
             if state is None or state.labels is None:
                 continue
-            values = [msg.value() or b"" for msg in msgs]
-            labels, dead = parse_labels(values, max_bytes=self.settings.max_record_bytes,
-                                        fallback_timestamps_ms=KafkaTimestamps(msgs), limits=self._limits,
-                                        now_ms=now_ms)
+            labels, dead = (parse_labels([msg.value() or b"" for msg in msgs], max_bytes=self.settings.max_record_bytes,
+                                         fallback_timestamps_ms=KafkaTimestamps(msgs), limits=self._limits,
+                                         now_ms=now_ms)
+                            if self._source is None else self._source.parse_labels(messages_of(msgs), now_ms))
             self._concept_update(state.pipeline.add_labels(labels))
             self._dead_letters(state, msgs, dead, self._labels_topic, partition)
             if labels.n_rows:
@@ -469,8 +471,7 @@ class DataPlane:
             seek_committed(self._consumer, self._labels_consumer, self._topic, self._labels_topic, committed)
 
     # -- rebalancing -------------------------------------------------------------------------------
-    def _fresh_state(self, partition: int, offset: int | None, watermark: int | None) -> PartitionState:
-        """A partition's state as if its last commit had left ``offset`` and ``watermark`` (tests)."""
+    def _fresh_state(self, partition: int, offset: int | None, watermark: int | None) -> PartitionState:  # tests
         return self._factory.fresh(Committed(partition, offset, watermark))
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -15,11 +15,16 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
+from operator import itemgetter
 from pathlib import Path
+from typing import cast
 
 from confluent_kafka import OFFSET_END, Consumer, KafkaException, Message, TopicPartition
 
 from streamdrift.ingest.records import parse_capture, parse_labels
+from streamdrift.ingest.sources.engine import MappedParser, Messages
+from streamdrift.ingest.sources.pairing import PairStore
 from streamdrift.settings import Settings
 from streamdrift.window.joinstore import JoinStore, MemoryBudget
 from streamdrift.window.labels import add_labels, add_predictions
@@ -43,20 +48,20 @@ def new_store(settings: Settings, partition: int, budget: MemoryBudget) -> JoinS
 
 
 def rebuild_store(settings: Settings, partition: int, budget: MemoryBudget, capture_end: int | None,
-                  labels_end: int | None, since_ms: int | None) -> JoinStore:
-    """A store holding the pending join state as of the committed offsets (see the module docs)."""
+                  labels_end: int | None, since_ms: int | None, parser: MappedParser | None = None) -> JoinStore:
+    """A store holding the pending join state as of the committed offsets (see the module docs); ``parser``: the
+    mapping of a mapped source (its capture and labels topics are read through it, without pairing)."""
     store = new_store(settings, partition, budget)
     if since_ms is None or (not capture_end and not labels_end):
         return store
     started = time.monotonic()
-    consumer = Consumer(settings.client_config({
-        "group.id": f"{settings.group_id}-joinrestore-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
-        "isolation.level": "read_committed", "enable.partition.eof": False,
-        "fetch.queue.backoff.ms": 10,  # a full prefetch queue pauses fetching 10 ms, not the default 1 s
-    }))
+    consumer = replay_consumer(settings, "joinrestore")
+    pairs = None if parser is None else parser.new_pairs()  # one store over the replay: pairs span polls
     try:
-        n_pred = _replay(consumer, settings.topics.capture, partition, capture_end, since_ms, store, settings, True)
-        n_lab = _replay(consumer, settings.topics.labels, partition, labels_end, since_ms, store, settings, False)
+        n_pred = replay(consumer, settings.topics.capture, partition, capture_end, since_ms,
+                        lambda msgs: _feed(msgs, store, settings, True, parser, pairs))
+        n_lab = replay(consumer, settings.topics.labels, partition, labels_end, since_ms,
+                       lambda msgs: _feed(msgs, store, settings, False, parser, None))
     finally:
         consumer.close()
     log.info("join store of partition %d rebuilt from %d capture and %d label messages in %.1fs "
@@ -74,8 +79,19 @@ def _start_offset(consumer: Consumer, topic: str, partition: int, since_ms: int)
     return offset if offset >= 0 else OFFSET_END
 
 
-def _replay(consumer: Consumer, topic: str, partition: int, end: int | None, since_ms: int, store: JoinStore,
-            settings: Settings, predictions: bool) -> int:
+def replay_consumer(settings: Settings, purpose: str) -> Consumer:
+    """A consumer outside the group that reads committed records by hand (the replays of a rebuild)."""
+    return Consumer(settings.client_config({
+        "group.id": f"{settings.group_id}-{purpose}-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+        "isolation.level": "read_committed", "enable.partition.eof": False,
+        "fetch.queue.backoff.ms": 10,  # a full prefetch queue pauses fetching 10 ms, not the default 1 s
+    }))
+
+
+def replay(consumer: Consumer, topic: str, partition: int, end: int | None, since_ms: int,
+           feed: Callable[[list[Message]], object]) -> int:
+    """Feed ``partition``'s messages from the first at or after ``since_ms`` up to ``end`` (exclusive), in
+    polls, to ``feed``; how many it read."""
     if not end:
         return 0
     start = _start_offset(consumer, topic, partition, since_ms)
@@ -94,15 +110,24 @@ def _replay(consumer: Consumer, topic: str, partition: int, end: int | None, sin
         if batch:
             position = max(position, max((m.offset() or 0) for m in batch) + 1)
         if msgs:
-            _feed(msgs, store, settings, predictions)
+            feed(msgs)
             seen += len(msgs)
     consumer.unassign()
     return seen
 
 
-def _feed(msgs: list[Message], store: JoinStore, settings: Settings, predictions: bool) -> None:
+def _feed(msgs: list[Message], store: JoinStore, settings: Settings, predictions: bool,
+          parser: MappedParser | None, pairs: PairStore | None) -> None:
     values = [m.value() or b"" for m in msgs]
     stamps = [m.timestamp()[1] for m in msgs]
+    if parser is not None:
+        poll = messages_of(msgs)
+        if predictions:
+            for batch in parser.parse(poll, pairs)[0]:
+                add_predictions(store, batch)
+        else:
+            add_labels(store, parser.parse_labels(poll)[0])
+        return
     if predictions:
         batches, _ = parse_capture(values, max_bytes=settings.max_record_bytes, fallback_timestamps_ms=stamps,
                                    limits=settings.limits.capture_limits())
@@ -112,3 +137,12 @@ def _feed(msgs: list[Message], store: JoinStore, settings: Settings, predictions
     labels, _ = parse_labels(values, max_bytes=settings.max_record_bytes, fallback_timestamps_ms=stamps,
                              limits=settings.limits.capture_limits())
     add_labels(store, labels)
+
+
+def messages_of(msgs: list[Message]) -> Messages:
+    """A poll's messages as the mapping engine reads them."""
+    raw: list[bytes | None] = list(map(Message.value, msgs))
+    # a tombstone (None) is an empty message (a dead letter)
+    values = cast("list[bytes]", raw) if None not in raw else [v or b"" for v in raw]
+    return Messages(values, list(map(Message.key, msgs)), list(map(Message.headers, msgs)),
+                    list(map(itemgetter(1), map(Message.timestamp, msgs))))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from streamdrift.ingest.sources.pairing import PairStore
 from streamdrift.window.pipeline import PartitionPipeline
 from streamdrift.worker.deadletter import DeadLetterRecord
 
@@ -38,6 +39,7 @@ class PartitionState:
     dead: list[DeadLetterRecord] = field(default_factory=list)
     labels: LabelProgress | None = None  # the co-partitioned labels partition (None: labels disabled)
     at_end: bool = False  # the consumer reached the partition's end (no backlog): it may be judged idle
+    pairs: PairStore | None = None  # a paired source's halves waiting for their other half
 
     def close(self) -> None:
         if self.pipeline.labels is not None:

@@ -49,8 +49,6 @@ def run_dataplane(settings: Settings, stop: threading.Event, *, metrics_port: in
                   heartbeat: Heartbeat | None = None) -> None:
     """Run the data plane until ``stop``; a fatal Kafka error (e.g. a fenced producer) rebuilds it. Its state goes
     to ``heartbeat`` (and, with ``metrics_port``, to its own ``/health`` beside ``/metrics``)."""
-    from streamdrift.worker.dataplane import DataPlane
-
     tune_gc()
     beat = heartbeat if heartbeat is not None else Heartbeat()
     metrics = Metrics(CollectorRegistry(), settings.max_features_per_model)
@@ -60,7 +58,7 @@ def run_dataplane(settings: Settings, stop: threading.Event, *, metrics_port: in
     try:
         while not stop.is_set():
             try:
-                DataPlane(settings, metrics=metrics, heartbeat=beat).run(stop)
+                run_planes(settings, stop, metrics=metrics, heartbeat=beat)
             except PartialsTooLargeError as exc:  # the partials topic takes less: go on with smaller partials
                 log.error("%s", exc)
                 limits = settings.limits.model_copy(update={"max_partial_bytes": exc.limit})
@@ -76,6 +74,35 @@ def run_dataplane(settings: Settings, stop: threading.Event, *, metrics_port: in
         beat.set_state(FAILED)
         raise
     beat.set_state(STOPPED)
+
+
+def run_planes(settings: Settings, stop: threading.Event, *, metrics: Metrics, heartbeat: Heartbeat) -> None:
+    """The capture topic's data plane and one per source, stepped in turn until ``stop``; each commits its own
+    transactions. Without sources, just the capture topic's."""
+    from streamdrift.worker.dataplane import DataPlane
+    from streamdrift.worker.sources import capture_layout, parser_of, source_settings
+    from streamdrift.worker.topics import partition_count
+
+    if not settings.sources:
+        DataPlane(settings, metrics=metrics, heartbeat=heartbeat).run(stop)
+        return
+    bases, _ = capture_layout(settings, lambda topic: partition_count(settings, topic))
+    planes = [DataPlane(settings, metrics=metrics, heartbeat=heartbeat)]
+    planes += [DataPlane(source_settings(settings, s), metrics=metrics, heartbeat=heartbeat,
+                         source=parser_of(settings, s), partition_base=bases[s.name]) for s in settings.sources]
+    started: list[DataPlane] = []
+    try:
+        for plane in planes:
+            plane.start()
+            started.append(plane)
+        while not stop.is_set():
+            for plane in planes:
+                plane.step(0.05 / len(planes))
+        for plane in planes:
+            plane.commit()
+    finally:
+        for plane in started:
+            plane.close()
 
 
 def _dataplane_process(settings: Settings, metrics_port: int | None, heartbeat: Heartbeat) -> None:

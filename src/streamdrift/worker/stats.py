@@ -18,6 +18,7 @@ class DataPlaneStats:
     processed_by_model: Counter[str] = field(default_factory=Counter)
     late_by_model: Counter[str] = field(default_factory=Counter)
     deadlettered: Counter[str] = field(default_factory=Counter)
+    pairs_by_outcome: Counter[str] = field(default_factory=Counter)  # mapped sources' request/response pairing
 
     def add_model(self, model_id: str, n_added: int, n_late: int) -> None:
         self.processed_by_model[model_id] += n_added

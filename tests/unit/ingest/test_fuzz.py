@@ -220,3 +220,91 @@ def test_the_fuzz_seeds_are_valid_and_take_every_path() -> None:
     batches, dead = every_path(SEEDS)
     assert dead == [] and sum(b.n_rows for b in batches) == 3 + 6 + 40 + 6 + 30 + 30
     assert len(PATHS) == 4
+
+
+# -- mapped sources (streamdrift.ingest.sources): the presets' messages, mutated
+
+def _source_seeds() -> list[tuple[str, bytes, list[tuple[str, bytes]]]]:
+    from servers import (
+        ce_headers,
+        kserve_v1_request,
+        kserve_v1_response,
+        oip_request,
+        oip_response,
+        oip_tensor,
+        sagemaker_csv_record,
+    )
+
+    rows = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.5]]
+    return [
+        ("oip-v2", oip_request("r1", [oip_tensor("input-0", rows)]), []),
+        ("oip-v2", oip_response("r1", "m", [oip_tensor("out", [1, 0], "INT64")]), []),
+        ("kserve-cloudevents", kserve_v1_request(rows), ce_headers("e1", "request", "m")),
+        ("kserve-cloudevents", kserve_v1_response([1, 0]), ce_headers("e1", "response", "m")),
+        ("sagemaker-capture", sagemaker_csv_record([1, 2, 3], 0.5, event_id="e", inference_id="i", time_ms=T0), []),
+    ]
+
+
+_SOURCE_SEEDS = _source_seeds()
+_MAPPINGS = {
+    "oip-v2": {"model_id": "/model_name", "features": {"tensor": "/inputs/input-0", "names": ["a", "b", "c"]},
+               "prediction": "/outputs/out", "inference_id": "/id"},
+    "kserve-cloudevents": {"model_id": {"header": "ce_inferenceservicename"}, "prediction": "/predictions",
+                           "features": {"tensor": "/instances", "names": ["a", "b", "c"]}, "inference_id": "/ce/id"},
+    "sagemaker-capture": {"model_id": {"const": "m"}, "features": {"tensor": "/input", "names": ["a", "b", "c"]},
+                          "score": "/output", "inference_id": "/eventMetadata/inferenceId",
+                          "event_time": {"field": "/eventMetadata/inferenceTime", "unit": "iso"}},
+}
+
+
+@st.composite
+def _mutated_source_message(draw: st.DrawFn, preset: str) -> tuple[bytes, list[tuple[str, bytes]]]:
+    seeds = [(v, h) for p, v, h in _SOURCE_SEEDS if p == preset]
+    value, headers = draw(st.sampled_from(seeds))
+    kind = draw(st.sampled_from(["bytes", "cut", "value", "header", "same"]))
+    if kind == "bytes":
+        blob = bytearray(value)
+        blob[draw(st.integers(0, len(blob) - 1))] = draw(st.integers(0, 255))
+        value = bytes(blob)
+    elif kind == "cut":
+        value = value[:draw(st.integers(0, len(value) - 1))]
+    elif kind == "value":
+        obj = json.loads(value)
+        _replace_somewhere(obj, draw)
+        value = json.dumps(obj).encode()
+    elif kind == "header" and headers:
+        at = draw(st.integers(0, len(headers) - 1))
+        headers = [*headers[:at], *([] if draw(st.booleans()) else [(headers[at][0], b"\xff\xfe")]),
+                   *headers[at + 1:]]
+    return value, headers
+
+
+@fuzz(150)
+@given(st.sampled_from(sorted(_MAPPINGS)).flatmap(
+    lambda preset: st.tuples(st.just(preset), st.lists(_mutated_source_message(preset), min_size=1, max_size=6))))
+def test_mutated_source_messages_are_read_waiting_or_dead_lettered_alike_on_every_path(
+    case: tuple[str, list[tuple[bytes, list[tuple[str, bytes]]]]]
+) -> None:
+    from streamdrift.ingest.sources.config import SourceSettings
+    from streamdrift.ingest.sources.engine import MappedParser, Messages
+
+    preset, messages = case
+    source = SourceSettings.model_validate({"name": "f", "topic": "t", "preset": preset,
+                                            "mapping": _MAPPINGS[preset]})
+    poll = Messages([v for v, _ in messages], [None] * len(messages), [h for _, h in messages],
+                    [T0 + i for i in range(len(messages))])
+    results = []
+    for poll_path in (True, False):
+        parser = MappedParser(source, poll_path=poll_path)
+        pairs = parser.new_pairs()
+        batches, dead = parser.parse(poll, pairs, now_ms=T0 + 3_600_000)
+        assert all(d.reason in DEAD_LETTER_REASONS for d in dead)
+        dead_at = [d.index for d in dead]
+        assert len(dead_at) == len(set(dead_at)), "a message dead-lettered twice"
+        read = set(np.concatenate([b.source_index for b in batches]).tolist()) if batches else set()
+        assert not read & set(dead_at)
+        results.append(([(b.model_id, b.n_rows, b.source_index.tolist()) for b in batches],
+                         [(d.index, d.reason) for d in dead], None if pairs is None else len(pairs)))
+        if pairs is None:  # unpaired presets: every message is read or dead-lettered
+            assert read | set(dead_at) == set(range(len(messages)))
+    assert results[0] == results[1]

@@ -1,0 +1,149 @@
+"""The mapped-source runs of bench_worker.py: Open Inference Protocol v2 JSON through a source mapping.
+
+23 features (``FP32``) per row, batches of 1 and of 32 rows per message, the features as ONE tensor
+(``features: {tensor: ..., names: [...]}``) or as 23 named input tensors (``features: {fields: ...}``), and:
+
+- ``one message``: request and response logged together, ``{"id", "request": <OIP request>, "response":
+  <OIP response>}`` (preset ``json``);
+- ``paired``: request and response as separate messages keyed by id (preset ``oip-v2``, paired in the data plane).
+
+Each compares the data plane's messages/s with the raw confluent-kafka consume + ``orjson.loads`` of the same
+topic in the same run (passes alternate; best of each and every pass printed).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import orjson
+from confluent_kafka import Consumer
+
+from streamdrift.dev.harness import create_all_topics
+from streamdrift.ingest.sources.config import SourceSettings
+from streamdrift.settings import Settings
+from streamdrift.worker.clients import consumer_config
+from streamdrift.worker.dataplane import DataPlane
+from streamdrift.worker.runner import tune_gc
+from streamdrift.worker.sources import parser_of, source_settings
+from streamdrift.worker.topics import create_topics, topic_specs
+
+NAMES = [f"x{i}" for i in range(23)]
+
+
+def _source(topic: str, layout: str, paired: bool) -> SourceSettings:
+    pre = "" if paired else "/request"
+    out = "" if paired else "/response"
+    if layout == "tensor":
+        features: dict[str, Any] = {"tensor": f"{pre}/inputs/{'input-0' if paired else '0'}", "names": NAMES}
+    else:
+        features = {"fields": {n: f"{pre}/inputs/{n if paired else i}" for i, n in enumerate(NAMES)}}
+    return SourceSettings.model_validate({
+        "name": "bench", "topic": topic, "preset": "oip-v2" if paired else "json",
+        "mapping": {"model_id": f"{out}/model_name", "features": features,
+                    "prediction": f"{out}/outputs/{'label' if paired else '0'}",
+                    "score": f"{out}/outputs/{'proba' if paired else '1'}", "inference_id": "/id"}})
+
+
+def _inputs(rows: np.ndarray, layout: str) -> list[dict[str, Any]]:
+    if layout == "tensor":
+        return [{"name": "input-0", "shape": list(rows.shape), "datatype": "FP32", "data": rows.ravel().tolist()}]
+    return [{"name": n, "shape": [rows.shape[0]], "datatype": "FP32", "data": rows[:, i].tolist()}
+            for i, n in enumerate(NAMES)]
+
+
+def messages(n_rows: int, batch: int, layout: str, paired: bool, seed: int = 3) -> list[tuple[bytes, bytes]]:
+    """(key, value) messages holding ``n_rows`` rows in requests of ``batch`` rows."""
+    rng = np.random.default_rng(seed)
+    out: list[tuple[bytes, bytes]] = []
+    for start in range(0, n_rows, batch):
+        rows = rng.normal(size=(batch, len(NAMES))).astype(np.float32).round(4)
+        rid = f"req-{start}"
+        request = {"id": rid, "inputs": _inputs(rows, layout)}
+        response = {"model_name": "oip-bench", "model_version": "1", "id": rid, "outputs": [
+            {"name": "label", "shape": [batch], "datatype": "INT64", "data": (rows[:, 0] > 0).astype(int).tolist()},
+            {"name": "proba", "shape": [batch], "datatype": "FP32", "data": np.abs(rows[:, 1] % 1).round(4).tolist()}]}
+        if paired:
+            out += [(rid.encode(), orjson.dumps(request)), (rid.encode(), orjson.dumps(response))]
+        else:
+            out.append((rid.encode(), orjson.dumps({"id": rid, "request": request, "response": response})))
+    return out
+
+
+def raw_rate(settings: Settings, n: int) -> float:
+    """confluent-kafka consume + ``orjson.loads`` of every value, messages/s from the first poll on, with the data
+    plane's consumer settings and polls (``consume(batch_size, 0.1)``, as ``DataPlane.step(0.1)``): the
+    bench_worker reference (``consume(5000, 0.5)``) waits half a second whenever fewer than 5000 messages are
+    queued, which for messages of several KB is most polls (it read the 32-row topics at 1-3k messages/s)."""
+    consumer = Consumer({**consumer_config(settings), "group.id": f"raw-{uuid.uuid4().hex[:8]}"})
+    consumer.subscribe([settings.topics.capture])
+    seen, t0, n0 = 0, 0.0, 0
+    while seen < n:
+        msgs = [m for m in consumer.consume(settings.batch_size, 0.1) if m.error() is None]
+        if msgs and not t0:
+            t0, n0 = time.perf_counter(), len(msgs)
+        for m in msgs:
+            orjson.loads(m.value() or b"")
+        seen += len(msgs)
+    dt = time.perf_counter() - t0
+    consumer.close()
+    return (seen - n0) / dt if dt > 0 else float("nan")
+
+
+def _dataplane_rate(settings: Settings, source: SourceSettings, n_messages: int) -> float:
+    """Messages/s of a source's data plane from its first poll to the last message committed."""
+    tune_gc()
+    dp = DataPlane(source_settings(settings, source), source=parser_of(settings, source))
+    dp.start()
+    t0, n0 = 0.0, 0
+    while dp.stats.consumed < n_messages:
+        dp.step(0.1)
+        if not t0 and dp.stats.consumed:
+            t0, n0 = time.perf_counter(), dp.stats.consumed
+    dp.commit()
+    dt = time.perf_counter() - t0
+    dp.close()
+    return (n_messages - n0) / dt if dt > 0 else float("nan")
+
+
+def bench_mapped(make_settings: Callable[..., Settings], n_rows: int, batch: int, layout: str, paired: bool,
+                 passes: int) -> dict[str, Any]:
+    """Raw consume + orjson.loads vs the source's data plane over the same topic, ``passes`` times each."""
+    settings = make_settings(capture_partitions=6, commit_interval=2.0)
+    create_all_topics(settings)
+    topic = f"{settings.topics.capture}.oip"
+    capture = next(s for s in topic_specs(settings) if s.name == settings.topics.capture)
+    create_topics(settings, [replace(capture, name=topic)])  # the team's topic: 6 partitions like capture
+    source = _source(topic, layout, paired)
+    with_source = settings.model_copy(update={"sources": (source,)})
+    msgs = messages(n_rows, batch, layout, paired)
+    _produce_keyed(settings, topic, msgs)  # keyed by request id: a pair's two messages on one partition
+    pairs: list[tuple[float, float]] = []
+    for i in range(passes):
+        group = with_source.model_copy(update={"group_id": f"{settings.group_id}-{i}"})
+        raw_settings = group.model_copy(update={"topics": group.topics.model_copy(update={"capture": topic})})
+        pairs.append((raw_rate(raw_settings, len(msgs)), _dataplane_rate(group, source, len(msgs))))
+    rows_per_message = batch / 2 if paired else batch
+    return {"raw": max(r for r, _ in pairs), "worker": max(w for _, w in pairs), "pairs": pairs,
+            "median": float(np.median([w / r for r, w in pairs])), "rows_per_message": rows_per_message,
+            "messages": len(msgs)}
+
+
+def _produce_keyed(settings: Settings, topic: str, msgs: list[tuple[bytes, bytes]]) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer(settings.client_config({"linger.ms": 20, "enable.idempotence": True,
+                                                 "queue.buffering.max.messages": 500000}))
+    for key, value in msgs:
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    if producer.flush(120):
+        raise RuntimeError(f"not every message to {topic} was acknowledged")

@@ -1,0 +1,96 @@
+"""Mapped capture sources in the worker (docs/sources.md): one data plane per source, beside the one of
+streamdrift's own capture topic, all driven by one loop in the data-plane process.
+
+Each source's data plane has its own consumer group (``<group_id>.<source name>``) and so its own transactional
+id: its consumers only ever read its topic, and its offsets, dead letters and partials commit in its own
+transactions, exactly once as for the capture topic. The control plane sees every source partition as one more
+capture partition: source k's partition p is partition ``base_k + p`` of the partials (bases in settings order
+after the capture topic's partitions, :func:`capture_layout`), so a window is complete when every partition of
+every source closed it. Adding partitions to a source topic changes the layout: restart every worker.
+
+Request / response pairing (presets ``oip-v2``, ``kserve-cloudevents``): a :class:`PairStore` per partition,
+not in the transaction. Like the label join's store it is rebuilt from the topic on every assignment and
+after an abort (:func:`rebuild_pairs`): the partition is re-read from the TTL span before the committed
+watermark up to the committed offset through a fresh store whose pairs are discarded (committed transactions
+accounted them), so a half whose partner comes after the committed offset is waiting again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from confluent_kafka import Message
+
+from streamdrift.columns.chunks import CaptureBatch
+from streamdrift.ingest.deadletters import DeadLetter
+from streamdrift.ingest.sources.config import SourceSettings
+from streamdrift.ingest.sources.engine import MappedParser
+from streamdrift.ingest.sources.pairing import PairStore
+from streamdrift.metrics import Metrics
+from streamdrift.settings import Settings
+from streamdrift.worker.joinrestore import messages_of, replay, replay_consumer
+from streamdrift.worker.partitions import PartitionState
+from streamdrift.worker.stats import DataPlaneStats
+
+log = logging.getLogger(__name__)
+
+
+def source_settings(settings: Settings, source: SourceSettings) -> Settings:
+    """The settings of a source's data plane: its topic as capture (its labels topic as labels, or labels off)
+    and its own consumer group."""
+    topics = settings.topics.model_copy(update={"capture": source.topic,
+                                                "labels": source.labels_topic or settings.topics.labels})
+    labels = settings.labels.model_copy(update={"enabled": settings.labels.enabled and source.labels_topic is not None})
+    return settings.model_copy(update={"topics": topics, "labels": labels,
+                                       "group_id": f"{settings.group_id}.{source.name}"})
+
+
+def capture_layout(settings: Settings, count: Callable[[str], int]) -> tuple[dict[str | None, int], int]:
+    """The partials partition base of the capture topic (key None) and of each source (by name), and the total
+    number of capture partitions the control plane waits for. ``count``: a topic's partition count."""
+    bases: dict[str | None, int] = {None: 0}
+    total = count(settings.topics.capture)
+    for source in settings.sources:
+        bases[source.name] = total
+        total += count(source.topic)
+    return bases, total
+
+
+def parser_of(settings: Settings, source: SourceSettings) -> MappedParser:
+    return MappedParser(source, limits=settings.limits.capture_limits(), max_bytes=settings.max_record_bytes)
+
+
+def rebuild_pairs(settings: Settings, parser: MappedParser, partition: int, end: int | None,
+                  since_ms: int | None) -> PairStore | None:
+    """The partition's pair store as of its committed offset (see the module docs); None without pairing."""
+    pairs = parser.new_pairs()
+    if pairs is None or since_ms is None or not end:
+        return pairs
+    started = time.monotonic()
+    consumer = replay_consumer(settings, "pairrestore")
+    try:
+        n = replay(consumer, settings.topics.capture, partition, end, since_ms,
+                   lambda msgs: parser.parse(messages_of(msgs), pairs))
+    finally:
+        consumer.close()
+    pairs.take_outcomes()  # accounted by the committed transactions
+    log.info("pair store of %s[%d] rebuilt from %d messages in %.1fs (%d waiting)", settings.topics.capture,
+             partition, n, time.monotonic() - started, len(pairs))
+    return pairs
+
+
+def parse_source(parser: MappedParser, state: PartitionState, msgs: list[Message], stats: DataPlaneStats,
+                 now_ms: int, metrics: Metrics | None = None) -> tuple[list[CaptureBatch], list[DeadLetter]]:
+    """A poll of one partition of a mapped source: its batches and dead letters; pair outcomes to ``stats``
+    (``pairs_by_outcome``: paired, expired, duplicate) and ``streamdrift_source_pairs_total{source, outcome}``
+    as they happen (a poll replayed after an abort counts its outcomes again)."""
+    parsed = parser.parse(messages_of(msgs), state.pairs, now_ms)
+    if state.pairs is not None:
+        outcomes = state.pairs.take_outcomes()
+        stats.pairs_by_outcome.update(outcomes)
+        if metrics is not None:
+            for outcome, n in outcomes.items():
+                metrics.source_paired(parser.source.name, outcome, n)
+    return parsed
