@@ -22,6 +22,7 @@ from streamdrift.columns.columns import Columns
 from streamdrift.errors import InputFileError, StreamdriftError
 from streamdrift.monitors.attribution import AttributionBaseline, AttributionState
 from streamdrift.monitors.bias import BiasBaseline, BiasConfig, BiasState, OutcomeSpec
+from streamdrift.monitors.estimated_performance.calibration import build_section
 from streamdrift.monitors.model_quality import (
     BinaryQualityState,
     ProblemType,
@@ -168,6 +169,14 @@ class SectionBuilder:
         out: dict[str, dict[str, Any]] = {}
         if self._quality is not None:
             out["model_quality"] = baseline_from_state(self._quality).to_dict()
+        if self._options.estimated_performance:
+            if not isinstance(self._quality, BinaryQualityState) or self._quality.n_scored == 0:
+                raise InputFileError("estimated performance needs a binary classifier's target and score columns "
+                                     "(--target, --score)")
+            try:
+                out["estimated_performance"] = build_section(self._quality, self._options.calibration).to_dict()
+            except StreamdriftError as exc:
+                raise InputFileError(f"cannot fit the calibration map: {exc}") from exc
         if self._bias is not None and (clarify is None or clarify.bias is None):
             if self._bias_rows == 0:
                 raise InputFileError("bias needs predictions (--prediction) or a score with --score-threshold")

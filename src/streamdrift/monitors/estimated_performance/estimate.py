@@ -1,0 +1,75 @@
+"""Estimated binary-classification metrics of a window from calibrated probabilities alone (CBPE).
+
+With calibrated probabilities ``p_i`` and predicted classes ``yhat_i``, each record's label is Bernoulli(p_i), so
+the expected confusion matrix is ``E[TP] = sum_{yhat=1} p``, ``E[FP] = n_1 - E[TP]``, ``E[FN] = sum_{yhat=0} p``,
+``E[TN] = n_0 - E[FN]``. With ``A = sum_{yhat=1} p`` and ``B = sum_{yhat=0} p``:
+
+* accuracy = (A + n_0 - B) / n, precision = A / n_1, recall = A / (A + B), F1 = 2A / (n_1 + A + B);
+* the standard error of each is the standard deviation of the *realised* metric given the scores (labels
+  independent Bernoulli): ``Var(TP) = sum_{yhat=1} p(1-p)`` and ``Var(FN) = sum_{yhat=0} p(1-p)``, through the
+  delta method for recall and F1. The realised value falls within ``estimate +- 1.96 SE`` about 95% of the time
+  when the calibration holds;
+* ROC AUC from the calibrated-score histogram: bin ``b`` holds ``sum p`` expected positives and ``count - sum p``
+  expected negatives (ties within a bin count one half, as the realised AUC); SE by Hanley-McNeil on the expected
+  class sizes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from streamdrift.monitors.estimated_performance.state import EstimatedPerformanceState
+from streamdrift.monitors.model_quality.metrics import MetricValue, ProblemType, QualityMetrics
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den > 0 else float("nan")
+
+
+def _sqrt(var: float) -> float:
+    return math.sqrt(var) if var >= 0 and math.isfinite(var) else float("nan")
+
+
+def float_auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """AUC of (possibly fractional) per-bin positive / negative weights, ties within a bin one half."""
+    p_total, n_total = float(pos.sum()), float(neg.sum())
+    if p_total <= 0 or n_total <= 0:
+        return float("nan")
+    neg_below = np.cumsum(neg) - neg
+    return float((pos * neg_below).sum() + 0.5 * (pos * neg).sum()) / (p_total * n_total)
+
+
+def hanley_mcneil(auc: float, n_pos: float, n_neg: float) -> float:
+    if n_pos <= 0 or n_neg <= 0 or not math.isfinite(auc):
+        return float("nan")
+    q1, q2 = auc / (2.0 - auc), 2.0 * auc * auc / (1.0 + auc)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc * auc) + (n_neg - 1) * (q2 - auc * auc)) / (n_pos * n_neg)
+    return math.sqrt(max(var, 0.25 / (n_pos * n_neg + 1.0)))
+
+
+def estimate_metrics(state: EstimatedPerformanceState) -> QualityMetrics:
+    """The window's estimated accuracy, precision, recall, F1 and ROC AUC with standard errors (names as the
+    realised metrics of :mod:`streamdrift.monitors.model_quality.metrics`)."""
+    n0, n1 = float(state.counts[0]), float(state.counts[1])
+    n = n0 + n1
+    a, b = float(state.psum[1]), float(state.psum[0])
+    va = max(a - float(state.p2sum[1]), 0.0)  # sum p(1-p) over predicted positives
+    vb = max(b - float(state.p2sum[0]), 0.0)
+    metrics: dict[str, MetricValue] = {}
+    if n > 0:
+        metrics["accuracy"] = MetricValue((a + n0 - b) / n, _sqrt(va + vb) / n)
+        metrics["precision"] = MetricValue(_ratio(a, n1) if n1 else 0.0, _sqrt(va) / n1 if n1 else float("nan"))
+        pos = a + b
+        recall_var = (b * b * va + a * a * vb) / pos**4 if pos > 0 else float("nan")
+        metrics["recall"] = MetricValue(_ratio(a, pos) if pos > 0 else 0.0, _sqrt(recall_var))
+        den = n1 + a + b
+        f1_var = (4 * (n1 + b) ** 2 * va + 4 * a * a * vb) / den**4 if den > 0 else float("nan")
+        metrics["f1"] = MetricValue(_ratio(2 * a, den) if den > 0 else 0.0, _sqrt(f1_var))
+        expected_pos = state.hist_psum
+        expected_neg = np.maximum(state.hist_count - state.hist_psum, 0.0)
+        auc = float_auc(expected_pos, expected_neg)
+        metrics["auc"] = MetricValue(auc, hanley_mcneil(auc, float(expected_pos.sum()), float(expected_neg.sum())))
+    expected = {"0": {"0": round(n0 - b), "1": round(n1 - a)}, "1": {"0": round(b), "1": round(a)}}
+    return QualityMetrics(ProblemType.BINARY, int(n), metrics, expected)
