@@ -81,10 +81,24 @@ def fit_calibration(pos_hist: ArrayLike, neg_hist: ArrayLike, method: Calibratio
 
 @dataclass(frozen=True)
 class CalibrationMap:
-    """Calibrated probability per score bin (``values[b]`` for scores in ``[b/n, (b+1)/n)``)."""
+    """Calibrated probability per score bin (``values[b]`` for scores in ``[b/n, (b+1)/n)``) and the baseline's
+    record count per score bin (the weight behind each value: its uncertainty)."""
 
     values: NDArray[np.float64]
     method: CalibrationMethod = "isotonic"
+    counts: NDArray[np.float64] | None = None
+
+    def block_weights(self, n_bins: int) -> NDArray[np.float64]:
+        """Baseline records behind the calibrated values falling in each of ``n_bins`` equal bins of [0, 1]
+        (a block: a run of score bins sharing one value, e.g. one PAV block). Zero without the counts."""
+        out = np.zeros(n_bins)
+        if self.counts is None:
+            return out
+        starts = np.flatnonzero(np.r_[True, self.values[1:] != self.values[:-1]])
+        weights = np.add.reduceat(self.counts, starts)
+        bins = np.minimum((self.values[starts] * n_bins).astype(np.intp), n_bins - 1)
+        out += np.bincount(bins, weights, minlength=n_bins)
+        return out
 
     @property
     def n_bins(self) -> int:
@@ -132,6 +146,8 @@ class EstimatedPerformanceBaseline:
         return {"version": SECTION_VERSION, "problem_type": self.problem_type.value,
                 "method": self.calibration.method, "threshold": self.threshold, "n_bins": self.calibration.n_bins,
                 "calibration": [round(float(v), 9) for v in self.calibration.values], "n": self.n,
+                **({"counts": [int(c) for c in self.calibration.counts]} if self.calibration.counts is not None
+                   else {}),
                 "metrics": _metric_dict(self.metrics), "estimated_metrics": _metric_dict(self.estimated)}
 
     @classmethod
@@ -151,10 +167,13 @@ class EstimatedPerformanceBaseline:
             threshold = float(data["threshold"])
             if not 0.0 <= threshold <= 1.0:
                 raise BaselineError(f"estimated_performance: threshold {threshold} is not in [0, 1]")
+            counts = np.asarray(data["counts"], dtype=np.float64) if data.get("counts") is not None else None
+            if counts is not None and (counts.shape != values.shape or not (counts >= 0).all()):
+                raise BaselineError("estimated_performance: counts must list one count >= 0 per score bin")
             method = data.get("method", "isotonic")
             if method not in ("isotonic", "histogram"):
                 raise BaselineError(f"estimated_performance: unknown calibration method {method!r}")
-            return cls(CalibrationMap(values, method), threshold, _metric_values(data["metrics"]),
+            return cls(CalibrationMap(values, method, counts), threshold, _metric_values(data["metrics"]),
                        _metric_values(data.get("estimated_metrics") or {}), int(data["n"]))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BaselineError(f"invalid estimated_performance section: {exc!r}") from exc
@@ -182,7 +201,8 @@ def build_section(quality: BinaryQualityState, method: CalibrationMethod = "isot
 
     if quality.n_scored == 0:
         raise BaselineError("estimated performance needs the baseline's scores (--score)")
-    calibration = CalibrationMap(fit_calibration(quality.pos_hist, quality.neg_hist, method), method)
+    calibration = CalibrationMap(fit_calibration(quality.pos_hist, quality.neg_hist, method), method,
+                                 (quality.pos_hist + quality.neg_hist).astype(np.float64))
     realised = compute_metrics(realised_state(quality, quality.threshold))
     # the estimate on the baseline: every bin's count at its calibrated probability, as a window would see it
     counts = quality.pos_hist + quality.neg_hist
@@ -190,4 +210,4 @@ def build_section(quality: BinaryQualityState, method: CalibrationMethod = "isot
     state = EstimatedPerformanceState.empty(quality.threshold)
     state.update(np.repeat(centres, counts), np.repeat(calibration.values, counts))
     return EstimatedPerformanceBaseline(calibration, quality.threshold, realised.metrics,
-                                        estimate_metrics(state).metrics, int(counts.sum()))
+                                        estimate_metrics(state, calibration).metrics, int(counts.sum()))

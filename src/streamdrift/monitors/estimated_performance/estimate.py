@@ -12,6 +12,11 @@ the expected confusion matrix is ``E[TP] = sum_{yhat=1} p``, ``E[FP] = n_1 - E[T
 * ROC AUC from the calibrated-score histogram: bin ``b`` holds ``sum p`` expected positives and ``count - sum p``
   expected negatives (ties within a bin count one half, as the realised AUC); SE by Hanley-McNeil on the expected
   class sizes.
+
+The calibration map itself is uncertain: each calibrated value is a positive rate over ``W`` baseline records
+(its PAV block), with variance ``v(1-v)/W``, shared by every window record in that block. With the map given, a
+histogram bin of ``c`` records adds ``c^2 v(1-v)/W`` to the variance of ``E[TP]`` (bins at or above the
+threshold's calibrated value) or of ``E[FN]`` (below), so the interval covers the fitting error too.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import math
 
 import numpy as np
 
+from streamdrift.monitors.estimated_performance.calibration import CalibrationMap
 from streamdrift.monitors.estimated_performance.state import EstimatedPerformanceState
 from streamdrift.monitors.model_quality.metrics import MetricValue, ProblemType, QualityMetrics
 
@@ -49,14 +55,29 @@ def hanley_mcneil(auc: float, n_pos: float, n_neg: float) -> float:
     return math.sqrt(max(var, 0.25 / (n_pos * n_neg + 1.0)))
 
 
-def estimate_metrics(state: EstimatedPerformanceState) -> QualityMetrics:
+def calibration_variance(state: EstimatedPerformanceState, calibration: CalibrationMap) -> tuple[float, float]:
+    """The variance the map's fitting error adds to ``E[TP]`` and to ``E[FN]`` (see the module docs)."""
+    weights = calibration.block_weights(state.n_bins)
+    count = state.hist_count.astype(np.float64)
+    v = np.divide(state.hist_psum, count, out=np.zeros_like(count), where=count > 0)
+    var = np.divide(count * count * v * (1.0 - v), weights, out=np.zeros_like(count), where=weights > 0)
+    cut = calibration.apply(np.array([state.threshold]))[0]
+    positive = v >= cut
+    return float(var[positive].sum()), float(var[~positive].sum())
+
+
+def estimate_metrics(state: EstimatedPerformanceState, calibration: CalibrationMap | None = None) -> QualityMetrics:
     """The window's estimated accuracy, precision, recall, F1 and ROC AUC with standard errors (names as the
-    realised metrics of :mod:`streamdrift.monitors.model_quality.metrics`)."""
+    realised metrics of :mod:`streamdrift.monitors.model_quality.metrics`); ``calibration``: the map the
+    probabilities came from, for its fitting error (without: the label noise alone)."""
     n0, n1 = float(state.counts[0]), float(state.counts[1])
     n = n0 + n1
     a, b = float(state.psum[1]), float(state.psum[0])
     va = max(a - float(state.p2sum[1]), 0.0)  # sum p(1-p) over predicted positives
     vb = max(b - float(state.p2sum[0]), 0.0)
+    if calibration is not None and n > 0:
+        ca, cb = calibration_variance(state, calibration)
+        va, vb = va + ca, vb + cb
     metrics: dict[str, MetricValue] = {}
     if n > 0:
         metrics["accuracy"] = MetricValue((a + n0 - b) / n, _sqrt(va + vb) / n)
