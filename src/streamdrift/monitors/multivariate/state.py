@@ -19,7 +19,7 @@ from streamdrift.profile.envelope import check_kll_k
 from streamdrift.profile.sketches import BlobKind, KllSketch, pack_envelope, unpack_envelope
 
 DEFAULT_K: Final[int] = 1000
-_HEAD: Final[struct.Struct] = struct.Struct("<qdd")  # n, sum, sum of squares
+_HEAD: Final[struct.Struct] = struct.Struct("<IIqdd")  # k, fingerprint (as the parameters), n, sum, sum of squares
 
 
 @dataclass(slots=True)
@@ -88,7 +88,8 @@ class MultivariateState:
         self.total = self.total_sq = 0.0
 
     def to_bytes(self) -> bytes:
-        payload = _HEAD.pack(self.n, self.total, self.total_sq) + self.sketch.to_bytes(nested=True)
+        payload = _HEAD.pack(self.k, self.fingerprint, self.n, self.total, self.total_sq) \
+            + self.sketch.to_bytes(nested=True)
         return pack_envelope(BlobKind.MULTIVARIATE, (self.k, self.fingerprint, 0), payload)
 
     @classmethod
@@ -97,7 +98,9 @@ class MultivariateState:
         env = unpack_envelope(blob, BlobKind.MULTIVARIATE, expected, n_params=2)
         if len(env.payload) < _HEAD.size:
             raise CorruptBlobError("multivariate blob truncated")
-        n, total, total_sq = _HEAD.unpack_from(env.payload)
+        k_, fingerprint_, n, total, total_sq = _HEAD.unpack_from(env.payload)
+        if (k_, fingerprint_) != env.params[:2]:
+            raise CorruptBlobError("multivariate blob: header and payload disagree")
         try:
             sketch = KllSketch.from_bytes(env.payload[_HEAD.size:], env.params[0], nested=True)
             state = cls(env.params[0], env.params[1], sketch, float(total), float(total_sq))
