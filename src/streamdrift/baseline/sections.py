@@ -22,7 +22,7 @@ from streamdrift.columns.columns import Columns
 from streamdrift.errors import InputFileError, StreamdriftError
 from streamdrift.monitors.attribution import AttributionBaseline, AttributionState
 from streamdrift.monitors.bias import BiasBaseline, BiasConfig, BiasState, OutcomeSpec
-from streamdrift.monitors.estimated_performance.calibration import build_section
+from streamdrift.monitors.estimated_performance.fit import build_section
 from streamdrift.monitors.model_quality import (
     BinaryQualityState,
     ProblemType,

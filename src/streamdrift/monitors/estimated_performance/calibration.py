@@ -21,8 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from streamdrift.errors import BaselineError
-from streamdrift.monitors.model_quality.metrics import MetricValue, ProblemType, compute_metrics
-from streamdrift.monitors.model_quality.state import BinaryQualityState
+from streamdrift.monitors.model_quality.metrics import MetricValue, ProblemType
 
 SECTION_VERSION: Final[int] = 1
 CalibrationMethod = Literal["isotonic", "histogram"]
@@ -177,37 +176,3 @@ class EstimatedPerformanceBaseline:
                        _metric_values(data.get("estimated_metrics") or {}), int(data["n"]))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BaselineError(f"invalid estimated_performance section: {exc!r}") from exc
-
-
-def realised_state(quality: BinaryQualityState, threshold: float) -> BinaryQualityState:
-    """The baseline's confusion counts of ``score >= threshold`` from its score histograms (the predicted class
-    the estimate uses), with the same histograms: its metrics are the rule's reference."""
-    n_bins = quality.n_bins
-    cut = int(np.ceil(threshold * n_bins - 1e-9))  # bins at or above the threshold (exact at bin edges)
-    pos, neg = quality.pos_hist, quality.neg_hist
-    out = BinaryQualityState.empty(threshold, n_bins)
-    out.tp, out.fn = int(pos[cut:].sum()), int(pos[:cut].sum())
-    out.fp, out.tn = int(neg[cut:].sum()), int(neg[:cut].sum())
-    out.pos_hist, out.neg_hist = pos.copy(), neg.copy()
-    out.n_scored = quality.n_scored
-    out.log_loss_sum, out.log_loss_sq_sum = quality.log_loss_sum, quality.log_loss_sq_sum
-    return out
-
-
-def build_section(quality: BinaryQualityState, method: CalibrationMethod = "isotonic") -> EstimatedPerformanceBaseline:
-    """Fit the map on a baseline's binary quality state and record the realised and estimated metrics."""
-    from streamdrift.monitors.estimated_performance.estimate import estimate_metrics
-    from streamdrift.monitors.estimated_performance.state import EstimatedPerformanceState
-
-    if quality.n_scored == 0:
-        raise BaselineError("estimated performance needs the baseline's scores (--score)")
-    calibration = CalibrationMap(fit_calibration(quality.pos_hist, quality.neg_hist, method), method,
-                                 (quality.pos_hist + quality.neg_hist).astype(np.float64))
-    realised = compute_metrics(realised_state(quality, quality.threshold))
-    # the estimate on the baseline: every bin's count at its calibrated probability, as a window would see it
-    counts = quality.pos_hist + quality.neg_hist
-    centres = (np.arange(quality.n_bins) + 0.5) / quality.n_bins
-    state = EstimatedPerformanceState.empty(quality.threshold)
-    state.update(np.repeat(centres, counts), np.repeat(calibration.values, counts))
-    return EstimatedPerformanceBaseline(calibration, quality.threshold, realised.metrics,
-                                        estimate_metrics(state, calibration).metrics, int(counts.sum()))

@@ -7,10 +7,10 @@ from streamdrift.errors import BaselineError
 from streamdrift.monitors.estimated_performance.calibration import (
     CalibrationMap,
     EstimatedPerformanceBaseline,
-    build_section,
     fit_calibration,
     pav,
 )
+from streamdrift.monitors.estimated_performance.fit import build_section
 from streamdrift.monitors.model_quality.state import BinaryQualityState
 
 
