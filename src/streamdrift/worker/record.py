@@ -13,6 +13,8 @@ from streamdrift.events.events import rfc3339
 from streamdrift.events.judge import JudgedWindow, WindowJudge, ms_to_datetime
 from streamdrift.metrics import Metrics
 from streamdrift.monitors.base import DATA
+from streamdrift.monitors.estimated_performance.monitor import NAME as ESTIMATED
+from streamdrift.monitors.estimated_performance.monitor import side_by_side
 from streamdrift.monitors.model_quality.monitor import NAME as MODEL_QUALITY
 from streamdrift.monitors.registry import ModelMonitors
 from streamdrift.report.html import ReportWindow
@@ -87,6 +89,9 @@ class WindowRecorder:
         for name, error in judged.errors.items():
             entry[name] = {"error": error}
         entry["labels_partial"] = window.partial
+        estimated, realised = entry.get(ESTIMATED), entry.get(MODEL_QUALITY)
+        if isinstance(estimated, dict) and isinstance(realised, dict):
+            entry["estimated_vs_realised"] = side_by_side(estimated, realised)
         quality = judged.results.get(MODEL_QUALITY)
         report = self.last_report.get(model)
         if quality is not None and report is not None and report[1].label.startswith(start):

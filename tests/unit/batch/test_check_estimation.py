@@ -11,6 +11,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pytest
 from estimation import DROP_SCALE, classifier_data, correlated_data
 
 from streamdrift.baseline.baseline import MonitorOptions, build_baseline
@@ -60,3 +61,23 @@ def test_check_raises_estimated_performance_and_multivariate_drift_without_label
     window = summary["windows"][2]["monitors"]["estimated_performance"]
     assert window["metrics"]["accuracy"] < window["baseline_metrics"]["accuracy"]
     assert summary["windows"][3]["monitors"]["multivariate"]["drifted"] is True
+
+
+def test_check_with_labels_shows_the_estimate_beside_the_realised_metrics(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    pacsv.write_csv(pa.table(_table(40_000, rng, label=True)), tmp_path / "train.csv")
+    baseline = build_baseline(
+        iter_chunks(tmp_path / "train.csv", roles=RoleColumns(target="label", score="score")), "m",
+        target="label", score="score", monitors=MonitorOptions(estimated_performance=True))
+    parts = [_table(N, rng, scale=s, label=True) for s in (1.0, 0.8, DROP_SCALE)]
+    pacsv.write_csv(pa.concat_tables([pa.table(p) for p in parts]), tmp_path / "in.csv")
+    run_check(tmp_path / "in.csv", baseline, tmp_path / "out", CheckOptions(window_records=N))
+    windows = orjson.loads((tmp_path / "out" / "summary.json").read_bytes())["windows"]
+    assert len(windows) == 3
+    for window, part in zip(windows, parts, strict=True):
+        accuracy = window["estimated_vs_realised"]["accuracy"]
+        realised = float(((part["score"] >= 0.5) == (part["label"] == 1.0)).mean())
+        assert accuracy["realised"] == pytest.approx(realised)
+        assert accuracy["estimated"] == window["monitors"]["estimated_performance"]["metrics"]["accuracy"]
+        # SE about 0.0035 at n=5000: the estimate is within 4 SE of the realised value
+        assert abs(accuracy["error"]) < 4 * accuracy["standard_error"]

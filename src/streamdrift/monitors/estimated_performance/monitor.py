@@ -10,6 +10,7 @@ metric names as the realised ones.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar, Final
 
 import numpy as np
@@ -84,6 +85,21 @@ class EstimatedPerformanceMonitor(DataMonitor[EstimatedPerformanceState]):
         for metric, value in result.summary.get("metrics", {}).items():
             if value is not None and np.isfinite(value):
                 sink.set_estimated_performance(model_id, metric, value)
+
+
+def side_by_side(estimated: Mapping[str, Any], realised: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The estimate of a window beside the realised metrics once its labels came (summaries of this monitor and
+    of model quality): per metric the estimate, its standard error, the realised value, and whether the realised
+    value is inside the estimate's 95% interval."""
+    est, ses, real = estimated.get("metrics") or {}, estimated.get("standard_errors") or {}, realised.get("metrics") or {}
+    out: dict[str, dict[str, Any]] = {}
+    for metric, value in est.items():
+        actual, se = real.get(metric), ses.get(metric)
+        if value is None or actual is None or not np.isfinite(actual):
+            continue
+        out[metric] = {"estimated": value, "realised": actual, "standard_error": se, "error": value - actual,
+                       "inside_95": bool(se is not None and abs(value - actual) <= 1.96 * se)}
+    return out
 
 
 def _violation(c: MetricCheck, n_baseline: int) -> Violation:
