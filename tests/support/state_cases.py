@@ -290,8 +290,8 @@ def estimated_batch(rng: np.random.Generator, n: int = 120) -> tuple[tuple[Any, 
 
 
 def estimated_summary(s: EstimatedPerformanceState) -> object:
-    return (s.threshold, s.n_bins, tuple(s.counts.tolist()), tuple(sig(v) for v in (*s.psum, *s.p2sum)),
-            s.n_skipped, tuple(s.hist_count.tolist()), tuple(round(float(v), 12) for v in s.hist_psum))
+    return (s.threshold, s.n_bins, tuple(s.counts.tolist()), tuple(s.psum.tolist()), tuple(s.p2sum.tolist()),
+            s.n_skipped, tuple(s.hist_count.tolist()), tuple(s.hist_psum.tolist()))
 
 
 def multivariate_summary(s: MultivariateState) -> object:

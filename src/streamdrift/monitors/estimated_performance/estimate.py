@@ -59,7 +59,7 @@ def calibration_variance(state: EstimatedPerformanceState, calibration: Calibrat
     """The variance the map's fitting error adds to ``E[TP]`` and to ``E[FN]`` (see the module docs)."""
     weights = calibration.block_weights(state.n_bins)
     count = state.hist_count.astype(np.float64)
-    v = np.divide(state.hist_psum, count, out=np.zeros_like(count), where=count > 0)
+    v = np.divide(state.sums()[2], count, out=np.zeros_like(count), where=count > 0)
     var = np.divide(count * count * v * (1.0 - v), weights, out=np.zeros_like(count), where=weights > 0)
     cut = calibration.apply(np.array([state.threshold]))[0]
     positive = v >= cut
@@ -72,9 +72,10 @@ def estimate_metrics(state: EstimatedPerformanceState, calibration: CalibrationM
     probabilities came from, for its fitting error (without: the label noise alone)."""
     n0, n1 = float(state.counts[0]), float(state.counts[1])
     n = n0 + n1
-    a, b = float(state.psum[1]), float(state.psum[0])
-    va = max(a - float(state.p2sum[1]), 0.0)  # sum p(1-p) over predicted positives
-    vb = max(b - float(state.p2sum[0]), 0.0)
+    psum, p2sum, hist_psum = state.sums()
+    a, b = float(psum[1]), float(psum[0])
+    va = max(a - float(p2sum[1]), 0.0)  # sum p(1-p) over predicted positives
+    vb = max(b - float(p2sum[0]), 0.0)
     if calibration is not None and n > 0:
         ca, cb = calibration_variance(state, calibration)
         va, vb = va + ca, vb + cb
@@ -88,8 +89,8 @@ def estimate_metrics(state: EstimatedPerformanceState, calibration: CalibrationM
         den = n1 + a + b
         f1_var = (4 * (n1 + b) ** 2 * va + 4 * a * a * vb) / den**4 if den > 0 else float("nan")
         metrics["f1"] = MetricValue(_ratio(2 * a, den) if den > 0 else 0.0, _sqrt(f1_var))
-        expected_pos = state.hist_psum
-        expected_neg = np.maximum(state.hist_count - state.hist_psum, 0.0)
+        expected_pos = hist_psum
+        expected_neg = np.maximum(state.hist_count - hist_psum, 0.0)
         auc = float_auc(expected_pos, expected_neg)
         metrics["auc"] = MetricValue(auc, hanley_mcneil(auc, float(expected_pos.sum()), float(expected_neg.sum())))
     expected = {"0": {"0": round(n0 - b), "1": round(n1 - a)}, "1": {"0": round(b), "1": round(a)}}

@@ -2,8 +2,9 @@
 
 Per predicted class (``score >= threshold`` is positive): the record count, the sum of calibrated probabilities
 ``p`` and of ``p**2``; and a fine histogram of the calibrated probabilities (``n_bins`` equal bins of [0, 1]:
-count and sum of ``p`` per bin, for the estimated ROC AUC). Plain sums: counts merge exactly, float sums up to
-rounding. Rows without a finite score are counted in ``n_skipped``.
+count and sum of ``p`` per bin, for the estimated ROC AUC). Every sum is an integer: ``p`` and ``p**2`` are
+summed in fixed point (units of ``2**-20``), so states merge exactly in any order (the worker's partitions and
+``check`` give the same bits). Rows without a finite score are counted in ``n_skipped``.
 
 Blob: the shared envelope (kind ESTIMATED_PERFORMANCE; parameter slots: bin count, threshold in millionths).
 """
@@ -27,7 +28,8 @@ from streamdrift.profile.sketches import BlobKind, pack_envelope, unpack_envelop
 
 DEFAULT_BINS: Final[int] = 1024
 DEFAULT_THRESHOLD: Final[float] = 0.5
-_HEAD: Final[struct.Struct] = struct.Struct("<dI3q4d")  # threshold, bins, n0, n1, skipped, psum0/1, p2sum0/1
+_HEAD: Final[struct.Struct] = struct.Struct("<dI7q")  # threshold, bins, n0, n1, skipped, psum0/1, p2sum0/1
+SCALE: Final[int] = 1 << 20  # fixed-point unit of the probability sums
 _MILLION: Final[int] = 1_000_000
 
 
@@ -42,10 +44,10 @@ class EstimatedPerformanceState:
     threshold: float = DEFAULT_THRESHOLD
     n_bins: int = DEFAULT_BINS
     counts: NDArray[np.int64] = field(default_factory=lambda: np.zeros(2, dtype=np.int64))
-    psum: NDArray[np.float64] = field(default_factory=lambda: np.zeros(2))
-    p2sum: NDArray[np.float64] = field(default_factory=lambda: np.zeros(2))
+    psum: NDArray[np.int64] = field(default_factory=lambda: np.zeros(2, dtype=np.int64))  # in units of 1/SCALE
+    p2sum: NDArray[np.int64] = field(default_factory=lambda: np.zeros(2, dtype=np.int64))
     hist_count: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    hist_psum: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    hist_psum: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     n_skipped: int = 0
 
     def __post_init__(self) -> None:
@@ -54,7 +56,7 @@ class EstimatedPerformanceState:
                                          f"bins (got {self.threshold}, {self.n_bins})")
         if self.hist_count.size == 0:
             self.hist_count = np.zeros(self.n_bins, dtype=np.int64)
-            self.hist_psum = np.zeros(self.n_bins)
+            self.hist_psum = np.zeros(self.n_bins, dtype=np.int64)
 
     @classmethod
     def empty(cls, threshold: float = DEFAULT_THRESHOLD, n_bins: int = DEFAULT_BINS) -> Self:
@@ -83,13 +85,19 @@ class EstimatedPerformanceState:
         if s.size == 0:
             return
         p = np.clip(p, 0.0, 1.0)
+        q = np.rint(p * SCALE).astype(np.int64)
+        q2 = np.rint(p * p * SCALE).astype(np.int64)
         predicted = (s >= self.threshold).astype(np.intp)
         self.counts += np.bincount(predicted, minlength=2)
-        self.psum += np.bincount(predicted, p, minlength=2)
-        self.p2sum += np.bincount(predicted, p * p, minlength=2)
+        self.psum += _int_bincount(predicted, q, 2)
+        self.p2sum += _int_bincount(predicted, q2, 2)
         bins = np.minimum((p * self.n_bins).astype(np.intp), self.n_bins - 1)
         self.hist_count += np.bincount(bins, minlength=self.n_bins)
-        self.hist_psum += np.bincount(bins, p, minlength=self.n_bins)
+        self.hist_psum += _int_bincount(bins, q, self.n_bins)
+
+    def sums(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """Sum of ``p`` and of ``p**2`` per predicted class, sum of ``p`` per histogram bin (as floats)."""
+        return self.psum / SCALE, self.p2sum / SCALE, self.hist_psum / SCALE
 
     def merge(self, other: EstimatedPerformanceState) -> Self:
         if not isinstance(other, EstimatedPerformanceState):
@@ -113,8 +121,8 @@ class EstimatedPerformanceState:
 
     def to_bytes(self) -> bytes:
         head = _HEAD.pack(self.threshold, self.n_bins, int(self.counts[0]), int(self.counts[1]), self.n_skipped,
-                          float(self.psum[0]), float(self.psum[1]), float(self.p2sum[0]), float(self.p2sum[1]))
-        payload = head + self.hist_count.astype("<i8").tobytes() + self.hist_psum.astype("<f8").tobytes()
+                          int(self.psum[0]), int(self.psum[1]), int(self.p2sum[0]), int(self.p2sum[1]))
+        payload = head + self.hist_count.astype("<i8").tobytes() + self.hist_psum.astype("<i8").tobytes()
         return pack_envelope(BlobKind.ESTIMATED_PERFORMANCE, _params(self.threshold, self.n_bins), payload)
 
     @classmethod
@@ -128,10 +136,10 @@ class EstimatedPerformanceState:
         if (bins, round(t * _MILLION)) != env.params[:2] or len(payload) != _HEAD.size + 16 * bins:
             raise CorruptBlobError("estimated-performance blob: header and payload disagree")
         hist = np.frombuffer(payload, dtype="<i8", count=bins, offset=_HEAD.size).astype(np.int64)
-        psums = np.frombuffer(payload, dtype="<f8", count=bins, offset=_HEAD.size + 8 * bins).astype(np.float64)
-        sums = np.array([ps0, ps1, p20, p21])
-        if min(n0, n1, skipped) < 0 or (hist < 0).any() or not np.isfinite(sums).all() \
-                or not np.isfinite(psums).all() or int(hist.sum()) != n0 + n1:
+        psums = np.frombuffer(payload, dtype="<i8", count=bins, offset=_HEAD.size + 8 * bins).astype(np.int64)
+        sums = np.array([ps0, ps1, p20, p21], dtype=np.int64)
+        if min(n0, n1, skipped, ps0, ps1, p20, p21) < 0 or (hist < 0).any() or (psums < 0).any() \
+                or (psums > hist * SCALE).any() or int(hist.sum()) != n0 + n1:
             raise CorruptBlobError("estimated-performance blob: negative or inconsistent counts")
         try:
             state = cls(t, bins, np.array([n0, n1], dtype=np.int64), sums[:2].copy(), sums[2:].copy(), hist,
@@ -139,3 +147,9 @@ class EstimatedPerformanceState:
         except ParameterMismatchError as exc:
             raise CorruptBlobError(f"estimated-performance blob: {exc}") from exc
         return state
+
+
+def _int_bincount(index: NDArray[np.intp], weights: NDArray[np.int64], size: int) -> NDArray[np.int64]:
+    """Exact integer sums of ``weights`` (each < 2**21) per index: bincount's float64 sums of integers are exact
+    below 2**53, i.e. for batches of up to 2**32 records."""
+    return np.bincount(index, weights.astype(np.float64), minlength=size).astype(np.int64)
