@@ -205,7 +205,7 @@ def main() -> None:
     bench_estimation_error(baseline, 20 if quick else 100)
     bench_detection(baseline, 20 if quick else 100)
     bench_multivariate(20 if quick else 100)
-    bench_cost(50_000 if quick else 200_000, 1 if quick else 2)
+    bench_cost(50_000 if quick else 200_000, 2 if quick else 3)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,23 +47,46 @@ class Encoding:
         return len(self.numeric) + int(self.shares.size)
 
     def encode(self, columns: Columns) -> NDArray[np.float64]:
-        """The (rows x width) standardised matrix of a batch (vectorized per column)."""
+        """The (rows x width) standardised matrix of a batch, column-major (vectorized per column)."""
         n = columns.n_rows
-        out = np.zeros((n, self.width))
+        out = np.zeros((n, self.width), order="F")
         for j, name in enumerate(self.numeric):
             col = columns.columns.get(name)
             if col is not None:
-                z = (col.numbers - self.means[j]) / self.stds[j]
-                out[:, j] = np.where(np.isfinite(z), z, 0.0)
+                target = out[:, j]
+                np.subtract(col.numbers, self.means[j], out=target)
+                target *= 1.0 / self.stds[j]
+                np.copyto(target, 0.0, where=~np.isfinite(target))
         j = len(self.numeric)
+        hit = np.empty(n, dtype=bool)
         for name, categories in self.categorical:
-            strings = _strings(columns.columns.get(name))
-            for category in categories:
+            col = columns.columns.get(name)
+            codes = _category_codes(col, categories)
+            for k, category in enumerate(categories):
                 share = self.shares[j - len(self.numeric)]
-                hit = np.zeros(n) if strings is None else (strings == category).astype(np.float64)
-                out[:, j] = (hit - share) / np.sqrt(share * (1.0 - share))
+                scale = 1.0 / np.sqrt(share * (1.0 - share))
+                target = out[:, j]
+                if codes is not None:
+                    np.equal(codes, k, out=hit)
+                elif col is not None and col.strings is not None:
+                    np.equal(col.strings, category, out=hit, dtype=bool)
+                else:
+                    hit[:] = False
+                np.multiply(hit, scale, out=target)
+                target -= share * scale
                 j += 1
         return out
+
+
+def _category_codes(col: Column | None, categories: tuple[str, ...]) -> NDArray[np.intp] | None:
+    """Each row's index in ``categories`` (-1: another or none) from a dictionary-encoded column's codes, without
+    comparing strings row by row; None when the column has no codes."""
+    if col is None or col.categories is None:
+        return None
+    index = {c: k for k, c in enumerate(categories)}
+    lut = np.array([index.get(str(v), -1) for v in col.categories.values.tolist()] + [-1], dtype=np.intp)
+    codes: NDArray[np.intp] = lut[col.categories.codes]  # code -1 (no text) picks the trailing -1
+    return codes
 
 
 def _strings(col: Column | None) -> NDArray[np.object_] | None:
@@ -80,10 +104,17 @@ class PcaModel:
         return self.errors_of(self.encoding.encode(columns))
 
     def errors_of(self, z: NDArray[np.float64]) -> NDArray[np.float64]:
-        projected = z @ self.components
-        err = np.einsum("ij,ij->i", z, z) - np.einsum("ij,ij->i", projected, projected)
-        out: NDArray[np.float64] = np.maximum(err, 0.0)
+        """``|z|^2 - |z V|^2``, computed as ``|z W|^2`` with ``W`` the orthonormal complement of the kept
+        components (one small product instead of two)."""
+        residual = z @ self.residual_basis
+        out: NDArray[np.float64] = np.einsum("ij,ij->i", residual, residual)
         return out
+
+    @functools.cached_property
+    def residual_basis(self) -> NDArray[np.float64]:
+        """An orthonormal basis (width x (width - k)) of the space the kept components leave out."""
+        q, _ = np.linalg.qr(self.components, mode="complete")
+        return np.ascontiguousarray(q[:, self.components.shape[1]:])
 
     @property
     def fingerprint(self) -> int:
