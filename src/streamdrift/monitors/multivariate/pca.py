@@ -60,16 +60,13 @@ class Encoding:
         j = len(self.numeric)
         hit = np.empty(n, dtype=bool)
         for name, categories in self.categorical:
-            col = columns.columns.get(name)
-            codes = _category_codes(col, categories)
-            for k, category in enumerate(categories):
+            codes = _category_codes(columns.columns.get(name), categories)
+            for k in range(len(categories)):
                 share = self.shares[j - len(self.numeric)]
                 scale = 1.0 / np.sqrt(share * (1.0 - share))
                 target = out[:, j]
                 if codes is not None:
                     np.equal(codes, k, out=hit)
-                elif col is not None and col.strings is not None:
-                    np.equal(col.strings, category, out=hit, dtype=bool)
                 else:
                     hit[:] = False
                 np.multiply(hit, scale, out=target)
@@ -79,18 +76,22 @@ class Encoding:
 
 
 def _category_codes(col: Column | None, categories: tuple[str, ...]) -> NDArray[np.intp] | None:
-    """Each row's index in ``categories`` (-1: another or none) from a dictionary-encoded column's codes, without
-    comparing strings row by row; None when the column has no codes."""
-    if col is None or col.categories is None:
+    """Each row's index in ``categories`` (-1: another or none), in one vectorized pass: from a dictionary-encoded
+    column's codes (a lookup per distinct value), else Arrow's hash lookup of the texts. None: no texts."""
+    if col is None:
         return None
-    index = {c: k for k, c in enumerate(categories)}
-    lut = np.array([index.get(str(v), -1) for v in col.categories.values.tolist()] + [-1], dtype=np.intp)
-    codes: NDArray[np.intp] = lut[col.categories.codes]  # code -1 (no text) picks the trailing -1
-    return codes
+    if col.categories is not None:
+        index = {c: k for k, c in enumerate(categories)}
+        lut = np.array([index.get(str(v), -1) for v in col.categories.values.tolist()] + [-1], dtype=np.intp)
+        codes: NDArray[np.intp] = lut[col.categories.codes]  # code -1 (no text) picks the trailing -1
+        return codes
+    if col.strings is None:
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-
-def _strings(col: Column | None) -> NDArray[np.object_] | None:
-    return None if col is None else col.strings
+    found = pc.index_in(pa.array(col.strings, type=pa.string()), value_set=pa.array(categories, type=pa.string()))
+    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.intp)
 
 
 @dataclass(frozen=True)
