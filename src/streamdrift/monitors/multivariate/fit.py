@@ -3,7 +3,8 @@
 :class:`MultivariateSampler` keeps a uniform random sample of at most ``max_rows`` records (bottom-k sampling on
 seeded random keys, decided per chunk without a loop over rows). At the end the encoding is chosen from the
 sample (numeric features: mostly numbers and some spread; categorical features: their categories with at least
-``min_share`` of the rows, at most ``max_categories`` each), the PCA is fitted on it and the sample's
+``min_share`` of the rows, at most ``max_categories`` each; features in name order until ``MAX_WIDTH`` encoded
+columns), the PCA is fitted on it and the sample's
 reconstruction errors fill the baseline's KLL sketch.
 """
 
@@ -15,7 +16,7 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
-from streamdrift.columns.columns import Columns, Kind
+from streamdrift.columns.columns import Column, Columns, Kind
 from streamdrift.errors import BaselineError
 from streamdrift.monitors.multivariate.pca import (
     DEFAULT_VARIANCE_SHARE,
@@ -31,6 +32,7 @@ BASELINE_KLL_K: Final[int] = 2048
 MIN_NUMERIC_SHARE: Final[float] = 0.5  # of the rows: a numeric feature is mostly numbers
 MIN_SHARE: Final[float] = 0.01
 MAX_CATEGORIES: Final[int] = 8
+MAX_WIDTH: Final[int] = 256  # encoded columns at most (the SVD and the stored components stay small)
 
 
 class MultivariateSampler:
@@ -85,7 +87,7 @@ class MultivariateSampler:
             finite = np.isfinite(numbers)
             if finite.sum() >= MIN_NUMERIC_SHARE * n:
                 std = float(np.std(numbers[finite]))
-                if std > 0:
+                if std > 0 and len(numeric) + len(shares) < MAX_WIDTH:
                     numeric.append((name, float(np.mean(numbers[finite])), std))
                 continue
             strings = self._strings[name][0]
@@ -95,15 +97,14 @@ class MultivariateSampler:
             values, counts = np.unique(present.astype(str), return_counts=True)
             order = np.argsort(-counts, kind="stable")[:MAX_CATEGORIES]
             kept = [(str(values[i]), counts[i] / n) for i in order if MIN_SHARE <= counts[i] / n < 1.0]
-            if kept:
+            if kept and len(numeric) + len(shares) + len(kept) <= MAX_WIDTH:
                 categorical.append((name, tuple(c for c, _ in kept)))
                 shares.extend(s for _, s in kept)
         if not numeric and not categorical:
             raise BaselineError("multivariate drift needs numeric or categorical features with some spread")
         encoding = Encoding(tuple(n for n, _, _ in numeric), np.array([m for _, m, _ in numeric]),
                             np.array([s for _, _, s in numeric]), tuple(categorical), np.array(shares))
-        sample = Columns(n, {})
-        z = encoding.encode(_sample_columns(sample, self._numbers, self._strings, encoding))
+        z = encoding.encode(_sample_columns(n, self._numbers, self._strings, encoding))
         components, explained = fit_pca(z, variance_share)
         model = PcaModel(encoding, components, explained)
         errors = model.errors_of(z)
@@ -113,11 +114,8 @@ class MultivariateSampler:
                                     float(errors.var(ddof=1)))
 
 
-def _sample_columns(empty: Columns, numbers: dict[str, list[NDArray[np.float64]]],
+def _sample_columns(n: int, numbers: dict[str, list[NDArray[np.float64]]],
                     strings: dict[str, list[NDArray[np.object_]]], encoding: Encoding) -> Columns:
-    from streamdrift.columns.columns import Column
-
-    n = empty.n_rows
     kinds = np.zeros(n, dtype=np.uint8)
     cols = {name: Column(numbers[name][0], kinds) for name in encoding.numeric}
     cols.update({name: Column(np.full(n, np.nan), kinds, strings[name][0]) for name, _ in encoding.categorical})

@@ -119,3 +119,14 @@ def test_section_round_trip_and_invalid_sections(baseline: Baseline) -> None:
     old = baseline.to_dict()
     del old["multivariate"]
     assert KIND not in monitors_for(Baseline.from_dict(old), MonitorConfig()).names
+
+
+def test_the_encoding_is_capped_in_width() -> None:
+    from streamdrift.monitors.multivariate.fit import MAX_WIDTH
+
+    rng = np.random.default_rng(9)
+    sampler = MultivariateSampler()
+    names = [f"f{i:03d}" for i in range(MAX_WIDTH + 44)]
+    sampler.update(numeric_columns({name: rng.standard_normal(400) for name in names}))
+    section = sampler.finish(names)
+    assert section.model.encoding.numeric == tuple(names[:MAX_WIDTH])
