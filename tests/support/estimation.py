@@ -81,3 +81,21 @@ def classifier_baseline(n: int, seed: int, **options: Any) -> Baseline:
 def correlated_baseline(n: int, seed: int, **options: Any) -> Baseline:
     cols = numeric_columns(correlated_data(n, np.random.default_rng(seed), 0.8))
     return build_baseline([cols], "m", monitors=MonitorOptions(multivariate=True, **options))
+
+
+CLASSES = np.array(["ant", "bee", "cat"], dtype=object)
+CLASS_WEIGHTS = np.array([[2.0, -1.0, 0.5, 0.0], [-1.0, 2.0, 0.0, 0.5], [0.0, 0.0, -1.5, -1.5]])
+
+
+def multiclass_data(n: int, rng: np.random.Generator, scale: float = 1.0
+                    ) -> tuple[dict[str, Array], NDArray[np.object_], Array, NDArray[np.object_]]:
+    """Features, the predicted class (argmax), its softmax probability (the score) and labels drawn from the
+    softmax: a calibrated three-class model; ``scale`` shrinks the features (covariate shift, lower accuracy)."""
+    x = rng.standard_normal((n, 4)) * scale
+    logits = 1.5 * x @ CLASS_WEIGHTS.T
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    predicted = probs.argmax(axis=1)
+    label = (rng.random(n)[:, None] > np.cumsum(probs, axis=1)).sum(axis=1)
+    return ({f"x{j}": x[:, j] for j in range(4)}, CLASSES[predicted], probs[np.arange(n), predicted],
+            CLASSES[label])

@@ -132,7 +132,8 @@ def _metric_values(raw: Any) -> dict[str, MetricValue]:
 
 @dataclass(frozen=True)
 class EstimatedPerformanceBaseline:
-    """The ``estimated_performance`` section of a baseline (binary classification)."""
+    """The ``estimated_performance`` section of a baseline (binary: the map of the score to P(positive);
+    multiclass: of the predicted class's score to P(the prediction is right), threshold 0)."""
 
     calibration: CalibrationMap
     threshold: float
@@ -156,8 +157,9 @@ class EstimatedPerformanceBaseline:
             raise BaselineError(f"estimated_performance section version {version!r} is not supported "
                                 f"(this build reads {SECTION_VERSION})")
         try:
-            if data["problem_type"] != ProblemType.BINARY.value:
-                raise BaselineError(f"estimated performance of {data['problem_type']} is not supported")
+            problem_type = ProblemType(data["problem_type"])
+            if problem_type is ProblemType.REGRESSION:
+                raise BaselineError("estimated performance of a regression model is not supported")
             values = np.asarray(data["calibration"], dtype=np.float64)
             if values.ndim != 1 or values.size != int(data["n_bins"]) or values.size < 2:
                 raise BaselineError("estimated_performance: calibration must list one value per score bin")
@@ -173,6 +175,6 @@ class EstimatedPerformanceBaseline:
             if method not in ("isotonic", "histogram"):
                 raise BaselineError(f"estimated_performance: unknown calibration method {method!r}")
             return cls(CalibrationMap(values, method, counts), threshold, _metric_values(data["metrics"]),
-                       _metric_values(data.get("estimated_metrics") or {}), int(data["n"]))
+                       _metric_values(data.get("estimated_metrics") or {}), int(data["n"]), problem_type)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BaselineError(f"invalid estimated_performance section: {exc!r}") from exc

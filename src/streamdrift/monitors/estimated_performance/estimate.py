@@ -66,10 +66,16 @@ def calibration_variance(state: EstimatedPerformanceState, calibration: Calibrat
     return float(var[positive].sum()), float(var[~positive].sum())
 
 
-def estimate_metrics(state: EstimatedPerformanceState, calibration: CalibrationMap | None = None) -> QualityMetrics:
+def estimate_metrics(state: EstimatedPerformanceState, calibration: CalibrationMap | None = None,
+                     problem_type: ProblemType = ProblemType.BINARY) -> QualityMetrics:
     """The window's estimated accuracy, precision, recall, F1 and ROC AUC with standard errors (names as the
     realised metrics of :mod:`streamdrift.monitors.model_quality.metrics`); ``calibration``: the map the
-    probabilities came from, for its fitting error (without: the label noise alone)."""
+    probabilities came from, for its fitting error (without: the label noise alone).
+
+    Multiclass: ``p`` is the probability that the predicted class is right (the state's threshold is 0, so every
+    record counts as "predicted positive"): the estimated accuracy is ``sum p / n`` alone."""
+    if problem_type is ProblemType.MULTICLASS:
+        return _multiclass(state, calibration)
     n0, n1 = float(state.counts[0]), float(state.counts[1])
     n = n0 + n1
     psum, p2sum, hist_psum = state.sums()
@@ -95,3 +101,14 @@ def estimate_metrics(state: EstimatedPerformanceState, calibration: CalibrationM
         metrics["auc"] = MetricValue(auc, hanley_mcneil(auc, float(expected_pos.sum()), float(expected_neg.sum())))
     expected = {"0": {"0": round(n0 - b), "1": round(n1 - a)}, "1": {"0": round(b), "1": round(a)}}
     return QualityMetrics(ProblemType.BINARY, int(n), metrics, expected)
+
+
+def _multiclass(state: EstimatedPerformanceState, calibration: CalibrationMap | None) -> QualityMetrics:
+    n = state.n
+    psum, p2sum, _ = state.sums()
+    right = float(psum.sum())
+    var = max(right - float(p2sum.sum()), 0.0)
+    if calibration is not None and n > 0:
+        var += sum(calibration_variance(state, calibration))
+    metrics = {"accuracy": MetricValue(right / n, _sqrt(var) / n)} if n > 0 else {}
+    return QualityMetrics(ProblemType.MULTICLASS, n, metrics)

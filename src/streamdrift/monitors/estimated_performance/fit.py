@@ -14,8 +14,8 @@ from streamdrift.monitors.estimated_performance.calibration import (
 )
 from streamdrift.monitors.estimated_performance.estimate import estimate_metrics
 from streamdrift.monitors.estimated_performance.state import EstimatedPerformanceState
-from streamdrift.monitors.model_quality.metrics import compute_metrics
-from streamdrift.monitors.model_quality.state import BinaryQualityState
+from streamdrift.monitors.model_quality.metrics import ProblemType, compute_metrics
+from streamdrift.monitors.model_quality.state import BinaryQualityState, MulticlassQualityState
 
 
 def realised_state(quality: BinaryQualityState, threshold: float) -> BinaryQualityState:
@@ -47,3 +47,20 @@ def build_section(quality: BinaryQualityState, method: CalibrationMethod = "isot
     state.update(np.repeat(centres, counts), np.repeat(calibration.values, counts))
     return EstimatedPerformanceBaseline(calibration, quality.threshold, realised.metrics,
                                         estimate_metrics(state, calibration).metrics, int(counts.sum()))
+
+
+def build_multiclass_section(correctness: BinaryQualityState, quality: MulticlassQualityState,
+                             method: CalibrationMethod = "isotonic") -> EstimatedPerformanceBaseline:
+    """A multiclass model's map of the predicted class's score to the probability that the prediction is right
+    (``correctness``: right = positive, by that score), and the baseline's realised metrics: estimated accuracy."""
+    if correctness.n_scored == 0:
+        raise BaselineError("estimated performance needs the baseline's scores (--score)")
+    calibration = CalibrationMap(fit_calibration(correctness.pos_hist, correctness.neg_hist, method), method,
+                                 (correctness.pos_hist + correctness.neg_hist).astype(np.float64))
+    counts = correctness.pos_hist + correctness.neg_hist
+    centres = (np.arange(correctness.n_bins) + 0.5) / correctness.n_bins
+    state = EstimatedPerformanceState.empty(0.0)
+    state.update(np.repeat(centres, counts), np.repeat(calibration.values, counts))
+    estimated = estimate_metrics(state, calibration, ProblemType.MULTICLASS)
+    return EstimatedPerformanceBaseline(calibration, 0.0, compute_metrics(quality).metrics, estimated.metrics,
+                                        int(counts.sum()), ProblemType.MULTICLASS)

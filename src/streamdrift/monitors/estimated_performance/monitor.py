@@ -58,7 +58,7 @@ class EstimatedPerformanceMonitor(DataMonitor[EstimatedPerformanceState]):
         if n == 0:
             return MonitorResult(NAME, [], frozenset(), {"status": "no_scores", "n": 0, "evaluated": False,
                                                          "n_skipped": state.n_skipped}, "no scores")
-        estimate = estimate_metrics(state, self.section.calibration)
+        estimate = estimate_metrics(state, self.section.calibration, self.section.problem_type)
         evaluation = evaluate_quality(estimate, self.section.metrics, self.config)
         measurements = {(MONITOR, CHECK, c.metric): _violation(c, self.section.n) for c in evaluation.checks}
         violations = [measurements[(MONITOR, CHECK, c.metric)] for c in evaluation.violations]

@@ -47,7 +47,8 @@ class Encoding:
         return len(self.numeric) + int(self.shares.size)
 
     def encode(self, columns: Columns) -> NDArray[np.float64]:
-        """The (rows x width) standardised matrix of a batch, column-major (vectorized per column)."""
+        """The (rows x width) standardised matrix of a batch, column-major: each numeric column in place, each
+        categorical feature's indicators gathered from a small table by its codes (no per-row loop)."""
         n = columns.n_rows
         out = np.zeros((n, self.width), order="F")
         for j, name in enumerate(self.numeric):
@@ -58,21 +59,25 @@ class Encoding:
                 target *= 1.0 / self.stds[j]
                 np.copyto(target, 0.0, where=~np.isfinite(target))
         j = len(self.numeric)
-        hit = np.empty(n, dtype=bool)
-        for name, categories in self.categorical:
+        for (name, categories), table in zip(self.categorical, self._tables, strict=True):
             codes = _category_codes(columns.columns.get(name), categories)
-            for k in range(len(categories)):
-                share = self.shares[j - len(self.numeric)]
-                scale = 1.0 / np.sqrt(share * (1.0 - share))
-                target = out[:, j]
-                if codes is not None:
-                    np.equal(codes, k, out=hit)
-                else:
-                    hit[:] = False
-                np.multiply(hit, scale, out=target)
-                target -= share * scale
-                j += 1
+            out[:, j:j + len(categories)] = table[-1] if codes is None else table[codes]
+            j += len(categories)
         return out
+
+    @functools.cached_property
+    def _tables(self) -> tuple[NDArray[np.float64], ...]:
+        """Per categorical feature, row c: the encoded indicators of category c; the last row: any other value."""
+        out = []
+        j = 0
+        for _, categories in self.categorical:
+            m = len(categories)
+            shares = self.shares[j:j + m]
+            scales = 1.0 / np.sqrt(shares * (1.0 - shares))
+            table = np.vstack([np.eye(m), np.zeros((1, m))]) * scales - shares * scales
+            out.append(table)
+            j += m
+        return tuple(out)
 
 
 def _category_codes(col: Column | None, categories: tuple[str, ...]) -> NDArray[np.intp] | None:

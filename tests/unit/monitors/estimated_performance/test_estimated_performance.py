@@ -13,6 +13,7 @@ from estimation import (
     classifier_baseline,
     classifier_data,
     judge,
+    multiclass_data,
     numeric_columns,
     realised_accuracy,
 )
@@ -139,3 +140,36 @@ def test_build_needs_a_target_and_score() -> None:
     with pytest.raises(InputFileError, match="target and score"):
         build_baseline([numeric_columns({**features, "score": score})], "m", score="score",
                        monitors=MonitorOptions(estimated_performance=True))
+
+
+def _multiclass_baseline() -> Baseline:
+    from streamdrift.columns.columns import Column, Columns, Kind
+
+    features, predicted, score, label = multiclass_data(40_000, np.random.default_rng(20))
+    cols = numeric_columns({**features, "score": score})
+    text = {name: Column(np.full(values.size, np.nan), np.full(values.size, Kind.STRING, dtype=np.uint8), values)
+            for name, values in (("prediction", predicted), ("label", label))}
+    return build_baseline([Columns(cols.n_rows, {**cols.columns, **text})], "m", target="label",
+                          prediction="prediction", score="score", monitors=MonitorOptions(estimated_performance=True))
+
+
+def test_multiclass_accuracy_is_estimated_from_the_predicted_class_score() -> None:
+    baseline = Baseline.from_json(_multiclass_baseline().to_json())
+    section = baseline.estimated_performance
+    assert section is not None and section["problem_type"] == "multiclass_classification"
+    monitors = monitors_for(baseline, MonitorConfig())
+    rng = np.random.default_rng(21)
+    inside = 0
+    for _ in range(20):
+        features, predicted, score, label = multiclass_data(3000, rng, rng.uniform(0.6, 1.2))
+        result = judge(monitors, capture_rows(features, score), KIND)[KIND]
+        assert set(result.summary["metrics"]) == {"accuracy"}
+        estimate, se = result.summary["metrics"]["accuracy"], result.summary["standard_errors"]["accuracy"]
+        inside += abs(estimate - float((predicted == label).mean())) <= 1.96 * se
+    assert inside >= 16  # about 19 of 20 expected; 16 leaves two binomial SDs (1 window) and more of room
+    features, predicted, score, label = multiclass_data(5000, rng, 0.5)
+    assert float((predicted == label).mean()) < section["metrics"]["accuracy"]["value"] - 0.05
+    dropped = judge(monitors, capture_rows(features, score), KIND)[KIND]
+    assert [(v.check, v.metric) for v in dropped.violations] == [(CHECK, "accuracy")]
+    features, _, score, _ = multiclass_data(5000, rng)
+    assert not judge(monitors, capture_rows(features, score), KIND)[KIND].violations
