@@ -104,8 +104,9 @@ def baseline() -> None:
 @click.option("--clarify-analysis", default=None, type=click.Path(path_type=Path),
               help="SageMaker Clarify analysis.json: its bias / attribution baselines are used.")
 @click.option("--estimate-performance", "calibration", type=click.Choice(["isotonic", "histogram"]), default=None,
-              help="Fit a calibration map of the scores (needs --target and --score, binary): the worker and check "
-                   "then estimate accuracy, precision, recall, F1 and AUC per window without labels.")
+              help="Fit a calibration map of the scores (needs --target and --score; multiclass: --prediction too): "
+                   "the worker and check then estimate accuracy (binary: also precision, recall, F1, AUC) per window "
+                   "without labels.")
 @click.option("--multivariate", "variance_share", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=None, metavar="SHARE",
               help="Fit a PCA of the features keeping this share of the variance (e.g. 0.9): multivariate drift "
