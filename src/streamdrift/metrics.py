@@ -183,6 +183,14 @@ class Metrics:
                                      "expired, duplicate)", ["source", "outcome"])
         self.bias_metric = _gauge(r, "bias_metric", "Bias metric of the last window", ["model", "facet", "metric"])
         self.attribution_ndcg = _gauge(r, "attribution_ndcg", "NDCG of attribution ranking vs baseline", ["model"])
+        self.estimated_performance = _gauge(
+            r, "estimated_performance", "Metric estimated from calibrated scores without labels (CBPE) of the last "
+            "window", ["model", "metric"],
+        )
+        self.reconstruction_error = _gauge(
+            r, "reconstruction_error", "Quantile of the last window's PCA reconstruction error (multivariate drift)",
+            ["model", "quantile"],
+        )
         self.features_capped = _counter(
             r, "metric_features_capped", "Features aggregated under feature=\"_other\" (label cap)", ["model"]
         )
@@ -278,6 +286,12 @@ class Metrics:
     def set_attribution_ndcg(self, model: str, value: float) -> None:
         self.attribution_ndcg.child(model).set(value)
 
+    def set_estimated_performance(self, model: str, metric: str, value: float) -> None:
+        self.estimated_performance.child(model, metric).set(value)
+
+    def set_reconstruction_error(self, model: str, quantile: str, value: float) -> None:
+        self.reconstruction_error.child(model, quantile).set(value)
+
     def observe_merge_wait(self, seconds: float) -> None:
         self.partial_merge_wait.observe(seconds)
 
@@ -299,7 +313,7 @@ class Metrics:
             self.records_consumed, self.records_processed, self.records_late, self.windows_closed,
             self.windows_evaluated, self.drift_statistic, self.drift_threshold, self.drift_state, self.alerts,
             self.last_window_end, self.baseline_age, self.model_quality_metric, self.label_join, self.bias_metric,
-            self.attribution_ndcg, self.features_capped,
+            self.attribution_ndcg, self.estimated_performance, self.reconstruction_error, self.features_capped,
         )  # fmt: skip
 
 

@@ -221,6 +221,10 @@ class MonitorSettings(_Frozen):
     bias_min_group_count: int = Field(default=50, ge=1)
     attribution_threshold: float = Field(default=0.9, gt=0, le=1, description="NDCG below this is drift")
     attribution_min_records: int = Field(default=100, ge=1)
+    multivariate_alpha: float = Field(default=0.01, gt=0, lt=1, description="multivariate drift: Holm level of "
+                                      "the reconstruction-error KS and mean tests")
+    multivariate_min_records: int = Field(default=200, ge=2, description="multivariate drift: records a window "
+                                          "needs before it is judged")
 
 
 class LimitSettings(_Frozen):
@@ -394,6 +398,7 @@ class Settings(BaseSettings):
         from streamdrift.monitors.bias.drift import BiasDriftConfig
         from streamdrift.monitors.data_quality.evaluation import EvaluationConfig
         from streamdrift.monitors.model_quality.rule import QualityRuleConfig
+        from streamdrift.monitors.multivariate.monitor import MultivariateRuleConfig
         from streamdrift.monitors.registry import MonitorConfig
         from streamdrift.profile.profiles import ProfileParams
 
@@ -408,6 +413,7 @@ class Settings(BaseSettings):
             quality=QualityRuleConfig(alpha=lab.alpha, min_records=lab.min_labelled),
             bias=BiasDriftConfig(confidence=mon.bias_confidence, min_group_count=mon.bias_min_group_count),
             attribution=AttributionDriftConfig(mon.attribution_threshold, mon.attribution_min_records),
+            multivariate=MultivariateRuleConfig(mon.multivariate_alpha, mon.multivariate_min_records),
             profile=ProfileParams(kll_k=p.kll_k, frequent_lg_max_k=p.frequent_lg_max_k, hll_lg_k=p.hll_lg_k),
             quality_without_baseline=lab.enabled, max_features=self.limits.max_features,
         )

@@ -1,5 +1,6 @@
 """The README's main command, shortened: `streamdrift demo` runs end to end, shows drift events of each
-incident it injects, and stops everything it started (its broker and its worker)."""
+incident it injects (the last one without labels, raised by the estimated performance), and stops everything it
+started (its broker and its worker)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def _accepts(port: int) -> bool:
 def test_demo_raises_drift_and_stops_what_it_started() -> None:
     web_port = find_free_port(span=2)
     result = subprocess.run(
-        [sys.executable, "-m", "streamdrift", "demo", "--duration", "75", "--window", "4", "--phase-windows", "2",
+        [sys.executable, "-m", "streamdrift", "demo", "--duration", "100", "--window", "4", "--phase-windows", "2",
          "--rate", "300", "--web-port", str(web_port), "--no-live"],
         capture_output=True, text=True, timeout=300, check=False,
     )
@@ -35,6 +36,9 @@ def test_demo_raises_drift_and_stops_what_it_started() -> None:
     # the incidents come in order: a shifted numeric feature, then a new category, then an accuracy drop
     assert re.search(r"RAISED\s+data_quality/baseline_drift_check income", out), out[-3000:]
     assert re.search(r"RAISED\s+data_quality/(categorical_values_check|baseline_drift_check) region", out), out[-3000:]
+    # the last incident sends no label at all: only the performance estimated from the scores raises it (the bias
+    # incident moves the estimated recall and F1 too, but only the borderline one lowers the estimated accuracy)
+    assert re.search(r"RAISED\s+model_quality/estimated_performance_check accuracy", out), out[-3000:]
     assert "demo finished:" in out
     # everything it started is gone: the local broker's port and the worker's web port are closed
     assert not _accepts(int(broker.group(1)))

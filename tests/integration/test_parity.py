@@ -5,7 +5,9 @@ The rows carry timestamps, a prediction and score, attributions and a ``gender``
 separately (a label file for ``check``, the labels topic for the worker). Six windows: two clean, then in turn
 a shifted numeric feature and a new category (data quality), an accuracy drop (model quality and the ADWIN
 concept-drift detector), a demographic-parity change (bias) and a reordered attribution ranking (attribution),
-the next window clean again so that alerts clear. Every event's monitor, check, subject, window, status, value,
+the next window clean again so that alerts clear; then a window whose scores are squashed towards 0.5 (same
+predicted classes: the estimated performance drops without a label) and whose two pairs of features are made
+comonotone (same values, so the marginals are unchanged: multivariate drift), and a clean one. Every event's monitor, check, subject, window, status, value,
 threshold and id must agree (values to 1e-9: windows stay below the KLL k of 1,000 rows, where the sketch is
 exact, so nothing in either path is randomized).
 """
@@ -22,6 +24,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from credit import credit_baseline
+from numpy.typing import NDArray
 
 from streamdrift.cli import main
 from streamdrift.dev.harness import (
@@ -45,12 +48,14 @@ MODEL = "parity"
 SIZE_MS = 10_000
 PER_WINDOW = 700  # below the window KLL k (1,000): exact sketches
 SCENARIOS = (Scenario.NORMAL, Scenario.SHIFTED_INCOME, Scenario.NEW_REGION, Scenario.LABEL_FLIP, Scenario.BIAS,
-             Scenario.NORMAL, Scenario.NORMAL)
+             Scenario.NORMAL, Scenario.NORMAL, Scenario.NORMAL, Scenario.NORMAL)
 SWAP = 5  # this window's attribution ranking is reversed
+LABEL_FREE = 7  # squashed scores (estimated performance) and comonotone feature pairs (multivariate drift)
+COMONOTONE = (("debt_ratio", "utilization"), ("income", "credit_history_years"))
 
 
 def _baseline_json() -> bytes:
-    return credit_baseline(MODEL).to_json()
+    return credit_baseline(MODEL, label_free=True).to_json()
 
 
 def _swap(batch: Batch) -> None:
@@ -58,6 +63,17 @@ def _swap(batch: Batch) -> None:
     values = [batch.attributions[n].copy() for n in names]
     for name, value in zip(names, reversed(values), strict=True):
         batch.attributions[name] = value
+
+
+def _label_free_drift(batch: Batch) -> NDArray[np.float64]:
+    """Make each pair comonotone (the second feature's values re-ordered like the first's: same marginals) and
+    return the scores squashed towards 0.5 (same predicted class, much less confident)."""
+    for a, b in COMONOTONE:
+        values = np.sort(batch.features[b])
+        reordered = np.empty_like(values)
+        reordered[np.argsort(batch.features[a], kind="stable")] = values
+        batch.features[b] = reordered
+    return np.round(0.5 + (batch.score - 0.5) * 0.3, 5)
 
 
 def _rows(first: int) -> tuple[list[bytes], list[bytes]]:
@@ -70,13 +86,14 @@ def _rows(first: int) -> tuple[list[bytes], list[bytes]]:
         batch = generate(PER_WINDOW, rng, scenario)
         if w == SWAP:
             _swap(batch)
+        scores = _label_free_drift(batch) if w == LABEL_FREE else batch.score
         start = first + w * SIZE_MS
         stamps = np.sort(rng.integers(start, start + SIZE_MS - 200, PER_WINDOW))
         for i, row in enumerate(batch.rows()):
             t = int(stamps[i])
             capture.append(encode_capture_record(
                 MODEL, features=row, inference_id=f"p{n}", timestamp_ms=t,
-                prediction={"label": int(batch.prediction[i]), "score": float(batch.score[i])},
+                prediction={"label": int(batch.prediction[i]), "score": float(scores[i])},
                 attributions={k: float(v[i]) for k, v in batch.attributions.items()}))
             if n % 23:  # some predictions never get a label
                 labels.append(encode_label_record(MODEL, f"p{n}", int(batch.label[i]), t + 100))
@@ -140,7 +157,11 @@ def test_check_and_the_worker_raise_and_clear_the_same_events(kafka_bootstrap: s
     kinds = {(e["monitor"], e["check"]) for e in batch_events if e["status"] == "raised"}
     assert {("data_quality", "baseline_drift_check"), ("model_quality", "model_quality_check"),
             ("model_quality", "concept_drift_check"), ("bias", "bias_drift_check"),
-            ("attribution", "feature_attribution_drift_check")} <= kinds, kinds
+            ("attribution", "feature_attribution_drift_check"), ("model_quality", "estimated_performance_check"),
+            ("data_quality", "multivariate_drift_check")} <= kinds, kinds
+    cleared = {(e["check"], e.get("feature") or e.get("metric")) for e in batch_events if e["status"] == "cleared"}
+    assert {("estimated_performance_check", "accuracy"), ("multivariate_drift_check", "reconstruction_error")} \
+        <= cleared, cleared
     assert any(e["status"] == "cleared" for e in batch_events)
     batch_by_key = {_key(e): e for e in batch_events}
     stream_by_key = {_key(e): e for e in stream_events}

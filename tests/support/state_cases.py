@@ -17,6 +17,7 @@ import pytest
 from streamdrift.columns.columns import Columns, column_from_values, columns_from_rows
 from streamdrift.monitors.attribution import AttributionState
 from streamdrift.monitors.bias import BiasConfig, BiasState, FacetSpec, OutcomeSpec
+from streamdrift.monitors.estimated_performance.state import EstimatedPerformanceState
 from streamdrift.monitors.model_quality.state import (
     DEFAULT_BINS,
     DEFAULT_THRESHOLD,
@@ -24,6 +25,7 @@ from streamdrift.monitors.model_quality.state import (
     MulticlassQualityState,
     RegressionQualityState,
 )
+from streamdrift.monitors.multivariate.state import MultivariateState
 from streamdrift.profile.profiles import (
     CategoricalProfile,
     DatasetProfile,
@@ -275,4 +277,35 @@ STATE_CASES += [
               lambda: AttributionState.empty(("g0", "g1", "g2")), attribution_batch, AttributionState.from_bytes,
               lambda b: AttributionState.from_bytes(b, expected=ATTRIBUTION_FEATURES), attribution_summary,
               lambda s: not s.counts.any() and not s.abs_sums.any()),
+]
+
+
+# --------------------------------------------------------------------------------------------- label-free monitors
+
+
+def estimated_batch(rng: np.random.Generator, n: int = 120) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    score = rng.random(n)
+    score[rng.random(n) < 0.05] = np.nan
+    return (score, np.clip(score + rng.normal(0.0, 0.05, n), 0.0, 1.0)), {}
+
+
+def estimated_summary(s: EstimatedPerformanceState) -> object:
+    return (s.threshold, s.n_bins, tuple(s.counts.tolist()), tuple(s.psum.tolist()), tuple(s.p2sum.tolist()),
+            s.n_skipped, tuple(s.hist_count.tolist()), tuple(s.hist_psum.tolist()))
+
+
+def multivariate_summary(s: MultivariateState) -> object:
+    return (s.fingerprint, sig(s.total), sig(s.total_sq), kll_summary(s.sketch))
+
+
+STATE_CASES += [
+    CallStateCase("EstimatedPerformanceState", EstimatedPerformanceState.empty,
+                  lambda: EstimatedPerformanceState.empty(0.3, 64), estimated_batch,
+                  EstimatedPerformanceState.from_bytes,
+                  lambda b: EstimatedPerformanceState.from_bytes(b, threshold=0.5, n_bins=1024),
+                  estimated_summary, lambda s: s.is_empty),
+    StateCase("MultivariateState", lambda: MultivariateState.empty(200, 77), lambda: MultivariateState.empty(200, 78),
+              lambda rng: np.abs(float_batch(rng)), MultivariateState.from_bytes,
+              lambda b: MultivariateState.from_bytes(b, k=200, fingerprint=77), multivariate_summary,
+              lambda s: s.is_empty),
 ]

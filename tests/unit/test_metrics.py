@@ -40,6 +40,8 @@ def test_contract_names_are_exposed() -> None:
     m.set_bias("m1", "sex=f", "DPPL", 0.05)
     m.set_attribution_ndcg("m1", 0.97)
     m.capture_dropped("queue_full", 3)
+    m.set_estimated_performance("m1", "accuracy", 0.91)
+    m.set_reconstruction_error("m1", "0.9", 2.5)
 
     assert _value(reg, "streamdrift_records_consumed_total", model="m1") == 10
     assert _value(reg, "streamdrift_records_processed_total", model="m1") == 9
@@ -68,6 +70,8 @@ def test_contract_names_are_exposed() -> None:
     assert _value(reg, "streamdrift_bias_metric", model="m1", facet="sex=f", metric="DPPL") == 0.05
     assert _value(reg, "streamdrift_attribution_ndcg", model="m1") == 0.97
     assert _value(reg, "streamdrift_capture_dropped_total", reason="queue_full") == 3
+    assert _value(reg, "streamdrift_estimated_performance", model="m1", metric="accuracy") == 0.91
+    assert _value(reg, "streamdrift_reconstruction_error", model="m1", quantile="0.9") == 2.5
     text = generate_latest(reg).decode()
     assert "streamdrift_records_deadlettered_total{reason=\"not_json\"} 2.0" in text
 

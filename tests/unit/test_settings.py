@@ -227,3 +227,12 @@ def test_window_kll_k_default_matches_the_check_command() -> None:
     from streamdrift.batch.check import CheckOptions
 
     assert Settings().profile.kll_k == DEFAULT_WINDOW_KLL_K == CheckOptions(window_records=10).window_kll_k
+
+
+def test_multivariate_rule_settings_reach_the_monitor_config() -> None:
+    loaded = load_settings(None, {"monitors.multivariate_alpha": 0.001, "monitors.multivariate_min_records": 500})
+    rule = loaded.monitor_config().multivariate
+    assert (rule.alpha, rule.min_records) == (0.001, 500)
+    assert Settings().monitor_config().multivariate.alpha == 0.01
+    with pytest.raises(ConfigError):
+        load_settings(None, {"monitors.multivariate_alpha": 1.5})

@@ -18,6 +18,12 @@ The monitor sections are streamed over the same chunks (:class:`MonitorOptions`,
   use the positive label.
 - ``attribution`` (:class:`~streamdrift.monitors.attribution.AttributionBaseline`): mean |attribution| per feature from
   the chunks' capture attributions and/or a separate attribution source (one column per feature).
+- ``estimated_performance`` (:class:`~streamdrift.monitors.estimated_performance.calibration.EstimatedPerformanceBaseline`,
+  ``MonitorOptions.estimated_performance``): a binary model's calibration map fitted on the labelled scores
+  (isotonic by PAV over the model-quality score histogram, or histogram binning) and its realised metrics.
+- ``multivariate`` (:class:`~streamdrift.monitors.multivariate.pca.MultivariateBaseline`,
+  ``MonitorOptions.multivariate``): a PCA on a uniform sample of the profiled, drift-tested features and the
+  sample's reconstruction-error sketch.
 - A Clarify analysis (``clarify=``) replaces the bias / attribution sections it holds.
 """
 
@@ -43,6 +49,9 @@ from streamdrift.columns.columns import Columns
 from streamdrift.columns.typeinference import FeatureType
 from streamdrift.errors import BaselineError, InputFileError
 from streamdrift.monitors.bias import BiasDriftConfig, FacetSpec, OutcomeSpec, Scalar
+from streamdrift.monitors.estimated_performance.calibration import CalibrationMethod
+from streamdrift.monitors.multivariate.fit import MultivariateSampler
+from streamdrift.monitors.multivariate.pca import DEFAULT_VARIANCE_SHARE
 from streamdrift.profile.profiles import DatasetProfile, FeatureProfile, ProfileParams
 
 __all__ = ["MonitorOptions", "build_baseline", "suggest_constraint", "suggest_constraints"]
@@ -90,6 +99,10 @@ class MonitorOptions:
     positive_label: tuple[Scalar, ...] = (1, True)
     score_threshold: float | None = None  # bias: predicted positive = score >= this; model quality's threshold
     bias_drift: BiasDriftConfig = field(default_factory=BiasDriftConfig)
+    estimated_performance: bool = False  # fit the calibration map (needs target and score, binary)
+    calibration: CalibrationMethod = "isotonic"
+    multivariate: bool = False  # fit the PCA of multivariate drift
+    variance_share: float = DEFAULT_VARIANCE_SHARE
 
     @property
     def positive(self) -> OutcomeSpec:
@@ -127,7 +140,9 @@ def build_baseline(
     drop = frozenset(exclude) | named | set(role_options.declared())
     detector = RoleDetector(role_options)
     profile = DatasetProfile.empty(params)
-    sections = SectionBuilder(target, prediction, score, monitors or MonitorOptions())
+    options = monitors or MonitorOptions()
+    sections = SectionBuilder(target, prediction, score, options)
+    sampler = MultivariateSampler() if options.multivariate else None
     seen: set[str] = set()
     source = iter(chunks)
     while (item := next(source, None)) is not None:
@@ -138,6 +153,8 @@ def build_baseline(
         if unprofiled:
             features = {k: v for k, v in features.items() if k not in unprofiled}
         profile.update(Columns(cols.n_rows, features) if len(features) != len(cols.columns) else cols)
+        if sampler is not None:
+            sampler.update(Columns(cols.n_rows, features))
         if progress is not None:
             progress(cols.n_rows)
         del cols, features, item  # release this chunk before the next one is read (constant memory)
@@ -151,13 +168,19 @@ def build_baseline(
     created = (created_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     found = sections.finish(clarify)
     column_roles = detector.finish(profile)
+    constraints = suggest_constraints(profile, roles=column_roles)
+    multivariate = None
+    if sampler is not None:
+        tested = [n for n, c in constraints.features.items() if c.skip_drift is None]
+        multivariate = sampler.finish(tested, options.variance_share).to_dict()
     return Baseline(
         baseline_id=make_baseline_id(model_id, created, profile.to_bytes()),
         model_id=model_id,
         created_at=created.isoformat().replace("+00:00", "Z"),
         profile=profile,
-        constraints=suggest_constraints(profile, roles=column_roles),
+        constraints=constraints,
         target=target, prediction=prediction, score=score,
         model_quality=found.get("model_quality"), bias=found.get("bias"), attribution=found.get("attribution"),
+        estimated_performance=found.get("estimated_performance"), multivariate=multivariate,
         column_roles=column_roles,
     )

@@ -11,6 +11,9 @@ A baseline file is one JSON document (``format_version`` 1, schema in ``schemas/
 - ``constraints``: see :mod:`streamdrift.baseline.constraints`;
 - ``model_quality``, ``bias``, ``attribution``: optional opaque JSON objects owned by other modules, round-tripped
   unchanged;
+- ``estimated_performance``, ``multivariate`` (optional, absent in older baselines, whose models then do not run
+  those monitors): the calibration map and the PCA model (:mod:`streamdrift.monitors.estimated_performance`,
+  :mod:`streamdrift.monitors.multivariate`);
 - ``column_roles`` (optional, absent in older baselines): per input column that is not a plain feature its role
   (``timestamp``, ``time``, ``id``, ``excluded``, or a declared ``feature``), the reason and whether it was
   detected (:mod:`streamdrift.baseline.roles`).
@@ -74,6 +77,8 @@ class Baseline:
     model_quality: dict[str, Any] | None = None
     bias: dict[str, Any] | None = None
     attribution: dict[str, Any] | None = None
+    estimated_performance: dict[str, Any] | None = None  # absent in older baselines: the monitor does not run
+    multivariate: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     column_roles: dict[str, ColumnRole] = field(default_factory=dict)
 
@@ -109,6 +114,8 @@ class Baseline:
             "model_quality": self.model_quality,
             "bias": self.bias,
             "attribution": self.attribution,
+            **({"estimated_performance": self.estimated_performance} if self.estimated_performance else {}),
+            **({"multivariate": self.multivariate} if self.multivariate else {}),
             **({"column_roles": {n: r.to_dict() for n, r in self.column_roles.items()}} if self.column_roles else {}),
             **({"extra": self.extra} if self.extra else {}),
         }
@@ -136,6 +143,8 @@ class Baseline:
                 model_quality=_optional_object(data, "model_quality"),
                 bias=_optional_object(data, "bias"),
                 attribution=_optional_object(data, "attribution"),
+                estimated_performance=_optional_object(data, "estimated_performance"),
+                multivariate=_optional_object(data, "multivariate"),
                 extra=dict(data.get("extra") or {}),
                 column_roles={str(n): ColumnRole.from_dict(str(n), r)
                               for n, r in (data.get("column_roles") or {}).items()},

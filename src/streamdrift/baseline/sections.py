@@ -22,8 +22,10 @@ from streamdrift.columns.columns import Columns
 from streamdrift.errors import InputFileError, StreamdriftError
 from streamdrift.monitors.attribution import AttributionBaseline, AttributionState
 from streamdrift.monitors.bias import BiasBaseline, BiasConfig, BiasState, OutcomeSpec
+from streamdrift.monitors.estimated_performance.fit import build_multiclass_section, build_section
 from streamdrift.monitors.model_quality import (
     BinaryQualityState,
+    MulticlassQualityState,
     ProblemType,
     QualityState,
     RegressionQualityState,
@@ -50,6 +52,7 @@ class SectionBuilder:
         self._names = (target, prediction, score)
         self._options = options
         self._quality: QualityState | None = None
+        self._correctness: BinaryQualityState | None = None  # multiclass: right / wrong by the predicted class's score
         self._bias = BiasState.empty(BiasConfig(options.facets, self._predicted_spec(), options.positive)) \
             if options.facets else None
         self._facets_seen: set[str] = set()
@@ -118,7 +121,13 @@ class SectionBuilder:
             state.update(role_floats(target, "target"), role_floats(prediction, "prediction"))
             return
         keep = role_present(target) & role_present(prediction)
-        state.update(role_labels(target[keep]), role_labels(prediction[keep]))
+        truth, predicted = role_labels(target[keep]), role_labels(prediction[keep])
+        state.update(truth, predicted)
+        if self._options.estimated_performance and score is not None:  # is the predicted class right, by score
+            if self._correctness is None:
+                self._correctness = BinaryQualityState.empty(0.0)
+            right = np.asarray(truth == predicted, dtype=np.float64)
+            self._correctness.update(right, score=role_floats(score, "score")[keep])
 
     def _outcome(self, values: NDArray[Any]) -> NDArray[np.float64]:
         positive, present = self._options.positive.positive(values)
@@ -164,10 +173,26 @@ class SectionBuilder:
 
     # ---- results
 
+    def _estimated_section(self) -> dict[str, Any]:
+        quality, method = self._quality, self._options.calibration
+        try:
+            if isinstance(quality, BinaryQualityState) and quality.n_scored > 0:
+                return build_section(quality, method).to_dict()
+            if isinstance(quality, MulticlassQualityState) and self._correctness is not None \
+                    and self._correctness.n_scored > 0:
+                return build_multiclass_section(self._correctness, quality, method).to_dict()
+        except StreamdriftError as exc:
+            raise InputFileError(f"cannot fit the calibration map: {exc}") from exc
+        raise InputFileError("estimated performance needs a classifier's target and score columns (--target, "
+                             "--score; multiclass: --prediction too, the score being the predicted class's "
+                             "probability)")
+
     def finish(self, clarify: ClarifyAnalysis | None) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         if self._quality is not None:
             out["model_quality"] = baseline_from_state(self._quality).to_dict()
+        if self._options.estimated_performance:
+            out["estimated_performance"] = self._estimated_section()
         if self._bias is not None and (clarify is None or clarify.bias is None):
             if self._bias_rows == 0:
                 raise InputFileError("bias needs predictions (--prediction) or a score with --score-threshold")

@@ -144,7 +144,8 @@ def _model_monitors(baseline: Baseline, options: CheckOptions) -> ModelMonitors:
     config = options.monitor_config()
     if options.section_monitors:
         return monitors_for(baseline, config)
-    sections_off = dataclasses.replace(baseline, model_quality=None, bias=None, attribution=None)
+    sections_off = dataclasses.replace(baseline, model_quality=None, bias=None, attribution=None,
+                                      estimated_performance=None, multivariate=None)
     return monitors_for(sections_off, dataclasses.replace(config, quality_without_baseline=False))
 
 

@@ -17,6 +17,9 @@ from streamdrift.columns.chunks import BadLine
 from streamdrift.events.events import DriftEvent
 from streamdrift.monitors.base import MonitorResult
 from streamdrift.monitors.data_quality.evaluation import WindowEvaluation
+from streamdrift.monitors.estimated_performance.monitor import NAME as ESTIMATED
+from streamdrift.monitors.estimated_performance.monitor import side_by_side
+from streamdrift.monitors.model_quality.monitor import NAME as MODEL_QUALITY
 from streamdrift.profile.profiles import DatasetProfile
 
 MAX_REPORTED_BAD_LINES = 1_000
@@ -97,10 +100,18 @@ def summary(report: CheckReport) -> dict[str, Any]:
                      "violations_file": str(w.violations_path.relative_to(report.output_dir)),
                      "evaluation": w.evaluation.to_dict(), "events": [e.event_id for e in w.events],
                      "monitors": {name: {**m.summary, "verdict": m.verdict, "violations": len(m.violations)}
-                                  for name, m in w.monitors.items()}}
+                                  for name, m in w.monitors.items()}, **_side_by_side(w)}
                     for w in report.windows],
         "bad_lines": [{"line": b.line_number, "reason": b.reason, "detail": b.detail} for b in report.bad_lines],
     }
+
+
+def _side_by_side(window: WindowReport) -> dict[str, Any]:
+    """Estimated and realised performance of a window that had both (labels given to check)."""
+    estimated, realised = window.monitors.get(ESTIMATED), window.monitors.get(MODEL_QUALITY)
+    if estimated is None or realised is None:
+        return {}
+    return {"estimated_vs_realised": side_by_side(estimated.summary, realised.summary)}
 
 
 def write_summary(report: CheckReport) -> None:

@@ -108,6 +108,14 @@ def baseline() -> None:
 @click.option("--source", "source_name", default=None,
               help="Read the JSON Lines input through this source's preset and mapping (docs/sources.md).")
 @click.option("--envelope", is_flag=True, help='With --source: lines are {"value", "key", "headers", "timestamp"}.')
+@click.option("--estimate-performance", "calibration", type=click.Choice(["isotonic", "histogram"]), default=None,
+              help="Fit a calibration map of the scores (needs --target and --score; multiclass: --prediction too): "
+                   "the worker and check then estimate accuracy (binary: also precision, recall, F1, AUC) per window "
+                   "without labels.")
+@click.option("--multivariate", "variance_share", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=None, metavar="SHARE",
+              help="Fit a PCA of the features keeping this share of the variance (e.g. 0.9): multivariate drift "
+                   "by reconstruction error.")
 @click.option("--chunk-rows", type=click.IntRange(1), default=100_000, show_default=True, hidden=True)
 @exit_on_error
 def build(input_path: Path, model_id: str, output: Path, fmt: str | None, encoding: str | None, max_line_bytes: int,
@@ -116,6 +124,7 @@ def build(input_path: Path, model_id: str, output: Path, fmt: str | None, encodi
           exclude: tuple[str, ...], features: tuple[str, ...], kll_k: int, problem_type: str, facets: tuple[str, ...],
           positive_label: str | None, score_threshold: float | None, attributions_path: Path | None,
           clarify_analysis: Path | None, config_file: Path | None, source_name: str | None, envelope: bool,
+          calibration: str | None, variance_share: float | None,
           chunk_rows: int) -> None:
     """Profile a file into a baseline (statistics, sketches, suggested constraints and monitor sections).
 
@@ -145,6 +154,10 @@ def build(input_path: Path, model_id: str, output: Path, fmt: str | None, encodi
         facets=tuple(parse_facet(f) for f in facets),
         positive_label=(parse_scalar(positive_label),) if positive_label is not None else (1, True),
         score_threshold=score_threshold,
+        estimated_performance=calibration is not None,
+        calibration="histogram" if calibration == "histogram" else "isotonic",
+        multivariate=variance_share is not None,
+        variance_share=variance_share if variance_share is not None else 0.9,
     )
     attributions = (iter_columns(attributions_path, chunk_rows=chunk_rows, encoding=encoding,
                                  max_line_bytes=max_line_bytes) if attributions_path else None)

@@ -3,8 +3,9 @@
 It starts a local Kafka broker (unless one is given), creates the topics, builds a baseline from a generated
 training set and publishes it, runs a worker, and runs a simulated inference service that captures its
 predictions through the SDK (and sends ground-truth labels a little later). The service then goes through
-a series of incidents, one after another: a shifted numeric feature, a new category, a drop in accuracy and a
-bias change. The terminal shows the windows and the drift events as they arrive. Everything it started is
+a series of incidents, one after another: a shifted numeric feature, a new category, a drop in accuracy, a
+bias change, and applicants crowding around the decision boundary while no label arrives at all: only the
+performance estimated from the calibrated scores (``model_quality/estimated_performance_check``) shows the drop. The terminal shows the windows and the drift events as they arrive. Everything it started is
 stopped at the end, also on Ctrl-C.
 """
 
@@ -45,8 +46,9 @@ LOG = logging.getLogger("streamdrift.demo")
 # The order of incidents; each phase lasts `phase_windows` windows, with a normal phase between incidents.
 PHASES: tuple[Scenario, ...] = (
     Scenario.NORMAL, Scenario.SHIFTED_INCOME, Scenario.NORMAL, Scenario.NEW_REGION, Scenario.NORMAL,
-    Scenario.LABEL_FLIP, Scenario.NORMAL, Scenario.BIAS, Scenario.NORMAL,
+    Scenario.LABEL_FLIP, Scenario.NORMAL, Scenario.BIAS, Scenario.NORMAL, Scenario.BORDERLINE, Scenario.NORMAL,
 )
+UNLABELLED: frozenset[Scenario] = frozenset({Scenario.BORDERLINE})  # no ground truth is sent in these phases
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,8 @@ class DemoState:
 
 def training_baseline(rows: int, seed: int) -> tuple[Baseline, Batch]:
     """A baseline of the synthetic model built from ``rows`` generated training records: feature profiles,
-    model quality (label vs prediction and score), bias (facet gender=female) and attributions."""
+    model quality (label vs prediction and score), bias (facet gender=female), attributions, the calibration
+    map of the estimated performance and the PCA of multivariate drift."""
     batch = generate(rows, np.random.default_rng(seed), Scenario.NORMAL)
     table = pa.table({name: batch.features[name] for name in (*NUMERIC, *CATEGORICAL)})
     chunk = Chunk(
@@ -95,7 +98,8 @@ def training_baseline(rows: int, seed: int) -> tuple[Baseline, Batch]:
         targets=batch.label.astype(np.float64), predictions=batch.prediction.astype(np.float64),
         scores=batch.score, attributions=columns_from_arrow(pa.table(batch.attributions)),
     )
-    monitors = MonitorOptions(facets=(FacetSpec("gender", values=("female",)),))
+    monitors = MonitorOptions(facets=(FacetSpec("gender", values=("female",)),), estimated_performance=True,
+                              multivariate=True)
     baseline = build_baseline([chunk], MODEL_ID, target="label", prediction="prediction", score="score",
                               monitors=monitors)
     return baseline, batch
@@ -160,7 +164,7 @@ def _simulate(bootstrap: str, options: DemoOptions, state: DemoState, stop: thre
                 attributions = {name: float(batch.attributions[name][i]) for name in NUMERIC}
                 prediction = {"label": int(batch.prediction[i]), "score": float(batch.score[i])}
                 inference_id = client.capture(row, prediction, attributions=attributions)
-                if inference_id is not None:
+                if inference_id is not None and scenario not in UNLABELLED:
                     pending.append((now + options.label_delay, inference_id, int(batch.label[i])))
             state.sent += batch.n
             while pending and pending[0][0] <= now:

@@ -27,6 +27,9 @@ class Scenario(StrEnum):
     NEW_REGION = "new_region"  # a category never seen in training appears at 15% share
     LABEL_FLIP = "label_flip"  # the world changes under the model: its accuracy drops
     BIAS = "bias"  # approvals for one gender drop: demographic parity changes
+    # applicants crowd around the decision boundary (every numeric feature at half its spread): the model is
+    # as calibrated as ever but less sure, so its accuracy drops; no label arrives to show it (the demo)
+    BORDERLINE = "borderline"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,20 @@ class Batch:
         names = list(self.features)
         cols = [self.features[name].tolist() for name in names]
         return [dict(zip(names, values, strict=True)) for values in zip(*cols, strict=True)]
+
+
+def _towards_the_centre(features: dict[str, NDArray[np.generic]], factor: float) -> None:
+    """Every numeric feature moved towards its typical value (``factor`` of its spread; income in log space)."""
+    centre = {"income": 10.8, "age": 42.0, "debt_ratio": 0.5, "num_accounts": 4.0, "credit_history_years": 12.0,
+              "utilization": 0.35}
+    for name in NUMERIC:
+        x = np.asarray(features[name], dtype=np.float64)
+        if name == "income":
+            features[name] = np.round(np.exp(centre[name] + factor * (np.log(x) - centre[name])), 2)
+        elif features[name].dtype.kind == "i":
+            features[name] = np.round(centre[name] + factor * (x - centre[name])).astype(np.int64)
+        else:
+            features[name] = np.round(centre[name] + factor * (x - centre[name]), 4)
 
 
 def _standardized(features: dict[str, NDArray[np.generic]]) -> dict[str, NDArray[np.float64]]:
@@ -82,6 +99,8 @@ def generate(n: int, rng: np.random.Generator, scenario: Scenario = Scenario.NOR
         "employment": rng.choice(np.array(EMPLOYMENT, dtype=object), size=n, p=[0.6, 0.2, 0.1, 0.1]),
         "gender": rng.choice(np.array(["female", "male"], dtype=object), size=n),
     }
+    if scenario is Scenario.BORDERLINE:
+        _towards_the_centre(features, 0.5)
     z = _standardized(features)
     logit = 0.3 + sum(_COEF[name] * z[name] for name in NUMERIC)
     if scenario is Scenario.BIAS:

@@ -259,8 +259,9 @@ def events_from_results(
                 description=violation.description, detected_at=detected_at,
             )
         else:
-            is_feature = monitor == "data_quality"  # other monitors name a metric (ndcg, accuracy, facet:DPPL)
             m = measurements.get((monitor, check, subject))
+            # data-quality checks name a feature (multivariate drift: a metric), other monitors a metric
+            is_feature = m.feature is not None if m is not None else monitor == "data_quality"
             n_window, n_baseline = sizes.get(monitor, (0, None))
             event = DriftEvent(
                 model_id=model_id, model_version=model_version, monitor=monitor,

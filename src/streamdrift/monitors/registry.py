@@ -28,12 +28,18 @@ from streamdrift.monitors.bias.spec import OutcomeSpec
 from streamdrift.monitors.bias.state import BiasState
 from streamdrift.monitors.data_quality.evaluation import EvaluationConfig
 from streamdrift.monitors.data_quality.monitor import DEFAULT_MAX_FEATURES, DataQualityMonitor
+from streamdrift.monitors.estimated_performance.calibration import EstimatedPerformanceBaseline
+from streamdrift.monitors.estimated_performance.monitor import EstimatedPerformanceMonitor
+from streamdrift.monitors.estimated_performance.state import EstimatedPerformanceState
 from streamdrift.monitors.model_quality._blob import QUALITY_KINDS
 from streamdrift.monitors.model_quality.baseline import ModelQualityBaseline
 from streamdrift.monitors.model_quality.monitor import DEFAULT_POSITIVE, ModelQualityMonitor
 from streamdrift.monitors.model_quality.rule import QualityRuleConfig
 from streamdrift.monitors.model_quality.sagemaker_format import ModelQualityConstraints, constraints_from_dict
 from streamdrift.monitors.model_quality.state import state_from_bytes
+from streamdrift.monitors.multivariate.monitor import MultivariateMonitor, MultivariateRuleConfig
+from streamdrift.monitors.multivariate.pca import MultivariateBaseline
+from streamdrift.monitors.multivariate.state import MultivariateState
 from streamdrift.profile.profiles import ProfileParams
 from streamdrift.profile.sketches import BlobKind
 
@@ -51,6 +57,7 @@ class MonitorConfig:
     quality: QualityRuleConfig = field(default_factory=QualityRuleConfig)
     bias: BiasDriftConfig = field(default_factory=BiasDriftConfig)
     attribution: AttributionDriftConfig = field(default_factory=AttributionDriftConfig)
+    multivariate: MultivariateRuleConfig = field(default_factory=MultivariateRuleConfig)
     profile: ProfileParams = field(default_factory=lambda: ProfileParams(kll_k=DEFAULT_WINDOW_KLL_K))
     # model quality of a model without a baseline section: metrics reported (the worker), or not run (check)
     quality_without_baseline: bool = True
@@ -101,6 +108,21 @@ def build_attribution(baseline: Baseline | None, config: MonitorConfig) -> AnyMo
     return AttributionMonitor(AttributionBaseline.from_dict(baseline.attribution), config.attribution)
 
 
+def build_estimated_performance(baseline: Baseline | None, config: MonitorConfig) -> AnyMonitor | None:
+    """Estimated performance (same rule settings as model quality) when the baseline has the section."""
+    if baseline is None or not baseline.estimated_performance:
+        return None
+    return EstimatedPerformanceMonitor(EstimatedPerformanceBaseline.from_dict(baseline.estimated_performance),
+                                       config.quality)
+
+
+def build_multivariate(baseline: Baseline | None, config: MonitorConfig) -> AnyMonitor | None:
+    if baseline is None or not baseline.multivariate:
+        return None
+    return MultivariateMonitor(MultivariateBaseline.from_dict(baseline.multivariate), config.multivariate,
+                               config.profile.kll_k)
+
+
 Builder = Callable[[Baseline | None, MonitorConfig], AnyMonitor | None]
 
 
@@ -125,6 +147,9 @@ MONITOR_KINDS: Final[Mapping[str, MonitorKind]] = {
     "model_quality": MonitorKind(build_model_quality, QUALITY_KINDS, state_from_bytes),
     "bias": MonitorKind(build_bias, (BlobKind.BIAS,), BiasState.from_bytes),
     "attribution": MonitorKind(build_attribution, (BlobKind.ATTRIBUTION,), AttributionState.from_bytes),
+    "estimated_performance": MonitorKind(build_estimated_performance, (BlobKind.ESTIMATED_PERFORMANCE,),
+                                         EstimatedPerformanceState.from_bytes),
+    "multivariate": MonitorKind(build_multivariate, (BlobKind.MULTIVARIATE,), MultivariateState.from_bytes),
 }
 
 

@@ -61,6 +61,8 @@ class BlobKind(IntEnum):
     MODEL_QUALITY_REGRESSION = 34
     BIAS = 35
     ATTRIBUTION = 36
+    ESTIMATED_PERFORMANCE = 37
+    MULTIVARIATE = 38
 
 
 #: Kinds whose payload layout is past version 1: kind -> current version (readers accept 1..current).

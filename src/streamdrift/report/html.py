@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
+from typing import Any
 
 from streamdrift import __version__
 from streamdrift.baseline.baseline import Baseline
@@ -29,6 +30,8 @@ class ReportWindow:
     profile: DatasetProfile
     evaluation: WindowEvaluation
     model_quality: Mapping[str, float] = field(default_factory=dict)
+    # summaries of the label-free monitors by kind ("estimated_performance", "multivariate"), when they ran
+    label_free: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def _drift_rank(result: FeatureResult) -> tuple[int, float]:
@@ -137,6 +140,60 @@ def _quality_table(metrics: Mapping[str, float]) -> str:
     return f"<h3>Model quality</h3><table><thead><tr><th>metric</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>"
 
 
+def _estimate_table(window: ReportWindow) -> str:
+    """Estimated performance (no labels) of a window: estimate, 95% interval, baseline, and the realised value
+    when the labels came."""
+    est = window.label_free.get("estimated_performance")
+    if not est or not est.get("metrics"):
+        return ""
+    checks = {c["metric"]: c for c in est.get("checks", [])}
+    rows = []
+    for metric, value in sorted(est["metrics"].items()):
+        se = est.get("standard_errors", {}).get(metric)
+        interval = f"{value - 1.96 * se:.4f} – {value + 1.96 * se:.4f}" if se is not None else "–"
+        check = checks.get(metric, {})
+        drift = bool(check.get("drifted"))
+        realised = window.model_quality.get(metric)
+        rows.append(f'<tr class="{"drift" if drift else ""}" data-metric="{escape(metric)}"><td>{escape(metric)}</td>'
+                    f"<td>{value:.4f}</td><td>{interval}</td><td>{_fmt(check.get('baseline_value'))}</td>"
+                    f"<td>{_fmt(check.get('threshold'))}</td><td>{_fmt(realised)}</td>"
+                    f"<td>{'drift' if drift else 'ok'}</td></tr>")
+    return ("<h3>Estimated performance (from calibrated scores, no labels)</h3><table class=\"estimated\"><thead><tr>"
+            "<th>metric</th><th>estimate</th><th>95% interval</th><th>baseline</th><th>threshold</th>"
+            f"<th>realised</th><th>verdict</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def _multivariate_table(window: ReportWindow) -> str:
+    mv = window.label_free.get("multivariate")
+    if not mv or "ks_distance" not in mv:
+        return ""
+    quantiles = ", ".join(f"{escape(q)}: {v:.4g}" for q, v in mv.get("quantiles", {}).items())
+    verdict = '<span class="bad">DRIFT</span>' if mv.get("drifted") else '<span class="ok">ok</span>'
+    return (f"<h3>Multivariate drift (PCA reconstruction error) {verdict}</h3>"
+            f'<p class="stats multivariate">KS D = <b>{mv["ks_distance"]:.4f}</b> · threshold '
+            f"{mv['ks_threshold']:.4f} · p-value {_fmt(mv.get('ks_p_value'))} · mean {_fmt(mv.get('mean'))} vs "
+            f"baseline {_fmt(mv.get('baseline_mean'))} (p-value {_fmt(mv.get('mean_p_value'))}) · window quantiles "
+            f"{quantiles}</p>")
+
+
+def _estimate_overview(windows: Sequence[ReportWindow]) -> str:
+    """Estimated against realised accuracy over the windows (realised only where labels came)."""
+    rows = []
+    for w in windows:
+        est = w.label_free.get("estimated_performance") or {}
+        value = (est.get("metrics") or {}).get("accuracy")
+        if value is None:
+            continue
+        se = (est.get("standard_errors") or {}).get("accuracy")
+        rows.append(f"<tr><td>{escape(w.label)}</td><td>{value:.4f}</td><td>{_fmt(se)}</td>"
+                    f"<td>{_fmt(w.model_quality.get('accuracy'))}</td></tr>")
+    if not rows:
+        return ""
+    return ("<h2>Estimated vs realised accuracy</h2><table class=\"overview\"><thead><tr><th>window</th>"
+            "<th>estimated</th><th>standard error</th><th>realised</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
 def _window_section(index: int, window: ReportWindow, baseline: Baseline) -> str:
     ev = window.evaluation
     ordered = sorted(ev.results, key=_drift_rank)
@@ -153,7 +210,7 @@ def _window_section(index: int, window: ReportWindow, baseline: Baseline) -> str
         f"method {escape(ev.method)}</summary>"
         f"<h3>Features, most drifted first</h3>{_summary_table(ordered)}"
         f"<h3>Data-quality checks</h3>{_violations_table(ev)}"
-        f"{_quality_table(window.model_quality)}"
+        f"{_quality_table(window.model_quality)}{_estimate_table(window)}{_multivariate_table(window)}"
         + (f"<h3>Not tested</h3><ul>{skipped}</ul>" if skipped else "")
         + f"{features}</details>"
     )
@@ -187,5 +244,5 @@ def render_report(baseline: Baseline, windows: Sequence[ReportWindow], title: st
         f'<p class="meta">baseline {escape(baseline.baseline_id)} ({baseline.profile.n_records} records, created '
         f"{escape(baseline.created_at)}) · {len(windows)} window(s) · {total_drift} drifted feature-window(s) · "
         f"streamdrift {escape(__version__)}</p>"
-        f"{body}</body></html>"
+        f"{_estimate_overview(windows)}{body}</body></html>"
     )

@@ -13,7 +13,10 @@ from streamdrift.events.events import rfc3339
 from streamdrift.events.judge import JudgedWindow, WindowJudge, ms_to_datetime
 from streamdrift.metrics import Metrics
 from streamdrift.monitors.base import DATA
+from streamdrift.monitors.estimated_performance.monitor import NAME as ESTIMATED
+from streamdrift.monitors.estimated_performance.monitor import side_by_side
 from streamdrift.monitors.model_quality.monitor import NAME as MODEL_QUALITY
+from streamdrift.monitors.multivariate.monitor import NAME as MULTIVARIATE
 from streamdrift.monitors.registry import ModelMonitors
 from streamdrift.report.html import ReportWindow
 from streamdrift.worker.status import StatusStore
@@ -67,7 +70,8 @@ class WindowRecorder:
                                **(evaluation.to_dict() if evaluation is not None else {})})
         if evaluation is not None:
             label = f"{summary['window_start']} .. {summary['window_end']} ({window.n_records} records)"
-            self.last_report[model] = (baseline, ReportWindow(label, window.profile, evaluation, {}))
+            label_free = {k: r.summary for k, r in judged.results.items() if k in (ESTIMATED, MULTIVARIATE)}
+            self.last_report[model] = (baseline, ReportWindow(label, window.profile, evaluation, {}, label_free))
 
     def _record_labels(self, judged: JudgedWindow) -> None:
         """The labels stage of a window (model quality, once its late labels had their time): the window's
@@ -87,9 +91,13 @@ class WindowRecorder:
         for name, error in judged.errors.items():
             entry[name] = {"error": error}
         entry["labels_partial"] = window.partial
+        estimated, realised = entry.get(ESTIMATED), entry.get(MODEL_QUALITY)
+        if isinstance(estimated, dict) and isinstance(realised, dict):
+            entry["estimated_vs_realised"] = side_by_side(estimated, realised)
         quality = judged.results.get(MODEL_QUALITY)
         report = self.last_report.get(model)
         if quality is not None and report is not None and report[1].label.startswith(start):
             metrics = {k: v for k, v in quality.summary.get("metrics", {}).items() if isinstance(v, float)}
             self.last_report[model] = (report[0], ReportWindow(report[1].label, report[1].profile,
-                                                               report[1].evaluation, metrics))
+                                                               report[1].evaluation, metrics,
+                                                               report[1].label_free))

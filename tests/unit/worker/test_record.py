@@ -4,17 +4,21 @@ alerts; the status entries and the report cache."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
+import pytest
 from prometheus_client import CollectorRegistry
 
-from streamdrift.baseline.baseline import Baseline, build_baseline
+from streamdrift.baseline.baseline import Baseline, MonitorOptions, build_baseline
 from streamdrift.columns.columns import columns_from_rows
 from streamdrift.dev.synthetic import Batch, Scenario, generate
 from streamdrift.events.events import DriftEvent, Hysteresis
 from streamdrift.events.judge import WindowJudge
 from streamdrift.metrics import Metrics
+from streamdrift.monitors.estimated_performance.calibration import EstimatedPerformanceBaseline
+from streamdrift.monitors.estimated_performance.state import EstimatedPerformanceState
 from streamdrift.monitors.model_quality import BinaryQualityState
 from streamdrift.monitors.registry import monitors_for
 from streamdrift.profile.profiles import DatasetProfile, ProfileParams
@@ -159,3 +163,30 @@ def test_the_judge_reads_the_state_again_after_a_rebalance() -> None:
     state[f"h|{MODEL}"] = b"not json"
     judge.forget()
     assert _judged(judge, _data_window(T0 + 3 * SIZE, Scenario.SHIFTED_INCOME), baseline, state)  # unreadable: clean
+
+
+def test_status_shows_the_estimate_beside_the_realised_metrics_and_publishes_it() -> None:
+    """Estimated performance is judged at the data close (no labels); when the labels stage of the same window
+    closes, its status entry gets both and how far apart they are."""
+    batch = generate(6000, np.random.default_rng(5))
+    baseline = build_baseline([columns_from_rows(_rows(batch, labelled=True))], MODEL, target="label",
+                              prediction="prediction", score="score",
+                              monitors=MonitorOptions(estimated_performance=True))
+    section = EstimatedPerformanceBaseline.from_dict(baseline.estimated_performance or {})
+    judge, store = _judge()
+    data = _data_window(T0, Scenario.NORMAL)
+    scores = generate(3000, np.random.default_rng(T0 // SIZE), Scenario.NORMAL).score
+    state = EstimatedPerformanceState.empty(section.threshold)
+    state.update(scores, section.calibration.apply(scores))
+    judge.run(dataclasses.replace(data, extras={"estimated_performance": [state.to_bytes()]}), baseline)
+    judge.run(_labels_window(T0, Scenario.NORMAL), baseline)
+    status = store.get(MODEL)
+    assert status is not None
+    [entry] = status["windows"]
+    estimated = entry["estimated_performance"]["metrics"]["accuracy"]
+    side = entry["estimated_vs_realised"]["accuracy"]
+    assert side["estimated"] == estimated and side["realised"] == entry["model_quality"]["metrics"]["accuracy"]
+    assert side["error"] == pytest.approx(estimated - side["realised"])
+    registry = judge.recorder._metrics.registry
+    assert registry.get_sample_value("streamdrift_estimated_performance",
+                                     {"model": MODEL, "metric": "accuracy"}) == pytest.approx(estimated)
