@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
-from confluent_kafka.admin import AclOperation
+from confluent_kafka.admin._acl import AclOperation
 from secured import SCRAM_USERS, grant_prefix, secured_settings
 
 from streamdrift.baseline.baseline import build_baseline

@@ -8,15 +8,9 @@ import time
 from collections.abc import Iterable
 from typing import Any, Final
 
-from confluent_kafka.admin import (
-    AclBinding,
-    AclBindingFilter,
-    AclOperation,
-    AclPermissionType,
-    AdminClient,
-    ResourcePatternType,
-    ResourceType,
-)
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._acl import AclBinding, AclOperation, AclPermissionType
+from confluent_kafka.admin._resource import ResourcePatternType, ResourceType
 from pydantic import SecretStr
 
 from streamdrift.dev.localkafka import LocalKafka
@@ -49,12 +43,6 @@ def grant_prefix(broker: LocalKafka, user: str, prefix: str, *,
 
 def grant_topic(broker: LocalKafka, user: str, topic: str, ops: Iterable[AclOperation]) -> None:
     _create(broker, [_binding(ResourceType.TOPIC, topic, user, op, ResourcePatternType.LITERAL) for op in ops])
-
-
-def acl_count(broker: LocalKafka, user: str) -> int:
-    match = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, f"User:{user}", None,
-                             AclOperation.ANY, AclPermissionType.ANY)
-    return len(_admin(broker).describe_acls(match).result(timeout=30))
 
 
 def _binding(kind: ResourceType, name: str, user: str, op: AclOperation,
