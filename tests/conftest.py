@@ -38,6 +38,21 @@ def kafka_broker() -> Iterator[LocalKafka]:
 
 
 @pytest.fixture(scope="session")
+def secured_kafka() -> Iterator[LocalKafka]:
+    """A second session broker with a SASL_SSL listener (SCRAM-SHA-512, TLS, StandardAuthorizer) beside PLAINTEXT:
+    ``.sasl_ssl`` has its address, CA and SCRAM users (``admin``, a super user; ``streamdrift`` and ``restricted``,
+    ACLs only). Started lazily by the secured-broker tests (tests/integration/test_secured_kafka.py)."""
+    from secured import SCRAM_USERS
+
+    broker = LocalKafka(stop_with_parent=True, secured=True, scram_users=SCRAM_USERS)
+    try:
+        broker.start(timeout=120)
+        yield broker
+    finally:
+        broker.close()
+
+
+@pytest.fixture(scope="session")
 def kafka_bootstrap(kafka_broker: LocalKafka) -> str:
     """``"127.0.0.1:PORT"`` of the session broker."""
     return kafka_broker.bootstrap

@@ -2,13 +2,20 @@
 # Local single-node Apache Kafka (KRaft) for streamdrift development and tests.
 #
 #   kafka.sh fetch                       download the broker jars into deploy/kafka/lib (skipped when present)
-#   kafka.sh start [--port P] [--controller-port C] [--data-dir D] [--timeout S]
+#   kafka.sh start [--port P] [--controller-port C] [--data-dir D] [--timeout S] [--sasl-ssl-port S]
 #   kafka.sh stop [--data-dir D]
 #   kafka.sh status [--data-dir D]
 #
 # Defaults: port 9092, controller port 9093, data dir <checkout>/.kafka; the environment variables
 # KAFKA_PORT, KAFKA_CONTROLLER_PORT, KAFKA_DATA_DIR and JAVA (the java binary) override them.
 # A second broker on other ports and another data dir runs beside the first. Only `fetch` needs the network.
+#
+# Secured listener (--sasl-ssl-port, or KAFKA_SASL_SSL_PORT): SASL_SSL with SCRAM-SHA-512 beside PLAINTEXT, a CA
+# and broker certificate made with openssl in <data dir>/tls (clients trust tls/ca.pem), KRaft's
+# StandardAuthorizer (User:ANONYMOUS on PLAINTEXT and User:admin are super users; other users need ACLs).
+# SCRAM users are created by `kafka-storage format --add-scram` when the data dir is formatted: from
+# KAFKA_SCRAM_USERS="name:password,name:password" (environment, never a flag), else admin and streamdrift with
+# random passwords, written to <data dir>/scram-users (mode 0600). Settings in server.sasl_ssl.properties.template.
 # streamdrift.localkafka.LocalKafka performs the same steps from Python with the same template files.
 set -euo pipefail
 
@@ -22,6 +29,7 @@ CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 DATA_DIR="${KAFKA_DATA_DIR:-$ROOT/.kafka}"
 TIMEOUT=90
 JAVA_BIN="${JAVA:-java}"
+SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-}"
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
 
@@ -56,6 +64,8 @@ parse_args() {
       --data-dir=*) DATA_DIR="${1#*=}"; shift ;;
       --timeout) TIMEOUT="$2"; shift 2 ;;
       --timeout=*) TIMEOUT="${1#*=}"; shift ;;
+      --sasl-ssl-port) SASL_SSL_PORT="$2"; shift 2 ;;
+      --sasl-ssl-port=*) SASL_SSL_PORT="${1#*=}"; shift ;;
       *) die "unknown option: $1" ;;
     esac
   done
@@ -75,8 +85,47 @@ running_pid() {
 }
 
 render_properties() {
-  sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" -e "s|@LOG_DIRS@|$DATA_DIR/kraft-logs|g" \
-    "$HERE/server.properties.template" > "$PROPS"
+  ( umask 077
+    sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" -e "s|@LOG_DIRS@|$DATA_DIR/kraft-logs|g" \
+      "$HERE/server.properties.template" > "$PROPS" )
+  [ -n "$SASL_SSL_PORT" ] || return 0
+  ensure_tls
+  echo >> "$PROPS"
+  sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" -e "s|@SASL_SSL_PORT@|$SASL_SSL_PORT|g" \
+    -e "s|@TLS_DIR@|$DATA_DIR/tls|g" -e "s|@KEYSTORE_PASSWORD@|$(cat "$DATA_DIR/tls/keystore.password")|g" \
+    -e "s|@SUPER_USERS@|User:ANONYMOUS;User:admin|g" "$HERE/server.sasl_ssl.properties.template" >> "$PROPS"
+}
+
+# CA, broker certificate (SAN 127.0.0.1, localhost) and PKCS#12 keystore in $DATA_DIR/tls, made once.
+ensure_tls() {
+  local t="$DATA_DIR/tls"
+  [ -f "$t/broker.p12" ] && [ -f "$t/ca.pem" ] && [ -f "$t/keystore.password" ] && return 0
+  command -v openssl >/dev/null || die "openssl is needed for the SASL_SSL listener"
+  mkdir -p "$t" && chmod 700 "$t"
+  ( umask 077; head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$t/keystore.password" )
+  echo "subjectAltName=IP:127.0.0.1,DNS:localhost" > "$t/san.ext"
+  { openssl req -x509 -newkey rsa:2048 -nodes -keyout "$t/ca.key" -out "$t/ca.pem" -days 30 \
+      -subj "/CN=streamdrift local test CA" \
+    && openssl req -newkey rsa:2048 -nodes -keyout "$t/broker.key" -out "$t/broker.csr" -subj "/CN=localhost" \
+    && openssl x509 -req -in "$t/broker.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" -CAcreateserial \
+      -out "$t/broker.pem" -days 30 -extfile "$t/san.ext" \
+    && openssl pkcs12 -export -in "$t/broker.pem" -inkey "$t/broker.key" -certfile "$t/ca.pem" -name broker \
+      -out "$t/broker.p12" -passout "file:$t/keystore.password"; } >/dev/null 2>&1 \
+    || die "generating the TLS certificates in $t failed"
+}
+
+# --add-scram arguments of kafka-storage format (users from KAFKA_SCRAM_USERS, or admin + streamdrift, random).
+scram_args() {
+  local users="${KAFKA_SCRAM_USERS:-}" pair
+  if [ -z "$users" ]; then
+    users="admin:$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n'),streamdrift:$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  fi
+  ( umask 077; echo "$users" | tr ',' '\n' > "$DATA_DIR/scram-users" )
+  IFS=',' read -r -a pairs <<< "$users"
+  for pair in "${pairs[@]}"; do
+    echo "--add-scram"
+    echo "SCRAM-SHA-512=[name=${pair%%:*},password=${pair#*:}]"
+  done
 }
 
 jvm_options() {
@@ -90,8 +139,10 @@ cluster_id() {
 
 format_storage() {
   [ -f "$DATA_DIR/kraft-logs/meta.properties" ] && return 0
+  local scram=()
+  [ -z "$SASL_SSL_PORT" ] || mapfile -t scram < <(scram_args)
   "$JAVA_BIN" -cp "$LIB/*" -Dlog4j2.configurationFile="$HERE/log4j2.properties" \
-    kafka.tools.StorageTool format --cluster-id="$(cluster_id)" -c "$PROPS" >>"$LOG_FILE" 2>&1 \
+    kafka.tools.StorageTool format --cluster-id="$(cluster_id)" -c "$PROPS" "${scram[@]}" >>"$LOG_FILE" 2>&1 \
     || die "storage format failed; see $LOG_FILE"
 }
 
@@ -137,6 +188,9 @@ cmd_start() {
     sleep 0.2
   done
   echo "kafka.sh: Kafka ready on 127.0.0.1:$PORT (pid $pid, data $DATA_DIR)"
+  if [ -n "$SASL_SSL_PORT" ]; then
+    echo "kafka.sh: SASL_SSL (SCRAM-SHA-512) on 127.0.0.1:$SASL_SSL_PORT; CA $DATA_DIR/tls/ca.pem; users in $DATA_DIR/scram-users"
+  fi
 }
 
 cmd_stop() {
@@ -165,7 +219,7 @@ cmd_status() {
   local pid
   if pid="$(running_pid)"; then
     local port
-    port="$(sed -n 's|^listeners=PLAINTEXT://127.0.0.1:\([0-9]*\).*|\1|p' "$PROPS" 2>/dev/null || true)"
+    port="$(sed -n 's|^listeners=PLAINTEXT://127.0.0.1:\([0-9]*\).*|\1|p' "$PROPS" 2>/dev/null | tail -n 1 || true)"
     echo "running pid=$pid bootstrap=127.0.0.1:${port:-?} data=$DATA_DIR"
   else
     echo "stopped data=$DATA_DIR"

@@ -99,6 +99,9 @@ def _run_role(settings: Settings, role: str, metrics_port: int | None) -> None:
     if role != "controlplane" and settings.labels.enabled and settings.labels.spill_dir is not None:
         private_directory(settings.labels.spill_dir)  # refused now with a clear error, not at the first assignment
 
+    from streamdrift.worker.access import check_access
+
+    check_access(settings, role)  # credentials and ACLs: a clear error now, naming the listener or topic
     if role == "dataplane":
         stop = threading.Event()
         runner.install_stop_handlers(stop)

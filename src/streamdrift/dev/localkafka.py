@@ -25,10 +25,12 @@ import tempfile
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
+from streamdrift.dev import securekafka
 from streamdrift.errors import BrokerError
 
 READY_LINE = "Kafka Server started"
@@ -100,10 +102,10 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def _free_port_except(taken: int) -> int:
+def _free_port_except(*taken: int) -> int:
     for _ in range(100):
         port = find_free_port()
-        if port != taken:
+        if port not in taken:
             return port
     raise BrokerError(f"no free port other than {taken}")
 
@@ -232,6 +234,7 @@ class LocalKafka:
     :meth:`restart` brings back the same topics and committed offsets on the same ports.
     ``stop_with_parent=True`` (Linux) makes the JVM exit when the starting process dies, e.g. a killed test
     run; leave it False for a broker that must outlive its starter (``streamdrift broker start``).
+    ``secured=True`` / ``sasl_ssl_port``: a SASL_SSL listener too, :attr:`sasl_ssl` (:mod:`.securekafka`).
     """
 
     def __init__(
@@ -243,8 +246,11 @@ class LocalKafka:
         kafka_home: Path | None = None,
         java: str = "java",
         stop_with_parent: bool = False,
+        secured: bool = False,
+        sasl_ssl_port: int | None = None,
+        scram_users: Mapping[str, str] | None = None,
     ) -> None:
-        self._auto_ports = port is None and controller_port is None
+        self._auto_ports = port is None and controller_port is None and sasl_ssl_port is None
         self._started_once = False
         self.stop_with_parent = stop_with_parent
         self.port = port if port is not None else find_free_port()
@@ -259,6 +265,10 @@ class LocalKafka:
         self.java = java
         self._process: subprocess.Popen[bytes] | None = None
         self._log_handle: IO[bytes] | None = None
+        self.sasl_ssl: securekafka.SaslSslListener | None = None
+        if secured or sasl_ssl_port is not None:
+            secure_port = sasl_ssl_port if sasl_ssl_port is not None else _free_port_except(self.port, self.controller_port)
+            self.sasl_ssl = securekafka.listener(secure_port, self.data_dir, scram_users)
 
     # -- public API ---------------------------------------------------------------------------------
 
@@ -298,6 +308,7 @@ class LocalKafka:
                     raise
                 self.port = find_free_port()
                 self.controller_port = _free_port_except(self.port)
+                self.sasl_ssl = self.sasl_ssl and replace(self.sasl_ssl, port=_free_port_except(self.port, self.controller_port))
             else:
                 self._started_once = True
                 return
@@ -355,7 +366,8 @@ class LocalKafka:
         return f"-Dlog4j2.configurationFile={self.kafka_home / 'log4j2.properties'}"
 
     def _start_once(self, timeout: float) -> None:
-        for port in (self.port, self.controller_port):
+        extra = () if self.sasl_ssl is None else (self.sasl_ssl.port,)
+        for port in (self.port, self.controller_port, *extra):
             if not port_is_free(port):
                 raise _PortInUseError(f"cannot start Kafka: 127.0.0.1:{port}: {_PORT_IN_USE}")
         props = self._write_server_properties()
@@ -375,11 +387,13 @@ class LocalKafka:
 
     def _write_server_properties(self) -> Path:
         template = _read_text(self.kafka_home / "server.properties.template")
-        text = render_server_properties(
-            template, self.port, self.controller_port, self.data_dir / "kraft-logs"
-        )
+        text = render_server_properties(template, self.port, self.controller_port, self.data_dir / "kraft-logs")
+        if self.sasl_ssl is not None:
+            secure = _read_text(self.kafka_home / securekafka.TEMPLATE_NAME)
+            text += securekafka.properties(secure, self.sasl_ssl, self.port, self.controller_port)
         props = self.data_dir / "server.properties"
         props.write_text(text, encoding="utf-8")
+        props.chmod(0o600)
         return props
 
     def _format_storage(self, props: Path) -> None:
@@ -387,10 +401,11 @@ class LocalKafka:
             return
         cmd = [self.java, "-cp", self._classpath(), self._log4j_option(), "kafka.tools.StorageTool", "format",
                f"--cluster-id={new_cluster_id()}", "-c", str(props)]  # fmt: skip
+        cmd += [] if self.sasl_ssl is None else securekafka.scram_format_args(self.sasl_ssl.users)
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         with self.log_path.open("a", encoding="utf-8") as log:
             log.write(done.stdout + done.stderr)
-        if done.returncode != 0:
+        if done.returncode != 0:  # the command line holds SCRAM passwords: only the tool's output is shown
             raise BrokerError(
                 f"kafka storage format failed (exit {done.returncode}):\n{done.stdout}{done.stderr}"
             )

@@ -91,6 +91,18 @@ def new_inference_ids(n: int) -> list[str]:
     return out
 
 
+_AUTH_CODES: Final = frozenset({CKafkaError._AUTHENTICATION, CKafkaError.SASL_AUTHENTICATION_FAILED,
+                                 CKafkaError._SSL})
+
+
+def _endpoint(bootstrap: str, kafka_config: Mapping[str, str]) -> str:
+    protocol = str(kafka_config.get("security.protocol", "PLAINTEXT")).upper()
+    mechanism = kafka_config.get("sasl.mechanism") or kafka_config.get("sasl.mechanisms") or "GSSAPI"
+    user = kafka_config.get("sasl.username")
+    sasl = f" (SASL mechanism {mechanism}{f', user {user!r}' if user else ''})" if protocol.startswith("SASL") else ""
+    return f"listener {protocol}://{bootstrap}{sasl}"
+
+
 def _epoch_ms(timestamp: Timestamp) -> int:
     if timestamp is None:
         return time.time_ns() // 1_000_000
@@ -159,6 +171,8 @@ class CaptureClient:
         self.columnar_max_rows = columnar_max_rows
         self.linger_ms = linger_ms
         self._key = model_id.encode()
+        self._auth_failed = False
+        self._endpoint = _endpoint(bootstrap_servers, kafka_config or {})
         self._counts = _Counters(CaptureMetrics(registry) if registry is not None else None)
         config: dict[str, Any] = {
             "bootstrap.servers": bootstrap_servers,
@@ -168,6 +182,7 @@ class CaptureClient:
             "client.id": f"streamdrift-capture-{model_id}",
         }
         config.update(kafka_config or {})
+        config.setdefault("error_cb", self._on_client_error)
         try:
             self._producer = Producer(config)
         except KafkaException as exc:
@@ -181,6 +196,23 @@ class CaptureClient:
         if batch_format != "json":
             self._thread = threading.Thread(target=self._linger_loop, name="streamdrift-capture", daemon=True)
             self._thread.start()
+
+    def _on_client_error(self, err: CKafkaError) -> None:
+        """librdkafka's client-level errors: a refused login is said once, clearly (listener, mechanism, user;
+        librdkafka's reason holds no secret); the records meanwhile fail delivery and are counted as dropped."""
+        if err.code() in _AUTH_CODES:
+            if not self._auth_failed:
+                self._auth_failed = True
+                log.error("streamdrift capture: %s failed on %s: %s",
+                          "TLS handshake" if err.code() == CKafkaError._SSL else "authentication",
+                          self._endpoint, err.str())
+        elif err.fatal():
+            log.error("streamdrift capture: fatal Kafka client error: %s", err.str())
+
+    @property
+    def authentication_failed(self) -> bool:
+        """Whether the broker refused this client's credentials (or TLS handshake) since it started."""
+        return self._auth_failed
 
     # ------------------------------------------------------------ counters
 

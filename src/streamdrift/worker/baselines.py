@@ -112,9 +112,11 @@ def publish_baseline(settings: Settings, blob: bytes, timeout: float = 30.0) -> 
 
     from streamdrift.baseline.baseline import Baseline
     from streamdrift.errors import KafkaError
+    from streamdrift.worker.access import connect
     from streamdrift.worker.kafka_errors import from_error, wrap
 
     baseline = Baseline.from_json(blob)
+    connect(settings)  # a refused password is an error naming listener and mechanism, not an unacknowledged send
     producer = Producer(settings.client_config({"enable.idempotence": True, "message.max.bytes": 8 << 20}))
     errors: list[KafkaError] = []
 

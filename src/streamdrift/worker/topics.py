@@ -60,7 +60,10 @@ def topic_specs(
 
 
 def admin_client(settings: Settings) -> AdminClient:
-    return AdminClient(settings.client_config())
+    """A connected AdminClient: failed authentication is an error naming listener and mechanism."""
+    from streamdrift.worker.access import connect
+
+    return connect(settings)
 
 
 def existing_topics(admin: AdminClient, timeout: float = 15.0) -> dict[str, int]:

@@ -162,3 +162,27 @@ def test_dockerignore_keeps_what_the_build_needs() -> None:
     assert {".git", ".venv", ".kafka", "deploy/kafka/lib"} <= ignored
     assert not ignored & {"src", "schemas", "native", "pyproject.toml", "README.md", "."}
     assert "native/target" in ignored  # cargo's build output stays out of the context
+
+
+def test_runtime_stage_has_no_compiler_and_a_numeric_non_root_user() -> None:
+    """What hadolint (bin/test) does not check: the runtime stage installs no toolchain, copies only the wheels
+    from the builder, and runs as a numeric non-root uid (Kubernetes' runAsNonRoot verifies only a number)."""
+    lines = [line.strip() for line in (REPO / "Dockerfile").read_text(encoding="utf-8").splitlines()]
+    runtime_from = max(i for i, line in enumerate(lines) if line.startswith("FROM "))
+    build, runtime = " ".join(lines[:runtime_from]), " ".join(lines[runtime_from:])
+    for tool in ("gcc", "cc ", "rustup", "cargo", "rustc", "build-essential", "libc6-dev", "clang"):
+        assert tool not in runtime, tool
+    assert "gcc" in build and "rustup" in build  # the native extension is compiled in the builder
+    copies = [line for line in lines[runtime_from:] if line.startswith("COPY")]
+    assert copies == ["COPY --from=build /wheels /wheels"]
+    user = [line.split()[1] for line in lines[runtime_from:] if line.startswith("USER ")]
+    assert len(user) == 1 and all(part.isdigit() and int(part) > 0 for part in user[0].split(":")), user
+    assert lines[-1].startswith("CMD [")  # JSON form: signals reach the worker, not a shell
+
+
+def test_compose_and_chart_use_the_image_of_this_dockerfile(services: dict[str, Any]) -> None:
+    assert services["streamdrift-worker"]["image"] == services["topics"]["image"] == "streamdrift:local"
+    assert services["streamdrift-worker"]["build"]["dockerfile"] == "Dockerfile"
+    values = _load(REPO / "deploy" / "helm" / "streamdrift" / "values.yaml")
+    assert values["image"]["repository"] == "streamdrift"
+    assert values["podSecurityContext"]["runAsUser"] == 10001  # the Dockerfile's USER
