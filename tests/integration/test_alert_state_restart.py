@@ -52,12 +52,15 @@ def _settings(bootstrap: str) -> Settings:
 
 
 def _next_window(after_ms: int | None = None) -> int:
-    """Start of the window now in progress, waiting first until it begins after ``after_ms``."""
-    while True:
-        start = int(time.time() * 1000) // SIZE_MS * SIZE_MS
-        if after_ms is None or start > after_ms:
-            return start
-        time.sleep(0.1)
+    """Start of the window after the one now in progress (and after ``after_ms``).
+
+    Its records are stamped ahead of the clock, never behind it: a partition at its end with nothing new for
+    ``idle_timeout`` moves its watermark to the clock, so records of the window in progress produced a moment
+    too late (a slow restart, a loaded machine) were dropped as late and the window never cleared."""
+    start = (int(time.time() * 1000) // SIZE_MS + 1) * SIZE_MS
+    while after_ms is not None and start <= after_ms:
+        start += SIZE_MS
+    return start
 
 
 def _produce_window(settings: Settings, start: int, shift: float, rng: np.random.Generator) -> None:
