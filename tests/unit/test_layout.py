@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("streamdrift.baseline", "streamdrift.monitors"),
     ("streamdrift.window",),
     ("streamdrift.events", "streamdrift.report", "streamdrift.metrics"),
-    ("streamdrift.settings",),  # the worker's typed settings, validated against the monitors' tables
+    ("streamdrift.settings", "streamdrift.settings_history"),  # the worker's typed settings, validated against the monitors' tables
     ("streamdrift.batch",),
     ("streamdrift.sdk", "streamdrift.capture", "streamdrift.worker"),
     ("streamdrift.dev",),

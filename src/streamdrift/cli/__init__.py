@@ -23,6 +23,8 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("streamdrift.cli.demo", "demo"),
     "report": ("streamdrift.cli.report", "report"),
     "broker": ("streamdrift.cli.broker", "broker"),
+    "history": ("streamdrift.cli.history", "history"),
+    "reevaluate": ("streamdrift.cli.reevaluate", "reevaluate"),
 }
 
 
