@@ -249,7 +249,27 @@ class ControlPlane:
         self.mergers.clear()
         self.judge.forget()
 
+    def _flush_table_writes_on_commit(self) -> None:
+        """faust commits a partition's transaction (its offsets) without draining the producer buffer its table
+        writes wait in (``send_soon``): a kill -9 then loses table changes whose offsets committed, and the
+        restarted control plane releases a window from a stale state (a second, smaller copy on the profiles
+        topic and alerts). Drain the buffer into the open transactions before each commit."""
+        manager = self.app.consumer.transactions
+        if getattr(manager, "_streamdrift_flushes", False):
+            return
+        commit = manager.commit
+        buffer = self.app.producer.buffer
+
+        async def flushed_commit(offsets: Any, start_new_transaction: bool = True) -> bool:
+            await buffer.flush()
+            return bool(await commit(offsets, start_new_transaction=start_new_transaction))
+
+        manager.commit = flushed_commit  # type: ignore[method-assign]
+        manager._streamdrift_flushes = True  # type: ignore[attr-defined]
+
     async def _merge_agent(self, stream: faust.StreamT[bytes]) -> None:
+        if self.app.in_transaction:
+            self._flush_table_writes_on_commit()
         async for event in stream.events():
             partition = event.message.partition
             merger = self.merger(partition)
