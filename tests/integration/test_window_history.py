@@ -123,8 +123,8 @@ def test_a_killed_control_plane_loses_no_window_and_no_reader_counts_one_twice(k
         stop_worker(proc)
 
     # every window is on the topic (none lost); a window the kill interrupted after its write committed but before
-    # the table's release did is written again on the replay: the very same bytes under the same key (the merger
-    # no longer opens a released window again for a replayed delta, which wrote a second, smaller window)
+    # the table's release did is written again on the replay: the very same bytes under the same key (before the
+    # control plane drained faust's table-write buffer at each commit, a stale table wrote second, smaller copies)
     by_key: dict[bytes, bytes] = {}
     for key, value in stored:
         assert by_key.setdefault(key, value) == value, f"{key!r} written twice with other contents"

@@ -82,7 +82,6 @@ class WindowMerger:
         self._ends: dict[str, int] = {}  # window key -> end ms
         self._loaded = False  # the whole store is in the cache (writes go through it from then on)
         self.duplicates = 0
-        self.replayed = 0  # deltas of windows their partition had closed and that were released already
         self.incomplete_deltas = 0  # split deltas left out of released windows (parts missing)
 
     def handle(self, message: PartialDelta | WindowClosed) -> list[ReadyWindow]:
@@ -108,13 +107,6 @@ class WindowMerger:
         key = _window_key(delta.stage, delta.model_id, delta.window_start_ms)
         acc = self._get(key)
         if acc is None:
-            own = self.watermark(delta.partition, delta.stage)
-            if own is not None and own >= delta.window_end_ms:
-                # its partition closed the window before (a partition's delta precedes its marker): a replay of a
-                # delta merged into a window released already (a control plane killed after its release, before
-                # its offset committed), not a window to open again with this delta alone
-                self.replayed += 1
-                return None
             now = self._clock_ms()
             acc = WindowAccumulator.for_delta(delta, now_ms=now)
             for p in range(self._n_partitions):

@@ -155,21 +155,3 @@ def test_accumulator_of_an_earlier_build_times_out_from_its_first_seen() -> None
     assert WindowAccumulator.from_bytes(acc.to_bytes()).closing_since_ms == 1234
     untouched = WindowAccumulator("m", 0, 60_000, first_seen_ms=1234)
     assert WindowAccumulator.from_bytes(untouched.to_bytes()).closing_since_ms is None  # nobody closed it yet
-
-
-def test_a_delta_replayed_after_its_window_was_released_opens_no_window_again() -> None:
-    """A control plane killed after releasing a window, before the delta's offset committed, reads the delta
-    again: its partition had closed the window, so it is not a new window holding that delta alone."""
-    from streamdrift.window.merger import WindowMerger
-
-    rng = np.random.default_rng(5)
-    merger = WindowMerger({}, 2, 60_000, lambda: 0)
-    deltas = [_deltas_of(_records(rng, 50), p, n_polls=1)[0] for p in range(2)]
-    end = deltas[0].window_end_ms
-    released = []
-    for p, delta in enumerate(deltas):
-        released += merger.handle(delta)
-        released += merger.handle(WindowClosed("cap", p, delta.window_start_ms, end, end + 1))
-    assert [w.n_records for w in released] == [100]
-    assert merger.handle(deltas[1]) == [] and merger.expire() == []
-    assert (merger.replayed, merger.open_windows()) == (1, 0)
