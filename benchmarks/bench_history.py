@@ -1,20 +1,19 @@
 """Window history (docs/history.md): profiles-topic bytes per window, ``streamdrift history --every 1d`` over many
 1-minute windows of one model on a real local broker (time and peak RSS of the command), and ``streamdrift
-reevaluate`` over the same windows (windows/s). Figures are printed as soon as measured; nothing is asserted.
+reevaluate`` over the first of those windows (windows/s). Figures are printed as soon as measured; nothing is asserted.
 
 The model has 25 features (20 numeric, 5 categorical), window sketches at the worker's defaults (KLL k 1,000).
 The stored windows are generated (not run through a worker): ``--distinct`` window profiles of
 ``--records`` rows, each written under many window starts, one message per window, as the control plane writes
 them (the profiles-topic format, key, partition and timestamp).
 
-    .venv/bin/python benchmarks/bench_history.py [--quick] [--windows 43200] [--records 60]
+    .venv/bin/python benchmarks/bench_history.py [--quick] [--windows 43200] [--records 60] [--reevaluate-windows N]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -61,15 +60,23 @@ def bytes_per_window(rng: np.random.Generator) -> None:
               f"({size / 25:,.0f} per feature; x{size / base:.2f} of 1k)", flush=True)
 
 
+# runs the command as its only child and prints that child's peak RSS (this process's own children include the
+# broker's JVM tools, whose RSS would be taken for the command's)
+_PEAK = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+         "print(f'peak-rss-kb {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}', file=sys.stderr); "
+         "sys.exit(code)")
+
+
 def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(seconds, peak RSS MB of the child, its stderr)."""
+    """(seconds, peak RSS MB of the command, its stderr)."""
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, check=False)
+    proc = subprocess.run([sys.executable, "-c", _PEAK, *cmd], env=env, capture_output=True, check=False)
     elapsed = time.perf_counter() - t0
+    err = proc.stderr.decode().strip().splitlines()
     if proc.returncode != 0:
-        raise SystemExit(f"{cmd[3]} failed: {proc.stderr.decode()[-2000:]}")
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child so far
-    return elapsed, rss, proc.stderr.decode().strip()
+        raise SystemExit(f"{cmd[3]} failed: {err[-20:]}")
+    rss = int(err[-1].split()[1]) / 1024
+    return elapsed, rss, "\n".join(line for line in err[:-1] if "rdkafka" not in line)
 
 
 def main() -> None:
@@ -78,6 +85,8 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=None)
     parser.add_argument("--records", type=int, default=60, help="records per 1-minute window (history part)")
     parser.add_argument("--distinct", type=int, default=50, help="distinct window profiles generated")
+    parser.add_argument("--reevaluate-windows", type=int, default=None,
+                        help="windows re-evaluated (the first ones; default 500 with --quick, else 3,000)")
     args = parser.parse_args()
     n_windows = args.windows or (2_000 if args.quick else 43_200)
     rng = np.random.default_rng(7)
@@ -120,9 +129,11 @@ def main() -> None:
         reference = build_baseline([columns(5000, np.random.default_rng(3), shift=0.1)], MODEL)
         path = Path(tmp) / "baseline.json"
         reference.save(path)
+        n_re = min(n_windows, args.reevaluate_windows or (500 if args.quick else 3_000))
         elapsed, rss, err = run([*cli, "reevaluate", "--bootstrap", broker.bootstrap, "--model", MODEL, "--baseline",
-                                 str(path), "--output", str(Path(tmp) / "re"), *span], env)
-        print(f"reevaluate {n_windows:,} windows: {elapsed:.1f} s, {n_windows / elapsed:,.0f} windows/s, "
+                                 str(path), "--output", str(Path(tmp) / "re"), "--from", str(first), "--to",
+                                 str(first + n_re * MINUTE_MS)], env)
+        print(f"reevaluate {n_re:,} windows: {elapsed:.1f} s, {n_re / elapsed:,.0f} windows/s, "
               f"peak RSS {rss:.0f} MB [{err.splitlines()[-1]}]", flush=True)
 
 

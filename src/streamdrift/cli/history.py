@@ -1,6 +1,5 @@
 """``streamdrift history``: a model's stored windows read back from the profiles topic, rolled up (``--every``)
-and printed as JSON Lines summaries or written as baseline files; also the reading half of ``baseline build
---from-history`` and ``streamdrift reevaluate`` (docs/history.md)."""
+and printed as JSON Lines summaries or written as baseline files (docs/history.md)."""
 
 from __future__ import annotations
 

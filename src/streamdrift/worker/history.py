@@ -48,8 +48,10 @@ def read_windows(settings: Settings, model_id: str, from_ms: int | None = None, 
     consumer = Consumer(settings.client_config({
         "group.id": f"{settings.group_id}-history-{uuid.uuid4().hex[:8]}",  # required; offsets never committed
         "enable.auto.commit": False, "isolation.level": "read_committed", "enable.partition.eof": True,
-        "fetch.message.max.bytes": settings.limits.max_window_bytes, "fetch.max.bytes": 64 << 20,
-        "queued.max.messages.kbytes": 256 << 10,
+        # bounded prefetch (a larger first message is still fetched whole): the read's memory stays flat however
+        # many windows it reads (64 MB fetch and 256 MB queue limits: 1.1 GB RSS over 43,200 windows of 21 KB)
+        "fetch.message.max.bytes": 4 << 20, "fetch.max.bytes": 16 << 20, "queued.max.messages.kbytes": 32 << 10,
+        "queued.min.messages": 1000,
     }))  # fmt: skip
     try:
         partition = profiles_partition(model_id, topic_partitions(consumer, topic))
@@ -71,7 +73,7 @@ def _read(consumer: Consumer, model_id: str, from_ms: int | None, to_ms: int | N
           stall_timeout_s: float) -> Iterator[StoredWindow]:
     last = time.monotonic()
     while True:
-        messages = consumer.consume(1000, 1.0)
+        messages = consumer.consume(500, 1.0)
         if not messages:
             if time.monotonic() - last > stall_timeout_s:
                 raise KafkaError(f"reading the profiles topic stalled for {stall_timeout_s:g} s")
