@@ -261,7 +261,14 @@ class ControlPlane:
         buffer = self.app.producer.buffer
 
         async def flushed_commit(offsets: Any, start_new_transaction: bool = True) -> bool:
-            await buffer.flush()
+            # the offsets were chosen before this call: every table write of the messages they cover is buffered
+            # by now. faust's flush() returns when no message left the buffer for 0.1 s (a busy machine), so
+            # drain until it is empty
+            deadline = time.monotonic() + 60
+            while buffer.size and time.monotonic() < deadline:
+                await buffer.flush()
+            if buffer.size:
+                log.warning("%d table writes still buffered at a commit", buffer.size)
             return bool(await commit(offsets, start_new_transaction=start_new_transaction))
 
         manager.commit = flushed_commit  # type: ignore[method-assign]
