@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("streamdrift.baseline", "streamdrift.monitors"),
     ("streamdrift.window",),
     ("streamdrift.events", "streamdrift.report", "streamdrift.metrics"),
-    ("streamdrift.settings",),  # the worker's typed settings, validated against the monitors' tables
+    ("streamdrift.settings", "streamdrift.settings.history"),  # the worker's typed settings, validated against the monitors' tables
     ("streamdrift.batch",),
     ("streamdrift.api",),  # the Python API (notebooks, pipelines): a face over batch/ and baseline/
     ("streamdrift.sdk", "streamdrift.capture", "streamdrift.worker"),

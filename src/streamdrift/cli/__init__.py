@@ -24,6 +24,8 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "report": ("streamdrift.cli.report", "report"),
     "broker": ("streamdrift.cli.broker", "broker"),
     "sources": ("streamdrift.cli.sources", "sources"),
+    "history": ("streamdrift.cli.history", "history"),
+    "reevaluate": ("streamdrift.cli.reevaluate", "reevaluate"),
 }
 
 

@@ -73,8 +73,16 @@ def baseline() -> None:
 
 
 @baseline.command("build")
-@click.option("--input", "input_path", required=True, type=click.Path(path_type=Path), help="CSV, JSON Lines or Parquet file.")
-@click.option("--model-id", required=True, help="Model the baseline belongs to.")
+@click.option("--input", "input_path", default=None, type=click.Path(path_type=Path), help="CSV, JSON Lines or Parquet file.")
+@click.option("--model-id", "--model", "model_id", required=True, help="Model the baseline belongs to.")
+@click.option("--from-history", is_flag=True, help="From the model's stored windows (the profiles topic) instead of "
+              "a file: --bootstrap / --config, --from, --to (docs/history.md).")
+@click.option("--bootstrap", default=None, help="--from-history: Kafka bootstrap servers.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="The worker's settings file: with --from-history its topics (history.topic); with --source its "
+                   "source mappings.")
+@click.option("--from", "from_time", default=None, help="--from-history: first window start (ISO-8601 / epoch ms).")
+@click.option("--to", "to_time", default=None, help="--from-history: windows starting before this.")
 @click.option("--output", required=True, type=click.Path(path_type=Path), help="Baseline JSON to write.")
 @click.option("--format", "fmt", type=input_format_choice(),
               default=None, help="Input format (default: from the file name).")
@@ -103,8 +111,6 @@ def baseline() -> None:
               help="CSV / JSON Lines of per-record attributions, one column per feature.")
 @click.option("--clarify-analysis", default=None, type=click.Path(path_type=Path),
               help="SageMaker Clarify analysis.json: its bias / attribution baselines are used.")
-@click.option("--config", "config_file", default=None, type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="With --source: the worker's settings file whose source mapping reads the (JSON Lines) input.")
 @click.option("--source", "source_name", default=None,
               help="Read the JSON Lines input through this source's preset and mapping (docs/sources.md).")
 @click.option("--envelope", is_flag=True, help='With --source: lines are {"value", "key", "headers", "timestamp"}.')
@@ -118,12 +124,14 @@ def baseline() -> None:
                    "by reconstruction error.")
 @click.option("--chunk-rows", type=click.IntRange(1), default=100_000, show_default=True, hidden=True)
 @exit_on_error
-def build(input_path: Path, model_id: str, output: Path, fmt: str | None, encoding: str | None, max_line_bytes: int,
+def build(input_path: Path | None, model_id: str, from_history: bool, bootstrap: str | None,
+          config_file: Path | None, from_time: str | None, to_time: str | None, output: Path, fmt: str | None,
+          encoding: str | None, max_line_bytes: int,
           no_header: bool, target: str | None,
           prediction: str | None, score: str | None, timestamp_column: str | None, id_column: str | None,
           exclude: tuple[str, ...], features: tuple[str, ...], kll_k: int, problem_type: str, facets: tuple[str, ...],
           positive_label: str | None, score_threshold: float | None, attributions_path: Path | None,
-          clarify_analysis: Path | None, config_file: Path | None, source_name: str | None, envelope: bool,
+          clarify_analysis: Path | None, source_name: str | None, envelope: bool,
           calibration: str | None, variance_share: float | None,
           chunk_rows: int) -> None:
     """Profile a file into a baseline (statistics, sketches, suggested constraints and monitor sections).
@@ -132,6 +140,9 @@ def build(input_path: Path, model_id: str, output: Path, fmt: str | None, encodi
     row count) are detected: a time column is suggested as the event time and not profiled, identifier-like
     columns are not drift-tested. ``baseline show`` lists each column's role and why.
     """
+    if from_history or input_path is None:
+        _build_from_history(from_history, model_id, output, bootstrap, config_file, from_time, to_time)
+        return
     from streamdrift.baseline.baseline import MonitorOptions, build_baseline
     from streamdrift.baseline.roles import RoleOptions
     from streamdrift.columns.chunks import RoleColumns
@@ -203,6 +214,19 @@ def _mapped(path: Path, config_file: Path | None, source_name: str, model_id: st
     mapping = source.mapping
     return (chunks, prediction or ("prediction" if mapping.prediction else None),
             score or ("score" if mapping.score else None))
+
+def _build_from_history(from_history: bool, model_id: str, output: Path, bootstrap: str | None,
+                        config_file: Path | None, from_time: str | None, to_time: str | None) -> None:
+    if not from_history:
+        raise click.UsageError("give --input FILE, or --from-history with --bootstrap / --config")
+    from streamdrift.cli.historysource import baseline_from_history, load_settings_for
+
+    result = baseline_from_history(load_settings_for(config_file, bootstrap, ()), model_id, from_time, to_time)
+    result.save(output)
+    source = result.extra["source"]
+    click.echo(f"wrote {output}: {result.profile.n_records} records of {source['windows']} windows "
+               f"({source['first_window_start']} .. {source['last_window_end']}), baseline_id {result.baseline_id}",
+               err=True)
 
 
 class _ProgressContext:

@@ -25,6 +25,7 @@ from pydantic import SecretStr
 
 from streamdrift.errors import KafkaError
 from streamdrift.settings import Settings, TopicSettings
+from streamdrift.settings.history import HistorySettings
 from streamdrift.worker.topics import create_topics, topic_specs
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ def unique_settings(bootstrap: str, *, capture_partitions: int = 6, **fields: An
         deadletter=f"sd-{tag}.deadletter",
         capture_partitions=capture_partitions,
     )
+    fields.setdefault("history", HistorySettings(topic=f"sd-{tag}.profiles"))
     return Settings(bootstrap_servers=bootstrap, group_id=f"sd-{tag}", topics=topics, **fields)
 
 

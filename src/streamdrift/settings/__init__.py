@@ -33,6 +33,7 @@ from streamdrift.errors import ConfigError
 from streamdrift.ingest.sources.config import SourceSettings, check_sources
 from streamdrift.redaction import REDACTED as REDACTED  # re-exported: what a redacted value shows
 from streamdrift.redaction import redact_kafka_options
+from streamdrift.settings.history import HistorySettings
 
 if TYPE_CHECKING:
     from streamdrift.monitors.registry import MonitorConfig
@@ -96,6 +97,7 @@ class Settings(BaseSettings):
     labels: LabelSettings = Field(default_factory=LabelSettings)
     monitors: MonitorSettings = Field(default_factory=MonitorSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)  # the profiles topic (settings/history.py)
     commit_interval: Duration = Field(default=2.0, gt=0, description="data-plane transaction interval")
     commit_max_records: int = Field(
         default=200_000, ge=1, description="commit earlier once this many records are pending: bounds the memory of "

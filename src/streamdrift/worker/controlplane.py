@@ -37,6 +37,7 @@ from streamdrift.report.html import render_report
 from streamdrift.settings import Settings
 from streamdrift.window.merger import ReadyWindow, WindowMerger
 from streamdrift.window.partials import decode_partial
+from streamdrift.window.stored import encode_stored, profiles_partition, stored_key
 from streamdrift.worker.baselines import BaselineWatcher
 from streamdrift.worker.health import DataPlaneProbe
 from streamdrift.worker.record import WindowRecorder
@@ -109,6 +110,8 @@ class ControlPlane:
         self.n_capture = n_capture_partitions or capture_layout(settings, lambda t: partition_count(settings, t))[1]
         self.n_partials = partition_count(settings, settings.topics.partials)
         self.n_baselines = partition_count(settings, settings.topics.baselines)
+        # every judged window goes to the profiles topic (history.enabled): it must exist (`topics create`)
+        self.n_profiles = partition_count(settings, settings.history.topic) if settings.history.enabled else 0
         self.mergers: dict[int, WindowMerger] = {}
         self.started_at = time.time()
         self.baselines = BaselineWatcher(settings, self.n_baselines)
@@ -159,6 +162,7 @@ class ControlPlane:
         schema: Any = faust.Schema(**raw)
         self.partials_topic = app.topic(s.topics.partials, partitions=self.n_partials, **raw)
         self.alerts_topic = app.topic(s.topics.alerts, **raw)
+        self.profiles_topic = app.topic(s.history.topic, **raw)
         # key_type / value_type too: faust picks the changelog's serializers from them, not from the schema, and
         # would read the raw blobs back as JSON on recovery (each record then fails and the state is lost)
         self.windows = app.Table("windows", partitions=self.n_partials, schema=schema, key_type=bytes,
@@ -272,7 +276,34 @@ class ControlPlane:
         self.mergers.clear()
         self.judge.forget()
 
+    def _flush_table_writes_on_commit(self) -> None:
+        """faust commits a partition's transaction (its offsets) without draining the producer buffer its table
+        writes wait in (``send_soon``): a kill -9 then loses table changes whose offsets committed, and the
+        restarted control plane releases a window from a stale state (a second, smaller copy on the profiles
+        topic and alerts). Drain the buffer into the open transactions before each commit."""
+        manager = self.app.consumer.transactions
+        if getattr(manager, "_streamdrift_flushes", False):
+            return
+        commit = manager.commit
+        buffer = self.app.producer.buffer
+
+        async def flushed_commit(offsets: Any, start_new_transaction: bool = True) -> bool:
+            # the offsets were chosen before this call: every table write of the messages they cover is buffered
+            # by now. faust's flush() returns when no message left the buffer for 0.1 s (a busy machine), so
+            # drain until it is empty
+            deadline = time.monotonic() + 60
+            while buffer.size and time.monotonic() < deadline:
+                await buffer.flush()
+            if buffer.size:
+                log.warning("%d table writes still buffered at a commit", buffer.size)
+            return bool(await commit(offsets, start_new_transaction=start_new_transaction))
+
+        manager.commit = flushed_commit  # type: ignore[method-assign]
+        manager._streamdrift_flushes = True  # type: ignore[attr-defined]
+
     async def _merge_agent(self, stream: faust.StreamT[bytes]) -> None:
+        if self.app.in_transaction:
+            self._flush_table_writes_on_commit()
         async for event in stream.events():
             partition = event.message.partition
             merger = self.merger(partition)
@@ -296,28 +327,35 @@ class ControlPlane:
         state = PrefixView(self.windows, f"{partition}/")
         judged = self.judge.judge(window, monitors, state)
         self.recorder.record(judged, monitors)
+        if self.n_profiles:  # the window itself, for history and re-evaluation, in the same transaction
+            await self._send(partition, self.profiles_topic, stored_key(window.model_id, window.window_start_ms),
+                             encode_stored(window, judged.baseline_id),
+                             to_partition=profiles_partition(window.model_id, self.n_profiles),
+                             timestamp=window.window_start_ms / 1000)
         for event in judged.events:
-            await self._send_alert(partition, window.model_id.encode(), event.to_json())
+            await self._send(partition, self.alerts_topic, window.model_id.encode(), event.to_json())
         self.judge.remember(window.model_id, state)
         self.merger(partition).forget(window)
 
-    async def _send_alert(self, partition: int, key: bytes, value: bytes) -> None:
-        """An event to ``alerts`` in the transaction of the partials partition that released its window, with
-        that partition's offsets and table changes: a crash between them would otherwise replay the window and
-        send its events twice. (faust's own ``topic.send`` picks the transaction of the *destination*
-        partition, and sends without one to a topic its consumer does not read, such as alerts.)"""
+    async def _send(self, partition: int, topic: Any, key: bytes, value: bytes, *, to_partition: int | None = None,
+                    timestamp: float | None = None) -> None:
+        """An event to ``alerts`` (or a window to the profiles topic) in the transaction of the partials
+        partition that released its window, with that partition's offsets and table changes: a crash between
+        them would otherwise replay the window and send it twice. (faust's own ``topic.send`` picks the
+        transaction of the *destination* partition, and sends without one to a topic its consumer does not
+        read, such as alerts.) ``timestamp``: seconds."""
         if not self.app.in_transaction:
-            await self.alerts_topic.send(key=key, value=value)
+            await topic.send(key=key, value=value, partition=to_partition, timestamp=timestamp)
             return
         group = self.app.assignor.group_for_topic(self.settings.topics.partials)
         transactional_id = f"{self.app.conf.id}-{group}-{partition}"  # faust's TransactionManager format
         producer = self.app.consumer.transactions.producer
         try:
-            await producer.send(self.settings.topics.alerts, key, value, None, None, None,
+            await producer.send(topic.get_topic_name(), key, value, to_partition, timestamp, None,
                                 transactional_id=transactional_id)
         except ProducerSendError as exc:  # no producer for the partition (its transaction failed to begin)
-            log.warning("alert sent outside the partition's transaction: %s", exc)
-            await self.alerts_topic.send(key=key, value=value)
+            log.warning("%s sent outside the partition's transaction: %s", topic.get_topic_name(), exc)
+            await topic.send(key=key, value=value, partition=to_partition, timestamp=timestamp)
 
     async def _tick(self) -> None:
         for p in range(self.n_partials):

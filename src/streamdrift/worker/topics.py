@@ -47,7 +47,7 @@ class TopicReport:
 def topic_specs(
     settings: Settings, *, partitions: int | None = None, replication_factor: int | None = None
 ) -> list[TopicSpec]:
-    """Every topic streamdrift needs. ``partitions`` overrides the capture topic's partition count; the labels
+    """Every topic streamdrift needs (the profiles topic of ``settings.history`` last). ``partitions`` overrides the capture topic's partition count; the labels
     topic gets the same count (co-partitioned with capture: partition p of labels is joined with partition p of
     capture, both keyed by model id)."""
     t = settings.topics
@@ -56,6 +56,9 @@ def topic_specs(
     for role, name in t.all().items():
         n = (partitions or t.capture_partitions) if role in ("capture", "labels") else t.partitions
         specs.append(TopicSpec(role, name, n, rf, _TOPIC_CONFIGS[role]))
+    h = settings.history  # every merged window (docs/history.md): retention from the settings, a window per message
+    specs.append(TopicSpec("profiles", h.topic, t.partitions, rf, {
+        "retention.ms": str(h.retention_ms), "max.message.bytes": str(settings.limits.max_window_bytes)}))
     return specs
 
 

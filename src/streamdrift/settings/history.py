@@ -1,0 +1,27 @@
+"""The ``history`` section of the settings: the profiles topic (every merged window, kept for history, baselines
+from production and re-evaluation; docs/history.md). :class:`~streamdrift.settings.Settings` holds it as
+``history``."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from streamdrift.settings.sections import Duration, _Frozen
+
+DEFAULT_RETENTION_S = 30 * 86400.0
+
+
+class HistorySettings(_Frozen):
+    """The profiles topic: the control plane writes every merged window (its profile and monitor states, one
+    message per model x window stage) in the transaction of its events."""
+
+    enabled: bool = Field(default=True, description="write every merged window to the profiles topic")
+    topic: str = Field(default="streamdrift.profiles", min_length=1, description="the profiles topic")
+    retention: Duration = Field(
+        default=DEFAULT_RETENTION_S, gt=0,
+        description="how long the profiles topic keeps a window (its retention.ms at `topics create`; counted from "
+        "the window's start, the messages' timestamp)")
+
+    @property
+    def retention_ms(self) -> int:
+        return round(self.retention * 1000)

@@ -1,0 +1,246 @@
+"""The profiles topic on the real broker (docs/history.md).
+
+* across a kill -9 of the control plane: every window it released is on the topic with every record; a window
+  the replay writes again is the same bytes under the same key, and every reader counts it once;
+* a worker's stored windows read back: ``reevaluate`` with the live baseline and rules gives the live events
+  (same ids, values, thresholds), ``baseline build --from-history`` equals (to the sketches' rank-error bound) a
+  baseline built from the same records as a file, and ``history --every`` rolls the windows up.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+import yaml
+from click.testing import CliRunner
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from datasketches import kll_doubles_sketch
+
+from streamdrift.baseline.baseline import Baseline, build_baseline
+from streamdrift.cli import main
+from streamdrift.columns.columns import columns_from_rows
+from streamdrift.dev.harness import (
+    capture_records,
+    create_all_topics,
+    drift_events,
+    kill_worker,
+    produce,
+    read_topic,
+    start_worker,
+    stop_worker,
+    unique_settings,
+    wait_until,
+    worker_process,
+)
+from streamdrift.dev.localkafka import find_free_port
+from streamdrift.dev.synthetic import Scenario, generate
+from streamdrift.ingest.records import encode_capture_record
+from streamdrift.profile.profiles import DatasetProfile, ProfileParams
+from streamdrift.settings import EvaluationSettings, LabelSettings, Settings, WindowSettings
+from streamdrift.window.partials import PartialDelta, WindowClosed, encode_partial
+from streamdrift.window.stored import decode_stored, profiles_partition, window_of_key
+from streamdrift.worker.baselines import publish_baseline
+from streamdrift.worker.history import read_windows
+
+pytestmark = pytest.mark.integration
+
+MINUTE_MS = 60_000
+
+
+# ------------------------------------------------------------------ exactly once across a kill -9
+
+def _deltas(settings: Settings, producer: Producer, start: int, per_partition: tuple[int, ...],
+            rng: np.random.Generator) -> None:
+    """What the data planes send for one window: each capture partition's delta and close marker."""
+    end = start + MINUTE_MS
+    for partition, n in enumerate(per_partition):
+        rows = [orjson.loads(r)["features"] for r in capture_records("m1", [start] * n, rng, n_numeric=5)]
+        profile = DatasetProfile.empty(ProfileParams(kll_k=settings.profile.kll_k))
+        profile.update(columns_from_rows(rows))
+        delta = PartialDelta("m1", None, start, end, settings.topics.capture, partition, start // 1000 + partition,
+                             n, profile)
+        producer.produce(settings.topics.partials, key=b"m1", value=encode_partial(delta))
+        closed = encode_partial(WindowClosed(settings.topics.capture, partition, start, end, end + 1, ("m1",)))
+        for p in range(settings.topics.partitions):
+            producer.produce(settings.topics.partials, value=closed, partition=p)
+
+
+def _stored(settings: Settings, *, committed: bool = True) -> list[tuple[bytes, bytes]]:
+    msgs = read_topic(settings, settings.history.topic, until=time.monotonic() + 6, idle_s=2.0) if committed else []
+    return [(m.key() or b"", m.value() or b"") for m in msgs]
+
+
+def _high_watermark(settings: Settings) -> int:
+    """The end offset of m1's profiles partition (counts transaction markers too: > 0 once a window is in)."""
+    consumer = Consumer(settings.client_config({"group.id": f"probe-{settings.group_id}"}))
+    try:
+        tp = TopicPartition(settings.history.topic, profiles_partition("m1", settings.topics.partitions))
+        return int(consumer.get_watermark_offsets(tp, timeout=10)[1])
+    except KafkaException:  # the new topic's leader not known yet
+        return 0
+    finally:
+        consumer.close()
+
+
+def test_a_killed_control_plane_loses_no_window_and_no_reader_counts_one_twice(kafka_bootstrap: str, tmp_path: Path) -> None:
+    settings = unique_settings(kafka_bootstrap, capture_partitions=3,
+                               window=WindowSettings(size=MINUTE_MS / 1000, lateness=1.0, idle_timeout=600.0),
+                               merge_timeout=600.0, web_port=0)
+    create_all_topics(settings)
+    rng = np.random.default_rng(31)
+    first = (int(time.time() * 1000) // MINUTE_MS - 200) * MINUTE_MS
+    counts = {first + i * MINUTE_MS: (20 + i, 30, 10 + 2 * i) for i in range(60)}
+    starts = list(counts)
+    producer = Producer(settings.client_config({"linger.ms": 0}))
+    log = tmp_path / "control.log"
+    proc = start_worker(settings, role="controlplane", log_path=log)
+    try:
+        _deltas(settings, producer, starts[0], counts[starts[0]], rng)
+        producer.flush(30)
+        wait_until(lambda: _high_watermark(settings), lambda n: n > 0, timeout=90, interval=0.2)
+        for start in starts[1:30]:  # windows released, judged and written one after another ...
+            _deltas(settings, producer, start, counts[start], rng)
+            producer.flush(30)
+            time.sleep(0.03)
+    finally:
+        kill_worker(proc)  # ... when the control plane dies
+    before = len(_stored(settings))
+    for start in starts[30:]:
+        _deltas(settings, producer, start, counts[start], rng)
+    assert producer.flush(30) == 0
+    assert before < len(counts)
+    proc = start_worker(settings, role="controlplane", log_path=log)
+    try:
+        stored = wait_until(lambda: _stored(settings), lambda s: len(s) >= len(counts), timeout=120, interval=1.0)
+        time.sleep(3)
+        stored = _stored(settings)
+    finally:
+        stop_worker(proc)
+
+    # every window is on the topic (none lost); a window the kill interrupted after its write committed but before
+    # the table's release did is written again on the replay: the very same bytes under the same key (before the
+    # control plane drained faust's table-write buffer at each commit, a stale table wrote second, smaller copies)
+    by_key: dict[bytes, bytes] = {}
+    for key, value in stored:
+        assert by_key.setdefault(key, value) == value, f"{key!r} written twice with other contents"
+    assert sorted(window_of_key(k)[1] for k in by_key) == sorted(counts), "a window lost"
+    for key, value in by_key.items():
+        window = decode_stored(value).window
+        assert window.n_records == sum(counts[window.window_start_ms]) and not window.partial, key
+        assert window.partitions_closed == frozenset({0, 1, 2})
+    # and what reads the topic counts each window once, with its records
+    read = list(read_windows(settings, "m1", first, first + len(counts) * MINUTE_MS))
+    assert len(read) == len(stored)
+    result = CliRunner().invoke(main, ["history", "--bootstrap", kafka_bootstrap, "--model", "m1", "--every", "1d"],
+                                env={"STREAMDRIFT_HISTORY__TOPIC": settings.history.topic})
+    assert result.exit_code == 0, result.output
+    lines = [orjson.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert sum(line["windows"] for line in lines) == len(counts)
+    assert sum(line["n_records"] for line in lines) == sum(sum(c) for c in counts.values())
+    print(f"{len(stored) - len(by_key)} of {len(by_key)} windows written twice by the replay")
+
+
+# ------------------------------------------------------------------ a worker's windows read back
+
+MODEL = "histmodel"
+SIZE_MS = 10_000
+PER_WINDOW = 700
+SCENARIOS = (Scenario.NORMAL, Scenario.SHIFTED_INCOME, Scenario.NEW_REGION, Scenario.NORMAL, Scenario.NORMAL)
+
+
+def _records(first: int) -> tuple[list[bytes], list[dict[str, Any]]]:
+    rng = np.random.default_rng(41)
+    capture: list[bytes] = []
+    rows: list[dict[str, Any]] = []
+    for w, scenario in enumerate(SCENARIOS):
+        batch = generate(PER_WINDOW, rng, scenario).rows()
+        stamps = np.sort(rng.integers(first + w * SIZE_MS, first + (w + 1) * SIZE_MS - 200, PER_WINDOW))
+        for i, row in enumerate(batch):
+            capture.append(encode_capture_record(MODEL, features=row, inference_id=f"r{w}-{i}",
+                                                 timestamp_ms=int(stamps[i]), prediction=None))
+        rows += batch
+    return capture, rows
+
+
+def _event_key(event: dict[str, Any]) -> tuple[Any, ...]:
+    return (event["monitor"], event["check"], event.get("feature") or event.get("metric"), event["window_start"],
+            event["status"], event["event_id"])
+
+
+def test_stored_windows_give_the_live_events_and_a_baseline_of_their_records(kafka_bootstrap: str,
+                                                                               tmp_path: Path) -> None:
+    settings = unique_settings(
+        kafka_bootstrap, capture_partitions=2,
+        window=WindowSettings(size=SIZE_MS / 1000, lateness=1.0, idle_timeout=3.0),
+        labels=LabelSettings(enabled=False), evaluation=EvaluationSettings(raise_after=1, clear_after=1),
+        commit_interval=0.5, merge_timeout=60.0, web_host="127.0.0.1", web_port=find_free_port(span=2),
+    )
+    create_all_topics(settings)
+    reference = build_baseline([columns_from_rows(generate(5000, np.random.default_rng(3)).rows())], MODEL)
+    publish_baseline(settings, reference.to_json())
+    first = (int(time.time() * 1000) // SIZE_MS - 3 * len(SCENARIOS)) * SIZE_MS
+    capture, rows = _records(first)
+    produce(settings, settings.topics.capture, capture, key=MODEL.encode())
+    with worker_process(settings, log_path=tmp_path / "worker.log"):
+        wait_until(lambda: list(read_windows(settings, MODEL, first)), lambda w: len(w) >= len(SCENARIOS),
+                   timeout=180, interval=1.0)
+        time.sleep(3)  # the last window's events are in its transaction: on the topic by now
+        live = drift_events(read_topic(settings, settings.topics.alerts, until=time.monotonic() + 8, idle_s=3.0))
+    assert {e["status"] for e in live} == {"raised", "cleared"}, live
+
+    config = tmp_path / "worker.yaml"
+    data = settings.model_dump(mode="json")
+    data.pop("sasl_password")
+    config.write_text(yaml.safe_dump(data))
+    (tmp_path / "reference.json").write_bytes(reference.to_json())
+    span = ["--from", str(first), "--to", str(first + len(SCENARIOS) * SIZE_MS)]
+    runner = CliRunner()
+    result = runner.invoke(main, ["reevaluate", "--config", str(config), "--model", MODEL, "--baseline",
+                                  str(tmp_path / "reference.json"), "--output", str(tmp_path / "re"), *span])
+    assert result.exit_code == 0, result.output
+    again = [orjson.loads(line) for line in (tmp_path / "re" / "events.jsonl").read_bytes().splitlines()]
+    live_by_key, again_by_key = {_event_key(e): e for e in live}, {_event_key(e): e for e in again}
+    assert sorted(again_by_key) == sorted(live_by_key) and len(again) == len(live)
+    for key, event in live_by_key.items():
+        for field in ("value", "threshold", "p_value", "n_window", "baseline_id", "partial"):
+            assert again_by_key[key][field] == event[field], (key, field)
+
+    # a baseline of the stored windows against one of the same records as a file
+    (tmp_path / "rows.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    result = runner.invoke(main, ["baseline", "build", "--input", str(tmp_path / "rows.jsonl"), "--model-id", MODEL,
+                                  "--output", str(tmp_path / "file.json")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["baseline", "build", "--from-history", "--config", str(config), "--model", MODEL,
+                                  *span, "--output", str(tmp_path / "history.json")])
+    assert result.exit_code == 0, result.output
+    from_file, from_history = Baseline.load(tmp_path / "file.json"), Baseline.load(tmp_path / "history.json")
+    assert from_history.extra["source"]["windows"] == len(SCENARIOS)
+    assert from_history.profile.n_records == from_file.profile.n_records == len(rows)
+    # both are KLL sketches: a quantile's true rank is within the sum of their rank-error bounds
+    eps = sum(kll_doubles_sketch.get_normalized_rank_error(k, False)
+              for k in (from_file.profile.params.kll_k, from_history.profile.params.kll_k))
+    assert sorted(from_history.profile.features) == sorted(from_file.profile.features)
+    for name, fp in from_file.profile.features.items():
+        got = from_history.profile.features[name]
+        assert (got.n_present, got.n_missing, got.inferred_type) == (fp.n_present, fp.n_missing, fp.inferred_type)
+        if fp.numeric.count:
+            values = np.sort(np.array([r[name] for r in rows if r.get(name) is not None], dtype=float))
+            assert got.numeric.mean == pytest.approx(fp.numeric.mean, rel=1e-9)
+            for q, v in zip((0.05, 0.25, 0.5, 0.75, 0.95), got.numeric.kll.quantiles(
+                    np.array([0.05, 0.25, 0.5, 0.75, 0.95])), strict=True):
+                below, upto = (np.searchsorted(values, v, side=side) / len(values) for side in ("left", "right"))
+                assert below - eps <= q <= upto + eps, (name, q)  # ties: v's ranks span [below, upto]
+        if fp.categorical.count:
+            assert got.categorical.frequencies() == fp.categorical.frequencies(), name
+    assert from_history.constraints.to_dict()["features"] == from_file.constraints.to_dict()["features"]
+
+    result = runner.invoke(main, ["history", "--config", str(config), "--model", MODEL, "--every", "1d", *span])
+    assert result.exit_code == 0, result.output
+    lines = [orjson.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert sum(line["windows"] for line in lines) == len(SCENARIOS)
+    assert sum(line["n_records"] for line in lines) == len(rows)
