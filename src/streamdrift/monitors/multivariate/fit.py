@@ -4,8 +4,8 @@
 seeded random keys, decided per chunk without a loop over rows). At the end the encoding is chosen from the
 sample (numeric features: mostly numbers and some spread; categorical features: their categories with at least
 ``min_share`` of the rows, at most ``max_categories`` each; features in name order until ``MAX_WIDTH`` encoded
-columns), the PCA is fitted on it and the sample's
-reconstruction errors fill the baseline's KLL sketch.
+columns), the PCA is fitted on a random half of it and the other half's reconstruction errors fill the
+baseline's KLL sketch (out-of-sample, like a window's).
 """
 
 from __future__ import annotations
@@ -105,13 +105,26 @@ class MultivariateSampler:
         encoding = Encoding(tuple(n for n, _, _ in numeric), np.array([m for _, m, _ in numeric]),
                             np.array([s for _, _, s in numeric]), tuple(categorical), np.array(shares))
         z = encoding.encode(_sample_columns(n, self._numbers, self._strings, encoding))
-        components, explained = fit_pca(z, variance_share)
+        fit_rows, reference_rows = _split(n, z.shape[1], self._rng)
+        components, explained = fit_pca(z[fit_rows], variance_share)
         model = PcaModel(encoding, components, explained)
-        errors = model.errors_of(z)
+        errors = model.errors_of(z[reference_rows])
         sketch = KllSketch(BASELINE_KLL_K)
         sketch.update(errors)
         return MultivariateBaseline(model, variance_share, sketch, int(errors.size), float(errors.mean()),
                                     float(errors.var(ddof=1)))
+
+
+def _split(n: int, width: int, rng: np.random.Generator) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Rows to fit the PCA on and rows whose errors are the baseline's: two random halves. Errors of the rows a
+    PCA was fitted on are smaller than those of new rows (it minimised them): on the demo's credit data the
+    in-sample mean error was 2.4% below that of fresh rows, enough for the mean test to raise on one unchanged
+    5k window in ten. Samples too small to halve (under twice the width + 2 rows) use every row for both."""
+    rows = np.arange(n)
+    if n < 2 * (width + 2):
+        return rows, rows
+    order = rng.permutation(n)
+    return np.sort(order[: n // 2]), np.sort(order[n // 2:])
 
 
 def _sample_columns(n: int, numbers: dict[str, list[NDArray[np.float64]]],

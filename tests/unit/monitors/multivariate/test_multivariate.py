@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from datetime import UTC, datetime
 
 import numpy as np
@@ -57,9 +58,23 @@ def test_sampler_keeps_a_uniform_sample_of_every_chunk() -> None:
         values = np.full(500, float(chunk)) + np.random.default_rng(chunk).normal(0, 0.01, 500)
         sampler.update(numeric_columns({"chunk": values, "noise": np.random.default_rng(50 + chunk).normal(size=500)}))
     section = sampler.finish(["chunk", "noise"])
-    assert section.n == 1000
+    assert section.n == 500  # the baseline's errors: the half of the sample the PCA was not fitted on
     # each chunk holds 1/10 of the rows: its share of a uniform sample of 1000 has SD 0.0095; 5 SD of room
     assert section.model.encoding.means[0] == pytest.approx(4.5, abs=0.3)
+
+
+def test_the_baseline_errors_are_those_of_rows_the_pca_was_not_fitted_on() -> None:
+    # 12 independent standard normals: the PCA keeps 11 directions, and on the rows it was fitted on the one left
+    # out holds the sample's smallest eigenvalue, about (1 - sqrt(12/600))^2 = 0.74 of what new rows show there
+    rng = np.random.default_rng(8)
+    names = [f"x{i}" for i in range(12)]
+    sampler = MultivariateSampler(seed=1)
+    sampler.update(numeric_columns({name: rng.normal(size=1200) for name in names}))
+    section = sampler.finish(names)
+    fresh = section.model.errors_of(section.model.encoding.encode(
+        numeric_columns({name: rng.normal(size=200_000) for name in names})))
+    se = math.sqrt(section.variance / section.n + float(fresh.var()) / fresh.size)
+    assert abs(section.mean - float(fresh.mean())) < 4 * se  # in-sample errors were ~6 SE below
 
 
 def test_categorical_features_enter_the_model(baseline: Baseline) -> None:
