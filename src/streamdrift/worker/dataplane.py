@@ -177,8 +177,8 @@ class DataPlane:
     def step(self, timeout: float = 0.2) -> None:
         if self.heartbeat is not None:
             self.heartbeat.beat(self._clock())
-        if self._labels_backlog or self._backlog:
-            timeout = 0.0  # records are waiting (partition-end events take slots of a full poll): do not block
+        if self._labels_backlog:
+            timeout = 0.0  # labels are waiting: do not block on capture
         try:
             messages = self._consumer.consume(self.settings.batch_size, timeout)
         except KafkaException as exc:
