@@ -19,9 +19,8 @@ from streamdrift.monitors.base import DataMonitor, MetricSink, MonitorResult, Ro
 from streamdrift.monitors.estimated_performance.calibration import EstimatedPerformanceBaseline
 from streamdrift.monitors.estimated_performance.estimate import estimate_metrics
 from streamdrift.monitors.estimated_performance.state import DEFAULT_BINS, EstimatedPerformanceState
-from streamdrift.monitors.model_quality.metrics import HIGHER_IS_BETTER
-from streamdrift.monitors.model_quality.rule import MetricCheck, QualityRuleConfig, evaluate_quality
-from streamdrift.monitors.violations import MonitorName, Violation
+from streamdrift.monitors.model_quality.rule import QualityRuleConfig, evaluate_quality
+from streamdrift.monitors.violations import MonitorName
 
 NAME: Final = "estimated_performance"  # the kind (its state and summary); events name MONITOR
 MONITOR: Final[MonitorName] = "model_quality"
@@ -60,7 +59,11 @@ class EstimatedPerformanceMonitor(DataMonitor[EstimatedPerformanceState]):
                                                          "n_skipped": state.n_skipped}, "no scores")
         estimate = estimate_metrics(state, self.section.calibration, self.section.problem_type)
         evaluation = evaluate_quality(estimate, self.section.metrics, self.config)
-        measurements = {(MONITOR, CHECK, c.metric): _violation(c, self.section.n) for c in evaluation.checks}
+        measurements = {
+            (MONITOR, CHECK, c.metric): c.violation(check=CHECK, monitor=MONITOR, n_baseline=self.section.n,
+                                                    what="estimated ", note=f" (SE {fmt(c.standard_error)}, no labels)")
+            for c in evaluation.checks
+        }
         violations = [measurements[(MONITOR, CHECK, c.metric)] for c in evaluation.violations]
         checked = frozenset(measurements) if evaluation.enough_records else frozenset()
         summary: dict[str, Any] = {
@@ -101,12 +104,3 @@ def side_by_side(estimated: Mapping[str, Any], realised: Mapping[str, Any]) -> d
                        "inside_95": bool(se is not None and abs(value - actual) <= 1.96 * se)}
     return out
 
-
-def _violation(c: MetricCheck, n_baseline: int) -> Violation:
-    direction = "below" if c.metric in HIGHER_IS_BETTER else "above"
-    return Violation(
-        check=CHECK, monitor=MONITOR, metric=c.metric, statistic=c.metric, value=c.value, threshold=c.threshold,
-        p_value=c.p_value, n_window=c.n, n_baseline=n_baseline,
-        description=f"estimated {c.metric} {fmt(c.value)} (SE {fmt(c.standard_error)}, no labels) is {direction} "
-                    f"{fmt(c.threshold)} (baseline {fmt(c.baseline_value)}, p={c.p_value:.3g})",
-    )

@@ -24,7 +24,6 @@ from streamdrift.monitors.model_quality.baseline import ModelQualityBaseline, in
 from streamdrift.monitors.model_quality.metrics import HIGHER_IS_BETTER, ProblemType, compute_metrics
 from streamdrift.monitors.model_quality.rule import (
     CHECK,
-    MetricCheck,
     QualityEvaluation,
     QualityRuleConfig,
     evaluate_quality,
@@ -40,7 +39,7 @@ from streamdrift.monitors.model_quality.state import (
     RegressionQualityState,
     state_from_bytes,
 )
-from streamdrift.monitors.violations import MonitorName, Violation
+from streamdrift.monitors.violations import MonitorName
 
 NAME: Final[MonitorName] = "model_quality"
 DEFAULT_POSITIVE: Final = OutcomeSpec(values=(1, True))
@@ -163,7 +162,7 @@ class ModelQualityMonitor(LabelsMonitor[QualityState]):
                 "metrics": values, "evaluated": False}, f"n={n} (no baseline)", n_window=n)
         metrics = compute_metrics(state, r2_convention=self.section.r2_convention)
         evaluation = evaluate_quality(metrics, self.section.metrics, self.config)
-        measurements = {(NAME, CHECK, c.metric): _violation(c, self.section.n) for c in evaluation.checks}
+        measurements = {(NAME, CHECK, c.metric): c.violation(check=CHECK, monitor=NAME, n_baseline=self.section.n) for c in evaluation.checks}
         violations = [measurements[(NAME, CHECK, c.metric)] for c in evaluation.violations]
         checked = frozenset(measurements) if evaluation.enough_records else frozenset()
         values = {k: v.value for k, v in evaluation.metrics.metrics.items()}
@@ -198,12 +197,3 @@ class ModelQualityMonitor(LabelsMonitor[QualityState]):
         for metric, value in result.summary.get("metrics", {}).items():
             sink.set_model_quality(model_id, metric, value)
 
-
-def _violation(c: MetricCheck, n_baseline: int) -> Violation:
-    direction = "below" if c.metric in HIGHER_IS_BETTER else "above"
-    return Violation(
-        check=CHECK, monitor=NAME, metric=c.metric, statistic=c.metric, value=c.value, threshold=c.threshold,
-        p_value=c.p_value, n_window=c.n, n_baseline=n_baseline,
-        description=f"{c.metric} {fmt(c.value)} is {direction} {fmt(c.threshold)} (baseline "
-                    f"{fmt(c.baseline_value)}, p={c.p_value:.3g})",
-    )

@@ -23,6 +23,7 @@ from typing import Final, Literal
 import numpy as np
 
 from streamdrift.errors import ConfigError, EvaluationError
+from streamdrift.monitors.base import fmt
 from streamdrift.monitors.model_quality.metrics import (
     HIGHER_IS_BETTER,
     LOWER_IS_BETTER,
@@ -30,6 +31,7 @@ from streamdrift.monitors.model_quality.metrics import (
     ProblemType,
     QualityMetrics,
 )
+from streamdrift.monitors.violations import MonitorName, Violation
 
 MONITOR: Final[str] = "model_quality"
 CHECK: Final[str] = "model_quality_check"
@@ -70,6 +72,16 @@ class MetricCheck:
     n: int
     standard_error: float
     drifted: bool
+
+    def violation(self, *, check: str, monitor: MonitorName, n_baseline: int, what: str = "", note: str = "") -> Violation:
+        """This check as a violation: ``"<what><metric> <value><note> is below|above <threshold> (baseline ...)"``."""
+        direction = "below" if self.metric in HIGHER_IS_BETTER else "above"
+        return Violation(
+            check=check, monitor=monitor, metric=self.metric, statistic=self.metric, value=self.value,
+            threshold=self.threshold, p_value=self.p_value, n_window=self.n, n_baseline=n_baseline,
+            description=f"{what}{self.metric} {fmt(self.value)}{note} is {direction} {fmt(self.threshold)} "
+                        f"(baseline {fmt(self.baseline_value)}, p={self.p_value:.3g})",
+        )
 
 
 @dataclass(frozen=True, slots=True)
