@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 
 from streamdrift.columns.chunks import CaptureBatch
 from streamdrift.columns.columns import Column, Columns, take, take_column
+from streamdrift.errors import BaselineError
 from streamdrift.monitors.violations import CheckKey, Violation
 
 Stage = Literal["data", "labels"]
@@ -205,6 +206,13 @@ class LabelsMonitor(Monitor[S, LabelledRows]):
 def no_result(monitor: str, status: str, **summary: Any) -> MonitorResult:
     """A window the monitor could not judge (no baseline, no labels, ...): no checks, the reason in status."""
     return MonitorResult(monitor, [], frozenset(), {"status": status, **summary}, status.replace("_", " "))
+
+
+def check_section_version(data: Mapping[str, Any], section: str, supported: int) -> None:
+    """Raise :class:`BaselineError` unless a baseline section's ``version`` is the one this build reads."""
+    version = data.get("version")
+    if version != supported:
+        raise BaselineError(f"{section} section version {version!r} is not supported (this build reads {supported})")
 
 
 def fmt(x: float | None) -> str:

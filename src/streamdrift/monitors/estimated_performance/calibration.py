@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from streamdrift.errors import BaselineError
+from streamdrift.monitors.base import check_section_version
 from streamdrift.monitors.model_quality.metrics import MetricValue, ProblemType
 
 SECTION_VERSION: Final[int] = 1
@@ -152,10 +153,7 @@ class EstimatedPerformanceBaseline:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EstimatedPerformanceBaseline:
-        version = data.get("version")
-        if version != SECTION_VERSION:
-            raise BaselineError(f"estimated_performance section version {version!r} is not supported "
-                                f"(this build reads {SECTION_VERSION})")
+        check_section_version(data, "estimated_performance", SECTION_VERSION)
         try:
             problem_type = ProblemType(data["problem_type"])
             if problem_type is ProblemType.REGRESSION:

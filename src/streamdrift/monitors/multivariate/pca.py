@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from streamdrift.columns.columns import Column, Columns
 from streamdrift.errors import BaselineError, SerializationError
+from streamdrift.monitors.base import check_section_version
 from streamdrift.profile.sketches import KllSketch
 
 SECTION_VERSION: Final[int] = 1
@@ -174,10 +175,7 @@ class MultivariateBaseline:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MultivariateBaseline:
-        version = data.get("version")
-        if version != SECTION_VERSION:
-            raise BaselineError(f"multivariate section version {version!r} is not supported "
-                                f"(this build reads {SECTION_VERSION})")
+        check_section_version(data, "multivariate", SECTION_VERSION)
         try:
             numeric = data["numeric"]
             encoding = Encoding(
