@@ -142,7 +142,8 @@ def test_a_hostile_producer_cannot_hurt_the_worker(kafka_bootstrap: str, tmp_pat
     for message in messages:
         if message.key() == TICK_KEY:
             continue
-        merger = mergers.setdefault(message.partition() or 0, WindowMerger({}, 1, 10**12, lambda: 0))
+        merger = mergers.setdefault(message.partition() or 0, WindowMerger(
+            {}, 1, 10**12, lambda: 0, max_features=settings.limits.max_features))
         for window in merger.handle(decode_partial(message.value() or b"")):
             assert not window.partial, window
             merged[(window.model_id, window.window_start_ms)] += window.n_records

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Self
 
 import orjson
@@ -99,13 +100,36 @@ class DatasetProfile:
         """Merge ``other`` into this profile (in place) and return self."""
         if not isinstance(other, DatasetProfile):
             raise MergeError(f"cannot merge {type(other).__name__} into a DatasetProfile")
+        self._check_mergeable(other)
+        self._merge(other, other.features.keys() - self.features.keys())
+        return self
+
+    def merge_capped(self, other: DatasetProfile, max_features: int, reserved: AbstractSet[str] = frozenset()) -> int:
+        """Merge ``other`` while this profile holds at most ``max_features`` features (or the ones it has): its
+        names, then ``reserved`` ones (a baseline's), then the rest in name order while there is room. Returns
+        how many of ``other``'s features were left out (their values are not merged: they count as missing)."""
+        if not isinstance(other, DatasetProfile):
+            raise MergeError(f"cannot merge {type(other).__name__} into a DatasetProfile")
+        new = other.features.keys() - self.features.keys()
+        room = max(max_features - len(self.features), 0)
+        if len(new) <= room:
+            self.merge(other)
+            return 0
+        self._check_mergeable(other)
+        self._merge(other, (sorted(new & reserved) + sorted(new - reserved))[:room])
+        return len(new) - room
+
+    def _check_mergeable(self, other: DatasetProfile) -> None:
         if other.params != self.params:
             raise MergeError(f"cannot merge profiles with params {self.params} vs {other.params}")
         for name in self.domains.keys() & other.domains.keys():
             if self.domains[name] != other.domains[name]:
                 raise MergeError(f"cannot merge profiles with different domains for feature {name!r}")
+
+    def _merge(self, other: DatasetProfile, new: Iterable[str]) -> None:
+        """Add the ``new`` names, merge ``other``'s features of those this profile has, count its records."""
         source = other.copy() if other is self else other
-        for name in source.features.keys() - self.features.keys():
+        for name in new:
             if name in source.domains:
                 self.domains[name] = source.domains[name]
             self._new_feature(name)
@@ -115,7 +139,6 @@ class DatasetProfile:
             else:
                 fp.add_missing(source.n_records)
         self.n_records += source.n_records
-        return self
 
     def reset(self) -> None:
         self.__init__(self.params, self.declared_schema(), self.domains)  # type: ignore[misc]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import struct
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from typing import Any, Final, TypeVar
 
 import orjson
@@ -51,8 +52,9 @@ T = TypeVar("T")
 class WindowAccumulator:
     """The merged state of one (model, window)."""
 
-    __slots__ = ("_parts", "_seen", "closing_since_ms", "extras", "first_seen_ms", "model_id", "model_version", "n_records",
-                 "partitions_closed", "profile", "window_end_ms", "window_start_ms")  # fmt: skip
+    __slots__ = ("_parts", "_seen", "closing_since_ms", "extras", "features_dropped", "first_seen_ms", "model_id",
+                 "model_version", "n_records", "partitions_closed", "profile", "window_end_ms",
+                 "window_start_ms")  # fmt: skip
 
     def __init__(
         self,
@@ -73,6 +75,7 @@ class WindowAccumulator:
         self.n_records = 0
         self.partitions_closed: frozenset[int] = frozenset()
         self.extras: dict[str, list[bytes]] = {}
+        self.features_dropped = 0  # feature columns of deltas left out by the cap (in memory, for the metric)
         self._seen: set[DeltaId] = set()
         self._parts: dict[tuple[DeltaId, int], PartialDelta] = {}  # kept parts as given (not stored: decoded
         # again from extras after a restart), so completing a delta does not decode its parts a second time
@@ -85,10 +88,12 @@ class WindowAccumulator:
     def seen_delta_ids(self) -> frozenset[DeltaId]:
         return frozenset(self._seen)
 
-    def add_delta(self, d: PartialDelta) -> bool:
+    def add_delta(self, d: PartialDelta, cap: tuple[int, AbstractSet[str]] | None = None) -> bool:
         """Merge ``d``; False (and no change) when a delta with its id was merged already, or ``d`` is a part
         kept already. A part is kept until its delta's last part arrives, which merges the whole delta (True
-        both times). Parts that do not fit together raise :class:`CorruptBlobError` and change nothing."""
+        both times). Parts that do not fit together raise :class:`CorruptBlobError` and change nothing.
+        ``cap``: (max features, names admitted first) of the merged profile
+        (:meth:`~streamdrift.profile.profiles.DatasetProfile.merge_capped`)."""
         if (d.model_id, d.window_start_ms, d.window_end_ms) != (
             self.model_id, self.window_start_ms, self.window_end_ms,
         ):  # fmt: skip
@@ -106,7 +111,10 @@ class WindowAccumulator:
             if whole is None:
                 return kept
             d = whole
-        self.profile.merge(d.profile)  # raises before any change (params or domains differ)
+        if cap is None:
+            self.profile.merge(d.profile)  # raises before any change (params or domains differ)
+        else:
+            self.features_dropped += self.profile.merge_capped(d.profile, *cap)
         if whole is not None:
             self._drop_parts(d.delta_id)
         self.n_records += d.n_records

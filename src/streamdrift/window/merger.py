@@ -21,6 +21,7 @@ total for the status page).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from streamdrift.profile.profiles import DatasetProfile
@@ -69,11 +70,17 @@ class WindowMerger:
         clock_ms: Callable[[], int],
         *,
         keep_released: bool = False,
+        max_features: int | None = None,
+        reserved: Callable[[str], AbstractSet[str]] = lambda model_id: frozenset(),
     ) -> None:
         """``keep_released``: a released window stays in the store until :meth:`forget` (the caller published its
         events: a crash before that replays into the stored window and releases it again, rather than finding
-        it gone and losing its events)."""
+        it gone and losing its events). ``max_features``: features a merged window's profile holds at most (each
+        delta is capped by its data plane, but a window merges many deltas); the model's ``reserved`` names (its
+        baseline's) are admitted first; the features left out are counted in :attr:`features_dropped`."""
         self._store = store
+        self._max_features = max_features
+        self._reserved = reserved
         self._keep_released = keep_released
         self._n_partitions = n_partitions
         self._timeout_ms = merge_timeout_ms
@@ -83,6 +90,7 @@ class WindowMerger:
         self._loaded = False  # the whole store is in the cache (writes go through it from then on)
         self.duplicates = 0
         self.incomplete_deltas = 0  # split deltas left out of released windows (parts missing)
+        self.features_dropped = 0  # feature columns of deltas left out of merged windows (max_features)
 
     def handle(self, message: PartialDelta | WindowClosed) -> list[ReadyWindow]:
         """Merge one message; returns the windows it completed (only those it touched are checked)."""
@@ -114,9 +122,15 @@ class WindowMerger:
                 if wm is not None and wm >= delta.window_end_ms:
                     acc.mark_closed(p)
                     acc.closing_since_ms = now
-        if not acc.add_delta(delta):
+        cap = None
+        if self._max_features is not None and \
+                len(acc.profile.features) + len(delta.profile.features) > self._max_features:  # may bind
+            cap = (self._max_features, self._reserved(delta.model_id))
+        dropped_before = acc.features_dropped
+        if not acc.add_delta(delta, cap):
             self.duplicates += 1
             return None
+        self.features_dropped += acc.features_dropped - dropped_before
         self._put(key, acc, delta.window_end_ms)
         return key
 

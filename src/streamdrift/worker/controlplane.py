@@ -22,6 +22,7 @@ import ssl
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import faust
@@ -266,9 +267,16 @@ class ControlPlane:
                 round(self.settings.merge_timeout * 1000),
                 lambda: int(time.time() * 1000),
                 keep_released=True,  # until its events are out (see _publish)
+                max_features=self.settings.limits.max_features,
+                reserved=self._baseline_names,
             )
             self.mergers[partition] = merger
         return merger
+
+    def _baseline_names(self, model_id: str) -> AbstractSet[str]:
+        """The features of a model's baseline: a merged window keeps a place for them under the features cap."""
+        baseline = self.baseline_cache.get(model_id, self.baselines.get(model_id))
+        return frozenset() if baseline is None else baseline.profile.features.keys()
 
     async def _on_revoked(self, app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Mergers and the judge cache their partitions' table state: after a rebalance they start from the table
@@ -310,11 +318,14 @@ class ControlPlane:
             if event.key == TICK_KEY:
                 ready = merger.expire()
             else:
+                dropped = merger.features_dropped
                 try:
                     ready = merger.handle(decode_partial(event.value))
                 except SerializationError as exc:
                     log.error("unreadable message on %s[%d]: %s", self.settings.topics.partials, partition, exc)
                     continue
+                if merger.features_dropped > dropped:
+                    self.metrics.features_dropped.inc(merger.features_dropped - dropped)
             for window in ready:
                 await self._publish(window, partition)
 

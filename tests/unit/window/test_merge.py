@@ -4,10 +4,12 @@ import numpy as np
 import orjson
 import pytest
 
+from streamdrift.columns.columns import columns_from_rows
 from streamdrift.errors import CorruptBlobError, MergeError, VersionMismatchError
 from streamdrift.ingest.records import parse_capture
 from streamdrift.profile.profiles import DatasetProfile
 from streamdrift.window.accumulator import CloseTracker, WindowAccumulator
+from streamdrift.window.merger import WindowMerger
 from streamdrift.window.partials import (
     PartialDelta,
     WindowClosed,
@@ -155,3 +157,36 @@ def test_accumulator_of_an_earlier_build_times_out_from_its_first_seen() -> None
     assert WindowAccumulator.from_bytes(acc.to_bytes()).closing_since_ms == 1234
     untouched = WindowAccumulator("m", 0, 60_000, first_seen_ms=1234)
     assert WindowAccumulator.from_bytes(untouched.to_bytes()).closing_since_ms is None  # nobody closed it yet
+
+
+def _wide_delta(partition: int, names: list[str], offset: int = 10) -> PartialDelta:
+    profile = DatasetProfile.empty()
+    profile.update(columns_from_rows([{name: float(i) for name in names} for i in range(5)]))
+    return PartialDelta("m", None, 0, SIZE, "cap", partition, offset, 5, profile)
+
+
+def test_a_merged_window_holds_at_most_max_features_with_the_baselines_first() -> None:
+    """Each data plane caps its own deltas, but a window merges the deltas of every partition and commit: the
+    merger caps the merged profile too; names it has keep their place, the baseline's come next, the rest in
+    name order; what is left out is counted and its values are not merged."""
+    baseline = {"b0", "b1"}
+    merger = WindowMerger({}, 2, 10**12, lambda: 0, max_features=6, reserved=lambda model: baseline)
+    merger.handle(_wide_delta(0, ["x0", "x1", "x2", "x3"]))
+    merger.handle(_wide_delta(1, ["y0", "y1", "b1", "x0", "b0"]))
+    merger.handle(_wide_delta(1, ["z0"], offset=20))
+    assert merger.features_dropped == 2 + 1  # y0 and y1 had no room after the baseline's two; then z0
+    closing = [WindowClosed("cap", p, 0, SIZE, SIZE) for p in (0, 1)]
+    (window,) = [w for marker in closing for w in merger.handle(marker)]
+    profile = window.profile
+    assert sorted(profile.features) == ["b0", "b1", "x0", "x1", "x2", "x3"]
+    assert profile.n_records == 15
+    assert (profile.features["x0"].n_present, profile.features["x1"].n_present) == (10, 5)  # B's x0 merged
+    assert (profile.features["b0"].n_present, profile.features["b0"].n_missing) == (5, 10)
+
+
+def test_an_uncapped_merger_keeps_every_feature() -> None:
+    merger = WindowMerger({}, 1, 10**12, lambda: 0)
+    merger.handle(_wide_delta(0, [f"f{i}" for i in range(40)]))
+    merger.handle(_wide_delta(0, [f"g{i}" for i in range(40)], offset=20))
+    (window,) = merger.handle(WindowClosed("cap", 0, 0, SIZE, SIZE))
+    assert len(window.profile.features) == 80 and merger.features_dropped == 0
