@@ -3,13 +3,20 @@
 * across a kill -9 of the control plane: every window it released is on the topic with every record; a window
   the replay writes again is the same bytes under the same key, and every reader counts it once;
 * a worker's stored windows read back: ``reevaluate`` with the live baseline and rules gives the live events
-  (same ids, values, thresholds), ``baseline build --from-history`` equals (to the sketches' rank-error bound) a
-  baseline built from the same records as a file, and ``history --every`` rolls the windows up.
+  (same ids, values, thresholds), and ``--publish`` produces exactly the events it wrote, once each;
+  ``baseline build --from-history`` equals (to the sketches' rank-error bound) a baseline built from the same
+  records as a file, and ``history --every`` rolls the windows up;
+* drift over time: the worker's ``/report/<model>`` and ``report --from-history`` chart every window with the
+  live alerts marked, rendered in headless Chromium (screenshots kept when STREAMDRIFT_SCREENS is a directory).
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +24,7 @@ import numpy as np
 import orjson
 import pytest
 import yaml
+from browser import drawn_share, dump_dom, screenshot
 from click.testing import CliRunner
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from datasketches import kll_doubles_sketch
@@ -190,7 +198,10 @@ def test_stored_windows_give_the_live_events_and_a_baseline_of_their_records(kaf
         wait_until(lambda: list(read_windows(settings, MODEL, first)), lambda w: len(w) >= len(SCENARIOS),
                    timeout=180, interval=1.0)
         time.sleep(3)  # the last window's events are in its transaction: on the topic by now
-        live = drift_events(read_topic(settings, settings.topics.alerts, until=time.monotonic() + 8, idle_s=3.0))
+        live_messages = read_topic(settings, settings.topics.alerts, until=time.monotonic() + 8, idle_s=3.0)
+        live = drift_events(live_messages)
+        with urllib.request.urlopen(f"http://127.0.0.1:{settings.web_port}/report/{MODEL}", timeout=30) as page:
+            (tmp_path / "worker-report.html").write_bytes(page.read())
     assert {e["status"] for e in live} == {"raised", "cleared"}, live
 
     config = tmp_path / "worker.yaml"
@@ -209,6 +220,19 @@ def test_stored_windows_give_the_live_events_and_a_baseline_of_their_records(kaf
     for key, event in live_by_key.items():
         for field in ("value", "threshold", "p_value", "n_window", "baseline_id", "partial"):
             assert again_by_key[key][field] == event[field], (key, field)
+
+    # --publish: the events written to events.jsonl, produced to alerts once each (after the live ones: one key)
+    result = runner.invoke(main, ["reevaluate", "--config", str(config), "--model", MODEL, "--baseline",
+                                  str(tmp_path / "reference.json"), "--output", str(tmp_path / "pub"), *span,
+                                  "--publish"])
+    assert result.exit_code == 0, result.output
+    written = (tmp_path / "pub" / "events.jsonl").read_bytes().splitlines()
+    assert f"published {len(written)} events" in result.output
+    after = read_topic(settings, settings.topics.alerts, until=time.monotonic() + 8,
+                       stop_after=len(live_messages) + len(written) + 1, idle_s=3.0)
+    published = [m.value() for m in after[len(live_messages):]]
+    assert published == written  # the same bytes, in order, each once
+    assert sorted(orjson.loads(v)["event_id"] for v in written) == sorted(e["event_id"] for e in live)
 
     # a baseline of the stored windows against one of the same records as a file
     (tmp_path / "rows.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
@@ -239,8 +263,44 @@ def test_stored_windows_give_the_live_events_and_a_baseline_of_their_records(kaf
             assert got.categorical.frequencies() == fp.categorical.frequencies(), name
     assert from_history.constraints.to_dict()["features"] == from_file.constraints.to_dict()["features"]
 
+    # drift over time: the worker's /report (its ring of the last windows) and report --from-history
+    result = runner.invoke(main, ["report", "--from-history", "--config", str(config), "--model", MODEL, *span,
+                                  "--baseline", str(tmp_path / "reference.json"), "--output",
+                                  str(tmp_path / "history-report.html")])
+    assert result.exit_code == 0, result.output
+    assert f"drift over time of {len(SCENARIOS)} window(s)" in result.output
+    if shutil.which("chromium") is not None:
+        _check_over_time(tmp_path / "history-report.html", live, len(SCENARIOS), "report-from-history.png", tmp_path)
+        _check_over_time(tmp_path / "worker-report.html", live, len(SCENARIOS), "worker-report.png", tmp_path)
+
     result = runner.invoke(main, ["history", "--config", str(config), "--model", MODEL, "--every", "1d", *span])
     assert result.exit_code == 0, result.output
     lines = [orjson.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert sum(line["windows"] for line in lines) == len(SCENARIOS)
     assert sum(line["n_records"] for line in lines) == len(rows)
+
+
+def _timeseries(html: str) -> dict[str, str]:
+    return {m.group(1): m.group(0) for m in re.finditer(r'<svg[^>]*data-chart="timeseries"[^>]*data-feature="([^"]+)"'
+                                                         r".*?</svg>", html, re.S)}
+
+
+def _check_over_time(page: Path, live: list[dict[str, Any]], n_windows: int, shot_name: str, tmp_path: Path) -> None:
+    """The drift-over-time charts of ``page`` as Chromium builds them: one point per window, the live alerts
+    marked where they were raised and cleared, the longest drifted feature first."""
+    charts = _timeseries(dump_dom(page, tmp_path / "profile"))
+    assert charts, "no drift-over-time chart"
+    for feature in {e["feature"] for e in live if e.get("check") == "baseline_drift_check"}:
+        svg = charts[feature]
+        statuses = [e["status"] for e in live if e.get("feature") == feature and e["check"] == "baseline_drift_check"]
+        assert len(re.findall(r'<circle[^>]*class="point', svg)) == n_windows, feature
+        assert len(re.findall(r'<polygon[^>]*class="alert raised"', svg)) == statuses.count("raised"), feature
+        assert len(re.findall(r'<polygon[^>]*class="alert cleared"', svg)) == statuses.count("cleared"), feature
+    drifted = [int(m) for svg in charts.values() for m in re.findall(r'data-drifted="(\d+)"', svg)]
+    assert drifted == sorted(drifted, reverse=True) and drifted[0] > 0  # longest drifted first
+    shot = tmp_path / shot_name
+    assert screenshot(page, shot, tmp_path / "profile", size="1100,1600") == []
+    assert drawn_share(shot.read_bytes()) > 0.01
+    screens = Path(os.environ.get("STREAMDRIFT_SCREENS", "/work/notes/screens"))
+    if screens.is_dir():
+        shutil.copy(shot, screens / shot_name)

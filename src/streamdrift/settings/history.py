@@ -22,6 +22,11 @@ class HistorySettings(_Frozen):
         description="how long the profiles topic keeps a window (its retention.ms at `topics create`; counted from "
         "the window's start, the messages' timestamp)")
 
+    report_windows: int = Field(
+        default=288, ge=2, le=100_000,
+        description="windows per model whose drift statistics the control plane keeps in memory for the "
+        "drift-over-time charts of /report/<model> (a bounded ring, lost at a restart)")
+
     @property
     def retention_ms(self) -> int:
         return round(self.retention * 1000)

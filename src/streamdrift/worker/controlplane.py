@@ -104,7 +104,8 @@ class ControlPlane:
         self.metrics = Metrics(self.registry, settings.max_features_per_model)
         self.status = StatusStore(label_sample_rate=settings.labels.sample_rate)
         self.judge = WindowJudge(Hysteresis(settings.evaluation.raise_after, settings.evaluation.clear_after))
-        self.recorder = WindowRecorder(self.judge, self.metrics, self.status)
+        self.recorder = WindowRecorder(self.judge, self.metrics, self.status,
+                                       keep_windows=settings.history.report_windows)
         self.baseline_cache = BaselineCache(settings.monitor_config())
         # every partition of the capture topic and of the mapped sources (streamdrift.worker.sources)
         self.n_capture = n_capture_partitions or capture_layout(settings, lambda t: partition_count(settings, t))[1]
@@ -218,7 +219,8 @@ class ControlPlane:
             if found is None:
                 return web.json({"error": f"no evaluated window of model {model!r} yet"}, status=404)
             baseline, window = found
-            html = render_report(baseline, [window], title=f"streamdrift: {model}, last evaluated window")
+            html = render_report(baseline, [window], title=f"streamdrift: {model}, last evaluated window",
+                                 over_time=list(self.recorder.over_time.get(model, ())))
             return web.html(html)
 
         app.page("/metrics")(metrics)
