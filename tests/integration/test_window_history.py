@@ -47,9 +47,14 @@ from streamdrift.dev.harness import (
 )
 from streamdrift.dev.localkafka import find_free_port
 from streamdrift.dev.synthetic import Scenario, generate
+from streamdrift.events.events import rfc3339
+from streamdrift.events.judge import ms_to_datetime
 from streamdrift.ingest.records import encode_capture_record
+from streamdrift.monitors.reference import PREVIOUS_CHECK, ROLLING_CHECK
 from streamdrift.profile.profiles import DatasetProfile, ProfileParams
+from streamdrift.report.timeseries import DRIFT_CHECKS
 from streamdrift.settings import EvaluationSettings, LabelSettings, Settings, WindowSettings
+from streamdrift.settings.history import HistorySettings
 from streamdrift.window.partials import PartialDelta, WindowClosed, encode_partial
 from streamdrift.window.stored import decode_stored, profiles_partition, window_of_key
 from streamdrift.worker.baselines import publish_baseline
@@ -161,13 +166,14 @@ PER_WINDOW = 700
 SCENARIOS = (Scenario.NORMAL, Scenario.SHIFTED_INCOME, Scenario.NEW_REGION, Scenario.NORMAL, Scenario.NORMAL)
 
 
-def _records(first: int) -> tuple[list[bytes], list[dict[str, Any]]]:
+def _records(starts: list[int]) -> tuple[list[bytes], list[dict[str, Any]]]:
+    """Capture records of the SCENARIOS' windows starting at ``starts``, and their feature rows."""
     rng = np.random.default_rng(41)
     capture: list[bytes] = []
     rows: list[dict[str, Any]] = []
-    for w, scenario in enumerate(SCENARIOS):
+    for w, (scenario, start) in enumerate(zip(SCENARIOS, starts, strict=True)):
         batch = generate(PER_WINDOW, rng, scenario).rows()
-        stamps = np.sort(rng.integers(first + w * SIZE_MS, first + (w + 1) * SIZE_MS - 200, PER_WINDOW))
+        stamps = np.sort(rng.integers(start, start + SIZE_MS - 200, PER_WINDOW))
         for i, row in enumerate(batch):
             capture.append(encode_capture_record(MODEL, features=row, inference_id=f"r{w}-{i}",
                                                  timestamp_ms=int(stamps[i]), prediction=None))
@@ -182,18 +188,32 @@ def _event_key(event: dict[str, Any]) -> tuple[Any, ...]:
 
 def test_stored_windows_give_the_live_events_and_a_baseline_of_their_records(kafka_bootstrap: str,
                                                                                tmp_path: Path) -> None:
+    """The worker judges each window against its baseline, the merge of its last 2 windows and its previous
+    window, and is restarted after the third: the references are filled again from the profiles topic (the
+    fourth window's previous-window alert on region needs the third), and ``reevaluate`` gives the same events."""
     settings = unique_settings(
         kafka_bootstrap, capture_partitions=2,
         window=WindowSettings(size=SIZE_MS / 1000, lateness=1.0, idle_timeout=3.0),
         labels=LabelSettings(enabled=False), evaluation=EvaluationSettings(raise_after=1, clear_after=1),
         commit_interval=0.5, merge_timeout=60.0, web_host="127.0.0.1", web_port=find_free_port(span=2),
+        history=HistorySettings(rolling_windows=2, previous_window=True),
     )
     create_all_topics(settings)
     reference = build_baseline([columns_from_rows(generate(5000, np.random.default_rng(3)).rows())], MODEL)
     publish_baseline(settings, reference.to_json())
     first = (int(time.time() * 1000) // SIZE_MS - 3 * len(SCENARIOS)) * SIZE_MS
-    capture, rows = _records(first)
-    produce(settings, settings.topics.capture, capture, key=MODEL.encode())
+    before = 3 * PER_WINDOW  # the first three windows' records (in the past), then a restart
+    produce(settings, settings.topics.capture, _records([first + w * SIZE_MS for w in range(5)])[0][:before],
+            key=MODEL.encode())
+    with worker_process(settings, log_path=tmp_path / "worker.log"):
+        wait_until(lambda: list(read_windows(settings, MODEL, first)), lambda w: len(w) >= 3, timeout=180,
+                   interval=1.0)
+        time.sleep(2)
+    # the idle partitions moved the watermark to the clock: the last two windows are stamped ahead of it
+    later = (int(time.time() * 1000) // SIZE_MS + 2) * SIZE_MS
+    starts = [first, first + SIZE_MS, first + 2 * SIZE_MS, later, later + SIZE_MS]
+    capture, rows = _records(starts)
+    produce(settings, settings.topics.capture, capture[before:], key=MODEL.encode())
     with worker_process(settings, log_path=tmp_path / "worker.log"):
         wait_until(lambda: list(read_windows(settings, MODEL, first)), lambda w: len(w) >= len(SCENARIOS),
                    timeout=180, interval=1.0)
@@ -202,6 +222,10 @@ def test_stored_windows_give_the_live_events_and_a_baseline_of_their_records(kaf
         live = drift_events(live_messages)
         with urllib.request.urlopen(f"http://127.0.0.1:{settings.web_port}/report/{MODEL}", timeout=30) as page:
             (tmp_path / "worker-report.html").write_bytes(page.read())
+    fourth = rfc3339(ms_to_datetime(later))
+    assert any(e["check"] == PREVIOUS_CHECK and e["feature"] == "region" and e["status"] == "raised"
+               and e["window_start"] == fourth for e in live), live  # the third window, read back after the restart
+    assert {e["check"] for e in live} >= {"baseline_drift_check", ROLLING_CHECK, PREVIOUS_CHECK}
     assert {e["status"] for e in live} == {"raised", "cleared"}, live
 
     config = tmp_path / "worker.yaml"
@@ -209,7 +233,7 @@ def test_stored_windows_give_the_live_events_and_a_baseline_of_their_records(kaf
     data.pop("sasl_password")
     config.write_text(yaml.safe_dump(data))
     (tmp_path / "reference.json").write_bytes(reference.to_json())
-    span = ["--from", str(first), "--to", str(first + len(SCENARIOS) * SIZE_MS)]
+    span = ["--from", str(first), "--to", str(later + 2 * SIZE_MS)]
     runner = CliRunner()
     result = runner.invoke(main, ["reevaluate", "--config", str(config), "--model", MODEL, "--baseline",
                                   str(tmp_path / "reference.json"), "--output", str(tmp_path / "re"), *span])
@@ -271,7 +295,8 @@ def test_stored_windows_give_the_live_events_and_a_baseline_of_their_records(kaf
     assert f"drift over time of {len(SCENARIOS)} window(s)" in result.output
     if shutil.which("chromium") is not None:
         _check_over_time(tmp_path / "history-report.html", live, len(SCENARIOS), "report-from-history.png", tmp_path)
-        _check_over_time(tmp_path / "worker-report.html", live, len(SCENARIOS), "worker-report.png", tmp_path)
+        since_restart = [e for e in live if e["window_start"] >= fourth]  # the worker's ring: windows since its start
+        _check_over_time(tmp_path / "worker-report.html", since_restart, 2, "worker-report.png", tmp_path)
 
     result = runner.invoke(main, ["history", "--config", str(config), "--model", MODEL, "--every", "1d", *span])
     assert result.exit_code == 0, result.output
@@ -287,12 +312,12 @@ def _timeseries(html: str) -> dict[str, str]:
 
 def _check_over_time(page: Path, live: list[dict[str, Any]], n_windows: int, shot_name: str, tmp_path: Path) -> None:
     """The drift-over-time charts of ``page`` as Chromium builds them: one point per window, the live alerts
-    marked where they were raised and cleared, the longest drifted feature first."""
+    (of every reference) marked where they were raised and cleared, the longest drifted feature first."""
     charts = _timeseries(dump_dom(page, tmp_path / "profile"))
     assert charts, "no drift-over-time chart"
-    for feature in {e["feature"] for e in live if e.get("check") == "baseline_drift_check"}:
+    for feature in {e["feature"] for e in live if e.get("check") in DRIFT_CHECKS}:
         svg = charts[feature]
-        statuses = [e["status"] for e in live if e.get("feature") == feature and e["check"] == "baseline_drift_check"]
+        statuses = [e["status"] for e in live if e.get("feature") == feature and e["check"] in DRIFT_CHECKS]
         assert len(re.findall(r'<circle[^>]*class="point', svg)) == n_windows, feature
         assert len(re.findall(r'<polygon[^>]*class="alert raised"', svg)) == statuses.count("raised"), feature
         assert len(re.findall(r'<polygon[^>]*class="alert cleared"', svg)) == statuses.count("cleared"), feature

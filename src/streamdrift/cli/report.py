@@ -157,4 +157,4 @@ def _from_history(baseline: Baseline, config_file: Path | None, bootstrap: str |
     with tempfile.TemporaryDirectory(prefix="streamdrift-report-") as scratch:
         reevaluate(stored, baseline, scratch, config=settings.monitor_config(),
                    raise_after=settings.evaluation.raise_after, clear_after=settings.evaluation.clear_after,
-                   model_id=model_id, on_window=keep)
+                   model_id=model_id, on_window=keep, references=settings.history.reference_config())

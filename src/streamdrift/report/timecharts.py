@@ -80,7 +80,7 @@ def _ratio(p: FeaturePoint) -> float:
 
 def _short(label: str) -> str:
     """``2025-12-01T03:00:00+00:00 (700 records)`` -> ``2025-12-01 03:00`` (UTC labels)."""
-    text = label.split(" ")[0].replace("T", " ").removesuffix("Z").removesuffix("+00:00")
+    text = label.split(" ")[0].replace("T", " ").removesuffix("Z").removesuffix("+00:00").removesuffix(".000")
     return text.removesuffix(":00") if text.count(":") == 2 else text
 
 

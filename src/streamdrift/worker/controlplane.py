@@ -33,6 +33,7 @@ from streamdrift.errors import ConfigError, SerializationError
 from streamdrift.events.events import Hysteresis
 from streamdrift.events.judge import WindowJudge
 from streamdrift.metrics import Metrics
+from streamdrift.monitors.reference import ReferenceWindows
 from streamdrift.report.html import render_report
 from streamdrift.settings import Settings
 from streamdrift.window.merger import ReadyWindow, WindowMerger
@@ -41,6 +42,7 @@ from streamdrift.window.stored import encode_stored, profiles_partition, stored_
 from streamdrift.worker.baselines import BaselineWatcher
 from streamdrift.worker.health import DataPlaneProbe
 from streamdrift.worker.record import WindowRecorder
+from streamdrift.worker.references import rebuild_references
 from streamdrift.worker.setup import BaselineCache
 from streamdrift.worker.sources import capture_layout
 from streamdrift.worker.status import StatusStore
@@ -103,7 +105,9 @@ class ControlPlane:
         self.registry = CollectorRegistry()
         self.metrics = Metrics(self.registry, settings.max_features_per_model)
         self.status = StatusStore(label_sample_rate=settings.labels.sample_rate)
-        self.judge = WindowJudge(Hysteresis(settings.evaluation.raise_after, settings.evaluation.clear_after))
+        references = settings.history.reference_config()  # rolling reference / previous window (docs/history.md)
+        self.judge = WindowJudge(Hysteresis(settings.evaluation.raise_after, settings.evaluation.clear_after),
+                                 ReferenceWindows(references) if references.enabled else None)
         self.recorder = WindowRecorder(self.judge, self.metrics, self.status,
                                        keep_windows=settings.history.report_windows)
         self.baseline_cache = BaselineCache(settings.monitor_config())
@@ -232,6 +236,8 @@ class ControlPlane:
     def run(self) -> None:
         """Run the faust worker in this thread until SIGTERM/SIGINT (faust installs the handlers)."""
         self.baselines.start()
+        if self.judge.references is not None:  # filled again from the profiles topic: a restart keeps them
+            rebuild_references(self.settings, self.judge.references)
         # a window judged before the baselines are read would count as "no baseline" and raise nothing
         if not self.baselines.wait_caught_up(30):
             log.warning("baselines not read within 30 s: windows may be judged without their baseline")

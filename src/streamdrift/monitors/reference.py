@@ -1,0 +1,146 @@
+"""References beside the fixed baseline: a **rolling reference** (the model's last N windows merged) and the
+**previous window**, each judged with the data-quality drift tests of the one core
+(:func:`~streamdrift.monitors.data_quality.evaluation.evaluate`) under its own check name, so an alert says
+which reference moved:
+
+- ``rolling_drift_check``: the window against the merge of the model's last ``rolling_windows`` windows (fewer
+  while fewer were judged);
+- ``previous_window_drift_check``: the window against the model's window judged before it (the last one with
+  records, however long ago).
+
+A reference is just another baseline profile: the fixed baseline's document with its profile replaced by the
+merged windows (its constraints: types, drift thresholds, skipped features, the evaluation method), so the same
+features are tested with the same rules. Only the drift tests count (the fixed baseline's data-quality checks
+are its own business). Memory: the last ``rolling_windows`` (at least one) window profiles of each model that has
+a reference, each a window's size on the profiles topic (docs/history.md's sizing). The control plane fills them
+again from the profiles topic at its start (:mod:`streamdrift.worker.references`), so a restart keeps them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from streamdrift.baseline.document import Baseline
+from streamdrift.errors import StreamdriftError
+from streamdrift.monitors.base import MonitorResult
+from streamdrift.monitors.data_quality.evaluation import (
+    EvaluationConfig,
+    FeatureResult,
+    drift_measurement,
+    evaluate,
+)
+from streamdrift.monitors.violations import CheckKey, Violation
+from streamdrift.profile.profiles import DatasetProfile
+
+__all__ = ["PREVIOUS", "PREVIOUS_CHECK", "ROLLING", "ROLLING_CHECK", "ReferenceConfig", "ReferenceWindows"]
+
+ROLLING: Final = "rolling_reference"  # the result's name (JudgedWindow.results, /status)
+PREVIOUS: Final = "previous_window"
+ROLLING_CHECK: Final = "rolling_drift_check"
+PREVIOUS_CHECK: Final = "previous_window_drift_check"
+
+
+@dataclass(frozen=True)
+class ReferenceConfig:
+    """Which references judge a model's windows beside its baseline (``history.rolling_windows``,
+    ``history.previous_window``, ``history.reference_models``)."""
+
+    rolling_windows: int = 0  # 0: no rolling reference
+    previous_window: bool = False
+    models: frozenset[str] = frozenset()  # the models that have them; empty: every model
+
+    @property
+    def enabled(self) -> bool:
+        return self.rolling_windows > 0 or self.previous_window
+
+    @property
+    def keep(self) -> int:
+        """Window profiles kept per model."""
+        return max(self.rolling_windows, 1 if self.previous_window else 0)
+
+    def applies(self, model_id: str) -> bool:
+        return self.enabled and (not self.models or model_id in self.models)
+
+
+class ReferenceWindows:
+    """The last window profiles of each model (bounded), and the window judged against the references they make."""
+
+    def __init__(self, config: ReferenceConfig) -> None:
+        self.config = config
+        self._windows: dict[str, deque[tuple[int, DatasetProfile]]] = {}
+
+    def windows(self, model_id: str) -> list[int]:
+        """The window starts held for ``model_id``, oldest first."""
+        return [start for start, _ in self._windows.get(model_id, ())]
+
+    def add(self, model_id: str, start_ms: int, profile: DatasetProfile) -> None:
+        """Keep a judged window (a data stage with records); one not after the last kept (a replay, or a window
+        read back at start) is ignored."""
+        if not self.config.applies(model_id) or profile.n_records == 0:
+            return
+        held = self._windows.setdefault(model_id, deque(maxlen=self.config.keep))
+        if held and start_ms <= held[-1][0]:
+            return
+        held.append((start_ms, profile))
+
+    def add_all(self, windows: Iterable[tuple[str, int, DatasetProfile]]) -> int:
+        n = 0
+        for model_id, start_ms, profile in windows:
+            self.add(model_id, start_ms, profile)
+            n += 1
+        return n
+
+    def judge(self, model_id: str, start_ms: int, profile: DatasetProfile, baseline: Baseline,
+              config: EvaluationConfig) -> dict[str, MonitorResult]:
+        """The window's results against each reference of its model (windows before ``start_ms`` only), by name;
+        none while the model has no earlier window."""
+        if not self.config.applies(model_id):
+            return {}
+        earlier = [(s, p) for s, p in self._windows.get(model_id, ()) if s < start_ms]
+        if not earlier:
+            return {}
+        out: dict[str, MonitorResult] = {}
+        if self.config.rolling_windows > 0:
+            used = earlier[-self.config.rolling_windows:]
+            merged = used[0][1].copy()
+            for _, other in used[1:]:
+                merged.merge(other)
+            out[ROLLING] = _judged(profile, merged, baseline, config, ROLLING_CHECK,
+                                   f"the rolling reference (last {len(used)} windows)", len(used), used[0][0])
+        if self.config.previous_window:
+            start, previous = earlier[-1]
+            out[PREVIOUS] = _judged(profile, previous, baseline, config, PREVIOUS_CHECK, "the previous window", 1,
+                                    start)
+        return out
+
+
+def _measurement(r: FeatureResult, check: str, what: str) -> Violation:
+    base = drift_measurement(r)
+    description = base.description.replace(" drifted:", f" drifted from {what}:", 1)
+    return dataclasses.replace(base, check=check, description=description)
+
+
+def _judged(window: DatasetProfile, reference: DatasetProfile, baseline: Baseline, config: EvaluationConfig,
+            check: str, what: str, n_windows: int, first_start_ms: int) -> MonitorResult:
+    name = ROLLING if check == ROLLING_CHECK else PREVIOUS
+    summary_base: dict[str, object] = {"check": check, "reference_windows": n_windows,
+                                       "reference_first_window_start_ms": first_start_ms,
+                                       "n_reference": int(reference.n_records)}
+    try:
+        evaluation = evaluate(window, dataclasses.replace(baseline, profile=reference), config)
+    except StreamdriftError as exc:  # e.g. a feature's type changed: judged against the baseline only
+        return MonitorResult(name, [], frozenset(), {**summary_base, "error": str(exc)}, f"not judged: {exc}")
+    measurements: dict[CheckKey, Violation] = {("data_quality", check, r.feature): _measurement(r, check, what)
+                                               for r in evaluation.results}
+    violations = [measurements[("data_quality", check, r.feature)] for r in evaluation.results if r.drifted]
+    drifted = [r.feature for r in evaluation.results if r.drifted]
+    summary = {**summary_base, "method": evaluation.method,
+               "results": [{"feature": r.feature, "statistic": r.statistic, "value": r.value,
+                            "threshold": r.threshold, "drifted": r.drifted} for r in evaluation.results]}
+    verdict = ("DRIFT from " + what + ": " + ", ".join(drifted)) if drifted else "ok"
+    return MonitorResult(name, violations, frozenset(measurements), summary, verdict, {}, evaluation.n_window,
+                         evaluation.n_baseline, measurements, evaluation)
