@@ -66,12 +66,51 @@ class ReferenceConfig:
         return self.enabled and (not self.models or model_id in self.models)
 
 
+class _RollingMerge:
+    """The merge of the last ``n`` profiles as a two-stack queue: ``front`` holds the merges of the oldest
+    block's suffixes (``front[-1]``: the whole block that is left), ``back`` the merge of the newer ones, so a
+    window costs about three merges on average instead of ``n`` (the block is merged again once per ``n``
+    windows). Memory: up to ``n`` suffix merges beside the ``n`` windows."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.front: list[DatasetProfile] = []
+        self.back_items: list[DatasetProfile] = []
+        self.back: DatasetProfile | None = None
+
+    def __len__(self) -> int:
+        return len(self.front) + len(self.back_items)
+
+    def append(self, profile: DatasetProfile) -> None:
+        self.back_items.append(profile)
+        self.back = profile.copy() if self.back is None else self.back.merge(profile)
+        if len(self) > self.n:
+            if not self.front:
+                self._flip()
+            self.front.pop()
+
+    def _flip(self) -> None:
+        suffix: DatasetProfile | None = None
+        for profile in reversed(self.back_items):
+            suffix = profile.copy() if suffix is None else profile.copy().merge(suffix)
+            self.front.append(suffix)
+        self.back_items, self.back = [], None
+
+    def merged(self) -> DatasetProfile:
+        parts = [p for p in (self.front[-1] if self.front else None, self.back) if p is not None]
+        out = parts[0].copy()
+        for p in parts[1:]:
+            out.merge(p)
+        return out
+
+
 class ReferenceWindows:
     """The last window profiles of each model (bounded), and the window judged against the references they make."""
 
     def __init__(self, config: ReferenceConfig) -> None:
         self.config = config
         self._windows: dict[str, deque[tuple[int, DatasetProfile]]] = {}
+        self._rolling: dict[str, _RollingMerge] = {}
 
     def windows(self, model_id: str) -> list[int]:
         """The window starts held for ``model_id``, oldest first."""
@@ -86,6 +125,8 @@ class ReferenceWindows:
         if held and start_ms <= held[-1][0]:
             return
         held.append((start_ms, profile))
+        if self.config.rolling_windows > 0:
+            self._rolling.setdefault(model_id, _RollingMerge(self.config.rolling_windows)).append(profile)
 
     def add_all(self, windows: Iterable[tuple[str, int, DatasetProfile]]) -> int:
         n = 0
@@ -100,15 +141,19 @@ class ReferenceWindows:
         none while the model has no earlier window."""
         if not self.config.applies(model_id):
             return {}
-        earlier = [(s, p) for s, p in self._windows.get(model_id, ()) if s < start_ms]
+        held = self._windows.get(model_id, deque())
+        earlier = [(s, p) for s, p in held if s < start_ms]
         if not earlier:
             return {}
         out: dict[str, MonitorResult] = {}
         if self.config.rolling_windows > 0:
             used = earlier[-self.config.rolling_windows:]
-            merged = used[0][1].copy()
-            for _, other in used[1:]:
-                merged.merge(other)
+            if len(earlier) == len(held):  # every window held is earlier (a replay is the exception): the running merge
+                merged = self._rolling[model_id].merged()
+            else:
+                merged = used[0][1].copy()
+                for _, other in used[1:]:
+                    merged.merge(other)
             out[ROLLING] = _judged(profile, merged, baseline, config, ROLLING_CHECK,
                                    f"the rolling reference (last {len(used)} windows)", len(used), used[0][0])
         if self.config.previous_window:

@@ -92,3 +92,22 @@ def test_settings_choose_the_references() -> None:
     config = s.history.reference_config()
     assert config == ReferenceConfig(60, True, frozenset({"credit"})) and config.keep == 60
     assert not Settings().history.reference_config().enabled
+
+
+def test_the_running_merge_holds_exactly_the_last_n_windows() -> None:
+    """The rolling reference's two-stack merge (a few merges per window instead of N) holds the last N windows:
+    their record counts and each feature's values, whatever the point of its flip."""
+    from streamdrift.monitors.reference import _RollingMerge
+
+    rolling = _RollingMerge(3)
+    sizes = []
+    for i in range(10):
+        profile = DatasetProfile.empty(ProfileParams(kll_k=1000))
+        profile.update(columns_from_rows([{"x": float(i)}] * (100 * (i + 1))))
+        rolling.append(profile)
+        sizes.append(100 * (i + 1))
+        merged = rolling.merged()
+        assert len(rolling) == min(i + 1, 3)
+        assert merged.n_records == sum(sizes[-3:])
+        x = merged.features["x"].numeric
+        assert (x.kll.min, x.kll.max) == (float(max(0, i - 2)), float(i))
