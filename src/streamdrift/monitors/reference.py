@@ -6,13 +6,16 @@ which reference moved:
 - ``rolling_drift_check``: the window against the merge of the model's last ``rolling_windows`` windows (fewer
   while fewer were judged);
 - ``previous_window_drift_check``: the window against the model's window judged before it (the last one with
-  records, however long ago).
+  records, however long ago);
+- ``last_week_drift_check``: the window against the merge of the model's windows in the same hour a week
+  before (UTC hours; none when that hour had no window).
 
 A reference is just another baseline profile: the fixed baseline's document with its profile replaced by the
 merged windows (its constraints: types, drift thresholds, skipped features, the evaluation method), so the same
 features are tested with the same rules. Only the drift tests count (the fixed baseline's data-quality checks
 are its own business). Memory: the last ``rolling_windows`` (at least one) window profiles of each model that has
-a reference, each a window's size on the profiles topic (docs/history.md's sizing). The control plane fills them
+a reference, each a window's size on the profiles topic (docs/history.md's sizing), plus the rolling merge's
+suffixes; with ``same_hour_last_week``, one merged profile per hour of the last week (169 per model). The control plane fills them
 again from the profiles topic at its start (:mod:`streamdrift.worker.references`), so a restart keeps them.
 """
 
@@ -36,10 +39,15 @@ from streamdrift.monitors.data_quality.evaluation import (
 from streamdrift.monitors.violations import CheckKey, Violation
 from streamdrift.profile.profiles import DatasetProfile
 
-__all__ = ["PREVIOUS", "PREVIOUS_CHECK", "ROLLING", "ROLLING_CHECK", "ReferenceConfig", "ReferenceWindows"]
+__all__ = ["LAST_WEEK", "LAST_WEEK_CHECK", "PREVIOUS", "PREVIOUS_CHECK", "ROLLING", "ROLLING_CHECK",
+           "ReferenceConfig", "ReferenceWindows"]
 
 ROLLING: Final = "rolling_reference"  # the result's name (JudgedWindow.results, /status)
 PREVIOUS: Final = "previous_window"
+LAST_WEEK: Final = "same_hour_last_week"
+LAST_WEEK_CHECK: Final = "last_week_drift_check"
+HOUR_MS: Final = 3_600_000
+WEEK_MS: Final = 7 * 24 * HOUR_MS
 ROLLING_CHECK: Final = "rolling_drift_check"
 PREVIOUS_CHECK: Final = "previous_window_drift_check"
 
@@ -52,10 +60,11 @@ class ReferenceConfig:
     rolling_windows: int = 0  # 0: no rolling reference
     previous_window: bool = False
     models: frozenset[str] = frozenset()  # the models that have them; empty: every model
+    same_hour_last_week: bool = False
 
     @property
     def enabled(self) -> bool:
-        return self.rolling_windows > 0 or self.previous_window
+        return self.rolling_windows > 0 or self.previous_window or self.same_hour_last_week
 
     @property
     def keep(self) -> int:
@@ -111,6 +120,8 @@ class ReferenceWindows:
         self.config = config
         self._windows: dict[str, deque[tuple[int, DatasetProfile]]] = {}
         self._rolling: dict[str, _RollingMerge] = {}
+        self._hours: dict[str, dict[int, DatasetProfile]] = {}  # model -> hour start -> its windows merged
+        self._last: dict[str, int] = {}  # model -> the start of the last window kept
 
     def windows(self, model_id: str) -> list[int]:
         """The window starts held for ``model_id``, oldest first."""
@@ -119,14 +130,29 @@ class ReferenceWindows:
     def add(self, model_id: str, start_ms: int, profile: DatasetProfile) -> None:
         """Keep a judged window (a data stage with records); one not after the last kept (a replay, or a window
         read back at start) is ignored."""
-        if not self.config.applies(model_id) or profile.n_records == 0:
+        if not self.config.applies(model_id) or profile.n_records == 0 or start_ms <= self._last.get(model_id, -1):
             return
-        held = self._windows.setdefault(model_id, deque(maxlen=self.config.keep))
-        if held and start_ms <= held[-1][0]:
-            return
-        held.append((start_ms, profile))
+        self._last[model_id] = start_ms
+        if self.config.keep:
+            self._windows.setdefault(model_id, deque(maxlen=self.config.keep)).append((start_ms, profile))
+        if self.config.same_hour_last_week:
+            self._add_hour(model_id, start_ms, profile)
         if self.config.rolling_windows > 0:
             self._rolling.setdefault(model_id, _RollingMerge(self.config.rolling_windows)).append(profile)
+
+    def _add_hour(self, model_id: str, start_ms: int, profile: DatasetProfile) -> None:
+        hours = self._hours.setdefault(model_id, {})
+        hour = start_ms - start_ms % HOUR_MS
+        if hour in hours:
+            hours[hour].merge(profile)
+        else:
+            hours[hour] = profile.copy()
+        for old in [h for h in hours if h < hour - WEEK_MS]:
+            del hours[old]
+
+    def hours(self, model_id: str) -> list[int]:
+        """The hour starts held for the same-hour-last-week reference of ``model_id``."""
+        return sorted(self._hours.get(model_id, {}))
 
     def add_all(self, windows: Iterable[tuple[str, int, DatasetProfile]]) -> int:
         n = 0
@@ -141,11 +167,16 @@ class ReferenceWindows:
         none while the model has no earlier window."""
         if not self.config.applies(model_id):
             return {}
+        out: dict[str, MonitorResult] = {}
+        hour = start_ms - start_ms % HOUR_MS - WEEK_MS
+        last_week = self._hours.get(model_id, {}).get(hour) if self.config.same_hour_last_week else None
+        if last_week is not None:
+            out[LAST_WEEK] = _judged(profile, last_week, baseline, config, LAST_WEEK_CHECK,
+                                     "the same hour last week", 0, hour)
         held = self._windows.get(model_id, deque())
         earlier = [(s, p) for s, p in held if s < start_ms]
         if not earlier:
-            return {}
-        out: dict[str, MonitorResult] = {}
+            return out
         if self.config.rolling_windows > 0:
             used = earlier[-self.config.rolling_windows:]
             if len(earlier) == len(held):  # every window held is earlier (a replay is the exception): the running merge
@@ -171,7 +202,7 @@ def _measurement(r: FeatureResult, check: str, what: str) -> Violation:
 
 def _judged(window: DatasetProfile, reference: DatasetProfile, baseline: Baseline, config: EvaluationConfig,
             check: str, what: str, n_windows: int, first_start_ms: int) -> MonitorResult:
-    name = ROLLING if check == ROLLING_CHECK else PREVIOUS
+    name = {ROLLING_CHECK: ROLLING, PREVIOUS_CHECK: PREVIOUS}.get(check, LAST_WEEK)
     summary_base: dict[str, object] = {"check": check, "reference_windows": n_windows,
                                        "reference_first_window_start_ms": first_start_ms,
                                        "n_reference": int(reference.n_records)}

@@ -25,9 +25,10 @@ from streamdrift.monitors.data_quality.evaluation import WindowEvaluation
 __all__ = ["DRIFT_CHECKS", "FeaturePoint", "QualityPoint", "WindowSummary", "drifted_ms", "feature_order",
            "summarize", "with_realised"]
 
-# the checks of a feature's drift whose events the charts mark: against the baseline, and against the rolling and
-# previous-window references (docs/history.md)
-DRIFT_CHECKS: frozenset[str] = frozenset({"baseline_drift_check", "rolling_drift_check", "previous_window_drift_check"})
+# the checks of a feature's drift whose events the charts mark: against the baseline, and against the rolling,
+# previous-window and same-hour-last-week references (docs/history.md)
+DRIFT_CHECKS: frozenset[str] = frozenset({"baseline_drift_check", "rolling_drift_check", "previous_window_drift_check",
+                                          "last_week_drift_check"})
 
 
 @dataclass(frozen=True, slots=True)

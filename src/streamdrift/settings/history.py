@@ -35,12 +35,17 @@ class HistorySettings(_Frozen):
     previous_window: bool = Field(
         default=False, description="judge each window also against the model's previous window (check "
         "previous_window_drift_check)")
+    same_hour_last_week: bool = Field(
+        default=False, description="judge each window also against the model's windows of the same hour a week "
+        "before, merged (check last_week_drift_check). Memory: one merged profile per hour of the last week per "
+        "model; the control plane reads a week of windows back at start")
     reference_models: tuple[str, ...] = Field(
         default=(), description="the models judged against the rolling reference / previous window; empty: every "
         "model")
 
     def reference_config(self) -> ReferenceConfig:
-        return ReferenceConfig(self.rolling_windows, self.previous_window, frozenset(self.reference_models))
+        return ReferenceConfig(self.rolling_windows, self.previous_window, frozenset(self.reference_models),
+                               self.same_hour_last_week)
 
     @property
     def retention_ms(self) -> int:

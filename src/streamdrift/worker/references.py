@@ -1,7 +1,8 @@
 """The rolling references and previous windows (:mod:`streamdrift.monitors.reference`) filled again from the
 profiles topic when the control plane starts, so a restart does not reset them: every partition read from the
 first offset whose window starts within the look-back (the last ``rolling_windows`` + 1 windows of
-``window.size``, plus the lateness and the merge timeout a window may take to be released) to its end as it was
+``window.size``, or a week and an hour with ``same_hour_last_week``, plus the lateness and the merge timeout a
+window may take to be released) to its end as it was
 (read_committed). Windows older than that are not read: after a longer stop a reference starts with what there
 is. A window the restarted control plane judges again (a replay) is not after the last kept one and is not kept
 twice."""
@@ -17,7 +18,7 @@ from confluent_kafka import KafkaError as CKafkaError
 
 from streamdrift.errors import SerializationError
 from streamdrift.monitors.base import DATA
-from streamdrift.monitors.reference import ReferenceWindows
+from streamdrift.monitors.reference import HOUR_MS, WEEK_MS, ReferenceWindows
 from streamdrift.settings import Settings
 from streamdrift.window.stored import decode_stored, window_of_key
 from streamdrift.worker.topics import topic_partitions
@@ -28,7 +29,9 @@ log = logging.getLogger(__name__)
 def lookback_ms(settings: Settings) -> int:
     h, w = settings.history, settings.window
     windows = max(h.rolling_windows, 1) + 1
-    return round((windows * w.size + w.lateness + settings.merge_timeout + w.idle_timeout) * 1000)
+    slack = w.lateness + settings.merge_timeout + w.idle_timeout
+    week = (WEEK_MS + HOUR_MS) / 1000 if h.same_hour_last_week else 0.0
+    return round((max(windows * w.size, week) + slack) * 1000)
 
 
 def rebuild_references(settings: Settings, references: ReferenceWindows, now_ms: int | None = None,

@@ -111,3 +111,24 @@ def test_the_running_merge_holds_exactly_the_last_n_windows() -> None:
         assert merged.n_records == sum(sizes[-3:])
         x = merged.features["x"].numeric
         assert (x.kll.min, x.kll.max) == (float(max(0, i - 2)), float(i))
+
+
+def test_the_same_hour_last_week_is_a_reference_of_its_own(baseline: Baseline) -> None:
+    """Windows merged per UTC hour for a week: a window is judged against its hour a week before (alerting as
+    ``last_week_drift_check``), hours older than a week are dropped."""
+    from streamdrift.monitors.reference import HOUR_MS, LAST_WEEK, LAST_WEEK_CHECK, WEEK_MS
+
+    refs = ReferenceWindows(ReferenceConfig(same_hour_last_week=True))
+    hour = T0 - T0 % HOUR_MS
+    for i, scenario in enumerate((Scenario.SHIFTED_INCOME, Scenario.SHIFTED_INCOME)):  # two windows of one hour
+        refs.add(MODEL, hour + i * SIZE, _window(i, scenario).profile)
+    refs.add(MODEL, hour + 5 * HOUR_MS, _window(3, Scenario.NORMAL).profile)
+    config = MonitorConfig().evaluation
+    now = _window(4, Scenario.NORMAL).profile
+    results = refs.judge(MODEL, hour + WEEK_MS + 2 * SIZE, now, baseline, config)
+    assert set(results) == {LAST_WEEK}
+    assert results[LAST_WEEK].summary["n_reference"] == 6000  # both windows of that hour, merged
+    assert {(v.check, v.feature) for v in results[LAST_WEEK].violations} >= {(LAST_WEEK_CHECK, "income")}
+    assert refs.judge(MODEL, hour + WEEK_MS + HOUR_MS, now, baseline, config) == {}  # that hour had no window
+    refs.add(MODEL, hour + WEEK_MS + 2 * HOUR_MS, now)
+    assert refs.hours(MODEL) == [hour + 5 * HOUR_MS, hour + WEEK_MS + 2 * HOUR_MS]  # a week and more: dropped
