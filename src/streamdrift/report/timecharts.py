@@ -4,7 +4,8 @@
 - per feature, longest drifted first: the statistic per window (a line with a point per window, red where the
   window's verdict was drift), its threshold per window (a dashed step line: a calibrated threshold moves with
   the window's size), and the window's drift alerts marked above it (a red triangle pointing down where one was
-  raised, a green one pointing up where one cleared);
+  raised, a green one pointing up where one cleared, one under the other, each with its reference's letter: B
+  the baseline, R the rolling reference, P the previous window, W the same hour last week);
 - per model-quality metric present: the label-free estimate with its 95% band and the realised value once the
   labels came.
 
@@ -33,6 +34,10 @@ HEIGHT: Final[float] = 190
 _LEFT, _RIGHT, _TOP, _BOTTOM = 52.0, 14.0, 34.0, 34.0
 OK_COLOR: Final[str] = "#2e8b57"
 _THRESHOLD_COLOR: Final[str] = "#555"
+# the reference an alert is about: its letter beside the marker, and its place in a slot's stack
+_REFERENCES: Final[dict[str, tuple[str, int]]] = {"baseline_drift_check": ("B", 0), "rolling_drift_check": ("R", 1),
+                                                  "previous_window_drift_check": ("P", 2),
+                                                  "last_week_drift_check": ("W", 3)}
 
 
 class _Plot(Canvas):
@@ -124,9 +129,9 @@ def feature_chart(name: str, summaries: Sequence[WindowSummary], max_points: int
         present = [p for s in slot.windows if (p := s.features.get(name)) is not None]
         if present:
             points.append((i, max(present, key=_ratio), any(p.drifted for p in present)))
-    raised = [i for i, slot in enumerate(slots) for s in slot.windows for _, st in s.alerts.get(name, ()) if st == "raised"]
-    cleared = [i for i, slot in enumerate(slots) for s in slot.windows for _, st in s.alerts.get(name, ())
-               if st == "cleared"]
+    alerts = [(i, check, st) for i, slot in enumerate(slots) for s in slot.windows for check, st in s.alerts.get(name, ())]
+    raised = [a for a in alerts if a[2] == "raised"]
+    cleared = [a for a in alerts if a[2] == "cleared"]
     n_drifted = sum(1 for s in summaries if (p := s.features.get(name)) is not None and p.drifted)
     statistics = sorted({p.statistic for _, p, _ in points})
     title = (f"{name}: {', '.join(statistics) or 'not tested'} per window · drifted in {n_drifted} of "
@@ -160,14 +165,17 @@ def feature_chart(name: str, summaries: Sequence[WindowSummary], max_points: int
                f"{' · DRIFT' if drifted else ''}")
         canvas.circle(xs[i], y(p.value), radius, GAP_COLOR if drifted else WINDOW_COLOR,
                       "point drift" if drifted else "point", tip)
-    for i in raised:
-        x = xs[i]
-        canvas.polygon([(x - 5, top - 2), (x + 5, top - 2), (x, top + 7)], GAP_COLOR, "alert raised",
-                       tip=f"{slots[i].label}: alert raised")
-    for i in cleared:
-        x = xs[i]
-        canvas.polygon([(x - 5, top + 7), (x + 5, top + 7), (x, top - 2)], OK_COLOR, "alert cleared",
-                       tip=f"{slots[i].label}: alert cleared")
+    stacked: dict[int, int] = {}  # a slot's alerts one under the other, each with its reference's letter
+    for i, check, status in sorted(alerts, key=lambda a: (a[0], _REFERENCES.get(a[1], ("?", 9))[1], a[2])):
+        x, k = xs[i], stacked.get(i, 0)
+        stacked[i] = k + 1
+        y0 = top - 2 + 10 * k
+        up = status == "cleared"
+        shape = [(x - 5, y0 + 9), (x + 5, y0 + 9), (x, y0)] if up else [(x - 5, y0), (x + 5, y0), (x, y0 + 9)]
+        letter, _ = _REFERENCES.get(check, ("?", 9))
+        canvas.polygon(shape, OK_COLOR if up else GAP_COLOR, f"alert {status}",
+                       tip=f"{slots[i].label}: {check} {status}")
+        canvas.text(x + 7, y0 + 8, letter, size=8, fill=OK_COLOR if up else GAP_COLOR, bold=True, css_class="alert-ref")
     return canvas.render()
 
 
@@ -237,7 +245,8 @@ def drift_over_time_section(summaries: Sequence[WindowSummary], max_points: int 
     first, last = ordered[0], ordered[-1]
     note = (f"{len(ordered)} windows from {escape(_short(first.label))} to {escape(_short(last.label))}; features "
             "sorted by how long they drifted; dashed: threshold; red points: drift; triangles: alerts raised (red) "
-            "and cleared (green)" + (f"; {-(-len(ordered) // max_points)} windows per point" if len(ordered) > max_points
+            "and cleared (green) against the baseline (B), the rolling reference (R), the previous window (P) or the "
+            "same hour last week (W)" + (f"; {-(-len(ordered) // max_points)} windows per point" if len(ordered) > max_points
                                     else ""))
     return (f'<section class="over-time"><style>.over-time svg{{margin:4px 0;border:1px solid #eee}}</style>'
             f'<h2>Drift over time</h2><p class="meta">{note}</p>'
