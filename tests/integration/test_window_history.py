@@ -251,16 +251,21 @@ def test_stored_windows_give_the_live_events_and_a_baseline_of_their_records(kaf
                                   str(tmp_path / "reference.json"), "--output", str(tmp_path / "re"), *span])
     assert result.exit_code == 0, result.output
     again = [orjson.loads(line) for line in (tmp_path / "re" / "events.jsonl").read_bytes().splitlines()]
-    live_by_key, again_by_key = {_event_key(e): e for e in live}, {_event_key(e): e for e in again}
-    assert sorted(again_by_key) == sorted(live_by_key) and len(again) == len(live)
+    # a merge of KLL sketches is randomized: the rolling reference's statistics (and calibrated thresholds) read
+    # again are equal within the sketches' rank error, so a window near its threshold may turn either way; the
+    # other checks are equal to the bit
+    exact_live, exact_again = ([e for e in events if e["check"] != ROLLING_CHECK] for events in (live, again))
+    live_by_key, again_by_key = {_event_key(e): e for e in exact_live}, {_event_key(e): e for e in exact_again}
+    assert sorted(again_by_key) == sorted(live_by_key) and len(exact_again) == len(exact_live)
     for key, event in live_by_key.items():
-        exact: tuple[str, ...] = ("value", "threshold", "p_value", "n_window", "baseline_id", "partial")
-        if event["check"] == ROLLING_CHECK:  # a merge of KLL sketches is randomized: within their rank error
-            exact = ("n_window", "baseline_id", "partial")  # the calibrated threshold reads the merged sketches too
-            for field in ("value", "threshold"):
-                assert again_by_key[key][field] == pytest.approx(event[field], abs=0.01), (key, field)
-        for field in exact:
+        for field in ("value", "threshold", "p_value", "n_window", "baseline_id", "partial"):
             assert again_by_key[key][field] == event[field], (key, field)
+    rolling = [{_event_key(e): e for e in events if e["check"] == ROLLING_CHECK} for events in (live, again)]
+    second = rfc3339(ms_to_datetime(first + SIZE_MS))  # against the first window alone: no merge, exact
+    assert all(any(k[2:5] == ("income", second, "raised") for k in keys) for keys in rolling), rolling
+    for key in rolling[0].keys() & rolling[1].keys():
+        for field in ("value", "threshold"):
+            assert rolling[1][key][field] == pytest.approx(rolling[0][key][field], abs=0.01), (key, field)
 
     # --publish: the events written to events.jsonl, produced to alerts once each (after the live ones: one key)
     result = runner.invoke(main, ["reevaluate", "--config", str(config), "--model", MODEL, "--baseline",
@@ -273,7 +278,7 @@ def test_stored_windows_give_the_live_events_and_a_baseline_of_their_records(kaf
                        stop_after=len(live_messages) + len(written) + 1, idle_s=3.0)
     published = [m.value() for m in after[len(live_messages):]]
     assert published == written  # the same bytes, in order, each once
-    assert sorted(orjson.loads(v)["event_id"] for v in written) == sorted(e["event_id"] for e in live)
+    assert {orjson.loads(v)["event_id"] for v in written} >= {e["event_id"] for e in exact_live}
 
     # a baseline of the stored windows against one of the same records as a file
     (tmp_path / "rows.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
@@ -313,7 +318,7 @@ def test_stored_windows_give_the_live_events_and_a_baseline_of_their_records(kaf
     if shutil.which("chromium") is not None:
         # income and region drifted from the baseline in one window each; nothing in the two since the restart
         _check_over_time(tmp_path / "history-report.html", live, len(SCENARIOS), 1, "report-from-history.png",
-                         tmp_path)
+                         tmp_path, DRIFT_CHECKS - {ROLLING_CHECK})  # judged again: the rolling ones may differ
         since_restart = [e for e in live if e["window_start"] >= fourth]  # the worker's ring: windows since its start
         _check_over_time(tmp_path / "worker-report.html", since_restart, 2, 0, "worker-report.png", tmp_path)
 
@@ -330,17 +335,19 @@ def _timeseries(html: str) -> dict[str, str]:
 
 
 def _check_over_time(page: Path, live: list[dict[str, Any]], n_windows: int, most_drifted: int, shot_name: str,
-                     tmp_path: Path) -> None:
+                     tmp_path: Path, checks: frozenset[str] = DRIFT_CHECKS) -> None:
     """The drift-over-time charts of ``page`` as Chromium builds them: one point per window, the live alerts
-    (of every reference) marked where they were raised and cleared, the longest drifted feature first."""
+    of ``checks`` marked where they were raised and cleared, the longest drifted feature first."""
     charts = _timeseries(dump_dom(page, tmp_path / "profile"))
     assert charts, "no drift-over-time chart"
-    for feature in {e["feature"] for e in live if e.get("check") in DRIFT_CHECKS}:
+    for feature in {e["feature"] for e in live if e.get("check") in checks}:
         svg = charts[feature]
-        statuses = [e["status"] for e in live if e.get("feature") == feature and e["check"] in DRIFT_CHECKS]
         assert len(re.findall(r'<circle[^>]*class="point', svg)) == n_windows, feature
-        assert len(re.findall(r'<polygon[^>]*class="alert raised"', svg)) == statuses.count("raised"), feature
-        assert len(re.findall(r'<polygon[^>]*class="alert cleared"', svg)) == statuses.count("cleared"), feature
+        for check in checks:
+            statuses = [e["status"] for e in live if e.get("feature") == feature and e["check"] == check]
+            for status in ("raised", "cleared"):
+                marked = re.findall(rf'<polygon[^>]*class="alert {status} {check}"', svg)
+                assert len(marked) == statuses.count(status), (feature, check, status)
     drifted = [int(m) for svg in charts.values() for m in re.findall(r'data-drifted="(\d+)"', svg)]
     assert drifted == sorted(drifted, reverse=True)  # longest drifted first
     assert drifted[0] == most_drifted

@@ -173,7 +173,7 @@ def feature_chart(name: str, summaries: Sequence[WindowSummary], max_points: int
         up = status == "cleared"
         shape = [(x - 5, y0 + 9), (x + 5, y0 + 9), (x, y0)] if up else [(x - 5, y0), (x + 5, y0), (x, y0 + 9)]
         letter, _ = _REFERENCES.get(check, ("?", 9))
-        canvas.polygon(shape, OK_COLOR if up else GAP_COLOR, f"alert {status}",
+        canvas.polygon(shape, OK_COLOR if up else GAP_COLOR, f"alert {status} {check}",
                        tip=f"{slots[i].label}: {check} {status}")
         canvas.text(x + 7, y0 + 8, letter, size=8, fill=OK_COLOR if up else GAP_COLOR, bold=True, css_class="alert-ref")
     return canvas.render()

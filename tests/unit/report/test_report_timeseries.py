@@ -81,8 +81,8 @@ def test_drift_over_time_renders_in_headless_chromium(page: Path, tmp_path: Path
     # what the browser built from the page: 12 points, 5 of them drifted, one alert raised and one cleared
     assert len(re.findall(r'<circle[^>]*class="point', income)) == 12
     assert len(re.findall(r'<circle[^>]*class="point drift"', income)) == 5
-    assert len(re.findall(r'<polygon[^>]*class="alert raised"', income)) == 1
-    assert len(re.findall(r'<polygon[^>]*class="alert cleared"', income)) == 1
+    assert len(re.findall(r'<polygon[^>]*class="alert raised baseline_drift_check"', income)) == 1
+    assert len(re.findall(r'<polygon[^>]*class="alert cleared baseline_drift_check"', income)) == 1
     assert re.search(r'class="threshold"', income) and "drifted in 5 of 12 windows (5 h)" in income
     assert "Drift over time" in dom and "Features, longest drifted first" in dom
     shot = tmp_path / "report-over-time.png"
