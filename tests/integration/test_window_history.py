@@ -276,6 +276,8 @@ def test_stored_windows_give_the_live_events_and_a_baseline_of_their_records(kaf
     assert f"published {len(written)} events" in result.output
     after = read_topic(settings, settings.topics.alerts, until=time.monotonic() + 8,
                        stop_after=len(live_messages) + len(written) + 1, idle_s=3.0)
+    # on the live events' partition (the control plane's partitioner), after them
+    assert {m.partition() for m in after} == {live_messages[0].partition()}
     published = [m.value() for m in after[len(live_messages):]]
     assert published == written  # the same bytes, in order, each once
     assert {orjson.loads(v)["event_id"] for v in written} >= {e["event_id"] for e in exact_live}
