@@ -143,7 +143,10 @@ def feature_chart(name: str, summaries: Sequence[WindowSummary], max_points: int
     canvas.legend(WIDTH - 230, 14, (("statistic", WINDOW_COLOR), ("threshold", _THRESHOLD_COLOR),
                                     ("drift", GAP_COLOR)))
     top, bottom = _TOP, HEIGHT - _BOTTOM
-    hi = max([p.value for _, p, _ in points] + [p.threshold for _, p, _ in points] + [1e-9]) * 1.12
+    stack = max([sum(1 for a in alerts if a[0] == i) for i in {a[0] for a in alerts}] + [0])
+    # headroom for the tallest stack of alert markers (10 px each) above the highest point
+    headroom = 1.12 / max(0.4, 1.0 - 10.0 * max(stack - 1, 0) / (HEIGHT - _BOTTOM - _TOP))
+    hi = max([p.value for _, p, _ in points] + [p.threshold for _, p, _ in points] + [1e-9]) * headroom
     _y_axis(canvas, top, bottom, 0.0, hi)
     xs, half = _xs(len(slots))
     _x_axis(canvas, slots, xs, bottom)
