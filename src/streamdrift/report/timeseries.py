@@ -23,7 +23,7 @@ from streamdrift.events.events import DriftEvent
 from streamdrift.monitors.data_quality.evaluation import WindowEvaluation
 
 __all__ = ["DRIFT_CHECKS", "FeaturePoint", "QualityPoint", "WindowSummary", "drifted_ms", "feature_order",
-           "summarize", "with_realised"]
+           "summarize", "with_alerts", "with_realised"]
 
 # the checks of a feature's drift whose events the charts mark: against the baseline, and against the rolling,
 # previous-window and same-hour-last-week references (docs/history.md)
@@ -107,6 +107,13 @@ def with_realised(summary: WindowSummary, realised: Mapping[str, float]) -> Wind
     for metric, value in realised.items():
         quality[metric] = dataclasses.replace(quality.get(metric, QualityPoint()), realised=value)
     return dataclasses.replace(summary, quality=quality)
+
+
+def with_alerts(summary: WindowSummary, earlier: Mapping[str, tuple[tuple[str, str], ...]]) -> WindowSummary:
+    """The summary with the alerts of an earlier judging of the same window added (each once)."""
+    alerts = {name: tuple(dict.fromkeys((*earlier.get(name, ()), *summary.alerts.get(name, ()))))
+              for name in {*earlier, *summary.alerts}}
+    return dataclasses.replace(summary, alerts=alerts)
 
 
 def feature_order(summaries: Sequence[WindowSummary]) -> list[str]:

@@ -22,7 +22,7 @@ from streamdrift.monitors.model_quality.monitor import NAME as MODEL_QUALITY
 from streamdrift.monitors.multivariate.monitor import NAME as MULTIVARIATE
 from streamdrift.monitors.registry import ModelMonitors
 from streamdrift.report.html import ReportWindow
-from streamdrift.report.timeseries import WindowSummary, summarize, with_realised
+from streamdrift.report.timeseries import WindowSummary, summarize, with_alerts, with_realised
 from streamdrift.worker.status import StatusStore
 
 
@@ -79,10 +79,13 @@ class WindowRecorder:
             label_free = {k: r.summary for k, r in judged.results.items() if k in (ESTIMATED, MULTIVARIATE)}
             self.last_report[model] = (baseline, ReportWindow(label, window.profile, evaluation, {}, label_free))
             ring = self.over_time.setdefault(model, deque(maxlen=self._keep))
-            if ring and ring[-1].start_ms == window.window_start_ms:  # a replayed window replaces its first judging
-                ring.pop()
-            ring.append(summarize(window.window_start_ms, window.window_end_ms, summary["window_start"],
-                                  window.n_records, evaluation, judged.events, label_free, partial=window.partial))
+            entry = summarize(window.window_start_ms, window.window_end_ms, summary["window_start"],
+                              window.n_records, evaluation, judged.events, label_free, partial=window.partial)
+            if ring and ring[-1].start_ms == window.window_start_ms:
+                # judged again (faust replayed it after a rebalance): its alerts are those sent either time (the
+                # replay sends none that the first judging's table state already recorded)
+                entry = with_alerts(entry, ring.pop().alerts)
+            ring.append(entry)
 
     def _record_labels(self, judged: JudgedWindow) -> None:
         """The labels stage of a window (model quality, once its late labels had their time): the window's

@@ -210,3 +210,14 @@ def test_the_report_keeps_a_bounded_ring_of_window_summaries_for_drift_over_time
     assert [s.alerts.get("income") for s in ring] == [(("baseline_drift_check", "raised"),), None,
                                                       (("baseline_drift_check", "cleared"),)]
     assert ring[-1].quality["accuracy"].realised is not None and ring[0].quality == {}
+
+
+def test_a_window_judged_again_keeps_the_alerts_of_its_first_judging_in_the_ring() -> None:
+    """faust may replay a window after a rebalance: judged again from the recorded hysteresis it sends no event,
+    and its ring entry keeps the alerts the first judging sent."""
+    status = StatusStore()
+    plane = _ControlPlane(status)
+    baseline, window = _baseline(), _data_window(T0, Scenario.SHIFTED_INCOME)
+    assert plane.run(window, baseline) and plane.run(window, baseline) == []
+    [entry] = plane.recorder.over_time[MODEL]
+    assert entry.alerts["income"] == (("baseline_drift_check", "raised"),)
