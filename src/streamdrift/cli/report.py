@@ -64,6 +64,8 @@ def report(baseline_path: Path, input_path: Path | None, from_history: bool, con
 
     if from_history == (input_path is not None):
         raise ConfigError("give either --input FILE or --from-history (with --bootstrap, --from, --to)")
+    if input_path is not None and any((config_file, bootstrap, kafka_options, from_time, to_time, model)):
+        raise ConfigError("--config, --bootstrap, --kafka-option, --from, --to and --model go with --from-history")
     baseline = Baseline.load(baseline_path)
     windows: deque[ReportWindow] = deque(maxlen=max_windows)
     summaries: deque[WindowSummary] = deque(maxlen=max_chart_windows)

@@ -117,3 +117,16 @@ def test_quality_chart_shows_the_estimate_and_the_realised_values() -> None:
     assert 'data-metric="accuracy"' in quality.group(0) and 'data-estimated="8"' in quality.group(0)
     assert 'data-realised="6"' in quality.group(0) and 'class="band"' in quality.group(0)
     assert drift_over_time_section(summaries[:1]) == ""  # one window: nothing over time
+
+
+def test_report_takes_a_file_or_the_history_not_both(tmp_path: Path) -> None:
+    (tmp_path / "b.json").write_text("{}")
+    runner = CliRunner()
+    both = runner.invoke(main, ["report", "--baseline", str(tmp_path / "b.json"), "--input", str(tmp_path / "b.json"),
+                                "--from-history", "--output", str(tmp_path / "r.html")])
+    neither = runner.invoke(main, ["report", "--baseline", str(tmp_path / "b.json"), "--output", str(tmp_path / "r.html")])
+    stray = runner.invoke(main, ["report", "--baseline", str(tmp_path / "b.json"), "--input", str(tmp_path / "b.json"),
+                                 "--from", "2026-01-01", "--output", str(tmp_path / "r.html")])
+    for result in (both, neither):
+        assert result.exit_code != 0 and "either --input FILE or --from-history" in result.output
+    assert stray.exit_code != 0 and "go with --from-history" in stray.output
