@@ -25,6 +25,7 @@ from streamdrift.events.judge import JudgedWindow, WindowJudge, ms_to_datetime
 from streamdrift.monitors.base import DATA
 from streamdrift.monitors.data_quality.evaluation import WindowEvaluation
 from streamdrift.monitors.data_quality.monitor import NAME as DATA_QUALITY
+from streamdrift.monitors.reference import ReferenceConfig, ReferenceWindows
 from streamdrift.monitors.registry import MonitorConfig, monitors_for
 from streamdrift.profile.profiles import DatasetProfile
 from streamdrift.window.stored import StoredWindow
@@ -78,16 +79,20 @@ def reevaluate(
     clear_after: int = 1,
     model_id: str | None = None,
     on_window: Callable[[JudgedWindow], None] | None = None,
+    references: ReferenceConfig | None = None,
 ) -> CheckReport:
     """Judge ``windows`` (one model's, in stored order) against ``baseline`` with ``config``'s rules and write
-    the results to ``output_dir``. ``model_id``: only that model's windows (default: the baseline's model)."""
+    the results to ``output_dir``. ``model_id``: only that model's windows (default: the baseline's model).
+    ``references``: also against the rolling reference / previous window, made of the windows given (the first
+    ones have fewer earlier windows than they had live)."""
     out = Path(output_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputFileError(f"cannot create output directory {out}: {exc}") from exc
     monitors = monitors_for(baseline, config)
-    judge = WindowJudge(Hysteresis(raise_after, clear_after))
+    judge = WindowJudge(Hysteresis(raise_after, clear_after),
+                        ReferenceWindows(references) if references is not None and references.enabled else None)
     report = CheckReport(output_dir=out)
     report.monitors = [n for n in monitors.names if n != DATA_QUALITY]
     model = model_id or baseline.model_id

@@ -40,7 +40,8 @@ def reevaluate(config_file: Path | None, bootstrap: str | None, kafka_options: t
     windows = read_windows(settings, model, parse_time_ms(from_time), parse_time_ms(to_time), stats=stats)
     report = run(windows, baseline, output_dir, config=settings.monitor_config(),  # the worker's rules
                  raise_after=raise_after or settings.evaluation.raise_after,
-                 clear_after=clear_after or settings.evaluation.clear_after, model_id=model)
+                 clear_after=clear_after or settings.evaluation.clear_after, model_id=model,
+                 references=settings.history.reference_config())
     elapsed = time.perf_counter() - started
     events = events_of(report)
     click.echo(f"{len(report.windows)} windows judged ({stats.windows} stored stages read) in {elapsed:.2f} s: "

@@ -18,8 +18,10 @@ from typing import Any
 from streamdrift.errors import SerializationError, StreamdriftError
 from streamdrift.events.events import DriftEvent, Hysteresis, events_from_results, rfc3339
 from streamdrift.monitors.base import DATA, MonitorResult
-from streamdrift.monitors.data_quality.evaluation import WindowEvaluation
+from streamdrift.monitors.data_quality.evaluation import EvaluationConfig, WindowEvaluation
 from streamdrift.monitors.data_quality.monitor import NAME as DATA_QUALITY
+from streamdrift.monitors.data_quality.monitor import DataQualityMonitor
+from streamdrift.monitors.reference import ReferenceWindows
 from streamdrift.monitors.registry import AnyMonitor, ModelMonitors
 from streamdrift.window.merger import ReadyWindow
 
@@ -81,10 +83,13 @@ def _state(monitor: AnyMonitor, window: ReadyWindow) -> Any:
 
 
 class WindowJudge:
-    """Judges windows and holds the hysteresis state of every (model, monitor, check, subject)."""
+    """Judges windows and holds the hysteresis state of every (model, monitor, check, subject); with
+    ``references``, a data stage is also judged against its model's rolling reference and previous window
+    (:mod:`streamdrift.monitors.reference`), then kept for the next windows' references."""
 
-    def __init__(self, hysteresis: Hysteresis) -> None:
+    def __init__(self, hysteresis: Hysteresis, references: ReferenceWindows | None = None) -> None:
         self.hysteresis = hysteresis
+        self.references = references
         self._recalled: set[str] = set()  # models whose hysteresis was read from their state since forget()
 
     def judge(self, window: ReadyWindow, monitors: ModelMonitors,
@@ -104,6 +109,12 @@ class WindowJudge:
             except StreamdriftError as exc:
                 log.error("%s of %s@%d not judged: %s", monitor.name, window.model_id, window.window_start_ms, exc)
                 errors[monitor.name] = str(exc)
+        if window.stage == DATA and self.references is not None and monitors.baseline is not None:
+            dq = monitors.get(DATA_QUALITY)
+            config = dq.config if isinstance(dq, DataQualityMonitor) else EvaluationConfig()
+            results.update(self.references.judge(window.model_id, window.window_start_ms, window.profile,
+                                                 monitors.baseline, config))
+            self.references.add(window.model_id, window.window_start_ms, window.profile)
         start, end = ms_to_datetime(window.window_start_ms), ms_to_datetime(window.window_end_ms)
         events = [] if monitors.baseline is None else events_from_results(
             list(results.values()), self.hysteresis, window.model_id, (start, end), monitors.baseline_id,

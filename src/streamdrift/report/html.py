@@ -20,6 +20,8 @@ from streamdrift.profile.profiles import DatasetProfile, FeatureProfile
 from streamdrift.report.chartdata import BarsView, categorical_view, numeric_view
 from streamdrift.report.charts import category_bars_chart, cdf_chart, quantile_bins_chart, value_bars_chart
 from streamdrift.report.svg import empty_chart
+from streamdrift.report.timecharts import drift_over_time_section
+from streamdrift.report.timeseries import WindowSummary
 
 
 @dataclass(frozen=True)
@@ -232,8 +234,10 @@ tr.drift td{background:#fde8e4}
 """
 
 
-def render_report(baseline: Baseline, windows: Sequence[ReportWindow], title: str | None = None) -> str:
-    """The whole report as one HTML string (inline CSS and SVG only)."""
+def render_report(baseline: Baseline, windows: Sequence[ReportWindow], title: str | None = None,
+                  over_time: Sequence[WindowSummary] = ()) -> str:
+    """The whole report as one HTML string (inline CSS and SVG only). ``over_time``: the summaries of every
+    window of the span, for the drift-over-time charts (:mod:`streamdrift.report.timecharts`)."""
     heading = title or f"streamdrift report: {baseline.model_id}"
     total_drift = sum(len(w.evaluation.drifted) for w in windows)
     body = "".join(_window_section(i, w, baseline) for i, w in enumerate(windows)) or "<p>No window to show.</p>"
@@ -244,5 +248,5 @@ def render_report(baseline: Baseline, windows: Sequence[ReportWindow], title: st
         f'<p class="meta">baseline {escape(baseline.baseline_id)} ({baseline.profile.n_records} records, created '
         f"{escape(baseline.created_at)}) · {len(windows)} window(s) · {total_drift} drifted feature-window(s) · "
         f"streamdrift {escape(__version__)}</p>"
-        f"{_estimate_overview(windows)}{body}</body></html>"
+        f"{drift_over_time_section(over_time)}{_estimate_overview(windows)}{body}</body></html>"
     )

@@ -34,6 +34,7 @@ from streamdrift.errors import ConfigError, SerializationError
 from streamdrift.events.events import Hysteresis
 from streamdrift.events.judge import WindowJudge
 from streamdrift.metrics import Metrics
+from streamdrift.monitors.reference import ReferenceWindows
 from streamdrift.report.html import render_report
 from streamdrift.settings import Settings
 from streamdrift.window.merger import ReadyWindow, WindowMerger
@@ -42,6 +43,7 @@ from streamdrift.window.stored import encode_stored, profiles_partition, stored_
 from streamdrift.worker.baselines import BaselineWatcher
 from streamdrift.worker.health import DataPlaneProbe
 from streamdrift.worker.record import WindowRecorder
+from streamdrift.worker.references import rebuild_references
 from streamdrift.worker.setup import BaselineCache
 from streamdrift.worker.sources import capture_layout
 from streamdrift.worker.status import StatusStore
@@ -104,8 +106,11 @@ class ControlPlane:
         self.registry = CollectorRegistry()
         self.metrics = Metrics(self.registry, settings.max_features_per_model)
         self.status = StatusStore(label_sample_rate=settings.labels.sample_rate)
-        self.judge = WindowJudge(Hysteresis(settings.evaluation.raise_after, settings.evaluation.clear_after))
-        self.recorder = WindowRecorder(self.judge, self.metrics, self.status)
+        references = settings.history.reference_config()  # rolling reference / previous window (docs/history.md)
+        self.judge = WindowJudge(Hysteresis(settings.evaluation.raise_after, settings.evaluation.clear_after),
+                                 ReferenceWindows(references) if references.enabled else None)
+        self.recorder = WindowRecorder(self.judge, self.metrics, self.status,
+                                       keep_windows=settings.history.report_windows)
         self.baseline_cache = BaselineCache(settings.monitor_config())
         # every partition of the capture topic and of the mapped sources (streamdrift.worker.sources)
         self.n_capture = n_capture_partitions or capture_layout(settings, lambda t: partition_count(settings, t))[1]
@@ -219,7 +224,8 @@ class ControlPlane:
             if found is None:
                 return web.json({"error": f"no evaluated window of model {model!r} yet"}, status=404)
             baseline, window = found
-            html = render_report(baseline, [window], title=f"streamdrift: {model}, last evaluated window")
+            html = render_report(baseline, [window], title=f"streamdrift: {model}, last evaluated window",
+                                 over_time=list(self.recorder.over_time.get(model, ())))
             return web.html(html)
 
         app.page("/metrics")(metrics)
@@ -231,6 +237,8 @@ class ControlPlane:
     def run(self) -> None:
         """Run the faust worker in this thread until SIGTERM/SIGINT (faust installs the handlers)."""
         self.baselines.start()
+        if self.judge.references is not None:  # filled again from the profiles topic: a restart keeps them
+            rebuild_references(self.settings, self.judge.references)
         # a window judged before the baselines are read would count as "no baseline" and raise nothing
         if not self.baselines.wait_caught_up(30):
             log.warning("baselines not read within 30 s: windows may be judged without their baseline")

@@ -105,8 +105,12 @@ def _read(consumer: Consumer, model_id: str, from_ms: int | None, to_ms: int | N
 
 
 def publish_events(settings: Settings, events: Iterable[DriftEvent]) -> int:
-    """Produce ``events`` to ``alerts`` (key: model id), waiting for every ack; how many were sent."""
-    producer = Producer(settings.client_config({"enable.idempotence": True, "linger.ms": 20}))
+    """Produce ``events`` to ``alerts`` (key: model id), waiting for every ack; how many were sent. The key is
+    partitioned as the control plane's producer (aiokafka, Java's murmur2) partitions it, so a model's
+    re-evaluated events follow its live ones on the same partition (librdkafka's default, CRC-32, would put
+    them on another)."""
+    producer = Producer(settings.client_config({"enable.idempotence": True, "linger.ms": 20,
+                                                "partitioner": "murmur2_random"}))
     failed: list[CKafkaError] = []
 
     def delivered(err: CKafkaError | None, _msg: object) -> None:

@@ -1,9 +1,12 @@
 """What the control plane keeps of each judged window: Prometheus series, the ``/status`` entries and the last
-window of each model for ``/report/<model>``."""
+window of each model for ``/report/<model>``, with the drift-over-time summaries of its last
+``history.report_windows`` windows (a bounded ring per model, in memory: empty again after a restart; the
+profiles topic and ``streamdrift report --from-history`` hold the longer view)."""
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -19,6 +22,7 @@ from streamdrift.monitors.model_quality.monitor import NAME as MODEL_QUALITY
 from streamdrift.monitors.multivariate.monitor import NAME as MULTIVARIATE
 from streamdrift.monitors.registry import ModelMonitors
 from streamdrift.report.html import ReportWindow
+from streamdrift.report.timeseries import WindowSummary, summarize, with_alerts, with_realised
 from streamdrift.worker.status import StatusStore
 
 
@@ -26,12 +30,14 @@ class WindowRecorder:
     """Records judged windows into the metrics, the status store and the report cache."""
 
     def __init__(self, judge: WindowJudge, metrics: Metrics, status: StatusStore,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, keep_windows: int = 288) -> None:
         self._judge = judge
         self._metrics = metrics
         self._status = status
         self._clock = clock
         self.last_report: dict[str, tuple[Baseline, ReportWindow]] = {}  # model -> last evaluated window
+        self._keep = keep_windows
+        self.over_time: dict[str, deque[WindowSummary]] = {}  # model -> its last keep_windows evaluated windows
 
     def record(self, judged: JudgedWindow, monitors: ModelMonitors) -> None:
         window, model = judged.window, judged.window.model_id
@@ -72,6 +78,14 @@ class WindowRecorder:
             label = f"{summary['window_start']} .. {summary['window_end']} ({window.n_records} records)"
             label_free = {k: r.summary for k, r in judged.results.items() if k in (ESTIMATED, MULTIVARIATE)}
             self.last_report[model] = (baseline, ReportWindow(label, window.profile, evaluation, {}, label_free))
+            ring = self.over_time.setdefault(model, deque(maxlen=self._keep))
+            entry = summarize(window.window_start_ms, window.window_end_ms, summary["window_start"],
+                              window.n_records, evaluation, judged.events, label_free, partial=window.partial)
+            if ring and ring[-1].start_ms == window.window_start_ms:
+                # judged again (faust replayed it after a rebalance): its alerts are those sent either time (the
+                # replay sends none that the first judging's table state already recorded)
+                entry = with_alerts(entry, ring.pop().alerts)
+            ring.append(entry)
 
     def _record_labels(self, judged: JudgedWindow) -> None:
         """The labels stage of a window (model quality, once its late labels had their time): the window's
@@ -96,8 +110,14 @@ class WindowRecorder:
             entry["estimated_vs_realised"] = side_by_side(estimated, realised)
         quality = judged.results.get(MODEL_QUALITY)
         report = self.last_report.get(model)
+        metrics = {k: v for k, v in (quality.summary.get("metrics", {}) if quality is not None else {}).items()
+                   if isinstance(v, float)}
+        ring = self.over_time.get(model)
+        for i in range(len(ring) - 1 if ring is not None else -1, -1, -1):
+            if ring is not None and ring[i].start_ms == window.window_start_ms:
+                ring[i] = with_realised(ring[i], metrics)
+                break
         if quality is not None and report is not None and report[1].label.startswith(start):
-            metrics = {k: v for k, v in quality.summary.get("metrics", {}).items() if isinstance(v, float)}
             self.last_report[model] = (report[0], ReportWindow(report[1].label, report[1].profile,
                                                                report[1].evaluation, metrics,
                                                                report[1].label_free))

@@ -190,3 +190,34 @@ def test_status_shows_the_estimate_beside_the_realised_metrics_and_publishes_it(
     registry = judge.recorder._metrics.registry
     assert registry.get_sample_value("streamdrift_estimated_performance",
                                      {"model": MODEL, "metric": "accuracy"}) == pytest.approx(estimated)
+
+
+def test_the_report_keeps_a_bounded_ring_of_window_summaries_for_drift_over_time() -> None:
+    """``/report/<model>`` charts the last ``history.report_windows`` windows: the recorder keeps their
+    summaries (no profile), the labels stage adds the realised quality to its window's."""
+    status = StatusStore(label_sample_rate=1.0)
+    plane = _ControlPlane(status)
+    plane.recorder = WindowRecorder(plane.judge, Metrics(CollectorRegistry()), status, clock=lambda: T0 / 1000,
+                                    keep_windows=3)
+    baseline = _baseline()
+    for i, scenario in enumerate([Scenario.NORMAL, Scenario.NORMAL, Scenario.SHIFTED_INCOME, Scenario.SHIFTED_INCOME,
+                                  Scenario.NORMAL]):
+        plane.run(_data_window(T0 + i * SIZE, scenario), baseline)
+    plane.run(_labels_window(T0 + 4 * SIZE, Scenario.NORMAL), baseline)
+    ring = list(plane.recorder.over_time[MODEL])
+    assert [s.start_ms for s in ring] == [T0 + 2 * SIZE, T0 + 3 * SIZE, T0 + 4 * SIZE]
+    assert [s.features["income"].drifted for s in ring] == [True, True, False]
+    assert [s.alerts.get("income") for s in ring] == [(("baseline_drift_check", "raised"),), None,
+                                                      (("baseline_drift_check", "cleared"),)]
+    assert ring[-1].quality["accuracy"].realised is not None and ring[0].quality == {}
+
+
+def test_a_window_judged_again_keeps_the_alerts_of_its_first_judging_in_the_ring() -> None:
+    """faust may replay a window after a rebalance: judged again from the recorded hysteresis it sends no event,
+    and its ring entry keeps the alerts the first judging sent."""
+    status = StatusStore()
+    plane = _ControlPlane(status)
+    baseline, window = _baseline(), _data_window(T0, Scenario.SHIFTED_INCOME)
+    assert plane.run(window, baseline) and plane.run(window, baseline) == []
+    [entry] = plane.recorder.over_time[MODEL]
+    assert entry.alerts["income"] == (("baseline_drift_check", "raised"),)
