@@ -222,7 +222,7 @@ class DataPlane:
         # decoded mostly holding it, and the two threads would only take turns (measured ~5-10% slower). Not in
         # smaller chunks: 1,024 messages a chunk (so this thread parses a poll's first chunk only) measured slower,
         # median ratio to the raw rate 52% against 58%, 512: 42% (per-batch costs; the two cores are busy anyway).
-        small = bool(parts) and len(parts[0][1][0].value() or b"") < PARSE_AHEAD_MAX_BYTES and not self._source
+        small = bool(parts) and len(parts[0][1][0].value() or b"") < PARSE_AHEAD_MAX_BYTES
         executor = self._parser if small else None
         # Columnar polls use the other core for the label join instead: each partition's predictions are joined
         # in the join thread while this one profiles them (the join's native loops release the GIL). Measured,
