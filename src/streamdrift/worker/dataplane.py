@@ -54,7 +54,7 @@ from streamdrift.worker.offsets import decode_labels_closed, decode_watermark, e
 from streamdrift.worker.partitions import PartitionState, advance_idle, note_ends
 from streamdrift.worker.polls import KafkaTimestamps, behind, by_partition, parsed_in_order, update_lag_gauges
 from streamdrift.worker.setup import BaselineCache
-from streamdrift.worker.sources import parse_source
+from streamdrift.worker.sources import flush_outcomes, parse_source
 from streamdrift.worker.stats import DataPlaneStats
 from streamdrift.worker.topics import topic_partitions
 from streamdrift.worker.transaction import Transaction
@@ -372,11 +372,8 @@ class DataPlane:
         self._concept.commit()
         self._flush_outcomes()
 
-    def _flush_outcomes(self) -> None:
-        if self.metrics is not None:
-            for (model, outcome), n in self._pending_outcomes.items():
-                self.metrics.label_joined(model or "_all", outcome, n)
-        self._pending_outcomes.clear()
+    def _flush_outcomes(self) -> None:  # label join and pairing outcomes of what was just committed
+        flush_outcomes(self._pending_outcomes, self._parts.values(), self._source, self.stats, self.metrics)
 
     def _produce_pending(self) -> list[TopicPartition]:
         offsets: list[TopicPartition] = []

@@ -89,9 +89,9 @@ class NativePoll:
             else:
                 for j, pointer in enumerate(f.named_fields().values()):
                     add(f"field{j}", pointer, _FLAT)
-        for name, pointer in (("prediction", m.prediction), ("score", m.score)):
-            if pointer is not None:
-                add(name, pointer, _SCALARS)
+        for name, per_row in (("prediction", m.prediction), ("score", m.score)):
+            if per_row is not None:
+                add(name, per_row, _SCALARS)
         for name, spec in (("model_id", m.model_id), ("model_version", m.model_version),
                            ("inference_id", m.inference_id)):
             if spec is None or spec.const is not None or spec.key:
@@ -141,7 +141,7 @@ class NativePoll:
         count_list: list[int] = counts.tolist()
         labels = self._per_row(found, "prediction", at, counts)
         scores = self._per_row(found, "score", at, counts)
-        if labels is False or scores is False:
+        if isinstance(labels, bool) or isinstance(scores, bool):
             return None
         n = len(take)
         values: dict[str, list[Any] | None] = {}
@@ -191,7 +191,7 @@ class NativePoll:
             return None
         return np.stack(columns, axis=1), counts
 
-    def _per_row(self, found: Found, name: str, at: Any, counts: NDArray[np.int64]) -> list[Any] | None | bool:
+    def _per_row(self, found: Found, name: str, at: Any, counts: NDArray[np.int64]) -> list[Any] | bool | None:
         """Per-row values of a path (None without it; False when the fast path does not take them)."""
         if name not in self._where:
             return None

@@ -6,6 +6,7 @@ that wait, expire or are duplicated, bad messages among good ones)."""
 from __future__ import annotations
 
 from collections import Counter
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,8 @@ def exchange(draw: st.DrawFn) -> list[tuple[bytes, bytes]]:
         inputs = [{"name": name, "shape": [n], "datatype": "FP64", "data": [r[j] for r in rows]}
                   for j, name in enumerate(NAMES)]
     if draw(st.integers(0, 12)) == 0:
-        inputs[0]["data"][0] = draw(st.sampled_from([None, "x", True]))
+        data: list[object] = inputs[0]["data"]  # type: ignore[assignment]
+        data[0] = draw(st.sampled_from([None, "x", True]))
     request = {"id": rid, "inputs": inputs}
     response = {"id": rid, "model_name": draw(st.sampled_from(["m1", "m2"])), "model_version": "1",
                 "outputs": [{"name": "label", "shape": [n], "datatype": "INT64", "data": [1] * n},
@@ -63,7 +65,7 @@ def _view(parser: MappedParser, values: list[tuple[bytes, bytes]], cuts: list[in
     out: list[Any] = []
     outcomes: Counter[str] = Counter()
     edges = sorted({0, len(values), *[c for c in cuts if c < len(values)]})
-    for start, stop in zip(edges, edges[1:]):
+    for start, stop in pairwise(edges):
         poll = Messages([v for _, v in values[start:stop]], [k for k, _ in values[start:stop]],
                         [None] * (stop - start), stamps[start:stop])
         batches, dead = parser.parse(poll, pairs, T0)
