@@ -383,13 +383,15 @@ def _committed_rate(settings: Settings, n: int, on_progress: Callable[[float], N
         probe.close()
 
 
-def run_mapped(bootstrap: str, kafka: dict[str, str], quick: bool) -> dict[str, dict[str, Any]]:
+def run_mapped(bootstrap: str, kafka: dict[str, str], quick: bool, passes: int | None = None,
+               ) -> dict[str, dict[str, Any]]:
     """The mapped-source runs (benchmarks/mapped_runs.py), each printed as soon as measured."""
     from mapped_runs import bench_mapped
 
     out: dict[str, dict[str, Any]] = {}
     # messages per run (a run far shorter than a few polls measures the polls' waits, not the rates)
-    n_small, n_large, passes = (60_000, 6_000, 2) if quick else (300_000, 30_000, 3)
+    n_small, n_large, default_passes = (60_000, 6_000, 2) if quick else (300_000, 30_000, 3)
+    passes = passes or default_passes
     for layout in ("tensor", "fields"):
         for batch in (1, 32):
             for paired in (False, True):
@@ -417,6 +419,8 @@ def main() -> None:
     parser.add_argument("--only-columnar", action="store_true", help="the columnar run(s) only")
     parser.add_argument("--only-json", action="store_true", help="the JSON records run only")
     parser.add_argument("--only-mapped", action="store_true", help="the mapped-source (OIP) runs only")
+    parser.add_argument("--mapped-passes", type=int, default=None,
+                        help="passes of each mapped-source run (default 2 with --quick, else 3)")
     parser.add_argument("--columnar-format", choices=("arrow", "json", "both"), default="both",
                         help="columnar batch format(s) to measure (both: Arrow IPC and JSON columnar, one run each)")
     args = parser.parse_args()
@@ -441,7 +445,7 @@ def main() -> None:
                 print(f"columnar {load} ({fmt}, {_join(labels, rate)}) records/s {col['rate']:,.0f}; "
                       f"RSS MB {' '.join(f'{r:.0f}' for r in col['rss'])}", flush=True)
             return
-        mapped = run_mapped(b, kafka, q)
+        mapped = run_mapped(b, kafka, q, args.mapped_passes)
         if args.only_mapped:  # streamdrift's own JSON records in the same run: the ratio to match
             js = bench_json(b, n_json, kafka, passes=3)
             print(f"JSON data plane {js['worker']:,.0f} records/s; raw consume + orjson.loads {js['raw']:,.0f}; "

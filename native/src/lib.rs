@@ -37,7 +37,7 @@ fn bail<E: de::Error>(what: &str) -> E {
 // ------------------------------------------------------------------------------------------------ scalars
 
 /// A JSON text that borrows from the message when it has no escapes.
-struct Text<'a>(Cow<'a, str>);
+pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
 
 struct TextVisitor;
 

@@ -7,9 +7,108 @@
 //! Python paths, which name the dead letters. So this module never decides that input is bad.
 //! `tests/unit/ingest/sources/test_nativepoll.py` checks that both give the same batches.
 
+use std::borrow::Cow;
+use std::fmt;
+
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple};
-use serde_json::{Number, Value};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// A JSON number as serde_json gives it.
+#[derive(Clone, Copy)]
+enum Number {
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+}
+
+impl Number {
+    fn as_f64(&self) -> Option<f64> {
+        Some(match *self {
+            Number::Int(i) => i as f64,
+            Number::UInt(u) => u as f64,
+            Number::Float(f) => f,
+        })
+    }
+}
+
+/// A parsed message: serde_json's `Value` without its allocations per key (keys borrow from the message when
+/// they have no escapes, objects are lists of members: small, read by a linear scan).
+enum Value<'a> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(Cow<'a, str>),
+    Array(Vec<Value<'a>>),
+    Object(Vec<(Cow<'a, str>, Value<'a>)>),
+}
+
+impl<'a> Value<'a> {
+    fn is_object(&self) -> bool {
+        matches!(self, Value::Object(_))
+    }
+}
+
+/// An object's member (the last of a repeated key, as orjson keeps).
+fn member<'v, 'a>(members: &'v [(Cow<'a, str>, Value<'a>)], key: &str) -> Option<&'v Value<'a>> {
+    members.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value<'de>, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value<'de>, E> {
+        Ok(Value::Number(Number::Int(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value<'de>, E> {
+        Ok(Value::Number(Number::UInt(v)))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value<'de>, E> {
+        Ok(Value::Number(Number::Float(v)))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Value<'de>, E> {
+        Ok(Value::String(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value<'de>, E> {
+        Ok(Value::String(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value<'de>, E> {
+        Ok(Value::String(Cow::Owned(v)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value<'de>, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Value<'de>, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value<'de>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element::<Value<'de>>()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value<'de>, A::Error> {
+        let mut members = Vec::new();
+        while let Some(crate::Text(key)) = map.next_key::<crate::Text<'de>>()? {
+            members.push((key, map.next_value::<Value<'de>>()?));
+        }
+        Ok(Value::Object(members))
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Value<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
 
 /// What a path's value must be, and what is returned for it.
 const TENSOR: u8 = 0; // feature rows of `width` numbers: (float64 bytes, int64 rows per message, -1 absent)
@@ -51,16 +150,16 @@ struct Out {
 
 /// The value a path leads to: Ok(None) when its first key is absent (the other half's part of a pair), Err when
 /// a step does not apply.
-fn walk<'v>(doc: &'v Value, steps: &[Step]) -> Result<Option<&'v Value>, ()> {
+fn walk<'v, 'a>(doc: &'v Value<'a>, steps: &[Step]) -> Result<Option<&'v Value<'a>>, ()> {
     let mut at = doc;
     for (depth, step) in steps.iter().enumerate() {
         let next = match at {
-            Value::Object(map) if !step.named => map.get(&step.token),
+            Value::Object(map) if !step.named => member(map, &step.token),
             Value::Array(items) if step.named => {
                 let mut found = None;
                 for item in items {
                     let Value::Object(t) = item else { return Err(()) };
-                    let Some(Value::String(name)) = t.get("name") else { return Err(()) };
+                    let Some(Value::String(name)) = member(t, "name") else { return Err(()) };
                     if *name == step.token {
                         if found.is_some() {
                             return Err(()); // a repeated name: the Python path decides which counts
@@ -88,7 +187,7 @@ fn number(n: &Number) -> Result<f64, ()> {
     n.as_f64().ok_or(())
 }
 
-fn push_numbers(items: &[Value], out: &mut Vec<f64>) -> Result<(), ()> {
+fn push_numbers(items: &[Value<'_>], out: &mut Vec<f64>) -> Result<(), ()> {
     for item in items {
         let Value::Number(n) = item else { return Err(()) };
         out.push(number(n)?);
@@ -96,15 +195,15 @@ fn push_numbers(items: &[Value], out: &mut Vec<f64>) -> Result<(), ()> {
     Ok(())
 }
 
-fn scalar(v: &Value) -> Result<Scalar, ()> {
+fn scalar(v: &Value<'_>) -> Result<Scalar, ()> {
     Ok(match v {
         Value::Null => Scalar::Null,
         Value::Bool(b) => Scalar::Bool(*b),
         Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Scalar::Int(i)
-            } else if let Some(u) = n.as_u64() {
-                Scalar::UInt(u)
+            if let Number::Int(i) = n {
+                Scalar::Int(*i)
+            } else if let Number::UInt(u) = n {
+                Scalar::UInt(*u)
             } else {
                 let x = number(n)?;
                 if x == 0.0 && x.is_sign_negative() {
@@ -113,16 +212,16 @@ fn scalar(v: &Value) -> Result<Scalar, ()> {
                 Scalar::Float(x)
             }
         }
-        Value::String(s) => Scalar::Str(s.clone()),
+        Value::String(s) => Scalar::Str(s.to_string()),
         _ => return Err(()),
     })
 }
 
 /// A tensor's flat data (the `data` of `{"shape", "data"}`, or the value itself).
-fn data_of(v: &Value) -> Result<(&Vec<Value>, Option<&Value>), ()> {
+fn data_of<'v, 'a>(v: &'v Value<'a>) -> Result<(&'v Vec<Value<'a>>, Option<&'v Value<'a>>), ()> {
     match v {
-        Value::Object(t) => match t.get("data") {
-            Some(Value::Array(d)) => Ok((d, t.get("shape"))),
+        Value::Object(t) => match member(t, "data") {
+            Some(Value::Array(d)) => Ok((d, member(t, "shape"))),
             _ => Err(()),
         },
         Value::Array(d) => Ok((d, None)),
@@ -130,7 +229,7 @@ fn data_of(v: &Value) -> Result<(&Vec<Value>, Option<&Value>), ()> {
     }
 }
 
-fn shape_is(shape: &Value, want: &[usize]) -> bool {
+fn shape_is(shape: &Value<'_>, want: &[usize]) -> bool {
     match shape {
         Value::Array(dims) => {
             dims.len() == want.len()
@@ -140,7 +239,7 @@ fn shape_is(shape: &Value, want: &[usize]) -> bool {
     }
 }
 
-fn read(doc: &Value, spec: &PathSpec, out: &mut Out) -> Result<(), ()> {
+fn read(doc: &Value<'_>, spec: &PathSpec, out: &mut Out) -> Result<(), ()> {
     let Some(v) = walk(doc, &spec.steps)? else {
         match spec.kind {
             VALUE => out.scalars.push(Scalar::Absent),
@@ -181,7 +280,7 @@ fn read(doc: &Value, spec: &PathSpec, out: &mut Out) -> Result<(), ()> {
             }
         }
         FLAT | SCALARS => {
-            let items: &[Value] = match v {
+            let items: &[Value<'_>] = match v {
                 Value::Object(_) | Value::Array(_) => data_of(v)?.0,
                 other => std::slice::from_ref(other),
             };
@@ -202,7 +301,7 @@ fn read(doc: &Value, spec: &PathSpec, out: &mut Out) -> Result<(), ()> {
             let Value::Array(items) = v else { return Err(()) };
             for item in items {
                 let Value::Object(t) = item else { return Err(()) };
-                if !matches!(t.get("name"), Some(Value::String(_))) {
+                if !matches!(member(t, "name"), Some(Value::String(_))) {
                     return Err(());
                 }
             }
@@ -216,7 +315,7 @@ fn read(doc: &Value, spec: &PathSpec, out: &mut Out) -> Result<(), ()> {
 fn read_all(values: &[&[u8]], specs: &[PathSpec]) -> Option<Vec<Out>> {
     let mut outs: Vec<Out> = specs.iter().map(|_| Out::default()).collect();
     for value in values {
-        let doc: Value = serde_json::from_slice(value).ok()?;
+        let doc: Value<'_> = serde_json::from_slice(value).ok()?;
         if !doc.is_object() {
             return None;
         }
