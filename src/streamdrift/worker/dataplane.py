@@ -82,6 +82,7 @@ class DataPlane:
     ) -> None:
         self.settings = settings
         self._source = source
+        self._lag_label = "_capture" if source is None else source.source.name  # watermark lag's source
         self.heartbeat = heartbeat  # /health: the wall clock of every loop iteration
         self.stats = stats or DataPlaneStats()
         self.metrics = metrics
@@ -200,7 +201,7 @@ class DataPlane:
         now_ms = int(self._clock() * 1000)
         self._advance_idle(now_ms)
         if self.metrics is not None:
-            update_lag_gauges(self.metrics, self._consumer, self._topic, self._parts, now_ms)
+            update_lag_gauges(self.metrics, self._consumer, self._topic, self._parts, now_ms, self._lag_label)
             self.metrics.features_dropped_to(sum(getattr(m.get("data_quality"), "dropped_features", 0)
                                                  for m in self._baseline_cache.all_monitors()))
         # a due window commits at once when the worker is caught up (alert latency); behind the log end, closes
