@@ -75,8 +75,7 @@ class MappedParser:
         self._capture = CompiledMapping(source.mapping)
         self._poll = PollMapping(source.mapping)
         native = NativePoll(source.mapping, source.preset, self._poll)
-        self._native = native if poll_path and native.usable and use_native and not (
-            self.preset.paired and source.preset != "oip-v2") else None
+        self._native = native if poll_path and native.usable and use_native else None
         self._labels = None if source.labels_mapping is None else CompiledMapping(source.labels_mapping)
 
     def new_pairs(self) -> PairStore | None:
@@ -190,8 +189,8 @@ class MappedParser:
         if pairs is None:
             fast = native.segments(messages.values, messages.keys, stamps, checks, max_rows, self.max_bytes)
             return None if fast is None else [batch_of(model, version, [seg]) for model, version, seg in fast]
-        got = native.paired_segments(messages.values, messages.keys, stamps, pairs, checks, max_rows,
-                                     self.max_bytes)
+        got = native.paired_segments(messages.values, messages.keys, stamps, messages.headers, pairs, checks,
+                                     max_rows, self.max_bytes)
         if got is None:
             return None
         segments, matched = got
@@ -201,7 +200,7 @@ class MappedParser:
         docs = Docs([], [], [], [], [])
         for m in matched:  # decoded one by one: a message the reader took but the preset refuses is named
             try:
-                one = native.paired_docs([m], messages.values, pairs, lambda v: self._decode_half(v, {}))
+                one = native.paired_docs([m], messages.values, messages.headers, pairs, self._decode_half)
             except BadRecordError as exc:
                 dead.append(dead_letter(m.index, exc))
                 continue

@@ -32,21 +32,24 @@ from streamdrift.ingest.sources.config import MappingSettings, ValueFrom
 from streamdrift.ingest.sources.pairing import Matched, PairStore, _Waiting
 from streamdrift.ingest.sources.pointer import pointer_tokens
 from streamdrift.ingest.sources.pollpath import Docs, Extracted, PollMapping
+from streamdrift.ingest.sources.presets import CE_REQUEST, CE_RESPONSE, RawHeaders, headers_dict
 
 __all__ = ["NativePoll"]
 
 _TENSOR, _FLAT, _SCALARS, _VALUE, _TENSORS = 0, 1, 2, 3, 4
 _ABSENT: Final = object()
-_REQUEST_KEYS = frozenset({"inputs", "parameters", "id"})
-_RESPONSE_KEYS = frozenset({"outputs", "model_name", "model_version"})
+_REQUEST_KEYS = frozenset({"inputs", "parameters", "id", "instances"})
+_RESPONSE_KEYS = frozenset({"outputs", "model_name", "model_version", "predictions"})
+_CE_KEYS = frozenset({"ce", "ce_request", "ce_response"})
+_CE_TYPES: Final = {CE_REQUEST.encode(): "request", CE_RESPONSE.encode(): "response"}
 Step = tuple[str, int, bool]
 Path = tuple[list[Step], int, int]
 Found = list[Any]  # one item per path, as read_source_poll returns them
 
 
-def _steps(pointer: str, oip: bool) -> list[Step] | None:
+def _steps(pointer: str, oip: bool, kserve: bool = False) -> list[Step] | None:
     tokens = pointer_tokens(pointer)
-    if not tokens:
+    if not tokens or (tokens[0] in ("instances", "predictions") and not kserve) or (kserve and tokens[0] == "id"):
         return None
     steps = [(t, int(t) if t.isdigit() else -1, False) for t in tokens]
     if oip:  # the oip-v2 document addresses a tensor by name: /inputs/<name> is an element of the inputs list
@@ -65,16 +68,26 @@ class NativePoll:
 
     def __init__(self, m: MappingSettings, preset: str, poll: PollMapping) -> None:
         self.poll = poll
-        self.paired = preset == "oip-v2"
-        oip = self.paired
+        self.kserve = preset == "kserve-cloudevents"
+        self.paired = oip = preset in ("oip-v2", "kserve-cloudevents")
         self.paths: list[Path] = []
         self.roles: list[str | None] = []  # the role whose message holds each path (paired)
         self._where: dict[str, int] = {}
-        ok = poll.usable and preset in ("json", "oip-v2") and m.features is not None
+        # kserve-cloudevents: values from the events' headers, name -> (header | ce | ce_request | ce_response | id,
+        # the header's or attribute's name)
+        self._headed: dict[str, tuple[str, str]] = {}
+        ok = poll.usable and preset in ("json", "oip-v2", "kserve-cloudevents") and m.features is not None
 
         def add(name: str, pointer: str, kind: int, width: int = 0) -> None:
             nonlocal ok
-            steps = _steps(pointer, oip)
+            tokens = pointer_tokens(pointer)
+            if self.kserve and tokens and tokens[0] in _CE_KEYS | {"id"}:
+                if kind != _VALUE or len(tokens) != (1 if tokens[0] == "id" else 2):
+                    ok = False
+                else:
+                    self._headed[name] = (tokens[0], tokens[-1])
+                return
+            steps = _steps(pointer, oip, self.kserve)
             if steps is None:
                 ok = False
                 return
@@ -97,13 +110,16 @@ class NativePoll:
             if spec is None or spec.const is not None or spec.key:
                 continue
             if spec.field is None:
-                ok = False  # a header: the Python paths
+                assert spec.header is not None
+                self._headed[name] = ("header", spec.header)
+                ok = ok and self.kserve  # headers of other presets: the Python paths
             else:
                 add(name, spec.field, _VALUE)
         if m.event_time.field is not None:
             add("time", m.event_time.field, _VALUE)
-        if oip:
+        if oip and not self.kserve:
             add("id", "/id", _VALUE)
+        if oip:
             for key in ("inputs", "outputs"):  # the role, and each message's tensors named as _oip checks
                 self._where[key] = len(self.paths)
                 self.paths.append(([(key, -1, False)], _TENSORS, 0))
@@ -127,7 +143,7 @@ class NativePoll:
 
     def _assemble(self, found: Found, take: NDArray[np.int64], keys: Sequence[bytes | None],
                   stamps: Sequence[int], indices: list[int], checks: Checks, max_rows: int,
-                  takes: dict[str, NDArray[np.int64]] | None = None,
+                  takes: dict[str, NDArray[np.int64]] | None = None, headed: dict[str, list[Any]] | None = None,
                   ) -> list[tuple[str, str | None, Segment]] | None:
         """Segments of the documents made of messages ``take`` (or, paired, per path the role's message in
         ``takes``)."""
@@ -145,9 +161,12 @@ class NativePoll:
             return None
         n = len(take)
         values: dict[str, list[Any] | None] = {}
+        headed = headed or {}
         for name in ("model_id", "model_version", "inference_id"):
             spec: ValueFrom | None = getattr(self.mapping, name)
-            if spec is None:
+            if name in headed:
+                values[name] = headed[name]
+            elif spec is None:
                 values[name] = None
             elif spec.const is not None:
                 values[name] = [spec.const] * n
@@ -162,7 +181,9 @@ class NativePoll:
                     return None
                 values[name] = got
         times: list[Any] | None = list(stamps)
-        if "time" in self._where:
+        if "time" in headed:
+            times = headed["time"]
+        elif "time" in self._where:
             times = self._values(found, "time", at)
             if times is None:
                 return None
@@ -209,7 +230,8 @@ class NativePoll:
 
     # -- request / response pairs (preset oip-v2) --------------------------------------------------
     def paired_segments(self, values: Sequence[bytes], keys: Sequence[bytes | None], stamps: Sequence[int],
-                        pairs: PairStore, checks: Checks, max_rows: int, max_bytes: int,
+                        raw_headers: Sequence[RawHeaders], pairs: PairStore, checks: Checks, max_rows: int,
+                        max_bytes: int,
                         ) -> tuple[list[tuple[str, str | None, Segment]] | None, list[Matched]] | None:
         """None when the reader does not take the poll (the store untouched); else the pairs matched (the store
         offered every message) and their segments, or None for the segments when the pairs must be decoded
@@ -218,16 +240,14 @@ class NativePoll:
         if found is None:
             return None
         n = len(values)
-        ids: list[Any] = found[self._where["id"]]
-        if _ABSENT in ids or not all(type(i) is str and i for i in ids):
+        plain = raw_headers.count(None) == n
+        headers: list[dict[str, bytes]] = [{}] * n if plain else list(map(headers_dict, raw_headers))
+        got = self._kserve_roles(headers) if self.kserve else self._oip_roles(found)
+        if got is None:
             return None
-        has_in = np.frombuffer(found[self._where["inputs"]], dtype=np.int64)
-        has_out = np.frombuffer(found[self._where["outputs"]], dtype=np.int64)
-        request = has_in.astype(bool)
-        if not (request | has_out.astype(bool)).all():
-            return None  # neither a request nor a response: the per-document path names it
-        roles = np.where(request, "request", "response").tolist()
-        headers: list[dict[str, bytes]] = [{}] * n
+        ids, roles = got
+        if self.kserve and not self._roles_apart(found, roles):
+            return None
         matched = pairs.match(ids, roles, stamps, keys, headers, values)
         if not matched:
             return [], matched
@@ -242,23 +262,102 @@ class NativePoll:
                                    count=len(matched))
                  for role, refs in (("request", [m.request for m in matched]),
                                     ("response", [m.response for m in matched]))}
+        headed = self._headed_values(matched, headers, ids) if self._headed else {}
+        if headed is None:
+            return None, matched
         segments = self._assemble(found, takes["request"], [m.key for m in matched],
                                   [m.timestamp_ms for m in matched], [m.index for m in matched], checks, max_rows,
-                                  takes)
+                                  takes, headed)
         return segments, matched
 
-    def paired_docs(self, matched: list[Matched], values: Sequence[bytes], pairs: PairStore,
-                    decode: Any) -> Docs:
+    def _oip_roles(self, found: Found) -> tuple[list[str], list[str]] | None:
+        ids: list[Any] = found[self._where["id"]]
+        if _ABSENT in ids or not all(type(i) is str and i for i in ids):
+            return None
+        has_in = np.frombuffer(found[self._where["inputs"]], dtype=np.int64)
+        has_out = np.frombuffer(found[self._where["outputs"]], dtype=np.int64)
+        request = has_in.astype(bool)
+        if not (request | has_out.astype(bool)).all():
+            return None  # neither a request nor a response: the per-document path names it
+        return ids, np.where(request, "request", "response").tolist()
+
+    @staticmethod
+    def _kserve_roles(headers: list[dict[str, bytes]]) -> tuple[list[str], list[str]] | None:
+        """(ce_id, role by ce_type) of every event; None when one is not a plain request or response event."""
+        try:
+            ids = [h["ce_id"].decode() for h in headers]
+            kinds = [h["ce_type"] for h in headers]
+            for h in headers:  # every attribute is text, as the preset decodes them
+                for k, v in h.items():
+                    if k.startswith("ce_"):
+                        v.decode()
+        except (KeyError, UnicodeDecodeError):
+            return None
+        if "" in ids or not set(kinds) <= _CE_TYPES.keys():
+            return None
+        return ids, [_CE_TYPES[k] for k in kinds]
+
+    def _roles_apart(self, found: Found, roles: list[str]) -> bool:
+        """Whether every path is absent from the events of the other role (a KServe v1 body is merged as it is:
+        a key in both bodies is left to the Python paths)."""
+        response = np.asarray(roles) == "response"
+        for (_, kind, _), role, item in zip(self.paths, self.roles, found, strict=True):
+            if role is None:
+                continue
+            if kind in (_TENSOR, _FLAT, _SCALARS):
+                present = np.frombuffer(item[1], dtype=np.int64) >= 0
+            else:
+                present = np.fromiter((v is not _ABSENT for v in item), dtype=bool, count=len(roles))
+            other = ~response if role == "response" else response
+            if (present & other).any():
+                return False
+        return True
+
+    def _headed_values(self, matched: list[Matched], headers: list[dict[str, bytes]],
+                       ids: list[str]) -> dict[str, list[Any]] | None:
+        """Values from the pairs' headers (the completing event's header winning, as the merged headers), their
+        CloudEvents attributes (``ce``: the response's) or ids; None when one is absent or not UTF-8."""
+        def of(ref: int | _Waiting) -> dict[str, bytes]:
+            return headers[ref] if isinstance(ref, int) else ref.headers
+
+        out: dict[str, list[Any]] = {}
+        try:
+            for name, (where, attr) in self._headed.items():
+                got: list[Any] = []
+                for m in matched:
+                    req, resp = of(m.request), of(m.response)
+                    if where == "id":
+                        got.append(ids[m.index])
+                    elif where == "header":
+                        first, last = (req, resp) if m.response == m.index else (resp, req)
+                        got.append((last[attr] if attr in last else first[attr]).decode())
+                    else:
+                        got.append((req if where == "ce_request" else resp)["ce_" + attr].decode())
+                out[name] = got
+        except (KeyError, UnicodeDecodeError):
+            return None
+        return out
+
+    def paired_docs(self, matched: list[Matched], values: Sequence[bytes], raw_headers: Sequence[RawHeaders],
+                    pairs: PairStore, decode: Any) -> Docs:
         """The documents of pairs matched by :meth:`paired_segments`, decoded in Python (as the per-document
-        path pairs them)."""
+        path pairs them: the request's part then the response's, the earlier event's headers then the later's)."""
         out = Docs([], [], [], [], [])
         for m in matched:
-            req = decode(values[m.request]) if isinstance(m.request, int) else pairs.half_of(m.request)
-            resp = decode(values[m.response]) if isinstance(m.response, int) else pairs.half_of(m.response)
+            halves, heads = [], []
+            for ref in (m.request, m.response):
+                if isinstance(ref, int):
+                    h = headers_dict(raw_headers[ref])
+                    halves.append(decode(values[ref], h))
+                else:
+                    h = ref.headers
+                    halves.append(pairs.half_of(ref))
+                heads.append(h)
+            earlier, later = (heads[1], heads[0]) if m.request == m.index else (heads[0], heads[1])
             out.indices.append(m.index)
-            out.docs.append({**req.part, **resp.part})
+            out.docs.append({**halves[0].part, **halves[1].part})
             out.keys.append(m.key)
-            out.headers.append({})
+            out.headers.append({**earlier, **later})
             out.stamps.append(m.timestamp_ms)
         return out
 

@@ -14,6 +14,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from servers import ce_headers
+
 from streamdrift.ingest.sources.config import SourceSettings
 from streamdrift.ingest.sources.engine import MappedParser, Messages
 
@@ -59,15 +61,17 @@ def exchange(draw: st.DrawFn) -> list[tuple[bytes, bytes]]:
     return out
 
 
-def _view(parser: MappedParser, values: list[tuple[bytes, bytes]], cuts: list[int], stamps: list[int]) -> Any:
+def _view(parser: MappedParser, values: list[tuple[bytes, bytes]] | list[tuple[bytes, bytes, Any]], cuts: list[int],
+          stamps: list[int]) -> Any:
     pairs = parser.new_pairs()
     assert pairs is not None
     out: list[Any] = []
     outcomes: Counter[str] = Counter()
     edges = sorted({0, len(values), *[c for c in cuts if c < len(values)]})
     for start, stop in pairwise(edges):
-        poll = Messages([v for _, v in values[start:stop]], [k for k, _ in values[start:stop]],
-                        [None] * (stop - start), stamps[start:stop])
+        part = values[start:stop]
+        poll = Messages([m[1] for m in part], [m[0] for m in part], [m[2] if len(m) > 2 else None for m in part],
+                        stamps[start:stop])
         batches, dead = parser.parse(poll, pairs, T0)
         for b in batches:
             feats = {n: (np.nan_to_num(c.numbers, nan=-7.5).tolist(), c.kinds.tolist()) for n, c in b.features.columns.items()}
@@ -111,3 +115,46 @@ def test_the_native_reader_takes_plain_pairs() -> None:
     assert (b.model_id, b.model_version, b.inference_ids.tolist()) == ("m", "1", ["a:0", "a:1"])
     assert b.features.columns["c"].numbers.tolist() == [3.0, 6.0] and b.timestamps_ms.tolist() == [T0, T0]
     assert b.source_index.tolist() == [1, 1] and pairs.take_outcomes() == Counter({"paired": 1})
+
+
+KSERVE = SourceSettings.model_validate({
+    "name": "k", "topic": "t", "preset": "kserve-cloudevents", "pairing": {"ttl_seconds": 5},
+    "mapping": {"model_id": {"header": "ce_inferenceservicename"},
+                "features": {"tensor": "/instances", "names": NAMES}, "prediction": "/predictions",
+                "inference_id": "/ce/id", "event_time": {"field": "/ce_request/time", "unit": "iso"}}})
+
+
+@st.composite
+def cloud_events(draw: st.DrawFn) -> list[tuple[bytes, bytes, Any]]:
+    """A KServe request event and its response (v1 bodies; one may be missing, repeated or broken)."""
+    eid = f"ev{draw(st.integers(0, 30))}"
+    n = draw(st.integers(1, 3))
+    rows = [[draw(value) for _ in NAMES] for _ in range(n)]
+    service = draw(st.sampled_from(["svc-a", "svc-b"]))
+    at = T0 + draw(st.integers(0, 5000))
+    request = (orjson.dumps({"instances": rows}), ce_headers(eid, "request", service, time_ms=at))
+    response = (orjson.dumps({"predictions": [1] * n}), ce_headers(eid, "response", service, time_ms=at + 3))
+    broken = draw(st.integers(0, 14))
+    if broken == 0:
+        request = (request[0], [(k, v) for k, v in request[1] if k != "ce_id"])
+    elif broken == 1:
+        response = (response[0], [*response[1], ("ce_extra", b"\xff")])
+    elif broken == 2:
+        request = (orjson.dumps({"instances": rows, "predictions": [0] * n}), request[1])
+    halves = draw(st.sampled_from([[request, response], [response, request], [request], [request, response,
+                                                                                          response]]))
+    return [(eid.encode(), v, h) for v, h in halves]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(cloud_events(), min_size=1, max_size=12), st.lists(st.integers(1, 30), max_size=3),
+       st.randoms(use_true_random=False))
+def test_cloud_events_read_natively_as_in_python(events: list[list[tuple[bytes, bytes, Any]]], cuts: list[int],
+                                                 rnd: Any) -> None:
+    values = [m for ex in events for m in ex]
+    rnd.shuffle(values)
+    stamps = sorted(T0 + rnd.randint(0, 8_000) for _ in values)
+    parser = MappedParser(KSERVE)
+    assert parser._native is not None
+    assert _view(parser, values, cuts, stamps) == _view(MappedParser(KSERVE, use_native=False), values, cuts,
+                                                        stamps)
