@@ -13,7 +13,6 @@ import numpy as np
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from servers import ce_headers
 
 from streamdrift.ingest.sources.config import SourceSettings
