@@ -18,6 +18,7 @@ use std::fmt;
 
 mod arrowipc;
 mod bloom;
+mod fastjson;
 mod jointable;
 mod jsonscan;
 mod sort;

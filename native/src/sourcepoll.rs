@@ -16,7 +16,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// A JSON number as serde_json gives it.
 #[derive(Clone, Copy)]
-enum Number {
+pub(crate) enum Number {
     Int(i64),
     UInt(u64),
     Float(f64),
@@ -34,7 +34,7 @@ impl Number {
 
 /// A parsed message: serde_json's `Value` without its allocations per key (keys borrow from the message when
 /// they have no escapes, objects are lists of members: small, read by a linear scan).
-enum Value<'a> {
+pub(crate) enum Value<'a> {
     Null,
     Bool(bool),
     Number(Number),
@@ -125,6 +125,9 @@ struct Step {
     named: bool,
 }
 
+/// A path as Python passes it: (steps as (token, index or -1, named), kind, width).
+type PathArg = (Vec<(String, i64, bool)>, u8, usize);
+
 struct PathSpec {
     steps: Vec<Step>,
     kind: u8,
@@ -159,7 +162,9 @@ fn walk<'v, 'a>(doc: &'v Value<'a>, steps: &[Step]) -> Result<Option<&'v Value<'
                 let mut found = None;
                 for item in items {
                     let Value::Object(t) = item else { return Err(()) };
-                    let Some(Value::String(name)) = member(t, "name") else { return Err(()) };
+                    let Some(Value::String(name)) = member(t, "name") else {
+                        return Err(());
+                    };
                     if *name == step.token {
                         if found.is_some() {
                             return Err(()); // a repeated name: the Python path decides which counts
@@ -233,7 +238,10 @@ fn shape_is(shape: &Value<'_>, want: &[usize]) -> bool {
     match shape {
         Value::Array(dims) => {
             dims.len() == want.len()
-                && dims.iter().zip(want).all(|(d, &w)| matches!(d, Value::Number(n) if n.as_f64() == Some(w as f64)))
+                && dims
+                    .iter()
+                    .zip(want)
+                    .all(|(d, &w)| matches!(d, Value::Number(n) if n.as_f64() == Some(w as f64)))
         }
         _ => false,
     }
@@ -315,7 +323,10 @@ fn read(doc: &Value<'_>, spec: &PathSpec, out: &mut Out) -> Result<(), ()> {
 fn read_all(values: &[&[u8]], specs: &[PathSpec]) -> Option<Vec<Out>> {
     let mut outs: Vec<Out> = specs.iter().map(|_| Out::default()).collect();
     for value in values {
-        let doc: Value<'_> = serde_json::from_slice(value).ok()?;
+        let doc: Value<'_> = match crate::fastjson::parse(value) {
+            Some(doc) => doc,
+            None => serde_json::from_slice(value).ok()?, // escapes and the unusual: serde_json decides
+        };
         if !doc.is_object() {
             return None;
         }
@@ -345,7 +356,7 @@ fn scalar_to_py<'py>(py: Python<'py>, s: &Scalar, absent: &Bound<'py, PyAny>) ->
 pub fn read_source_poll<'py>(
     py: Python<'py>,
     values: &Bound<'py, PyList>,
-    paths: Vec<(Vec<(String, i64, bool)>, u8, usize)>,
+    paths: Vec<PathArg>,
     absent: &Bound<'py, PyAny>,
     max_message_bytes: usize,
     max_total_bytes: usize,
@@ -356,7 +367,10 @@ pub fn read_source_poll<'py>(
     let specs: Vec<PathSpec> = paths
         .into_iter()
         .map(|(steps, kind, width)| PathSpec {
-            steps: steps.into_iter().map(|(token, index, named)| Step { token, index, named }).collect(),
+            steps: steps
+                .into_iter()
+                .map(|(token, index, named)| Step { token, index, named })
+                .collect(),
             kind,
             width,
         })
@@ -371,7 +385,10 @@ pub fn read_source_poll<'py>(
         let item = match spec.kind {
             TENSOR | FLAT => PyTuple::new(
                 py,
-                [crate::raw_bytes(py, &out.numbers).into_any(), crate::raw_bytes(py, &out.counts).into_any()],
+                [
+                    crate::raw_bytes(py, &out.numbers).into_any(),
+                    crate::raw_bytes(py, &out.counts).into_any(),
+                ],
             )?
             .into_any(),
             SCALARS => {

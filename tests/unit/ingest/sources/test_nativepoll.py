@@ -157,3 +157,31 @@ def test_cloud_events_read_natively_as_in_python(events: list[list[tuple[bytes, 
     assert parser._native is not None
     assert _view(parser, values, cuts, stamps) == _view(MappedParser(KSERVE, use_native=False), values, cuts,
                                                         stamps)
+
+
+TRICKY = ["0", "-0", "1", "-1", "9007199254740993", "18446744073709551615", "-9223372036854775808", "0.1", "-0.0",
+          "1e5", "1E-5", "2.0408999919891357", "1.7976931348623157e308", "5e-324", "123456789012345678901234567890",
+          "0.30000000000000004", "1e400", "01", "1.", ".5", "-", "+1", "NaN", "true", "null", '"x"', '"é ☃"',
+          '"a\\u00e9"', '"tab\\t"', "[1]", "{}"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(TRICKY), min_size=1, max_size=4), st.sampled_from(["", " ", "\n\t "]))
+def test_the_native_parser_reads_values_as_orjson_or_leaves_them(picked: list[str], ws: str) -> None:
+    """Every message's value at /v as orjson reads it (numbers of a double exactly, integers as integers), or None
+    for the whole poll when one is not a plain scalar or not JSON (the Python paths then decide)."""
+    from streamdrift import _native
+
+    absent = object()
+    values = [f'{{{ws}"v"{ws}:{ws}{text}{ws},"w":[{text}]}}'.encode() for text in picked]
+    got = _native.read_source_poll(values, [([("v", -1, False)], 3, 0)], absent, 1 << 20, 1 << 30)
+    try:
+        want = [orjson.loads(v)["v"] for v in values]
+    except orjson.JSONDecodeError:
+        assert got is None
+        return
+    if got is None:  # a value the reader does not take: a nested one, or a number it leaves to Python
+        assert any(isinstance(w, list | dict) or t in ("-0.0", "123456789012345678901234567890")
+                   for w, t in zip(want, picked, strict=True))
+        return
+    assert [(type(x), x) for x in got[0]] == [(type(x), x) for x in want]
