@@ -82,8 +82,9 @@ class MappedParser:
         """A fresh pair store when the preset pairs requests and responses, else None."""
         if not self.preset.paired:
             return None
-        return PairStore(round(self.source.pairing.ttl_seconds * 1000), self.source.pairing.max_pending,
-                         self._decode_half)
+        pairing = self.source.pairing
+        return PairStore(round(pairing.ttl_seconds * 1000), pairing.max_pending, self._decode_half,
+                         max_bytes=pairing.max_pending_bytes)
 
     def _decode_half(self, value: bytes, headers: dict[str, bytes]) -> Half:
         half = self.preset.decode(value, headers, self.max_bytes)

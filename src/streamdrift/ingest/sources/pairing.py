@@ -62,11 +62,15 @@ class Matched:
 class PairStore:
     """Halves waiting for their other half, oldest first; outcomes counted in :attr:`outcomes`."""
 
-    def __init__(self, ttl_ms: int, max_pending: int, decode: Decoder | None = None) -> None:
+    def __init__(self, ttl_ms: int, max_pending: int, decode: Decoder | None = None, *,
+                 max_bytes: int = 1 << 62) -> None:
         """``decode``: a waiting half's message -> its :class:`Half` (the preset's decoding), for a half that
-        waited undecoded (:meth:`match`) when the per-document path pairs it."""
+        waited undecoded (:meth:`match`) when the per-document path pairs it. At most ``max_pending`` halves
+        and ``max_bytes`` of their messages wait: beyond either the oldest expire."""
         self.ttl_ms = ttl_ms
         self.max_pending = max_pending
+        self.max_bytes = max_bytes
+        self.bytes = 0  # of the waiting halves' messages
         self._decode = decode
         self._waiting: dict[str, _Waiting] = {}
         self.outcomes: Counter[str] = Counter()  # paired, expired, duplicate
@@ -120,6 +124,8 @@ class PairStore:
             if clock is None or stamp > clock:
                 clock = stamp
             other = waiting.pop(pid, None)
+            if other is not None:
+                self.bytes -= len(other.value)
             if other is not None and other.timestamp_ms < clock - ttl:
                 expired += 1
                 other = None
@@ -137,8 +143,9 @@ class PairStore:
                 duplicate += 1
             waiting[pid] = _Waiting(pid, role, values[i], headers[i], stamp, keys[i], base + i,
                                     None if halves is None else halves[i])
-            while len(waiting) > max_pending:
-                del waiting[next(iter(waiting))]
+            self.bytes += len(values[i])
+            while len(waiting) > max_pending or self.bytes > self.max_bytes:
+                self.bytes -= len(waiting.pop(next(iter(waiting))).value)
                 expired += 1
         self._clock_ms = clock
         self._seq = base + len(ids)
@@ -154,7 +161,7 @@ class PairStore:
         horizon = self._clock_ms - self.ttl_ms
         old = [pid for pid, w in self._waiting.items() if w.timestamp_ms < horizon]
         for pid in old:
-            del self._waiting[pid]
+            self.bytes -= len(self._waiting.pop(pid).value)
         if old:
             self.outcomes["expired"] += len(old)
         return len(old)
