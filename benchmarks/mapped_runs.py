@@ -25,6 +25,7 @@ from confluent_kafka import Consumer
 
 from streamdrift.dev.harness import create_all_topics
 from streamdrift.ingest.sources.config import SourceSettings
+from streamdrift.ingest.sources.engine import MappedParser
 from streamdrift.settings import Settings
 from streamdrift.worker.clients import consumer_config
 from streamdrift.worker.dataplane import DataPlane
@@ -94,10 +95,14 @@ def raw_rate(settings: Settings, n: int) -> float:
     return (seen - n0) / dt if dt > 0 else float("nan")
 
 
-def _dataplane_rate(settings: Settings, source: SourceSettings, n_messages: int) -> float:
-    """Messages/s of a source's data plane from its first poll to the last message committed."""
+def _dataplane_rate(settings: Settings, source: SourceSettings, n_messages: int, native: bool = True) -> float:
+    """Messages/s of a source's data plane from its first poll to the last message committed (``native``
+    False: the mapping engine's Python paths only, the figures before the native reader)."""
     tune_gc()
-    dp = DataPlane(source_settings(settings, source), source=parser_of(settings, source))
+    parser = parser_of(settings, source)
+    if not native:
+        parser = MappedParser(source, limits=parser.limits, max_bytes=parser.max_bytes, use_native=False)
+    dp = DataPlane(source_settings(settings, source), source=parser)
     dp.start()
     t0, n0 = 0.0, 0
     while dp.stats.consumed < n_messages:
@@ -123,14 +128,19 @@ def bench_mapped(make_settings: Callable[..., Settings], n_rows: int, batch: int
     msgs = messages(n_rows, batch, layout, paired)
     _produce_keyed(settings, topic, msgs)  # keyed by request id: a pair's two messages on one partition
     pairs: list[tuple[float, float]] = []
+    python: list[float] = []  # the Python paths' pass ratios (before the native reader), same passes
     for i in range(passes):
         group = with_source.model_copy(update={"group_id": f"{settings.group_id}-{i}"})
         raw_settings = group.model_copy(update={"topics": group.topics.model_copy(update={"capture": topic})})
-        pairs.append((raw_rate(raw_settings, len(msgs)), _dataplane_rate(group, source, len(msgs))))
+        raw = raw_rate(raw_settings, len(msgs))
+        native = _dataplane_rate(group, source, len(msgs))
+        python.append(_dataplane_rate(group.model_copy(update={"group_id": f"{settings.group_id}-{i}-py"}), source,
+                                      len(msgs), native=False) / raw)
+        pairs.append((raw, native))
     rows_per_message = batch / 2 if paired else batch
     return {"raw": max(r for r, _ in pairs), "worker": max(w for _, w in pairs), "pairs": pairs,
             "median": float(np.median([w / r for r, w in pairs])), "rows_per_message": rows_per_message,
-            "messages": len(msgs)}
+            "messages": len(msgs), "python_median": float(np.median(python))}
 
 
 def _produce_keyed(settings: Settings, topic: str, msgs: list[tuple[bytes, bytes]]) -> None:

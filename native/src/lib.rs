@@ -18,9 +18,11 @@ use std::fmt;
 
 mod arrowipc;
 mod bloom;
+mod fastjson;
 mod jointable;
 mod jsonscan;
 mod sort;
+mod sourcepoll;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
@@ -36,7 +38,7 @@ fn bail<E: de::Error>(what: &str) -> E {
 // ------------------------------------------------------------------------------------------------ scalars
 
 /// A JSON text that borrows from the message when it has no escapes.
-struct Text<'a>(Cow<'a, str>);
+pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
 
 struct TextVisitor;
 
@@ -700,7 +702,7 @@ impl Plain for u8 {}
 impl Plain for i32 {}
 impl Plain for u64 {}
 
-fn raw_bytes<'py, T: Plain>(py: Python<'py>, values: &[T]) -> Bound<'py, PyByteArray> {
+pub(crate) fn raw_bytes<'py, T: Plain>(py: Python<'py>, values: &[T]) -> Bound<'py, PyByteArray> {
     // SAFETY: T is i64, i32, f64 or u8 (Plain): no padding; numpy.frombuffer reads them in native byte order.
     let bytes = unsafe { std::slice::from_raw_parts(values.as_ptr() as *const u8, std::mem::size_of_val(values)) };
     PyByteArray::new(py, bytes)
@@ -875,7 +877,7 @@ fn group_to_py<'py>(py: Python<'py>, g: &Group<'_>) -> PyResult<Bound<'py, PyTup
 
 /// The poll's messages as bytes objects, or None when one is not bytes or longer than `max_message_bytes`, the
 /// poll is empty, or it holds more than `max_total_bytes` in all.
-fn poll_bytes<'py>(
+pub(crate) fn poll_bytes<'py>(
     values: &Bound<'py, PyList>,
     max_message_bytes: usize,
     max_total_bytes: usize,
@@ -1069,5 +1071,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(jointable::in_sample, m)?)?;
     m.add_function(wrap_pyfunction!(sort::sorted_floats, m)?)?;
     m.add_function(wrap_pyfunction!(sort::sorted_hashes, m)?)?;
+    m.add_function(wrap_pyfunction!(sourcepoll::read_source_poll, m)?)?;
     Ok(())
 }

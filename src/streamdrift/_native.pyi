@@ -22,6 +22,13 @@ def read_label_records(
     values: list[bytes], max_message_bytes: int, max_total_bytes: int, limits: Limits
 ) -> tuple[list[str], list[str], bytearray, RawColumn] | None: ...
 
+def read_source_poll(
+    values: list[bytes],
+    paths: list[tuple[list[tuple[str, int, bool]], int, int]],
+    absent: object,
+    max_message_bytes: int,
+    max_total_bytes: int,
+) -> list[Any] | None: ...
 def arrow_extent(value: bytes) -> tuple[int, int, int] | None: ...
 def json_strings_within(value: bytes, limit: int) -> bool: ...
 

@@ -167,7 +167,9 @@ class Metrics:
         )
         self.watermark_lag = _family(
             Gauge(
-                "streamdrift_watermark_lag_seconds", "Wall clock minus the partition's watermark", ["partition"],
+                "streamdrift_watermark_lag_seconds",
+                "Wall clock minus the partition's watermark (source: a mapped source's name, _capture for the "
+                "capture topic)", ["source", "partition"],
                 registry=r,
             ),
             model_label=False,
@@ -274,8 +276,8 @@ class Metrics:
     def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
         self.consumer_lag.child(topic, str(partition)).set(lag)
 
-    def set_watermark_lag(self, partition: int, seconds: float) -> None:
-        self.watermark_lag.child(str(partition)).set(seconds)
+    def set_watermark_lag(self, partition: int, seconds: float, source: str = "_capture") -> None:
+        self.watermark_lag.child(source, str(partition)).set(seconds)
 
     def set_model_quality(self, model: str, metric: str, value: float) -> None:
         self.model_quality_metric.child(model, metric).set(value)

@@ -35,6 +35,7 @@ def test_contract_names_are_exposed() -> None:
     m.observe_merge_wait(0.3)
     m.observe_alert_latency(1.5)
     m.set_watermark_lag(3, 2.0)
+    m.set_watermark_lag(3, 7.0, "team-oip")
     m.set_model_quality("m1", "accuracy", 0.9)
     m.label_joined("m1", "joined", 5)
     m.set_bias("m1", "sex=f", "DPPL", 0.05)
@@ -64,7 +65,8 @@ def test_contract_names_are_exposed() -> None:
     assert _value(reg, "streamdrift_consumer_lag", topic="cap", partition="3") == 42
     assert _value(reg, "streamdrift_partial_merge_wait_seconds_count") == 1
     assert _value(reg, "streamdrift_alert_latency_seconds_sum") == 1.5
-    assert _value(reg, "streamdrift_watermark_lag_seconds", partition="3") == 2.0
+    assert _value(reg, "streamdrift_watermark_lag_seconds", source="_capture", partition="3") == 2.0
+    assert _value(reg, "streamdrift_watermark_lag_seconds", source="team-oip", partition="3") == 7.0
     assert _value(reg, "streamdrift_model_quality_metric", model="m1", metric="accuracy") == 0.9
     assert _value(reg, "streamdrift_label_join_total", model="m1", outcome="joined") == 5
     assert _value(reg, "streamdrift_bias_metric", model="m1", facet="sex=f", metric="DPPL") == 0.05

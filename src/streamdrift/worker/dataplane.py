@@ -54,7 +54,7 @@ from streamdrift.worker.offsets import decode_labels_closed, decode_watermark, e
 from streamdrift.worker.partitions import PartitionState, advance_idle, note_ends
 from streamdrift.worker.polls import KafkaTimestamps, behind, by_partition, parsed_in_order, update_lag_gauges
 from streamdrift.worker.setup import BaselineCache
-from streamdrift.worker.sources import parse_source
+from streamdrift.worker.sources import flush_outcomes, parse_source
 from streamdrift.worker.stats import DataPlaneStats
 from streamdrift.worker.topics import topic_partitions
 from streamdrift.worker.transaction import Transaction
@@ -82,6 +82,7 @@ class DataPlane:
     ) -> None:
         self.settings = settings
         self._source = source
+        self._lag_label = "_capture" if source is None else source.source.name  # watermark lag's source
         self.heartbeat = heartbeat  # /health: the wall clock of every loop iteration
         self.stats = stats or DataPlaneStats()
         self.metrics = metrics
@@ -200,7 +201,7 @@ class DataPlane:
         now_ms = int(self._clock() * 1000)
         self._advance_idle(now_ms)
         if self.metrics is not None:
-            update_lag_gauges(self.metrics, self._consumer, self._topic, self._parts, now_ms)
+            update_lag_gauges(self.metrics, self._consumer, self._topic, self._parts, now_ms, self._lag_label)
             self.metrics.features_dropped_to(sum(getattr(m.get("data_quality"), "dropped_features", 0)
                                                  for m in self._baseline_cache.all_monitors()))
         # a due window commits at once when the worker is caught up (alert latency); behind the log end, closes
@@ -222,7 +223,7 @@ class DataPlane:
         # decoded mostly holding it, and the two threads would only take turns (measured ~5-10% slower). Not in
         # smaller chunks: 1,024 messages a chunk (so this thread parses a poll's first chunk only) measured slower,
         # median ratio to the raw rate 52% against 58%, 512: 42% (per-batch costs; the two cores are busy anyway).
-        small = bool(parts) and len(parts[0][1][0].value() or b"") < PARSE_AHEAD_MAX_BYTES and not self._source
+        small = bool(parts) and len(parts[0][1][0].value() or b"") < PARSE_AHEAD_MAX_BYTES
         executor = self._parser if small else None
         # Columnar polls use the other core for the label join instead: each partition's predictions are joined
         # in the join thread while this one profiles them (the join's native loops release the GIL). Measured,
@@ -372,11 +373,8 @@ class DataPlane:
         self._concept.commit()
         self._flush_outcomes()
 
-    def _flush_outcomes(self) -> None:
-        if self.metrics is not None:
-            for (model, outcome), n in self._pending_outcomes.items():
-                self.metrics.label_joined(model or "_all", outcome, n)
-        self._pending_outcomes.clear()
+    def _flush_outcomes(self) -> None:  # label join and pairing outcomes of what was just committed
+        flush_outcomes(self._pending_outcomes, self._parts.values(), self._source, self.stats, self.metrics)
 
     def _produce_pending(self) -> list[TopicPartition]:
         offsets: list[TopicPartition] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -40,6 +41,7 @@ class PartitionState:
     labels: LabelProgress | None = None  # the co-partitioned labels partition (None: labels disabled)
     at_end: bool = False  # the consumer reached the partition's end (no backlog): it may be judged idle
     pairs: PairStore | None = None  # a paired source's halves waiting for their other half
+    pair_outcomes: Counter[str] = field(default_factory=Counter)  # since the last commit: counted once committed
 
     def close(self) -> None:
         if self.pipeline.labels is not None:

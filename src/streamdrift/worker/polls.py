@@ -146,11 +146,13 @@ def behind(consumer: Consumer, topic: str, n_messages: int, groups: dict[int, li
 
 
 def update_lag_gauges(metrics: Metrics, consumer: Consumer, topic: str, parts: Mapping[int, PartitionState],
-                      now_ms: int) -> None:
-    """Watermark lag and consumer lag (from the high watermarks the fetcher already has: no request)."""
+                      now_ms: int, source: str = "_capture") -> None:
+    """Watermark lag (by ``source``: a mapped source's name, ``_capture`` for the capture topic; source names
+    start with a letter or digit) and consumer lag (from the high watermarks the fetcher already has: no
+    request)."""
     for partition, state in parts.items():
         if state.pipeline.watermark_ms is not None:
-            metrics.set_watermark_lag(partition, (now_ms - state.pipeline.watermark_ms) / 1000)
+            metrics.set_watermark_lag(partition, (now_ms - state.pipeline.watermark_ms) / 1000, source)
         if state.next_offset is not None:
             try:
                 _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 
 from confluent_kafka import Message
 
@@ -83,14 +84,28 @@ def rebuild_pairs(settings: Settings, parser: MappedParser, partition: int, end:
 
 def parse_source(parser: MappedParser, state: PartitionState, msgs: list[Message], stats: DataPlaneStats,
                  now_ms: int, metrics: Metrics | None = None) -> tuple[list[CaptureBatch], list[DeadLetter]]:
-    """A poll of one partition of a mapped source: its batches and dead letters; pair outcomes to ``stats``
-    (``pairs_by_outcome``: paired, expired, duplicate) and ``streamdrift_source_pairs_total{source, outcome}``
-    as they happen (a poll replayed after an abort counts its outcomes again)."""
+    """A poll of one partition of a mapped source: its batches and dead letters. Pair outcomes wait in
+    ``state.pair_outcomes`` until the transaction holding the poll's offsets commits (:func:`flush_outcomes`):
+    an abort drops them with the state and the replay counts them again, so each is counted once."""
     parsed = parser.parse(messages_of(msgs), state.pairs, now_ms)
     if state.pairs is not None:
-        outcomes = state.pairs.take_outcomes()
-        stats.pairs_by_outcome.update(outcomes)
-        if metrics is not None:
-            for outcome, n in outcomes.items():
-                metrics.source_paired(parser.source.name, outcome, n)
+        state.pair_outcomes.update(state.pairs.take_outcomes())
     return parsed
+
+
+def flush_outcomes(label_outcomes: Counter[tuple[str, str]], parts: Iterable[PartitionState],
+                   parser: MappedParser | None, stats: DataPlaneStats, metrics: Metrics | None) -> None:
+    """After a commit: the label join's outcomes (model, outcome) to ``streamdrift_label_join_total`` and the
+    pairs' to ``stats.pairs_by_outcome`` and ``streamdrift_source_pairs_total{source, outcome}``."""
+    if metrics is not None:
+        for (model, outcome), n in label_outcomes.items():
+            metrics.label_joined(model or "_all", outcome, n)
+    label_outcomes.clear()
+    for state in parts:
+        if not state.pair_outcomes:
+            continue
+        stats.pairs_by_outcome.update(state.pair_outcomes)
+        if metrics is not None and parser is not None:
+            for outcome, n in state.pair_outcomes.items():
+                metrics.source_paired(parser.source.name, outcome, n)
+        state.pair_outcomes.clear()

@@ -4,6 +4,8 @@ source parsed with its partition's pair store (outcomes to the stats and the met
 
 from __future__ import annotations
 
+from collections import Counter
+
 from confluent_kafka import Message
 from prometheus_client import CollectorRegistry
 from servers import oip_request, oip_response, oip_tensor
@@ -11,7 +13,13 @@ from servers import oip_request, oip_response, oip_tensor
 from streamdrift.ingest.sources.config import SourceSettings
 from streamdrift.metrics import Metrics
 from streamdrift.settings import Settings
-from streamdrift.worker.sources import capture_layout, parse_source, parser_of, source_settings
+from streamdrift.worker.sources import (
+    capture_layout,
+    flush_outcomes,
+    parse_source,
+    parser_of,
+    source_settings,
+)
 from streamdrift.worker.stats import DataPlaneStats
 
 T0 = 1_718_000_000_000
@@ -46,6 +54,7 @@ def test_partials_layout_puts_sources_after_the_capture_topic() -> None:
 class _State:
     def __init__(self, pairs: object) -> None:
         self.pairs = pairs
+        self.pair_outcomes: Counter[str] = Counter()
 
 
 def test_a_poll_of_a_paired_source_counts_its_pairing() -> None:
@@ -61,6 +70,8 @@ def test_a_poll_of_a_paired_source_counts_its_pairing() -> None:
     metrics = Metrics(CollectorRegistry(), 10)
     batches, dead = parse_source(parser, state, msgs, stats, T0, metrics)  # type: ignore[arg-type]
     assert dead == [] and [(b.model_id, b.n_rows, b.source_index.tolist()) for b in batches] == [("m", 1, [1])]
-    assert stats.pairs_by_outcome == {"paired": 1}
+    assert not stats.pairs_by_outcome and state.pair_outcomes == {"paired": 1}  # counted once committed
+    flush_outcomes(Counter(), [state], parser, stats, metrics)  # type: ignore[list-item]
+    assert stats.pairs_by_outcome == {"paired": 1} and not state.pair_outcomes
     assert metrics.registry.get_sample_value("streamdrift_source_pairs_total",
                                              {"source": "oip", "outcome": "paired"}) == 1

@@ -158,10 +158,12 @@ class MappingSettings(_Frozen):
 
 class PairingSettings(_Frozen):
     """Request / response pairing (presets oip-v2 and kserve-cloudevents): how long a half waits for the other
-    (event time, seconds) and how many halves may wait per partition (the oldest beyond it expire)."""
+    (event time, seconds), how many halves and how many of their bytes may wait per partition (the oldest
+    beyond either expire)."""
 
     ttl_seconds: float = Field(default=600.0, gt=0)
     max_pending: int = Field(default=100_000, ge=1)
+    max_pending_bytes: int = Field(default=64 << 20, ge=1)
 
 
 class SourceSettings(_Frozen):

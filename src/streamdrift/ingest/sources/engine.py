@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import orjson
@@ -29,6 +29,7 @@ from streamdrift.ingest.segments import Segment, batch_of
 from streamdrift.ingest.sources.blocks import Block, fast_segment
 from streamdrift.ingest.sources.config import SourceSettings
 from streamdrift.ingest.sources.mapping import CompiledMapping
+from streamdrift.ingest.sources.nativepoll import NativePoll
 from streamdrift.ingest.sources.pairing import PairStore
 from streamdrift.ingest.sources.pollpath import Docs, PollMapping
 from streamdrift.ingest.sources.presets import PRESETS, Half, Preset, RawHeaders, headers_dict
@@ -62,9 +63,10 @@ class MappedParser:
     """A source's preset and mapping, compiled once; :meth:`parse` reads a poll of its messages."""
 
     def __init__(self, source: SourceSettings, *, limits: CaptureLimits = DEFAULT_LIMITS,
-                 max_bytes: int = 1 << 20, poll_path: bool = True) -> None:
-        """``poll_path``: read a poll of plain numeric tensors column-wise at once (:mod:`.pollpath`; the same
-        batches); False always reads document by document."""
+                 max_bytes: int = 1 << 20, poll_path: bool = True, use_native: bool = True) -> None:
+        """``poll_path``: read a poll of plain numeric tensors column-wise at once (:mod:`.nativepoll` natively,
+        else :mod:`.pollpath`; the same batches); False always reads document by document. ``use_native``
+        False: never the native reader (tests and benchmarks compare)."""
         self.source = source
         self.poll_path = poll_path
         self.preset: Preset = PRESETS[source.preset]
@@ -72,13 +74,22 @@ class MappedParser:
         self.max_bytes = max_bytes
         self._capture = CompiledMapping(source.mapping)
         self._poll = PollMapping(source.mapping)
+        native = NativePoll(source.mapping, source.preset, self._poll)
+        self._native = native if poll_path and native.usable and use_native else None
         self._labels = None if source.labels_mapping is None else CompiledMapping(source.labels_mapping)
 
     def new_pairs(self) -> PairStore | None:
         """A fresh pair store when the preset pairs requests and responses, else None."""
         if not self.preset.paired:
             return None
-        return PairStore(round(self.source.pairing.ttl_seconds * 1000), self.source.pairing.max_pending)
+        pairing = self.source.pairing
+        return PairStore(round(pairing.ttl_seconds * 1000), pairing.max_pending, self._decode_half,
+                         max_bytes=pairing.max_pending_bytes)
+
+    def _decode_half(self, value: bytes, headers: dict[str, bytes]) -> Half:
+        half = self.preset.decode(value, headers, self.max_bytes)
+        assert isinstance(half, Half)  # it decoded as a half when it was offered
+        return half
 
     def parse(self, messages: Messages, pairs: PairStore | None = None,
               now_ms: int | None = None) -> tuple[list[CaptureBatch], list[DeadLetter]]:
@@ -93,6 +104,10 @@ class MappedParser:
         sizes = np.cumsum(np.fromiter(map(len, messages.values), dtype=np.int64, count=n))
         if n <= CHUNK and (not n or sizes[-1] <= CHUNK_BYTES):
             return self._parse_chunk(messages, pairs, checks)
+        if self._native is not None:  # the native reader keeps no document: the poll at once
+            whole = self._parse_chunk(messages, pairs, checks, native_only=True)
+            if whole is not None:
+                return whole
         # chunks of at most CHUNK messages and about CHUNK_BYTES (at least one message each)
         edges = np.unique(np.concatenate([np.searchsorted(sizes, np.arange(CHUNK_BYTES, sizes[-1], CHUNK_BYTES)),
                                           np.arange(0, n, CHUNK)]))
@@ -115,14 +130,29 @@ class MappedParser:
                 out.extend(batch_of(model, version, [seg]) for seg in segs)
         return out, dead
 
+    @overload
     def _parse_chunk(self, messages: Messages, pairs: PairStore | None,
-                     checks: Checks) -> tuple[list[CaptureBatch], list[DeadLetter]]:
+                     checks: Checks) -> tuple[list[CaptureBatch], list[DeadLetter]]: ...
+
+    @overload
+    def _parse_chunk(self, messages: Messages, pairs: PairStore | None, checks: Checks,
+                     native_only: bool) -> tuple[list[CaptureBatch], list[DeadLetter]] | None: ...
+
+    def _parse_chunk(self, messages: Messages, pairs: PairStore | None, checks: Checks,
+                     native_only: bool = False) -> tuple[list[CaptureBatch], list[DeadLetter]] | None:
+        """``native_only``: None when the native reader does not take the messages (nothing offered to
+        ``pairs``)."""
         dead: list[DeadLetter] = []
         groups: dict[tuple[str, str | None], tuple[list[Block], list[int]]] = {}
         max_rows = self.limits.max_rows_per_message
         block_of = self._capture.block
         with paused_gc():
-            docs = self._documents(messages, pairs, dead)
+            native = self._native_chunk(messages, pairs, checks, dead)
+            if isinstance(native, list):
+                return native, []
+            if native is None and native_only:
+                return None
+            docs = native if native is not None else self._documents(messages, pairs, dead)
             fast = self._poll.segments(docs, checks, max_rows) if self.poll_path else None
             if fast is not None:
                 if pairs is not None:
@@ -147,6 +177,37 @@ class MappedParser:
                        for b in self._batches(model, version, blocks, sources, dead, checks)]
         dead = list({d.index: d for d in sorted(dead, key=lambda d: d.index)}.values())
         return batches, dead
+
+    def _native_chunk(self, messages: Messages, pairs: PairStore | None, checks: Checks,
+                      dead: list[DeadLetter]) -> list[CaptureBatch] | Docs | None:
+        """The chunk's batches through the native reader (:mod:`.nativepoll`); or, when its pairs were matched but
+        must be read in Python, their documents; None when it does not take the chunk (nothing was offered)."""
+        native = self._native
+        if native is None or not messages.values:
+            return None
+        stamps = list(map(int, messages.timestamps_ms))
+        max_rows = self.limits.max_rows_per_message
+        if pairs is None:
+            fast = native.segments(messages.values, messages.keys, stamps, checks, max_rows, self.max_bytes)
+            return None if fast is None else [batch_of(model, version, [seg]) for model, version, seg in fast]
+        got = native.paired_segments(messages.values, messages.keys, stamps, messages.headers, pairs, checks,
+                                     max_rows, self.max_bytes)
+        if got is None:
+            return None
+        segments, matched = got
+        if segments is not None:
+            pairs.expire()
+            return [batch_of(model, version, [seg]) for model, version, seg in segments]
+        docs = Docs([], [], [], [], [])
+        for m in matched:  # decoded one by one: a message the reader took but the preset refuses is named
+            try:
+                one = native.paired_docs([m], messages.values, messages.headers, pairs, self._decode_half)
+            except BadRecordError as exc:
+                dead.append(dead_letter(m.index, exc))
+                continue
+            for field in ("indices", "docs", "keys", "headers", "stamps"):
+                getattr(docs, field).extend(getattr(one, field))
+        return docs
 
     def _batches(self, model: str, version: str | None, blocks: list[Block], block_sources: list[int],
                  dead: list[DeadLetter], checks: Checks) -> list[CaptureBatch]:
@@ -191,7 +252,7 @@ class MappedParser:
             halves = self.preset.decode_poll(messages.values, self.max_bytes)
             if halves is not None:
                 keys, stamps = list(messages.keys), list(map(int, messages.timestamps_ms))
-                done = pairs.offer_many(halves, [{}] * n, stamps, keys)
+                done = pairs.offer_many(halves, [{}] * n, stamps, keys, messages.values)
                 return Docs([i for i, _ in done], [p.doc for _, p in done], [p.key for _, p in done],
                             [p.headers for _, p in done], [p.timestamp_ms for _, p in done])
         decode = self.preset.decode
@@ -208,7 +269,7 @@ class MappedParser:
             if isinstance(doc, Half):
                 if pairs is None:
                     raise ValueError("a paired preset needs a PairStore")
-                paired = pairs.offer(doc, headers, stamp, key)
+                paired = pairs.offer(doc, headers, stamp, key, value)
                 if paired is None:
                     continue
                 doc, key, headers, stamp = paired.doc, paired.key, paired.headers, paired.timestamp_ms

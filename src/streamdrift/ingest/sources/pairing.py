@@ -12,12 +12,13 @@ on how polls cut it: a replay pairs alike.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from streamdrift.ingest.sources.presets import Half
 
-__all__ = ["PairStore", "Paired"]
+__all__ = ["Matched", "PairStore", "Paired"]
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs ~1 us more to build, one per message
@@ -33,79 +34,121 @@ class Paired:
 
 @dataclass(slots=True)
 class _Waiting:
-    half: Half
+    pair_id: str
+    role: str
+    value: bytes  # the message as it came: a poll read column-wise (.nativepoll) reads it again when it pairs
     headers: dict[str, bytes]
     timestamp_ms: int
+    key: bytes | None
+    seq: int  # the store's count of halves offered before it
+    half: Half | None = None  # decoded (the per-document paths); else decoded when the other half needs it
+
+
+Decoder = Callable[[bytes, dict[str, bytes]], Half]
+
+
+@dataclass(slots=True)
+class Matched:
+    """A pair completed by message ``index`` of a poll read column-wise: its request and its response, each
+    the message's position in the poll (an int) or the half that waited from an earlier poll."""
+
+    index: int
+    request: int | _Waiting
+    response: int | _Waiting
+    timestamp_ms: int  # the request's Kafka timestamp
     key: bytes | None
 
 
 class PairStore:
     """Halves waiting for their other half, oldest first; outcomes counted in :attr:`outcomes`."""
 
-    def __init__(self, ttl_ms: int, max_pending: int) -> None:
+    def __init__(self, ttl_ms: int, max_pending: int, decode: Decoder | None = None, *,
+                 max_bytes: int = 1 << 62) -> None:
+        """``decode``: a waiting half's message -> its :class:`Half` (the preset's decoding), for a half that
+        waited undecoded (:meth:`match`) when the per-document path pairs it. At most ``max_pending`` halves
+        and ``max_bytes`` of their messages wait: beyond either the oldest expire."""
         self.ttl_ms = ttl_ms
         self.max_pending = max_pending
+        self.max_bytes = max_bytes
+        self.bytes = 0  # of the waiting halves' messages
+        self._decode = decode
         self._waiting: dict[str, _Waiting] = {}
         self.outcomes: Counter[str] = Counter()  # paired, expired, duplicate
         self._clock_ms: int | None = None  # the latest Kafka timestamp seen
+        self._seq = 0
 
     def __len__(self) -> int:
         return len(self._waiting)
 
-    def offer(self, half: Half, headers: dict[str, bytes], timestamp_ms: int, key: bytes | None) -> Paired | None:
+    def half_of(self, w: _Waiting) -> Half:
+        if w.half is None:
+            if self._decode is None:
+                raise ValueError("a half waited undecoded in a store without a decoder")
+            w.half = self._decode(w.value, w.headers)
+        return w.half
+
+    def offer(self, half: Half, headers: dict[str, bytes], timestamp_ms: int, key: bytes | None,
+              value: bytes = b"") -> Paired | None:
         """The pair ``half`` completes, or None when it waits (or replaced a waiting half of its role)."""
-        if self._clock_ms is None or timestamp_ms > self._clock_ms:
-            self._clock_ms = timestamp_ms
-        other = self._waiting.pop(half.pair_id, None)
-        if other is not None and other.timestamp_ms < self._clock_ms - self.ttl_ms:
-            self.outcomes["expired"] += 1  # too old to pair, whether or not a sweep removed it yet
-            other = None
-        if other is not None and other.half.role != half.role:
-            self.outcomes["paired"] += 1
-            first, second = (other.half, half) if other.half.role == "request" else (half, other.half)
-            stamp = other.timestamp_ms if other.half.role == "request" else timestamp_ms
-            return Paired({**first.part, **second.part}, {**other.headers, **headers}, stamp,
-                          key if key is not None else other.key)
-        if other is not None:
-            self.outcomes["duplicate"] += 1
-        self._waiting[half.pair_id] = _Waiting(half, headers, timestamp_ms, key)
-        while len(self._waiting) > self.max_pending:
-            del self._waiting[next(iter(self._waiting))]
-            self.outcomes["expired"] += 1
-        return None
+        done = self.offer_many([half], [headers], [timestamp_ms], [key], [value])
+        return done[0][1] if done else None
 
     def offer_many(self, halves: list[Half], headers: list[dict[str, bytes]], stamps: list[int],
-                   keys: list[bytes | None]) -> list[tuple[int, Paired]]:
+                   keys: list[bytes | None], values: Sequence[bytes] | None = None) -> list[tuple[int, Paired]]:
         """:meth:`offer` of each half in turn (the same outcomes and store), without a call per half: (position,
         pair) of each pair completed."""
-        waiting, clock, max_pending = self._waiting, self._clock_ms, self.max_pending
+        matched = self.match([h.pair_id for h in halves], [h.role for h in halves], stamps, keys, headers,
+                             values if values is not None else [b""] * len(halves), halves)
         out: list[tuple[int, Paired]] = []
+        for m in matched:
+            req = halves[m.request] if isinstance(m.request, int) else self.half_of(m.request)
+            resp = halves[m.response] if isinstance(m.response, int) else self.half_of(m.response)
+            other = m.response if m.request == m.index else m.request
+            earlier = other.headers if isinstance(other, _Waiting) else headers[other]
+            out.append((m.index, Paired({**req.part, **resp.part}, {**earlier, **headers[m.index]},
+                                        m.timestamp_ms, m.key)))
+        return out
+
+    def match(self, ids: Sequence[str], roles: Sequence[str], stamps: Sequence[int], keys: Sequence[bytes | None],
+              headers: Sequence[dict[str, bytes]], values: Sequence[bytes],
+              halves: Sequence[Half] | None = None) -> list[Matched]:
+        """Offer a poll's halves (``ids[i]``, ``roles[i]``: ``"request"`` / ``"response"``) in turn: the pairs
+        they complete, in order. One dict operation per message and no document: the poll's values are read
+        column-wise by the caller (:mod:`.nativepoll`), or decoded (``halves``)."""
+        waiting, clock, max_pending, ttl = self._waiting, self._clock_ms, self.max_pending, self.ttl_ms
+        base = self._seq
+        out: list[Matched] = []
         paired = duplicate = expired = 0
-        for i, half in enumerate(halves):
+        for i, pid in enumerate(ids):
             stamp = stamps[i]
             if clock is None or stamp > clock:
                 clock = stamp
-            other = waiting.pop(half.pair_id, None)
-            if other is not None and other.timestamp_ms < clock - self.ttl_ms:
+            other = waiting.pop(pid, None)
+            if other is not None:
+                self.bytes -= len(other.value)
+            if other is not None and other.timestamp_ms < clock - ttl:
                 expired += 1
                 other = None
+            role = roles[i]
             if other is not None:
-                if other.half.role != half.role:
+                if other.role != role:
                     paired += 1
-                    if other.half.role == "request":
-                        doc, at = {**other.half.part, **half.part}, other.timestamp_ms
-                    else:
-                        doc, at = {**half.part, **other.half.part}, stamp
+                    ref: int | _Waiting = other.seq - base if other.seq >= base else other
                     key = keys[i]
-                    out.append((i, Paired(doc, {**other.headers, **headers[i]}, at,
-                                          key if key is not None else other.key)))
+                    if role == "response":
+                        out.append(Matched(i, ref, i, other.timestamp_ms, key if key is not None else other.key))
+                    else:
+                        out.append(Matched(i, i, ref, stamp, key if key is not None else other.key))
                     continue
                 duplicate += 1
-            waiting[half.pair_id] = _Waiting(half, headers[i], stamp, keys[i])
-            while len(waiting) > max_pending:
-                del waiting[next(iter(waiting))]
+            waiting[pid] = _Waiting(pid, role, values[i], headers[i], stamp, keys[i], base + i,
+                                    None if halves is None else halves[i])
+            self.bytes += len(values[i])
+            while len(waiting) > max_pending or self.bytes > self.max_bytes:
+                self.bytes -= len(waiting.pop(next(iter(waiting))).value)
                 expired += 1
         self._clock_ms = clock
+        self._seq = base + len(ids)
         for name, n in (("paired", paired), ("duplicate", duplicate), ("expired", expired)):
             if n:
                 self.outcomes[name] += n
@@ -118,7 +161,7 @@ class PairStore:
         horizon = self._clock_ms - self.ttl_ms
         old = [pid for pid, w in self._waiting.items() if w.timestamp_ms < horizon]
         for pid in old:
-            del self._waiting[pid]
+            self.bytes -= len(self._waiting.pop(pid).value)
         if old:
             self.outcomes["expired"] += len(old)
         return len(old)

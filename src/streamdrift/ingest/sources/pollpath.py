@@ -28,7 +28,7 @@ from streamdrift.ingest.sources.config import MappingSettings, ValueFrom
 from streamdrift.ingest.sources.pointer import pointer_tokens
 from streamdrift.ingest.values import plain_numbers
 
-__all__ = ["Docs", "PollMapping"]
+__all__ = ["Docs", "Extracted", "PollMapping"]
 
 _LISTS = frozenset({list})
 _DICTS = frozenset({dict})
@@ -46,6 +46,23 @@ class Docs:
     keys: list[bytes | None]
     headers: list[dict[str, bytes]]
     stamps: list[int]
+
+
+@dataclass
+class Extracted:
+    """A poll's values read column-wise: per document the model id, version, inference id (None when the
+    mapping has none) and event time (the Kafka timestamp without an ``event_time`` field), its feature rows in
+    ``matrix`` (``counts[i]`` rows of document i), per row the prediction and score (None without them)."""
+
+    models: list[Any] | None
+    versions: list[Any] | None
+    matrix: NDArray[np.float64]
+    counts: list[int]
+    labels: list[Any] | None
+    scores: list[Any] | None
+    ids: list[Any] | None
+    times: list[Any] | None
+    indices: list[int]
 
 
 class _Column:
@@ -134,37 +151,48 @@ class PollMapping:
         """(model, version, segment) per model in first-seen order, or None (see the module docs)."""
         if not self.usable or not d.docs:
             return None
-        models = _texts(self._values(self.model_id, d))
-        if models is None or "" in models:
-            return None
-        versions: list[str | None] = [None] * len(models)
-        if self.model_version is not None:
-            found = _texts(self._values(self.model_version, d))
-            if found is None:
-                return None
-            versions = list(found)
+        models = self._values(self.model_id, d)
+        versions = None if self.model_version is None else self._values(self.model_version, d)
         features = self._features(d.docs)
         if features is None:
             return None
         matrix, counts = features
-        if max(counts) > max_rows or min(counts) == 0:
-            return None
         try:
             labels = self._per_row(self.prediction, d.docs, counts)
             scores = self._per_row(self.score, d.docs, counts)
         except BadRecordError:
             return None
-        ids = self._ids(d, counts)
-        stamps = self._stamps(d)
+        ids = None if self.inference_id is None else self._values(self.inference_id, d)
+        times = None if self.time is None else self.time[0](d.docs)
+        return self.assemble(Extracted(models, versions, matrix, counts, labels, scores, ids,
+                                       d.stamps if self.time is None else times, d.indices), checks, max_rows)
+
+    def assemble(self, e: Extracted, checks: Checks, max_rows: int) -> list[tuple[str, str | None, Segment]] | None:
+        """The segments of a poll's values read column-wise (here or natively, :mod:`.nativepoll`), or None."""
+        models = _texts(e.models)
+        if models is None or "" in models:
+            return None
+        versions: list[str | None] = [None] * len(models)
+        if self.model_version is not None:
+            found = _texts(e.versions)
+            if found is None:
+                return None
+            versions = list(found)
+        counts = e.counts
+        if not counts or max(counts) > max_rows or min(counts) == 0:
+            return None
+        ids = self._ids(e.ids, counts)
+        stamps = self._stamps(e.times)
         if ids is None or stamps is None:
             return None
         keys = list(zip(models, versions, strict=True))
+        matrix, labels, scores = e.matrix, e.labels, e.scores
         try:
             if keys.count(keys[0]) == len(keys):
                 checks.model_key(*keys[0])
-                segment = segment_of(self.names, matrix, counts, stamps, ids, labels, scores, d.indices, checks)
+                segment = segment_of(self.names, matrix, counts, stamps, ids, labels, scores, e.indices, checks)
                 return None if segment is None else [(keys[0][0], keys[0][1], segment)]
-            return self._per_model(keys, matrix, counts, stamps, ids, labels, scores, d.indices, checks)
+            return self._per_model(keys, matrix, counts, stamps, ids, labels, scores, e.indices, checks)
         except BadRecordError:
             return None
 
@@ -254,10 +282,9 @@ class PollMapping:
             raise BadRecordError("mapping_mismatch", "per-row values")
         return list(chain.from_iterable(per_doc))
 
-    def _ids(self, d: Docs, counts: list[int]) -> list[str | None] | None:
+    def _ids(self, values: list[Any] | None, counts: list[int]) -> list[str | None] | None:
         if self.inference_id is None:
             return [None] * sum(counts)
-        values = self._values(self.inference_id, d)
         if values is None or not set(map(type, values)) <= {str, int}:
             return None
         texts = [v if type(v) is str else str(v) for v in values]
@@ -266,11 +293,11 @@ class PollMapping:
         return [x for t, n in zip(texts, counts, strict=True) for x in ([t] if n == 1 else
                                                                          [f"{t}:{i}" for i in range(n)])]
 
-    def _stamps(self, d: Docs) -> list[object] | None:
+    def _stamps(self, values: list[Any] | None) -> list[object] | None:
+        """Event times: the Kafka timestamps without an ``event_time`` field, else the field's values."""
         if self.time is None:
-            return list(d.stamps)
-        column, unit = self.time
-        values = column(d.docs)
+            return None if values is None else list(values)
+        unit = self.time[1]
         if values is None:
             return None
         types = set(map(type, values))

@@ -12,7 +12,9 @@ document the mapping's pointers address:
   ``org.kubeflow.serving.inference.request`` / ``.response``, ``source`` and the extensions
   ``inferenceservicename``, ``namespace``, ``component``, ``endpoint``), request and response paired by
   ``ce_id``. The document: the request's and the response's bodies merged (v1 ``instances`` / ``predictions``,
-  or v2 ``inputs`` / ``outputs`` as for ``oip-v2``) plus ``"ce": {attribute: value}`` of both events;
+  or v2 ``inputs`` / ``outputs`` as for ``oip-v2``) plus ``"ce": {attribute: value}`` (the response's
+  attributes), ``"ce_request"`` and ``"ce_response"`` (each event's own: ``/ce_request/time``, the request's
+  ``ce_time``, is the usual event time, ``unit: iso``);
 - ``sagemaker-capture``: a SageMaker data capture record (``captureData.endpointInput`` / ``endpointOutput``
   with CSV or JSON payloads, ``eventMetadata``; https://docs.aws.amazon.com/sagemaker/latest/dg/
   model-monitor-data-capture-endpoint.html). The document: ``{"input": rows, "output": values,
@@ -176,9 +178,11 @@ def _kserve(value: bytes, headers: Headers, max_bytes: int) -> Half:
         _, part = _oip_part(body)
     else:  # v1: {"instances": [...]} / {"predictions": [...]}
         part = dict(body)
-    part["ce"] = ce
+    role = "request" if kind == CE_REQUEST else "response"
+    part["ce"] = ce  # the pair's document: the response's attributes (its part comes second) ...
+    part[f"ce_{role}"] = ce  # ... and each event's own: /ce_request/time is the request's CloudEvents time
     part["id"] = pair_id
-    return Half(pair_id, "request" if kind == CE_REQUEST else "response", part)
+    return Half(pair_id, role, part)
 
 
 def _sagemaker(value: bytes, headers: Headers, max_bytes: int) -> dict[str, Any]:

@@ -85,3 +85,19 @@ def test_offer_many_is_offer_in_turn() -> None:
     assert at_once[0][1].doc == {"x": 3, "y": 4} and at_once[0][1].timestamp_ms == T0 + 2
     assert one.take_outcomes() == many.take_outcomes() == {"paired": 1, "duplicate": 1, "expired": 1}
     assert len(one) == len(many) == 2
+
+
+def test_waiting_halves_are_bounded_in_bytes_oldest_first() -> None:
+    """Beyond ``max_bytes`` of waiting messages the oldest halves expire (counted), as beyond ``max_pending``; a
+    pair or an expiry gives its bytes back."""
+    store = PairStore(10_000, 100, max_bytes=250)
+    ids, roles = ["a", "b", "c", "b"], ["request", "request", "request", "response"]
+    values = [b"x" * 100, b"y" * 100, b"z" * 100, b"w" * 10]
+    matched = store.match(ids, roles, [T0, T0 + 1, T0 + 2, T0 + 3], [None] * 4, [{}] * 4, values)
+    assert [(m.index, m.request, m.response) for m in matched] == [(3, 1, 3)]  # b paired: within this poll
+    assert store.take_outcomes() == {"expired": 1, "paired": 1}  # a pushed out by c (300 > 250 bytes)
+    assert len(store) == 1 and store.bytes == 100  # c waits
+    store.match(["c"], ["response"], [T0 + 20_000], [None], [{}], [b"v"])  # too late: c expired
+    assert store.take_outcomes() == {"expired": 1} and len(store) == 1 and store.bytes == 1
+    store.expire()
+    assert store.bytes == 1  # the response waits (not older than the TTL before the latest timestamp)

@@ -1,4 +1,5 @@
-"""The fast paths give the batches the record path gives: a poll read column-wise at once
+"""The fast paths give the batches the record path gives: a poll read natively
+(:mod:`streamdrift.ingest.sources.nativepoll`) or column-wise at once in Python
 (:mod:`streamdrift.ingest.sources.pollpath`), documents as numeric matrices (:func:`blocks.fast_segment`) and
 every row as a capture record (:mod:`streamdrift.ingest.jsonrecords`), on generated polls mixing good and bad
 messages, several models, flat and nested tensors, shapes, text and nulls."""
@@ -66,7 +67,9 @@ def _view(result: tuple[list[CaptureBatch], list[DeadLetter]]) -> Any:
 
 def _three_ways(source: SourceSettings, docs: list[Any], monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     poll = Messages([orjson.dumps(d) for d in docs], [None] * len(docs), [None] * len(docs), [T0] * len(docs))
-    fast = _view(MappedParser(source).parse(poll))
+    fast = _view(MappedParser(source).parse(poll))  # the native reader when it takes the poll
+    python_poll = _view(MappedParser(source, use_native=False).parse(poll))
+    assert python_poll == fast
     per_document = _view(MappedParser(source, poll_path=False).parse(poll))
     with monkeypatch.context() as m:
         m.setattr(engine, "fast_segment", lambda *a, **k: None)

@@ -127,6 +127,29 @@ def test_kserve_cloudevents_v1_and_v2_bodies_paired_by_ce_id() -> None:
     assert dead == [] and (b2.model_id, b2.n_rows, b2.inference_ids.tolist()) == ("sklearn-v2", 1, ["ev-2"])
 
 
+def test_kserve_ce_time_of_the_request_is_the_declared_event_time() -> None:
+    """CloudEvents ``time`` (RFC 3339, ``ce_time``) of the request event as the rows' event time, declared as
+    ``/ce_request/time`` (unit iso); ``/ce/time`` is the response's; without it, the request's Kafka timestamp."""
+    def rows_at(event_time: dict[str, Any] | None) -> list[int]:
+        mapping: dict[str, Any] = {"model_id": {"header": "ce_inferenceservicename"},
+                                   "features": {"tensor": "/instances", "names": ["a", "b"]},
+                                   "prediction": "/predictions", "inference_id": "/ce/id"}
+        if event_time is not None:
+            mapping["event_time"] = event_time
+        p = parser("kserve-cloudevents", mapping)
+        values = [kserve_v1_request([[6.8, 2.8], [6.0, 3.4]]), kserve_v1_response([1, 1])]
+        hdrs = [ce_headers("ev-1", "request", "iris", time_ms=T0 + 1_234),
+                ce_headers("ev-1", "response", "iris", time_ms=T0 + 1_987)]
+        (b,), dead = p.parse(poll(values, hdrs, [T0 + 60_000, T0 + 61_000]), p.new_pairs())
+        assert dead == []
+        return list(b.timestamps_ms.tolist())
+
+    assert rows_at({"field": "/ce_request/time", "unit": "iso"}) == [T0 + 1_234] * 2
+    assert rows_at({"field": "/ce_response/time", "unit": "iso"}) == [T0 + 1_987] * 2
+    assert rows_at({"field": "/ce/time", "unit": "iso"}) == [T0 + 1_987] * 2
+    assert rows_at(None) == [T0 + 60_000] * 2
+
+
 def test_kserve_events_without_ce_headers_are_dead_letters() -> None:
     p = parser("kserve-cloudevents", {"model_id": {"header": "ce_inferenceservicename"},
                                       "features": {"tensor": "/instances", "names": ["a"]}})
