@@ -19,6 +19,7 @@ use std::fmt;
 mod arrowipc;
 mod bloom;
 mod fastjson;
+mod frequent;
 mod jointable;
 mod jsonscan;
 mod sort;
@@ -1070,6 +1071,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(jointable::hash_keys, m)?)?;
     m.add_function(wrap_pyfunction!(jointable::in_sample, m)?)?;
     m.add_function(wrap_pyfunction!(sort::sorted_floats, m)?)?;
+    m.add_function(wrap_pyfunction!(frequent::canonical_frequent_strings, m)?)?;
     m.add_function(wrap_pyfunction!(sort::sorted_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(sourcepoll::read_source_poll, m)?)?;
     Ok(())

@@ -13,6 +13,7 @@ import datasketches as ds
 import numpy as np
 from numpy.typing import NDArray
 
+from streamdrift._native import canonical_frequent_strings
 from streamdrift.errors import CorruptBlobError, MergeError
 from streamdrift.profile.envelope import (
     PARSE_ERRORS,
@@ -177,7 +178,7 @@ class FrequentItemsSketch:
 
     def to_bytes(self, *, nested: bool = False) -> bytes:
         lost = self._lost_error + (self._sketch_error() if self.num_active_items == 0 else 0)
-        payload = _FREQ_PREFIX.pack(self._weight, lost) + bytes(self._sk.serialize())
+        payload = _FREQ_PREFIX.pack(self._weight, lost) + canonical_frequent_strings(bytes(self._sk.serialize()))
         return pack_envelope(BlobKind.FREQUENT_ITEMS, (self._lg, 0, 0), payload, nested=nested)
 
     @classmethod

@@ -91,6 +91,7 @@ class WindowMerger:
         self.duplicates = 0
         self.incomplete_deltas = 0  # split deltas left out of released windows (parts missing)
         self.features_dropped = 0  # feature columns of deltas left out of merged windows (max_features)
+        self.replayed = 0  # deltas of windows released before (their partition had closed them): ignored
 
     def handle(self, message: PartialDelta | WindowClosed) -> list[ReadyWindow]:
         """Merge one message; returns the windows it completed (only those it touched are checked)."""
@@ -115,6 +116,14 @@ class WindowMerger:
         key = _window_key(delta.stage, delta.model_id, delta.window_start_ms)
         acc = self._get(key)
         if acc is None:
+            own = self.watermark(delta.partition, delta.stage)
+            if own is not None and own >= delta.window_end_ms:
+                # its partition closed the window before (a data plane sends a window's deltas before its marker,
+                # and resumes from its committed watermark): the window was released, and this is a replay of
+                # partials read before that release (the table's state can be ahead of the committed offsets);
+                # merging it would release a second, smaller copy of the window
+                self.replayed += 1
+                return None
             now = self._clock_ms()
             acc = WindowAccumulator.for_delta(delta, now_ms=now)
             for p in range(self._n_partitions):

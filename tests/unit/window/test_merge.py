@@ -190,3 +190,20 @@ def test_an_uncapped_merger_keeps_every_feature() -> None:
     merger.handle(_wide_delta(0, [f"g{i}" for i in range(40)], offset=20))
     (window,) = merger.handle(WindowClosed("cap", 0, 0, SIZE, SIZE))
     assert len(window.profile.features) == 80 and merger.features_dropped == 0
+
+
+def test_a_delta_replayed_after_its_window_was_released_is_ignored() -> None:
+    """The control plane's table can be ahead of its committed offsets (faust drains the table writes of events
+    read after the offsets it commits): after a crash it reads again deltas of windows it released and forgot.
+    Such a delta's partition closed the window before; merging it opened a second window of its records only,
+    at once complete (every partition's watermark is past it), and released a second, smaller copy."""
+    merger = WindowMerger({}, 2, 10**12, lambda: 0, keep_released=True)
+    first, second = _wide_delta(0, ["a"]), _wide_delta(1, ["a"])
+    merger.handle(first)
+    merger.handle(second)
+    (window,) = [w for p in (0, 1) for w in merger.handle(WindowClosed("cap", p, 0, SIZE, SIZE))]
+    assert window.n_records == 10
+    merger.forget(window)
+    assert merger.handle(second) == [] and merger.replayed == 1 and merger.open_windows() == 0
+    later = PartialDelta("m", None, SIZE, 2 * SIZE, "cap", 1, 30, 5, first.profile)  # the next window: merged
+    assert merger.handle(later) == [] and merger.open_windows() == 1 and merger.replayed == 1
