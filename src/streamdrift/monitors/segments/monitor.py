@@ -80,7 +80,8 @@ class SegmentsMonitor(DataMonitor[SegmentStates]):
         # the baseline's segment profiles are of this definition only when the settings did not replace it
         self.section = section if section is not None and section.spec == spec else None
         self._schema = window_schema(baseline)
-        self._features = frozenset(baseline.profile.features)
+        # the segment fields are constant (or bucketed) within a segment: not tested per segment
+        self._features = frozenset(baseline.profile.features) - frozenset(spec.by)
         self._prepared: dict[str | None, PreparedBaseline] = {}
 
     # ------------------------------------------------------------ window state
