@@ -10,10 +10,10 @@ import jsonschema
 import numpy as np
 import orjson
 from click.testing import CliRunner
+from segmented_traffic import capture_lines, segmented, write_lines
 
 from streamdrift.baseline.baseline import Baseline
 from streamdrift.cli import main
-from support.segments import capture_lines, segmented, write_lines
 
 SCHEMA = Path(__file__).resolve().parents[3] / "schemas" / "drift_event.schema.json"
 

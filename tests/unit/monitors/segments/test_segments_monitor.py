@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from segmented_traffic import FEATURES, segmented
 
 from streamdrift.baseline.baseline import Baseline, build_baseline
 from streamdrift.columns.chunks import CaptureBatch
@@ -23,7 +24,6 @@ from streamdrift.monitors.segments.state import SegmentStates
 from streamdrift.monitors.states import merge_state_blobs
 from streamdrift.profile.profiles import ProfileParams
 from streamdrift.profile.sketches import BlobKind
-from support.segments import FEATURES, segmented
 
 WINDOW = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 1, 1, tzinfo=UTC))
 
