@@ -127,7 +127,7 @@ def _segment_rows(first: int) -> list[bytes]:
     for w in range(SEG_WINDOWS):
         batch = generate(PER_WINDOW, rng)
         if w == 1:
-            income = batch.features["income"]
+            income = np.asarray(batch.features["income"], dtype=np.float64)
             batch.features["income"] = np.where(batch.features["region"] == SEG_REGION, income * 2.7, income)
         start = first + w * SIZE_MS
         stamps = np.sort(rng.integers(start, start + SIZE_MS - 200, PER_WINDOW))
