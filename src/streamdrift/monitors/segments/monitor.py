@@ -29,7 +29,7 @@ import numpy as np
 
 from streamdrift.baseline.baseline import Baseline
 from streamdrift.baseline.sagemaker import VIOLATIONS_FILE
-from streamdrift.columns.columns import Columns, take
+from streamdrift.columns.columns import Columns
 from streamdrift.monitors.base import DataMonitor, MetricSink, MonitorResult, Rows
 from streamdrift.monitors.data_quality.evaluation import (
     EvaluationConfig,
@@ -40,7 +40,7 @@ from streamdrift.monitors.data_quality.evaluation import (
 )
 from streamdrift.monitors.data_quality.monitor import window_schema
 from streamdrift.monitors.segments.section import SegmentsBaseline
-from streamdrift.monitors.segments.spec import OTHER, SegmentsConfig, SegmentSpec, groups, segment_of_rows
+from streamdrift.monitors.segments.spec import OTHER, SegmentsConfig, SegmentSpec, segment_of_rows
 from streamdrift.monitors.segments.state import SegmentStates
 from streamdrift.monitors.violations import CheckKey, Violation
 from streamdrift.profile.dataset import DatasetProfile
@@ -98,16 +98,13 @@ class SegmentsMonitor(DataMonitor[SegmentStates]):
         columns = rows.features
         known = Columns(columns.n_rows, {n: c for n, c in columns.columns.items() if n in self._features})
         names, inverse = segment_of_rows(self.spec, columns, rows.batch.model_version)
-        for name, idx in zip(names, groups(inverse, len(names)), strict=True):
-            profile = state.profile_for(name, self._empty)
-            if name not in state.profiles:  # over the cap: pooled
-                state.pooled_rows += int(idx.size)
-            profile.update(known if idx.size == known.n_rows else take(known, idx))
+        state.add(known, names, inverse, self._empty)
 
     def read_state(self, blob: bytes) -> SegmentStates:
         return SegmentStates.from_bytes(blob)
 
     def write_state(self, state: SegmentStates) -> bytes:
+        state.settle(self._empty)
         return state.to_bytes()
 
     # ------------------------------------------------------------ judgement
@@ -123,6 +120,7 @@ class SegmentsMonitor(DataMonitor[SegmentStates]):
         return prepared, own is not None
 
     def judge(self, state: SegmentStates) -> MonitorResult:
+        state.settle(self._empty)
         cfg = self.evaluation
         named = state.named
         tested = [s for s in named if state.profiles[s].n_records >= cfg.min_window_records]

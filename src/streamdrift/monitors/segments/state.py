@@ -15,14 +15,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, Self
 
+import numpy as np
 import orjson
+from numpy.typing import NDArray
 
+from streamdrift.columns.columns import Categories, Column, Columns, take
 from streamdrift.errors import CorruptBlobError, MergeError, SerializationError
-from streamdrift.monitors.segments.spec import DEFAULT_MAX_VALUES, OTHER
+from streamdrift.monitors.segments.spec import DEFAULT_MAX_VALUES, OTHER, groups
 from streamdrift.profile.dataset import DatasetProfile
 from streamdrift.profile.sketches import BlobKind, pack_envelope, unpack_envelope
 
 _LEN: Final[struct.Struct] = struct.Struct("<I")
+#: Rows kept pending before they are profiled (see :meth:`SegmentStates.add`): bounds the memory they hold.
+MAX_PENDING_ROWS: Final[int] = 1 << 16
+
+
+@dataclass(slots=True)
+class _Pending:
+    columns: Columns  # the rows' tested features
+    targets: list[str]  # the profile each distinct segment of the rows goes to (its own, or OTHER)
+    inverse: NDArray[np.intp]  # each row's index into targets
 
 
 @dataclass(slots=True)
@@ -32,28 +44,58 @@ class SegmentStates:
     max_values: int = DEFAULT_MAX_VALUES
     profiles: dict[str, DatasetProfile] = field(default_factory=dict)
     pooled_rows: int = 0  # rows of segment values beyond the cap (profiled in OTHER)
+    _pending: list[_Pending] = field(default_factory=list)
+    _assigned: set[str] = field(default_factory=set)  # segments with a profile, or rows pending for one
+    _pending_rows: int = 0
 
     @property
     def named(self) -> list[str]:
+        if self._pending:
+            raise MergeError("segment states have pending rows: settle() them first")
         return sorted(name for name in self.profiles if name != OTHER)
 
-    def profile_for(self, name: str, empty: Callable[[], DatasetProfile]) -> DatasetProfile:
-        """The profile of segment ``name`` (a new ``empty()`` one when it is the first; OTHER's when the cap
-        is reached)."""
-        profile = self.profiles.get(name)
-        if profile is not None:
-            return profile
-        if name != OTHER and len(self.profiles) - (OTHER in self.profiles) >= self.max_values:
-            name = OTHER
-            profile = self.profiles.get(OTHER)
-            if profile is not None:
-                return profile
-        profile = self.profiles[name] = empty()
-        return profile
+    def add(self, columns: Columns, names: list[str], inverse: NDArray[np.intp],
+            empty: Callable[[], DatasetProfile]) -> None:
+        """Rows of the window: ``names`` the distinct segments, ``inverse`` each row's index into them. They are
+        profiled later, many polls at once (a segment's few rows per poll would cost a profile update each):
+        at :meth:`settle`, or once :data:`MAX_PENDING_ROWS` are pending. Which segments get a profile (the
+        first ``max_values``) is decided now, in arrival order."""
+        counts = np.bincount(inverse, minlength=len(names))
+        targets = []
+        for name, count in zip(names, counts.tolist(), strict=True):
+            if name not in self._assigned and name != OTHER and len(self._assigned - {OTHER}) >= self.max_values:
+                self.pooled_rows += count
+                name = OTHER
+            self._assigned.add(name)
+            targets.append(name)
+        self._pending.append(_Pending(columns, targets, inverse))
+        self._pending_rows += columns.n_rows
+        if self._pending_rows >= MAX_PENDING_ROWS:
+            self.settle(empty)
+
+    def settle(self, empty: Callable[[], DatasetProfile]) -> None:
+        """Profile the pending rows: one profile update per segment."""
+        if not self._pending:
+            return
+        pending, self._pending, self._pending_rows = self._pending, [], 0
+        columns = pending[0].columns if len(pending) == 1 else concat([p.columns for p in pending])
+        targets = sorted({t for p in pending for t in p.targets})
+        index = {t: i for i, t in enumerate(targets)}
+        codes = np.concatenate([np.fromiter((index[t] for t in p.targets), dtype=np.intp,
+                                            count=len(p.targets))[p.inverse] for p in pending])
+        for target, rows in zip(targets, groups(codes, len(targets)), strict=True):
+            if rows.size == 0:
+                continue
+            profile = self.profiles.get(target)
+            if profile is None:
+                profile = self.profiles[target] = empty()
+            profile.update(columns if rows.size == columns.n_rows else take(columns, rows))
 
     def merge(self, other: SegmentStates) -> Self:
         if not isinstance(other, SegmentStates):
             raise MergeError(f"cannot merge {type(other).__name__} into SegmentStates")
+        if self._pending or other._pending:
+            raise MergeError("segment states have pending rows: settle() them first")
         if other.max_values != self.max_values:
             raise MergeError(f"segment states of caps {self.max_values} and {other.max_values} do not merge")
         for name, profile in other.profiles.items():
@@ -64,6 +106,7 @@ class SegmentStates:
                 mine.merge(profile)
         self.pooled_rows += other.pooled_rows
         self._cap()
+        self._assigned = set(self.profiles)
         return self
 
     def _cap(self) -> None:
@@ -81,6 +124,8 @@ class SegmentStates:
                 other.merge(profile)
 
     def to_bytes(self) -> bytes:
+        if self._pending:
+            raise SerializationError("segment states have pending rows: settle() them first")
         blobs = [(name, self.profiles[name].to_bytes(nested=True)) for name in sorted(self.profiles)]
         header = orjson.dumps({"segments": [[name, len(blob)] for name, blob in blobs],
                                "pooled_rows": self.pooled_rows})
@@ -107,4 +152,42 @@ class SegmentStates:
             raise CorruptBlobError(f"segments blob: {exc}") from exc
         if pos != len(payload):
             raise CorruptBlobError("segments blob: lengths do not add up")
+        state._assigned = set(state.profiles)
         return state
+
+
+def concat(parts: list[Columns]) -> Columns:
+    """The rows of ``parts`` one after the other (a feature absent from a part is missing there; text codes are
+    dropped: each part has its own dictionary)."""
+    names = list(dict.fromkeys(name for part in parts for name in part.columns))
+    out = {}
+    for name in names:
+        cols = [part.columns.get(name) or Column.missing(part.n_rows) for part in parts]
+        numbers = np.concatenate([c.numbers for c in cols])
+        kinds = np.concatenate([c.kinds for c in cols])
+        strings = None
+        if any(c.strings is not None for c in cols):
+            strings = np.concatenate([c.strings if c.strings is not None else np.full(len(c), None, dtype=object)
+                                      for c in cols])
+        out[name] = Column(numbers, kinds, strings, _categories(cols))
+    return Columns(sum(part.n_rows for part in parts), out)
+
+
+def _categories(cols: list[Column]) -> Categories | None:
+    """One dictionary for the parts' text codes (a profile counts codes without hashing strings), when every
+    part with text rows has codes; Python work per distinct value, not per row."""
+    if not all(c.categories is not None or c.strings is None for c in cols):
+        return None
+    values: dict[str, int] = {}
+    codes = []
+    for c in cols:
+        if c.categories is None:
+            codes.append(np.full(len(c), -1, dtype=np.intp))
+            continue
+        remap = np.fromiter((values.setdefault(v, len(values)) for v in c.categories.values.tolist()),
+                            dtype=np.intp, count=c.categories.values.size)
+        own = c.categories.codes
+        codes.append(np.where(own >= 0, remap[np.maximum(own, 0)], -1))
+    if not values:
+        return None
+    return Categories(np.concatenate(codes), np.array(list(values), dtype=object))
