@@ -56,7 +56,8 @@ def report(baseline_path: Path, input_path: Path, fmt: str | None, no_header: bo
     windows: deque[ReportWindow] = deque(maxlen=max_windows)
 
     def keep(w: WindowReport) -> None:
-        label_free = {k: m.summary for k, m in w.monitors.items() if k in ("estimated_performance", "multivariate")}
+        shown = ("estimated_performance", "multivariate", "segments")
+        label_free = {k: m.summary for k, m in w.monitors.items() if k in shown}
         windows.append(ReportWindow(label=w.start.isoformat(), profile=w.profile, evaluation=w.evaluation,
                                     label_free=label_free))
 
