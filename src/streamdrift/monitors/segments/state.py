@@ -191,3 +191,23 @@ def _categories(cols: list[Column]) -> Categories | None:
     if not values:
         return None
     return Categories(np.concatenate(codes), np.array(list(values), dtype=object))
+
+
+def split_states(blob: bytes, max_bytes: int) -> list[bytes]:
+    """A segments blob as several, each of whole segments and (when it can be) at most ``max_bytes``: their
+    merge is the state of ``blob`` (disjoint segments; the pooled rows go with the first)."""
+    state = SegmentStates.from_bytes(blob)
+    sizes = {name: len(p.to_bytes(nested=True)) for name, p in state.profiles.items()}
+    chunks: list[SegmentStates] = []
+    used = max_bytes
+    for name in sorted(state.profiles):
+        if used + sizes[name] > max_bytes and (not chunks or chunks[-1].profiles):
+            chunks.append(SegmentStates(state.max_values))
+            used = 0
+        chunks[-1].profiles[name] = state.profiles[name]
+        used += sizes[name]
+    if not chunks:
+        return [blob]
+    chunks[0].pooled_rows = state.pooled_rows
+    return [chunk.to_bytes() for chunk in chunks]
+
