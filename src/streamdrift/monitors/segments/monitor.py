@@ -61,7 +61,7 @@ def spec_of(baseline: Baseline | None, config: SegmentsConfig) -> SegmentSpec | 
         return None
     if baseline.model_id in config.definitions:
         return config.definitions[baseline.model_id]
-    return SegmentsBaseline.from_dict(baseline.segments).spec if baseline.segments else None
+    return SegmentSpec.from_dict(baseline.segments) if baseline.segments else None  # profiles not decoded
 
 
 class SegmentsMonitor(DataMonitor[SegmentStates]):
