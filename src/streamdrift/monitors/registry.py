@@ -70,7 +70,11 @@ class MonitorConfig:
 
 def build_data_quality(baseline: Baseline | None, config: MonitorConfig) -> AnyMonitor:
     evaluation = config.evaluation
-    if segments.spec_of(baseline, config.segments) is not None:  # the segments take the rest of alpha
+    try:
+        sliced = segments.spec_of(baseline, config.segments) is not None
+    except StreamdriftError:  # an unusable segments section: reported by build_segments, the whole judged alone
+        sliced = False
+    if sliced:  # the segments take the rest of alpha
         evaluation = replace(evaluation, alpha=evaluation.alpha * config.segments.whole_alpha_share)
     return DataQualityMonitor(baseline, evaluation, config.profile, config.max_features)
 
