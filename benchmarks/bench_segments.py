@@ -12,12 +12,12 @@ segments monitor) update on a window's rows and judge them.
     windows whose segment test catches it (target >= 95%), and share caught by the whole-traffic test alone (a
     baseline without segments: the whole at the full alpha);
 (c) cost: records/s of the data plane's work per poll (parse JSON capture records, ``PartitionPipeline``
-    add + flush with the partials encoded) with 20 segments against the same run without segments (target
-    >= 70%); also without the parse;
+    add + flush with the partials encoded, a commit every 200k records as under full load) with 20 segments
+    against the same run without segments (target >= 70%); also without the parse;
 (d) memory: the bound of a window's segment state, its serialized bytes, and the RSS growth of holding open
     windows with and without segments.
 
-Run: ``.venv/bin/python benchmarks/bench_segments.py [--quick] [--windows N]``
+Run: ``.venv/bin/python benchmarks/bench_segments.py [--quick] [--windows N] [--only power|false-alarms|cost|memory]``
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ N_SEGMENTS = 20
 SHIFTED = "s07"
 WINDOW_K = 1000
 SEGMENT = "segment"
+COMMIT_POLLS = 40  # the data plane under full load commits every commit_max_records (200k) records
 
 
 def _segments(rng: np.random.Generator, n: int) -> Column:
@@ -152,7 +153,7 @@ def _throughput(monitors: ModelMonitors, polls: list[list[bytes]], *, parse: boo
         parsed = parse_capture(poll)[0] if parse else batches[i]
         pipeline.add_captures(parsed)
         n += sum(b.n_rows for b in parsed)
-        if i % 10 == 9:  # a commit every 10 polls: the deltas encoded
+        if i % COMMIT_POLLS == COMMIT_POLLS - 1:  # a commit: the deltas encoded
             pipeline.flush(i).encoded_deltas()
     pipeline.flush(len(polls)).encoded_deltas()
     return n / (time.perf_counter() - started)
@@ -160,8 +161,8 @@ def _throughput(monitors: ModelMonitors, polls: list[list[bytes]], *, parse: boo
 
 def _cost(monitors: ModelMonitors, whole_only: ModelMonitors, quick: bool) -> None:
     print("(c) cost: data-plane records/s with 20 segments vs without (target >= 70%), polls of 5000 records, "
-          "a commit every 10 polls")
-    n_polls = 10 if quick else 30
+          f"a commit every {COMMIT_POLLS} polls (commit_max_records, 200k)")
+    n_polls = COMMIT_POLLS if quick else 2 * COMMIT_POLLS
     records = _records(5_000 * n_polls, 7)
     polls = [records[i:i + 5_000] for i in range(0, len(records), 5_000)]
     for parse in (True, False):

@@ -195,19 +195,34 @@ def _categories(cols: list[Column]) -> Categories | None:
 
 def split_states(blob: bytes, max_bytes: int) -> list[bytes]:
     """A segments blob as several, each of whole segments and (when it can be) at most ``max_bytes``: their
-    merge is the state of ``blob`` (disjoint segments; the pooled rows go with the first)."""
-    state = SegmentStates.from_bytes(blob)
-    sizes = {name: len(p.to_bytes(nested=True)) for name, p in state.profiles.items()}
-    chunks: list[SegmentStates] = []
+    merge is the state of ``blob`` (disjoint segments; the pooled rows go with the first). The profiles' bytes
+    are cut apart, not decoded."""
+    env = unpack_envelope(blob, BlobKind.SEGMENTS, None, n_params=1)
+    payload = env.payload
+    try:
+        (head_len,) = _LEN.unpack_from(payload)
+        header = orjson.loads(payload[_LEN.size:_LEN.size + head_len])
+        pos = _LEN.size + head_len
+        entries = []
+        for name, length in header["segments"]:
+            entries.append((str(name), payload[pos:pos + int(length)]))
+            pos += int(length)
+        pooled = int(header["pooled_rows"])
+    except (struct.error, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise CorruptBlobError(f"segments blob: {exc!r}") from None
+    chunks: list[list[tuple[str, bytes]]] = []
     used = max_bytes
-    for name in sorted(state.profiles):
-        if used + sizes[name] > max_bytes and (not chunks or chunks[-1].profiles):
-            chunks.append(SegmentStates(state.max_values))
+    for name, nested in entries:
+        if used + len(nested) > max_bytes and (not chunks or chunks[-1]):
+            chunks.append([])
             used = 0
-        chunks[-1].profiles[name] = state.profiles[name]
-        used += sizes[name]
-    if not chunks:
-        return [blob]
-    chunks[0].pooled_rows = state.pooled_rows
-    return [chunk.to_bytes() for chunk in chunks]
-
+        chunks[-1].append((name, nested))
+        used += len(nested)
+    if len(chunks) <= 1:
+        return [bytes(blob)]
+    out = []
+    for i, chunk in enumerate(chunks):
+        head = orjson.dumps({"segments": [[name, len(b)] for name, b in chunk], "pooled_rows": pooled if i == 0 else 0})
+        body = b"".join([_LEN.pack(len(head)), head, *(b for _, b in chunk)])
+        out.append(pack_envelope(BlobKind.SEGMENTS, env.params, body))
+    return out
