@@ -106,11 +106,14 @@ class _FeatureCap:
 class Metrics:
     """The worker's and control plane's metrics in ``registry`` (see the module docs for the label cap)."""
 
-    def __init__(self, registry: CollectorRegistry, max_features_per_model: int = 200) -> None:
-        if max_features_per_model < 1:
-            raise ConfigError(f"max_features_per_model must be >= 1, not {max_features_per_model}")
+    def __init__(self, registry: CollectorRegistry, max_features_per_model: int = 200,
+                 max_segments_per_model: int = 50) -> None:
+        if max_features_per_model < 1 or max_segments_per_model < 1:
+            raise ConfigError(f"max_features_per_model / max_segments_per_model must be >= 1, not "
+                              f"{max_features_per_model} / {max_segments_per_model}")
         self.registry = registry
         self._cap = _FeatureCap(max_features_per_model)
+        self._segment_cap = _FeatureCap(max_segments_per_model)  # segment label values per model, as features
         # (family name, model, other labels...) -> {overflow feature: value}; the _other gauge shows the max.
         self._overflow: dict[tuple[str, ...], dict[str, float]] = {}
         r = registry
@@ -143,6 +146,13 @@ class Metrics:
         )
         self.drift_state = _gauge(
             r, "drift_state", "1 when the check is violated (drifting), else 0", ["model", "monitor", "feature"]
+        )
+        self.segment_drift_statistic = _gauge(
+            r, "segment_drift_statistic", "Drift statistic of one segment's feature in the last window (segments "
+            "beyond the cap under segment=\"_other\", the maximum)", ["model", "segment", "feature", "statistic"],
+        )
+        self.segment_drift_state = _gauge(
+            r, "segment_drift_state", "1 when a segment's feature drifts, else 0", ["model", "segment", "feature"]
         )
         self.alerts = _counter(r, "alerts", "Drift events published", ["model", "monitor", "check", "status"])
         self.last_window_end = _gauge(
@@ -245,6 +255,22 @@ class Metrics:
     def set_drift_state(self, model: str, monitor: str, feature: str, drifting: bool) -> None:
         self._set_feature(self.drift_state, model, feature, (monitor,), 1.0 if drifting else 0.0, feature_last=True)
 
+    def set_segment_drift(self, model: str, segment: str, feature: str, statistic: str, value: float,
+                          drifting: bool) -> None:
+        """One segment's drift statistic and state; segment values beyond the cap share ``segment="_other"``
+        (the maximum over them), features beyond the feature cap ``feature="_other"``."""
+        seg, _ = self._segment_cap.label(model, segment)
+        feat, newly_capped = self._cap.label(model, feature)
+        if newly_capped:
+            self.features_capped.child(model).inc()
+        for family, others, v in ((self.segment_drift_statistic, (statistic,), value),
+                                  (self.segment_drift_state, (), 1.0 if drifting else 0.0)):
+            if OTHER_FEATURE in (seg, feat):
+                values = self._overflow.setdefault((family.name, model, seg, feat, *others), {})
+                values[f"{segment}\x1f{feature}"] = v
+                v = max(values.values())
+            family.child(model, seg, feat, *others).set(v)
+
     def _set_feature(
         self,
         family: _Family[Gauge],
@@ -307,6 +333,7 @@ class Metrics:
         for family in self._model_families():
             family.remove_model(model)
         self._cap.remove_model(model)
+        self._segment_cap.remove_model(model)
         for key in [k for k in self._overflow if k[1] == model]:
             del self._overflow[key]
 
@@ -314,6 +341,7 @@ class Metrics:
         return (
             self.records_consumed, self.records_processed, self.records_late, self.windows_closed,
             self.windows_evaluated, self.drift_statistic, self.drift_threshold, self.drift_state, self.alerts,
+            self.segment_drift_statistic, self.segment_drift_state,
             self.last_window_end, self.baseline_age, self.model_quality_metric, self.label_join, self.bias_metric,
             self.attribution_ndcg, self.estimated_performance, self.reconstruction_error, self.features_capped,
         )  # fmt: skip

@@ -33,8 +33,9 @@ def test_demo_raises_drift_and_stops_what_it_started() -> None:
     assert result.returncode == 0, (out[-3000:], result.stderr[-3000:])
     broker = re.search(r"broker 127\.0\.0\.1:(\d+): topics ready", out)
     assert broker is not None, out[-3000:]
-    # the incidents come in order: a shifted numeric feature, then a new category, then an accuracy drop
-    assert re.search(r"RAISED\s+data_quality/baseline_drift_check income", out), out[-3000:]
+    # the incidents come in order: incomes jumping in one region (raised for that region's segment), then a new
+    # category, then an accuracy drop
+    assert re.search(r"RAISED\s+data_quality/baseline_drift_check income \[segment west\]", out), out[-3000:]
     assert re.search(r"RAISED\s+data_quality/(categorical_values_check|baseline_drift_check) region", out), out[-3000:]
     # the last incident sends no label at all: only the performance estimated from the scores raises it (the bias
     # incident moves the estimated recall and F1 too, but only the borderline one lowers the estimated accuracy)

@@ -10,6 +10,10 @@ predicted classes: the estimated performance drops without a label) and whose tw
 comonotone (same values, so the marginals are unchanged: multivariate drift), and a clean one. Every event's monitor, check, subject, window, status, value,
 threshold and id must agree (values to 1e-9: windows stay below the KLL k of 1,000 rows, where the sketch is
 exact, so nothing in either path is randomized).
+
+Segments: a second model, sliced by ``region`` (its baseline built with per-region profiles), runs beside it in
+the same worker; in its second window the incomes of one region (a tenth of its traffic) jump. Both paths must
+raise and clear the same per-segment events (``segment`` in the key).
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from click.testing import CliRunner
 from credit import credit_baseline
 from numpy.typing import NDArray
 
+from streamdrift.baseline.baseline import build_baseline
 from streamdrift.cli import main
+from streamdrift.columns.columns import columns_from_rows
 from streamdrift.dev.harness import (
     create_all_topics,
     drift_events,
@@ -39,6 +45,9 @@ from streamdrift.dev.harness import (
 from streamdrift.dev.localkafka import find_free_port
 from streamdrift.dev.synthetic import NUMERIC, Batch, Scenario, generate
 from streamdrift.ingest.records import encode_capture_record, encode_label_record
+from streamdrift.monitors.segments.section import SegmentProfiler
+from streamdrift.monitors.segments.spec import SegmentSpec
+from streamdrift.profile.profiles import ProfileParams
 from streamdrift.settings import EvaluationSettings, LabelSettings, WindowSettings
 from streamdrift.worker.baselines import publish_baseline
 
@@ -101,9 +110,36 @@ def _rows(first: int) -> tuple[list[bytes], list[bytes]]:
     return capture, labels
 
 
+SEG_MODEL = "parity-segments"
+SEG_REGION = "west"  # a tenth of the traffic
+SEG_WINDOWS = 3  # clean, incomes of SEG_REGION doubled and more, clean
+
+
+def _segment_baseline() -> bytes:
+    batch = generate(6000, np.random.default_rng(8))
+    profiler = SegmentProfiler(SegmentSpec.parse("region"), ProfileParams(kll_k=2048))
+    return build_baseline([columns_from_rows(batch.rows())], SEG_MODEL, segments=profiler).to_json()
+
+
+def _segment_rows(first: int) -> list[bytes]:
+    rng = np.random.default_rng(31)
+    capture: list[bytes] = []
+    for w in range(SEG_WINDOWS):
+        batch = generate(PER_WINDOW, rng)
+        if w == 1:
+            income = np.asarray(batch.features["income"], dtype=np.float64)
+            batch.features["income"] = np.where(batch.features["region"] == SEG_REGION, income * 2.7, income)
+        start = first + w * SIZE_MS
+        stamps = np.sort(rng.integers(start, start + SIZE_MS - 200, PER_WINDOW))
+        capture += [encode_capture_record(SEG_MODEL, features=row, inference_id=f"s{w}-{i}", timestamp_ms=int(t),
+                                          prediction={"label": int(batch.prediction[i])})
+                    for i, (row, t) in enumerate(zip(batch.rows(), stamps, strict=True))]
+    return capture
+
+
 def _key(event: dict[str, Any]) -> tuple[Any, ...]:
-    return (event["monitor"], event["check"], event.get("feature") or event.get("metric"), event["window_start"],
-            event["status"], event["event_id"])
+    return (event["model_id"], event["monitor"], event["check"], event.get("feature") or event.get("metric"),
+            event.get("segment") or "", event["window_start"], event["status"], event["event_id"])
 
 
 def _close(a: float | None, b: float | None) -> bool:
@@ -123,6 +159,8 @@ def test_check_and_the_worker_raise_and_clear_the_same_events(kafka_bootstrap: s
     create_all_topics(settings)
     baseline = _baseline_json()
     publish_baseline(settings, baseline)
+    segment_baseline = _segment_baseline()
+    publish_baseline(settings, segment_baseline)
     first = (int(time.time() * 1000) // SIZE_MS - 3 * len(SCENARIOS)) * SIZE_MS  # windows of the past
     capture, labels = _rows(first)
 
@@ -140,9 +178,26 @@ def test_check_and_the_worker_raise_and_clear_the_same_events(kafka_bootstrap: s
         "--output", str(tmp_path / "out"), "--quiet"])
     assert result.exit_code == 0, result.output
     batch_events = [orjson.loads(line) for line in (tmp_path / "out" / "events.jsonl").read_bytes().splitlines()]
+    segment_capture = _segment_rows(first)
+    (tmp_path / "segments.json").write_bytes(segment_baseline)
+    (tmp_path / "segments.jsonl").write_bytes(b"\n".join(segment_capture) + b"\n")
+    result = CliRunner().invoke(main, [
+        "check", "--config", str(config), "--baseline", str(tmp_path / "segments.json"),
+        "--input", str(tmp_path / "segments.jsonl"), "--output", str(tmp_path / "out-segments"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    segment_events = [orjson.loads(line)
+                      for line in (tmp_path / "out-segments" / "events.jsonl").read_bytes().splitlines()]
+    per_segment = [(e["status"], e["segment"], e["feature"], e["window_start"]) for e in segment_events
+                   if "segment" in e]
+    assert [(status, segment, feature) for status, segment, feature, _ in per_segment] == [
+        ("raised", SEG_REGION, "income"), ("cleared", SEG_REGION, "income")], per_segment
+    batch_events += segment_events
 
     # the stream path: records and labels on their topics, then a worker with the same settings
-    produce(settings, settings.topics.capture, capture, key=MODEL.encode())
+    for w in range(len(SCENARIOS)):  # window by window: the models' rows may share a partition (and watermark)
+        produce(settings, settings.topics.capture, capture[w * PER_WINDOW:(w + 1) * PER_WINDOW], key=MODEL.encode())
+        produce(settings, settings.topics.capture, segment_capture[w * PER_WINDOW:(w + 1) * PER_WINDOW],
+                key=SEG_MODEL.encode())
     produce(settings, settings.topics.labels, labels, key=MODEL.encode())
     expected = len(batch_events)
     with worker_process(settings, log_path=tmp_path / "worker.log"):

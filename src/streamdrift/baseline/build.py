@@ -52,6 +52,7 @@ from streamdrift.monitors.bias import BiasDriftConfig, FacetSpec, OutcomeSpec, S
 from streamdrift.monitors.estimated_performance.calibration import CalibrationMethod
 from streamdrift.monitors.multivariate.fit import MultivariateSampler
 from streamdrift.monitors.multivariate.pca import DEFAULT_VARIANCE_SHARE
+from streamdrift.monitors.segments.section import SegmentProfiler
 from streamdrift.profile.profiles import DatasetProfile, FeatureProfile, ProfileParams
 
 __all__ = ["MonitorOptions", "build_baseline", "suggest_constraint", "suggest_constraints"]
@@ -124,11 +125,13 @@ def build_baseline(
     attributions: Iterable[Columns] | None = None,
     clarify: ClarifyAnalysis | None = None,
     roles: RoleOptions | None = None,
+    segments: SegmentProfiler | None = None,
 ) -> Baseline:
     """Profile ``chunks`` (Columns, or reader Chunks carrying role values) into a baseline with the monitor
     sections (see the module docs). Target / prediction / score columns are recorded, not profiled. ``roles``:
     declared column roles (the readers may already have taken those columns out) and whether to detect the
-    others (default: detect).
+    others (default: detect). ``segments``: profiles each segment beside the whole (``--segment-by``), stored
+    as the baseline's ``segments`` section.
 
     ``progress`` is called with the number of rows of each chunk. Raises InputFileError when there are no rows
     or a named target / prediction / score column never appears.
@@ -152,12 +155,15 @@ def build_baseline(
         unprofiled = detector.observe(Columns(cols.n_rows, features))
         if unprofiled:
             features = {k: v for k, v in features.items() if k not in unprofiled}
-        profile.update(Columns(cols.n_rows, features) if len(features) != len(cols.columns) else cols)
+        profiled = Columns(cols.n_rows, features) if len(features) != len(cols.columns) else cols
+        profile.update(profiled)
+        if segments is not None:
+            segments.update(cols, profiled)
         if sampler is not None:
             sampler.update(Columns(cols.n_rows, features))
         if progress is not None:
             progress(cols.n_rows)
-        del cols, features, item  # release this chunk before the next one is read (constant memory)
+        del cols, features, item, profiled  # release this chunk before the next one is read (constant memory)
     if profile.n_records == 0:
         raise InputFileError("the input has no rows to build a baseline from")
     if named - seen:
@@ -182,5 +188,6 @@ def build_baseline(
         target=target, prediction=prediction, score=score,
         model_quality=found.get("model_quality"), bias=found.get("bias"), attribution=found.get("attribution"),
         estimated_performance=found.get("estimated_performance"), multivariate=multivariate,
+        segments=segments.finish().to_dict() if segments is not None else None,
         column_roles=column_roles,
     )

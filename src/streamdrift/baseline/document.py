@@ -14,6 +14,7 @@ A baseline file is one JSON document (``format_version`` 1, schema in ``schemas/
 - ``estimated_performance``, ``multivariate`` (optional, absent in older baselines, whose models then do not run
   those monitors): the calibration map and the PCA model (:mod:`streamdrift.monitors.estimated_performance`,
   :mod:`streamdrift.monitors.multivariate`);
+- ``segments`` (optional): the segment definition and each segment's profile (:mod:`streamdrift.monitors.segments`);
 - ``column_roles`` (optional, absent in older baselines): per input column that is not a plain feature its role
   (``timestamp``, ``time``, ``id``, ``excluded``, or a declared ``feature``), the reason and whether it was
   detected (:mod:`streamdrift.baseline.roles`).
@@ -79,6 +80,7 @@ class Baseline:
     attribution: dict[str, Any] | None = None
     estimated_performance: dict[str, Any] | None = None  # absent in older baselines: the monitor does not run
     multivariate: dict[str, Any] | None = None
+    segments: dict[str, Any] | None = None  # per-segment profiles (monitors/segments/section.py); absent: none
     extra: dict[str, Any] = field(default_factory=dict)
     column_roles: dict[str, ColumnRole] = field(default_factory=dict)
 
@@ -116,6 +118,7 @@ class Baseline:
             "attribution": self.attribution,
             **({"estimated_performance": self.estimated_performance} if self.estimated_performance else {}),
             **({"multivariate": self.multivariate} if self.multivariate else {}),
+            **({"segments": self.segments} if self.segments else {}),
             **({"column_roles": {n: r.to_dict() for n, r in self.column_roles.items()}} if self.column_roles else {}),
             **({"extra": self.extra} if self.extra else {}),
         }
@@ -145,6 +148,7 @@ class Baseline:
                 attribution=_optional_object(data, "attribution"),
                 estimated_performance=_optional_object(data, "estimated_performance"),
                 multivariate=_optional_object(data, "multivariate"),
+                segments=_optional_object(data, "segments"),
                 extra=dict(data.get("extra") or {}),
                 column_roles={str(n): ColumnRole.from_dict(str(n), r)
                               for n, r in (data.get("column_roles") or {}).items()},

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from streamdrift.baseline.document import Baseline
     from streamdrift.columns.chunks import BadLine, Chunk
     from streamdrift.monitors.bias import FacetSpec, Scalar
+    from streamdrift.monitors.segments.section import SegmentProfiler
+    from streamdrift.profile.profiles import ProfileParams
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -122,6 +124,13 @@ def baseline() -> None:
               default=None, metavar="SHARE",
               help="Fit a PCA of the features keeping this share of the variance (e.g. 0.9): multivariate drift "
                    "by reconstruction error.")
+@click.option("--segment-by", default=None, metavar="FIELDS",
+              help="Also profile each segment of the traffic by these fields, e.g. region or region,tier "
+                   "(docs/segments.md).")
+@click.option("--segment-buckets", "segment_buckets", multiple=True, metavar="COL=E1,E2,...",
+              help="With --segment-by: cut numeric field COL at these edges, e.g. age=0,30,50 (repeatable).")
+@click.option("--segment-min-rows", type=click.IntRange(1), default=200, show_default=True,
+              help="Segments with fewer rows keep only their count (their windows are compared with the whole).")
 @click.option("--chunk-rows", type=click.IntRange(1), default=100_000, show_default=True, hidden=True)
 @exit_on_error
 def build(input_path: Path | None, model_id: str, from_history: bool, bootstrap: str | None,
@@ -132,8 +141,8 @@ def build(input_path: Path | None, model_id: str, from_history: bool, bootstrap:
           exclude: tuple[str, ...], features: tuple[str, ...], kll_k: int, problem_type: str, facets: tuple[str, ...],
           positive_label: str | None, score_threshold: float | None, attributions_path: Path | None,
           clarify_analysis: Path | None, source_name: str | None, envelope: bool,
-          calibration: str | None, variance_share: float | None,
-          chunk_rows: int) -> None:
+          calibration: str | None, variance_share: float | None, segment_by: str | None,
+          segment_buckets: tuple[str, ...], segment_min_rows: int, chunk_rows: int) -> None:
     """Profile a file into a baseline (statistics, sketches, suggested constraints and monitor sections).
 
     Time columns (ISO-8601 text, epoch numbers) and identifier-like columns (UUIDs, distinct count close to the
@@ -179,6 +188,7 @@ def build(input_path: Path | None, model_id: str, from_history: bool, bootstrap:
             _progress_chunks(chunks, advance), model_id, target=target, prediction=prediction,
             score=score, params=ProfileParams(kll_k=kll_k), monitors=options, attributions=attributions,
             clarify=_clarify(clarify_analysis), roles=role_options,
+            segments=_segments(segment_by, segment_buckets, segment_min_rows, ProfileParams(kll_k=kll_k)),
         )
     result.save(output)
     for name, role in result.column_roles.items():
@@ -193,6 +203,28 @@ def build(input_path: Path | None, model_id: str, from_history: bool, bootstrap:
                    f"{first.detail}".rstrip(), err=True)
     click.echo(f"wrote {output}: {result.profile.n_records} records, {len(result.profile.features)} features, "
                f"baseline_id {result.baseline_id}", err=True)
+
+
+def _segments(by: str | None, buckets: tuple[str, ...], min_rows: int,
+              params: ProfileParams) -> SegmentProfiler | None:
+    from streamdrift.errors import ConfigError
+    from streamdrift.monitors.segments.section import SegmentProfiler
+    from streamdrift.monitors.segments.spec import SegmentSpec
+
+    if by is None:
+        if buckets:
+            raise ConfigError("--segment-buckets needs --segment-by")
+        return None
+    edges: dict[str, list[float]] = {}
+    for item in buckets:
+        name, sep, values = item.partition("=")
+        try:
+            edges[name.strip()] = [float(v) for v in values.split(",")]
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ConfigError(f"--segment-buckets {item!r}: expected COL=E1,E2,...")
+    return SegmentProfiler(SegmentSpec.parse(by, edges), params, min_rows=min_rows)
 
 
 def _mapped(path: Path, config_file: Path | None, source_name: str, model_id: str, envelope: bool, chunk_rows: int,

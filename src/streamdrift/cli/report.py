@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from streamdrift.report.html import ReportWindow
     from streamdrift.report.timeseries import WindowSummary
 
-_LABEL_FREE = ("estimated_performance", "multivariate")
+_LABEL_FREE = ("estimated_performance", "multivariate", "segments")  # monitors the report draws
 
 
 @click.command("report")

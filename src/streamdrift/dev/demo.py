@@ -3,7 +3,8 @@
 It starts a local Kafka broker (unless one is given), creates the topics, builds a baseline from a generated
 training set and publishes it, runs a worker, and runs a simulated inference service that captures its
 predictions through the SDK (and sends ground-truth labels a little later). The service then goes through
-a series of incidents, one after another: a shifted numeric feature, a new category, a drop in accuracy, a
+a series of incidents, one after another: incomes jumping in one region only (raised for that region's
+segment, which the live view shows), a new category, a drop in accuracy, a
 bias change, and applicants crowding around the decision boundary while no label arrives at all: only the
 performance estimated from the calibrated scores (``model_quality/estimated_performance_check``) shows the drop. The terminal shows the windows and the drift events as they arrive. Everything it started is
 stopped at the end, also on Ctrl-C.
@@ -33,19 +34,22 @@ import orjson
 import pyarrow as pa
 import yaml
 
-from streamdrift.baseline.baseline import Baseline, MonitorOptions, build_baseline
+from streamdrift.baseline.baseline import DEFAULT_BASELINE_KLL_K, Baseline, MonitorOptions, build_baseline
 from streamdrift.columns.chunks import Chunk
 from streamdrift.columns.columns import columns_from_arrow
 from streamdrift.dev.synthetic import CATEGORICAL, NUMERIC, Batch, Scenario, generate
 from streamdrift.errors import StreamdriftError
 from streamdrift.events.events import DriftEvent
 from streamdrift.monitors.bias import FacetSpec
+from streamdrift.monitors.segments.section import SegmentProfiler
+from streamdrift.monitors.segments.spec import SegmentSpec
+from streamdrift.profile.profiles import ProfileParams
 
 MODEL_ID = "credit-risk"
 LOG = logging.getLogger("streamdrift.demo")
 # The order of incidents; each phase lasts `phase_windows` windows, with a normal phase between incidents.
 PHASES: tuple[Scenario, ...] = (
-    Scenario.NORMAL, Scenario.SHIFTED_INCOME, Scenario.NORMAL, Scenario.NEW_REGION, Scenario.NORMAL,
+    Scenario.NORMAL, Scenario.REGIONAL_INCOME, Scenario.NORMAL, Scenario.NEW_REGION, Scenario.NORMAL,
     Scenario.LABEL_FLIP, Scenario.NORMAL, Scenario.BIAS, Scenario.NORMAL, Scenario.BORDERLINE, Scenario.NORMAL,
 )
 UNLABELLED: frozenset[Scenario] = frozenset({Scenario.BORDERLINE})  # no ground truth is sent in these phases
@@ -100,8 +104,9 @@ def training_baseline(rows: int, seed: int) -> tuple[Baseline, Batch]:
     )
     monitors = MonitorOptions(facets=(FacetSpec("gender", values=("female",)),), estimated_performance=True,
                               multivariate=True)
+    segments = SegmentProfiler(SegmentSpec.parse("region"), ProfileParams(kll_k=DEFAULT_BASELINE_KLL_K))
     baseline = build_baseline([chunk], MODEL_ID, target="label", prediction="prediction", score="score",
-                              monitors=monitors)
+                              monitors=monitors, segments=segments)  # drift per region too (docs/segments.md)
     return baseline, batch
 
 
@@ -216,14 +221,14 @@ def _render(state: DemoState, options: DemoOptions, elapsed: float) -> Any:
         f"http://127.0.0.1:{options.web_port}/status/{MODEL_ID}"
     )
     table = Table(title="drift events (newest first)", expand=True)
-    for column in ("window", "monitor", "check", "feature / metric", "value", "threshold", "status"):
+    for column in ("window", "monitor", "check", "feature / metric", "segment", "value", "threshold", "status"):
         table.add_column(column)
     for e in events:
         style = "red" if e.status == "raised" else "green"
         value = "" if e.value is None else f"{e.value:.4g}"
         threshold = "" if e.threshold is None else f"{e.threshold:.4g}"
-        table.add_row(e.window_start[11:19], e.monitor, e.check, e.feature or e.metric or "", value, threshold,
-                      e.status, style=style)
+        table.add_row(e.window_start[11:19], e.monitor, e.check, e.feature or e.metric or "", e.segment or "(all)",
+                      value, threshold, e.status, style=style)
     return Group(Panel(head, title="streamdrift demo"), table)
 
 
@@ -243,8 +248,9 @@ def describe(event: DriftEvent) -> str:
     """One line per event, for logs and terminals without a live view."""
     value = "" if event.value is None else f" {event.statistic}={event.value:.4g}"
     threshold = "" if event.threshold is None else f" (threshold {event.threshold:.4g})"
+    segment = "" if event.segment is None else f" [segment {event.segment}]"
     return (f"{event.window_start} {event.status.upper():7} {event.monitor}/{event.check} "
-            f"{event.feature or event.metric or ''}{value}{threshold}")
+            f"{event.feature or event.metric or ''}{segment}{value}{threshold}")
 
 
 def run_demo(options: DemoOptions, *, live: bool = True, on_event: Callable[[DriftEvent], None] | None = None) -> DemoState:

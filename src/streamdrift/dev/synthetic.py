@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 NUMERIC = ("income", "age", "debt_ratio", "num_accounts", "credit_history_years", "utilization")
 CATEGORICAL = ("region", "employment", "gender")
 REGIONS = ("north", "south", "east", "west")
+REGIONAL = "west"  # the region of the regional incident
 EMPLOYMENT = ("salaried", "self_employed", "student", "retired")
 _COEF = {"income": 0.9, "age": 0.2, "debt_ratio": -1.1, "num_accounts": 0.1, "credit_history_years": 0.5,
          "utilization": -0.7}
@@ -24,6 +25,8 @@ _COEF = {"income": 0.9, "age": 0.2, "debt_ratio": -1.1, "num_accounts": 0.1, "cr
 class Scenario(StrEnum):
     NORMAL = "normal"
     SHIFTED_INCOME = "shifted_income"  # a numeric feature shifts by 0.5 standard deviations
+    # incomes jump in one region only (REGIONAL, a tenth of the traffic): the whole barely moves, its segment does
+    REGIONAL_INCOME = "regional_income"
     NEW_REGION = "new_region"  # a category never seen in training appears at 15% share
     LABEL_FLIP = "label_flip"  # the world changes under the model: its accuracy drops
     BIAS = "bias"  # approvals for one gender drop: demographic parity changes
@@ -88,6 +91,8 @@ def generate(n: int, rng: np.random.Generator, scenario: Scenario = Scenario.NOR
     region = rng.choice(np.array(REGIONS, dtype=object), size=n, p=region_p)
     if scenario is Scenario.NEW_REGION:
         region = np.where(rng.random(n) < 0.15, "overseas", region).astype(object)
+    if scenario is Scenario.REGIONAL_INCOME:
+        income = np.where(region == REGIONAL, income * np.exp(0.8), income)
     features: dict[str, NDArray[np.generic]] = {
         "income": np.round(income, 2),
         "age": np.clip(np.round(rng.normal(42, 12, n)), 18, 90).astype(np.int64),

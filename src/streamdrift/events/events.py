@@ -17,12 +17,16 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, get_args
 import orjson
 
 from streamdrift.errors import SerializationError, StreamdriftError
-from streamdrift.monitors.violations import MonitorName, Violation
+from streamdrift.monitors.violations import MonitorName, Violation, split_subject
 
 if TYPE_CHECKING:
     from streamdrift.monitors.base import MonitorResult
 
 SCHEMA_VERSION = "1"
+#: Events of one segment of the traffic carry ``segment``, new in 1.1 (a minor version: events of the whole stay
+#: version 1 without the field, so consumers of 1 keep reading them).
+SEGMENT_SCHEMA_VERSION = "1.1"
+SCHEMA_VERSIONS: frozenset[str] = frozenset({SCHEMA_VERSION, SEGMENT_SCHEMA_VERSION})
 Monitor = MonitorName
 Severity = Literal["info", "warning", "critical"]
 Status = Literal["raised", "cleared"]
@@ -71,6 +75,7 @@ class DriftEvent:
     n_baseline: int | None = None
     baseline_id: str | None = None
     partial: bool = False
+    segment: str | None = None  # the slice of traffic (monitors/segments); None: the whole (schema 1.1)
     schema_version: str = SCHEMA_VERSION
     event_id: str = field(default_factory=_new_id)
     detected_at: str = field(default_factory=_now)
@@ -82,11 +87,17 @@ class DriftEvent:
             raise SerializationError(f"drift event: unknown severity {self.severity!r}")
         if self.status not in _STATUSES:
             raise SerializationError(f"drift event: unknown status {self.status!r}")
-        if self.schema_version != SCHEMA_VERSION:
-            raise SerializationError(f"drift event: schema_version {self.schema_version!r} is not {SCHEMA_VERSION!r}")
+        if self.schema_version not in SCHEMA_VERSIONS:
+            raise SerializationError(f"drift event: schema_version {self.schema_version!r} is not one of "
+                                     f"{sorted(SCHEMA_VERSIONS)}")
+        if self.segment is not None and self.schema_version == SCHEMA_VERSION:
+            object.__setattr__(self, "schema_version", SEGMENT_SCHEMA_VERSION)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.segment is None:  # an event of the whole is a version-1 event
+            del data["segment"]
+        return data
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.to_dict())
@@ -252,7 +263,8 @@ def events_from_results(
         if violation is not None:
             event = DriftEvent(
                 model_id=model_id, model_version=model_version, monitor=violation.monitor, check=check,
-                feature=violation.feature, metric=violation.metric, window_start=start, window_end=end,
+                feature=violation.feature, metric=violation.metric, segment=violation.segment,
+                window_start=start, window_end=end,
                 statistic=violation.statistic, value=violation.value, threshold=violation.threshold,
                 p_value=violation.p_value, n_window=violation.n_window, n_baseline=violation.n_baseline,
                 baseline_id=baseline_id, severity=_severity(violation), status=transition, partial=partial,
@@ -263,15 +275,17 @@ def events_from_results(
             # data-quality checks name a feature (multivariate drift: a metric), other monitors a metric
             is_feature = m.feature is not None if m is not None else monitor == "data_quality"
             n_window, n_baseline = sizes.get(monitor, (0, None))
+            name, segment = split_subject(subject)
+            where = f" in segment {segment!r}" if segment is not None else ""
             event = DriftEvent(
-                model_id=model_id, model_version=model_version, monitor=monitor,
-                check=check, feature=subject if is_feature else None, metric=None if is_feature else subject,
+                model_id=model_id, model_version=model_version, monitor=monitor, segment=segment,
+                check=check, feature=name if is_feature else None, metric=None if is_feature else name,
                 window_start=start, window_end=end,
                 statistic=m.statistic if m else None, value=m.value if m else None,
                 threshold=m.threshold if m else None, p_value=m.p_value if m else None,
                 n_window=m.n_window if m else n_window, n_baseline=m.n_baseline if m else n_baseline,
                 baseline_id=baseline_id, severity="info", status=transition, partial=partial,
-                description=f"{check} on {subject!r} back within its constraint", detected_at=detected_at,
+                description=f"{check} on {name!r}{where} back within its constraint", detected_at=detected_at,
             )
         events.append(replace(event, event_id=event_id(event)))
     return events
@@ -284,5 +298,8 @@ def event_id(event: DriftEvent) -> str:
     """Deterministic id: the same (model, window, monitor, check, subject, status) always gets the same id, so
     a window judged again (a replay, or ``check`` and the worker on the same rows) gives the same events."""
     subject = event.feature if event.feature is not None else (event.metric or "")
-    name = "|".join((event.model_id, event.window_start, event.monitor, event.check, subject, event.status))
+    parts = [event.model_id, event.window_start, event.monitor, event.check, subject, event.status]
+    if event.segment is not None:  # events of the whole keep the ids they had before segments
+        parts.append(f"segment={event.segment}")
+    name = "|".join(parts)
     return str(uuid.uuid5(EVENT_NAMESPACE, name))

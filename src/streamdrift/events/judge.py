@@ -23,6 +23,7 @@ from streamdrift.monitors.data_quality.monitor import NAME as DATA_QUALITY
 from streamdrift.monitors.data_quality.monitor import DataQualityMonitor
 from streamdrift.monitors.reference import ReferenceWindows
 from streamdrift.monitors.registry import AnyMonitor, ModelMonitors
+from streamdrift.monitors.violations import split_subject
 from streamdrift.window.merger import ReadyWindow
 
 HYSTERESIS_PREFIX = "h|"  # state key of a model's hysteresis: h|<model>
@@ -123,8 +124,13 @@ class WindowJudge:
         return JudgedWindow(window, monitors.baseline_id, events, results, errors)
 
     def raised(self, model: str) -> list[dict[str, str]]:
-        return [{"monitor": mon, "check": check, "subject": subject}
-                for (mid, mon, check, subject) in self.hysteresis.raised_keys() if mid == model]
+        out = []
+        for mid, mon, check, key in self.hysteresis.raised_keys():
+            if mid == model:
+                subject, segment = split_subject(key)
+                out.append({"monitor": mon, "check": check, "subject": subject,
+                            **({"segment": segment} if segment is not None else {})})
+        return out
 
     # ------------------------------------------------------------ persistence (the control plane's table)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 
 from streamdrift.baseline.baseline import DEFAULT_WINDOW_KLL_K, Baseline
@@ -40,6 +40,9 @@ from streamdrift.monitors.model_quality.state import state_from_bytes
 from streamdrift.monitors.multivariate.monitor import MultivariateMonitor, MultivariateRuleConfig
 from streamdrift.monitors.multivariate.pca import MultivariateBaseline
 from streamdrift.monitors.multivariate.state import MultivariateState
+from streamdrift.monitors.segments import monitor as segments
+from streamdrift.monitors.segments.spec import SegmentsConfig
+from streamdrift.monitors.segments.state import SegmentStates
 from streamdrift.profile.profiles import ProfileParams
 from streamdrift.profile.sketches import BlobKind
 
@@ -62,10 +65,23 @@ class MonitorConfig:
     # model quality of a model without a baseline section: metrics reported (the worker), or not run (check)
     quality_without_baseline: bool = True
     max_features: int = DEFAULT_MAX_FEATURES  # features one window's profile holds at most (limits.max_features)
+    segments: SegmentsConfig = field(default_factory=SegmentsConfig)
 
 
 def build_data_quality(baseline: Baseline | None, config: MonitorConfig) -> AnyMonitor:
-    return DataQualityMonitor(baseline, config.evaluation, config.profile, config.max_features)
+    evaluation = config.evaluation
+    try:
+        sliced = segments.spec_of(baseline, config.segments) is not None
+    except StreamdriftError:  # an unusable segments section: reported by build_segments, the whole judged alone
+        sliced = False
+    if sliced:  # the segments take the rest of alpha
+        evaluation = replace(evaluation, alpha=evaluation.alpha * config.segments.whole_alpha_share)
+    return DataQualityMonitor(baseline, evaluation, config.profile, config.max_features)
+
+
+def build_segments(baseline: Baseline | None, config: MonitorConfig) -> AnyMonitor | None:
+    """Drift per segment of the traffic when the settings or the baseline define segments for the model."""
+    return segments.build(baseline, config.evaluation, config.profile, config.segments)
 
 
 def _positive_label(baseline: Baseline) -> OutcomeSpec:
@@ -150,6 +166,7 @@ MONITOR_KINDS: Final[Mapping[str, MonitorKind]] = {
     "estimated_performance": MonitorKind(build_estimated_performance, (BlobKind.ESTIMATED_PERFORMANCE,),
                                          EstimatedPerformanceState.from_bytes),
     "multivariate": MonitorKind(build_multivariate, (BlobKind.MULTIVARIATE,), MultivariateState.from_bytes),
+    "segments": MonitorKind(build_segments, (BlobKind.SEGMENTS,), SegmentStates.from_bytes),
 }
 
 

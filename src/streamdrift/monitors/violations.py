@@ -25,6 +25,7 @@ class Violation:
     p_value: float | None = None
     n_baseline: int | None = None
     monitor: MonitorName = "data_quality"
+    segment: str | None = None  # the slice of traffic judged (monitors/segments); None: the whole
 
     @property
     def subject(self) -> str:
@@ -32,4 +33,19 @@ class Violation:
 
     @property
     def key(self) -> CheckKey:
-        return (self.monitor, self.check, self.subject)
+        return (self.monitor, self.check, segment_subject(self.subject, self.segment))
+
+
+#: Between a check's subject and its segment in a check key (a hysteresis key per segment and check).
+SEGMENT_SEPARATOR = "\x1f"
+
+
+def segment_subject(subject: str, segment: str | None) -> str:
+    """The subject of a check key: the feature or metric, and the segment when the check judged one."""
+    return subject if segment is None else f"{subject}{SEGMENT_SEPARATOR}{segment}"
+
+
+def split_subject(subject: str) -> tuple[str, str | None]:
+    """(feature or metric, segment or None) of a check key's subject."""
+    name, sep, segment = subject.partition(SEGMENT_SEPARATOR)
+    return (name, segment) if sep else (subject, None)

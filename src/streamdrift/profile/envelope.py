@@ -63,6 +63,7 @@ class BlobKind(IntEnum):
     ATTRIBUTION = 36
     ESTIMATED_PERFORMANCE = 37
     MULTIVARIATE = 38
+    SEGMENTS = 39
 
 
 #: Kinds whose payload layout is past version 1: kind -> current version (readers accept 1..current).

@@ -19,6 +19,7 @@ from streamdrift.monitors.data_quality.evaluation import FeatureResult, WindowEv
 from streamdrift.profile.profiles import DatasetProfile, FeatureProfile
 from streamdrift.report.chartdata import BarsView, categorical_view, numeric_view
 from streamdrift.report.charts import category_bars_chart, cdf_chart, quantile_bins_chart, value_bars_chart
+from streamdrift.report.heatmap import segment_heatmap
 from streamdrift.report.svg import empty_chart
 from streamdrift.report.timecharts import drift_over_time_section
 from streamdrift.report.timeseries import WindowSummary
@@ -213,6 +214,7 @@ def _window_section(index: int, window: ReportWindow, baseline: Baseline) -> str
         f"<h3>Features, most drifted first</h3>{_summary_table(ordered)}"
         f"<h3>Data-quality checks</h3>{_violations_table(ev)}"
         f"{_quality_table(window.model_quality)}{_estimate_table(window)}{_multivariate_table(window)}"
+        f"{segment_heatmap(window.label_free.get('segments'))}"
         + (f"<h3>Not tested</h3><ul>{skipped}</ul>" if skipped else "")
         + f"{features}</details>"
     )

@@ -34,6 +34,7 @@ from streamdrift.ingest.sources.config import SourceSettings, check_sources
 from streamdrift.redaction import REDACTED as REDACTED  # re-exported: what a redacted value shows
 from streamdrift.redaction import redact_kafka_options
 from streamdrift.settings.history import HistorySettings
+from streamdrift.settings.segments import SegmentSettings as SegmentSettings
 
 if TYPE_CHECKING:
     from streamdrift.monitors.registry import MonitorConfig
@@ -98,6 +99,7 @@ class Settings(BaseSettings):
     monitors: MonitorSettings = Field(default_factory=MonitorSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)  # the profiles topic (settings/history.py)
+    segments: SegmentSettings = Field(default_factory=SegmentSettings)  # drift per slice (settings/segments.py)
     commit_interval: Duration = Field(default=2.0, gt=0, description="data-plane transaction interval")
     commit_max_records: int = Field(
         default=200_000, ge=1, description="commit earlier once this many records are pending: bounds the memory of "
@@ -201,6 +203,7 @@ class Settings(BaseSettings):
             multivariate=MultivariateRuleConfig(mon.multivariate_alpha, mon.multivariate_min_records),
             profile=ProfileParams(kll_k=p.kll_k, frequent_lg_max_k=p.frequent_lg_max_k, hll_lg_k=p.hll_lg_k),
             quality_without_baseline=lab.enabled, max_features=self.limits.max_features,
+            segments=self.segments.config(),
         )
 
     def redacted(self) -> dict[str, Any]:

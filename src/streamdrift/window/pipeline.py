@@ -25,13 +25,17 @@ models (:func:`~streamdrift.window.partials.marker_models`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from streamdrift.columns.chunks import CaptureBatch, LabelBatch
 from streamdrift.monitors.base import DATA, LABELS
 from streamdrift.monitors.registry import ModelMonitors
+from streamdrift.monitors.segments.monitor import NAME as SEGMENTS
+from streamdrift.monitors.segments.state import split_states
 from streamdrift.profile.profiles import DatasetProfile, ProfileParams
 from streamdrift.window.labels import ErrorStream, PartitionLabels
 from streamdrift.window.partials import PartialDelta, WindowClosed, encode_partial, marker_models
@@ -129,6 +133,7 @@ class PartitionPipeline:
             end_offset=end_offset, n_records=delta.n_records, profile=delta.profile, extras=delta.extras,
             stage=DATA,
         ) for delta in self.windows.drain_deltas()]  # fmt: skip
+        deltas = [part for delta in deltas for part in self._segment_deltas(delta)]
         deltas += self._labels_deltas(end_offset, labels_offset)
         self._bounded(deltas, out)
         self._close_data(out)
@@ -147,6 +152,22 @@ class PartitionPipeline:
                 out.blobs.append(blob)
                 if len(blob) > budget:
                     out.oversized.append(part)
+
+    def _segment_deltas(self, delta: PartialDelta) -> list[PartialDelta]:
+        """A delta whose segment states are large goes with them in deltas of their own (empty profile, no
+        records, id ``(<capture>#segments<i>, partition, end offset)``, each under the message size): the split
+        by features cannot cut the extras, which all travel with the first part."""
+        blob = delta.extras.get(SEGMENTS)
+        limit = None if self.max_message_bytes is None else self.max_message_bytes * 3 // 4
+        if blob is None or limit is None or len(blob) <= limit // 2:
+            return [delta]
+        rest = MappingProxyType({k: v for k, v in delta.extras.items() if k != SEGMENTS})
+        out = [dataclasses.replace(delta, extras=rest)]
+        for i, chunk in enumerate(split_states(blob, limit)):
+            out.append(dataclasses.replace(delta, source_topic=f"{self.topic}#segments{i}", n_records=0,
+                                           profile=DatasetProfile.empty(delta.profile.params),
+                                           extras=MappingProxyType({SEGMENTS: chunk})))
+        return out
 
     def _labels_deltas(self, end_offset: int, labels_offset: int | None) -> list[PartialDelta]:
         """The labels stage's states, as deltas with an empty profile; their id (``<capture>#monitors@<labels

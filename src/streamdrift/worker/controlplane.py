@@ -104,7 +104,7 @@ class ControlPlane:
         # window's evaluation, whose alert it would delay by about a second
         importlib.import_module("scipy.stats")
         self.registry = CollectorRegistry()
-        self.metrics = Metrics(self.registry, settings.max_features_per_model)
+        self.metrics = Metrics(self.registry, settings.max_features_per_model, settings.segments.max_values)
         self.status = StatusStore(label_sample_rate=settings.labels.sample_rate)
         references = settings.history.reference_config()  # rolling reference / previous window (docs/history.md)
         self.judge = WindowJudge(Hysteresis(settings.evaluation.raise_after, settings.evaluation.clear_after),

@@ -21,6 +21,7 @@ from streamdrift.monitors.estimated_performance.monitor import side_by_side
 from streamdrift.monitors.model_quality.monitor import NAME as MODEL_QUALITY
 from streamdrift.monitors.multivariate.monitor import NAME as MULTIVARIATE
 from streamdrift.monitors.registry import ModelMonitors
+from streamdrift.monitors.segments.monitor import NAME as SEGMENTS
 from streamdrift.report.html import ReportWindow
 from streamdrift.report.timeseries import WindowSummary, summarize, with_alerts, with_realised
 from streamdrift.worker.status import StatusStore
@@ -76,7 +77,8 @@ class WindowRecorder:
                                **(evaluation.to_dict() if evaluation is not None else {})})
         if evaluation is not None:
             label = f"{summary['window_start']} .. {summary['window_end']} ({window.n_records} records)"
-            label_free = {k: r.summary for k, r in judged.results.items() if k in (ESTIMATED, MULTIVARIATE)}
+            label_free = {k: r.summary for k, r in judged.results.items()
+                          if k in (ESTIMATED, MULTIVARIATE, SEGMENTS)}
             self.last_report[model] = (baseline, ReportWindow(label, window.profile, evaluation, {}, label_free))
             ring = self.over_time.setdefault(model, deque(maxlen=self._keep))
             entry = summarize(window.window_start_ms, window.window_end_ms, summary["window_start"],

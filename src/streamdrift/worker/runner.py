@@ -51,7 +51,7 @@ def run_dataplane(settings: Settings, stop: threading.Event, *, metrics_port: in
     to ``heartbeat`` (and, with ``metrics_port``, to its own ``/health`` beside ``/metrics``)."""
     tune_gc()
     beat = heartbeat if heartbeat is not None else Heartbeat()
-    metrics = Metrics(CollectorRegistry(), settings.max_features_per_model)
+    metrics = Metrics(CollectorRegistry(), settings.max_features_per_model, settings.segments.max_values)
     if metrics_port:
         serve(metrics_port, settings.web_host, metrics.registry, beat, stale_after(settings))
     rebuilds = 0
