@@ -131,6 +131,9 @@ class ControlPlane:
             web_bind=s.web_host,
             web_host=s.web_host,
             topic_partitions=self.n_partials,
+            # the windows table's changelog and faust's leader topic: replicated like ours (with replication 1 a
+            # broker's loss on a cluster stalls the merge until it is back)
+            topic_replication_factor=s.topics.replication_factor,
             store="memory://",
             processing_guarantee="exactly_once",
             consumer_auto_offset_reset="earliest",
