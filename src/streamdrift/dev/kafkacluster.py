@@ -221,13 +221,14 @@ class KafkaCluster:
 
     def wait_for_brokers(self, node_ids: set[int], timeout: float = 120.0) -> None:
         """Until the metadata lists exactly ``node_ids`` as brokers."""
-        deadline, last = time.monotonic() + timeout, None
+        deadline = time.monotonic() + timeout
+        last: object = None
         while time.monotonic() < deadline:
             try:
                 last = set(self.metadata(timeout=5).brokers)
                 if last == node_ids:
                     return
-            except Exception as exc:  # noqa: BLE001 - not answering yet: try again
+            except Exception as exc:  # not answering yet: try again
                 last = exc
             time.sleep(POLL_S * 5)
         raise BrokerError(f"cluster brokers are not {sorted(node_ids)} after {timeout:.0f}s: {last}")
@@ -243,7 +244,7 @@ class KafkaCluster:
                            if pm.leader < 0 or set(pm.isrs) != set(pm.replicas)]
                 if not lagging:
                     return
-            except Exception as exc:  # noqa: BLE001 - a node not answering yet: try again
+            except Exception as exc:  # a node not answering yet: try again
                 lagging = [str(exc)]
             time.sleep(POLL_S * 5)
         raise BrokerError(f"partitions not in sync after {timeout:.0f}s: {lagging[:10]}")

@@ -130,7 +130,7 @@ def render_server_properties(template: str, port: int, controller_port: int, log
 
 def override_properties(text: str, overrides: Mapping[str, str]) -> str:
     """``text`` (a .properties file) with each ``key=value`` of ``overrides`` replacing the key's line, or appended."""
-    lines, done = text.splitlines(), set()
+    lines, done = text.splitlines(), set[str]()
     for i, line in enumerate(lines):
         key = line.split("=", 1)[0].strip()
         if key in overrides and not line.lstrip().startswith("#"):
