@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
 from streamdrift.baseline.build import build_baseline
 from streamdrift.columns.columns import columns_from_rows
@@ -44,6 +44,7 @@ from streamdrift.settings import EvaluationSettings, LabelSettings, Settings, Wi
 from streamdrift.window.stored import decode_stored
 from streamdrift.worker.baselines import publish_baseline
 from streamdrift.worker.clients import transactional_id
+from streamdrift.worker.topics import topic_partitions
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,7 @@ class Watcher(threading.Thread):
         self.halt = threading.Event()
         self.error: BaseException | None = None
         self.lock = threading.Lock()
+        self._offsets: set[tuple[str, int, int]] = set()
 
     def run(self) -> None:
         try:
@@ -162,7 +164,11 @@ class Watcher(threading.Thread):
         consumer = Consumer(self.settings.client_config({
             "group.id": f"drill-{self.settings.group_id}", "auto.offset.reset": "earliest",
             "enable.auto.commit": False, "isolation.level": "read_committed", "session.timeout.ms": 6000}))
-        consumer.subscribe([self.settings.history.topic, self.settings.topics.alerts])
+        # assigned, not subscribed: no group to rebalance when a coordinator dies (a re-join without committed
+        # offsets would read everything again); a message seen twice (same offset) is counted once
+        topics = [self.settings.history.topic, self.settings.topics.alerts]
+        consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t in topics
+                         for p in range(topic_partitions(consumer, t))])
         try:
             while not self.halt.is_set():
                 msgs = [m for m in consumer.consume(500, 0.2) if m.error() is None]
@@ -174,6 +180,10 @@ class Watcher(threading.Thread):
     def _note(self, msgs: list[Message], now: float) -> None:
         with self.lock:
             for m in msgs:
+                where = (m.topic() or "", m.partition() or 0, m.offset() or 0)
+                if where in self._offsets:
+                    continue
+                self._offsets.add(where)
                 if m.topic() == self.settings.topics.alerts:
                     self.seen.events.append(orjson.loads(m.value() or b"{}"))
                     continue
@@ -216,7 +226,7 @@ class Drill:
             publish_baseline(self.settings, build_baseline([columns_from_rows(rows)], f"m{p}").to_json())
         for name in DATA_PLANES:
             self.workers[name] = start_worker(self.settings, role="dataplane", log_path=self.log_dir / f"{name}.log",
-                                              extra_args=["--instance-id", name])
+                                              extra_args=["--instance-id", name, "--log-level", "INFO"])
         self.workers["control"] = start_worker(self.settings, role="controlplane",
                                                log_path=self.log_dir / "control.log")
         self.watcher.start()

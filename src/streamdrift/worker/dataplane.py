@@ -358,6 +358,8 @@ class DataPlane:
             self._abort(str(failed))
             return
         self.stats.commits += 1
+        if self.metrics is not None:
+            self.metrics.transaction("committed")
         for tp in offsets:
             state = self._parts.get(tp.partition)
             if state is None:
@@ -415,6 +417,8 @@ class DataPlane:
         too_large = self._txn.too_large(self.settings.topics.partials)
         self._txn.abort()
         self.stats.aborts += 1
+        if self.metrics is not None:
+            self.metrics.transaction("aborted")
         log.info("transaction aborted (%s); rewinding %d partitions", why, len(self._parts))
         self._concept.rollback()
         self._concept_events.clear()

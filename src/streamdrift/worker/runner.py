@@ -19,6 +19,7 @@ from streamdrift.worker.health import FAILED, REBUILDING, STOPPED, DataPlaneProb
 
 log = logging.getLogger(__name__)
 _MAX_REBUILDS = 20
+_STEADY_S = 120.0  # a data plane that ran this long before failing starts the count of rebuilds in a row again
 
 
 def install_stop_handlers(stop: threading.Event) -> None:
@@ -57,6 +58,7 @@ def run_dataplane(settings: Settings, stop: threading.Event, *, metrics_port: in
     rebuilds = 0
     try:
         while not stop.is_set():
+            started = time.monotonic()
             try:
                 run_planes(settings, stop, metrics=metrics, heartbeat=beat)
             except PartialsTooLargeError as exc:  # the partials topic takes less: go on with smaller partials
@@ -64,10 +66,12 @@ def run_dataplane(settings: Settings, stop: threading.Event, *, metrics_port: in
                 limits = settings.limits.model_copy(update={"max_partial_bytes": exc.limit})
                 settings = settings.model_copy(update={"limits": limits})
             except KafkaError as exc:
-                rebuilds += 1
+                # the limit is on failures in a row: each broker failure of a long-lived worker may cost a rebuild
+                rebuilds = 1 if time.monotonic() - started > _STEADY_S else rebuilds + 1
                 if rebuilds > _MAX_REBUILDS:
                     raise
                 beat.set_state(REBUILDING)
+                metrics.rebuilds.inc()
                 log.error("data plane failed (%s); rebuilding clients (%d/%d)", exc, rebuilds, _MAX_REBUILDS)
                 time.sleep(min(30.0, 0.5 * 2 ** min(rebuilds, 6)))
     except BaseException:
