@@ -31,13 +31,13 @@ def test_exactly_once_through_broker_failures(kafka_cluster: KafkaCluster, tmp_p
         drill.coordinator_kill(down_s=8.0)
         drill.rolling_restart()
         drill.cut_off(paused_s=15.0)
-        assert drill.dead_workers() == []
+        dead = drill.dead_workers()  # nobody restarted a worker: each rode out every failure
         drill.finish()
     finally:
         drill.stop()
     print("\nrecovery (s, failure -> first new committed window):",
           {kind: [round(s, 1) for s in secs] for kind, secs in drill.recovery.items()})
-    problems = drill.problems()
+    problems = [f"worker {name} exited" for name in dead] + drill.problems()
     assert problems == [], "\n".join(problems[:40])
     assert sum(drill.feeder.captured.values()) > drill.rate * 30
     assert set(drill.recovery) == {"leader kill", "coordinator kill", "rolling restart", "cut off"}

@@ -200,6 +200,12 @@ class Watcher(threading.Thread):
                         if stage == DATA and at >= failed_at and start + SIZE_MS > failed_at * 1000]
         return min(arrivals) if arrivals else None
 
+    def latencies(self, before: float) -> list[float]:
+        """Seconds from each data-stage window's end to its arrival, of the windows that arrived before ``before``."""
+        with self.lock:
+            return [at - (start + SIZE_MS) / 1000 for at, _, start, stage, *_ in self.seen.windows
+                    if stage == DATA and at < before]
+
     def data_windows(self) -> int:
         with self.lock:
             return sum(1 for w in self.seen.windows if w[3] == DATA)
@@ -252,6 +258,11 @@ class Drill:
             stop_worker(proc)
         self.watcher.halt.set()
         self.watcher.join(30)
+
+    def steady_latency(self, windows: int = 4 * N_MODELS, timeout: float = 120.0) -> float:
+        """Median seconds from a window's end to its commit with no failure (once ``windows`` were committed)."""
+        self._wait(lambda: self.watcher.data_windows() >= windows, timeout, "steady windows")
+        return float(np.median(self.watcher.latencies(time.time())))
 
     def dead_workers(self) -> list[str]:
         """Workers that exited (nobody restarts them: the drill expects them to ride out every failure)."""

@@ -6,6 +6,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from confluent_kafka import KafkaError as CKafkaError
 from confluent_kafka import KafkaException
 
 from streamdrift.errors import KafkaError
@@ -66,5 +67,7 @@ def close_quietly(steps: Sequence[tuple[str, Callable[[], object] | None]]) -> N
             continue
         try:
             step()
-        except (KafkaException, KafkaError) as exc:
+        except Exception as exc:
+            if not isinstance(exc, KafkaException | KafkaError | CKafkaError):  # (the bare error: a rebalance's)
+                raise
             log.warning("%s failed while closing the data plane: %s", what, exc)
