@@ -67,7 +67,6 @@ def close_quietly(steps: Sequence[tuple[str, Callable[[], object] | None]]) -> N
             continue
         try:
             step()
-        except Exception as exc:
-            if not isinstance(exc, KafkaException | KafkaError | CKafkaError):  # (the bare error: a rebalance's)
-                raise
+        # the bare confluent-kafka error (raised out of a rebalance callback) is no Exception: named to be caught
+        except (KafkaException, KafkaError, CKafkaError) as exc:  # type: ignore[misc]
             log.warning("%s failed while closing the data plane: %s", what, exc)
