@@ -307,7 +307,13 @@ cmd_cluster_start() {
 cmd_cluster_each() {  # cluster-stop / cluster-status: the command for every node
   local what="$1"; shift
   cluster_args "$@"
-  local i rc=0
+  local i rc=0 pid
+  if [ "$what" = stop ]; then  # SIGTERM every node first: a controlled shutdown needs the quorum's majority
+    for i in $(seq 1 "$NODES"); do
+      node_args "$i"
+      if pid="$(running_pid)"; then kill -TERM -- "-$pid" 2>/dev/null || true; fi
+    done
+  fi
   for i in $(seq 1 "$NODES"); do
     node_args "$i"
     echo -n "node $i: "

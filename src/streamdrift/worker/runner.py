@@ -122,6 +122,45 @@ def run_controlplane(settings: Settings, dataplane: DataPlaneProbe | None = None
     ControlPlane(settings, dataplane=dataplane).run()
 
 
+def supervise_controlplane(settings: Settings, stop: threading.Event) -> None:
+    """Role controlplane: the faust worker in a child process, started again whenever it ends without ``stop``.
+    faust ends its worker on a crash, e.g. ``ProducerFenced`` when a transaction coordinator moved and its
+    transaction timed out meanwhile; a new process recovers the windows from the changelog. Failures in a row are
+    limited as the data plane's rebuilds are; SIGTERM stops the child (it finishes its transactions) and returns."""
+    context = multiprocessing.get_context("spawn")
+    failures = 0
+    while not stop.is_set():
+        started = time.monotonic()
+        child = context.Process(target=_controlplane_process, args=(settings, logging.getLogger().level),
+                                daemon=False)
+        child.start()
+        while child.is_alive() and not stop.is_set():
+            child.join(0.5)
+        if stop.is_set():
+            _end(child)
+            return
+        failures = 1 if time.monotonic() - started > _STEADY_S else failures + 1
+        if failures > _MAX_REBUILDS:
+            raise KafkaError(f"the control plane ended {failures} times in a row (last exit code {child.exitcode})")
+        log.error("control plane ended (exit code %s); starting it again (%d/%d)", child.exitcode, failures,
+                  _MAX_REBUILDS)
+        stop.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
+
+
+def _controlplane_process(settings: Settings, level: int) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s controlplane %(name)s: %(message)s")
+    run_controlplane(settings)
+
+
+def _end(child: multiprocessing.process.BaseProcess) -> None:
+    if child.is_alive():
+        child.terminate()  # SIGTERM: faust commits or aborts its transactions
+        child.join(30)
+    if child.is_alive():
+        child.kill()
+        child.join()
+
+
 def run_all(settings: Settings) -> None:
     """Data plane in a child process (it is CPU-bound), control plane (faust) in this one."""
     context = multiprocessing.get_context("spawn")
