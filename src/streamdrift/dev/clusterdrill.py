@@ -60,7 +60,7 @@ def drill_settings(bootstrap: str, *, replication_factor: int = 3) -> Settings:
     settings = unique_settings(
         bootstrap, capture_partitions=N_MODELS,
         window=WindowSettings(size=SIZE_MS / 1000, lateness=0.5, idle_timeout=3.0),
-        labels=LabelSettings(delay=LABEL_LAG_S + 1.5), commit_interval=0.5,
+        labels=LabelSettings(delay=LABEL_LAG_S + 1.5), commit_interval=1.0,
         merge_timeout=600.0,  # no window is released partial during a failure: it waits for every partition
         evaluation=EvaluationSettings(raise_after=1, clear_after=1),
         web_host="127.0.0.1", web_port=find_free_port(span=2),
@@ -214,7 +214,7 @@ class Watcher(threading.Thread):
 class Drill:
     """The worker on ``cluster`` (or any bootstrap), the stream, the failures. ``log_dir``: the workers' logs."""
 
-    def __init__(self, cluster: KafkaCluster | None, settings: Settings, log_dir: Path, *, rate: int = 600,
+    def __init__(self, cluster: KafkaCluster | None, settings: Settings, log_dir: Path, *, rate: int = 300,
                  recovery_timeout: float = 300.0) -> None:
         self.cluster, self.settings, self.log_dir = cluster, settings, log_dir
         self.rate, self.recovery_timeout = rate, recovery_timeout
@@ -263,6 +263,15 @@ class Drill:
         """Median seconds from a window's end to its commit with no failure (once ``windows`` were committed)."""
         self._wait(lambda: self.watcher.data_windows() >= windows, timeout, "steady windows")
         return float(np.median(self.watcher.latencies(time.time())))
+
+    def self_repairs(self) -> dict[str, int]:
+        """Per worker process, how often it rebuilt its clients or started its control plane again (its log)."""
+        out = {}
+        for name in self.workers:
+            path = self.log_dir / f"{name}.log"
+            text = path.read_text(errors="replace") if path.exists() else ""
+            out[name] = text.count("rebuilding clients (") + text.count("starting it again (")
+        return out
 
     def dead_workers(self) -> list[str]:
         """Workers that exited (nobody restarts them: the drill expects them to ride out every failure)."""

@@ -135,6 +135,11 @@ class KafkaCluster:
             node.stop()
 
     def close(self) -> None:
+        """Stop every node and delete the data dir if this object created it (then without a controlled
+        shutdown: the data goes anyway, and three nodes shutting down together wait for each other)."""
+        if self._owns_data_dir:
+            for i in list(self.nodes):
+                self.kill(i)
         self.stop()
         for node in self.nodes.values():
             node.close()
