@@ -17,6 +17,7 @@ from streamdrift.worker import runner
 from streamdrift.worker.polls import by_partition
 from streamdrift.worker.produce import close_quietly
 from streamdrift.worker.topics import topic_specs
+from streamdrift.worker.transaction import Transaction
 
 
 def test_a_fatal_poll_event_raises_without_the_fatal_flag() -> None:
@@ -86,3 +87,30 @@ def test_topics_on_a_cluster_get_min_insync_replicas_two() -> None:
     specs = topic_specs(settings, replication_factor=3)
     assert {s.config["min.insync.replicas"] for s in specs} == {"2"} and {s.replication_factor for s in specs} == {3}
     assert {s.config["min.insync.replicas"] for s in topic_specs(settings, replication_factor=5, min_insync=3)} == {"3"}
+
+
+def test_a_retriable_commit_failure_is_retried_and_an_abortable_one_aborts() -> None:
+    """librdkafka's rule: after a retriable error the same transactional call again (aborting then was refused
+    with INVALID_TXN_STATE, fatal, at every coordinator move), after an abortable one the abort."""
+    calls: list[int] = []
+
+    def flaky() -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise KafkaException(CKafkaError(CKafkaError._TIMED_OUT, "timed out", retriable=True))
+
+    assert Transaction._retrying(flaky) is None and len(calls) == 3
+
+    def abortable() -> None:
+        calls.append(2)
+        raise KafkaException(CKafkaError(CKafkaError._TIMED_OUT, "epoch bump", txn_requires_abort=True))
+
+    calls.clear()
+    failed = Transaction._retrying(abortable)
+    assert failed is not None and calls == [2]
+
+    def fatal() -> None:
+        raise KafkaException(CKafkaError(CKafkaError.INVALID_TXN_STATE, "fatal", fatal=True))
+
+    with pytest.raises(KafkaError):
+        Transaction._retrying(fatal)
