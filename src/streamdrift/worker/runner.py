@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from types import FrameType
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -19,6 +20,8 @@ from streamdrift.worker.health import FAILED, REBUILDING, STOPPED, DataPlaneProb
 
 log = logging.getLogger(__name__)
 _MAX_REBUILDS = 20
+_CONTROL_GRACE_S = 120.0  # a new control plane's time to its first commit, beyond the stall limit
+_CONTROL_STALL_S = 90.0  # a control plane without a commit for this long is stopped and started again
 _STEADY_S = 120.0  # a data plane that ran this long before failing starts the count of rebuilds in a row again
 
 
@@ -116,10 +119,12 @@ def _dataplane_process(settings: Settings, metrics_port: int | None, heartbeat: 
     run_dataplane(settings, stop, metrics_port=metrics_port, heartbeat=heartbeat)
 
 
-def run_controlplane(settings: Settings, dataplane: DataPlaneProbe | None = None) -> None:
+def run_controlplane(settings: Settings, dataplane: DataPlaneProbe | None = None, progress: Any = None) -> None:
     from streamdrift.worker.controlplane import ControlPlane
 
-    ControlPlane(settings, dataplane=dataplane).run()
+    plane = ControlPlane(settings, dataplane=dataplane)
+    plane.progress = progress
+    plane.run()
 
 
 def supervise_controlplane(settings: Settings, stop: threading.Event) -> None:
@@ -129,13 +134,20 @@ def supervise_controlplane(settings: Settings, stop: threading.Event) -> None:
     limited as the data plane's rebuilds are; SIGTERM stops the child (it finishes its transactions) and returns."""
     context = multiprocessing.get_context("spawn")
     failures = 0
+    progress = context.Value("d", 0.0, lock=False)  # the child's last commit (wall clock)
     while not stop.is_set():
         started = time.monotonic()
-        child = context.Process(target=_controlplane_process, args=(settings, logging.getLogger().level),
+        progress.value = time.time() + _CONTROL_GRACE_S  # a new child restores its tables before it commits
+        child = context.Process(target=_controlplane_process, args=(settings, logging.getLogger().level, progress),
                                 daemon=False)
         child.start()
         while child.is_alive() and not stop.is_set():
             child.join(0.5)
+            # faust can hang after its group coordinator died (no commit, no crash): partials always move (the
+            # ticks), so a control plane without a commit for this long is stuck
+            if time.time() - progress.value > _CONTROL_STALL_S:
+                log.error("control plane committed nothing for %.0f s: stopping it", _CONTROL_STALL_S)
+                _end(child)
         if stop.is_set():
             _end(child)
             return
@@ -147,9 +159,9 @@ def supervise_controlplane(settings: Settings, stop: threading.Event) -> None:
         stop.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
 
 
-def _controlplane_process(settings: Settings, level: int) -> None:
+def _controlplane_process(settings: Settings, level: int, progress: Any) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s controlplane %(name)s: %(message)s")
-    run_controlplane(settings)
+    run_controlplane(settings, progress=progress)
 
 
 def _end(child: multiprocessing.process.BaseProcess) -> None:
