@@ -20,7 +20,7 @@ import pytest
 from streamdrift.dev.clusterdrill import Drill, drill_settings
 from streamdrift.dev.kafkacluster import KafkaCluster
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.mark.timeout(1200)  # a drill of about 5 minutes; its waits are generous on a loaded machine
