@@ -14,6 +14,7 @@ from typing import Any, Final
 import pytest
 from prometheus_client import CollectorRegistry
 
+from streamdrift.dev.kafkacluster import KafkaCluster
 from streamdrift.dev.localkafka import LocalKafka, create_topics
 
 # Consumer settings every test consumer should use: fast group joins on the single local broker.
@@ -50,6 +51,19 @@ def secured_kafka() -> Iterator[LocalKafka]:
         yield broker
     finally:
         broker.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster() -> Iterator[KafkaCluster]:
+    """A three-node KRaft cluster (replication 3, min ISR 2) on free ports, started once per session by the tests
+    that need it (tests/integration/test_cluster_exactly_once.py). Its tests kill, pause and restart nodes:
+    each leaves every node running and in sync."""
+    cluster = KafkaCluster(3, stop_with_parent=True)
+    try:
+        cluster.start(timeout=240)
+        yield cluster
+    finally:
+        cluster.close()
 
 
 @pytest.fixture(scope="session")

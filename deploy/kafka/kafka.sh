@@ -5,6 +5,15 @@
 #   kafka.sh start [--port P] [--controller-port C] [--data-dir D] [--timeout S] [--sasl-ssl-port S]
 #   kafka.sh stop [--data-dir D]
 #   kafka.sh status [--data-dir D]
+#   kafka.sh cluster-start [--nodes N] [--port P] [--data-dir D] [--timeout S]
+#   kafka.sh cluster-stop|cluster-status [--nodes N] [--data-dir D]
+#
+# cluster-start: N (default 3) combined broker + controller KRaft nodes on 127.0.0.1, node i (1..N) on port
+# P+2(i-1) with its controller on the port after it, data in D/node-i (defaults: port 19092, <checkout>/.kafka-cluster),
+# one cluster id, all voters; replication 3 and min ISR 2 for the internal topics and as broker defaults (create
+# streamdrift's topics with `streamdrift topics create --replication-factor 3`: min ISR 2 follows). The nodes start
+# together (a node serves once a majority of the quorum is up). streamdrift.dev.kafkacluster.KafkaCluster writes the
+# same settings (CLUSTER_PROPERTIES there and CLUSTER_PROPS here are kept equal).
 #
 # Defaults: port 9092, controller port 9093, data dir <checkout>/.kafka; the environment variables
 # KAFKA_PORT, KAFKA_CONTROLLER_PORT, KAFKA_DATA_DIR and JAVA (the java binary) override them.
@@ -84,10 +93,25 @@ running_pid() {
   echo "$pid"
 }
 
+# A node of a cluster (cluster-start): NODE_ID, VOTERS and CLUSTER_ID set; these replace the template's lines.
+NODE_ID=""
+VOTERS=""
+CLUSTER_ID=""
+CLUSTER_PROPS="default.replication.factor=3 min.insync.replicas=2 offsets.topic.replication.factor=3
+transaction.state.log.replication.factor=3 transaction.state.log.min.isr=2
+share.coordinator.state.topic.replication.factor=3 share.coordinator.state.topic.min.isr=2 replica.lag.time.max.ms=10000"
+
 render_properties() {
   ( umask 077
     sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" -e "s|@LOG_DIRS@|$DATA_DIR/kraft-logs|g" \
-      "$HERE/server.properties.template" > "$PROPS" )
+      "$HERE/server.properties.template" > "$PROPS"
+    if [ -n "$NODE_ID" ]; then
+      local kv
+      for kv in node.id="$NODE_ID" controller.quorum.voters="$VOTERS" $CLUSTER_PROPS; do
+        sed -i -e "/^${kv%%=*}=/d" "$PROPS"
+        echo "$kv" >> "$PROPS"
+      done
+    fi )
   [ -n "$SASL_SSL_PORT" ] || return 0
   ensure_tls
   echo >> "$PROPS"
@@ -142,7 +166,7 @@ format_storage() {
   local scram=()
   [ -z "$SASL_SSL_PORT" ] || mapfile -t scram < <(scram_args)
   "$JAVA_BIN" -cp "$LIB/*" -Dlog4j2.configurationFile="$HERE/log4j2.properties" \
-    kafka.tools.StorageTool format --cluster-id="$(cluster_id)" -c "$PROPS" "${scram[@]}" >>"$LOG_FILE" 2>&1 \
+    kafka.tools.StorageTool format --cluster-id="${CLUSTER_ID:-$(cluster_id)}" -c "$PROPS" "${scram[@]}" >>"$LOG_FILE" 2>&1 \
     || die "storage format failed; see $LOG_FILE"
 }
 
@@ -159,24 +183,32 @@ PYEOF
   fi
 }
 
+# Start the broker of the parsed options in the background: sets START_OFFSET (its log's size before) and pid file.
+launch() {
+  jars_present || cmd_fetch
+  command -v "$JAVA_BIN" >/dev/null || die "Java 17+ is needed ($JAVA_BIN not found)"
+  render_properties
+  format_storage
+  START_OFFSET=$(( $(wc -c < "$LOG_FILE" 2>/dev/null || echo 0) + 1 ))
+  # setsid: the broker leads its own process group, so stop can signal the whole group.
+  mapfile -t opts < <(jvm_options)
+  setsid "$JAVA_BIN" "${opts[@]}" -Dlog4j2.configurationFile="$HERE/log4j2.properties" \
+    -Dkafka.logs.dir="$DATA_DIR" -cp "$LIB/*" kafka.Kafka "$PROPS" >>"$LOG_FILE" 2>&1 < /dev/null &
+  echo "$!" > "$PID_FILE"
+}
+
 cmd_start() {
   parse_args "$@"
   if pid="$(running_pid)"; then
     echo "kafka.sh: already running (pid $pid) on 127.0.0.1:$PORT"
     return 0
   fi
-  jars_present || cmd_fetch
-  command -v "$JAVA_BIN" >/dev/null || die "Java 17+ is needed ($JAVA_BIN not found)"
-  render_properties
-  format_storage
-  local start_offset
-  start_offset=$(( $(wc -c < "$LOG_FILE" 2>/dev/null || echo 0) + 1 ))
-  # setsid: the broker leads its own process group, so stop can signal the whole group.
-  mapfile -t opts < <(jvm_options)
-  setsid "$JAVA_BIN" "${opts[@]}" -Dlog4j2.configurationFile="$HERE/log4j2.properties" \
-    -Dkafka.logs.dir="$DATA_DIR" -cp "$LIB/*" kafka.Kafka "$PROPS" >>"$LOG_FILE" 2>&1 < /dev/null &
-  local pid=$!
-  echo "$pid" > "$PID_FILE"
+  launch
+  wait_ready "$(cat "$PID_FILE")" "$START_OFFSET"
+}
+
+wait_ready() {
+  local pid="$1" start_offset="$2"
   local deadline=$(( $(date +%s) + TIMEOUT ))
   until tail -c "+$start_offset" "$LOG_FILE" | grep -q "$READY_LINE"; do
     kill -0 "$pid" 2>/dev/null || { tail -n 40 "$LOG_FILE" >&2; die "broker exited during start-up"; }
@@ -227,10 +259,76 @@ cmd_status() {
   fi
 }
 
+cluster_args() {
+  NODES=3
+  CLUSTER_DIR="${KAFKA_DATA_DIR:-$ROOT/.kafka-cluster}"
+  BASE_PORT="${KAFKA_PORT:-19092}"
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --nodes) NODES="$2"; shift 2 ;;
+      --port) BASE_PORT="$2"; shift 2 ;;
+      --data-dir) CLUSTER_DIR="$2"; shift 2 ;;
+      --timeout) TIMEOUT="$2"; shift 2 ;;
+      *) die "unknown option: $1" ;;
+    esac
+  done
+  VOTERS=""
+  local i
+  for i in $(seq 1 "$NODES"); do
+    VOTERS="$VOTERS${VOTERS:+,}$i@127.0.0.1:$(( BASE_PORT + 2 * (i - 1) + 1 ))"
+  done
+  mkdir -p "$CLUSTER_DIR"
+  [ -f "$CLUSTER_DIR/cluster.id" ] || cluster_id > "$CLUSTER_DIR/cluster.id"
+  CLUSTER_ID="$(cat "$CLUSTER_DIR/cluster.id")"
+}
+
+node_args() {  # the options of node $1 of the cluster
+  NODE_ID="$1"
+  parse_args --port "$(( BASE_PORT + 2 * ($1 - 1) ))" --controller-port "$(( BASE_PORT + 2 * ($1 - 1) + 1 ))" \
+    --data-dir "$CLUSTER_DIR/node-$1"
+}
+
+cmd_cluster_start() {
+  cluster_args "$@"
+  [ "$NODES" -ge 3 ] || CLUSTER_PROPS="$(echo "$CLUSTER_PROPS" | sed -e "s/=3/=$NODES/g" -e 's/=2/=1/g')"
+  local i pids=() offsets=() bootstrap=""
+  for i in $(seq 1 "$NODES"); do
+    node_args "$i"
+    if pid="$(running_pid)"; then pids+=("$pid"); offsets+=(""); else launch; pids+=("$(cat "$PID_FILE")"); offsets+=("$START_OFFSET"); fi
+    bootstrap="$bootstrap${bootstrap:+,}127.0.0.1:$PORT"
+  done
+  for i in $(seq 1 "$NODES"); do
+    node_args "$i"
+    [ -z "${offsets[$((i - 1))]}" ] || wait_ready "${pids[$((i - 1))]}" "${offsets[$((i - 1))]}"
+  done
+  echo "kafka.sh: cluster of $NODES nodes ready, bootstrap $bootstrap (data $CLUSTER_DIR)"
+}
+
+cmd_cluster_each() {  # cluster-stop / cluster-status: the command for every node
+  local what="$1"; shift
+  cluster_args "$@"
+  local i rc=0 pid
+  if [ "$what" = stop ]; then  # SIGTERM every node first: a controlled shutdown needs the quorum's majority
+    for i in $(seq 1 "$NODES"); do
+      node_args "$i"
+      if pid="$(running_pid)"; then kill -TERM -- "-$pid" 2>/dev/null || true; fi
+    done
+  fi
+  for i in $(seq 1 "$NODES"); do
+    node_args "$i"
+    echo -n "node $i: "
+    "cmd_$what" --port "$PORT" --data-dir "$DATA_DIR" || rc=$?
+  done
+  return "$rc"
+}
+
 case "${1:-}" in
+  cluster-start) shift; cmd_cluster_start "$@" ;;
+  cluster-stop) shift; cmd_cluster_each stop "$@" ;;
+  cluster-status) shift; cmd_cluster_each status "$@" ;;
   fetch) shift; cmd_fetch "$@" ;;
   start) shift; cmd_start "$@" ;;
   stop) shift; cmd_stop "$@" ;;
   status) shift; cmd_status "$@" ;;
-  *) echo "usage: $0 fetch|start|stop|status [--port P] [--controller-port C] [--data-dir D]" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch|start|stop|status|cluster-start|cluster-stop|cluster-status [options]" >&2; exit 2 ;;
 esac

@@ -128,6 +128,14 @@ class Metrics:
             model_label=False,
         )
         self.windows_closed = _counter(r, "windows_closed", "Windows closed by the watermark", ["model"])
+        self.transactions = Counter(
+            "streamdrift_dataplane_transactions_total",
+            "Data-plane transactions by outcome (aborted: replayed from the last commit)", ["outcome"], registry=r,
+        )
+        self.rebuilds = Counter(
+            "streamdrift_dataplane_rebuilds_total",
+            "Data-plane client rebuilds after a fatal Kafka error (fenced producer or consumer, ...)", registry=r,
+        )
         self.features_dropped = Counter(
             "streamdrift_features_dropped_total",
             "Feature columns left out of window profiles: names beyond limits.max_features in one window",
@@ -227,6 +235,10 @@ class Metrics:
 
     def record_deadlettered(self, reason: str, n: int = 1) -> None:
         self.records_deadlettered.child(reason).inc(n)
+
+    def transaction(self, outcome: str) -> None:
+        """A data-plane transaction ``committed`` or ``aborted``."""
+        self.transactions.labels(outcome).inc()
 
     def window_closed(self, model: str) -> None:
         self.windows_closed.child(model).inc()

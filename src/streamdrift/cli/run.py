@@ -107,6 +107,8 @@ def _run_role(settings: Settings, role: str, metrics_port: int | None) -> None:
         runner.install_stop_handlers(stop)
         runner.run_dataplane(settings, stop, metrics_port=metrics_port)
     elif role == "controlplane":
-        runner.run_controlplane(settings)
+        stop = threading.Event()
+        runner.install_stop_handlers(stop)
+        runner.supervise_controlplane(settings, stop)
     else:
         runner.run_all(settings)

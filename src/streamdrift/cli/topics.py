@@ -20,12 +20,15 @@ def topics() -> None:
 @click.option("--bootstrap", default=None, help="Kafka bootstrap servers (host:port,...)")
 @click.option("--partitions", type=click.IntRange(min=1), default=None, help="capture topic partitions [6]")
 @click.option("--replication-factor", type=click.IntRange(min=1), default=None, help="replication factor [1]")
+@click.option("--min-insync-replicas", type=click.IntRange(min=1), default=None,
+              help="min.insync.replicas [2 from replication factor 3, else the broker's]")
 @click.option("--kafka-option", "kafka_options", multiple=True, metavar="KEY=VALUE", help="librdkafka option")
 def create(
     config_file: Path | None,
     bootstrap: str | None,
     partitions: int | None,
     replication_factor: int | None,
+    min_insync_replicas: int | None,
     kafka_options: tuple[str, ...],
 ) -> None:
     """Create capture, labels, partials, alerts, baselines (compacted) and deadletter topics.
@@ -35,7 +38,8 @@ def create(
 
     try:
         settings = load_cli_settings(config_file, {"bootstrap_servers": bootstrap}, kafka_options)
-        specs = topic_specs(settings, partitions=partitions, replication_factor=replication_factor)
+        specs = topic_specs(settings, partitions=partitions, replication_factor=replication_factor,
+                            min_insync=min_insync_replicas)
         reports = create_topics(settings, specs)
     except StreamdriftError as exc:
         raise click.ClickException(str(exc)) from exc

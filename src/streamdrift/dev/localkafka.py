@@ -14,32 +14,36 @@ Readiness is the broker's "Kafka Server started" log line followed by a successf
 from __future__ import annotations
 
 import base64
-import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import IO, Any, Self
 
 from streamdrift.dev import securekafka
+from streamdrift.dev.jvmprocess import (
+    POLL_S,
+    die_with_parent,
+    log_tail,
+    read_log_from,
+    signal_group,
+    terminate_group,
+    wait_gone,
+)
 from streamdrift.errors import BrokerError
 
 READY_LINE = "Kafka Server started"
 _PORT_IN_USE = "Address already in use"
 _PORT_ATTEMPTS = 3
-_PR_SET_PDEATHSIG = 1
-LOG_TAIL_LINES = 40
 _STOP_TIMEOUT_S = 30.0
-_POLL_S = 0.1
 
 
 def default_kafka_home() -> Path:
@@ -124,6 +128,16 @@ def render_server_properties(template: str, port: int, controller_port: int, log
     )
 
 
+def override_properties(text: str, overrides: Mapping[str, str]) -> str:
+    """``text`` (a .properties file) with each ``key=value`` of ``overrides`` replacing the key's line, or appended."""
+    lines, done = text.splitlines(), set[str]()
+    for i, line in enumerate(lines):
+        key = line.split("=", 1)[0].strip()
+        if key in overrides and not line.lstrip().startswith("#"):
+            lines[i], done = f"{key}={overrides[key]}", done | {key}
+    return "\n".join(lines + [f"{k}={v}" for k, v in overrides.items() if k not in done]) + "\n"
+
+
 def read_jvm_options(path: Path) -> list[str]:
     lines = (line.strip() for line in _read_text(path).splitlines())
     return [line for line in lines if line and not line.startswith("#")]
@@ -143,7 +157,7 @@ def wait_for_metadata(bootstrap: str, timeout: float = 30.0) -> None:
             return
         except KafkaException as exc:  # not ready yet
             last_error = exc
-            time.sleep(_POLL_S)
+            time.sleep(POLL_S)
     raise BrokerError(
         f"broker at {bootstrap} did not answer metadata requests in {timeout:.0f}s: {last_error}"
     )
@@ -154,8 +168,9 @@ def create_topics(
     topics: Mapping[str, int],
     config: Mapping[str, str] | None = None,
     timeout: float = 30.0,
+    replication_factor: int = 1,
 ) -> None:
-    """Create topics ``{name: partitions}`` (replication 1) and wait until they exist; existing ones are kept."""
+    """Create topics ``{name: partitions}`` and wait until they exist; existing ones are kept."""
     from concurrent.futures import TimeoutError as FutureTimeout
 
     from confluent_kafka import KafkaError as RdKafkaError
@@ -164,7 +179,7 @@ def create_topics(
     from confluent_kafka.cimpl import NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    new = [NewTopic(name, partitions, 1, config=dict(config or {})) for name, partitions in topics.items()]
+    new = [NewTopic(name, partitions, replication_factor, config=dict(config or {})) for name, partitions in topics.items()]
     futures = admin.create_topics(new, operation_timeout=timeout, request_timeout=timeout)
     for name, future in futures.items():
         try:
@@ -184,7 +199,7 @@ def _wait_for_topics(admin: Any, names: set[str], timeout: float) -> None:
         ready = {n for n in names if n in metadata.topics and metadata.topics[n].error is None}
         if ready == names:
             return
-        time.sleep(_POLL_S)
+        time.sleep(POLL_S)
     raise BrokerError(f"topics {sorted(names)} not visible in metadata after {timeout:.0f}s")
 
 
@@ -199,33 +214,6 @@ class _PortInUseError(BrokerError):
     """The broker could not bind one of its ports."""
 
 
-def _read_log_from(path: Path, offset: int, limit: int = 1 << 20) -> str:
-    try:
-        with path.open("rb") as fh:
-            fh.seek(offset)
-            return fh.read(limit).decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
-def _die_with_parent() -> None:
-    """In the child before exec (Linux): SIGTERM the broker when the process that started it dies."""
-    if sys.platform == "linux":
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
-
-
-def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 64 * 1024))
-            text = fh.read().decode("utf-8", errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:])
-
-
 class LocalKafka:
     """One local Kafka broker process (combined KRaft broker + controller, node id 1).
 
@@ -235,7 +223,11 @@ class LocalKafka:
     ``stop_with_parent=True`` (Linux) makes the JVM exit when the starting process dies, e.g. a killed test
     run; leave it False for a broker that must outlive its starter (``streamdrift broker start``).
     ``secured=True`` / ``sasl_ssl_port``: a SASL_SSL listener too, :attr:`sasl_ssl` (:mod:`.securekafka`).
+    A node of a cluster (:mod:`.kafkacluster`) sets :attr:`cluster_id` and :attr:`property_overrides`.
     """
+
+    cluster_id: str | None = None  # None: a new one when the storage is formatted
+    property_overrides: Mapping[str, str] = MappingProxyType({})
 
     def __init__(
         self,
@@ -317,7 +309,7 @@ class LocalKafka:
         """SIGTERM the broker's process group, wait, SIGKILL if it lingers. Keeps the data dir."""
         process, self._process = self._process, None
         if process is not None:
-            _terminate_group(process, timeout)
+            terminate_group(process, timeout)
         if self._log_handle is not None:
             self._log_handle.close()
             self._log_handle = None
@@ -366,28 +358,40 @@ class LocalKafka:
         return f"-Dlog4j2.configurationFile={self.kafka_home / 'log4j2.properties'}"
 
     def _start_once(self, timeout: float) -> None:
+        self.wait_ready(self.launch(), timeout)
+
+    def launch(self) -> int:
+        """Format the storage if new and start the JVM without waiting for it (the nodes of a cluster start
+        together: none serves before the quorum has a majority). Returns the log offset to wait from."""
         extra = () if self.sasl_ssl is None else (self.sasl_ssl.port,)
         for port in (self.port, self.controller_port, *extra):
             if not port_is_free(port):
                 raise _PortInUseError(f"cannot start Kafka: 127.0.0.1:{port}: {_PORT_IN_USE}")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         props = self._write_server_properties()
         self._format_storage(props)
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self._launch(props)
+        return offset
+
+    def wait_ready(self, offset: int, timeout: float) -> None:
+        """Wait for the launched JVM's ready line (after log ``offset``) and a metadata answer; stop it and raise
+        BrokerError (with the log's tail) when it does not come within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         try:
             self._wait_for_ready_line(offset, deadline)
             wait_for_metadata(self.bootstrap, max(1.0, deadline - time.monotonic()))
         except BrokerError as exc:
             self.stop()
-            message = f"{exc}\n--- {self.log_path} (tail) ---\n{_log_tail(self.log_path)}"
-            if _PORT_IN_USE in _read_log_from(self.log_path, offset):
+            message = f"{exc}\n--- {self.log_path} (tail) ---\n{log_tail(self.log_path)}"
+            if _PORT_IN_USE in read_log_from(self.log_path, offset):
                 raise _PortInUseError(message) from exc
             raise BrokerError(message) from exc
 
     def _write_server_properties(self) -> Path:
         template = _read_text(self.kafka_home / "server.properties.template")
         text = render_server_properties(template, self.port, self.controller_port, self.data_dir / "kraft-logs")
+        text = override_properties(text, self.property_overrides)
         if self.sasl_ssl is not None:
             secure = _read_text(self.kafka_home / securekafka.TEMPLATE_NAME)
             text += securekafka.properties(secure, self.sasl_ssl, self.port, self.controller_port)
@@ -400,7 +404,7 @@ class LocalKafka:
         if (self.data_dir / "kraft-logs" / "meta.properties").exists():
             return
         cmd = [self.java, "-cp", self._classpath(), self._log4j_option(), "kafka.tools.StorageTool", "format",
-               f"--cluster-id={new_cluster_id()}", "-c", str(props)]  # fmt: skip
+               f"--cluster-id={self.cluster_id or new_cluster_id()}", "-c", str(props)]  # fmt: skip
         cmd += [] if self.sasl_ssl is None else securekafka.scram_format_args(self.sasl_ssl.users)
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         with self.log_path.open("a", encoding="utf-8") as log:
@@ -416,7 +420,7 @@ class LocalKafka:
         self._log_handle = self.log_path.open("ab")
         self._process = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=self._log_handle, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_die_with_parent if self.stop_with_parent else None,
+            start_new_session=True, preexec_fn=die_with_parent if self.stop_with_parent else None,
         )  # fmt: skip
         (self.data_dir / "kafka.pid").write_text(f"{self._process.pid}\n", encoding="utf-8")
 
@@ -432,30 +436,8 @@ class LocalKafka:
                 if self._process is None or self._process.poll() is not None:
                     code = None if self._process is None else self._process.returncode
                     raise BrokerError(f"Kafka exited during start-up (exit code {code})")
-                time.sleep(_POLL_S)
+                time.sleep(POLL_S)
         raise BrokerError(f"no {READY_LINE!r} in {self.log_path} before the start timeout")
-
-
-def _terminate_group(process: subprocess.Popen[bytes], timeout: float) -> None:
-    if process.poll() is not None:
-        return
-    _signal_group(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _signal_group(process.pid, signal.SIGKILL)
-        process.wait(timeout=timeout)
-    # The JVM is the group leader; reap anything it left behind in its group.
-    _signal_group(process.pid, signal.SIGKILL)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        return
-    except PermissionError as exc:
-        raise BrokerError(f"cannot signal Kafka process group {pgid}: {exc}") from exc
 
 
 def running_pid(data_dir: str | Path) -> int | None:
@@ -481,20 +463,9 @@ def stop_data_dir(data_dir: str | Path, timeout: float = _STOP_TIMEOUT_S) -> int
     """
     pid = running_pid(data_dir)
     if pid is not None:
-        _signal_group(pid, signal.SIGTERM)
-        if not _wait_gone(pid, timeout):
-            _signal_group(pid, signal.SIGKILL)
-            _wait_gone(pid, timeout)
+        signal_group(pid, signal.SIGTERM)
+        if not wait_gone(pid, timeout):
+            signal_group(pid, signal.SIGKILL)
+            wait_gone(pid, timeout)
     (Path(data_dir) / "kafka.pid").unlink(missing_ok=True)
     return pid
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(_POLL_S)
-    return False

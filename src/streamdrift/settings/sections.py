@@ -71,6 +71,9 @@ class TopicSettings(_Frozen):
     capture_partitions: int = Field(default=6, ge=1, description="partitions of the capture topic (topics create)")
     partitions: int = Field(default=3, ge=1, description="partitions of the other topics (topics create)")
     replication_factor: int = Field(default=1, ge=1)
+    min_insync_replicas: int | None = Field(
+        default=None, ge=1, description="min.insync.replicas of every topic (topics create); default: 2 when "
+        "replication_factor is 3 or more, else the broker's")
 
     def all(self) -> dict[str, str]:
         """Role -> topic name."""

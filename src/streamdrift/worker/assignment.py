@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from streamdrift.ingest.sources.engine import MappedParser
 from streamdrift.monitors.registry import ModelMonitors
@@ -17,7 +17,7 @@ from streamdrift.window.labels import PartitionLabels
 from streamdrift.window.pipeline import PartitionPipeline
 from streamdrift.window.windows import WindowSpec
 from streamdrift.worker.joinrestore import new_store, rebuild_store
-from streamdrift.worker.kafka_errors import wrap
+from streamdrift.worker.kafka_errors import call_with_retry
 from streamdrift.worker.offsets import decode_labels_closed, decode_watermark
 from streamdrift.worker.partitions import LabelProgress, PartitionState
 from streamdrift.worker.sources import rebuild_pairs
@@ -44,13 +44,12 @@ class Committed:
 
 def read_committed(consumer: Consumer, labels_consumer: Consumer | None, labels_topic: str,
                    partitions: list[TopicPartition]) -> list[Committed]:
-    try:
-        committed = consumer.committed(partitions, timeout=30)
-        labels = {tp.partition: tp for tp in (labels_consumer.committed(
-            [TopicPartition(labels_topic, p.partition) for p in partitions], timeout=30)
-            if labels_consumer is not None else [])}
-    except KafkaException as exc:
-        raise wrap(exc, "read committed offsets") from exc
+    # retried: while the group coordinator moves (a broker failure) the answer is NOT_COORDINATOR for a moment;
+    # raised, it would cost a rebuild of the clients and a rebalance
+    committed = call_with_retry(lambda: consumer.committed(partitions, timeout=30), "read committed offsets")
+    labels = {tp.partition: tp for tp in (call_with_retry(lambda: labels_consumer.committed(
+        [TopicPartition(labels_topic, p.partition) for p in partitions], timeout=30), "read committed label offsets")
+        if labels_consumer is not None else [])}
     out = []
     for tp in committed:
         ltp = labels.get(tp.partition)

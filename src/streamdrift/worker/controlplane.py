@@ -120,6 +120,7 @@ class ControlPlane:
         self.n_profiles = partition_count(settings, settings.history.topic) if settings.history.enabled else 0
         self.mergers: dict[int, WindowMerger] = {}
         self.started_at = time.time()
+        self.progress: Any = None  # a shared float (role controlplane's supervisor): wall clock of the last commit
         self.baselines = BaselineWatcher(settings, self.n_baselines)
         # faust wants a data directory even with in-memory tables: a private one, not "<app>-data" in the cwd
         self._datadir = tempfile.TemporaryDirectory(prefix="streamdrift-control-")
@@ -137,6 +138,9 @@ class ControlPlane:
             web_bind=s.web_host,
             web_host=s.web_host,
             topic_partitions=self.n_partials,
+            # the windows table's changelog and faust's leader topic: replicated like ours (with replication 1 a
+            # broker's loss on a cluster stalls the merge until it is back)
+            topic_replication_factor=s.topics.replication_factor,
             store="memory://",
             processing_guarantee="exactly_once",
             consumer_auto_offset_reset="earliest",
@@ -312,7 +316,10 @@ class ControlPlane:
                 await buffer.flush()
             if buffer.size:
                 log.warning("%d table writes still buffered at a commit", buffer.size)
-            return bool(await commit(offsets, start_new_transaction=start_new_transaction))
+            committed = bool(await commit(offsets, start_new_transaction=start_new_transaction))
+            if committed and self.progress is not None:
+                self.progress.value = time.time()
+            return committed
 
         manager.commit = flushed_commit  # type: ignore[method-assign]
         manager._streamdrift_flushes = True  # type: ignore[attr-defined]
@@ -377,6 +384,9 @@ class ControlPlane:
             await topic.send(key=key, value=value, partition=to_partition, timestamp=timestamp)
 
     async def _tick(self) -> None:
+        if self.progress is not None and not any(tp.topic == self.settings.topics.partials
+                                                 for tp in self.app.consumer.assignment()):
+            self.progress.value = time.time()  # no partials partition here (a spare replica): nothing to commit
         for p in range(self.n_partials):
             self._tick_producer.produce(self.settings.topics.partials, key=TICK_KEY, value=b"", partition=p)
         self._tick_producer.poll(0)

@@ -34,7 +34,6 @@ from streamdrift.monitors.model_quality.concept import ConceptDriftConfig
 from streamdrift.monitors.registry import ModelMonitors
 from streamdrift.settings import Settings
 from streamdrift.window.labels import ErrorStream
-from streamdrift.window.partials import encode_partial
 from streamdrift.window.windows import WindowSpec
 from streamdrift.worker.admission import ModelAdmission
 from streamdrift.worker.assignment import (
@@ -53,6 +52,7 @@ from streamdrift.worker.kafka_errors import call_with_retry, wrap
 from streamdrift.worker.offsets import decode_labels_closed, decode_watermark, encode_watermark
 from streamdrift.worker.partitions import PartitionState, advance_idle, note_ends
 from streamdrift.worker.polls import KafkaTimestamps, behind, by_partition, parsed_in_order, update_lag_gauges
+from streamdrift.worker.produce import close_quietly, produce_partition
 from streamdrift.worker.setup import BaselineCache
 from streamdrift.worker.sources import flush_outcomes, parse_source
 from streamdrift.worker.stats import DataPlaneStats
@@ -159,16 +159,16 @@ class DataPlane:
             self.close()
 
     def close(self) -> None:
-        if self._txn.open:
-            self._abort("shutdown")
-        self._consumer.close()
-        if self._labels_consumer is not None:
-            self._labels_consumer.close()
+        """Abort an open transaction, close the clients: every step runs even when a client failed fatally (a
+        fenced producer or consumer: its calls raise) so that the rebuild starts from closed clients."""
+        labels = self._labels_consumer
+        close_quietly([("abort", lambda: self._abort("shutdown") if self._txn.open else None),
+                       ("consumer close", self._consumer.close), ("labels consumer close", None if labels is None else labels.close),
+                       ("producer flush", lambda: self._producer.flush(10))])
         if self._baselines is not None:
             self._baselines.stop()
         for state in self._parts.values():
             state.close()
-        self._producer.flush(10)
         self._parser.shutdown(wait=True, cancel_futures=True)
         if self._joiner is not None:
             self._joiner.shutdown(wait=True, cancel_futures=True)
@@ -359,6 +359,8 @@ class DataPlane:
             self._abort(str(failed))
             return
         self.stats.commits += 1
+        if self.metrics is not None:
+            self.metrics.transaction("committed")
         for tp in offsets:
             state = self._parts.get(tp.partition)
             if state is None:
@@ -403,40 +405,8 @@ class DataPlane:
         return [tp for tp in offsets if tp.offset > 0]
 
     def _produce_partition(self, partition: int, state: PartitionState) -> bool:
-        """The partition's pipeline output (deltas, then window-closed markers to every partials partition) and
-        its dead letters into the transaction."""
-        end_offset = state.next_offset if state.next_offset is not None else -1
-        labels = state.labels
-        flushed = state.pipeline.flush(end_offset, None if labels is None else labels.next_offset,
-                                       None if labels is None else labels.watermark_ms)
-        self._pending_outcomes.update(state.pipeline.take_outcomes())  # to the metrics once committed
-        if flushed:
-            self._txn.begin()
-        oversized = {id(part) for part in flushed.oversized}
-        for delta, blob in flushed.encoded_deltas():  # each under limits.max_partial_bytes (split by features)
-            if id(delta) in oversized:  # one feature's sketch alone over the limit: Kafka would refuse it and
-                log.error("a partial of %s@%d cannot be cut under limits.max_partial_bytes (feature %s): not "
-                          "sent; its window will be released as partial", delta.model_id,  # replay it forever
-                          delta.window_start_ms, sorted(delta.profile.features)[:1])
-                self.stats.oversized_partials += 1
-                continue
-            self._txn.send(self.settings.topics.partials, delta.model_id.encode(), blob)
-            self.stats.deltas += 1
-        for marker in flushed.markers:
-            blob = encode_partial(marker)
-            for p in range(self._n_partials):
-                self._txn.send(self.settings.topics.partials, None, blob, partition=p)
-        for _, models in flushed.closed:
-            self.stats.windows_closed += 1
-            if self.metrics is not None:
-                for model in models:
-                    self.metrics.window_closed(model)
-        for dead in state.dead:
-            self._txn.begin()
-            self._txn.send(self.settings.topics.deadletter, dead.key, dead.value, dead.headers())
-        produced = bool(flushed) or bool(state.dead)
-        state.dead.clear()
-        return produced
+        return produce_partition(self._txn, self.settings, self._n_partials, state, self.stats, self.metrics,
+                                 self._pending_outcomes)
 
     def _abort(self, why: str) -> None:
         """Abort the transaction and rewind every partition to its last commit (the replay rebuilds what was
@@ -445,6 +415,8 @@ class DataPlane:
         too_large = self._txn.too_large(self.settings.topics.partials)
         self._txn.abort()
         self.stats.aborts += 1
+        if self.metrics is not None:
+            self.metrics.transaction("aborted")
         log.info("transaction aborted (%s); rewinding %d partitions", why, len(self._parts))
         self._concept.rollback()
         self._concept_events.clear()

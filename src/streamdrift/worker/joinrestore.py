@@ -103,7 +103,9 @@ def replay(consumer: Consumer, topic: str, partition: int, end: int | None, sinc
     deadline = time.monotonic() + 300
     while position < end and time.monotonic() < deadline:
         try:
-            batch = consumer.consume(_CHUNK, 1.0)
+            # no more than are left: consume() returns once it has them, instead of waiting out its timeout for a
+            # full chunk (1 s per replay: after an abort, 1-2 s per partition before the data plane went on)
+            batch = consumer.consume(max(1, min(_CHUNK, end - position)), 1.0)
         except KafkaException as exc:
             raise wrap(exc, f"replay {topic}") from exc
         msgs = [m for m in batch if m.error() is None and (m.offset() or 0) < end]

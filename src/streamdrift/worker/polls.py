@@ -78,7 +78,7 @@ def _check_errors(errors: list[CKafkaError | None], what: str) -> None:
         assert err is not None
         if err.code() == CKafkaError._PARTITION_EOF:
             continue
-        if err.fatal():
+        if err.fatal() or err.code() == CKafkaError._FATAL:  # e.g. a static member fenced (FENCED_INSTANCE_ID)
             raise from_error(err, what)
         log.warning("%s error: %s", what, err.str())
 

@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from types import FrameType
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -19,6 +20,9 @@ from streamdrift.worker.health import FAILED, REBUILDING, STOPPED, DataPlaneProb
 
 log = logging.getLogger(__name__)
 _MAX_REBUILDS = 20
+_CONTROL_GRACE_S = 120.0  # a new control plane's time to its first commit, beyond the stall limit
+_CONTROL_STALL_S = 90.0  # a control plane without a commit for this long is stopped and started again
+_STEADY_S = 120.0  # a data plane that ran this long before failing starts the count of rebuilds in a row again
 
 
 def install_stop_handlers(stop: threading.Event) -> None:
@@ -57,6 +61,7 @@ def run_dataplane(settings: Settings, stop: threading.Event, *, metrics_port: in
     rebuilds = 0
     try:
         while not stop.is_set():
+            started = time.monotonic()
             try:
                 run_planes(settings, stop, metrics=metrics, heartbeat=beat)
             except PartialsTooLargeError as exc:  # the partials topic takes less: go on with smaller partials
@@ -64,10 +69,12 @@ def run_dataplane(settings: Settings, stop: threading.Event, *, metrics_port: in
                 limits = settings.limits.model_copy(update={"max_partial_bytes": exc.limit})
                 settings = settings.model_copy(update={"limits": limits})
             except KafkaError as exc:
-                rebuilds += 1
+                # the limit is on failures in a row: each broker failure of a long-lived worker may cost a rebuild
+                rebuilds = 1 if time.monotonic() - started > _STEADY_S else rebuilds + 1
                 if rebuilds > _MAX_REBUILDS:
                     raise
                 beat.set_state(REBUILDING)
+                metrics.rebuilds.inc()
                 log.error("data plane failed (%s); rebuilding clients (%d/%d)", exc, rebuilds, _MAX_REBUILDS)
                 time.sleep(min(30.0, 0.5 * 2 ** min(rebuilds, 6)))
     except BaseException:
@@ -112,10 +119,58 @@ def _dataplane_process(settings: Settings, metrics_port: int | None, heartbeat: 
     run_dataplane(settings, stop, metrics_port=metrics_port, heartbeat=heartbeat)
 
 
-def run_controlplane(settings: Settings, dataplane: DataPlaneProbe | None = None) -> None:
+def run_controlplane(settings: Settings, dataplane: DataPlaneProbe | None = None, progress: Any = None) -> None:
     from streamdrift.worker.controlplane import ControlPlane
 
-    ControlPlane(settings, dataplane=dataplane).run()
+    plane = ControlPlane(settings, dataplane=dataplane)
+    plane.progress = progress
+    plane.run()
+
+
+def supervise_controlplane(settings: Settings, stop: threading.Event) -> None:
+    """Role controlplane: the faust worker in a child process, started again whenever it ends without ``stop``.
+    faust ends its worker on a crash, e.g. ``ProducerFenced`` when a transaction coordinator moved and its
+    transaction timed out meanwhile; a new process recovers the windows from the changelog. Failures in a row are
+    limited as the data plane's rebuilds are; SIGTERM stops the child (it finishes its transactions) and returns."""
+    context = multiprocessing.get_context("spawn")
+    failures = 0
+    progress = context.Value("d", 0.0, lock=False)  # the child's last commit (wall clock)
+    while not stop.is_set():
+        started = time.monotonic()
+        progress.value = time.time() + _CONTROL_GRACE_S  # a new child restores its tables before it commits
+        child = context.Process(target=_controlplane_process, args=(settings, logging.getLogger().level, progress),
+                                daemon=False)
+        child.start()
+        while child.is_alive() and not stop.is_set():
+            child.join(0.5)
+            # faust can hang after its group coordinator died (no commit, no crash): partials always move (the
+            # ticks), so a control plane without a commit for this long is stuck
+            if time.time() - progress.value > _CONTROL_STALL_S:
+                log.error("control plane committed nothing for %.0f s: stopping it", _CONTROL_STALL_S)
+                _end(child)
+        if stop.is_set():
+            _end(child)
+            return
+        failures = 1 if time.monotonic() - started > _STEADY_S else failures + 1
+        if failures > _MAX_REBUILDS:
+            raise KafkaError(f"the control plane ended {failures} times in a row (last exit code {child.exitcode})")
+        log.error("control plane ended (exit code %s); starting it again (%d/%d)", child.exitcode, failures,
+                  _MAX_REBUILDS)
+        stop.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
+
+
+def _controlplane_process(settings: Settings, level: int, progress: Any) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s controlplane %(name)s: %(message)s")
+    run_controlplane(settings, progress=progress)
+
+
+def _end(child: multiprocessing.process.BaseProcess) -> None:
+    if child.is_alive():
+        child.terminate()  # SIGTERM: faust commits or aborts its transactions
+        child.join(30)
+    if child.is_alive():
+        child.kill()
+        child.join()
 
 
 def run_all(settings: Settings) -> None:

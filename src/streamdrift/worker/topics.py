@@ -44,21 +44,32 @@ class TopicReport:
     partitions: int  # the partitions it has now (existing) or was created with
 
 
+def min_insync_replicas(replication_factor: int, configured: int | None = None) -> int | None:
+    """``min.insync.replicas`` for topics of ``replication_factor``: ``configured``, else 2 from replication 3 up
+    (a write is on two brokers before it is acknowledged; one broker may be down), else None (the broker's)."""
+    if configured is not None:
+        return configured
+    return 2 if replication_factor >= 3 else None
+
+
 def topic_specs(
-    settings: Settings, *, partitions: int | None = None, replication_factor: int | None = None
+    settings: Settings, *, partitions: int | None = None, replication_factor: int | None = None,
+    min_insync: int | None = None,
 ) -> list[TopicSpec]:
     """Every topic streamdrift needs (the profiles topic of ``settings.history`` last). ``partitions`` overrides the capture topic's partition count; the labels
     topic gets the same count (co-partitioned with capture: partition p of labels is joined with partition p of
     capture, both keyed by model id)."""
     t = settings.topics
     rf = replication_factor or t.replication_factor
+    isr = min_insync_replicas(rf, min_insync or t.min_insync_replicas)
+    common = {} if isr is None else {"min.insync.replicas": str(isr)}
     specs = []
     for role, name in t.all().items():
         n = (partitions or t.capture_partitions) if role in ("capture", "labels") else t.partitions
-        specs.append(TopicSpec(role, name, n, rf, _TOPIC_CONFIGS[role]))
+        specs.append(TopicSpec(role, name, n, rf, {**_TOPIC_CONFIGS[role], **common}))
     h = settings.history  # every merged window (docs/history.md): retention from the settings, a window per message
     specs.append(TopicSpec("profiles", h.topic, t.partitions, rf, {
-        "retention.ms": str(h.retention_ms), "max.message.bytes": str(settings.limits.max_window_bytes)}))
+        "retention.ms": str(h.retention_ms), "max.message.bytes": str(settings.limits.max_window_bytes), **common}))
     return specs
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from confluent_kafka import KafkaError as CKafkaError
@@ -13,6 +13,7 @@ from streamdrift.errors import KafkaError
 from streamdrift.worker.kafka_errors import txn_requires_abort, wrap
 
 log = logging.getLogger(__name__)
+_COMMIT_ATTEMPTS = 4  # a retriable failure of a transactional call is retried 3 times before the abort
 
 
 class Transaction:
@@ -54,19 +55,35 @@ class Transaction:
                 raise wrap(exc, f"produce to {topic}") from exc
 
     def commit(self, offsets: list[TopicPartition], group_metadata: object) -> KafkaError | None:
-        """Commit with ``offsets``; None when committed, else the (retriable or abortable) error after which the
-        caller aborts and replays. Fatal and other errors raise."""
-        try:
-            self.producer.send_offsets_to_transaction(offsets, group_metadata, 30)
-            self.producer.commit_transaction(60)
-        except KafkaException as exc:
-            wrapped = wrap(exc, "commit transaction")
-            if wrapped.fatal or not (txn_requires_abort(exc) or wrapped.retriable):
-                raise wrapped from exc
-            log.warning("transaction failed, aborting and replaying from the last commit: %s", wrapped)
-            return wrapped
+        """Commit with ``offsets``; None when committed, else the abortable error (or a retriable one that kept
+        coming) after which the caller aborts and replays. Fatal and other errors raise."""
+        for call in (lambda: self.producer.send_offsets_to_transaction(offsets, group_metadata, 30),
+                     lambda: self.producer.commit_transaction(60)):
+            failed = self._retrying(call)
+            if failed is not None:
+                return failed
         self.open = False
         return None
+
+    @staticmethod
+    def _retrying(call: Callable[[], object]) -> KafkaError | None:
+        """librdkafka's rule for the transactional calls: a retriable error means the same call again (the commit
+        may be under way at the coordinator: an abort now is refused with INVALID_TXN_STATE, which is fatal), an
+        abortable one means abort; anything else is fatal."""
+        for attempt in range(1, _COMMIT_ATTEMPTS + 1):
+            try:
+                call()
+                return None
+            except KafkaException as exc:
+                wrapped = wrap(exc, "commit transaction")
+                if wrapped.fatal or not (txn_requires_abort(exc) or wrapped.retriable):
+                    raise wrapped from exc
+                if txn_requires_abort(exc) or attempt == _COMMIT_ATTEMPTS:
+                    log.warning("transaction failed, aborting and replaying from the last commit: %s", wrapped)
+                    return wrapped
+                log.warning("transaction commit: retriable error, trying again (%d/%d): %s", attempt,
+                            _COMMIT_ATTEMPTS - 1, wrapped)
+        return None  # pragma: no cover - the loop returns
 
     def abort(self) -> None:
         try:
