@@ -69,7 +69,9 @@ def profile_segments(columns: Columns, codes: NDArray[np.intp], targets: list[st
             total = np.add.reduceat(values, seg_starts, axis=1)
             mean = total / seg_n
             centered = values - np.repeat(mean, seg_n, axis=1)
-            m2 = np.add.reduceat(centered * centered, seg_starts, axis=1)
+            np.multiply(centered, centered, out=centered)
+            m2 = np.add.reduceat(centered, seg_starts, axis=1)
+            del centered
             lo = np.minimum.reduceat(values, seg_starts, axis=1)
             hi = np.maximum.reduceat(values, seg_starts, axis=1)
     for k, t in enumerate(present.tolist()):
