@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Self
 
@@ -12,7 +12,7 @@ from streamdrift.columns.columns import Columns, paused_gc
 from streamdrift.columns.typeinference import FeatureType
 from streamdrift.errors import BadRecordError, CorruptBlobError, MergeError, SerializationError
 from streamdrift.profile.envelope import BlobKind, unpack_envelope
-from streamdrift.profile.feature import FeatureProfile, FiniteBlock, finite_block
+from streamdrift.profile.feature import FeatureProfile, finite_block
 from streamdrift.profile.payload import (
     DEFAULT_PARAMS,
     MAX_COUNT,
@@ -64,37 +64,20 @@ class DatasetProfile:
         self.features[name] = fp
         return fp
 
-    def update(self, columns: Columns, finite: tuple[Sequence[str], FiniteBlock] | None = None) -> None:
-        """Add a batch; features absent from it count as missing for its ``n_rows`` records. ``finite``: more
-        columns of the batch as a finite block computed already (its rows' feature names, none of them in
-        ``columns`` nor declared categorical here): a caller profiling slices of one batch computes their
-        moments together."""
+    def update(self, columns: Columns) -> None:
+        """Add a batch; features absent from it count as missing for its ``n_rows`` records."""
         for name, col in columns.columns.items():
             if len(col) != columns.n_rows:
                 raise BadRecordError("column_length", f"column {name!r} has {len(col)} rows, batch {columns.n_rows}")
         done = self._update_finite_block(columns)
-        given: frozenset[str] = frozenset()
-        if finite is not None:
-            names, block = finite
-            if block.values.shape[1] != columns.n_rows or len(names) != block.values.shape[0]:
-                raise BadRecordError("column_length", f"finite block of shape {block.values.shape}, batch "
-                                     f"{columns.n_rows}")
-            given = frozenset(names)
-            for i, name in enumerate(names):
-                fp = self.features.get(name) or self._new_feature(name)
-                fp.add_finite_row(block, i)
         for name, col in columns.columns.items():
             if name not in done:
                 fp = self.features.get(name) or self._new_feature(name)
                 fp.update(col)
         for name, fp in self.features.items():
-            if name not in columns.columns and name not in given:
+            if name not in columns.columns:
                 fp.add_missing(columns.n_rows)
         self.n_records += columns.n_rows
-
-    def declared_categorical(self, name: str) -> bool:
-        """Whether feature ``name`` is declared categorical (its numbers are counted as values)."""
-        return self._declared_text(name)
 
     def _update_finite_block(self, columns: Columns) -> frozenset[str]:
         """Columns in which every row is a finite number (the common case), added together: their moments come

@@ -19,9 +19,8 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from streamdrift.columns.columns import Categories, Column, Columns
+from streamdrift.columns.columns import Categories, Column, Columns, take, take_column
 from streamdrift.errors import CorruptBlobError, MergeError, SerializationError
-from streamdrift.monitors.segments.block import profile_segments
 from streamdrift.monitors.segments.spec import DEFAULT_MAX_VALUES, OTHER
 from streamdrift.profile.dataset import DatasetProfile
 from streamdrift.profile.sketches import BlobKind, pack_envelope, unpack_envelope
@@ -84,15 +83,19 @@ class SegmentStates:
         index = {t: i for i, t in enumerate(targets)}
         codes = np.concatenate([np.fromiter((index[t] for t in p.targets), dtype=np.intp,
                                             count=len(p.targets))[p.inverse] for p in pending])
-        profile_segments(columns, codes, targets, self._profile_of(empty))
-
-    def _profile_of(self, empty: Callable[[], DatasetProfile]) -> Callable[[str], DatasetProfile]:
-        def profile_of(target: str) -> DatasetProfile:
+        if len(targets) > 1:  # one gather in segment order, then each segment's rows are a slice (views)
+            order = np.argsort(codes, kind="stable")
+            columns = take(columns, order)
+        ends = np.cumsum(np.bincount(codes, minlength=len(targets))).tolist()
+        for target, start, end in zip(targets, [0, *ends[:-1]], ends, strict=True):
+            if end == start:
+                continue
             profile = self.profiles.get(target)
             if profile is None:
                 profile = self.profiles[target] = empty()
-            return profile
-        return profile_of
+            part = columns if end - start == columns.n_rows else Columns(
+                end - start, {n: take_column(c, slice(start, end)) for n, c in columns.columns.items()})
+            profile.update(part)
 
     def merge(self, other: SegmentStates) -> Self:
         if not isinstance(other, SegmentStates):
