@@ -20,7 +20,9 @@ import pytest
 from streamdrift.dev.clusterdrill import Drill, drill_settings
 from streamdrift.dev.kafkacluster import KafkaCluster
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# not in the default run (pyproject addopts): it passed 3 of 4 runs on this machine; the fourth failed after a
+# broker bounce (docs/worker.md, "On a Kafka cluster"). Run it with `bin/test -m cluster`.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.cluster]
 
 
 @pytest.mark.timeout(1200)  # a drill of about 5 minutes; its waits are generous on a loaded machine

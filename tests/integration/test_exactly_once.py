@@ -17,7 +17,7 @@ from streamdrift.dev.harness import (
     capture_records,
     create_all_topics,
     kill_worker,
-    read_partials,
+    merged_partials,
     start_worker,
     stop_worker,
     unique_settings,
@@ -108,25 +108,24 @@ def test_exactly_once_through_kills_and_broker_restart(kafka_broker: LocalKafka,
         assert feeder.error is None and not feeder.is_alive() and feeder.failed == 0
         # the last windows close once every partition's watermark (idle ones: idle_timeout) passed them; a
         # restarted data plane on a loaded machine may take a while: wait for that, not for a fixed time
-        wait_until(lambda: _merge(settings, idle_s=2.0), lambda m: m[0].open_windows() == 0, timeout=240,
+        wait_until(lambda: _merge(settings, idle_s=2.0), lambda m: all(x.open_windows() == 0 for x in m[0]), timeout=240,
                    interval=2.0)
     finally:
         for proc in workers.values():
             stop_worker(proc)
 
-    merger, merged = _merge(settings, idle_s=5.0)
-    assert merger.duplicates == 0
-    assert merger.open_windows() == 0  # every window was closed by all six partitions
+    mergers, merged = _merge(settings, idle_s=5.0)
+    assert all(m.duplicates == 0 for m in mergers)
+    assert all(m.open_windows() == 0 for m in mergers)  # every window was closed by all six partitions
     assert sum(feeder.acked.values()) > RATE * DURATION_S * 0.5
     assert merged == feeder.acked
 
 
-def _merge(settings: Settings, idle_s: float) -> tuple[WindowMerger, Counter[tuple[str, int]]]:
+def _merge(settings: Settings, idle_s: float) -> tuple[list[WindowMerger], Counter[tuple[str, int]]]:
     """The partials topic merged as the control plane does: every window released complete, never partial."""
-    merger = WindowMerger({}, PARTITIONS, merge_timeout_ms=10**12, clock_ms=lambda: int(time.time() * 1000))
+    mergers, windows = merged_partials(settings, PARTITIONS, until=time.monotonic() + 60, idle_s=idle_s)
     merged: Counter[tuple[str, int]] = Counter()
-    for message in read_partials(settings, until=time.monotonic() + 60, idle_s=idle_s):
-        for window in merger.handle(message):
-            assert not window.partial
-            merged[(window.model_id, window.window_start_ms)] += window.n_records
-    return merger, merged
+    for window in windows:
+        assert not window.partial
+        merged[(window.model_id, window.window_start_ms)] += window.n_records
+    return mergers, merged

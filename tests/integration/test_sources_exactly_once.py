@@ -19,10 +19,11 @@ from servers import oip_request, oip_response, oip_tensor
 from streamdrift.dev.harness import (
     create_all_topics,
     kill_worker,
-    read_partials,
+    merged_partials,
     start_worker,
     stop_worker,
     unique_settings,
+    wait_until,
 )
 from streamdrift.dev.localkafka import LocalKafka, create_topics
 from streamdrift.ingest.sources.config import SourceSettings
@@ -110,18 +111,25 @@ def test_a_paired_source_counts_every_pair_once_through_kills(kafka_broker: Loca
                                   extra_args=["--instance-id", "w0"])
         feeder.join(DURATION_S + 120)
         assert feeder.error is None and not feeder.is_alive() and feeder.failed == 0
-        time.sleep(settings.window.idle_timeout + 3 * settings.commit_interval + SIZE_MS / 1000 + 3)
+        # the last windows close once every partition's watermark passed them: wait for that, not a fixed time
+        wait_until(lambda: _merge(settings, idle_s=2.0), lambda m: all(x.open_windows() == 0 for x in m[0]),
+                   timeout=240, interval=2.0)
     finally:
         stop_worker(worker)
 
-    messages = read_partials(settings, until=time.monotonic() + 60, idle_s=5.0)
-    merger = WindowMerger({}, 1 + SOURCE_PARTITIONS, merge_timeout_ms=10**12, clock_ms=lambda: int(time.time() * 1000))
-    merged: Counter[tuple[str, int]] = Counter()
-    for message in messages:
-        for window in merger.handle(message):
-            assert not window.partial
-            merged[(window.model_id, window.window_start_ms)] += window.n_records
-    assert merger.duplicates == 0
-    assert merger.open_windows() == 0  # every window closed by the capture partition and the source's three
+    mergers, merged = _merge(settings, idle_s=5.0)
+    assert all(m.duplicates == 0 for m in mergers)
+    assert all(m.open_windows() == 0 for m in mergers)  # every window closed by the capture partition and the
+    # source's three
     assert sum(feeder.acked.values()) > 1000
     assert merged == feeder.acked
+
+
+def _merge(settings: Settings, idle_s: float) -> tuple[list[WindowMerger], Counter[tuple[str, int]]]:
+    """The partials topic merged as the control plane does: every window released complete, never partial."""
+    mergers, windows = merged_partials(settings, 1 + SOURCE_PARTITIONS, until=time.monotonic() + 60, idle_s=idle_s)
+    merged: Counter[tuple[str, int]] = Counter()
+    for window in windows:
+        assert not window.partial
+        merged[(window.model_id, window.window_start_ms)] += window.n_records
+    return mergers, merged

@@ -20,8 +20,8 @@ from streamdrift.dev.harness import (
     drift_events,
     http_get,
     kill_worker,
+    merged_partials,
     produce,
-    read_partials,
     read_topic,
     start_worker,
     stop_worker,
@@ -245,6 +245,17 @@ class _Feeder(threading.Thread):
             raise RuntimeError("records left unacknowledged")
 
 
+def _labelled_windows(settings: Settings, idle_s: float) -> tuple[list[WindowMerger], Counter[int]]:
+    """The partials merged as the control plane does, and the labelled rows of each released window."""
+    mergers, windows = merged_partials(settings, 3, until=time.monotonic() + 60, idle_s=idle_s)
+    labelled: Counter[int] = Counter()
+    for window in windows:
+        assert not window.partial
+        state = merge_blobs(window.extras.get("model_quality", []))
+        labelled[window.window_start_ms] += 0 if state is None else state.n
+    return mergers, labelled
+
+
 @pytest.mark.parametrize("sample_rate", [1.0, 0.5])
 def test_label_join_exactly_once_through_kill(kafka_bootstrap: str, tmp_path: Path, sample_rate: float) -> None:
     """Also with a join sample: the restarted worker rebuilds its join store from Kafka with the same sample."""
@@ -266,17 +277,14 @@ def test_label_join_exactly_once_through_kill(kafka_bootstrap: str, tmp_path: Pa
         worker = start_worker(settings, role="dataplane", log_path=tmp_path / "w0.log", extra_args=args)
         feeder.join(FEED_S + 60)
         assert feeder.error is None and not feeder.is_alive()
-        time.sleep(settings.window.idle_timeout + settings.labels.delay + KILL_SIZE_MS / 1000 + 4)
+        # every window's data and labels stage closes once each partition's watermark passed it (idle ones:
+        # idle_timeout; labels: labels.delay later); the restarted worker may take a while on a loaded machine
+        wait_until(lambda: _labelled_windows(settings, idle_s=2.0), lambda m: all(x.open_windows() == 0 for x in m[0]), timeout=240,
+                   interval=2.0)
     finally:
         stop_worker(worker)
 
-    merger = WindowMerger({}, 3, merge_timeout_ms=10**12, clock_ms=lambda: int(time.time() * 1000))
-    labelled: Counter[int] = Counter()
-    for message in read_partials(settings, until=time.monotonic() + 60, idle_s=5.0):
-        for window in merger.handle(message):
-            assert not window.partial
-            state = merge_blobs(window.extras.get("model_quality", []))
-            labelled[window.window_start_ms] += 0 if state is None else state.n
-    assert merger.duplicates == 0 and merger.open_windows() == 0
+    mergers, labelled = _labelled_windows(settings, idle_s=5.0)
+    assert all(m.duplicates == 0 for m in mergers)
     assert sum(feeder.labelled.values()) > RATE * FEED_S * 0.5 * sample_rate
     assert +labelled == +feeder.labelled

@@ -29,7 +29,7 @@ from streamdrift.settings.history import HistorySettings
 from streamdrift.worker.topics import create_topics, topic_specs
 
 if TYPE_CHECKING:
-    from streamdrift.window.partials import PartialDelta, WindowClosed
+    from streamdrift.window.merger import ReadyWindow, WindowMerger
 
 N_NUMERIC = 20
 CATEGORIES = ("red", "green", "blue", "cyan")
@@ -179,11 +179,23 @@ def read_topic(settings: Settings, topic: str, *, until: float, stop_after: int 
     return out
 
 
-def read_partials(settings: Settings, *, until: float, idle_s: float = 5.0) -> list[PartialDelta | WindowClosed]:
+def merged_partials(settings: Settings, n_partitions: int, *, until: float,
+                    idle_s: float = 5.0) -> tuple[list[WindowMerger], list[ReadyWindow]]:
+    """The partials topic merged as the control plane merges it: one merger per partials partition (a model's
+    deltas, and the copies of every capture partition's markers, are in order within its partition; across
+    partitions a marker may come before the delta it follows). The mergers (duplicates, open windows) and the
+    windows they released."""
+    from streamdrift.window.merger import WindowMerger
     from streamdrift.window.partials import decode_partial
 
-    msgs = read_topic(settings, settings.topics.partials, until=until, idle_s=idle_s)
-    return [decode_partial(m.value() or b"") for m in msgs if m.key() != b"__streamdrift_tick__"]
+    mergers: dict[int, WindowMerger] = {}
+    released: list[ReadyWindow] = []
+    for m in read_topic(settings, settings.topics.partials, until=until, idle_s=idle_s):
+        if m.key() == b"__streamdrift_tick__":
+            continue
+        merger = mergers.setdefault(m.partition() or 0, WindowMerger({}, n_partitions, 10**12, lambda: 0))
+        released += merger.handle(decode_partial(m.value() or b""))
+    return list(mergers.values()), released
 
 
 def drift_events(messages: Iterable[Message]) -> list[dict[str, Any]]:
