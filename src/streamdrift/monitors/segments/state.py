@@ -133,31 +133,17 @@ class SegmentStates:
         if self._pending:
             raise SerializationError("segment states have pending rows: settle() them first")
         blobs = [(name, self.profiles[name].to_bytes(nested=True)) for name in sorted(self.profiles)]
-        header = orjson.dumps({"segments": [[name, len(blob)] for name, blob in blobs],
-                               "pooled_rows": self.pooled_rows})
-        payload = b"".join([_LEN.pack(len(header)), header, *(blob for _, blob in blobs)])
-        return pack_envelope(BlobKind.SEGMENTS, (self.max_values, 0, 0), payload)
+        return _pack(self.max_values, self.pooled_rows, blobs)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> Self:
-        env = unpack_envelope(blob, BlobKind.SEGMENTS, None, n_params=1)
-        payload = env.payload
-        try:
-            (head_len,) = _LEN.unpack_from(payload)
-            header = orjson.loads(payload[_LEN.size:_LEN.size + head_len])
-            pos = _LEN.size + head_len
-            state = cls(int(env.params[0]), {}, int(header["pooled_rows"]))
-            for name, length in header["segments"]:
-                if not isinstance(name, str) or not isinstance(length, int) or length < 0:
-                    raise CorruptBlobError(f"segments blob: bad entry {[name, length]!r}")
-                state.profiles[name] = DatasetProfile.from_bytes(payload[pos:pos + length], nested=True)
-                pos += length
-        except (struct.error, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise CorruptBlobError(f"segments blob: {exc!r}") from None
-        except SerializationError as exc:
-            raise CorruptBlobError(f"segments blob: {exc}") from exc
-        if pos != len(payload):
-            raise CorruptBlobError("segments blob: lengths do not add up")
+        max_values, pooled, entries = _open(blob)
+        state = cls(max_values, {}, pooled)
+        for name, nested in entries:
+            try:
+                state.profiles[name] = DatasetProfile.from_bytes(nested, nested=True)
+            except SerializationError as exc:
+                raise CorruptBlobError(f"segments blob: {exc}") from exc
         state._assigned = set(state.profiles)
         return state
 
@@ -203,19 +189,7 @@ def split_states(blob: bytes, max_bytes: int) -> list[bytes]:
     """A segments blob as several, each of whole segments and (when it can be) at most ``max_bytes``: their
     merge is the state of ``blob`` (disjoint segments; the pooled rows go with the first). The profiles' bytes
     are cut apart, not decoded."""
-    env = unpack_envelope(blob, BlobKind.SEGMENTS, None, n_params=1)
-    payload = env.payload
-    try:
-        (head_len,) = _LEN.unpack_from(payload)
-        header = orjson.loads(payload[_LEN.size:_LEN.size + head_len])
-        pos = _LEN.size + head_len
-        entries = []
-        for name, length in header["segments"]:
-            entries.append((str(name), payload[pos:pos + int(length)]))
-            pos += int(length)
-        pooled = int(header["pooled_rows"])
-    except (struct.error, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise CorruptBlobError(f"segments blob: {exc!r}") from None
+    max_values, pooled, entries = _open(blob)
     chunks: list[list[tuple[str, bytes]]] = []
     used = max_bytes
     for name, nested in entries:
@@ -226,9 +200,33 @@ def split_states(blob: bytes, max_bytes: int) -> list[bytes]:
         used += len(nested)
     if len(chunks) <= 1:
         return [bytes(blob)]
-    out = []
-    for i, chunk in enumerate(chunks):
-        head = orjson.dumps({"segments": [[name, len(b)] for name, b in chunk], "pooled_rows": pooled if i == 0 else 0})
-        body = b"".join([_LEN.pack(len(head)), head, *(b for _, b in chunk)])
-        out.append(pack_envelope(BlobKind.SEGMENTS, env.params, body))
-    return out
+    return [_pack(max_values, pooled if i == 0 else 0, chunk) for i, chunk in enumerate(chunks)]
+
+
+def _pack(max_values: int, pooled_rows: int, entries: list[tuple[str, bytes]]) -> bytes:
+    """A segments blob: the header (each segment's name and length, the pooled rows), then the profiles."""
+    header = orjson.dumps({"segments": [[name, len(b)] for name, b in entries], "pooled_rows": pooled_rows})
+    payload = b"".join([_LEN.pack(len(header)), header, *(b for _, b in entries)])
+    return pack_envelope(BlobKind.SEGMENTS, (max_values, 0, 0), payload)
+
+
+def _open(blob: bytes) -> tuple[int, int, list[tuple[str, bytes]]]:
+    """A segments blob's cap of segment values, pooled rows and each segment's profile bytes (not decoded)."""
+    env = unpack_envelope(blob, BlobKind.SEGMENTS, None, n_params=1)
+    payload = env.payload
+    try:
+        (head_len,) = _LEN.unpack_from(payload)
+        header = orjson.loads(payload[_LEN.size:_LEN.size + head_len])
+        pos = _LEN.size + head_len
+        entries = []
+        for name, length in header["segments"]:
+            if not isinstance(name, str) or not isinstance(length, int) or length < 0:
+                raise CorruptBlobError(f"segments blob: bad entry {[name, length]!r}")
+            entries.append((name, payload[pos:pos + length]))
+            pos += length
+        pooled = int(header["pooled_rows"])
+    except (struct.error, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise CorruptBlobError(f"segments blob: {exc!r}") from None
+    if pos != len(payload):
+        raise CorruptBlobError("segments blob: lengths do not add up")
+    return int(env.params[0]), pooled, entries
