@@ -20,8 +20,8 @@ import pytest
 from streamdrift.dev.clusterdrill import Drill, drill_settings
 from streamdrift.dev.kafkacluster import KafkaCluster
 
-# not in the default run (pyproject addopts): it passed 3 of 4 runs on this machine; the fourth failed after a
-# broker bounce (docs/worker.md, "On a Kafka cluster"). Run it with `bin/test -m cluster`.
+# not in the default run (pyproject addopts): it passed 2 of 3 runs on this machine; the third stalled after the
+# coordinator kill (docs/worker.md, "On a Kafka cluster"). Run it with `bin/test -m cluster`.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.cluster]
 
 
