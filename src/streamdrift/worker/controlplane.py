@@ -43,6 +43,7 @@ from streamdrift.window.stored import encode_stored, profiles_partition, stored_
 from streamdrift.worker.baselines import BaselineWatcher
 from streamdrift.worker.health import DataPlaneProbe
 from streamdrift.worker.record import WindowRecorder
+from streamdrift.worker.progress import CommitClock
 from streamdrift.worker.references import rebuild_references
 from streamdrift.worker.setup import BaselineCache
 from streamdrift.worker.sources import capture_layout
@@ -120,7 +121,8 @@ class ControlPlane:
         self.n_profiles = partition_count(settings, settings.history.topic) if settings.history.enabled else 0
         self.mergers: dict[int, WindowMerger] = {}
         self.started_at = time.time()
-        self.progress: Any = None  # a shared float (role controlplane's supervisor): wall clock of the last commit
+        self.progress: Any = None  # a shared float (the supervisor's stall watch): the oldest partition's last commit
+        self.commits = CommitClock()
         self.baselines = BaselineWatcher(settings, self.n_baselines)
         # faust wants a data directory even with in-memory tables: a private one, not "<app>-data" in the cwd
         self._datadir = tempfile.TemporaryDirectory(prefix="streamdrift-control-")
@@ -295,6 +297,7 @@ class ControlPlane:
         again."""
         self.mergers.clear()
         self.judge.forget()
+        self.commits.forget()
 
     def _flush_table_writes_on_commit(self) -> None:
         """faust commits a partition's transaction (its offsets) without draining the producer buffer its table
@@ -317,8 +320,9 @@ class ControlPlane:
             if buffer.size:
                 log.warning("%d table writes still buffered at a commit", buffer.size)
             committed = bool(await commit(offsets, start_new_transaction=start_new_transaction))
-            if committed and self.progress is not None:
-                self.progress.value = time.time()
+            if committed:
+                self.commits.committed((tp.partition for tp in offsets if tp.topic == self.settings.topics.partials),
+                                       time.time())
             return committed
 
         manager.commit = flushed_commit  # type: ignore[method-assign]
@@ -384,9 +388,9 @@ class ControlPlane:
             await topic.send(key=key, value=value, partition=to_partition, timestamp=timestamp)
 
     async def _tick(self) -> None:
-        if self.progress is not None and not any(tp.topic == self.settings.topics.partials
-                                                 for tp in self.app.consumer.assignment()):
-            self.progress.value = time.time()  # no partials partition here (a spare replica): nothing to commit
+        if self.progress is not None:  # the slowest owned partials partition (streamdrift.worker.progress)
+            owned = (tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.settings.topics.partials)
+            self.progress.value = self.commits.oldest(owned, time.time())
         for p in range(self.n_partials):
             self._tick_producer.produce(self.settings.topics.partials, key=TICK_KEY, value=b"", partition=p)
         self._tick_producer.poll(0)
