@@ -102,13 +102,11 @@ def _run_role(settings: Settings, role: str, metrics_port: int | None) -> None:
     from streamdrift.worker.access import check_access
 
     check_access(settings, role)  # credentials and ACLs: a clear error now, naming the listener or topic
+    stop = threading.Event()
+    runner.install_stop_handlers(stop)
     if role == "dataplane":
-        stop = threading.Event()
-        runner.install_stop_handlers(stop)
         runner.run_dataplane(settings, stop, metrics_port=metrics_port)
     elif role == "controlplane":
-        stop = threading.Event()
-        runner.install_stop_handlers(stop)
         runner.supervise_controlplane(settings, stop)
     else:
-        runner.run_all(settings)
+        runner.run_all(settings, stop)

@@ -42,8 +42,8 @@ from streamdrift.window.partials import decode_partial
 from streamdrift.window.stored import encode_stored, profiles_partition, stored_key
 from streamdrift.worker.baselines import BaselineWatcher
 from streamdrift.worker.health import DataPlaneProbe
-from streamdrift.worker.record import WindowRecorder
 from streamdrift.worker.progress import CommitClock
+from streamdrift.worker.record import WindowRecorder
 from streamdrift.worker.references import rebuild_references
 from streamdrift.worker.setup import BaselineCache
 from streamdrift.worker.sources import capture_layout

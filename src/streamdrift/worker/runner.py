@@ -1,4 +1,5 @@
-"""Running the planes: signal handling, rebuild after fatal Kafka errors, the two-process ``all`` role."""
+"""Running the planes: signal handling, rebuild after fatal Kafka errors, the control plane's supervisor, the
+``all`` role (a data plane and a supervised control plane, each its own process)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import multiprocessing
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -127,26 +129,43 @@ def run_controlplane(settings: Settings, dataplane: DataPlaneProbe | None = None
     plane.run()
 
 
-def supervise_controlplane(settings: Settings, stop: threading.Event) -> None:
-    """Role controlplane: the faust worker in a child process, started again whenever it ends without ``stop``.
-    faust ends its worker on a crash, e.g. ``ProducerFenced`` when a transaction coordinator moved and its
-    transaction timed out meanwhile; a new process recovers the windows from the changelog. Failures in a row are
-    limited as the data plane's rebuilds are; SIGTERM stops the child (it finishes its transactions) and returns."""
+class _Beside:
+    """Role all: the data plane the control plane runs beside, as the control plane's child process sees it
+    (the heartbeat and an ``alive`` flag the supervisor keeps current, both in shared memory)."""
+
+    def __init__(self, heartbeat: Heartbeat, alive: Any) -> None:
+        self.heartbeat, self.alive = heartbeat, alive
+
+    def probe(self, settings: Settings) -> DataPlaneProbe:
+        return DataPlaneProbe(self.heartbeat, lambda: bool(self.alive.value), stale_after(settings))
+
+
+def supervise_controlplane(settings: Settings, stop: threading.Event, *,
+                           watch: Callable[[], None] | None = None, beside: _Beside | None = None) -> None:
+    """The faust worker in a child process, started again whenever it ends without ``stop``. faust ends its
+    worker on a crash, e.g. ``ProducerFenced`` when a transaction coordinator moved and its transaction timed out
+    meanwhile, and can hang after its group coordinator died (no commit, no crash): a child whose slowest
+    partials partition committed nothing for ``_CONTROL_STALL_S`` is stopped and started again
+    (streamdrift.worker.progress); a new process recovers the windows from the changelog. Failures in a row are
+    limited as the data plane's rebuilds are; SIGTERM stops the child (it finishes its transactions) and returns.
+    ``watch`` runs every half second (role all keeps the data plane's ``alive`` flag with it); ``beside``: the
+    data plane ``/health`` reports (role all)."""
     context = multiprocessing.get_context("spawn")
     failures = 0
-    progress = context.Value("d", 0.0, lock=False)  # the child's last commit (wall clock)
+    progress = context.Value("d", 0.0, lock=False)  # the child's slowest partition's last commit (wall clock)
     while not stop.is_set():
         started = time.monotonic()
         progress.value = time.time() + _CONTROL_GRACE_S  # a new child restores its tables before it commits
-        child = context.Process(target=_controlplane_process, args=(settings, logging.getLogger().level, progress),
-                                daemon=False)
+        child = context.Process(target=_controlplane_process,
+                                args=(settings, logging.getLogger().level, progress, beside), daemon=False)
         child.start()
         while child.is_alive() and not stop.is_set():
             child.join(0.5)
-            # faust can hang after its group coordinator died (no commit, no crash): partials always move (the
-            # ticks), so a control plane without a commit for this long is stuck
+            if watch is not None:
+                watch()
             if time.time() - progress.value > _CONTROL_STALL_S:
-                log.error("control plane committed nothing for %.0f s: stopping it", _CONTROL_STALL_S)
+                log.error("control plane committed nothing on one of its partitions for %.0f s: stopping it",
+                          _CONTROL_STALL_S)
                 _end(child)
         if stop.is_set():
             _end(child)
@@ -159,35 +178,37 @@ def supervise_controlplane(settings: Settings, stop: threading.Event) -> None:
         stop.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
 
 
-def _controlplane_process(settings: Settings, level: int, progress: Any) -> None:
+def _controlplane_process(settings: Settings, level: int, progress: Any, beside: _Beside | None) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s controlplane %(name)s: %(message)s")
-    run_controlplane(settings, progress=progress)
+    run_controlplane(settings, None if beside is None else beside.probe(settings), progress=progress)
 
 
 def _end(child: multiprocessing.process.BaseProcess) -> None:
     if child.is_alive():
-        child.terminate()  # SIGTERM: faust commits or aborts its transactions
+        child.terminate()  # SIGTERM: the child commits or aborts its transactions
         child.join(30)
     if child.is_alive():
         child.kill()
         child.join()
 
 
-def run_all(settings: Settings) -> None:
-    """Data plane in a child process (it is CPU-bound), control plane (faust) in this one."""
+def run_all(settings: Settings, stop: threading.Event) -> None:
+    """The data plane in a child process (it is CPU-bound) and the control plane (faust) in another, supervised
+    as role controlplane's is; this process only watches them. A data plane that exits is reported dead by
+    ``/health`` (it rebuilds its own clients; an exit is fatal)."""
     context = multiprocessing.get_context("spawn")
     heartbeat = Heartbeat(context)
+    alive = context.Value("i", 1, lock=False)
     child = context.Process(
         target=_dataplane_process, args=(settings, settings.web_port + 1 if settings.web_port else None, heartbeat),
         daemon=False,
     )
     child.start()
+
+    def watch() -> None:
+        alive.value = int(child.is_alive())
+
     try:
-        run_controlplane(settings, DataPlaneProbe(heartbeat, child.is_alive, stale_after(settings)))
+        supervise_controlplane(settings, stop, watch=watch, beside=_Beside(heartbeat, alive))
     finally:
-        if child.is_alive() and child.pid is not None:
-            child.terminate()  # SIGTERM: the data plane finishes its transaction
-            child.join(30)
-        if child.is_alive():
-            child.kill()
-            child.join()
+        _end(child)  # SIGTERM: the data plane finishes its transaction
