@@ -48,6 +48,8 @@ def test_exactly_once_through_broker_failures(kafka_cluster: KafkaCluster, tmp_p
           "\nphases (s):", phases, "\nclient rebuilds / control-plane restarts by the worker itself:",
           drill.self_repairs())
     problems = [f"worker {name} exited" for name in dead] + drill.problems()
+    if problems:  # what the control plane read, for the post-mortem (beside the workers' logs)
+        print("partials dumped:", drill.dump_partials(tmp_path / "partials.jsonl"), "messages in", tmp_path)
     assert problems == [], "\n".join(problems[:40])
     assert sum(drill.feeder.captured.values()) > drill.rate * 60
     assert set(drill.recovery) == {"leader kill", "coordinator kill", "rolling restart", "cut off"}

@@ -355,6 +355,41 @@ class Drill:
         cluster.wait_in_sync()
         return node
 
+    def dump_partials(self, path: Path, timeout: float = 30.0) -> int:
+        """Every committed message of the partials topic, one JSON line each (partition, offset, timestamp, kind,
+        model, window, source partition, records, watermark): what a failed drill's control plane read."""
+        from streamdrift.window.partials import PartialDelta, decode_partial
+
+        consumer = Consumer(self.settings.client_config({
+            "group.id": f"dump-{self.settings.group_id}", "enable.auto.commit": False,
+            "isolation.level": "read_committed"}))
+        topic = self.settings.topics.partials
+        n = 0
+        try:
+            consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
+                             for p in range(topic_partitions(consumer, topic))])
+            deadline = time.monotonic() + timeout
+            with path.open("wb") as out:
+                while time.monotonic() < deadline:
+                    msgs = consumer.consume(1000, 2.0)
+                    if not msgs:
+                        break
+                    for m in msgs:
+                        if m.error() is not None or not m.value():
+                            continue
+                        msg = decode_partial(m.value() or b"")
+                        row: dict[str, Any] = {"p": m.partition(), "o": m.offset(), "ts": (m.timestamp() or (0, 0))[1],
+                                               "stage": msg.stage, "from": msg.partition, "w": msg.window_start_ms}
+                        if isinstance(msg, PartialDelta):
+                            row.update(kind="delta", model=msg.model_id, n=msg.n_records, end_offset=msg.end_offset)
+                        else:
+                            row.update(kind="closed", watermark=msg.watermark_ms, models=list(msg.models))
+                        out.write(orjson.dumps(row) + b"\n")
+                        n += 1
+        finally:
+            consumer.close()
+        return n
+
     # -- what the worker published -------------------------------------------------------------------------
     def problems(self) -> list[str]:
         """Every difference between what was produced and what the worker committed; empty when exactly once."""

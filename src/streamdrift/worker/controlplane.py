@@ -337,12 +337,17 @@ class ControlPlane:
             if event.key == TICK_KEY:
                 ready = merger.expire()
             else:
-                dropped = merger.features_dropped
+                dropped, replayed = merger.features_dropped, merger.replayed
                 try:
-                    ready = merger.handle(decode_partial(event.value))
+                    message = decode_partial(event.value)
+                    ready = merger.handle(message)
                 except SerializationError as exc:
                     log.error("unreadable message on %s[%d]: %s", self.settings.topics.partials, partition, exc)
                     continue
+                if merger.replayed > replayed:
+                    log.warning("a delta of %s@%d from capture partition %d ignored: that partition closed the "
+                                "window before and it was released (a replay)", getattr(message, "model_id", "?"),
+                                message.window_start_ms, message.partition)
                 if merger.features_dropped > dropped:
                     self.metrics.features_dropped.inc(merger.features_dropped - dropped)
             for window in ready:

@@ -63,6 +63,7 @@ _MIN_PARTIAL_BYTES = 64 << 10
 PARSE_AHEAD_MAX_BYTES = 1 << 14  # a poll whose first message is smaller (JSON records) is parsed one partition ahead
 
 log = logging.getLogger(__name__)
+_POLL_GAP_S = 1.0  # consume() returning this much later than its timeout: the loop was away from its partitions
 _CONNECTIVITY = frozenset({CKafkaError._TRANSPORT, CKafkaError._ALL_BROKERS_DOWN, CKafkaError._RESOLVE})
 
 
@@ -102,6 +103,9 @@ class DataPlane:
         self._backlog = False  # the last consume() showed records beyond it: the worker is behind the log end
         self._labels_backlog = False  # ... and the same for the labels consumer
         self._last_conn_error = 0.0
+        self._late_logged = 0.0
+        self._last_polled = 0.0  # wall clock when consume() last returned
+        self._polling_since_ms = 0  # polled without a gap since then: a partition quiet that long is idle
         self._consumer = Consumer({**consumer_config(settings), "error_cb": self._on_client_error})
         self._txn = Transaction({**producer_config(settings), "error_cb": self._on_client_error})
         self._producer = self._txn.producer
@@ -184,6 +188,10 @@ class DataPlane:
             messages = self._consumer.consume(self.settings.batch_size, timeout)
         except KafkaException as exc:
             raise wrap(exc, "consume") from exc
+        polled = self._clock()
+        if polled - self._last_polled > timeout + _POLL_GAP_S:  # away from the partitions (see _advance_idle)
+            self._polling_since_ms = int(polled * 1000)
+        self._last_polled = polled
         at_end: dict[int, bool] = {}
         groups = by_partition(messages, "consume", at_end)
         self._note_ends(at_end, labels=False)
@@ -279,6 +287,10 @@ class DataPlane:
                 m.record_processed(batch.model_id, result.n_added)
                 if result.n_late:
                     m.record_late(batch.model_id, self._spec.late_policy, result.n_late)
+            if result.n_late and self._clock() - self._late_logged > 10:  # at most every 10 s: the metric counts
+                self._late_logged = self._clock()
+                log.warning("%d late records of %s on partition %d (watermark %s): %s", result.n_late,
+                            batch.model_id, partition, pipeline.watermark_ms, self._spec.late_policy)
         self._dead_letters(state, msgs, dead, self._topic, partition)
         state.next_offset = (msgs[-1].offset() or 0) + 1
 
@@ -333,10 +345,13 @@ class DataPlane:
 
     def _advance_idle(self, now_ms: int) -> None:
         """Idle partitions advance by wall clock (see :func:`advance_idle`), but never while (or shortly after)
-        the broker was unreachable: records produced during an outage arrive late otherwise."""
+        the broker was unreachable: records produced during an outage arrive late otherwise. Nor when the loop
+        was away from its partitions (a rebalance callback's commit, a slow transaction) for part of that time:
+        a partition that gave no records then was not read, not idle (its records would arrive late)."""
         idle_ms = self.settings.window.idle_timeout_ms
         if now_ms - self._last_conn_error * 1000 >= idle_ms:
-            advance_idle(self._parts, now_ms, idle_ms, round(self.settings.labels.delay * 1000))
+            advance_idle(self._parts, now_ms, idle_ms, round(self.settings.labels.delay * 1000),
+                         self._polling_since_ms)
 
     def _any_due(self) -> bool:
         return any(s.pipeline.any_due() for s in self._parts.values())

@@ -60,14 +60,17 @@ def note_ends(parts: Mapping[int, PartitionState], at_end: Mapping[int, bool], *
             state.labels.at_end = ended
 
 
-def advance_idle(parts: Mapping[int, PartitionState], now_ms: int, idle_ms: int, delay_ms: int) -> None:
+def advance_idle(parts: Mapping[int, PartitionState], now_ms: int, idle_ms: int, delay_ms: int,
+                 polling_since_ms: int = 0) -> None:
     """Idle partitions advance their watermark by wall clock: those that sent nothing for ``idle_ms`` AND whose
     consumer reached their end (an end-of-partition event after their last message), so a partition with a
     backlog still to read (after a restart, a rebalance, a slow start) never advances past records in the topic.
-    A labels partition alike, to ``now - delay``."""
+    A labels partition alike, to ``now - delay``. ``polling_since_ms``: since when the loop polled without a gap;
+    quiet time before it does not count (the end-of-partition event is stale once the loop stopped reading)."""
     for state in parts.values():
-        if state.at_end and now_ms - state.last_record_wall_ms >= idle_ms:
+        if state.at_end and now_ms - max(state.last_record_wall_ms, polling_since_ms) >= idle_ms:
             state.pipeline.advance_idle(now_ms)
         labels = state.labels
-        if labels is not None and labels.at_end and now_ms - labels.last_record_wall_ms >= idle_ms:
+        if labels is not None and labels.at_end and \
+                now_ms - max(labels.last_record_wall_ms, polling_since_ms) >= idle_ms:
             labels.observe(now_ms, delay_ms)

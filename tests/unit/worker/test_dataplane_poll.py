@@ -182,3 +182,19 @@ def test_a_partition_with_a_backlog_is_never_idle(plane: DataPlane) -> None:
     plane._note_ends({0: True}, labels=True)
     plane._advance_idle(now_ms)
     assert labels.watermark_ms == now_ms - round(plane.settings.labels.delay * 1000)
+
+
+def test_a_partition_is_not_idle_while_the_loop_was_away(plane: DataPlane) -> None:
+    """A data plane blocked for a while (a commit in a rebalance callback, a slow transaction) read nothing then:
+    its partitions' end-of-partition events are stale and records may wait unread, so quiet time before the loop
+    polled again does not count as idle (those records would otherwise arrive late, after the watermark moved
+    on by the wall clock)."""
+    state = plane._parts[0]
+    plane._note_ends({0: True}, labels=False)
+    now_ms = T0 + 3_600_000
+    state.last_record_wall_ms = now_ms - 10 * plane.settings.window.idle_timeout_ms  # quiet for long
+    plane._polling_since_ms = now_ms - plane.settings.window.idle_timeout_ms // 2  # but the loop was away
+    plane._advance_idle(now_ms)
+    assert state.pipeline.watermark_ms is None
+    plane._advance_idle(plane._polling_since_ms + plane.settings.window.idle_timeout_ms)  # polled long enough
+    assert state.pipeline.watermark_ms is not None
