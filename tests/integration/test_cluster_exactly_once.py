@@ -48,8 +48,11 @@ def test_exactly_once_through_broker_failures(kafka_cluster: KafkaCluster, tmp_p
           "\nphases (s):", phases, "\nclient rebuilds / control-plane restarts by the worker itself:",
           drill.self_repairs())
     problems = [f"worker {name} exited" for name in dead] + drill.problems()
-    if problems:  # what the control plane read, for the post-mortem (beside the workers' logs)
-        print("partials dumped:", drill.dump_partials(tmp_path / "partials.jsonl"), "messages in", tmp_path)
+    if problems:  # what the control plane read and wrote, for the post-mortem (beside the workers' logs)
+        try:
+            print("topics dumped:", drill.dump_topics(tmp_path), "in", tmp_path)
+        except Exception as exc:  # the assertion below tells what failed; the dump is an aid
+            print("dump failed:", exc)
     assert problems == [], "\n".join(problems[:40])
     assert sum(drill.feeder.captured.values()) > drill.rate * 60
     assert set(drill.recovery) == {"leader kill", "coordinator kill", "rolling restart", "cut off"}

@@ -358,15 +358,42 @@ class Drill:
         cluster.wait_in_sync()
         return node
 
-    def dump_partials(self, path: Path, timeout: float = 30.0) -> int:
-        """Every committed message of the partials topic, one JSON line each (partition, offset, timestamp, kind,
-        model, window, source partition, records, watermark): what a failed drill's control plane read."""
+    def dump_topics(self, directory: Path, timeout: float = 30.0) -> dict[str, int]:
+        """Every committed message of the partials, profiles and alerts topics, one JSON line each, in
+        ``directory`` (``partials.jsonl``: partition, offset, timestamp, kind, model, window, source partition,
+        records, watermark; ``profiles.jsonl``: the windows; ``alerts.jsonl``: the events with their offsets): what
+        a failed drill's control plane read and wrote. Returns the messages written per topic."""
         from streamdrift.window.partials import PartialDelta, decode_partial
 
+        def partial(m: Message) -> dict[str, Any] | None:
+            if not m.value():  # a tick
+                return None
+            msg = decode_partial(m.value() or b"")
+            row: dict[str, Any] = {"stage": msg.stage, "from": msg.partition, "w": msg.window_start_ms}
+            if isinstance(msg, PartialDelta):
+                row.update(kind="delta", model=msg.model_id, n=msg.n_records, end_offset=msg.end_offset)
+            else:
+                row.update(kind="closed", watermark=msg.watermark_ms, models=list(msg.models))
+            return row
+
+        def profile(m: Message) -> dict[str, Any]:
+            w = decode_stored(m.value() or b"").window
+            return {"model": w.model_id, "w": w.window_start_ms, "stage": w.stage, "n": w.n_records,
+                    "partial": w.partial}
+
+        def alert(m: Message) -> dict[str, Any]:
+            return dict(orjson.loads(m.value() or b"{}"))
+
+        t = self.settings.topics
+        return {name: self._dump(topic, directory / f"{name}.jsonl", how, timeout)
+                for name, topic, how in (("partials", t.partials, partial), ("profiles", self.settings.history.topic,
+                                                                             profile), ("alerts", t.alerts, alert))}
+
+    def _dump(self, topic: str, path: Path, row_of: Callable[[Message], dict[str, Any] | None],
+              timeout: float) -> int:
         consumer = Consumer(self.settings.client_config({
             "group.id": f"dump-{self.settings.group_id}", "enable.auto.commit": False,
             "isolation.level": "read_committed"}))
-        topic = self.settings.topics.partials
         n = 0
         try:
             consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
@@ -378,17 +405,11 @@ class Drill:
                     if not msgs:
                         break
                     for m in msgs:
-                        if m.error() is not None or not m.value():
-                            continue
-                        msg = decode_partial(m.value() or b"")
-                        row: dict[str, Any] = {"p": m.partition(), "o": m.offset(), "ts": (m.timestamp() or (0, 0))[1],
-                                               "stage": msg.stage, "from": msg.partition, "w": msg.window_start_ms}
-                        if isinstance(msg, PartialDelta):
-                            row.update(kind="delta", model=msg.model_id, n=msg.n_records, end_offset=msg.end_offset)
-                        else:
-                            row.update(kind="closed", watermark=msg.watermark_ms, models=list(msg.models))
-                        out.write(orjson.dumps(row) + b"\n")
-                        n += 1
+                        row = None if m.error() is not None else row_of(m)
+                        if row is not None:
+                            where = {"p": m.partition(), "o": m.offset(), "ts": (m.timestamp() or (0, 0))[1]}
+                            out.write(orjson.dumps({**where, **row}) + b"\n")
+                            n += 1
         finally:
             consumer.close()
         return n
