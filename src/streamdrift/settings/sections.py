@@ -98,8 +98,8 @@ class WindowSettings(_Frozen):
         default=(), description="roll-up window sizes judged beside the base windows, merged from them (e.g. "
         "[1h, 1d]; each a multiple of size, aligned to the epoch; docs/history.md)")
     max_open_rollups: int = Field(
-        default=2, ge=1, description="open roll-up windows per model, size and stage at most (the memory bound): a "
-        "base window of a newer roll-up beyond it releases the oldest one as partial")
+        default=2, ge=1, description="open roll-up windows per model, size and stage at most (the memory bound; one "
+        "is open while base windows come in order): beyond it the oldest is released as partial")
 
     @model_validator(mode="after")
     def _check_rollups(self) -> WindowSettings:

@@ -8,13 +8,18 @@ plane keeps the state in its changelogged table (the merger's), ``streamdrift ch
   window released again by a replay is merged once);
 * :meth:`RollupWindows.due`: a roll-up window is released when the stage's watermark of **every** capture
   partition has passed its end (then every base window in it has been released: a base window is released as
-  soon as every partition closed it, and a delta behind its partition's watermark is a replay the merger ignores);
+  soon as every partition closed it, and a delta behind its partition's watermark is a replay the merger ignores),
+  or, in :meth:`RollupWindows.add`, when a base window of its model and stage at or after its end is released
+  (the merger releases a model's windows of a stage in order). Either way it holds the same base windows, however
+  the releases are batched: ``check``, which may release a whole file's windows at one marker, gives the worker's
+  roll-ups;
 * :meth:`RollupWindows.forget` after its events are out drops it and records that the model's roll-ups of that
   size and stage were released up to its end, so a replayed base window never opens it again (counted
   :attr:`RollupWindows.late`).
 
-Memory: at most ``max_open`` open roll-up windows per (size, stage, model); a base window of a newer one beyond
-that releases the oldest as partial (a partition whose watermark stopped must not hold days of roll-ups).
+Memory: a model's roll-up window (per size and stage) is released once a base window past it is, so one is open
+at a time while its windows come in order; ``max_open`` bounds what base windows released out of order (newest
+first, e.g. timed out one by one) can open: beyond it the oldest goes out as partial.
 
 State keys (beside the merger's, which never start with ``r``): ``r|<every ms>|<stage>|<model>|<start ms>`` ->
 :class:`~streamdrift.window.accumulator.WindowAccumulator` bytes; ``rr|<every ms>|<stage>|<model>`` -> the end
@@ -83,6 +88,7 @@ class RollupWindows:
         self._load_all()
         out: list[ReadyWindow] = []
         for every in self.sizes_ms:
+            out += self._passed(every, window)
             start = window.window_start_ms // every * every
             released = self._store.get(_released_key(every, window.stage, window.model_id))
             if released is not None and start < int(released.decode()):
@@ -144,6 +150,14 @@ class RollupWindows:
         return len(self._cache)
 
     # ------------------------------------------------------------ internals
+
+    def _passed(self, every: int, window: ReadyWindow) -> list[ReadyWindow]:
+        """The model's open roll-up windows (of this size and stage) ending at or before ``window``'s start: the
+        merger releases a model's windows of a stage in order, so every base window in them was released."""
+        done = sorted((acc.window_end_ms, key) for key, acc in self._cache.items()
+                      if acc.window_end_ms <= window.window_start_ms
+                      and _parse(key) == (every, window.stage, window.model_id, acc.window_start_ms))
+        return [self._release(key, partial=False) for _, key in done]
 
     def _over_limit(self, every: int, stage: Stage, model_id: str) -> list[ReadyWindow]:
         mine = sorted((acc.window_start_ms, key) for key, acc in self._cache.items()
