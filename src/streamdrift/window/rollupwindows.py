@@ -28,6 +28,7 @@ State keys (beside the merger's, which never start with ``r``): ``r|<every ms>|<
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, MutableMapping, Sequence
 from collections.abc import Set as AbstractSet
 
@@ -38,6 +39,8 @@ from streamdrift.window.partials import DATA, LABELS, Stage
 from streamdrift.window.rollup import window_delta
 
 __all__ = ["ROLLUP_SOURCE", "RollupWindows"]
+
+log = logging.getLogger(__name__)
 
 ROLLUP_SOURCE = "rollup"  # delta ids of base windows in a roll-up: (rollup, 1 if partial else 0, window start)
 _OPEN = "r|"
@@ -66,14 +69,17 @@ class RollupWindows:
     """The open roll-up windows of one store (the control plane: one partials partition's part of the table)."""
 
     def __init__(self, store: MutableMapping[str, bytes], sizes_ms: Sequence[int], *, max_open: int = 2,
-                 max_features: int | None = None,
+                 max_features: int | None = None, max_bytes: int | None = None,
                  reserved: Callable[[str], AbstractSet[str]] = lambda model_id: frozenset()) -> None:
+        """``max_bytes``: the largest value the store takes (the control plane's ``limits.max_window_bytes``): a
+        roll-up window that would outgrow it is released at once, partial, instead of being written."""
         if any(every <= 0 for every in sizes_ms) or max_open < 1:
             raise ConfigError(f"roll-up sizes must be positive and max_open >= 1 (got {list(sizes_ms)}, {max_open})")
         self._store = store
         self.sizes_ms = tuple(sizes_ms)
         self.max_open = max_open
         self._max_features = max_features
+        self._max_bytes = max_bytes
         self._reserved = reserved
         self._cache: dict[str, WindowAccumulator] = {}
         self._loaded = False
@@ -112,7 +118,14 @@ class RollupWindows:
             if added:
                 acc.mark_closed_many(window.partitions_closed)
                 self._cache[key] = acc
-                self._store[key] = acc.to_bytes()
+                blob = acc.to_bytes()
+                if self._max_bytes is not None and len(blob) > self._max_bytes:
+                    log.warning("%ds roll-up of %s@%d outgrew %d bytes: released early (partial)", every // 1000,
+                                window.model_id, start, self._max_bytes)
+                    self.forced += 1
+                    out.append(self._release(key, partial=True))
+                    continue
+                self._store[key] = blob
             out += self._over_limit(every, window.stage, window.model_id)
         return out
 

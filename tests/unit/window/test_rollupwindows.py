@@ -123,6 +123,15 @@ def test_open_rollups_are_bounded_the_oldest_goes_out_partial() -> None:
     assert rollups.add(_windows(2)[1]) == [] and rollups.late == 1
 
 
+def test_a_rollup_that_would_outgrow_the_store_value_limit_goes_out_at_once() -> None:
+    store: dict[str, bytes] = {}
+    windows = _windows(2)
+    rollups = RollupWindows(store, [FIVE_MS], max_bytes=1 << 10)
+    [out] = rollups.add(windows[0])
+    assert (out.n_records, out.partial, rollups.forced) == (10, True, 1)
+    assert not any(key.startswith("r|") for key in store)
+
+
 def test_rollup_sizes_must_be_positive() -> None:
     with pytest.raises(ConfigError):
         RollupWindows({}, [0])
