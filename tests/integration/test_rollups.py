@@ -28,6 +28,7 @@ from streamdrift.columns.columns import columns_from_arrow, columns_from_rows
 from streamdrift.dev.harness import (
     create_all_topics,
     drift_events,
+    http_get,
     kill_worker,
     read_topic,
     start_worker,
@@ -35,6 +36,7 @@ from streamdrift.dev.harness import (
     unique_settings,
     wait_until,
 )
+from streamdrift.dev.localkafka import find_free_port
 from streamdrift.ingest.records import encode_capture_record
 from streamdrift.profile.profiles import DatasetProfile, ProfileParams
 from streamdrift.settings import EvaluationSettings, Settings, WindowSettings
@@ -118,7 +120,8 @@ def test_a_slow_drift_raises_in_the_rollup_exactly_once_across_a_kill(kafka_boot
     settings = unique_settings(
         kafka_bootstrap, capture_partitions=2,
         window=WindowSettings(size=MINUTE_MS / 1000, lateness=1.0, idle_timeout=600.0, rollups=(ROLLUP_S,)),
-        evaluation=EvaluationSettings(raise_after=1, clear_after=1), merge_timeout=600.0, web_port=0)
+        evaluation=EvaluationSettings(raise_after=1, clear_after=1), merge_timeout=600.0, web_host="127.0.0.1",
+        web_port=find_free_port())
     create_all_topics(settings)
     baseline = build_baseline([columns_from_arrow(pa.table(_features(np.random.default_rng(7), 20_000)))],
                               MODEL).to_json()
@@ -154,6 +157,9 @@ def test_a_slow_drift_raises_in_the_rollup_exactly_once_across_a_kill(kafka_boot
         stored = wait_until(lambda: _stored(settings), lambda s: len({k for k, _ in s}) >= WINDOWS + 3,
                             timeout=120, interval=0.5)
         print(f"restarted, every window stored after {time.monotonic() - t0:.1f} s")
+        web = f"http://127.0.0.1:{settings.web_port}"
+        metrics = http_get(f"{web}/metrics")[1].decode()
+        status = orjson.loads(http_get(f"{web}/status/{MODEL}")[1])
         alerts = drift_events(read_topic(settings, settings.topics.alerts, until=time.monotonic() + 6, idle_s=2.0))
     finally:
         stop_worker(proc)
@@ -181,3 +187,11 @@ def test_a_slow_drift_raises_in_the_rollup_exactly_once_across_a_kill(kafka_boot
         assert (got["window_seconds"], got["schema_version"], got["n_window"]) == (ROLLUP_S, "1.2", event["n_window"])
         assert got["value"] == pytest.approx(event["value"], rel=1e-9)
         assert got["threshold"] == pytest.approx(event["threshold"], rel=1e-9)
+    # the restarted control plane judged the last roll-up: its series and its /status entry
+    last = rollups[first + 10 * MINUTE_MS].window
+    size = f'{{model="{MODEL}",window_seconds="{ROLLUP_S}"}}'
+    series = dict(line.rsplit(" ", 1) for line in metrics.splitlines() if line and not line.startswith("#"))
+    assert float(series[f"streamdrift_rollup_records{size}"]) == last.n_records
+    assert float(series[f"streamdrift_rollup_last_window_end_timestamp_seconds{size}"]) == last.window_end_ms / 1000
+    entry = status["rollups"][f"{ROLLUP_S}s"]
+    assert (entry["n_records"], entry["window_seconds"], entry["alerts_raised"]) == (last.n_records, ROLLUP_S, [])
