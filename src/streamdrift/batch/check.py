@@ -126,6 +126,7 @@ class CheckOptions:
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES  # a longer line (CSV record) is an error, never loaded whole
     rollups_ms: tuple[int, ...] = ()  # roll-up windows judged beside the windows (the worker's window.rollups)
     max_open_rollups: int = 2  # window.max_open_rollups
+    rollup_models: tuple[str, ...] = ()  # window.rollup_models (empty: every model)
 
     def __post_init__(self) -> None:
         if (self.window_ms is None) == (self.window_records is None):
@@ -208,7 +209,8 @@ class _Run:
         self.merger = WindowMerger({}, 1, _NEVER, lambda: 0)
         self.judge = WindowJudge(Hysteresis(options.raise_after, options.clear_after))
         # roll-up windows: the worker's RollupWindows over a dict, one judge (hysteresis) per size
-        self.rollups = RollupWindows({}, options.rollups_ms, max_open=options.max_open_rollups)
+        self.rollups = RollupWindows({}, options.rollups_ms, max_open=options.max_open_rollups,
+                                     models=frozenset(options.rollup_models))
         self.rollup_judges = {every: WindowJudge(Hysteresis(options.raise_after, options.clear_after),
                                                  window_seconds=every // 1000) for every in options.rollups_ms}
         self.concept = (ConceptTracker(ConceptDriftConfig(params={"delta": options.concept_delta}), spec.size_ms,

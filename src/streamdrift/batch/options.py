@@ -84,5 +84,5 @@ def check_options(
         chunk_rows=chunk_rows,
         rollups_ms=tuple(parse_duration_ms(r) for r in rollups) if rollups else
         (settings.window.rollup_ms if configured else ()),
-        max_open_rollups=settings.window.max_open_rollups,
+        max_open_rollups=settings.window.max_open_rollups, rollup_models=settings.window.rollup_models,
     )

@@ -97,6 +97,8 @@ class WindowSettings(_Frozen):
     rollups: tuple[Duration, ...] = Field(
         default=(), description="roll-up window sizes judged beside the base windows, merged from them (e.g. "
         "[1h, 1d]; each a multiple of size, aligned to the epoch; docs/history.md)")
+    rollup_models: tuple[str, ...] = Field(
+        default=(), description="the models judged in roll-up windows too (empty: every model)")
     max_open_rollups: int = Field(
         default=2, ge=1, description="open roll-up windows per model, size and stage at most (the memory bound; one "
         "is open while base windows come in order): beyond it the oldest is released as partial")

@@ -69,10 +69,11 @@ class RollupWindows:
     """The open roll-up windows of one store (the control plane: one partials partition's part of the table)."""
 
     def __init__(self, store: MutableMapping[str, bytes], sizes_ms: Sequence[int], *, max_open: int = 2,
-                 max_features: int | None = None, max_bytes: int | None = None,
+                 max_features: int | None = None, max_bytes: int | None = None, models: AbstractSet[str] = frozenset(),
                  reserved: Callable[[str], AbstractSet[str]] = lambda model_id: frozenset()) -> None:
         """``max_bytes``: the largest value the store takes (the control plane's ``limits.max_window_bytes``): a
-        roll-up window that would outgrow it is released at once, partial, instead of being written."""
+        roll-up window that would outgrow it is released at once, partial, instead of being written. ``models``: the
+        models rolled up (empty: every model)."""
         if any(every <= 0 for every in sizes_ms) or max_open < 1:
             raise ConfigError(f"roll-up sizes must be positive and max_open >= 1 (got {list(sizes_ms)}, {max_open})")
         self._store = store
@@ -80,6 +81,7 @@ class RollupWindows:
         self.max_open = max_open
         self._max_features = max_features
         self._max_bytes = max_bytes
+        self._models = frozenset(models)
         self._reserved = reserved
         self._cache: dict[str, WindowAccumulator] = {}
         self._loaded = False
@@ -93,6 +95,8 @@ class RollupWindows:
         pushed out (beyond ``max_open``: the oldest, partial) to judge and :meth:`forget` like due ones."""
         self._load_all()
         out: list[ReadyWindow] = []
+        if self._models and window.model_id not in self._models:
+            return out
         for every in self.sizes_ms:
             out += self._passed(every, window)
             start = window.window_start_ms // every * every

@@ -299,7 +299,8 @@ class ControlPlane:
             found = self.rollup_state[partition] = RollupWindows(
                 PrefixView(self.windows, f"{partition}/"), self.settings.window.rollup_ms,
                 max_open=self.settings.window.max_open_rollups, max_features=self.settings.limits.max_features,
-                max_bytes=self.settings.limits.max_window_bytes, reserved=self._baseline_names)
+                max_bytes=self.settings.limits.max_window_bytes, models=frozenset(self.settings.window.rollup_models),
+                reserved=self._baseline_names)
         return found
 
     def _baseline_names(self, model_id: str) -> AbstractSet[str]:

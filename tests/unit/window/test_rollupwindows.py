@@ -132,6 +132,13 @@ def test_a_rollup_that_would_outgrow_the_store_value_limit_goes_out_at_once() ->
     assert not any(key.startswith("r|") for key in store)
 
 
+def test_only_the_models_asked_for_roll_up() -> None:
+    rollups = RollupWindows({}, [FIVE_MS], models=frozenset({"other"}))
+    for window in _windows(6):
+        assert rollups.add(window) == []
+    assert rollups.open_windows() == 0
+
+
 def test_rollup_sizes_must_be_positive() -> None:
     with pytest.raises(ConfigError):
         RollupWindows({}, [0])
