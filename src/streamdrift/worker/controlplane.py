@@ -390,6 +390,7 @@ class ControlPlane:
             for rollup in rollups.add(window):
                 await self._publish_rollup(rollup, partition)
             self.metrics.rollup_late.inc(rollups.late - late)
+            self.metrics.rollup_windows_open.set(sum(r.open_windows() for r in self.rollup_state.values()))
         self.judge.remember(window.model_id, state)
         self.merger(partition).forget(window)
 
