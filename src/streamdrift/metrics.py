@@ -211,6 +211,30 @@ class Metrics:
             r, "reconstruction_error", "Quantile of the last window's PCA reconstruction error (multivariate drift)",
             ["model", "quantile"],
         )
+        # roll-up windows (window.rollups): their own series, so a day's statistic never overwrites a minute's
+        self.rollups_evaluated = _counter(
+            r, "rollups_evaluated", "Roll-up windows (window.rollups) judged (partial: a base window was partial, "
+            "or window.max_open_rollups released it early)", ["model", "window_seconds", "partial"],
+        )
+        self.rollup_records = _gauge(
+            r, "rollup_records", "Records of the last judged roll-up window", ["model", "window_seconds"]
+        )
+        self.rollup_drifted_features = _gauge(
+            r, "rollup_drifted_features", "Features whose drift test the last judged roll-up window violated",
+            ["model", "window_seconds"],
+        )
+        self.rollup_last_window_end = _gauge(
+            r, "rollup_last_window_end_timestamp_seconds", "End (event time) of the last judged roll-up window",
+            ["model", "window_seconds"],
+        )
+        self.rollup_windows_open = Gauge(
+            "streamdrift_rollup_windows_open", "Roll-up windows being merged from base windows (in this control "
+            "plane)", registry=r,
+        )
+        self.rollup_late = Counter(
+            "streamdrift_rollup_late_windows", "Base windows of a roll-up window released before (a replay, or "
+            "one pushed out by window.max_open_rollups): not merged again", registry=r,
+        )
         self.features_capped = _counter(
             r, "metric_features_capped", "Features aggregated under feature=\"_other\" (label cap)", ["model"]
         )
@@ -245,6 +269,14 @@ class Metrics:
 
     def window_evaluated(self, model: str, *, partial: bool) -> None:
         self.windows_evaluated.child(model, "true" if partial else "false").inc()
+
+    def rollup_evaluated(self, model: str, window_seconds: int, *, partial: bool, n_records: int,
+                         drifted_features: int, window_end_ms: int) -> None:
+        size = str(window_seconds)
+        self.rollups_evaluated.child(model, size, "true" if partial else "false").inc()
+        self.rollup_records.child(model, size).set(n_records)
+        self.rollup_drifted_features.child(model, size).set(drifted_features)
+        self.rollup_last_window_end.child(model, size).set(window_end_ms / 1000)
 
     def alert(self, model: str, monitor: str, check: str, status: str) -> None:
         self.alerts.child(model, monitor, check, status).inc()
@@ -356,6 +388,7 @@ class Metrics:
             self.segment_drift_statistic, self.segment_drift_state,
             self.last_window_end, self.baseline_age, self.model_quality_metric, self.label_join, self.bias_metric,
             self.attribution_ndcg, self.estimated_performance, self.reconstruction_error, self.features_capped,
+            self.rollups_evaluated, self.rollup_records, self.rollup_drifted_features, self.rollup_last_window_end,
         )  # fmt: skip
 
 

@@ -14,6 +14,11 @@ exact, so nothing in either path is randomized).
 Segments: a second model, sliced by ``region`` (its baseline built with per-region profiles), runs beside it in
 the same worker; in its second window the incomes of one region (a tenth of its traffic) jump. Both paths must
 raise and clear the same per-segment events (``segment`` in the key).
+
+Roll-ups: a third model (``window.rollup_models``) is also judged in 30-second roll-up windows
+(``window.rollups``); its incomes creep up in windows 3 to 5 by less than any 10-second window of 100 records
+shows, and its roll-up of them raises, then clears. Both paths must give the same roll-up events
+(``window_seconds`` in the key; 300 records a roll-up, below the KLL k: exact).
 """
 
 from __future__ import annotations
@@ -137,9 +142,39 @@ def _segment_rows(first: int) -> list[bytes]:
     return capture
 
 
+ROLL_MODEL = "parity-rollups"
+ROLL_PER_WINDOW = 100
+ROLLUP_S = 30  # three windows
+
+
+def _roll_features(rng: np.random.Generator, n: int, shift: float = 0.0) -> dict[str, Any]:
+    return {"income": rng.lognormal(10.0 + shift, 0.5, n), "age": rng.normal(40.0, 10.0, n).round(1)}
+
+
+def _roll_baseline() -> bytes:
+    features = _roll_features(np.random.default_rng(7), 20_000)
+    rows = [{"income": float(a), "age": float(b)} for a, b in zip(features["income"], features["age"], strict=True)]
+    return build_baseline([columns_from_rows(rows)], ROLL_MODEL).to_json()
+
+
+def _roll_rows(first: int) -> list[bytes]:
+    rng = np.random.default_rng(13)
+    capture: list[bytes] = []
+    for w in range(len(SCENARIOS)):
+        f = _roll_features(rng, ROLL_PER_WINDOW, 0.07 if w in (3, 4, 5) else 0.0)  # 0.14 sigma of log-income
+        start = first + w * SIZE_MS
+        stamps = np.sort(rng.integers(start, start + SIZE_MS - 200, ROLL_PER_WINDOW))
+        capture += [encode_capture_record(ROLL_MODEL, features={"income": float(f["income"][i]),
+                                                                "age": float(f["age"][i])},
+                                          inference_id=f"r{w}-{i}", timestamp_ms=int(stamps[i]), prediction=None)
+                    for i in range(ROLL_PER_WINDOW)]
+    return capture
+
+
 def _key(event: dict[str, Any]) -> tuple[Any, ...]:
     return (event["model_id"], event["monitor"], event["check"], event.get("feature") or event.get("metric"),
-            event.get("segment") or "", event["window_start"], event["status"], event["event_id"])
+            event.get("segment") or "", event["window_start"], event.get("window_seconds") or 0, event["status"],
+            event["event_id"])
 
 
 def _close(a: float | None, b: float | None) -> bool:
@@ -151,7 +186,8 @@ def _close(a: float | None, b: float | None) -> bool:
 def test_check_and_the_worker_raise_and_clear_the_same_events(kafka_bootstrap: str, tmp_path: Path) -> None:
     settings = unique_settings(
         kafka_bootstrap, capture_partitions=2,
-        window=WindowSettings(size=SIZE_MS / 1000, lateness=1.0, idle_timeout=3.0),
+        window=WindowSettings(size=SIZE_MS / 1000, lateness=1.0, idle_timeout=3.0, rollups=(ROLLUP_S,),
+                              rollup_models=(ROLL_MODEL,)),
         labels=LabelSettings(delay=2.0, ttl=3600.0, spill_dir=str(tmp_path / "join")),
         evaluation=EvaluationSettings(raise_after=1, clear_after=1),
         commit_interval=0.5, merge_timeout=60.0, web_host="127.0.0.1", web_port=find_free_port(span=2),
@@ -161,7 +197,8 @@ def test_check_and_the_worker_raise_and_clear_the_same_events(kafka_bootstrap: s
     publish_baseline(settings, baseline)
     segment_baseline = _segment_baseline()
     publish_baseline(settings, segment_baseline)
-    first = (int(time.time() * 1000) // SIZE_MS - 3 * len(SCENARIOS)) * SIZE_MS  # windows of the past
+    # windows of the past, the first at the start of a roll-up window
+    first = (int(time.time() * 1000) // (ROLLUP_S * 1000) - len(SCENARIOS)) * ROLLUP_S * 1000
     capture, labels = _rows(first)
 
     # the batch path: the same settings file, the rows and labels as files
@@ -192,12 +229,27 @@ def test_check_and_the_worker_raise_and_clear_the_same_events(kafka_bootstrap: s
     assert [(status, segment, feature) for status, segment, feature, _ in per_segment] == [
         ("raised", SEG_REGION, "income"), ("cleared", SEG_REGION, "income")], per_segment
     batch_events += segment_events
+    roll_baseline = _roll_baseline()
+    publish_baseline(settings, roll_baseline)
+    roll_capture = _roll_rows(first)
+    (tmp_path / "rollups.json").write_bytes(roll_baseline)
+    (tmp_path / "rollups.jsonl").write_bytes(b"\n".join(roll_capture) + b"\n")
+    result = CliRunner().invoke(main, [
+        "check", "--config", str(config), "--baseline", str(tmp_path / "rollups.json"),
+        "--input", str(tmp_path / "rollups.jsonl"), "--output", str(tmp_path / "out-rollups"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    roll_events = [orjson.loads(line) for line in (tmp_path / "out-rollups" / "events.jsonl").read_bytes().splitlines()]
+    assert [(e["status"], e["feature"], e.get("window_seconds")) for e in roll_events] == [
+        ("raised", "income", ROLLUP_S), ("cleared", "income", ROLLUP_S)], roll_events
+    batch_events += roll_events
 
     # the stream path: records and labels on their topics, then a worker with the same settings
     for w in range(len(SCENARIOS)):  # window by window: the models' rows may share a partition (and watermark)
         produce(settings, settings.topics.capture, capture[w * PER_WINDOW:(w + 1) * PER_WINDOW], key=MODEL.encode())
         produce(settings, settings.topics.capture, segment_capture[w * PER_WINDOW:(w + 1) * PER_WINDOW],
                 key=SEG_MODEL.encode())
+        produce(settings, settings.topics.capture, roll_capture[w * ROLL_PER_WINDOW:(w + 1) * ROLL_PER_WINDOW],
+                key=ROLL_MODEL.encode())
     produce(settings, settings.topics.labels, labels, key=MODEL.encode())
     expected = len(batch_events)
     with worker_process(settings, log_path=tmp_path / "worker.log"):

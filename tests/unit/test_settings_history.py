@@ -34,3 +34,15 @@ def test_topics_create_makes_the_profiles_topic_with_its_retention() -> None:
     [spec] = [s for s in topic_specs(settings) if s.role == "profiles"]
     assert (spec.name, spec.partitions) == ("streamdrift.profiles", 4)
     assert spec.config == {"retention.ms": str(3 * 86_400_000), "max.message.bytes": str(64 << 20)}
+
+
+def test_rollup_window_sizes() -> None:
+    w = load_settings(overrides={"window.size": "1m", "window.rollups": ["1h", "1d"]}).window
+    assert (w.rollup_ms, w.max_open_rollups) == ((3_600_000, 86_400_000), 2)
+    assert Settings().window.rollup_ms == ()
+
+
+@pytest.mark.parametrize("rollups", [["90s"], ["1m"], ["1h", "1h"], ["30s"]])
+def test_rollups_must_be_multiples_of_the_window(rollups: list[str]) -> None:
+    with pytest.raises(ConfigError):
+        load_settings(overrides={"window.size": "1m", "window.rollups": rollups})

@@ -28,7 +28,14 @@ from typing import Final
 import numpy as np
 
 from streamdrift.baseline.baseline import DEFAULT_WINDOW_KLL_K, Baseline
-from streamdrift.batch.output import CheckReport, Sink, WindowReport, window_dir_name, write_summary
+from streamdrift.batch.output import (
+    CheckReport,
+    RollupReport,
+    Sink,
+    WindowReport,
+    window_dir_name,
+    write_summary,
+)
 from streamdrift.batch.rows import (
     LABEL_ID_COLUMN,
     ChunkAdapter,
@@ -55,6 +62,7 @@ from streamdrift.window.labels import ErrorStream, PartitionLabels
 from streamdrift.window.merger import ReadyWindow, WindowMerger
 from streamdrift.window.partials import PartialMessage
 from streamdrift.window.pipeline import PartitionPipeline
+from streamdrift.window.rollupwindows import RollupWindows
 from streamdrift.window.windows import WindowSpec
 
 __all__ = [
@@ -116,10 +124,17 @@ class CheckOptions:
     concept_delta: float = 0.01
     encoding: str | None = None  # of CSV / JSON Lines input and label files (None: UTF-8, anything else refused)
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES  # a longer line (CSV record) is an error, never loaded whole
+    rollups_ms: tuple[int, ...] = ()  # roll-up windows judged beside the windows (the worker's window.rollups)
+    max_open_rollups: int = 2  # window.max_open_rollups
+    rollup_models: tuple[str, ...] = ()  # window.rollup_models (empty: every model)
 
     def __post_init__(self) -> None:
         if (self.window_ms is None) == (self.window_records is None):
             raise ConfigError("give exactly one of a time window (--window) or a record window (--window-records)")
+        for every in self.rollups_ms:
+            if self.window_ms is None or every <= self.window_ms or every % self.window_ms or every % 1000:
+                raise ConfigError(f"--rollup {every} ms: roll-ups need time windows and a multiple (>= 2) of the "
+                                  "window in whole seconds")
         if self.window_records is not None and self.window_records <= 0:
             raise ConfigError(f"--window-records must be positive, got {self.window_records}")
         if self.lateness_ms is not None and self.lateness_ms < 0:
@@ -193,6 +208,11 @@ class _Run:
                                           max_message_bytes=None)  # handed over in memory: no size limit
         self.merger = WindowMerger({}, 1, _NEVER, lambda: 0)
         self.judge = WindowJudge(Hysteresis(options.raise_after, options.clear_after))
+        # roll-up windows: the worker's RollupWindows over a dict, one judge (hysteresis) per size
+        self.rollups = RollupWindows({}, options.rollups_ms, max_open=options.max_open_rollups,
+                                     models=frozenset(options.rollup_models))
+        self.rollup_judges = {every: WindowJudge(Hysteresis(options.raise_after, options.clear_after),
+                                                 window_seconds=every // 1000) for every in options.rollups_ms}
         self.concept = (ConceptTracker(ConceptDriftConfig(params={"delta": options.concept_delta}), spec.size_ms,
                                        lambda _: self.monitors.baseline_id)
                         if options.concept_drift and self.monitors.get("model_quality") is not None else None)
@@ -253,6 +273,9 @@ class _Run:
         for message in messages:
             for window in self.merger.handle(message):
                 self._released(window)
+            if self.rollup_judges:
+                for rollup in self.rollups.due(self.merger.low_watermark):
+                    self._rollup(rollup)
         self._finish_ready()
 
     def finish(self) -> None:
@@ -265,6 +288,8 @@ class _Run:
             self.flush()
             if not self.pipeline.any_due():
                 break
+        for rollup in self.rollups.flush():  # every base window closed: so is every roll-up
+            self._rollup(rollup)
         self.counts.unmatched_labels = self.store.pending_labels
         self._joined()
 
@@ -281,6 +306,19 @@ class _Run:
             self._pending[window.window_start_ms] = (judged, [])
         elif window.window_start_ms in self._pending:
             self._pending[window.window_start_ms][1].append(judged)
+        if self.rollup_judges:
+            for rollup in self.rollups.add(window):  # the oldest roll-up beyond max_open_rollups
+                self._rollup(rollup)
+
+    def _rollup(self, rollup: ReadyWindow) -> None:
+        every = rollup.window_end_ms - rollup.window_start_ms
+        judged = self.rollup_judges[every].judge(rollup, self.monitors)
+        self.rollups.forget(rollup)
+        self.sink.events(judged.events)
+        evaluation = judged.evaluation
+        self.report.rollups.append(RollupReport(
+            every // 1000, *judged.bounds, rollup.stage, rollup.n_records, rollup.partial,
+            [r.feature for r in evaluation.drifted] if evaluation is not None else [], judged.events))
 
     def _finish_ready(self) -> None:
         for start in sorted(self._pending):
@@ -433,5 +471,6 @@ def run_check_source(
 
 
 def events_of(report: CheckReport) -> list[DriftEvent]:
-    """Every event of a check run: the windows' and the concept-drift detector's."""
-    return [*(e for w in report.windows for e in w.events), *report.concept_events]
+    """Every event of a check run: the windows', the roll-up windows' and the concept-drift detector's."""
+    return [*(e for w in report.windows for e in w.events), *(e for r in report.rollups for e in r.events),
+            *report.concept_events]

@@ -43,11 +43,13 @@ def check_options(
     encoding: str | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     chunk_rows: int = CHUNK_ROWS,
+    rollups: Sequence[str] = (),
 ) -> CheckOptions:
     """The options of a check: the settings file's rules (``config_path``; defaults without one), each given
     rule winning. ``has_labels``: labels come from elsewhere than a ``labels`` file (default: whether
     ``labels`` is given). The reading options (timestamp / id columns, format,
-    exclude, encoding, ...) are :class:`CheckOptions`'s, passed through."""
+    exclude, encoding, ...) are :class:`CheckOptions`'s, passed through. ``rollups`` (durations, e.g. ``1h``):
+    roll-up windows judged beside the windows; default: the settings file's ``window.rollups``."""
     settings = load_settings(config_path) if config_path is not None else Settings()
     base = settings.monitor_config()
     e = base.evaluation
@@ -80,4 +82,7 @@ def check_options(
         timestamp_column=timestamp_column, id_column=id_column, exclude=tuple(exclude), fmt=fmt,
         labels_fmt=labels_fmt, has_header=has_header, encoding=encoding, max_line_bytes=max_line_bytes,
         chunk_rows=chunk_rows,
+        rollups_ms=tuple(parse_duration_ms(r) for r in rollups) if rollups else
+        (settings.window.rollup_ms if configured else ()),
+        max_open_rollups=settings.window.max_open_rollups, rollup_models=settings.window.rollup_models,
     )

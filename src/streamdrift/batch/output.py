@@ -38,6 +38,20 @@ class WindowReport:
     monitors: dict[str, MonitorResult] = field(default_factory=dict)  # the other monitors' results by name
 
 
+@dataclass(frozen=True)
+class RollupReport:
+    """A roll-up window (``--rollup`` / ``window.rollups``) judged: its bounds, size, records and events."""
+
+    window_seconds: int
+    start: datetime
+    end: datetime
+    stage: str
+    n_records: int
+    partial: bool
+    drifted_features: list[str]
+    events: list[DriftEvent]
+
+
 @dataclass
 class CheckReport:
     output_dir: Path
@@ -49,6 +63,7 @@ class CheckReport:
     labels: LabelCounts | None = None  # label join / embedded-label counts when model quality ran
     concept_events: list[DriftEvent] = field(default_factory=list)  # the concept-drift detector's events
     events: list[DriftEvent] = field(default_factory=list)  # every event in events.jsonl's order
+    rollups: list[RollupReport] = field(default_factory=list)  # roll-up windows, as they were judged
 
     @property
     def n_violations(self) -> int:
@@ -102,6 +117,10 @@ def summary(report: CheckReport) -> dict[str, Any]:
                      "monitors": {name: {**m.summary, "verdict": m.verdict, "violations": len(m.violations)}
                                   for name, m in w.monitors.items()}, **_side_by_side(w)}
                     for w in report.windows],
+        **({"rollups": [{"window_seconds": r.window_seconds, "start": r.start.isoformat(), "end": r.end.isoformat(),
+                         "stage": r.stage, "records": r.n_records, "partial": r.partial,
+                         "drifted_features": r.drifted_features, "events": [e.event_id for e in r.events]}
+                        for r in report.rollups]} if report.rollups else {}),
         "bad_lines": [{"line": b.line_number, "reason": b.reason, "detail": b.detail} for b in report.bad_lines],
     }
 

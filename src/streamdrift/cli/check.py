@@ -127,6 +127,10 @@ def _statistics() -> list[str]:
               help="Consecutive violating windows before an event is raised (default 1).")
 @click.option("--clear-after", type=click.IntRange(1), default=None,
               help="Consecutive clean windows before an event is cleared (default 1).")
+@click.option("--rollup", "rollups", multiple=True, metavar="DURATION",
+              help="Also judge roll-up windows of this size merged from the windows, e.g. 1h or 1d (repeatable; a "
+              "multiple of --window; default with --config: the worker's window.rollups). Their events carry "
+              "window_seconds.")
 @click.option("--quiet", is_flag=True, help="No summary table.")
 @text_input_options
 @exit_on_error
@@ -136,7 +140,8 @@ def check(baseline_path: Path, input_path: Path, config_path: Path | None, label
           lateness: str | None, output_dir: Path, fail_on_violation: bool, method: str | None, alpha: float | None,
           correction: str | None, statistic: str | None, effect_size_floor: float | None,
           thresholds: tuple[str, ...], feature_thresholds: tuple[str, ...], raise_after: int | None,
-          clear_after: int | None, quiet: bool, encoding: str | None, max_line_bytes: int) -> None:
+          clear_after: int | None, rollups: tuple[str, ...], quiet: bool, encoding: str | None,
+          max_line_bytes: int) -> None:
     """Cut INPUT into windows, evaluate each against the baseline and write events and violations."""
     from streamdrift.baseline.baseline import Baseline
     from streamdrift.batch.check import run_check
@@ -149,7 +154,7 @@ def check(baseline_path: Path, input_path: Path, config_path: Path | None, label
         feature_thresholds=_pairs(feature_thresholds, "--feature-threshold"), raise_after=raise_after,
         clear_after=clear_after, timestamp_column=timestamp_column, id_column=id_column, exclude=exclude,
         fmt=fmt, labels_fmt=labels_fmt, has_header=False if no_header else None, encoding=encoding,
-        max_line_bytes=max_line_bytes)
+        max_line_bytes=max_line_bytes, rollups=rollups)
     report = run_check(input_path, Baseline.load(baseline_path), output_dir, options)
     if not quiet:
         _print_summary(report)

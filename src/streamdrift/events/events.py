@@ -26,7 +26,10 @@ SCHEMA_VERSION = "1"
 #: Events of one segment of the traffic carry ``segment``, new in 1.1 (a minor version: events of the whole stay
 #: version 1 without the field, so consumers of 1 keep reading them).
 SEGMENT_SCHEMA_VERSION = "1.1"
-SCHEMA_VERSIONS: frozenset[str] = frozenset({SCHEMA_VERSION, SEGMENT_SCHEMA_VERSION})
+#: Events of a roll-up window (``window.rollups``: hours, days judged from the same partials) carry
+#: ``window_seconds``, new in 1.2 (again a minor version: events of the base windows keep their version).
+ROLLUP_SCHEMA_VERSION = "1.2"
+SCHEMA_VERSIONS: frozenset[str] = frozenset({SCHEMA_VERSION, SEGMENT_SCHEMA_VERSION, ROLLUP_SCHEMA_VERSION})
 Monitor = MonitorName
 Severity = Literal["info", "warning", "critical"]
 Status = Literal["raised", "cleared"]
@@ -76,6 +79,7 @@ class DriftEvent:
     baseline_id: str | None = None
     partial: bool = False
     segment: str | None = None  # the slice of traffic (monitors/segments); None: the whole (schema 1.1)
+    window_seconds: int | None = None  # a roll-up window's size (window.rollups); None: a base window (1.2)
     schema_version: str = SCHEMA_VERSION
     event_id: str = field(default_factory=_new_id)
     detected_at: str = field(default_factory=_now)
@@ -90,13 +94,17 @@ class DriftEvent:
         if self.schema_version not in SCHEMA_VERSIONS:
             raise SerializationError(f"drift event: schema_version {self.schema_version!r} is not one of "
                                      f"{sorted(SCHEMA_VERSIONS)}")
-        if self.segment is not None and self.schema_version == SCHEMA_VERSION:
+        if self.window_seconds is not None and self.schema_version != ROLLUP_SCHEMA_VERSION:
+            object.__setattr__(self, "schema_version", ROLLUP_SCHEMA_VERSION)
+        elif self.segment is not None and self.schema_version == SCHEMA_VERSION:
             object.__setattr__(self, "schema_version", SEGMENT_SCHEMA_VERSION)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         if self.segment is None:  # an event of the whole is a version-1 event
             del data["segment"]
+        if self.window_seconds is None:  # an event of a base window has no window size (1 / 1.1)
+            del data["window_seconds"]
         return data
 
     def to_json(self) -> bytes:
@@ -238,12 +246,14 @@ def events_from_results(
     model_version: str | None = None,
     partial: bool = False,
     data_quality: bool = True,
+    window_seconds: int | None = None,
 ) -> list[DriftEvent]:
     """Feed every check the monitors judged through ``hysteresis`` and return the state changes as events.
 
     A violated check counts as drifted, a check that ran clean as clean (it clears a raised alert).
     ``data_quality=False``: the data-quality checks did not run (the labels stage of a window), so none of their
-    raised alerts is cleared. Event ids are deterministic (:func:`event_id`)."""
+    raised alerts is cleared. ``window_seconds``: the window is a roll-up of that size (its events say so). Event
+    ids are deterministic (:func:`event_id`)."""
     start, end = _bounds(window)
     violations = {v.key: v for r in results for v in r.violations}
     measurements = {k: v for r in results for k, v in r.measurements.items()}
@@ -287,6 +297,8 @@ def events_from_results(
                 baseline_id=baseline_id, severity="info", status=transition, partial=partial,
                 description=f"{check} on {name!r}{where} back within its constraint", detected_at=detected_at,
             )
+        if window_seconds is not None:
+            event = replace(event, window_seconds=window_seconds)
         events.append(replace(event, event_id=event_id(event)))
     return events
 
@@ -301,5 +313,7 @@ def event_id(event: DriftEvent) -> str:
     parts = [event.model_id, event.window_start, event.monitor, event.check, subject, event.status]
     if event.segment is not None:  # events of the whole keep the ids they had before segments
         parts.append(f"segment={event.segment}")
+    if event.window_seconds is not None:  # a roll-up may start where a base window starts: another id
+        parts.append(f"window_seconds={event.window_seconds}")
     name = "|".join(parts)
     return str(uuid.uuid5(EVENT_NAMESPACE, name))

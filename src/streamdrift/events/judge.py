@@ -86,11 +86,16 @@ def _state(monitor: AnyMonitor, window: ReadyWindow) -> Any:
 class WindowJudge:
     """Judges windows and holds the hysteresis state of every (model, monitor, check, subject); with
     ``references``, a data stage is also judged against its model's rolling reference and previous window
-    (:mod:`streamdrift.monitors.reference`), then kept for the next windows' references."""
+    (:mod:`streamdrift.monitors.reference`), then kept for the next windows' references. ``window_seconds``:
+    this judge judges roll-up windows of that size (``window.rollups``, :mod:`streamdrift.window.rollups`): its
+    events carry the size, and its hysteresis is its own (a roll-up alert neither raises nor clears a base
+    window's)."""
 
-    def __init__(self, hysteresis: Hysteresis, references: ReferenceWindows | None = None) -> None:
+    def __init__(self, hysteresis: Hysteresis, references: ReferenceWindows | None = None, *,
+                 window_seconds: int | None = None) -> None:
         self.hysteresis = hysteresis
         self.references = references
+        self.window_seconds = window_seconds
         self._recalled: set[str] = set()  # models whose hysteresis was read from their state since forget()
 
     def judge(self, window: ReadyWindow, monitors: ModelMonitors,
@@ -120,6 +125,7 @@ class WindowJudge:
         events = [] if monitors.baseline is None else events_from_results(
             list(results.values()), self.hysteresis, window.model_id, (start, end), monitors.baseline_id,
             model_version=window.model_version, partial=window.partial, data_quality=window.stage == DATA,
+            window_seconds=self.window_seconds,
         )
         return JudgedWindow(window, monitors.baseline_id, events, results, errors)
 

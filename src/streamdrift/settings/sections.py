@@ -94,6 +94,29 @@ class WindowSettings(_Frozen):
     lateness: Duration = Field(default=10.0, description="allowed lateness: watermark = max event time - lateness")
     late_policy: Literal["drop", "oldest_open"] = "drop"
     idle_timeout: Duration = Field(default=30.0, gt=0, description="an idle partition's watermark advances by wall clock")
+    rollups: tuple[Duration, ...] = Field(
+        default=(), description="roll-up window sizes judged beside the base windows, merged from them (e.g. "
+        "[1h, 1d]; each a multiple of size, aligned to the epoch; docs/history.md)")
+    rollup_models: tuple[str, ...] = Field(
+        default=(), description="the models judged in roll-up windows too (empty: every model)")
+    max_open_rollups: int = Field(
+        default=2, ge=1, description="open roll-up windows per model, size and stage at most (the memory bound; one "
+        "is open while base windows come in order): beyond it the oldest is released as partial")
+
+    @model_validator(mode="after")
+    def _check_rollups(self) -> WindowSettings:
+        for every in self.rollups:
+            ms = round(every * 1000)
+            if ms <= self.size_ms or ms % self.size_ms or ms % 1000:
+                raise ValueError(f"window.rollups: {every:g} s is not a multiple (>= 2) of window.size "
+                                 f"({self.size:g} s) in whole seconds")
+        if len(set(self.rollups)) != len(self.rollups):
+            raise ValueError("window.rollups: a size is given twice")
+        return self
+
+    @property
+    def rollup_ms(self) -> tuple[int, ...]:
+        return tuple(round(every * 1000) for every in self.rollups)
 
     @property
     def size_ms(self) -> int:

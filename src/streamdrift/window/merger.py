@@ -107,6 +107,12 @@ class WindowMerger:
         blob = self._store.get(f"{_WATERMARK[stage]}{partition}")
         return int(blob.decode()) if blob is not None else None
 
+    def low_watermark(self, stage: Stage = DATA) -> int | None:
+        """The lowest watermark of every capture partition (None while one has sent no marker): every window of
+        the stage ending at or before it has been released."""
+        marks = [self.watermark(p, stage) for p in range(self._n_partitions)]
+        return None if any(m is None for m in marks) else min(m for m in marks if m is not None)
+
     def open_windows(self) -> int:
         self._load_all()
         return len(self._cache)

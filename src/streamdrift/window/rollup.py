@@ -22,7 +22,7 @@ from streamdrift.window.accumulator import WindowAccumulator
 from streamdrift.window.merger import ReadyWindow
 from streamdrift.window.partials import PartialDelta
 
-__all__ = ["RollUp"]
+__all__ = ["RollUp", "window_delta"]
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +63,7 @@ class RollUp:
         elif bucket.acc.model_id != window.model_id:
             raise MergeError(f"roll-up of {bucket.acc.model_id!r} given a window of {window.model_id!r}")
         acc = bucket.acc
-        delta = PartialDelta(
-            model_id=acc.model_id, model_version=window.model_version, window_start_ms=acc.window_start_ms,
-            window_end_ms=acc.window_end_ms, source_topic=_SOURCE, partition=0, end_offset=window.window_start_ms,
-            n_records=window.n_records, profile=window.profile, stage=window.stage,
-            extras=MappingProxyType({name: _one_state(window, name, blobs) for name, blobs in window.extras.items()
-                                     if blobs}),
-        )  # fmt: skip
+        delta = window_delta(acc, window, _SOURCE)
         try:
             added = acc.add_delta(delta)
         except StreamdriftError as exc:
@@ -106,6 +100,18 @@ class RollUp:
                 extras=b.acc.monitor_extras(), stage=stage,
             ), b.windows))  # fmt: skip
         return out
+
+
+def window_delta(acc: WindowAccumulator, window: ReadyWindow, source: str, partition: int = 0) -> PartialDelta:
+    """``window`` as a delta of the coarser window ``acc`` merges (its id ``(source, partition, window start)``:
+    the same window given again is merged once)."""
+    return PartialDelta(
+        model_id=acc.model_id, model_version=window.model_version, window_start_ms=acc.window_start_ms,
+        window_end_ms=acc.window_end_ms, source_topic=source, partition=partition, end_offset=window.window_start_ms,
+        n_records=window.n_records, profile=window.profile, stage=window.stage,
+        extras=MappingProxyType({name: _one_state(window, name, blobs) for name, blobs in window.extras.items()
+                                 if blobs}),
+    )  # fmt: skip
 
 
 def _one_state(window: ReadyWindow, name: str, blobs: list[bytes]) -> bytes:

@@ -12,6 +12,12 @@ that closed it, the baseline it was judged with live) and the lengths of the pay
 window's data stage (profile, bias, attribution) and its labels stage (model quality, released up to
 ``labels.delay`` later) are two messages with the same key and their ``stage`` in the header. All of a model's
 messages go to one partition (:func:`profiles_partition`), in the order the control plane judged them.
+
+A roll-up window the worker judged (``window.rollups``) is stored the same way under the key
+``<model id>|rollup=<seconds>s|<window start ms>`` (:func:`stored_key` with ``window_seconds``), with
+``window_seconds`` in its header: a reader of the model's base windows sees another model id in the key and skips
+it before decoding (readers of builds before roll-ups too), a reader of its roll-ups asks for
+:func:`rollup_model`.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from streamdrift.profile.profiles import DatasetProfile
 from streamdrift.window.merger import ReadyWindow
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "StoredWindow", "decode_stored", "encode_stored", "profiles_partition",
-           "stored_key", "window_of_key"]
+           "rollup_model", "stored_key", "window_of_key"]
 
 MAGIC: Final[bytes] = b"SDWH"
 FORMAT_VERSION: Final[int] = 1
@@ -45,6 +51,7 @@ class StoredWindow:
     window: ReadyWindow
     baseline_id: str | None  # the baseline the control plane judged it with (None: the model had none)
     offset: int = -1
+    window_seconds: int | None = None  # a roll-up window of that size (window.rollups); None: a base window
 
     @property
     def key(self) -> tuple[str, int, Stage]:
@@ -52,8 +59,14 @@ class StoredWindow:
         return (self.window.model_id, self.window.window_start_ms, self.window.stage)
 
 
-def stored_key(model_id: str, window_start_ms: int) -> bytes:
-    return f"{model_id}|{window_start_ms}".encode()
+def rollup_model(model_id: str, window_seconds: int) -> str:
+    """The model id in the keys of ``model_id``'s roll-up windows of ``window_seconds``."""
+    return f"{model_id}|rollup={window_seconds}s"
+
+
+def stored_key(model_id: str, window_start_ms: int, window_seconds: int | None = None) -> bytes:
+    model = model_id if window_seconds is None else rollup_model(model_id, window_seconds)
+    return f"{model}|{window_start_ms}".encode()
 
 
 def window_of_key(key: bytes) -> tuple[str, int]:
@@ -71,7 +84,7 @@ def profiles_partition(model_id: str, n_partitions: int) -> int:
     return zlib.crc32(model_id.encode()) % n_partitions
 
 
-def encode_stored(window: ReadyWindow, baseline_id: str | None) -> bytes:
+def encode_stored(window: ReadyWindow, baseline_id: str | None, *, window_seconds: int | None = None) -> bytes:
     profile = window.profile.to_bytes(nested=True)  # the message's CRC covers it
     extras = [(name, blob) for name, blobs in window.extras.items() for blob in blobs]
     header = orjson.dumps({
@@ -81,6 +94,7 @@ def encode_stored(window: ReadyWindow, baseline_id: str | None) -> bytes:
         "partitions_closed": sorted(window.partitions_closed), "first_seen_ms": window.first_seen_ms,
         "incomplete_deltas": window.incomplete_deltas, "baseline_id": baseline_id,
         "profile_len": len(profile), "extras": [[name, len(blob)] for name, blob in extras],
+        **({} if window_seconds is None else {"window_seconds": window_seconds}),
     })  # fmt: skip
     body = b"".join([_PREFIX.pack(MAGIC, FORMAT_VERSION, len(header)), header, profile, *(b for _, b in extras)])
     return body + _U32.pack(zlib.crc32(body))
@@ -155,7 +169,10 @@ def _window(header: Any, payload: bytes, offset: int) -> StoredWindow:
         partial=partial, partitions_closed=frozenset(closed), first_seen_ms=_int(header, "first_seen_ms"),
         extras=extras, stage=stage, incomplete_deltas=_int(header, "incomplete_deltas"),
     )  # fmt: skip
-    return StoredWindow(window, _optional_str(header, "baseline_id"), offset)
+    seconds = header.get("window_seconds")
+    if seconds is not None and (type(seconds) is not int or seconds <= 0):
+        raise TypeError("window_seconds must be a positive integer")
+    return StoredWindow(window, _optional_str(header, "baseline_id"), offset, seconds)
 
 
 def _bad_stage(header: Mapping[str, Any]) -> Stage:

@@ -39,6 +39,7 @@ from streamdrift.report.html import render_report
 from streamdrift.settings import Settings
 from streamdrift.window.merger import ReadyWindow, WindowMerger
 from streamdrift.window.partials import decode_partial
+from streamdrift.window.rollupwindows import RollupWindows
 from streamdrift.window.stored import encode_stored, profiles_partition, stored_key
 from streamdrift.worker.baselines import BaselineWatcher
 from streamdrift.worker.health import DataPlaneProbe
@@ -110,6 +111,12 @@ class ControlPlane:
         references = settings.history.reference_config()  # rolling reference / previous window (docs/history.md)
         self.judge = WindowJudge(Hysteresis(settings.evaluation.raise_after, settings.evaluation.clear_after),
                                  ReferenceWindows(references) if references.enabled else None)
+        # roll-up windows (window.rollups): one judge per size, each with its own hysteresis (docs/history.md)
+        self.rollup_judges = {every: WindowJudge(Hysteresis(settings.evaluation.raise_after,
+                                                            settings.evaluation.clear_after),
+                                                 window_seconds=every // 1000)
+                              for every in settings.window.rollup_ms}
+        self.rollup_state: dict[int, RollupWindows] = {}
         self.recorder = WindowRecorder(self.judge, self.metrics, self.status,
                                        keep_windows=settings.history.report_windows)
         self.baseline_cache = BaselineCache(settings.monitor_config())
@@ -287,6 +294,17 @@ class ControlPlane:
             self.mergers[partition] = merger
         return merger
 
+    def rollups(self, partition: int) -> RollupWindows:
+        """The open roll-up windows of a partials partition's models, in its part of the windows table."""
+        found = self.rollup_state.get(partition)
+        if found is None:
+            found = self.rollup_state[partition] = RollupWindows(
+                PrefixView(self.windows, f"{partition}/"), self.settings.window.rollup_ms,
+                max_open=self.settings.window.max_open_rollups, max_features=self.settings.limits.max_features,
+                max_bytes=self.settings.limits.max_window_bytes, models=frozenset(self.settings.window.rollup_models),
+                reserved=self._baseline_names)
+        return found
+
     def _baseline_names(self, model_id: str) -> AbstractSet[str]:
         """The features of a model's baseline: a merged window keeps a place for them under the features cap."""
         baseline = self.baseline_cache.get(model_id, self.baselines.get(model_id))
@@ -298,6 +316,9 @@ class ControlPlane:
         self.mergers.clear()
         self.judge.forget()
         self.commits.forget()
+        self.rollup_state.clear()
+        for judge in self.rollup_judges.values():
+            judge.forget()
 
     def _flush_table_writes_on_commit(self) -> None:
         """faust commits a partition's transaction (its offsets) without draining the producer buffer its table
@@ -352,6 +373,9 @@ class ControlPlane:
                     self.metrics.features_dropped.inc(merger.features_dropped - dropped)
             for window in ready:
                 await self._publish(window, partition)
+            if self.rollup_judges:  # roll-up windows whose end every partition's watermark passed
+                for rollup in self.rollups(partition).due(merger.low_watermark):
+                    await self._publish_rollup(rollup, partition)
 
     async def _publish(self, window: ReadyWindow, partition: int) -> None:
         """Judge a window released on a partials partition (its model's hysteresis in that partition's part of
@@ -369,8 +393,47 @@ class ControlPlane:
                              timestamp=window.window_start_ms / 1000)
         for event in judged.events:
             await self._send(partition, self.alerts_topic, window.model_id.encode(), event.to_json())
+        if self.rollup_judges:  # into its roll-up windows (the table, this transaction); pushed-out ones judged
+            rollups = self.rollups(partition)
+            late = rollups.late
+            for rollup in rollups.add(window):
+                await self._publish_rollup(rollup, partition)
+            self.metrics.rollup_late.inc(rollups.late - late)
+            self.metrics.rollup_windows_open.set(sum(r.open_windows() for r in self.rollup_state.values()))
         self.judge.remember(window.model_id, state)
         self.merger(partition).forget(window)
+
+    async def _publish_rollup(self, rollup: ReadyWindow, partition: int) -> None:
+        """Judge a released roll-up window with its size's judge (its hysteresis in the table beside the base
+        windows'), send it to the profiles topic and its events to alerts like a base window, then drop it (a
+        crash in between replays it from the table: the same bytes and event ids)."""
+        every_ms = rollup.window_end_ms - rollup.window_start_ms
+        judge = self.rollup_judges[every_ms]
+        monitors = self.baseline_cache.monitors(rollup.model_id, self.baselines.get(rollup.model_id))
+        state = PrefixView(self.windows, f"{partition}/rollup{every_ms}/")
+        judged = judge.judge(rollup, monitors, state)
+        seconds = every_ms // 1000
+        if self.n_profiles:
+            await self._send(partition, self.profiles_topic,
+                             stored_key(rollup.model_id, rollup.window_start_ms, seconds),
+                             encode_stored(rollup, judged.baseline_id, window_seconds=seconds),
+                             to_partition=profiles_partition(rollup.model_id, self.n_profiles),
+                             timestamp=rollup.window_start_ms / 1000)
+        for event in judged.events:
+            await self._send(partition, self.alerts_topic, rollup.model_id.encode(), event.to_json())
+            self.metrics.alert(rollup.model_id, event.monitor, event.check, event.status)
+        evaluation = judged.evaluation
+        entry = {**judged.summary(), "window_seconds": seconds, "alerts_raised": judge.raised(rollup.model_id),
+                 **({"drifted_features": [r.feature for r in evaluation.drifted]} if evaluation is not None else {})}
+        where = f"{seconds}s" if rollup.stage == "data" else f"{seconds}s {rollup.stage}"
+        self.status.model(rollup.model_id).rollups[where] = entry
+        self.metrics.rollup_evaluated(rollup.model_id, seconds, partial=rollup.partial, n_records=rollup.n_records,
+                                      drifted_features=0 if evaluation is None else len(evaluation.drifted),
+                                      window_end_ms=rollup.window_end_ms)
+        judge.remember(rollup.model_id, state)
+        rollups = self.rollups(partition)
+        rollups.forget(rollup)
+        self.metrics.rollup_windows_open.set(sum(r.open_windows() for r in self.rollup_state.values()))
 
     async def _send(self, partition: int, topic: Any, key: bytes, value: bytes, *, to_partition: int | None = None,
                     timestamp: float | None = None) -> None:

@@ -22,7 +22,13 @@ from confluent_kafka import KafkaError as CKafkaError
 from streamdrift.errors import KafkaError, SerializationError
 from streamdrift.events.events import DriftEvent
 from streamdrift.settings import Settings
-from streamdrift.window.stored import StoredWindow, decode_stored, profiles_partition, window_of_key
+from streamdrift.window.stored import (
+    StoredWindow,
+    decode_stored,
+    profiles_partition,
+    rollup_model,
+    window_of_key,
+)
 from streamdrift.worker.kafka_errors import from_error, wrap
 from streamdrift.worker.topics import topic_partitions
 
@@ -40,9 +46,11 @@ class ReadStats:
 
 
 def read_windows(settings: Settings, model_id: str, from_ms: int | None = None, to_ms: int | None = None, *,
-                 stats: ReadStats | None = None, stall_timeout_s: float = 60.0) -> Iterator[StoredWindow]:
+                 stats: ReadStats | None = None, stall_timeout_s: float = 60.0,
+                 rollup_seconds: int | None = None) -> Iterator[StoredWindow]:
     """The stored window stages of ``model_id`` whose start is in ``[from_ms, to_ms)`` (None: open), in the
-    order the control plane wrote them. KafkaError when the topic is missing or the read stalls."""
+    order the control plane wrote them; with ``rollup_seconds``, its roll-up windows of that size instead
+    (``window.rollups``). KafkaError when the topic is missing or the read stalls."""
     stats = stats if stats is not None else ReadStats()
     topic = settings.history.topic
     consumer = Consumer(settings.client_config({
@@ -64,7 +72,8 @@ def read_windows(settings: Settings, model_id: str, from_ms: int | None = None, 
         if start < 0 or start >= high:  # no message at or after from_ms
             return
         consumer.assign([TopicPartition(topic, partition, start)])
-        yield from _read(consumer, model_id, from_ms, to_ms, high, stats, stall_timeout_s)
+        wanted = model_id if rollup_seconds is None else rollup_model(model_id, rollup_seconds)
+        yield from _read(consumer, wanted, from_ms, to_ms, high, stats, stall_timeout_s)
     finally:
         consumer.close()
 

@@ -93,7 +93,7 @@ def _add(references: ReferenceWindows, key: bytes, value: bytes, offset: int) ->
         log.warning("profiles message at offset %d unreadable, skipped: %s", offset, exc)
         return 0
     window = stored.window
-    if window.stage != DATA:
+    if window.stage != DATA or stored.window_seconds is not None:  # roll-up windows are no reference
         return 0
     references.add(window.model_id, window.window_start_ms, window.profile)
     return 1

@@ -18,6 +18,8 @@ class ModelStatus:
     # model quality of windows whose data-quality entry already left ``windows`` (labels take their time)
     quality_windows: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=_KEEP_WINDOWS))
     raised: list[dict[str, Any]] = field(default_factory=list)
+    # the last judged roll-up window per size and stage ("3600s", "3600s labels"): window.rollups
+    rollups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -28,6 +30,7 @@ class ModelStatus:
             "model_quality_windows": list(self.quality_windows),
             "label_join_sample_rate": self.label_sample_rate,
             "alerts_raised": self.raised,
+            **({"rollups": dict(sorted(self.rollups.items()))} if self.rollups else {}),
         }
 
 

@@ -13,6 +13,7 @@ from streamdrift.window.stored import (
     decode_stored,
     encode_stored,
     profiles_partition,
+    rollup_model,
     stored_key,
     window_of_key,
 )
@@ -70,3 +71,13 @@ def test_one_model_one_partition() -> None:
     parts = {profiles_partition(f"model-{i}", 3) for i in range(50)}
     assert parts == {0, 1, 2}
     assert profiles_partition("credit", 3) == profiles_partition("credit", 3)
+
+
+def test_a_rollup_window_is_stored_under_its_own_key_with_its_size() -> None:
+    window = ready_window("credit", 3_600_000, rows_of(40, 3), size_ms=3_600_000)
+    key = stored_key("credit", 3_600_000, 3600)
+    assert window_of_key(key) == (rollup_model("credit", 3600), 3_600_000)  # readers of "credit" skip it
+    assert window_of_key(key)[0] != "credit"
+    back = decode_stored(encode_stored(window, "b", window_seconds=3600))
+    assert (back.window_seconds, back.window.window_end_ms, back.window.n_records) == (3600, 7_200_000, 40)
+    assert decode_stored(encode_stored(window, "b")).window_seconds is None
