@@ -17,6 +17,7 @@ Measures, in one run:
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 from pathlib import Path
@@ -55,7 +56,10 @@ def throughput(cluster: KafkaCluster, single: LocalKafka, n: int, passes: int) -
 
 
 def drill(cluster: KafkaCluster, log_dir: Path) -> tuple[dict[str, float], float, list[str]]:
+    """One drill; on a problem or a failure to recover, the workers' logs and the topics' dumps are kept in a
+    directory beside the temporary one (printed)."""
     d = Drill(cluster, drill_settings(cluster.bootstrap), log_dir)
+    problems: list[str] = []
     try:
         d.start()
         steady = d.steady_latency()
@@ -65,9 +69,17 @@ def drill(cluster: KafkaCluster, log_dir: Path) -> tuple[dict[str, float], float
         d.cut_off(paused_s=12.0)
         dead = d.dead_workers()
         d.finish()
+        problems = d.problems() + [f"worker {name} exited" for name in dead]
+    except TimeoutError:
+        problems = ["did not recover"]
+        raise
     finally:
         d.stop()
-    problems = d.problems() + [f"worker {name} exited" for name in dead]
+        if problems:
+            kept = Path(tempfile.mkdtemp(prefix="bench-cluster-failed-"))
+            d.dump_topics(log_dir)
+            shutil.copytree(log_dir, kept, dirs_exist_ok=True)
+            print(f"  logs and topic dumps kept in {kept}", flush=True)
     return {kind: max(d.recovery[kind]) for kind in KINDS}, steady, problems
 
 
