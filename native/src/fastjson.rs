@@ -87,9 +87,15 @@ impl<'a> Parser<'a, '_> {
 
     fn string(&mut self) -> Option<&'a str> {
         let start = self.i + 1;
-        let end = start + memchr::memchr(b'"', &self.s[start..])?;
-        if self.s[start..end].iter().any(|&b| b < 0x20) {
-            return None; // a raw control character: not JSON
+        // one pass to the closing quote (no backslash in the message): keys and values are mostly short, where a
+        // byte loop beats memchr's set-up
+        let mut end = start;
+        loop {
+            match *self.s.get(end)? {
+                b'"' => break,
+                b if b < 0x20 => return None, // a raw control character: not JSON
+                _ => end += 1,
+            }
         }
         self.i = end + 1;
         // a quote and a control byte are ASCII: start and end are char boundaries of the UTF-8 text

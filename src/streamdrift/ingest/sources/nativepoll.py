@@ -43,6 +43,8 @@ _REQUEST_KEYS = frozenset({"inputs", "parameters", "id", "instances"})
 _RESPONSE_KEYS = frozenset({"outputs", "model_name", "model_version", "predictions"})
 _CE_KEYS = frozenset({"ce", "ce_request", "ce_response"})
 _CE_TYPES: Final = {CE_REQUEST.encode(): "request", CE_RESPONSE.encode(): "response"}
+_ROLE: Final = ("response", "request")  # by whether the message has inputs
+_STR: Final = {str}
 Step = tuple[str, int, bool]
 Path = tuple[list[Step], int, int]
 Found = list[Any]  # one item per path, as read_source_poll returns them
@@ -228,8 +230,7 @@ class NativePoll:
 
     def _values(self, found: Found, name: str, at: Any) -> list[Any] | None:
         column: list[Any] = found[self._where[name]]
-        take = at(name)
-        out = [column[i] for i in take.tolist()]
+        out = list(map(column.__getitem__, at(name).tolist()))
         return None if _ABSENT in out else out
 
     # -- request / response pairs (preset oip-v2) --------------------------------------------------
@@ -279,14 +280,14 @@ class NativePoll:
 
     def _oip_roles(self, found: Found) -> tuple[list[str], list[str]] | None:
         ids: list[Any] = found[self._where["id"]]
-        if _ABSENT in ids or not all(type(i) is str and i for i in ids):
+        if set(map(type, ids)) - _STR or "" in ids:  # (the absent marker is not a str)
             return None
         has_in = np.frombuffer(found[self._where["inputs"]], dtype=np.int64)
         has_out = np.frombuffer(found[self._where["outputs"]], dtype=np.int64)
         request = has_in.astype(bool)
         if not (request | has_out.astype(bool)).all():
             return None  # neither a request nor a response: the per-document path names it
-        return ids, np.where(request, "request", "response").tolist()
+        return ids, list(map(_ROLE.__getitem__, request.tolist()))
 
     @staticmethod
     def _kserve_roles(headers: list[dict[str, bytes]]) -> tuple[list[str], list[str]] | None:

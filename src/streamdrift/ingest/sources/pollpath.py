@@ -290,8 +290,14 @@ class PollMapping:
         texts = [v if type(v) is str else str(v) for v in values]
         if counts.count(1) == len(counts):
             return texts  # type: ignore[return-value]
-        return [x for t, n in zip(texts, counts, strict=True) for x in ([t] if n == 1 else
-                                                                         [f"{t}:{i}" for i in range(n)])]
+        suffixes = _suffixes(max(counts))
+        out: list[str | None] = []
+        for t, n in zip(texts, counts, strict=True):  # per message; the rows' ids are joined in C
+            if n == 1:
+                out.append(t)
+            else:
+                out += map(t.__add__, suffixes[:n])
+        return out
 
     def _stamps(self, values: list[Any] | None) -> list[object] | None:
         """Event times: the Kafka timestamps without an ``event_time`` field, else the field's values."""
@@ -308,6 +314,16 @@ class PollMapping:
         if unit == "ms":
             return values
         return [int(v * _SCALE[unit]) for v in values]
+
+
+_SUFFIXES: list[str] = []
+
+
+def _suffixes(n: int) -> list[str]:
+    """``[":0", ":1", ..., f":{n - 1}"]`` (at least): the row suffixes of a document's inference id."""
+    if len(_SUFFIXES) < n:
+        _SUFFIXES.extend(f":{i}" for i in range(len(_SUFFIXES), n))
+    return _SUFFIXES
 
 
 def _rows_of(values: PerRow | None, rows: NDArray[np.bool_], row_list: list[bool]) -> PerRow | None:
