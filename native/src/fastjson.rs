@@ -1,4 +1,4 @@
-//! A JSON parser for the common message of a mapped source (`sourcepoll.rs`): no backslash anywhere, so every
+//! A JSON parser for the common message of a mapped source (`sourcepoll.rs`): no backslash in a string, so every
 //! string is its bytes and borrows from the message. The message is written to a tape (`sourcepoll::Node`: one
 //! node per value, an array's or object's items after it), a vector the caller reuses from message to message, so
 //! parsing allocates nothing once the tape has grown. Numbers are parsed by Rust's `str::parse::<f64>` (exactly
@@ -17,18 +17,12 @@ const MAX_DEPTH: usize = 128;
 /// partly written: the caller clears it).
 pub(crate) fn parse<'a>(bytes: &'a [u8], tape: &mut Vec<Node<'a>>) -> bool {
     tape.clear();
-    if bytes.len() >= u32::MAX as usize || memchr::memchr(b'\\', bytes).is_some() {
+    if bytes.len() >= u32::MAX as usize {
         return false;
     }
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return false;
-    };
-    let mut p = Parser {
-        s: text.as_bytes(),
-        text,
-        i: 0,
-        tape,
-    };
+    // no pass over the whole message first: a backslash is refused where a string holds one (anywhere else it is
+    // not JSON), and each string is checked as UTF-8 (outside strings only ASCII is JSON)
+    let mut p = Parser { s: bytes, i: 0, tape };
     if p.value(0).is_none() {
         return false;
     }
@@ -38,7 +32,6 @@ pub(crate) fn parse<'a>(bytes: &'a [u8], tape: &mut Vec<Node<'a>>) -> bool {
 
 struct Parser<'a, 't> {
     s: &'a [u8],
-    text: &'a str,
     i: usize,
     tape: &'t mut Vec<Node<'a>>,
 }
@@ -87,19 +80,18 @@ impl<'a> Parser<'a, '_> {
 
     fn string(&mut self) -> Option<&'a str> {
         let start = self.i + 1;
-        // one pass to the closing quote (no backslash in the message): keys and values are mostly short, where a
-        // byte loop beats memchr's set-up
+        // one pass to the closing quote: keys and values are mostly short, where a byte loop beats memchr's set-up
         let mut end = start;
         loop {
             match *self.s.get(end)? {
                 b'"' => break,
+                b'\\' => return None,         // an escape: serde_json reads the message
                 b if b < 0x20 => return None, // a raw control character: not JSON
                 _ => end += 1,
             }
         }
         self.i = end + 1;
-        // a quote and a control byte are ASCII: start and end are char boundaries of the UTF-8 text
-        Some(&self.text[start..end])
+        std::str::from_utf8(&self.s[start..end]).ok()
     }
 
     fn digits(&mut self) -> usize {
@@ -138,7 +130,7 @@ impl<'a> Parser<'a, '_> {
             }
             integer = false;
         }
-        let text = &self.text[start..self.i];
+        let text = std::str::from_utf8(&self.s[start..self.i]).ok()?; // ASCII: always
         if integer {
             if let Ok(v) = text.parse::<i64>() {
                 return Some(Number::Int(v));

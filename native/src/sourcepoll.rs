@@ -454,6 +454,28 @@ fn numbers_of(scalars: &[Scalar]) -> Option<Vec<f64>> {
         .collect()
 }
 
+/// The scalars as Python objects; a text equal to the one before is the same object (a model id or version
+/// repeats from message to message: one string for the run of them).
+fn objects<'py>(py: Python<'py>, scalars: &[Scalar], absent: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    let mut last: Option<(&str, Bound<'py, PyAny>)> = None;
+    PyList::new(
+        py,
+        scalars.iter().map(|s| {
+            if let Scalar::Str(t) = s {
+                if let Some((text, obj)) = &last {
+                    if *text == t.as_str() {
+                        return obj.clone();
+                    }
+                }
+                let obj = scalar_to_py(py, s, absent);
+                last = Some((t.as_str(), obj.clone()));
+                return obj;
+            }
+            scalar_to_py(py, s, absent)
+        }),
+    )
+}
+
 fn scalar_to_py<'py>(py: Python<'py>, s: &Scalar, absent: &Bound<'py, PyAny>) -> Bound<'py, PyAny> {
     match s {
         Scalar::Null => py.None().into_bound(py),
@@ -511,11 +533,11 @@ pub fn read_source_poll<'py>(
             SCALARS => {
                 let values = match numbers_of(&out.scalars) {
                     Some(numbers) => crate::raw_bytes(py, &numbers).into_any(),
-                    None => PyList::new(py, out.scalars.iter().map(|s| scalar_to_py(py, s, absent)))?.into_any(),
+                    None => objects(py, &out.scalars, absent)?.into_any(),
                 };
                 PyTuple::new(py, [values, crate::raw_bytes(py, &out.counts).into_any()])?.into_any()
             }
-            VALUE => PyList::new(py, out.scalars.iter().map(|s| scalar_to_py(py, s, absent)))?.into_any(),
+            VALUE => objects(py, &out.scalars, absent)?.into_any(),
             _ => crate::raw_bytes(py, &out.counts).into_any(),
         };
         result.append(item)?;
