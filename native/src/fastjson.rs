@@ -20,9 +20,17 @@ pub(crate) fn parse<'a>(bytes: &'a [u8], tape: &mut Vec<Node<'a>>) -> bool {
     if bytes.len() >= u32::MAX as usize {
         return false;
     }
-    // no pass over the whole message first: a backslash is refused where a string holds one (anywhere else it is
-    // not JSON), and each string is checked as UTF-8 (outside strings only ASCII is JSON)
-    let mut p = Parser { s: bytes, i: 0, tape };
+    // one pass over the message first, the UTF-8 check (then strings and numbers are slices of the text); a
+    // backslash is refused where a string holds one (anywhere else it is not JSON)
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    let mut p = Parser {
+        s: bytes,
+        text,
+        i: 0,
+        tape,
+    };
     if p.value(0).is_none() {
         return false;
     }
@@ -32,6 +40,7 @@ pub(crate) fn parse<'a>(bytes: &'a [u8], tape: &mut Vec<Node<'a>>) -> bool {
 
 struct Parser<'a, 't> {
     s: &'a [u8],
+    text: &'a str,
     i: usize,
     tape: &'t mut Vec<Node<'a>>,
 }
@@ -91,7 +100,8 @@ impl<'a> Parser<'a, '_> {
             }
         }
         self.i = end + 1;
-        std::str::from_utf8(&self.s[start..end]).ok()
+        // a quote and a control byte are ASCII: start and end are char boundaries of the UTF-8 text
+        Some(&self.text[start..end])
     }
 
     fn digits(&mut self) -> usize {
@@ -130,7 +140,7 @@ impl<'a> Parser<'a, '_> {
             }
             integer = false;
         }
-        let text = std::str::from_utf8(&self.s[start..self.i]).ok()?; // ASCII: always
+        let text = &self.text[start..self.i];
         if integer {
             if let Ok(v) = text.parse::<i64>() {
                 return Some(Number::Int(v));
