@@ -4,9 +4,11 @@ request and response in one message or paired) read by ``MappedParser.parse`` wi
 the Python paths only, each against ``orjson.loads`` of the same messages measured in the same run (the three
 alternate, ``--passes`` times; medians of the passes' ratios). A ratio above 100% reads faster than the raw
 parse. Times are the process's CPU time (``time.process_time``; everything runs in this thread), which other
-jobs on a loaded machine disturb far less than wall-clock rates.
+jobs on a loaded machine disturb far less than wall-clock rates. ``--with-profile`` also feeds each batch to a
+partition's windows (``PartitionWindows.add_many``: the profiles and their sketches), as the data plane does:
+the data plane's own work on a poll apart from the consume, against ``orjson.loads``.
 
-    .venv/bin/python benchmarks/bench_sources_parse.py [--passes 7]
+    .venv/bin/python benchmarks/bench_sources_parse.py [--passes 7] [--with-profile]
 """
 
 from __future__ import annotations
@@ -20,11 +22,15 @@ import orjson
 from mapped_runs import _source, messages
 
 from streamdrift.ingest.sources.engine import MappedParser, Messages
+from streamdrift.profile.profiles import ProfileParams
+from streamdrift.window.windows import PartitionWindows, WindowSpec
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--passes", type=int, default=7)
+    parser.add_argument("--with-profile", action="store_true",
+                        help="also add each batch to a partition's windows (the profiles), as the data plane does")
     args = parser.parse_args()
     for layout in ("tensor", "fields"):
         for batch in (1, 32):
@@ -42,11 +48,14 @@ def main() -> None:
                         orjson.loads(value)
                     raw = time.process_time() - t0
                     for name, p in (("native", native), ("python", python)):
+                        windows = PartitionWindows(WindowSpec(10_000, 1_000), ProfileParams(kll_k=1000))
                         t0 = time.process_time()
                         batches, dead = p.parse(poll, p.new_pairs(), 1_800_000_000_000)
+                        if args.with_profile:
+                            windows.add_many(batches)
                         ratios[name].append(raw / (time.process_time() - t0))
                         assert not dead and sum(b.n_rows for b in batches) == len(msgs) * batch // (1 + paired)
-                print(f"parse OIP {layout}, {batch} row(s)/message, {'paired' if paired else 'one message'} "
+                print(f"parse{' + profile' if args.with_profile else ''} OIP {layout}, {batch} row(s)/message, {'paired' if paired else 'one message'} "
                       f"({len(msgs)} messages): messages/s vs orjson.loads, median of {args.passes}: native "
                       f"{statistics.median(ratios['native']):.0%}, Python paths "
                       f"{statistics.median(ratios['python']):.0%}", flush=True)

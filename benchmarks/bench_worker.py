@@ -404,7 +404,8 @@ def run_mapped(bootstrap: str, kafka: dict[str, str], quick: bool, passes: int |
                       f"({m['worker'] * m['rows_per_message']:,.0f} rows/s); raw consume + orjson.loads (data-plane polls) "
                       f"{m['raw']:,.0f} messages/s; ratio of the best {m['worker'] / m['raw']:.0%}; median pass "
                       f"ratio {m['median']:.0%} (Python paths, before the native reader: {m['python_median']:.0%}); each pass "
-                      f"(data plane / raw): {each}", flush=True)
+                      f"(data plane / raw): {each}; messages per CPU second, data plane / raw: median "
+                      f"{m['cpu_median']:.0%}, each pass {' '.join(f'{c:.0%}' for c in m['cpu'])}", flush=True)
     return out
 
 

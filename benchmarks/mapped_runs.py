@@ -8,7 +8,8 @@
 - ``paired``: request and response as separate messages keyed by id (preset ``oip-v2``, paired in the data plane).
 
 Each compares the data plane's messages/s with the raw confluent-kafka consume + ``orjson.loads`` of the same
-topic in the same run (passes alternate; best of each and every pass printed).
+topic in the same run (passes alternate; best of each and every pass printed), and the two's messages per CPU
+second of this process (a figure the other jobs of a shared machine move far less than the wall-clock ratio).
 """
 
 from __future__ import annotations
@@ -75,27 +76,36 @@ def messages(n_rows: int, batch: int, layout: str, paired: bool, seed: int = 3) 
     return out
 
 
-def raw_rate(settings: Settings, n: int) -> float:
+def raw_rate(settings: Settings, n: int) -> tuple[float, float]:
     """confluent-kafka consume + ``orjson.loads`` of every value, messages/s from the first poll on, with the data
     plane's consumer settings and polls (``consume(batch_size, 0.1)``, as ``DataPlane.step(0.1)``): the
     bench_worker reference (``consume(5000, 0.5)``) waits half a second whenever fewer than 5000 messages are
-    queued, which for messages of several KB is most polls (it read the 32-row topics at 1-3k messages/s)."""
+    queued, which for messages of several KB is most polls (it read the 32-row topics at 1-3k messages/s).
+    Also messages per CPU second of this process over the same span (:func:`_cpu_rate`)."""
     consumer = Consumer({**consumer_config(settings), "group.id": f"raw-{uuid.uuid4().hex[:8]}"})
     consumer.subscribe([settings.topics.capture])
-    seen, t0, n0 = 0, 0.0, 0
+    seen, t0, n0, c0 = 0, 0.0, 0, 0.0
     while seen < n:
         msgs = [m for m in consumer.consume(settings.batch_size, 0.1) if m.error() is None]
         if msgs and not t0:
-            t0, n0 = time.perf_counter(), len(msgs)
+            t0, n0, c0 = time.perf_counter(), len(msgs), time.process_time()
         for m in msgs:
             orjson.loads(m.value() or b"")
         seen += len(msgs)
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     consumer.close()
-    return (seen - n0) / dt if dt > 0 else float("nan")
+    return ((seen - n0) / dt if dt > 0 else float("nan")), _cpu_rate(seen - n0, cpu)
 
 
-def _dataplane_rate(settings: Settings, source: SourceSettings, n_messages: int, native: bool = True) -> float:
+def _cpu_rate(n: int, cpu_s: float) -> float:
+    """Messages per CPU second of this process (every thread: librdkafka's, the data plane's parse ahead; not the
+    broker's): what a pass costs, which the other jobs of a shared machine disturb far less than the wall-clock
+    rate (they take CPU away, which slows the data plane's work but not the raw reference's waits)."""
+    return n / cpu_s if cpu_s > 0 else float("nan")
+
+
+def _dataplane_rate(settings: Settings, source: SourceSettings, n_messages: int,
+                    native: bool = True) -> tuple[float, float]:
     """Messages/s of a source's data plane from its first poll to the last message committed (``native``
     False: the mapping engine's Python paths only, the figures before the native reader)."""
     tune_gc()
@@ -104,15 +114,15 @@ def _dataplane_rate(settings: Settings, source: SourceSettings, n_messages: int,
         parser = MappedParser(source, limits=parser.limits, max_bytes=parser.max_bytes, use_native=False)
     dp = DataPlane(source_settings(settings, source), source=parser)
     dp.start()
-    t0, n0 = 0.0, 0
+    t0, n0, c0 = 0.0, 0, 0.0
     while dp.stats.consumed < n_messages:
         dp.step(0.1)
         if not t0 and dp.stats.consumed:
-            t0, n0 = time.perf_counter(), dp.stats.consumed
+            t0, n0, c0 = time.perf_counter(), dp.stats.consumed, time.process_time()
     dp.commit()
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     dp.close()
-    return (n_messages - n0) / dt if dt > 0 else float("nan")
+    return ((n_messages - n0) / dt if dt > 0 else float("nan")), _cpu_rate(n_messages - n0, cpu)
 
 
 def bench_mapped(make_settings: Callable[..., Settings], n_rows: int, batch: int, layout: str, paired: bool,
@@ -128,19 +138,22 @@ def bench_mapped(make_settings: Callable[..., Settings], n_rows: int, batch: int
     msgs = messages(n_rows, batch, layout, paired)
     _produce_keyed(settings, topic, msgs)  # keyed by request id: a pair's two messages on one partition
     pairs: list[tuple[float, float]] = []
+    cpu: list[float] = []  # data plane / raw messages per CPU second, each pass
     python: list[float] = []  # the Python paths' pass ratios (before the native reader), same passes
     for i in range(passes):
         group = with_source.model_copy(update={"group_id": f"{settings.group_id}-{i}"})
         raw_settings = group.model_copy(update={"topics": group.topics.model_copy(update={"capture": topic})})
-        raw = raw_rate(raw_settings, len(msgs))
-        native = _dataplane_rate(group, source, len(msgs))
+        raw, raw_cpu = raw_rate(raw_settings, len(msgs))
+        native, native_cpu = _dataplane_rate(group, source, len(msgs))
         python.append(_dataplane_rate(group.model_copy(update={"group_id": f"{settings.group_id}-{i}-py"}), source,
-                                      len(msgs), native=False) / raw)
+                                      len(msgs), native=False)[0] / raw)
         pairs.append((raw, native))
+        cpu.append(native_cpu / raw_cpu)
     rows_per_message = batch / 2 if paired else batch
     return {"raw": max(r for r, _ in pairs), "worker": max(w for _, w in pairs), "pairs": pairs,
             "median": float(np.median([w / r for r, w in pairs])), "rows_per_message": rows_per_message,
-            "messages": len(msgs), "python_median": float(np.median(python))}
+            "messages": len(msgs), "python_median": float(np.median(python)), "cpu": cpu,
+            "cpu_median": float(np.median(cpu))}
 
 
 def _produce_keyed(settings: Settings, topic: str, msgs: list[tuple[bytes, bytes]]) -> None:

@@ -1,38 +1,51 @@
-//! A JSON parser for the common message of a mapped source (`sourcepoll.rs`): no backslash anywhere, so every
-//! string is its bytes and borrows from the message. Numbers are parsed by Rust's `str::parse::<f64>` (exactly
+//! A JSON parser for the common message of a mapped source (`sourcepoll.rs`): no backslash in a string, so every
+//! string is its bytes and borrows from the message. The message is written to a tape (`sourcepoll::Node`: one
+//! node per value, an array's or object's items after it), a vector the caller reuses from message to message, so
+//! parsing allocates nothing once the tape has grown. Numbers are parsed by Rust's `str::parse::<f64>` (exactly
 //! rounded, Eisel-Lemire: much faster than serde_json's `float_roundtrip` path on 17-digit numbers, which FP32
 //! tensors written as doubles are). Strict JSON (RFC 8259) as orjson reads it: anything else, or anything this
 //! parser does not take (a backslash, nesting deeper than 128, an integer beyond 64 bits, a number beyond a
-//! double), is `None` and the caller parses the message with serde_json, or leaves the poll to Python.
+//! double), is `false` and the caller parses the message with serde_json, or leaves the poll to Python.
 
 use std::borrow::Cow;
 
-use crate::sourcepoll::{Number, Value};
+use crate::sourcepoll::{Node, Number};
 
 const MAX_DEPTH: usize = 128;
 
-pub(crate) fn parse(bytes: &[u8]) -> Option<Value<'_>> {
-    if memchr::memchr(b'\\', bytes).is_some() {
-        return None;
+/// `bytes` parsed onto `tape` (cleared first); false when this parser does not take them (the tape is then
+/// partly written: the caller clears it).
+pub(crate) fn parse<'a>(bytes: &'a [u8], tape: &mut Vec<Node<'a>>) -> bool {
+    tape.clear();
+    if bytes.len() >= u32::MAX as usize {
+        return false;
     }
-    let text = std::str::from_utf8(bytes).ok()?;
+    // one pass over the message first, the UTF-8 check (then strings and numbers are slices of the text); a
+    // backslash is refused where a string holds one (anywhere else it is not JSON)
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
     let mut p = Parser {
-        s: text.as_bytes(),
+        s: bytes,
         text,
         i: 0,
+        tape,
     };
-    let v = p.value(0)?;
+    if p.value(0).is_none() {
+        return false;
+    }
     p.ws();
-    (p.i == p.s.len()).then_some(v)
+    p.i == p.s.len()
 }
 
-struct Parser<'a> {
+struct Parser<'a, 't> {
     s: &'a [u8],
     text: &'a str,
     i: usize,
+    tape: &'t mut Vec<Node<'a>>,
 }
 
-impl<'a> Parser<'a> {
+impl<'a> Parser<'a, '_> {
     fn ws(&mut self) {
         while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
             self.i += 1;
@@ -43,33 +56,48 @@ impl<'a> Parser<'a> {
         self.s.get(self.i).copied()
     }
 
-    fn literal(&mut self, word: &[u8], v: Value<'a>) -> Option<Value<'a>> {
+    fn literal(&mut self, word: &[u8], v: Node<'a>) -> Option<()> {
         if self.s.get(self.i..self.i + word.len())? == word {
             self.i += word.len();
-            Some(v)
+            self.tape.push(v);
+            Some(())
         } else {
             None
         }
     }
 
-    fn value(&mut self, depth: usize) -> Option<Value<'a>> {
+    fn value(&mut self, depth: usize) -> Option<()> {
         self.ws();
         match self.peek()? {
             b'{' => self.object(depth + 1),
             b'[' => self.array(depth + 1),
-            b'"' => Some(Value::String(Cow::Borrowed(self.string()?))),
-            b't' => self.literal(b"true", Value::Bool(true)),
-            b'f' => self.literal(b"false", Value::Bool(false)),
-            b'n' => self.literal(b"null", Value::Null),
-            _ => self.number().map(Value::Number),
+            b'"' => {
+                let s = self.string()?;
+                self.tape.push(Node::String(Cow::Borrowed(s)));
+                Some(())
+            }
+            b't' => self.literal(b"true", Node::Bool(true)),
+            b'f' => self.literal(b"false", Node::Bool(false)),
+            b'n' => self.literal(b"null", Node::Null),
+            _ => {
+                let n = self.number()?;
+                self.tape.push(Node::Number(n));
+                Some(())
+            }
         }
     }
 
     fn string(&mut self) -> Option<&'a str> {
         let start = self.i + 1;
-        let end = start + memchr::memchr(b'"', &self.s[start..])?;
-        if self.s[start..end].iter().any(|&b| b < 0x20) {
-            return None; // a raw control character: not JSON
+        // one pass to the closing quote: keys and values are mostly short, where a byte loop beats memchr's set-up
+        let mut end = start;
+        loop {
+            match *self.s.get(end)? {
+                b'"' => break,
+                b'\\' => return None,         // an escape: serde_json reads the message
+                b if b < 0x20 => return None, // a raw control character: not JSON
+                _ => end += 1,
+            }
         }
         self.i = end + 1;
         // a quote and a control byte are ASCII: start and end are char boundaries of the UTF-8 text
@@ -123,41 +151,59 @@ impl<'a> Parser<'a> {
         x.is_finite().then_some(Number::Float(x))
     }
 
-    fn array(&mut self, depth: usize) -> Option<Value<'a>> {
+    /// The node of an array or object at `at` (pushed as a placeholder) once its items are on the tape.
+    fn close(&mut self, at: usize, len: u32, object: bool) {
+        let end = self.tape.len() as u32; // the message is shorter than u32::MAX bytes, each node at least one
+        self.tape[at] = if object {
+            Node::Object { len, end }
+        } else {
+            Node::Array { len, end }
+        };
+    }
+
+    fn array(&mut self, depth: usize) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
         self.i += 1;
-        let mut items = Vec::new();
+        let at = self.tape.len();
+        self.tape.push(Node::Null);
+        let mut len = 0u32;
         self.ws();
         if self.peek()? == b']' {
             self.i += 1;
-            return Some(Value::Array(items));
+            self.close(at, 0, false);
+            return Some(());
         }
         loop {
-            items.push(self.value(depth)?);
+            self.value(depth)?;
+            len += 1;
             self.ws();
             match self.peek()? {
                 b',' => self.i += 1,
                 b']' => {
                     self.i += 1;
-                    return Some(Value::Array(items));
+                    self.close(at, len, false);
+                    return Some(());
                 }
                 _ => return None,
             }
         }
     }
 
-    fn object(&mut self, depth: usize) -> Option<Value<'a>> {
+    fn object(&mut self, depth: usize) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
         self.i += 1;
-        let mut members = Vec::new();
+        let at = self.tape.len();
+        self.tape.push(Node::Null);
+        let mut len = 0u32;
         self.ws();
         if self.peek()? == b'}' {
             self.i += 1;
-            return Some(Value::Object(members));
+            self.close(at, 0, true);
+            return Some(());
         }
         loop {
             self.ws();
@@ -165,18 +211,21 @@ impl<'a> Parser<'a> {
                 return None;
             }
             let key = self.string()?;
+            self.tape.push(Node::String(Cow::Borrowed(key)));
             self.ws();
             if self.peek()? != b':' {
                 return None;
             }
             self.i += 1;
-            members.push((Cow::Borrowed(key), self.value(depth)?));
+            self.value(depth)?;
+            len += 1;
             self.ws();
             match self.peek()? {
                 b',' => self.i += 1,
                 b'}' => {
                     self.i += 1;
-                    return Some(Value::Object(members));
+                    self.close(at, len, true);
+                    return Some(());
                 }
                 _ => return None,
             }

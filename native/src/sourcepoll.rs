@@ -1,6 +1,7 @@
-//! A poll of a mapped source's JSON messages (docs/sources.md) read column-wise: each message parsed by serde_json
-//! once, the mapping's paths followed in Rust, and the values of every path returned for the whole poll at once
-//! (feature values as one float64 buffer), without a Python object per feature value.
+//! A poll of a mapped source's JSON messages (docs/sources.md) read column-wise: each message parsed once onto a
+//! tape (`Node`s, reused from message to message: no allocation per array or object), the mapping's paths followed
+//! in Rust, and the values of every path returned for the whole poll at once (feature values as one float64
+//! buffer, per-row predictions and scores too when they are all numbers), without a Python object per value.
 //!
 //! It answers None whenever a message is not what the common case expects (not JSON, a path that leads nowhere
 //! or to something of another shape, a boolean among numbers, ...): the caller then reads the poll through the
@@ -32,8 +33,8 @@ impl Number {
     }
 }
 
-/// A parsed message: serde_json's `Value` without its allocations per key (keys borrow from the message when
-/// they have no escapes, objects are lists of members: small, read by a linear scan).
+/// A message serde_json parsed (the messages `fastjson` does not take: escapes, the unusual), flattened onto the
+/// tape afterwards (keys borrow from the message when they have no escapes).
 pub(crate) enum Value<'a> {
     Null,
     Bool(bool),
@@ -43,15 +44,90 @@ pub(crate) enum Value<'a> {
     Object(Vec<(Cow<'a, str>, Value<'a>)>),
 }
 
-impl<'a> Value<'a> {
-    fn is_object(&self) -> bool {
-        matches!(self, Value::Object(_))
+/// One value of a parsed message on its tape: an array's items follow it, an object's members follow it as key
+/// (a `String`) then value; `end` is the index past its last item, `len` the number of items (members).
+pub(crate) enum Node<'a> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(Cow<'a, str>),
+    Array { len: u32, end: u32 },
+    Object { len: u32, end: u32 },
+}
+
+/// `v` onto `tape` (serde_json's parse of a message the fast parser left).
+fn flatten<'a>(v: Value<'a>, tape: &mut Vec<Node<'a>>) {
+    let at = tape.len();
+    match v {
+        Value::Null => tape.push(Node::Null),
+        Value::Bool(b) => tape.push(Node::Bool(b)),
+        Value::Number(n) => tape.push(Node::Number(n)),
+        Value::String(s) => tape.push(Node::String(s)),
+        Value::Array(items) => {
+            let len = items.len() as u32;
+            tape.push(Node::Null);
+            for item in items {
+                flatten(item, tape);
+            }
+            let end = tape.len() as u32;
+            tape[at] = Node::Array { len, end };
+        }
+        Value::Object(members) => {
+            let len = members.len() as u32;
+            tape.push(Node::Null);
+            for (key, value) in members {
+                tape.push(Node::String(key));
+                flatten(value, tape);
+            }
+            let end = tape.len() as u32;
+            tape[at] = Node::Object { len, end };
+        }
     }
 }
 
-/// An object's member (the last of a repeated key, as orjson keeps).
-fn member<'v, 'a>(members: &'v [(Cow<'a, str>, Value<'a>)], key: &str) -> Option<&'v Value<'a>> {
-    members.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
+/// The index past the value at `i`.
+fn skip(tape: &[Node<'_>], i: usize) -> usize {
+    match tape[i] {
+        Node::Array { end, .. } | Node::Object { end, .. } => end as usize,
+        _ => i + 1,
+    }
+}
+
+/// The indices of the items of the array at `i` (none when it is not an array).
+fn items<'t>(tape: &'t [Node<'_>], i: usize) -> impl Iterator<Item = usize> + 't {
+    let len = match tape[i] {
+        Node::Array { len, .. } => len as usize,
+        _ => 0,
+    };
+    let mut at = i + 1;
+    (0..len).map(move |_| {
+        let here = at;
+        at = skip(tape, at);
+        here
+    })
+}
+
+/// The value of an object's member (the last of a repeated key, as orjson keeps); None when `i` is not an object.
+fn member(tape: &[Node<'_>], i: usize, key: &str) -> Option<usize> {
+    let Node::Object { len, .. } = tape[i] else { return None };
+    let mut at = i + 1;
+    let mut found = None;
+    for _ in 0..len {
+        let value = at + 1;
+        if matches!(&tape[at], Node::String(k) if k == key) {
+            found = Some(value);
+        }
+        at = skip(tape, value);
+    }
+    found
+}
+
+/// The text of an object's `name` member, when it is a string.
+fn name_of<'t>(tape: &'t [Node<'_>], i: usize) -> Option<&'t str> {
+    match member(tape, i, "name").map(|m| &tape[m]) {
+        Some(Node::String(name)) => Some(name),
+        _ => None,
+    }
 }
 
 struct ValueVisitor;
@@ -113,7 +189,7 @@ impl<'de> de::Deserialize<'de> for Value<'de> {
 /// What a path's value must be, and what is returned for it.
 const TENSOR: u8 = 0; // feature rows of `width` numbers: (float64 bytes, int64 rows per message, -1 absent)
 const FLAT: u8 = 1; // numbers (a scalar is one): (float64 bytes, int64 count per message, -1 absent)
-const SCALARS: u8 = 2; // scalars (a scalar is one): ([object], int64 count per message, -1 absent)
+const SCALARS: u8 = 2; // scalars (a scalar is one): ([object] or, all numbers, float64 bytes; int64 counts as FLAT)
 const VALUE: u8 = 3; // one scalar per message: [object | absent]
 const TENSORS: u8 = 4; // absent, or an array of tensors `{"name": text, ...}`: int64 0 / 1 per message
 
@@ -151,21 +227,20 @@ struct Out {
     scalars: Vec<Scalar>,
 }
 
-/// The value a path leads to: Ok(None) when its first key is absent (the other half's part of a pair), Err when
-/// a step does not apply.
-fn walk<'v, 'a>(doc: &'v Value<'a>, steps: &[Step]) -> Result<Option<&'v Value<'a>>, ()> {
-    let mut at = doc;
+/// The node a path leads to: Ok(None) when its first key is absent (the other half's part of a pair), Err when a
+/// step does not apply.
+fn walk(tape: &[Node<'_>], steps: &[Step]) -> Result<Option<usize>, ()> {
+    let mut at = 0;
     for (depth, step) in steps.iter().enumerate() {
-        let next = match at {
-            Value::Object(map) if !step.named => member(map, &step.token),
-            Value::Array(items) if step.named => {
+        let next = match tape[at] {
+            Node::Object { .. } if !step.named => member(tape, at, &step.token),
+            Node::Array { .. } if step.named => {
                 let mut found = None;
-                for item in items {
-                    let Value::Object(t) = item else { return Err(()) };
-                    let Some(Value::String(name)) = member(t, "name") else {
+                for item in items(tape, at) {
+                    let Some(name) = name_of(tape, item) else {
                         return Err(());
                     };
-                    if *name == step.token {
+                    if name == step.token {
                         if found.is_some() {
                             return Err(()); // a repeated name: the Python path decides which counts
                         }
@@ -174,7 +249,7 @@ fn walk<'v, 'a>(doc: &'v Value<'a>, steps: &[Step]) -> Result<Option<&'v Value<'
                 }
                 found
             }
-            Value::Array(items) if !step.named && step.index >= 0 => items.get(step.index as usize),
+            Node::Array { .. } if !step.named && step.index >= 0 => items(tape, at).nth(step.index as usize),
             _ => return Err(()),
         };
         match next {
@@ -192,19 +267,27 @@ fn number(n: &Number) -> Result<f64, ()> {
     n.as_f64().ok_or(())
 }
 
-fn push_numbers(items: &[Value<'_>], out: &mut Vec<f64>) -> Result<(), ()> {
-    for item in items {
-        let Value::Number(n) = item else { return Err(()) };
+/// The numbers of the array at `a`, appended to `out`: Err when one is not a number.
+fn push_numbers(tape: &[Node<'_>], a: usize, out: &mut Vec<f64>) -> Result<(), ()> {
+    let Node::Array { len, end } = tape[a] else {
+        return Err(());
+    };
+    if end as usize != a + 1 + len as usize {
+        return Err(()); // an item is an array or object
+    }
+    out.reserve(len as usize);
+    for node in &tape[a + 1..end as usize] {
+        let Node::Number(n) = node else { return Err(()) };
         out.push(number(n)?);
     }
     Ok(())
 }
 
-fn scalar(v: &Value<'_>) -> Result<Scalar, ()> {
+fn scalar(v: &Node<'_>) -> Result<Scalar, ()> {
     Ok(match v {
-        Value::Null => Scalar::Null,
-        Value::Bool(b) => Scalar::Bool(*b),
-        Value::Number(n) => {
+        Node::Null => Scalar::Null,
+        Node::Bool(b) => Scalar::Bool(*b),
+        Node::Number(n) => {
             if let Number::Int(i) = n {
                 Scalar::Int(*i)
             } else if let Number::UInt(u) = n {
@@ -217,38 +300,40 @@ fn scalar(v: &Value<'_>) -> Result<Scalar, ()> {
                 Scalar::Float(x)
             }
         }
-        Value::String(s) => Scalar::Str(s.to_string()),
+        Node::String(s) => Scalar::Str(s.to_string()),
         _ => return Err(()),
     })
 }
 
-/// A tensor's flat data (the `data` of `{"shape", "data"}`, or the value itself).
-fn data_of<'v, 'a>(v: &'v Value<'a>) -> Result<(&'v Vec<Value<'a>>, Option<&'v Value<'a>>), ()> {
-    match v {
-        Value::Object(t) => match member(t, "data") {
-            Some(Value::Array(d)) => Ok((d, member(t, "shape"))),
+/// A tensor's flat data (the `data` array of `{"shape", "data"}`, or the array itself) and its shape.
+fn data_of(tape: &[Node<'_>], v: usize) -> Result<(usize, Option<usize>), ()> {
+    match tape[v] {
+        Node::Object { .. } => match member(tape, v, "data") {
+            Some(d) if matches!(tape[d], Node::Array { .. }) => Ok((d, member(tape, v, "shape"))),
             _ => Err(()),
         },
-        Value::Array(d) => Ok((d, None)),
+        Node::Array { .. } => Ok((v, None)),
         _ => Err(()),
     }
 }
 
-fn shape_is(shape: &Value<'_>, want: &[usize]) -> bool {
-    match shape {
-        Value::Array(dims) => {
-            dims.len() == want.len()
-                && dims
-                    .iter()
-                    .zip(want)
-                    .all(|(d, &w)| matches!(d, Value::Number(n) if n.as_f64() == Some(w as f64)))
-        }
-        _ => false,
+fn array_len(tape: &[Node<'_>], a: usize) -> usize {
+    match tape[a] {
+        Node::Array { len, .. } => len as usize,
+        _ => 0,
     }
 }
 
-fn read(doc: &Value<'_>, spec: &PathSpec, out: &mut Out) -> Result<(), ()> {
-    let Some(v) = walk(doc, &spec.steps)? else {
+fn shape_is(tape: &[Node<'_>], shape: usize, want: &[usize]) -> bool {
+    matches!(tape[shape], Node::Array { .. })
+        && array_len(tape, shape) == want.len()
+        && items(tape, shape)
+            .zip(want)
+            .all(|(d, &w)| matches!(&tape[d], Node::Number(n) if n.as_f64() == Some(w as f64)))
+}
+
+fn read(tape: &[Node<'_>], spec: &PathSpec, out: &mut Out) -> Result<(), ()> {
+    let Some(v) = walk(tape, &spec.steps)? else {
         match spec.kind {
             VALUE => out.scalars.push(Scalar::Absent),
             TENSORS => out.counts.push(0),
@@ -259,57 +344,68 @@ fn read(doc: &Value<'_>, spec: &PathSpec, out: &mut Out) -> Result<(), ()> {
     match spec.kind {
         TENSOR => {
             let width = spec.width;
-            let (data, shape) = data_of(v)?;
-            match data.first() {
-                None => return Err(()),
-                Some(Value::Array(_)) => {
-                    for row in data {
-                        let Value::Array(cells) = row else { return Err(()) };
-                        if cells.len() != width {
+            let (data, shape) = data_of(tape, v)?;
+            let n = array_len(tape, data);
+            match tape.get(data + 1) {
+                _ if n == 0 => return Err(()),
+                Some(Node::Array { .. }) => {
+                    for row in items(tape, data) {
+                        if !matches!(tape[row], Node::Array { .. }) || array_len(tape, row) != width {
                             return Err(());
                         }
-                        push_numbers(cells, &mut out.numbers)?;
+                        push_numbers(tape, row, &mut out.numbers)?;
                     }
-                    out.counts.push(data.len() as i64);
+                    out.counts.push(n as i64);
                 }
                 Some(_) => {
-                    if width == 0 || data.len() % width != 0 {
+                    if width == 0 || !n.is_multiple_of(width) {
                         return Err(());
                     }
-                    let rows = data.len() / width;
+                    let rows = n / width;
                     if let Some(s) = shape {
-                        if !shape_is(s, &[rows, width]) && !shape_is(s, &[width]) {
+                        if !shape_is(tape, s, &[rows, width]) && !shape_is(tape, s, &[width]) {
                             return Err(());
                         }
                     }
-                    push_numbers(data, &mut out.numbers)?;
+                    push_numbers(tape, data, &mut out.numbers)?;
                     out.counts.push(rows as i64);
                 }
+                None => return Err(()),
             }
         }
         FLAT | SCALARS => {
-            let items: &[Value<'_>] = match v {
-                Value::Object(_) | Value::Array(_) => data_of(v)?.0,
-                other => std::slice::from_ref(other),
+            let (first, n) = match tape[v] {
+                Node::Object { .. } | Node::Array { .. } => {
+                    let d = data_of(tape, v)?.0;
+                    (d + 1, array_len(tape, d))
+                }
+                _ => (v, 1),
             };
-            if items.is_empty() {
+            if n == 0 {
                 return Err(());
             }
             if spec.kind == FLAT {
-                push_numbers(items, &mut out.numbers)?;
+                if first == v {
+                    let Node::Number(x) = &tape[v] else { return Err(()) };
+                    out.numbers.push(number(x)?);
+                } else {
+                    push_numbers(tape, first - 1, &mut out.numbers)?;
+                }
             } else {
-                for item in items {
-                    out.scalars.push(scalar(item)?);
+                // each item a leaf (an array or object item is Err before the next is read)
+                for node in &tape[first..first + n] {
+                    out.scalars.push(scalar(node)?);
                 }
             }
-            out.counts.push(items.len() as i64);
+            out.counts.push(n as i64);
         }
-        VALUE => out.scalars.push(scalar(v)?),
+        VALUE => out.scalars.push(scalar(&tape[v])?),
         TENSORS => {
-            let Value::Array(items) = v else { return Err(()) };
-            for item in items {
-                let Value::Object(t) = item else { return Err(()) };
-                if !matches!(member(t, "name"), Some(Value::String(_))) {
+            if !matches!(tape[v], Node::Array { .. }) {
+                return Err(());
+            }
+            for item in items(tape, v) {
+                if name_of(tape, item).is_none() {
                     return Err(());
                 }
             }
@@ -322,19 +418,62 @@ fn read(doc: &Value<'_>, spec: &PathSpec, out: &mut Out) -> Result<(), ()> {
 
 fn read_all(values: &[&[u8]], specs: &[PathSpec]) -> Option<Vec<Out>> {
     let mut outs: Vec<Out> = specs.iter().map(|_| Out::default()).collect();
+    let mut tape: Vec<Node<'_>> = Vec::new();
     for value in values {
-        let doc: Value<'_> = match crate::fastjson::parse(value) {
-            Some(doc) => doc,
-            None => serde_json::from_slice(value).ok()?, // escapes and the unusual: serde_json decides
-        };
-        if !doc.is_object() {
+        if !crate::fastjson::parse(value, &mut tape) {
+            // escapes and the unusual: serde_json decides
+            let doc: Value<'_> = serde_json::from_slice(value).ok()?;
+            tape.clear();
+            flatten(doc, &mut tape);
+        }
+        if !matches!(tape[0], Node::Object { .. }) {
             return None;
         }
         for (spec, out) in specs.iter().zip(outs.iter_mut()) {
-            read(&doc, spec, out).ok()?;
+            read(&tape, spec, out).ok()?;
         }
     }
     Some(outs)
+}
+
+/// Per-row scalars as float64 when there are some and every one is a number (not a boolean): what
+/// `array("d", ...)` makes of their Python ints and floats (each rounded to the nearest double), so the caller
+/// builds their column without an object per row.
+fn numbers_of(scalars: &[Scalar]) -> Option<Vec<f64>> {
+    if scalars.is_empty() {
+        return None;
+    }
+    scalars
+        .iter()
+        .map(|s| match *s {
+            Scalar::Int(i) => Some(i as f64),
+            Scalar::UInt(u) => Some(u as f64),
+            Scalar::Float(f) => Some(f),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The scalars as Python objects; a text equal to the one before is the same object (a model id or version
+/// repeats from message to message: one string for the run of them).
+fn objects<'py>(py: Python<'py>, scalars: &[Scalar], absent: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    let mut last: Option<(&str, Bound<'py, PyAny>)> = None;
+    PyList::new(
+        py,
+        scalars.iter().map(|s| {
+            if let Scalar::Str(t) = s {
+                if let Some((text, obj)) = &last {
+                    if *text == t.as_str() {
+                        return obj.clone();
+                    }
+                }
+                let obj = scalar_to_py(py, s, absent);
+                last = Some((t.as_str(), obj.clone()));
+                return obj;
+            }
+            scalar_to_py(py, s, absent)
+        }),
+    )
 }
 
 fn scalar_to_py<'py>(py: Python<'py>, s: &Scalar, absent: &Bound<'py, PyAny>) -> Bound<'py, PyAny> {
@@ -392,10 +531,13 @@ pub fn read_source_poll<'py>(
             )?
             .into_any(),
             SCALARS => {
-                let objs = PyList::new(py, out.scalars.iter().map(|s| scalar_to_py(py, s, absent)))?;
-                PyTuple::new(py, [objs.into_any(), crate::raw_bytes(py, &out.counts).into_any()])?.into_any()
+                let values = match numbers_of(&out.scalars) {
+                    Some(numbers) => crate::raw_bytes(py, &numbers).into_any(),
+                    None => objects(py, &out.scalars, absent)?.into_any(),
+                };
+                PyTuple::new(py, [values, crate::raw_bytes(py, &out.counts).into_any()])?.into_any()
             }
-            VALUE => PyList::new(py, out.scalars.iter().map(|s| scalar_to_py(py, s, absent)))?.into_any(),
+            VALUE => objects(py, &out.scalars, absent)?.into_any(),
             _ => crate::raw_bytes(py, &out.counts).into_any(),
         };
         result.append(item)?;

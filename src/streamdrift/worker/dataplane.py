@@ -227,11 +227,12 @@ class DataPlane:
         now_ms = int(self._clock() * 1000)
         # partitions revoked while the batch was in flight are skipped
         parts = [(p, msgs) for p, msgs in groups.items() if p in self._parts]
-        # Parsing ahead pays for JSON records (the native reader runs without the GIL); columnar batches are
-        # decoded mostly holding it, and the two threads would only take turns (measured ~5-10% slower). Not in
-        # smaller chunks: 1,024 messages a chunk (so this thread parses a poll's first chunk only) measured slower,
-        # median ratio to the raw rate 52% against 58%, 512: 42% (per-batch costs; the two cores are busy anyway).
-        small = bool(parts) and len(parts[0][1][0].value() or b"") < PARSE_AHEAD_MAX_BYTES
+        # Parsing ahead pays for JSON records and a mapped source's JSON of any size (their native readers run
+        # without the GIL); columnar batches are decoded mostly holding it, and the two threads would only take
+        # turns (measured ~5-10% slower). Not in smaller chunks: 1,024 messages a chunk measured slower, median
+        # ratio to the raw rate 52% against 58%, 512: 42% (per-batch costs; the two cores are busy anyway).
+        small = bool(parts) and (self._source is not None
+                                 or len(parts[0][1][0].value() or b"") < PARSE_AHEAD_MAX_BYTES)
         executor = self._parser if small else None
         # Columnar polls use the other core for the label join instead: each partition's predictions are joined
         # in the join thread while this one profiles them (the join's native loops release the GIL). Measured,

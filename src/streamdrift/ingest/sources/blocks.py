@@ -33,7 +33,9 @@ from streamdrift.ingest.values import (
     timestamp_ms,
 )
 
-__all__ = ["Block", "fast_segment", "numeric_matrix", "segment_of"]
+__all__ = ["Block", "PerRow", "fast_segment", "numeric_matrix", "segment_of"]
+
+PerRow = list[Any] | NDArray[np.float64]  # a row's predictions or scores: objects, or float64 (numbers only)
 
 
 @dataclass(slots=True)
@@ -101,7 +103,7 @@ def fast_segment(blocks: Sequence[Block], sources: Sequence[int], checks: Checks
 
 
 def segment_of(names: tuple[str, ...], matrix: NDArray[np.float64], ns: Sequence[int], stamps: list[object],
-               ids: list[str | None], labels: list[Any] | None, scores: list[Any] | None, sources: Sequence[int],
+               ids: list[str | None], labels: PerRow | None, scores: PerRow | None, sources: Sequence[int],
                checks: Checks) -> Segment | None:
     """The columns of rows given as a (rows x names) matrix, ``ns[i]`` rows from message ``sources[i]`` at
     ``stamps[i]``; None when there are too many names; BadRecordError when a value fails a check."""
@@ -130,12 +132,18 @@ def _timestamps(stamps: list[object], checks: Checks) -> NDArray[np.int64]:
     return np.array([timestamp_ms(v, None, checks) for v in stamps], dtype=np.int64)
 
 
-def _predictions(labels: list[Any] | None, scores: list[Any] | None,
+def _predictions(labels: PerRow | None, scores: PerRow | None,
                  checks: Checks) -> tuple[Column | None, NDArray[np.float64] | None]:
+    """The prediction column and the scores; either may come as float64 (the native reader's numbers: the same
+    column as :func:`.values.column` makes of those ints and floats)."""
     label = score = None
-    if labels is not None and not set(map(type, labels)) <= NONE_ONLY:
+    if isinstance(labels, np.ndarray):
+        label = Column(*classify_numbers(labels), None)
+    elif labels is not None and not set(map(type, labels)) <= NONE_ONLY:
         label = column(labels, checks, SCALARS, "prediction.label")
-    if scores is not None:
+    if isinstance(scores, np.ndarray):
+        score = scores
+    elif scores is not None:
         types = set(map(type, scores))
         if not types <= NUMBERS:
             raise BadRecordError("wrong_type", "prediction.score must be a number")

@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from streamdrift import _native
 from streamdrift.ingest.limits import Checks
 from streamdrift.ingest.segments import Segment
+from streamdrift.ingest.sources.blocks import PerRow
 from streamdrift.ingest.sources.config import MappingSettings, ValueFrom
 from streamdrift.ingest.sources.pairing import Matched, PairStore, _Waiting
 from streamdrift.ingest.sources.pointer import pointer_tokens
@@ -42,6 +43,8 @@ _REQUEST_KEYS = frozenset({"inputs", "parameters", "id", "instances"})
 _RESPONSE_KEYS = frozenset({"outputs", "model_name", "model_version", "predictions"})
 _CE_KEYS = frozenset({"ce", "ce_request", "ce_response"})
 _CE_TYPES: Final = {CE_REQUEST.encode(): "request", CE_RESPONSE.encode(): "response"}
+_ROLE: Final = ("response", "request")  # by whether the message has inputs
+_STR: Final = {str}
 Step = tuple[str, int, bool]
 Path = tuple[list[Step], int, int]
 Found = list[Any]  # one item per path, as read_source_poll returns them
@@ -212,20 +215,22 @@ class NativePoll:
             return None
         return np.stack(columns, axis=1), counts
 
-    def _per_row(self, found: Found, name: str, at: Any, counts: NDArray[np.int64]) -> list[Any] | bool | None:
-        """Per-row values of a path (None without it; False when the fast path does not take them)."""
+    def _per_row(self, found: Found, name: str, at: Any, counts: NDArray[np.int64]) -> PerRow | bool | None:
+        """Per-row values of a path (None without it; False when the fast path does not take them): float64 when
+        the reader found only numbers (no object per row), else their objects."""
         if name not in self._where:
             return None
-        objs, raw_counts = found[self._where[name]]
-        got = _gather(np.array(objs, dtype=object), np.frombuffer(raw_counts, dtype=np.int64), at(name))
+        values, raw_counts = found[self._where[name]]
+        numbers = not isinstance(values, list)
+        got = _gather(np.frombuffer(values, dtype=np.float64) if numbers else np.array(values, dtype=object),
+                      np.frombuffer(raw_counts, dtype=np.int64), at(name))
         if got is None or not np.array_equal(got[1], counts):
             return False
-        return list(got[0].tolist())
+        return got[0] if numbers else list(got[0].tolist())
 
     def _values(self, found: Found, name: str, at: Any) -> list[Any] | None:
         column: list[Any] = found[self._where[name]]
-        take = at(name)
-        out = [column[i] for i in take.tolist()]
+        out = list(map(column.__getitem__, at(name).tolist()))
         return None if _ABSENT in out else out
 
     # -- request / response pairs (preset oip-v2) --------------------------------------------------
@@ -256,7 +261,10 @@ class NativePoll:
             more = self.read([w.value for w in carried], max_bytes)
             if more is None:
                 return None, matched
-            found = [_concat(a, b) for a, b in zip(found, more, strict=True)]
+            joined = [_concat(a, b) for a, b in zip(found, more, strict=True)]
+            if None in joined:
+                return None, matched
+            found = joined
         position = {id(w): n + k for k, w in enumerate(carried)}
         takes = {role: np.fromiter((r if isinstance(r, int) else position[id(r)] for r in refs), dtype=np.int64,
                                    count=len(matched))
@@ -272,14 +280,14 @@ class NativePoll:
 
     def _oip_roles(self, found: Found) -> tuple[list[str], list[str]] | None:
         ids: list[Any] = found[self._where["id"]]
-        if _ABSENT in ids or not all(type(i) is str and i for i in ids):
+        if set(map(type, ids)) - _STR or "" in ids:  # (the absent marker is not a str)
             return None
         has_in = np.frombuffer(found[self._where["inputs"]], dtype=np.int64)
         has_out = np.frombuffer(found[self._where["outputs"]], dtype=np.int64)
         request = has_in.astype(bool)
         if not (request | has_out.astype(bool)).all():
             return None  # neither a request nor a response: the per-document path names it
-        return ids, np.where(request, "request", "response").tolist()
+        return ids, list(map(_ROLE.__getitem__, request.tolist()))
 
     @staticmethod
     def _kserve_roles(headers: list[dict[str, bytes]]) -> tuple[list[str], list[str]] | None:
@@ -378,6 +386,11 @@ def _gather(values: NDArray[Any], counts: NDArray[np.int64],
 
 
 def _concat(a: Any, b: Any) -> Any:
+    """The values of a path in two reads, one after the other; None when they do not join (per-row numbers in
+    one, objects in the other: the caller decodes the pairs in Python)."""
     if isinstance(a, tuple):
-        return tuple(_concat(x, y) for x, y in zip(a, b, strict=True))
+        parts = [_concat(x, y) for x, y in zip(a, b, strict=True)]
+        return None if None in parts else tuple(parts)
+    if isinstance(a, list) is not isinstance(b, list):  # per-row numbers (bytes) and objects (a list)
+        return b if a == [] else a if b == [] else None
     return a + b

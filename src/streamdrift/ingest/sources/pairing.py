@@ -115,38 +115,40 @@ class PairStore:
         """Offer a poll's halves (``ids[i]``, ``roles[i]``: ``"request"`` / ``"response"``) in turn: the pairs
         they complete, in order. One dict operation per message and no document: the poll's values are read
         column-wise by the caller (:mod:`.nativepoll`), or decoded (``halves``)."""
-        waiting, clock, max_pending, ttl = self._waiting, self._clock_ms, self.max_pending, self.ttl_ms
-        base = self._seq
+        waiting, clock, max_pending, ttl, max_bytes = (self._waiting, self._clock_ms, self.max_pending, self.ttl_ms,
+                                                       self.max_bytes)
+        base, nbytes = self._seq, self.bytes  # the bytes of the waiting halves, kept in a local in the loop
         out: list[Matched] = []
+        append = out.append
         paired = duplicate = expired = 0
-        for i, pid in enumerate(ids):
-            stamp = stamps[i]
+        for i, (pid, role, stamp) in enumerate(zip(ids, roles, stamps, strict=True)):
             if clock is None or stamp > clock:
                 clock = stamp
             other = waiting.pop(pid, None)
             if other is not None:
-                self.bytes -= len(other.value)
-            if other is not None and other.timestamp_ms < clock - ttl:
-                expired += 1
-                other = None
-            role = roles[i]
+                nbytes -= len(other.value)
+                if other.timestamp_ms < clock - ttl:
+                    expired += 1
+                    other = None
             if other is not None:
                 if other.role != role:
                     paired += 1
                     ref: int | _Waiting = other.seq - base if other.seq >= base else other
                     key = keys[i]
                     if role == "response":
-                        out.append(Matched(i, ref, i, other.timestamp_ms, key if key is not None else other.key))
+                        append(Matched(i, ref, i, other.timestamp_ms, key if key is not None else other.key))
                     else:
-                        out.append(Matched(i, i, ref, stamp, key if key is not None else other.key))
+                        append(Matched(i, i, ref, stamp, key if key is not None else other.key))
                     continue
                 duplicate += 1
-            waiting[pid] = _Waiting(pid, role, values[i], headers[i], stamp, keys[i], base + i,
+            value = values[i]
+            waiting[pid] = _Waiting(pid, role, value, headers[i], stamp, keys[i], base + i,
                                     None if halves is None else halves[i])
-            self.bytes += len(values[i])
-            while len(waiting) > max_pending or self.bytes > self.max_bytes:
-                self.bytes -= len(waiting.pop(next(iter(waiting))).value)
+            nbytes += len(value)
+            while len(waiting) > max_pending or nbytes > max_bytes:
+                nbytes -= len(waiting.pop(next(iter(waiting))).value)
                 expired += 1
+        self.bytes = nbytes
         self._clock_ms = clock
         self._seq = base + len(ids)
         for name, n in (("paired", paired), ("duplicate", duplicate), ("expired", expired)):

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from streamdrift.errors import BadRecordError
 from streamdrift.ingest.limits import Checks
 from streamdrift.ingest.segments import Segment
-from streamdrift.ingest.sources.blocks import segment_of
+from streamdrift.ingest.sources.blocks import PerRow, segment_of
 from streamdrift.ingest.sources.config import MappingSettings, ValueFrom
 from streamdrift.ingest.sources.pointer import pointer_tokens
 from streamdrift.ingest.values import plain_numbers
@@ -52,14 +52,15 @@ class Docs:
 class Extracted:
     """A poll's values read column-wise: per document the model id, version, inference id (None when the
     mapping has none) and event time (the Kafka timestamp without an ``event_time`` field), its feature rows in
-    ``matrix`` (``counts[i]`` rows of document i), per row the prediction and score (None without them)."""
+    ``matrix`` (``counts[i]`` rows of document i), per row the prediction and score (None without them; a float64
+    array when the native reader found only numbers)."""
 
     models: list[Any] | None
     versions: list[Any] | None
     matrix: NDArray[np.float64]
     counts: list[int]
-    labels: list[Any] | None
-    scores: list[Any] | None
+    labels: PerRow | None
+    scores: PerRow | None
     ids: list[Any] | None
     times: list[Any] | None
     indices: list[int]
@@ -197,8 +198,8 @@ class PollMapping:
             return None
 
     def _per_model(self, keys: list[tuple[str, str | None]], matrix: NDArray[np.float64], counts: list[int],
-                   stamps: list[object], ids: list[str | None], labels: list[Any] | None,
-                   scores: list[Any] | None, indices: list[int],
+                   stamps: list[object], ids: list[str | None], labels: PerRow | None,
+                   scores: PerRow | None, indices: list[int],
                    checks: Checks) -> list[tuple[str, str | None, Segment]] | None:
         out = []
         doc_of_row = np.repeat(np.arange(len(keys)), counts)
@@ -208,9 +209,8 @@ class PollMapping:
             rows = np.asarray(docs)[doc_of_row]
             row_list = rows.tolist()
             segment = segment_of(self.names, matrix[rows], list(compress(counts, docs)), list(compress(stamps, docs)),
-                                 list(compress(ids, row_list)),
-                                 None if labels is None else list(compress(labels, row_list)),
-                                 None if scores is None else list(compress(scores, row_list)),
+                                 list(compress(ids, row_list)), _rows_of(labels, rows, row_list),
+                                 _rows_of(scores, rows, row_list),
                                  list(compress(indices, docs)), checks)
             if segment is None:
                 return None
@@ -290,8 +290,14 @@ class PollMapping:
         texts = [v if type(v) is str else str(v) for v in values]
         if counts.count(1) == len(counts):
             return texts  # type: ignore[return-value]
-        return [x for t, n in zip(texts, counts, strict=True) for x in ([t] if n == 1 else
-                                                                         [f"{t}:{i}" for i in range(n)])]
+        suffixes = _suffixes(max(counts))
+        out: list[str | None] = []
+        for t, n in zip(texts, counts, strict=True):  # per message; the rows' ids are joined in C
+            if n == 1:
+                out.append(t)
+            else:
+                out += map(t.__add__, suffixes[:n])
+        return out
 
     def _stamps(self, values: list[Any] | None) -> list[object] | None:
         """Event times: the Kafka timestamps without an ``event_time`` field, else the field's values."""
@@ -308,6 +314,22 @@ class PollMapping:
         if unit == "ms":
             return values
         return [int(v * _SCALE[unit]) for v in values]
+
+
+_SUFFIXES: list[str] = []
+
+
+def _suffixes(n: int) -> list[str]:
+    """``[":0", ":1", ..., f":{n - 1}"]`` (at least): the row suffixes of a document's inference id."""
+    if len(_SUFFIXES) < n:
+        _SUFFIXES.extend(f":{i}" for i in range(len(_SUFFIXES), n))
+    return _SUFFIXES
+
+
+def _rows_of(values: PerRow | None, rows: NDArray[np.bool_], row_list: list[bool]) -> PerRow | None:
+    if values is None or isinstance(values, np.ndarray):
+        return None if values is None else values[rows]
+    return list(compress(values, row_list))
 
 
 def _flat(values: list[Any] | None) -> list[list[Any]] | None:

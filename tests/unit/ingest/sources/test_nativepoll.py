@@ -62,8 +62,7 @@ def exchange(draw: st.DrawFn) -> list[tuple[bytes, bytes]]:
 
 def _view(parser: MappedParser, values: list[tuple[bytes, bytes]] | list[tuple[bytes, bytes, Any]], cuts: list[int],
           stamps: list[int]) -> Any:
-    pairs = parser.new_pairs()
-    assert pairs is not None
+    pairs = parser.new_pairs()  # None for a preset without pairs
     out: list[Any] = []
     outcomes: Counter[str] = Counter()
     edges = sorted({0, len(values), *[c for c in cuts if c < len(values)]})
@@ -74,12 +73,16 @@ def _view(parser: MappedParser, values: list[tuple[bytes, bytes]] | list[tuple[b
         batches, dead = parser.parse(poll, pairs, T0)
         for b in batches:
             feats = {n: (np.nan_to_num(c.numbers, nan=-7.5).tolist(), c.kinds.tolist()) for n, c in b.features.columns.items()}
+            p = b.prediction
             out.append((b.model_id, b.model_version, b.timestamps_ms.tolist(), b.inference_ids.tolist(), feats,
-                        None if b.prediction is None else np.nan_to_num(b.prediction.numbers, nan=-7.5).tolist(),
-                        None if b.score is None else b.score.tolist(), (b.source_index + start).tolist()))
+                        None if p is None else (np.nan_to_num(p.numbers, nan=-7.5).tolist(), p.kinds.tolist(),
+                                                None if p.strings is None else p.strings.tolist()),
+                        None if b.score is None else np.nan_to_num(b.score, nan=-7.5).tolist(),
+                        (b.source_index + start).tolist()))
         out.extend(("dead", d.index + start, d.reason) for d in dead)
-        outcomes.update(pairs.take_outcomes())
-    return sorted(out, key=repr), outcomes, len(pairs)
+        if pairs is not None:
+            outcomes.update(pairs.take_outcomes())
+    return sorted(out, key=repr), outcomes, 0 if pairs is None else len(pairs)
 
 
 @settings(max_examples=120, deadline=None)
@@ -185,3 +188,105 @@ def test_the_native_parser_reads_values_as_orjson_or_leaves_them(picked: list[st
                    for w, t in zip(want, picked, strict=True))
         return
     assert [(type(x), x) for x in got[0]] == [(type(x), x) for x in want]
+
+
+# per-row predictions and scores: numbers (ints beyond 2**53 and 2**63 too) come back from the reader as float64,
+# anything else as objects; the two kinds may meet in one pair (a request carried from an earlier poll)
+label = st.one_of(st.integers(-3, 3), st.sampled_from([2**53 + 1, -2**63, 2**64 - 1, 10**17 + 3]),
+                  st.floats(-1e6, 1e6, allow_nan=False).filter(lambda v: v != 0), st.booleans(),
+                  st.sampled_from(["yes", "", None]))
+SCORED = SourceSettings.model_validate({"name": "s", "topic": "t", "preset": "oip-v2", "mapping": {
+    "model_id": "/model_name", "features": {"tensor": "/inputs/input-0", "names": NAMES},
+    "prediction": "/outputs/label", "score": "/parameters/score", "inference_id": "/id"}})
+
+
+@st.composite
+def scored_exchange(draw: st.DrawFn) -> list[tuple[bytes, bytes]]:
+    """A request (its score as a parameter: a value from the request's message) and its response."""
+    rid = f"r{draw(st.integers(0, 20))}"
+    n = draw(st.integers(1, 3))
+    same = draw(st.booleans())  # one type for the message's rows, or each row its own
+    first = draw(label)
+    labels = [first if same else draw(label) for _ in range(n)]
+    scores = draw(st.lists(st.one_of(st.integers(0, 1), st.floats(0.01, 1), st.none()), min_size=n, max_size=n))
+    request = {"id": rid, "parameters": {"score": scores if n > 1 else scores[0]},
+               "inputs": [{"name": "input-0", "shape": [n, 3], "datatype": "FP64", "data": [1.5] * (3 * n)}]}
+    response = {"id": rid, "model_name": "m", "outputs": [{"name": "label", "shape": [n], "datatype": "BYTES",
+                                                           "data": labels}]}
+    halves = [request, response] if draw(st.booleans()) else [response, request]
+    return [(rid.encode(), orjson.dumps(h)) for h in halves]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(scored_exchange(), min_size=1, max_size=10), st.lists(st.integers(1, 20), max_size=4))
+def test_per_row_values_of_every_type_read_natively_as_in_python(exchanges: list[list[tuple[bytes, bytes]]],
+                                                                  cuts: list[int]) -> None:
+    values = [m for ex in exchanges for m in ex]
+    stamps = [T0 + i for i in range(len(values))]
+    assert _view(MappedParser(SCORED), values, cuts, stamps) == _view(MappedParser(SCORED, use_native=False),
+                                                                     values, cuts, stamps)
+
+
+def test_per_row_numbers_come_back_as_float64() -> None:
+    """A per-row path (kind 2) whose values are all numbers is float64 bytes (ints rounded to the nearest double,
+    as array("d") rounds Python ints); a boolean, text or null among them gives the objects."""
+    from array import array
+
+    from streamdrift import _native
+
+    absent = object()
+    path = [([("v", -1, False)], 2, 0)]
+    numbers = [b'{"v": [1, 2.5, 9007199254740993]}', b'{"v": -9223372036854775808}', b'{"v": {"data": [1e-5]}}']
+    got = _native.read_source_poll(numbers, path, absent, 1 << 20, 1 << 30)
+    assert got is not None
+    flat, counts = got[0]
+    want = [x for v in numbers for x in np.atleast_1d(orjson.loads(v)["v"] if b"data" not in v else [1e-5])]
+    assert bytes(flat) == array("d", want).tobytes() and np.frombuffer(counts, np.int64).tolist() == [3, 1, 1]
+    for odd in (b'{"v": [1, true]}', b'{"v": [1, "1"]}', b'{"v": [null, 2]}'):
+        got = _native.read_source_poll([numbers[0], odd], path, absent, 1 << 20, 1 << 30)
+        assert got is not None and got[0][0] == [1, 2.5, 9007199254740993, *orjson.loads(odd)["v"]]
+
+
+JSON_TENSOR = SourceSettings.model_validate({"name": "j", "topic": "t", "preset": "json", "mapping": {
+    "model_id": "/m", "features": {"tensor": "/x", "names": NAMES}, "prediction": "/p", "inference_id": "/id"}})
+JSON_FIELDS = SourceSettings.model_validate({"name": "j", "topic": "t", "preset": "json", "mapping": {
+    "model_id": "/m", "features": {"fields": {n: f"/f/{n}" for n in NAMES}}, "score": "/s/1"}})
+SHAPES = [  # one message each: flat and nested tensors, escapes (serde_json's parse), repeated keys (the last
+    # counts), nesting before and after the values read, and what the fast path leaves to Python
+    b'{"m": "a", "id": "1", "x": {"shape": [2, 3], "data": [1, 2, 3, 4, 5, 6]}, "p": [0, 1]}',
+    b'{"m": "a", "id": "2", "x": [[1, 2, 3], [4.5, 5, 6]], "p": [1, 1], "z": {"deep": [[[{}]]]}}',
+    b'{"z": [{"a": [1, {"b": null}]}], "m": "a\u00e9", "id": "3\\"", "x": [1, 2, 3], "p": 7}',
+    b'{"m": "b", "m": "a", "id": "4", "x": {"data": [0, 0, 0], "data": [7, 8, 9], "shape": [3]}, "p": 0.5}',
+    b'{"m": "a", "id": "5", "x": {"shape": [1, 3], "data": [[1, 2, 3]]}, "p": 1}',
+    b'{"m": "a", "id": "6", "x": [[1, 2], [3, 4]], "p": [1, 2]}',
+    b'{"m": "a", "id": "7", "x": [1, 2, [3]], "p": 1}',
+    b'{"m": "a", "id": "8", "x": [], "p": 1}',
+    b'{"m": "a", "id": "9", "x": [1, 2, 3], "p": [[1]]}',
+    b'{"m": "a", "f": {"a": 1, "b": [2], "c": {"data": [3]}}, "s": [0, {"x": 1}, 0.25]}',
+    b'{"m": "a", "f": {"a": [1, 2], "b": [2, 3], "c": {"shape": [2], "data": [3, 4]}}, "s": [0, [0.5, 0.75]]}',
+    b'{"m": "a", "f": {"a": [1, 2], "b": [2], "c": [3, 4]}, "s": [0, 1]}',
+    b'{"m": "a", "f": {"a": [1, [2]], "b": [2, 3], "c": [3, 4]}, "s": [0, [1, 2]]}',
+]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(SHAPES), min_size=1, max_size=6), st.sampled_from([JSON_TENSOR, JSON_FIELDS]))
+def test_documents_of_every_shape_read_natively_as_in_python(picked: list[bytes], source: SourceSettings) -> None:
+    """The reader's tape (the message parsed once, the paths followed by index) gives what the Python paths
+    give: the same batches and dead letters, or it leaves the poll to them."""
+    values = [(b"k", v) for v in picked]
+    stamps = [T0] * len(values)
+    assert _view(MappedParser(source), values, [], stamps) == _view(MappedParser(source, use_native=False), values,
+                                                                    [], stamps)
+
+
+def test_the_tape_reads_escapes_repeated_keys_and_nested_rows() -> None:
+    """Messages the fast parser leaves to serde_json (escapes) and nested rows are still read natively."""
+    parser = MappedParser(JSON_TENSOR)
+    assert parser._native is not None
+    found = parser._native.read([SHAPES[2], SHAPES[3], SHAPES[1]], 1 << 20)
+    assert found is not None
+    rows, counts = found[0]
+    assert np.frombuffer(rows, np.float64).tolist() == [1, 2, 3, 7, 8, 9, 1, 2, 3, 4.5, 5, 6]
+    assert np.frombuffer(counts, np.int64).tolist() == [1, 1, 2]
+    assert found[parser._native._where["model_id"]] == ["a\u00e9", "a", "a"]
