@@ -49,8 +49,9 @@ def test_schema_is_draft_2020_12_with_id_and_version(name: SchemaName) -> None:
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["$id"].endswith(f"/{name}.schema.json")
     version = schema["properties"]["schema_version"]
-    # the drift event's 1.1 adds the optional segment (a minor version: version-1 events are still valid)
-    assert version.get("const", None) == "1" or version.get("enum") in (["1"], ["1", "1.1"])
+    # the drift event's minor versions add optional fields (1.1 the segment, 1.2 a roll-up's window_seconds):
+    # version-1 events are still valid
+    assert version.get("const", None) == "1" or version.get("enum") in (["1"], ["1", "1.1", "1.2"])
 
 
 @pytest.mark.parametrize("name", SCHEMA_NAMES)
@@ -149,7 +150,8 @@ def test_drift_event_fields_match_the_contract() -> None:
         "description",
         "detected_at",
     ]
-    assert set(schema["properties"]) == {*expected, "segment"}  # 1.1: optional, so version-1 events stay valid
+    # 1.1 segment, 1.2 window_seconds (a roll-up): optional, so version-1 events stay valid
+    assert set(schema["properties"]) == {*expected, "segment", "window_seconds"}
     assert set(schema["required"]) == set(expected)
     assert schema["properties"]["monitor"]["enum"] == ["data_quality", "model_quality", "bias", "attribution"]
 
