@@ -24,9 +24,11 @@ def _accepts(port: int) -> bool:
 
 def test_demo_raises_drift_and_stops_what_it_started() -> None:
     web_port = find_free_port(span=2)
+    # 3 s windows of 1,200 records (400 a second), 2 windows a phase: the 11 phases take 66 s, the last incident
+    # (unlabelled, phase 10) is raised about 58 s in; 78 s leave 20 s to a loaded machine
     result = subprocess.run(
-        [sys.executable, "-m", "streamdrift", "demo", "--duration", "100", "--window", "4", "--phase-windows", "2",
-         "--rate", "300", "--web-port", str(web_port), "--no-live"],
+        [sys.executable, "-m", "streamdrift", "demo", "--duration", "78", "--window", "3", "--phase-windows", "2",
+         "--rate", "400", "--web-port", str(web_port), "--no-live"],
         capture_output=True, text=True, timeout=300, check=False,
     )
     out = result.stdout

@@ -108,22 +108,22 @@ def test_exactly_once_through_kills_and_broker_restart(kafka_broker: LocalKafka,
         assert feeder.error is None and not feeder.is_alive() and feeder.failed == 0
         # the last windows close once every partition's watermark (idle ones: idle_timeout) passed them; a
         # restarted data plane on a loaded machine may take a while: wait for that, not for a fixed time
-        wait_until(lambda: _merge(settings, idle_s=2.0), lambda m: all(x.open_windows() == 0 for x in m[0]), timeout=240,
-                   interval=2.0)
+        wait_until(lambda: _merge(settings), lambda m: all(x.open_windows() == 0 for x in m[0]), timeout=240,
+                   interval=1.0)
     finally:
         for proc in workers.values():
             stop_worker(proc)
 
-    mergers, merged = _merge(settings, idle_s=5.0)
+    mergers, merged = _merge(settings)
     assert all(m.duplicates == 0 for m in mergers)
     assert all(m.open_windows() == 0 for m in mergers)  # every window was closed by all six partitions
     assert sum(feeder.acked.values()) > RATE * DURATION_S * 0.5
     assert merged == feeder.acked
 
 
-def _merge(settings: Settings, idle_s: float) -> tuple[list[WindowMerger], Counter[tuple[str, int]]]:
+def _merge(settings: Settings) -> tuple[list[WindowMerger], Counter[tuple[str, int]]]:
     """The partials topic merged as the control plane does: every window released complete, never partial."""
-    mergers, windows = merged_partials(settings, PARTITIONS, until=time.monotonic() + 60, idle_s=idle_s)
+    mergers, windows = merged_partials(settings, PARTITIONS, until=time.monotonic() + 60, to_end=True)
     merged: Counter[tuple[str, int]] = Counter()
     for window in windows:
         assert not window.partial

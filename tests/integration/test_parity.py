@@ -254,8 +254,8 @@ def test_check_and_the_worker_raise_and_clear_the_same_events(kafka_bootstrap: s
     expected = len(batch_events)
     with worker_process(settings, log_path=tmp_path / "worker.log"):
         stream_events = wait_until(
-            lambda: drift_events(read_topic(settings, settings.topics.alerts, until=time.monotonic() + 8,
-                                            idle_s=3.0)),
+            lambda: drift_events(read_topic(settings, settings.topics.alerts, until=time.monotonic() + 30,
+                                            to_end=True)),
             lambda events: len(events) >= expected, timeout=180, interval=1.0)
         time.sleep(4)  # nothing more may come
         stream_events = drift_events(read_topic(settings, settings.topics.alerts, until=time.monotonic() + 8,

@@ -112,12 +112,12 @@ def test_a_paired_source_counts_every_pair_once_through_kills(kafka_broker: Loca
         feeder.join(DURATION_S + 120)
         assert feeder.error is None and not feeder.is_alive() and feeder.failed == 0
         # the last windows close once every partition's watermark passed them: wait for that, not a fixed time
-        wait_until(lambda: _merge(settings, idle_s=2.0), lambda m: all(x.open_windows() == 0 for x in m[0]),
-                   timeout=240, interval=2.0)
+        wait_until(lambda: _merge(settings), lambda m: all(x.open_windows() == 0 for x in m[0]),
+                   timeout=240, interval=1.0)
     finally:
         stop_worker(worker)
 
-    mergers, merged = _merge(settings, idle_s=5.0)
+    mergers, merged = _merge(settings)
     assert all(m.duplicates == 0 for m in mergers)
     assert all(m.open_windows() == 0 for m in mergers)  # every window closed by the capture partition and the
     # source's three
@@ -125,9 +125,9 @@ def test_a_paired_source_counts_every_pair_once_through_kills(kafka_broker: Loca
     assert merged == feeder.acked
 
 
-def _merge(settings: Settings, idle_s: float) -> tuple[list[WindowMerger], Counter[tuple[str, int]]]:
+def _merge(settings: Settings) -> tuple[list[WindowMerger], Counter[tuple[str, int]]]:
     """The partials topic merged as the control plane does: every window released complete, never partial."""
-    mergers, windows = merged_partials(settings, 1 + SOURCE_PARTITIONS, until=time.monotonic() + 60, idle_s=idle_s)
+    mergers, windows = merged_partials(settings, 1 + SOURCE_PARTITIONS, until=time.monotonic() + 60, to_end=True)
     merged: Counter[tuple[str, int]] = Counter()
     for window in windows:
         assert not window.partial

@@ -245,9 +245,9 @@ class _Feeder(threading.Thread):
             raise RuntimeError("records left unacknowledged")
 
 
-def _labelled_windows(settings: Settings, idle_s: float) -> tuple[list[WindowMerger], Counter[int]]:
+def _labelled_windows(settings: Settings) -> tuple[list[WindowMerger], Counter[int]]:
     """The partials merged as the control plane does, and the labelled rows of each released window."""
-    mergers, windows = merged_partials(settings, 3, until=time.monotonic() + 60, idle_s=idle_s)
+    mergers, windows = merged_partials(settings, 3, until=time.monotonic() + 60, to_end=True)
     labelled: Counter[int] = Counter()
     for window in windows:
         assert not window.partial
@@ -279,12 +279,12 @@ def test_label_join_exactly_once_through_kill(kafka_bootstrap: str, tmp_path: Pa
         assert feeder.error is None and not feeder.is_alive()
         # every window's data and labels stage closes once each partition's watermark passed it (idle ones:
         # idle_timeout; labels: labels.delay later); the restarted worker may take a while on a loaded machine
-        wait_until(lambda: _labelled_windows(settings, idle_s=2.0), lambda m: all(x.open_windows() == 0 for x in m[0]), timeout=240,
-                   interval=2.0)
+        wait_until(lambda: _labelled_windows(settings), lambda m: all(x.open_windows() == 0 for x in m[0]), timeout=240,
+                   interval=1.0)
     finally:
         stop_worker(worker)
 
-    mergers, labelled = _labelled_windows(settings, idle_s=5.0)
+    mergers, labelled = _labelled_windows(settings)
     assert all(m.duplicates == 0 for m in mergers)
     assert sum(feeder.labelled.values()) > RATE * FEED_S * 0.5 * sample_rate
     assert +labelled == +feeder.labelled

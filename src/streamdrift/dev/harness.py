@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import orjson
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 from confluent_kafka import KafkaError as CKafkaError
 from pydantic import SecretStr
 
@@ -154,9 +154,13 @@ def produce(settings: Settings, topic: str, values: Iterable[bytes], *, key: byt
 
 
 def read_topic(settings: Settings, topic: str, *, until: float, stop_after: int | None = None,
-               idle_s: float | None = None) -> list[Message]:
+               idle_s: float | None = None, to_end: bool = False) -> list[Message]:
     """Read ``topic`` from the beginning (read_committed) until the deadline, ``stop_after`` messages, or
-    ``idle_s`` seconds without a message (after at least one)."""
+    ``idle_s`` seconds without a message (after at least one); with ``to_end``, until every partition's end:
+    all that is committed on the topic now (no group join and no idle wait; a writer still running may commit
+    more afterwards)."""
+    if to_end:
+        return _read_to_end(settings, topic, until=until)
     consumer = Consumer(settings.client_config({
         "group.id": f"reader-{uuid.uuid4().hex[:8]}", "auto.offset.reset": "earliest", "enable.auto.commit": False,
         "isolation.level": "read_committed", "session.timeout.ms": 6000,
@@ -179,18 +183,50 @@ def read_topic(settings: Settings, topic: str, *, until: float, stop_after: int 
     return out
 
 
-def merged_partials(settings: Settings, n_partitions: int, *, until: float,
-                    idle_s: float = 5.0) -> tuple[list[WindowMerger], list[ReadyWindow]]:
+def _read_to_end(settings: Settings, topic: str, *, until: float) -> list[Message]:
+    """Every partition of ``topic`` assigned from its beginning and read (read_committed) until each reported
+    its end (the last stable offset: an open transaction's records are not read); KafkaError at the deadline."""
+    consumer = Consumer(settings.client_config({
+        "group.id": f"reader-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+        "isolation.level": "read_committed", "enable.partition.eof": True,
+    }))
+    out: list[Message] = []
+    try:
+        metadata = consumer.list_topics(topic, timeout=max(1.0, until - time.monotonic()))
+        partitions = sorted(metadata.topics[topic].partitions)
+        if not partitions:
+            raise KafkaError(f"topic {topic} has no partitions (or does not exist)")
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        at_end: set[int] = set()
+        while len(at_end) < len(partitions):
+            if time.monotonic() >= until:
+                raise KafkaError(f"{topic}: partitions {sorted(set(partitions) - at_end)} not read to their end")
+            for m in consumer.consume(1000, 0.25):
+                error = m.error()
+                if error is None:
+                    out.append(m)
+                    at_end.discard(m.partition() or 0)
+                elif error.code() == CKafkaError._PARTITION_EOF:
+                    at_end.add(m.partition() or 0)
+                else:
+                    raise KafkaError(f"reading {topic} failed: {error.str()}", code=error.code())
+    finally:
+        consumer.close()
+    return out
+
+
+def merged_partials(settings: Settings, n_partitions: int, *, until: float, idle_s: float = 5.0,
+                    to_end: bool = False) -> tuple[list[WindowMerger], list[ReadyWindow]]:
     """The partials topic merged as the control plane merges it: one merger per partials partition (a model's
     deltas, and the copies of every capture partition's markers, are in order within its partition; across
     partitions a marker may come before the delta it follows). The mergers (duplicates, open windows) and the
-    windows they released."""
+    windows they released. ``idle_s`` / ``to_end``: as :func:`read_topic`'s."""
     from streamdrift.window.merger import WindowMerger
     from streamdrift.window.partials import decode_partial
 
     mergers: dict[int, WindowMerger] = {}
     released: list[ReadyWindow] = []
-    for m in read_topic(settings, settings.topics.partials, until=until, idle_s=idle_s):
+    for m in read_topic(settings, settings.topics.partials, until=until, idle_s=idle_s, to_end=to_end):
         if m.key() == b"__streamdrift_tick__":
             continue
         merger = mergers.setdefault(m.partition() or 0, WindowMerger({}, n_partitions, 10**12, lambda: 0))

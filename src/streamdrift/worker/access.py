@@ -13,6 +13,7 @@ Used by ``streamdrift run`` (both), ``streamdrift topics create`` and ``streamdr
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,6 +27,7 @@ from streamdrift.worker.kafka_errors import wrap
 
 _AUTH_CODES = frozenset({CKafkaError._AUTHENTICATION, CKafkaError.SASL_AUTHENTICATION_FAILED, CKafkaError._SSL})
 _ROLES = ("all", "dataplane", "controlplane")
+_ATTEMPT_S = 0.5  # connect(): how long one metadata request waits before the error callback is served
 
 
 class KafkaAuthenticationError(KafkaError):
@@ -59,18 +61,24 @@ def connect(settings: Settings, timeout: float = 15.0) -> AdminClient:
     errors: list[CKafkaError] = []
     config: dict[str, Any] = {**settings.client_config(), "error_cb": errors.append}
     admin = AdminClient(config)
-    try:
-        admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        admin.poll(0.2)  # serves the error callback: the reason of the failed connection, if the broker gave one
-        refused = [e for e in errors if e.code() in _AUTH_CODES]
-        if refused:
-            kind = "TLS handshake" if refused[0].code() == CKafkaError._SSL else "authentication"
-            raise KafkaAuthenticationError(
-                f"{kind} failed on {endpoint(settings)}: {refused[0].str()}", code=refused[0].code()
-            ) from exc
-        raise wrap(exc, f"connect to {endpoint(settings)}") from exc
-    return admin
+    deadline = time.monotonic() + timeout
+    while True:
+        # metadata in short attempts, serving the error callback between them: librdkafka retries refused
+        # credentials until the timeout, so a wrong password is reported as soon as the broker refused it
+        last = deadline - time.monotonic() <= _ATTEMPT_S
+        try:
+            admin.list_topics(timeout=max(0.05, deadline - time.monotonic()) if last else _ATTEMPT_S)
+            return admin
+        except KafkaException as exc:
+            admin.poll(0.2 if last else 0.1)  # serves the error callback: the broker's reason, if it gave one
+            refused = [e for e in errors if e.code() in _AUTH_CODES]
+            if refused:
+                kind = "TLS handshake" if refused[0].code() == CKafkaError._SSL else "authentication"
+                raise KafkaAuthenticationError(
+                    f"{kind} failed on {endpoint(settings)}: {refused[0].str()}", code=refused[0].code()
+                ) from exc
+            if last:
+                raise wrap(exc, f"connect to {endpoint(settings)}") from exc
 
 
 def needed_operations(settings: Settings, role: str) -> dict[str, set[str]]:

@@ -78,9 +78,12 @@ class BaselineWatcher:
 
     def _run(self) -> None:
         try:
+            self._check_caught_up()  # an empty topic: at once
             while not self._stop.is_set():
                 try:
-                    messages = self._consumer.consume(100, 0.5)
+                    # short polls while reading to the known ends: a control plane waits for that before it starts
+                    catching_up = self._ends is not None and not self._caught_up.is_set()
+                    messages = self._consumer.consume(100, 0.05 if catching_up else 0.5)
                 except KafkaException as exc:
                     log.warning("reading baselines failed, retrying: %s", exc)
                     time.sleep(1.0)

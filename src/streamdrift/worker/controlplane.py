@@ -102,9 +102,6 @@ class ControlPlane:
         """``dataplane``: the data plane this control plane runs beside (role all), reported by ``/health``."""
         self.settings = settings
         self.dataplane = dataplane
-        # the statistics import scipy lazily (the data plane never needs it): load it now, not inside the first
-        # window's evaluation, whose alert it would delay by about a second
-        importlib.import_module("scipy.stats")
         self.registry = CollectorRegistry()
         self.metrics = Metrics(self.registry, settings.max_features_per_model, settings.segments.max_values)
         self.status = StatusStore(label_sample_rate=settings.labels.sample_rate)
@@ -250,6 +247,9 @@ class ControlPlane:
     def run(self) -> None:
         """Run the faust worker in this thread until SIGTERM/SIGINT (faust installs the handlers)."""
         self.baselines.start()
+        # the statistics import scipy lazily (the data plane never needs it): load it now (while the baselines are
+        # read), not inside the first window's evaluation, whose alert it would delay by about a second
+        importlib.import_module("scipy.stats")
         if self.judge.references is not None:  # filled again from the profiles topic: a restart keeps them
             rebuild_references(self.settings, self.judge.references)
         # a window judged before the baselines are read would count as "no baseline" and raise nothing

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,6 +15,7 @@ from streamdrift.worker.kafka_errors import txn_requires_abort, wrap
 
 log = logging.getLogger(__name__)
 _COMMIT_ATTEMPTS = 4  # a retriable failure of a transactional call is retried 3 times before the abort
+_DELIVER_SLICE_S = 0.1  # commit: how often a delivery still outstanding is checked for a refused one
 
 
 class Transaction:
@@ -57,6 +59,9 @@ class Transaction:
     def commit(self, offsets: list[TopicPartition], group_metadata: object) -> KafkaError | None:
         """Commit with ``offsets``; None when committed, else the abortable error (or a retriable one that kept
         coming) after which the caller aborts and replays. Fatal and other errors raise."""
+        refused = self._deliver(60.0)
+        if refused is not None:
+            return refused
         for call in (lambda: self.producer.send_offsets_to_transaction(offsets, group_metadata, 30),
                      lambda: self.producer.commit_transaction(60)):
             failed = self._retrying(call)
@@ -64,6 +69,21 @@ class Transaction:
                 return failed
         self.open = False
         return None
+
+    def _deliver(self, timeout: float) -> KafkaError | None:
+        """Deliver what is queued, serving the delivery reports; the first message the broker refused stops it.
+
+        A refused message leaves the transaction to abort, and the idempotent producer holds the partition's later
+        messages back (out of sequence) until ``message.timeout.ms``: ``commit_transaction`` would wait that long
+        (10 s and more) only to fail as it must. Then an error at once, and :meth:`abort` purges them."""
+        deadline = time.monotonic() + timeout
+        while not self.refused and self.producer.flush(_DELIVER_SLICE_S) > 0 and time.monotonic() < deadline:
+            pass
+        if not self.refused:
+            return None  # all delivered (or the timeout: commit_transaction reports that)
+        topic, code, size = self.refused[0]
+        return KafkaError(f"commit transaction failed: the broker refused a {size}-byte message to {topic}: "
+                          f"{CKafkaError(code).str()}", code=code)
 
     @staticmethod
     def _retrying(call: Callable[[], object]) -> KafkaError | None:
@@ -86,6 +106,8 @@ class Transaction:
         return None  # pragma: no cover - the loop returns
 
     def abort(self) -> None:
+        if self.refused:  # the messages held back behind the refused one would wait for message.timeout.ms
+            self.producer.purge(in_queue=True, in_flight=True, blocking=False)
         try:
             self.producer.abort_transaction(30)
         except KafkaException as exc:
