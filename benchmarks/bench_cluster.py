@@ -4,7 +4,7 @@ Measures, in one run:
   1. the data plane's records/s on the 3-broker cluster (capture topic replication 3, transactions to partials with
      acks from 2 replicas at least) vs a single broker (replication 1), both started by this run: one in-process
      data plane over the same 100k JSON capture records, passes alternating between the two, median of each;
-  2. recovery per failure kind, median of ``--runs`` drills (streamdrift.dev.clusterdrill: a worker of two data-plane
+  2. recovery per failure kind, median of ``--runs`` drills (tests/support/clusterdrill.py: a worker of two data-plane
      processes and a control plane, 300 records/s in real time, 3 s windows): seconds from the failure to the first
      window committed after it (a window still open at the failure, on the profiles topic, read_committed). A
      rolling restart's figure is its slowest bounce of three. Each drill also checks exactly-once (every window's
@@ -16,6 +16,10 @@ Measures, in one run:
 
 from __future__ import annotations
 
+import testsupport  # noqa: F401  (tests/support on sys.path: harness, clusterdrill)
+
+# isort: split
+
 import argparse
 import shutil
 import statistics
@@ -24,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 from bench_worker import _json_values, dataplane_rate
+from clusterdrill import Drill, drill_settings
+from harness import create_all_topics, produce, unique_settings
 
-from streamdrift.dev.clusterdrill import Drill, drill_settings
-from streamdrift.dev.harness import create_all_topics, produce, unique_settings
 from streamdrift.dev.kafkacluster import KafkaCluster
 from streamdrift.dev.localkafka import LocalKafka
 from streamdrift.settings import Settings, WindowSettings

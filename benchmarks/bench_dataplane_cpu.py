@@ -18,6 +18,10 @@ records), records/s, the data plane's resident memory (RSS) along the run and th
 
 from __future__ import annotations
 
+import testsupport  # noqa: F401  (tests/support on sys.path: harness, clusterdrill)
+
+# isort: split
+
 import argparse
 import cProfile
 import gc

@@ -12,6 +12,10 @@ them (the profiles-topic format, key, partition and timestamp).
 
 from __future__ import annotations
 
+import testsupport  # noqa: F401  (tests/support on sys.path: harness, clusterdrill)
+
+# isort: split
+
 import argparse
 import os
 import subprocess
@@ -23,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 from confluent_kafka import Producer
+from harness import create_all_topics, settings_env, unique_settings
 
 from streamdrift.baseline.baseline import build_baseline
 from streamdrift.columns.columns import Columns, column_from_values
-from streamdrift.dev.harness import create_all_topics, settings_env, unique_settings
 from streamdrift.dev.localkafka import LocalKafka
 from streamdrift.profile.profiles import DatasetProfile, ProfileParams
 from streamdrift.window.merger import ReadyWindow

@@ -11,14 +11,18 @@ marginal cost (N labels / (time B - time A)) and the end-to-end labels/s of B. T
 
 from __future__ import annotations
 
+import testsupport  # noqa: F401  (tests/support on sys.path: harness, clusterdrill)
+
+# isort: split
+
 import argparse
 import time
 
 import numpy as np
 import orjson
+from harness import create_all_topics, produce, unique_settings
 from prometheus_client import CollectorRegistry
 
-from streamdrift.dev.harness import create_all_topics, produce, unique_settings
 from streamdrift.dev.localkafka import LocalKafka
 from streamdrift.ingest.records import encode_label_record
 from streamdrift.metrics import Metrics

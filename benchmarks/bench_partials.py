@@ -20,16 +20,20 @@ Times are CPU seconds of this process (the machine is shared), parsing excluded.
 
 from __future__ import annotations
 
+import testsupport  # noqa: F401  (tests/support on sys.path: harness, clusterdrill)
+
+# isort: split
+
 import argparse
 import statistics
 import time
 from collections.abc import Callable
 
 import numpy as np
+from harness import capture_records
 
 from streamdrift.columns.chunks import CaptureBatch
 from streamdrift.columns.columns import Column, Columns, classify_numbers, column_from_values
-from streamdrift.dev.harness import capture_records
 from streamdrift.ingest.records import parse_capture
 from streamdrift.profile.profiles import DatasetProfile, ProfileParams
 from streamdrift.window.partials import PartialDelta, encode_partial

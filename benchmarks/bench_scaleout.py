@@ -18,6 +18,10 @@ answer, a run that did not finish) instead of printing 0.
 
 from __future__ import annotations
 
+import testsupport  # noqa: F401  (tests/support on sys.path: harness, clusterdrill)
+
+# isort: split
+
 import argparse
 import os
 import re
@@ -31,8 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from confluent_kafka import Producer
-
-from streamdrift.dev.harness import (
+from harness import (
     columnar_batch,
     create_all_topics,
     http_get,
@@ -40,6 +43,7 @@ from streamdrift.dev.harness import (
     stop_worker,
     unique_settings,
 )
+
 from streamdrift.dev.localkafka import LocalKafka, find_free_port
 from streamdrift.settings import LabelSettings, Settings, WindowSettings
 

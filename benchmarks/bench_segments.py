@@ -22,6 +22,10 @@ Run: ``.venv/bin/python benchmarks/bench_segments.py [--quick] [--windows N] [--
 
 from __future__ import annotations
 
+import testsupport  # noqa: F401  (tests/support on sys.path: harness, clusterdrill)
+
+# isort: split
+
 import argparse
 import gc
 import multiprocessing

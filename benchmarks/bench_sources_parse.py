@@ -13,6 +13,10 @@ the data plane's own work on a poll apart from the consume, against ``orjson.loa
 
 from __future__ import annotations
 
+import testsupport  # noqa: F401  (tests/support on sys.path: harness, clusterdrill)
+
+# isort: split
+
 import argparse
 import gc
 import statistics

@@ -22,6 +22,10 @@ Measures, in one run (ratios are against references measured in the same run):
 
 from __future__ import annotations
 
+import testsupport  # noqa: F401  (tests/support on sys.path: harness, clusterdrill)
+
+# isort: split
+
 import argparse
 import asyncio
 import tempfile
@@ -35,10 +39,7 @@ from typing import Any
 import numpy as np
 import orjson
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-
-from streamdrift.baseline.baseline import build_baseline
-from streamdrift.columns.columns import columns_from_rows
-from streamdrift.dev.harness import (
+from harness import (
     capture_records,
     create_all_topics,
     produce,
@@ -46,6 +47,9 @@ from streamdrift.dev.harness import (
     stop_worker,
     unique_settings,
 )
+
+from streamdrift.baseline.baseline import build_baseline
+from streamdrift.columns.columns import columns_from_rows
 from streamdrift.dev.localkafka import LocalKafka
 from streamdrift.ingest.arrow import encode_arrow_batch, stream_bytes
 from streamdrift.ingest.records import encode_columnar_batch

@@ -14,6 +14,10 @@ second of this process (a figure the other jobs of a shared machine move far les
 
 from __future__ import annotations
 
+import testsupport  # noqa: F401  (tests/support on sys.path: harness, clusterdrill)
+
+# isort: split
+
 import time
 import uuid
 from collections.abc import Callable
@@ -23,8 +27,8 @@ from typing import Any
 import numpy as np
 import orjson
 from confluent_kafka import Consumer
+from harness import create_all_topics
 
-from streamdrift.dev.harness import create_all_topics
 from streamdrift.ingest.sources.config import SourceSettings
 from streamdrift.ingest.sources.engine import MappedParser
 from streamdrift.settings import Settings

@@ -12,10 +12,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
-
-from streamdrift.baseline.baseline import build_baseline
-from streamdrift.columns.columns import columns_from_rows
-from streamdrift.dev.harness import (
+from harness import (
     capture_records,
     create_all_topics,
     drift_events,
@@ -28,6 +25,9 @@ from streamdrift.dev.harness import (
     unique_settings,
     wait_until,
 )
+
+from streamdrift.baseline.baseline import build_baseline
+from streamdrift.columns.columns import columns_from_rows
 from streamdrift.dev.localkafka import find_free_port
 from streamdrift.settings import EvaluationSettings, Settings, WindowSettings
 from streamdrift.worker.baselines import publish_baseline

@@ -1,5 +1,5 @@
 """Exactly once on a three-broker cluster (replication 3, min ISR 2): a worker of two data-plane processes and a
-control plane under a steady real-time stream of known records (streamdrift.dev.clusterdrill) rides out, one
+control plane under a steady real-time stream of known records (tests/support/clusterdrill.py) rides out, one
 after another, kill -9 of the leader of most capture partitions, kill -9 of the data plane's transaction
 coordinator (each started again after a pause), a rolling restart of all three brokers, and a broker cut off
 (SIGSTOP beyond the broker session timeout: the test runs without the root needed for a network namespace's
@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
+from clusterdrill import Drill, drill_settings
 
-from streamdrift.dev.clusterdrill import Drill, drill_settings
 from streamdrift.dev.kafkacluster import KafkaCluster
 
 # marker cluster: `bin/test -m cluster` runs it alone (the 3-node cluster starts once per session)

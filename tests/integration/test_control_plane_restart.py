@@ -13,9 +13,7 @@ import numpy as np
 import orjson
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-
-from streamdrift.columns.columns import columns_from_rows
-from streamdrift.dev.harness import (
+from harness import (
     capture_records,
     create_all_topics,
     http_get,
@@ -25,6 +23,8 @@ from streamdrift.dev.harness import (
     unique_settings,
     wait_until,
 )
+
+from streamdrift.columns.columns import columns_from_rows
 from streamdrift.dev.localkafka import find_free_port
 from streamdrift.profile.profiles import DatasetProfile, ProfileParams
 from streamdrift.settings import Settings, WindowSettings

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 from confluent_kafka import Message
+from harness import capture_records, create_all_topics, produce, unique_settings
 
-from streamdrift.dev.harness import capture_records, create_all_topics, produce, unique_settings
 from streamdrift.worker.dataplane import DataPlane
 from streamdrift.worker.polls import behind, by_partition
 

@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from confluent_kafka import Producer
-
-from streamdrift.dev.harness import (
+from harness import (
     capture_records,
     create_all_topics,
     kill_worker,
@@ -23,6 +22,7 @@ from streamdrift.dev.harness import (
     unique_settings,
     wait_until,
 )
+
 from streamdrift.dev.localkafka import LocalKafka
 from streamdrift.settings import Settings, WindowSettings
 from streamdrift.window.merger import WindowMerger

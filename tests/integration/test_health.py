@@ -11,14 +11,14 @@ from pathlib import Path
 import orjson
 import psutil
 import pytest
-
-from streamdrift.dev.harness import (
+from harness import (
     create_all_topics,
     http_status,
     unique_settings,
     wait_until,
     worker_process,
 )
+
 from streamdrift.dev.localkafka import find_free_port
 
 pytestmark = pytest.mark.integration

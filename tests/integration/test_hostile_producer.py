@@ -13,9 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hostile import compressed_batch, empty_columnar, empty_struct_batch, record
-
-from streamdrift.dev.harness import (
+from harness import (
     create_all_topics,
     http_status,
     produce,
@@ -24,6 +22,8 @@ from streamdrift.dev.harness import (
     wait_until,
     worker_process,
 )
+from hostile import compressed_batch, empty_columnar, empty_struct_batch, record
+
 from streamdrift.dev.localkafka import find_free_port
 from streamdrift.settings import LabelSettings, LimitSettings, WindowSettings
 from streamdrift.window.merger import WindowMerger

@@ -33,12 +33,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from credit import credit_baseline
-from numpy.typing import NDArray
-
-from streamdrift.baseline.baseline import build_baseline
-from streamdrift.cli import main
-from streamdrift.columns.columns import columns_from_rows
-from streamdrift.dev.harness import (
+from harness import (
     create_all_topics,
     drift_events,
     produce,
@@ -47,6 +42,11 @@ from streamdrift.dev.harness import (
     wait_until,
     worker_process,
 )
+from numpy.typing import NDArray
+
+from streamdrift.baseline.baseline import build_baseline
+from streamdrift.cli import main
+from streamdrift.columns.columns import columns_from_rows
 from streamdrift.dev.localkafka import find_free_port
 from streamdrift.dev.synthetic import NUMERIC, Batch, Scenario, generate
 from streamdrift.ingest.records import encode_capture_record, encode_label_record

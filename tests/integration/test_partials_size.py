@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
+from harness import create_all_topics, produce, read_topic, unique_settings, worker_process
 from hostile import record
 
-from streamdrift.dev.harness import create_all_topics, produce, read_topic, unique_settings, worker_process
 from streamdrift.settings import LabelSettings, WindowSettings
 from streamdrift.window.merger import WindowMerger
 from streamdrift.window.partials import decode_partial

@@ -17,16 +17,16 @@ import numpy as np
 import orjson
 import pytest
 import yaml
-
-from streamdrift.baseline.baseline import build_baseline
-from streamdrift.columns.columns import columns_from_rows
-from streamdrift.dev.harness import (
+from harness import (
     capture_records,
     create_all_topics,
     produce,
     unique_settings,
     worker_process,
 )
+
+from streamdrift.baseline.baseline import build_baseline
+from streamdrift.columns.columns import columns_from_rows
 from streamdrift.dev.localkafka import find_free_port
 from streamdrift.settings import Settings, WindowSettings
 from streamdrift.worker.baselines import publish_baseline

@@ -21,11 +21,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from confluent_kafka import Producer
-
-from streamdrift.baseline.baseline import build_baseline
-from streamdrift.cli import main
-from streamdrift.columns.columns import columns_from_arrow, columns_from_rows
-from streamdrift.dev.harness import (
+from harness import (
     create_all_topics,
     drift_events,
     http_get,
@@ -36,6 +32,10 @@ from streamdrift.dev.harness import (
     unique_settings,
     wait_until,
 )
+
+from streamdrift.baseline.baseline import build_baseline
+from streamdrift.cli import main
+from streamdrift.columns.columns import columns_from_arrow, columns_from_rows
 from streamdrift.dev.localkafka import find_free_port
 from streamdrift.ingest.records import encode_capture_record
 from streamdrift.profile.profiles import DatasetProfile, ProfileParams

@@ -18,11 +18,7 @@ import numpy as np
 import orjson
 import pytest
 from confluent_kafka.admin._acl import AclOperation
-from secured import SCRAM_USERS, grant_prefix, secured_settings
-
-from streamdrift.baseline.baseline import build_baseline
-from streamdrift.columns.columns import columns_from_rows
-from streamdrift.dev.harness import (
+from harness import (
     capture_records,
     create_all_topics,
     http_get,
@@ -33,6 +29,10 @@ from streamdrift.dev.harness import (
     wait_until,
     worker_process,
 )
+from secured import SCRAM_USERS, grant_prefix, secured_settings
+
+from streamdrift.baseline.baseline import build_baseline
+from streamdrift.columns.columns import columns_from_rows
 from streamdrift.dev.localkafka import LocalKafka, find_free_port
 from streamdrift.sdk.client import CaptureClient
 from streamdrift.settings import Settings, WindowSettings

@@ -17,9 +17,9 @@ import numpy as np
 import orjson
 import pytest
 from credit import credit_baseline
+from harness import create_all_topics, http_get, unique_settings, wait_until, worker_process
 from servers import produce_messages
 
-from streamdrift.dev.harness import create_all_topics, http_get, unique_settings, wait_until, worker_process
 from streamdrift.dev.localkafka import create_topics, find_free_port
 from streamdrift.dev.synthetic import generate
 from streamdrift.ingest.sources.config import SourceSettings

@@ -14,9 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from confluent_kafka import Producer
-from servers import oip_request, oip_response, oip_tensor
-
-from streamdrift.dev.harness import (
+from harness import (
     create_all_topics,
     kill_worker,
     merged_partials,
@@ -25,6 +23,8 @@ from streamdrift.dev.harness import (
     unique_settings,
     wait_until,
 )
+from servers import oip_request, oip_response, oip_tensor
+
 from streamdrift.dev.localkafka import LocalKafka, create_topics
 from streamdrift.ingest.sources.config import SourceSettings
 from streamdrift.settings import Settings, WindowSettings

@@ -13,6 +13,17 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+from harness import (
+    capture_records,
+    create_all_topics,
+    drift_events,
+    http_get,
+    produce,
+    read_topic,
+    unique_settings,
+    wait_until,
+    worker_process,
+)
 from servers import (
     ce_headers,
     kserve_v1_request,
@@ -25,17 +36,6 @@ from servers import (
 
 from streamdrift.baseline.baseline import build_baseline
 from streamdrift.columns.columns import columns_from_rows
-from streamdrift.dev.harness import (
-    capture_records,
-    create_all_topics,
-    drift_events,
-    http_get,
-    produce,
-    read_topic,
-    unique_settings,
-    wait_until,
-    worker_process,
-)
 from streamdrift.dev.localkafka import create_topics, find_free_port
 from streamdrift.ingest.sources.config import SourceSettings
 from streamdrift.settings import Settings, WindowSettings

@@ -6,9 +6,9 @@ import pytest
 from click.testing import CliRunner
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource
+from harness import unique_settings
 
 from streamdrift.cli import main
-from streamdrift.dev.harness import unique_settings
 from streamdrift.errors import KafkaError
 from streamdrift.worker.topics import create_topics, topic_specs
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import orjson
 import pytest
+from harness import create_all_topics, settings_env, stop_worker, unique_settings, wait_until
 from pydantic import SecretStr
 
-from streamdrift.dev.harness import create_all_topics, settings_env, stop_worker, unique_settings, wait_until
 from streamdrift.dev.localkafka import find_free_port
 from streamdrift.settings import REDACTED
 

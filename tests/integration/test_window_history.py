@@ -28,11 +28,7 @@ from browser import drawn_share, dump_dom, screenshot
 from click.testing import CliRunner
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from datasketches import kll_doubles_sketch
-
-from streamdrift.baseline.baseline import Baseline, build_baseline
-from streamdrift.cli import main
-from streamdrift.columns.columns import columns_from_rows
-from streamdrift.dev.harness import (
+from harness import (
     capture_records,
     create_all_topics,
     drift_events,
@@ -46,6 +42,10 @@ from streamdrift.dev.harness import (
     wait_until,
     worker_process,
 )
+
+from streamdrift.baseline.baseline import Baseline, build_baseline
+from streamdrift.cli import main
+from streamdrift.columns.columns import columns_from_rows
 from streamdrift.dev.localkafka import find_free_port
 from streamdrift.dev.synthetic import Scenario, generate
 from streamdrift.events.events import rfc3339

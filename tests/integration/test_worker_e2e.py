@@ -13,10 +13,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-
-from streamdrift.baseline.baseline import build_baseline
-from streamdrift.columns.columns import columns_from_rows
-from streamdrift.dev.harness import (
+from harness import (
     capture_records,
     create_all_topics,
     drift_events,
@@ -27,6 +24,9 @@ from streamdrift.dev.harness import (
     wait_until,
     worker_process,
 )
+
+from streamdrift.baseline.baseline import build_baseline
+from streamdrift.columns.columns import columns_from_rows
 from streamdrift.dev.localkafka import find_free_port
 from streamdrift.events.events import rfc3339
 from streamdrift.ingest.arrow import encode_arrow_batch

@@ -14,8 +14,7 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 from credit import credit_baseline
-
-from streamdrift.dev.harness import (
+from harness import (
     create_all_topics,
     drift_events,
     http_get,
@@ -29,6 +28,7 @@ from streamdrift.dev.harness import (
     wait_until,
     worker_process,
 )
+
 from streamdrift.dev.localkafka import find_free_port
 from streamdrift.dev.synthetic import Scenario, generate
 from streamdrift.ingest.arrow import encode_arrow_batch

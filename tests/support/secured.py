@@ -24,7 +24,7 @@ SCRAM_USERS: Final[dict[str, str]] = {
 
 
 def secured_settings(broker: LocalKafka, user: str, base: Settings, *, password: str | None = None) -> Settings:
-    """``base`` (e.g. :func:`streamdrift.dev.harness.unique_settings`) over the SASL_SSL listener as ``user``."""
+    """``base`` (e.g. :func:`harness.unique_settings` (tests/support/harness.py)) over the SASL_SSL listener as ``user``."""
     listener = broker.sasl_ssl
     assert listener is not None, "the broker has no SASL_SSL listener"
     secret = SCRAM_USERS[user] if password is None else password

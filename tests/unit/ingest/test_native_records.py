@@ -368,7 +368,7 @@ def test_a_repeated_category_is_one_python_string_and_kinds_are_classified() -> 
 @pytest.mark.parametrize("n_models", [1, 3])
 def test_benchmark_records_take_the_native_path(n_models: int) -> None:
     """The bench's records (the SDK's JSON records) are what the native path exists for."""
-    from streamdrift.dev.harness import capture_records
+    from harness import capture_records
 
     rng = np.random.default_rng(3)
     values = [v for m in range(n_models) for v in capture_records(f"m{m}", list(range(T0, T0 + 50)), rng)]

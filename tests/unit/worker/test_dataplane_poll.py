@@ -14,8 +14,8 @@ import orjson
 import pytest
 from confluent_kafka import KafkaError as CKafkaError
 from confluent_kafka import Message
+from harness import capture_records, unique_settings
 
-from streamdrift.dev.harness import capture_records, unique_settings
 from streamdrift.errors import KafkaError
 from streamdrift.ingest.arrow import encode_arrow_batch
 from streamdrift.ingest.records import CaptureBatch

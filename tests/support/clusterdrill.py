@@ -24,16 +24,16 @@ from typing import Any
 import numpy as np
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
-
-from streamdrift.baseline.build import build_baseline
-from streamdrift.columns.columns import columns_from_rows
-from streamdrift.dev.harness import (
+from harness import (
     capture_records,
     create_all_topics,
     start_worker,
     stop_worker,
     unique_settings,
 )
+
+from streamdrift.baseline.build import build_baseline
+from streamdrift.columns.columns import columns_from_rows
 from streamdrift.dev.kafkacluster import KafkaCluster
 from streamdrift.dev.localkafka import find_free_port
 from streamdrift.events.events import Hysteresis
