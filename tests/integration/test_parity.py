@@ -171,6 +171,22 @@ def _roll_rows(first: int) -> list[bytes]:
     return capture
 
 
+def _check(tmp_path: Path, config: Path, name: str, baseline: bytes, capture: list[bytes],
+           labels: list[bytes] | None = None) -> list[dict[str, Any]]:
+    """``streamdrift check --config`` on ``capture`` (and ``labels``) against ``baseline``, its files named after
+    ``name`` in ``tmp_path``: the events it wrote."""
+    (tmp_path / f"{name}.baseline.json").write_bytes(baseline)
+    (tmp_path / f"{name}.jsonl").write_bytes(b"\n".join(capture) + b"\n")
+    args = ["check", "--config", str(config), "--baseline", str(tmp_path / f"{name}.baseline.json"),
+            "--input", str(tmp_path / f"{name}.jsonl"), "--output", str(tmp_path / f"out-{name}"), "--quiet"]
+    if labels is not None:
+        (tmp_path / f"{name}.labels.jsonl").write_bytes(b"\n".join(labels) + b"\n")
+        args[-1:-1] = ["--labels", str(tmp_path / f"{name}.labels.jsonl")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    return [orjson.loads(line) for line in (tmp_path / f"out-{name}" / "events.jsonl").read_bytes().splitlines()]
+
+
 def _key(event: dict[str, Any]) -> tuple[Any, ...]:
     return (event["model_id"], event["monitor"], event["check"], event.get("feature") or event.get("metric"),
             event.get("segment") or "", event["window_start"], event.get("window_seconds") or 0, event["status"],
@@ -206,24 +222,9 @@ def test_check_and_the_worker_raise_and_clear_the_same_events(kafka_bootstrap: s
     data = settings.model_dump(mode="json")
     data.pop("sasl_password")
     config.write_text(yaml.safe_dump(data))
-    (tmp_path / "baseline.json").write_bytes(baseline)
-    (tmp_path / "capture.jsonl").write_bytes(b"\n".join(capture) + b"\n")
-    (tmp_path / "labels.jsonl").write_bytes(b"\n".join(labels) + b"\n")
-    result = CliRunner().invoke(main, [
-        "check", "--config", str(config), "--baseline", str(tmp_path / "baseline.json"),
-        "--input", str(tmp_path / "capture.jsonl"), "--labels", str(tmp_path / "labels.jsonl"),
-        "--output", str(tmp_path / "out"), "--quiet"])
-    assert result.exit_code == 0, result.output
-    batch_events = [orjson.loads(line) for line in (tmp_path / "out" / "events.jsonl").read_bytes().splitlines()]
+    batch_events = _check(tmp_path, config, "capture", baseline, capture, labels)
     segment_capture = _segment_rows(first)
-    (tmp_path / "segments.json").write_bytes(segment_baseline)
-    (tmp_path / "segments.jsonl").write_bytes(b"\n".join(segment_capture) + b"\n")
-    result = CliRunner().invoke(main, [
-        "check", "--config", str(config), "--baseline", str(tmp_path / "segments.json"),
-        "--input", str(tmp_path / "segments.jsonl"), "--output", str(tmp_path / "out-segments"), "--quiet"])
-    assert result.exit_code == 0, result.output
-    segment_events = [orjson.loads(line)
-                      for line in (tmp_path / "out-segments" / "events.jsonl").read_bytes().splitlines()]
+    segment_events = _check(tmp_path, config, "segments", segment_baseline, segment_capture)
     per_segment = [(e["status"], e["segment"], e["feature"], e["window_start"]) for e in segment_events
                    if "segment" in e]
     assert [(status, segment, feature) for status, segment, feature, _ in per_segment] == [
@@ -232,13 +233,7 @@ def test_check_and_the_worker_raise_and_clear_the_same_events(kafka_bootstrap: s
     roll_baseline = _roll_baseline()
     publish_baseline(settings, roll_baseline)
     roll_capture = _roll_rows(first)
-    (tmp_path / "rollups.json").write_bytes(roll_baseline)
-    (tmp_path / "rollups.jsonl").write_bytes(b"\n".join(roll_capture) + b"\n")
-    result = CliRunner().invoke(main, [
-        "check", "--config", str(config), "--baseline", str(tmp_path / "rollups.json"),
-        "--input", str(tmp_path / "rollups.jsonl"), "--output", str(tmp_path / "out-rollups"), "--quiet"])
-    assert result.exit_code == 0, result.output
-    roll_events = [orjson.loads(line) for line in (tmp_path / "out-rollups" / "events.jsonl").read_bytes().splitlines()]
+    roll_events = _check(tmp_path, config, "rollups", roll_baseline, roll_capture)
     assert [(e["status"], e["feature"], e.get("window_seconds")) for e in roll_events] == [
         ("raised", "income", ROLLUP_S), ("cleared", "income", ROLLUP_S)], roll_events
     batch_events += roll_events
