@@ -129,7 +129,7 @@ def run_controlplane(settings: Settings, dataplane: DataPlaneProbe | None = None
     plane.run()
 
 
-class _Beside:
+class DataPlaneLink:
     """Role all: the data plane the control plane runs beside, as the control plane's child process sees it
     (the heartbeat and an ``alive`` flag the supervisor keeps current, both in shared memory)."""
 
@@ -141,7 +141,7 @@ class _Beside:
 
 
 def supervise_controlplane(settings: Settings, stop: threading.Event, *,
-                           watch: Callable[[], None] | None = None, beside: _Beside | None = None) -> None:
+                           watch: Callable[[], None] | None = None, beside: DataPlaneLink | None = None) -> None:
     """The faust worker in a child process, started again whenever it ends without ``stop``. faust ends its
     worker on a crash, e.g. ``ProducerFenced`` when a transaction coordinator moved and its transaction timed out
     meanwhile, and can hang after its group coordinator died (no commit, no crash): a child whose slowest
@@ -178,7 +178,7 @@ def supervise_controlplane(settings: Settings, stop: threading.Event, *,
         stop.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
 
 
-def _controlplane_process(settings: Settings, level: int, progress: Any, beside: _Beside | None) -> None:
+def _controlplane_process(settings: Settings, level: int, progress: Any, beside: DataPlaneLink | None) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s controlplane %(name)s: %(message)s")
     run_controlplane(settings, None if beside is None else beside.probe(settings), progress=progress)
 
@@ -209,6 +209,6 @@ def run_all(settings: Settings, stop: threading.Event) -> None:
         alive.value = int(child.is_alive())
 
     try:
-        supervise_controlplane(settings, stop, watch=watch, beside=_Beside(heartbeat, alive))
+        supervise_controlplane(settings, stop, watch=watch, beside=DataPlaneLink(heartbeat, alive))
     finally:
         _end(child)  # SIGTERM: the data plane finishes its transaction
