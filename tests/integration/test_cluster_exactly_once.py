@@ -21,7 +21,9 @@ from clusterdrill import Drill, drill_settings
 
 from streamdrift.dev.kafkacluster import KafkaCluster
 
-# marker cluster: `bin/test -m cluster` runs it alone (the 3-node cluster starts once per session)
+# not in the default run (pyproject addopts): it passed 3 of 3 runs here and the benchmark's 3 drills, but in the
+# fresh-clone CI both data planes stopped polling after the coordinator kill (docs/worker.md, "On a Kafka cluster").
+# Run it with `bin/test -m cluster`.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.cluster]
 
 

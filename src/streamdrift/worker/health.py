@@ -8,6 +8,7 @@ with the reason: a probe (Kubernetes liveness, a load balancer) sees a stuck or 
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing
 import threading
 import time
@@ -29,10 +30,24 @@ class Heartbeat:
         self._state = ctx.Value("i", STARTING, lock=False)
         self._last = ctx.Value("d", 0.0, lock=False)
         self._started = ctx.Value("d", time.time(), lock=False)
+        self._dump_after: float | None = None  # see watch_stall (per process: not shared)
+        self._armed = 0.0
 
     def beat(self, now: float | None = None) -> None:
         self._last.value = time.time() if now is None else now
         self._state.value = RUNNING
+        if self._dump_after is not None and self._last.value - self._armed >= min(1.0, self._dump_after / 4):
+            # re-armed at most once a second (each arming starts the watchdog thread anew)
+            faulthandler.dump_traceback_later(self._dump_after, repeat=True)
+            self._armed = self._last.value
+
+    def watch_stall(self, seconds: float | None) -> None:
+        """In the data plane's process: when its loop does not turn for ``seconds``, every thread's stack goes to
+        stderr (Python's faulthandler), and again every ``seconds`` while it stays stuck: a hung worker says
+        where it hangs (``/health`` says that it does). None stops the watch."""
+        self._dump_after, self._armed = seconds, 0.0
+        if seconds is None:
+            faulthandler.cancel_dump_traceback_later()
 
     def set_state(self, state: int) -> None:
         self._state.value = state

@@ -61,6 +61,7 @@ def run_dataplane(settings: Settings, stop: threading.Event, *, metrics_port: in
     if metrics_port:
         serve(metrics_port, settings.web_host, metrics.registry, beat, stale_after(settings))
     rebuilds = 0
+    beat.watch_stall(max(120.0, 4 * stale_after(settings)))  # a loop stuck this long dumps its stacks
     try:
         while not stop.is_set():
             started = time.monotonic()
@@ -82,6 +83,8 @@ def run_dataplane(settings: Settings, stop: threading.Event, *, metrics_port: in
     except BaseException:
         beat.set_state(FAILED)
         raise
+    finally:
+        beat.watch_stall(None)
     beat.set_state(STOPPED)
 
 

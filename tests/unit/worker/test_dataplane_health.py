@@ -74,3 +74,32 @@ def test_the_data_planes_web_server_serves_metrics_and_health() -> None:
         assert _get(f"{base}/status")[0] == 404
     finally:
         server.shutdown()
+
+
+def test_a_stuck_loop_dumps_every_threads_stack_and_a_turning_one_does_not() -> None:
+    """watch_stall: a data-plane loop that stops turning writes its threads' stacks to stderr (where it hangs),
+    one that keeps beating writes nothing."""
+    import subprocess
+    import sys
+
+    program = (
+        "import time\n"
+        "from streamdrift.worker.health import Heartbeat\n"
+        "beat = Heartbeat()\n"
+        "beat.watch_stall(0.5)\n"
+        "end = time.time() + 1.5\n"
+        "while time.time() < end:\n"
+        "    beat.beat()\n"
+        "    time.sleep(0.05)\n"
+        "print('turning done', flush=True)\n"
+        "def stuck_here():\n"
+        "    time.sleep(1.2)\n"
+        "stuck_here()\n"
+        "beat.watch_stall(None)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "turning done" in done.stdout
+    dumps = done.stderr.count("most recent call first")
+    assert dumps >= 1  # dumped while stuck (every 0.5 s) ...
+    assert done.stderr.count("stuck_here") == dumps  # ... and only then: each dump shows where it is stuck
