@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from confluent_kafka import KafkaError as CKafkaError
 from confluent_kafka import KafkaException, Message, Producer, TopicPartition
@@ -14,8 +15,35 @@ from streamdrift.errors import KafkaError
 from streamdrift.worker.kafka_errors import txn_requires_abort, wrap
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _COMMIT_ATTEMPTS = 4  # a retriable failure of a transactional call is retried 3 times before the abort
+_SEND_OFFSETS_LIMIT_S = 45.0  # its own timeout is 30 s (see bounded)
 _DELIVER_SLICE_S = 0.1  # commit: how often a delivery still outstanding is checked for a refused one
+
+
+def bounded(call: Callable[[], T], seconds: float, what: str) -> T:
+    """``call()`` in a helper thread, given up after ``seconds``: librdkafka's ``send_offsets_to_transaction`` can
+    block far past its own timeout when the group coordinator died (confluentinc/librdkafka#5456: the coordinator
+    request's timeout is never checked; #5511: a decommissioned coordinator stays cached; seen in the cluster drill
+    as a data plane stuck for minutes after a kill -9). Then a fatal KafkaError: the clients are rebuilt, and the
+    new producer with the same ``transactional.id`` fences the stuck one (left to its thread)."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="streamdrift-txn-call", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise KafkaError(f"{what} did not return within {seconds:g} s (a librdkafka hang after a coordinator "
+                         "failure): rebuilding the clients", fatal=True)
+    if "error" in box:
+        raise box["error"]
+    return cast(T, box["value"])
 
 
 class Transaction:
@@ -62,7 +90,8 @@ class Transaction:
         refused = self._deliver(60.0)
         if refused is not None:
             return refused
-        for call in (lambda: self.producer.send_offsets_to_transaction(offsets, group_metadata, 30),
+        send_offsets = lambda: self.producer.send_offsets_to_transaction(offsets, group_metadata, 30)  # noqa: E731
+        for call in (lambda: bounded(send_offsets, _SEND_OFFSETS_LIMIT_S, "send_offsets_to_transaction"),
                      lambda: self.producer.commit_transaction(60)):
             failed = self._retrying(call)
             if failed is not None:
