@@ -38,7 +38,7 @@ from streamdrift.monitors.reference import ReferenceWindows
 from streamdrift.report.html import render_report
 from streamdrift.settings import Settings
 from streamdrift.window.merger import ReadyWindow, WindowMerger
-from streamdrift.window.partials import decode_partial
+from streamdrift.window.partials import PartialDelta, decode_partial
 from streamdrift.window.rollupwindows import RollupWindows
 from streamdrift.window.stored import encode_stored, profiles_partition, stored_key
 from streamdrift.worker.baselines import BaselineWatcher
@@ -365,9 +365,9 @@ class ControlPlane:
                 except SerializationError as exc:
                     log.error("unreadable message on %s[%d]: %s", self.settings.topics.partials, partition, exc)
                     continue
-                if merger.replayed > replayed:
+                if merger.replayed > replayed and isinstance(message, PartialDelta):
                     log.warning("a delta of %s@%d from capture partition %d ignored: that partition closed the "
-                                "window before and it was released (a replay)", getattr(message, "model_id", "?"),
+                                "window before and it was released (a replay)", message.model_id,
                                 message.window_start_ms, message.partition)
                 if merger.features_dropped > dropped:
                     self.metrics.features_dropped.inc(merger.features_dropped - dropped)
