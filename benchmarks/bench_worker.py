@@ -17,7 +17,8 @@ Measures, in one run (ratios are against references measured in the same run):
      data-plane messages/s vs raw consume + orjson.loads of the same topic (goal: >= 60%, paired >= 50%).
 
     .venv/bin/python benchmarks/bench_worker.py [--quick] [--only-columnar] [--only-mapped]
-                                                [--columnar-format arrow|json|both]
+                                                [--columnar-format arrow|json|both] [--mapped-passes N]
+                                                [--mapped-run TEXT ...] [--json-passes N]
 """
 
 from __future__ import annotations
@@ -388,8 +389,9 @@ def _committed_rate(settings: Settings, n: int, on_progress: Callable[[float], N
 
 
 def run_mapped(bootstrap: str, kafka: dict[str, str], quick: bool, passes: int | None = None,
-               ) -> dict[str, dict[str, Any]]:
-    """The mapped-source runs (benchmarks/mapped_runs.py), each printed as soon as measured."""
+               only: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """The mapped-source runs (benchmarks/mapped_runs.py), each printed as soon as measured; ``only``: the runs
+    whose name holds one of these texts (all without)."""
     from mapped_runs import bench_mapped
 
     out: dict[str, dict[str, Any]] = {}
@@ -400,6 +402,8 @@ def run_mapped(bootstrap: str, kafka: dict[str, str], quick: bool, passes: int |
         for batch in (1, 32):
             for paired in (False, True):
                 name = f"{layout}, {batch} row(s)/message, {'paired' if paired else 'one message'}"
+                if only and not any(text in name for text in only):
+                    continue
                 rows = (n_small if batch == 1 else n_large * batch) // (2 if paired else 1)
                 m = out[name] = bench_mapped(lambda **f: _settings(bootstrap, kafka, **f), rows, batch, layout,
                                              paired, passes)
@@ -426,6 +430,11 @@ def main() -> None:
     parser.add_argument("--only-mapped", action="store_true", help="the mapped-source (OIP) runs only")
     parser.add_argument("--mapped-passes", type=int, default=None,
                         help="passes of each mapped-source run (default 2 with --quick, else 3)")
+    parser.add_argument("--mapped-run", action="append", default=None, metavar="TEXT",
+                        help="only the mapped-source runs whose name holds TEXT (repeatable), e.g. 'tensor, 1 "
+                        "row(s)/message, paired'")
+    parser.add_argument("--json-passes", type=int, default=3,
+                        help="passes of the JSON records run with --only-mapped (0: none)")
     parser.add_argument("--columnar-format", choices=("arrow", "json", "both"), default="both",
                         help="columnar batch format(s) to measure (both: Arrow IPC and JSON columnar, one run each)")
     args = parser.parse_args()
@@ -450,9 +459,11 @@ def main() -> None:
                 print(f"columnar {load} ({fmt}, {_join(labels, rate)}) records/s {col['rate']:,.0f}; "
                       f"RSS MB {' '.join(f'{r:.0f}' for r in col['rss'])}", flush=True)
             return
-        mapped = run_mapped(b, kafka, q, args.mapped_passes)
+        mapped = run_mapped(b, kafka, q, args.mapped_passes, args.mapped_run)
         if args.only_mapped:  # streamdrift's own JSON records in the same run: the ratio to match
-            js = bench_json(b, n_json, kafka, passes=3)
+            if not args.json_passes:
+                return
+            js = bench_json(b, n_json, kafka, passes=args.json_passes)
             print(f"JSON data plane {js['worker']:,.0f} records/s; raw consume + orjson.loads {js['raw']:,.0f}; "
                   f"ratio of the best {js['worker'] / js['raw']:.0%}; median pass ratio {js['median']:.0%}; "
                   f"each pass (data plane / raw): {_pairs(js)}", flush=True)
