@@ -18,6 +18,7 @@ use std::fmt;
 
 mod arrowipc;
 mod bloom;
+mod decimal;
 mod fastjson;
 mod frequent;
 mod jointable;

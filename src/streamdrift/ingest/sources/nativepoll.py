@@ -93,6 +93,9 @@ class NativePoll:
             if steps is None:
                 ok = False
                 return
+            if (steps, kind, width) in self.paths:  # read once (the pairing id is often the inference id too)
+                self._where[name] = self.paths.index((steps, kind, width))
+                return
             self._where[name] = len(self.paths)
             self.paths.append((steps, kind, width))
             self.roles.append(("request" if steps[0][0] in _REQUEST_KEYS else "response") if oip else None)
@@ -212,7 +215,7 @@ class NativePoll:
             counts = got[1]
         if counts is None:
             return None
-        return np.stack(columns, axis=1), counts
+        return np.stack(columns).T, counts  # (rows x features), column-major: segment_of takes its columns as they are
 
     def _per_row(self, found: Found, name: str, at: Any, counts: NDArray[np.int64]) -> PerRow | bool | None:
         """Per-row values of a path (None without it; False when the fast path does not take them): float64 when
