@@ -48,6 +48,7 @@ from harness import (
     stop_worker,
     unique_settings,
 )
+from mapped_runs import run_mapped
 
 from streamdrift.baseline.baseline import build_baseline
 from streamdrift.columns.columns import columns_from_rows
@@ -400,35 +401,6 @@ def _committed_rate(settings: Settings, n: int, on_progress: Callable[[float], N
         probe.close()
 
 
-def run_mapped(bootstrap: str, kafka: dict[str, str], quick: bool, passes: int | None = None,
-               only: list[str] | None = None) -> dict[str, dict[str, Any]]:
-    """The mapped-source runs (benchmarks/mapped_runs.py), each printed as soon as measured; ``only``: the runs
-    whose name holds one of these texts (all without)."""
-    from mapped_runs import bench_mapped
-
-    out: dict[str, dict[str, Any]] = {}
-    # messages per run (a run far shorter than a few polls measures the polls' waits, not the rates)
-    n_small, n_large, default_passes = (60_000, 6_000, 2) if quick else (300_000, 30_000, 3)
-    passes = passes or default_passes
-    for layout in ("tensor", "fields"):
-        for batch in (1, 32):
-            for paired in (False, True):
-                name = f"{layout}, {batch} row(s)/message, {'paired' if paired else 'one message'}"
-                if only and not any(text in name for text in only):
-                    continue
-                rows = (n_small if batch == 1 else n_large * batch) // (2 if paired else 1)
-                m = out[name] = bench_mapped(lambda **f: _settings(bootstrap, kafka, **f), rows, batch, layout,
-                                             paired, passes)
-                each = "; ".join(f"{w:,.0f} / {r:,.0f} = {w / r:.0%}" for r, w in m["pairs"])
-                print(f"mapped OIP {name}: data plane {m['worker']:,.0f} messages/s "
-                      f"({m['worker'] * m['rows_per_message']:,.0f} rows/s); raw consume + orjson.loads (data-plane polls) "
-                      f"{m['raw']:,.0f} messages/s; ratio of the best {m['worker'] / m['raw']:.0%}; median pass "
-                      f"ratio {m['median']:.0%} (Python paths, before the native reader: {m['python_median']:.0%}); each pass "
-                      f"(data plane / raw): {each}; messages per CPU second, data plane / raw: median "
-                      f"{m['cpu_median']:.0%}, each pass {' '.join(f'{c:.0%}' for c in m['cpu'])}", flush=True)
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short run")
@@ -471,7 +443,7 @@ def main() -> None:
                 print(f"columnar {load} ({fmt}, {_join(labels, rate)}) records/s {col['rate']:,.0f}; "
                       f"RSS MB {' '.join(f'{r:.0f}' for r in col['rss'])}", flush=True)
             return
-        mapped = run_mapped(b, kafka, q, args.mapped_passes, args.mapped_run)
+        mapped = run_mapped(lambda **f: _settings(b, kafka, **f), q, args.mapped_passes, args.mapped_run)
         if args.only_mapped:  # streamdrift's own JSON records in the same run: the ratio to match
             if not args.json_passes:
                 return
