@@ -17,7 +17,8 @@ Measures, in one run (ratios are against references measured in the same run):
      data-plane messages/s vs raw consume + orjson.loads of the same topic (goal: >= 60%, paired >= 50%).
 
     .venv/bin/python benchmarks/bench_worker.py [--quick] [--only-columnar] [--only-mapped]
-                                                [--columnar-format arrow|json|both]
+                                                [--columnar-format arrow|json|both] [--mapped-passes N]
+                                                [--mapped-run TEXT ...] [--json-passes N]
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from harness import (
     stop_worker,
     unique_settings,
 )
+from mapped_runs import run_mapped
 
 from streamdrift.baseline.baseline import build_baseline
 from streamdrift.columns.columns import columns_from_rows
@@ -181,20 +183,32 @@ def dataplane_rate(settings: Settings, n_records: int, progress: Callable[[DataP
 def bench_json(bootstrap: str, n: int, kafka: dict[str, str], passes: int = 4) -> dict[str, Any]:
     """The raw reference and the data plane, alternately, ``passes`` times each over the same topic (each pass a
     new consumer group): rates swing between runs on a shared 2-core machine (a pass's ratio by +-10 points), so
-    the best of each is compared, the median of the passes' ratios is given beside it, and every pair is kept."""
+    the best of each is compared, the median of the passes' ratios is given beside it, and every pair is kept.
+
+    Each pass also measures the mapped runs' reference (``mapped_runs.raw_rate``: the data plane's consumer
+    settings and polls, ``consume(batch_size, 0.1)``) in ``dp_polls``: the mapped-source goal is "the same ratio
+    as streamdrift's own JSON records", which only compares when both ratios have the same reference."""
+    from mapped_runs import raw_rate as raw_rate_dataplane_polls
+
     settings = _settings(bootstrap, kafka, capture_partitions=6, commit_interval=2.0)
     create_all_topics(settings)
     produce(settings, settings.topics.capture, _json_values(n, np.random.default_rng(1)))
     pairs: list[tuple[float, float]] = []
+    dp_polls: list[tuple[float, float]] = []
     for i in range(passes):
         group = settings.model_copy(update={"group_id": f"{settings.group_id}-{i}"})
-        pairs.append((raw_rate(group, n), dataplane_rate(group, n, lambda dp: dp.stats.consumed)))
+        raw = raw_rate(group, n)
+        raw_dp = raw_rate_dataplane_polls(group.model_copy(update={"group_id": f"{settings.group_id}-{i}-dp"}), n)[0]
+        worker = dataplane_rate(group, n, lambda dp: dp.stats.consumed)
+        pairs.append((raw, worker))
+        dp_polls.append((raw_dp, worker))
     return {"raw": max(r for r, _ in pairs), "worker": max(w for _, w in pairs), "pairs": pairs,
-            "median": float(np.median([w / r for r, w in pairs]))}
+            "median": float(np.median([w / r for r, w in pairs])), "dp_polls": dp_polls,
+            "dp_polls_median": float(np.median([w / r for r, w in dp_polls]))}
 
 
-def _pairs(js: dict[str, Any]) -> str:
-    return "; ".join(f"{w:,.0f} / {r:,.0f} = {w / r:.0%}" for r, w in js["pairs"])
+def _pairs(js: dict[str, Any], key: str = "pairs") -> str:
+    return "; ".join(f"{w:,.0f} / {r:,.0f} = {w / r:.0%}" for r, w in js[key])
 
 
 def bench_columnar(bootstrap: str, n: int, kafka: dict[str, str], batch_size: int = 50,
@@ -387,32 +401,6 @@ def _committed_rate(settings: Settings, n: int, on_progress: Callable[[float], N
         probe.close()
 
 
-def run_mapped(bootstrap: str, kafka: dict[str, str], quick: bool, passes: int | None = None,
-               ) -> dict[str, dict[str, Any]]:
-    """The mapped-source runs (benchmarks/mapped_runs.py), each printed as soon as measured."""
-    from mapped_runs import bench_mapped
-
-    out: dict[str, dict[str, Any]] = {}
-    # messages per run (a run far shorter than a few polls measures the polls' waits, not the rates)
-    n_small, n_large, default_passes = (60_000, 6_000, 2) if quick else (300_000, 30_000, 3)
-    passes = passes or default_passes
-    for layout in ("tensor", "fields"):
-        for batch in (1, 32):
-            for paired in (False, True):
-                name = f"{layout}, {batch} row(s)/message, {'paired' if paired else 'one message'}"
-                rows = (n_small if batch == 1 else n_large * batch) // (2 if paired else 1)
-                m = out[name] = bench_mapped(lambda **f: _settings(bootstrap, kafka, **f), rows, batch, layout,
-                                             paired, passes)
-                each = "; ".join(f"{w:,.0f} / {r:,.0f} = {w / r:.0%}" for r, w in m["pairs"])
-                print(f"mapped OIP {name}: data plane {m['worker']:,.0f} messages/s "
-                      f"({m['worker'] * m['rows_per_message']:,.0f} rows/s); raw consume + orjson.loads (data-plane polls) "
-                      f"{m['raw']:,.0f} messages/s; ratio of the best {m['worker'] / m['raw']:.0%}; median pass "
-                      f"ratio {m['median']:.0%} (Python paths, before the native reader: {m['python_median']:.0%}); each pass "
-                      f"(data plane / raw): {each}; messages per CPU second, data plane / raw: median "
-                      f"{m['cpu_median']:.0%}, each pass {' '.join(f'{c:.0%}' for c in m['cpu'])}", flush=True)
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short run")
@@ -426,6 +414,11 @@ def main() -> None:
     parser.add_argument("--only-mapped", action="store_true", help="the mapped-source (OIP) runs only")
     parser.add_argument("--mapped-passes", type=int, default=None,
                         help="passes of each mapped-source run (default 2 with --quick, else 3)")
+    parser.add_argument("--mapped-run", action="append", default=None, metavar="TEXT",
+                        help="only the mapped-source runs whose name holds TEXT (repeatable), e.g. 'tensor, 1 "
+                        "row(s)/message, paired'")
+    parser.add_argument("--json-passes", type=int, default=3,
+                        help="passes of the JSON records run with --only-mapped (0: none)")
     parser.add_argument("--columnar-format", choices=("arrow", "json", "both"), default="both",
                         help="columnar batch format(s) to measure (both: Arrow IPC and JSON columnar, one run each)")
     args = parser.parse_args()
@@ -450,12 +443,17 @@ def main() -> None:
                 print(f"columnar {load} ({fmt}, {_join(labels, rate)}) records/s {col['rate']:,.0f}; "
                       f"RSS MB {' '.join(f'{r:.0f}' for r in col['rss'])}", flush=True)
             return
-        mapped = run_mapped(b, kafka, q, args.mapped_passes)
+        mapped = run_mapped(lambda **f: _settings(b, kafka, **f), q, args.mapped_passes, args.mapped_run)
         if args.only_mapped:  # streamdrift's own JSON records in the same run: the ratio to match
-            js = bench_json(b, n_json, kafka, passes=3)
+            if not args.json_passes:
+                return
+            js = bench_json(b, n_json, kafka, passes=args.json_passes)
             print(f"JSON data plane {js['worker']:,.0f} records/s; raw consume + orjson.loads {js['raw']:,.0f}; "
                   f"ratio of the best {js['worker'] / js['raw']:.0%}; median pass ratio {js['median']:.0%}; "
                   f"each pass (data plane / raw): {_pairs(js)}", flush=True)
+            print(f"JSON against the mapped runs' reference (raw consume + orjson.loads with the data plane's "
+                  f"consumer settings and polls): median pass ratio {js['dp_polls_median']:.0%}; each pass "
+                  f"(data plane / raw): {_pairs(js, 'dp_polls')}", flush=True)
             return
         js = bench_json(b, n_json, kafka)
         print(f"JSON data plane {js['worker']:,.0f} records/s; raw consume + orjson.loads {js['raw']:,.0f}; "
@@ -465,6 +463,8 @@ def main() -> None:
                   f"ratio of the best {js['worker'] / js['raw']:.0%}; median pass ratio {js['median']:.0%}; "
                   f"each pass (data plane / raw): {_pairs(js)}",
                   flush=True)
+            print(f"JSON against the mapped runs' reference (data-plane polls): median pass ratio "
+                  f"{js['dp_polls_median']:.0%}; each pass: {_pairs(js, 'dp_polls')}", flush=True)
             return
         cols = {}
         for run in runs:

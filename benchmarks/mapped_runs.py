@@ -174,3 +174,29 @@ def _produce_keyed(settings: Settings, topic: str, msgs: list[tuple[bytes, bytes
                 producer.poll(0.05)
     if producer.flush(120):
         raise RuntimeError(f"not every message to {topic} was acknowledged")
+
+
+def run_mapped(make_settings: Callable[..., Settings], quick: bool, passes: int | None = None,
+               only: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """bench_worker's mapped-source runs, each printed as soon as measured; ``only``: the runs whose name holds one
+    of these texts (all without)."""
+    out: dict[str, dict[str, Any]] = {}
+    # messages per run (a run far shorter than a few polls measures the polls' waits, not the rates)
+    n_small, n_large, default_passes = (60_000, 6_000, 2) if quick else (300_000, 30_000, 3)
+    passes = passes or default_passes
+    for layout in ("tensor", "fields"):
+        for batch in (1, 32):
+            for paired in (False, True):
+                name = f"{layout}, {batch} row(s)/message, {'paired' if paired else 'one message'}"
+                if only and not any(text in name for text in only):
+                    continue
+                rows = (n_small if batch == 1 else n_large * batch) // (2 if paired else 1)
+                m = out[name] = bench_mapped(make_settings, rows, batch, layout, paired, passes)
+                each = "; ".join(f"{w:,.0f} / {r:,.0f} = {w / r:.0%}" for r, w in m["pairs"])
+                print(f"mapped OIP {name}: data plane {m['worker']:,.0f} messages/s "
+                      f"({m['worker'] * m['rows_per_message']:,.0f} rows/s); raw consume + orjson.loads (data-plane polls) "
+                      f"{m['raw']:,.0f} messages/s; ratio of the best {m['worker'] / m['raw']:.0%}; median pass "
+                      f"ratio {m['median']:.0%} (Python paths, before the native reader: {m['python_median']:.0%}); each pass "
+                      f"(data plane / raw): {each}; messages per CPU second, data plane / raw: median "
+                      f"{m['cpu_median']:.0%}, each pass {' '.join(f'{c:.0%}' for c in m['cpu'])}", flush=True)
+    return out

@@ -18,10 +18,12 @@ use std::fmt;
 
 mod arrowipc;
 mod bloom;
+mod decimal;
 mod fastjson;
 mod frequent;
 mod jointable;
 mod jsonscan;
+mod pairtable;
 mod sort;
 mod sourcepoll;
 
@@ -1067,6 +1069,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(jsonscan::json_strings_within, m)?)?;
     m.add_class::<jointable::JoinTable>()?;
     m.add_class::<bloom::BloomFilter>()?;
+    m.add_class::<pairtable::PairTable>()?;
     m.add_function(wrap_pyfunction!(jointable::key_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(jointable::hash_keys, m)?)?;
     m.add_function(wrap_pyfunction!(jointable::in_sample, m)?)?;

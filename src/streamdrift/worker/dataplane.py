@@ -182,8 +182,13 @@ class DataPlane:
     def step(self, timeout: float = 0.2) -> None:
         if self.heartbeat is not None:
             self.heartbeat.beat(self._clock())
-        if self._labels_backlog:
-            timeout = 0.0  # labels are waiting: do not block on capture
+        if self._labels_backlog or self._backlog:
+            # labels are waiting: do not block on capture. Behind the log end: take what is fetched without waiting
+            # for a full batch: messages of several KB fill the capped prefetch queue (queued.max.messages.kbytes)
+            # with fewer than batch_size, so consume() sat out its whole timeout every poll while the fetcher could
+            # have refilled the queue during the processing (OIP messages of 32 rows, ~16 KB: each poll waited the
+            # 0.1 s, then processed, one after the other). An empty poll is no backlog: the next one waits again.
+            timeout = 0.0
         try:
             messages = self._consumer.consume(self.settings.batch_size, timeout)
         except KafkaException as exc:

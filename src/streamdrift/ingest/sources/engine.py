@@ -76,15 +76,17 @@ class MappedParser:
         self._poll = PollMapping(source.mapping)
         native = NativePoll(source.mapping, source.preset, self._poll)
         self._native = native if poll_path and native.usable and use_native else None
+        self.use_native = use_native
         self._labels = None if source.labels_mapping is None else CompiledMapping(source.labels_mapping)
 
     def new_pairs(self) -> PairStore | None:
-        """A fresh pair store when the preset pairs requests and responses, else None."""
+        """A fresh pair store when the preset pairs requests and responses, else None (its halves wait in the
+        native table unless ``use_native`` is False)."""
         if not self.preset.paired:
             return None
         pairing = self.source.pairing
         return PairStore(round(pairing.ttl_seconds * 1000), pairing.max_pending, self._decode_half,
-                         max_bytes=pairing.max_pending_bytes)
+                         max_bytes=pairing.max_pending_bytes, native=self.use_native)
 
     def _decode_half(self, value: bytes, headers: dict[str, bytes]) -> Half:
         half = self.preset.decode(value, headers, self.max_bytes)
@@ -199,7 +201,7 @@ class MappedParser:
             pairs.expire()
             return [batch_of(model, version, [seg]) for model, version, seg in segments]
         docs = Docs([], [], [], [], [])
-        for m in matched:  # decoded one by one: a message the reader took but the preset refuses is named
+        for m in matched.rows():  # decoded one by one: a message the reader took but the preset refuses is named
             try:
                 one = native.paired_docs([m], messages.values, messages.headers, pairs, self._decode_half)
             except BadRecordError as exc:

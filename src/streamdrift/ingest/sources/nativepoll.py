@@ -30,7 +30,7 @@ from streamdrift.ingest.limits import Checks
 from streamdrift.ingest.segments import Segment
 from streamdrift.ingest.sources.blocks import PerRow
 from streamdrift.ingest.sources.config import MappingSettings, ValueFrom
-from streamdrift.ingest.sources.pairing import Matched, PairStore, _Waiting
+from streamdrift.ingest.sources.pairing import Matched, Matches, PairStore, _Waiting
 from streamdrift.ingest.sources.pointer import pointer_tokens
 from streamdrift.ingest.sources.pollpath import Docs, Extracted, PollMapping
 from streamdrift.ingest.sources.presets import CE_REQUEST, CE_RESPONSE, RawHeaders, headers_dict
@@ -43,7 +43,6 @@ _REQUEST_KEYS = frozenset({"inputs", "parameters", "id", "instances"})
 _RESPONSE_KEYS = frozenset({"outputs", "model_name", "model_version", "predictions"})
 _CE_KEYS = frozenset({"ce", "ce_request", "ce_response"})
 _CE_TYPES: Final = {CE_REQUEST.encode(): "request", CE_RESPONSE.encode(): "response"}
-_ROLE: Final = ("response", "request")  # by whether the message has inputs
 _STR: Final = {str}
 Step = tuple[str, int, bool]
 Path = tuple[list[Step], int, int]
@@ -93,6 +92,9 @@ class NativePoll:
             steps = _steps(pointer, oip, self.kserve)
             if steps is None:
                 ok = False
+                return
+            if (steps, kind, width) in self.paths:  # read once (the pairing id is often the inference id too)
+                self._where[name] = self.paths.index((steps, kind, width))
                 return
             self._where[name] = len(self.paths)
             self.paths.append((steps, kind, width))
@@ -213,7 +215,7 @@ class NativePoll:
             counts = got[1]
         if counts is None:
             return None
-        return np.stack(columns, axis=1), counts
+        return np.stack(columns).T, counts  # (rows x features), column-major: segment_of takes its columns as they are
 
     def _per_row(self, found: Found, name: str, at: Any, counts: NDArray[np.int64]) -> PerRow | bool | None:
         """Per-row values of a path (None without it; False when the fast path does not take them): float64 when
@@ -237,7 +239,7 @@ class NativePoll:
     def paired_segments(self, values: Sequence[bytes], keys: Sequence[bytes | None], stamps: Sequence[int],
                         raw_headers: Sequence[RawHeaders], pairs: PairStore, checks: Checks, max_rows: int,
                         max_bytes: int,
-                        ) -> tuple[list[tuple[str, str | None, Segment]] | None, list[Matched]] | None:
+                        ) -> tuple[list[tuple[str, str | None, Segment]] | None, Matches] | None:
         """None when the reader does not take the poll (the store untouched); else the pairs matched (the store
         offered every message) and their segments, or None for the segments when the pairs must be decoded
         in Python (:meth:`paired_docs`)."""
@@ -250,13 +252,13 @@ class NativePoll:
         got = self._kserve_roles(headers) if self.kserve else self._oip_roles(found)
         if got is None:
             return None
-        ids, roles = got
-        if self.kserve and not self._roles_apart(found, roles):
+        ids, requests = got
+        if self.kserve and not self._roles_apart(found, requests):
             return None
-        matched = pairs.match(ids, roles, stamps, keys, headers, values)
-        if not matched:
+        matched = pairs.match_columns(ids, requests.tobytes(), stamps, keys, headers, values)
+        if not len(matched):
             return [], matched
-        carried = [w for m in matched for w in (m.request, m.response) if isinstance(w, _Waiting)]
+        carried = matched.carried
         if carried:
             more = self.read([w.value for w in carried], max_bytes)
             if more is None:
@@ -265,20 +267,16 @@ class NativePoll:
             if None in joined:
                 return None, matched
             found = joined
-        position = {id(w): n + k for k, w in enumerate(carried)}
-        takes = {role: np.fromiter((r if isinstance(r, int) else position[id(r)] for r in refs), dtype=np.int64,
-                                   count=len(matched))
-                 for role, refs in (("request", [m.request for m in matched]),
-                                    ("response", [m.response for m in matched]))}
-        headed = self._headed_values(matched, headers, ids) if self._headed else {}
+        takes = {role: matched.positions(role, n) for role in ("request", "response")}
+        headed = self._headed_values(matched.rows(), headers, ids) if self._headed else {}
         if headed is None:
             return None, matched
-        segments = self._assemble(found, takes["request"], [m.key for m in matched],
-                                  [m.timestamp_ms for m in matched], [m.index for m in matched], checks, max_rows,
-                                  takes, headed)
+        segments = self._assemble(found, takes["request"], matched.keys, matched.timestamps.tolist(),
+                                  matched.index.tolist(), checks, max_rows, takes, headed)
         return segments, matched
 
-    def _oip_roles(self, found: Found) -> tuple[list[str], list[str]] | None:
+    def _oip_roles(self, found: Found) -> tuple[list[str], NDArray[np.bool_]] | None:
+        """(id, whether a request) of every message; None when one has no text id or is neither."""
         ids: list[Any] = found[self._where["id"]]
         if set(map(type, ids)) - _STR or "" in ids:  # (the absent marker is not a str)
             return None
@@ -287,11 +285,12 @@ class NativePoll:
         request = has_in.astype(bool)
         if not (request | has_out.astype(bool)).all():
             return None  # neither a request nor a response: the per-document path names it
-        return ids, list(map(_ROLE.__getitem__, request.tolist()))
+        return ids, request
 
     @staticmethod
-    def _kserve_roles(headers: list[dict[str, bytes]]) -> tuple[list[str], list[str]] | None:
-        """(ce_id, role by ce_type) of every event; None when one is not a plain request or response event."""
+    def _kserve_roles(headers: list[dict[str, bytes]]) -> tuple[list[str], NDArray[np.bool_]] | None:
+        """(ce_id, whether a request by ce_type) of every event; None when one is not a plain request or response
+        event."""
         try:
             ids = [h["ce_id"].decode() for h in headers]
             kinds = [h["ce_type"] for h in headers]
@@ -303,19 +302,19 @@ class NativePoll:
             return None
         if "" in ids or not set(kinds) <= _CE_TYPES.keys():
             return None
-        return ids, [_CE_TYPES[k] for k in kinds]
+        return ids, np.array([_CE_TYPES[k] == "request" for k in kinds], dtype=bool)
 
-    def _roles_apart(self, found: Found, roles: list[str]) -> bool:
+    def _roles_apart(self, found: Found, requests: NDArray[np.bool_]) -> bool:
         """Whether every path is absent from the events of the other role (a KServe v1 body is merged as it is:
         a key in both bodies is left to the Python paths)."""
-        response = np.asarray(roles) == "response"
+        response = ~requests
         for (_, kind, _), role, item in zip(self.paths, self.roles, found, strict=True):
             if role is None:
                 continue
             if kind in (_TENSOR, _FLAT, _SCALARS):
                 present = np.frombuffer(item[1], dtype=np.int64) >= 0
             else:
-                present = np.fromiter((v is not _ABSENT for v in item), dtype=bool, count=len(roles))
+                present = np.fromiter((v is not _ABSENT for v in item), dtype=bool, count=len(requests))
             other = ~response if role == "response" else response
             if (present & other).any():
                 return False

@@ -270,7 +270,7 @@ class PollMapping:
             if col is None:
                 return None
             columns.append(col)
-        return np.stack(columns, axis=1), counts
+        return np.stack(columns).T, counts  # (rows x features), column-major: segment_of takes its columns as they are
 
     def _per_row(self, column: _Column | None, docs: list[Any], counts: list[int]) -> list[Any] | None:
         """The values of every row (None without the column); BadRecordError when the per-document path must
