@@ -37,6 +37,10 @@ EXPECTED = (
 )
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _read_lines(stream: IO[str], lines: list[str]) -> None:
     lines.extend(stream)
 
@@ -50,6 +54,9 @@ def test_demo_raises_drift_and_stops_what_it_started() -> None:
         [sys.executable, "-m", "streamdrift", "demo", "--duration", "150", "--window", "3", "--phase-windows", "2",
          "--rate", "400", "--web-port", str(web_port), "--no-live"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # Ctrl-C's default action even when this run was started with SIGINT ignored (a shell's background job):
+        # a Python started so keeps ignoring it, and the demo would run to its --duration
+        preexec_fn=_default_sigint,
     )
     lines: list[str] = []
     errors: list[str] = []
