@@ -340,6 +340,8 @@ class ControlPlane:
                 await buffer.flush()
             if buffer.size:
                 log.warning("%d table writes still buffered at a commit", buffer.size)
+            if not start_new_transaction:  # faust's last commit, at stop
+                offsets = self._in_transaction(offsets)
             committed = bool(await commit(offsets, start_new_transaction=start_new_transaction))
             if committed:
                 self.commits.committed((tp.partition for tp in offsets if tp.topic == self.settings.topics.partials),
@@ -348,6 +350,24 @@ class ControlPlane:
 
         manager.commit = flushed_commit  # type: ignore[method-assign]
         manager._streamdrift_flushes = True  # type: ignore[attr-defined]
+
+    def _in_transaction(self, offsets: Mapping[Any, int]) -> dict[Any, int]:
+        """The offsets whose partition's transaction is open. faust's last commit at stop sends each partition's
+        offsets to its transaction and ends it; a partition whose transaction is not open (ended by an earlier
+        commit, a tick read since) made aiokafka raise IllegalOperation there, which left faust's consumer running
+        and the process hanging until the supervisor killed it 30 s later. Nothing was written for such offsets:
+        they are read again after a restart, as after a crash."""
+        producers = getattr(self.app.consumer.transactions.producer, "_transaction_producers", {})
+        keep: dict[Any, int] = {}
+        for tp, offset in offsets.items():
+            tid = f"{self.app.conf.id}-{self.app.assignor.group_for_topic(tp.topic)}-{tp.partition}"
+            producer = producers.get(tid)
+            if producer is None or producer._txn_manager.is_in_transaction():  # unknown: faust warns and skips it
+                keep[tp] = offset
+            else:
+                log.info("stopping: %s[%d] offset %d not committed: its transaction is not open", tp.topic,
+                         tp.partition, offset)
+        return keep
 
     async def _merge_agent(self, stream: faust.StreamT[bytes]) -> None:
         if self.app.in_transaction:
