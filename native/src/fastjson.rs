@@ -1,12 +1,11 @@
 //! A JSON parser for the common message of a mapped source (`sourcepoll.rs`): no backslash in a string, so every
 //! string is its bytes and borrows from the message. The message is written to a tape (`sourcepoll::Node`: one
 //! node per value, an array's or object's items after it), a vector the caller reuses from message to message, so
-//! parsing allocates nothing once the tape has grown. A number is converted from its digits as they are read
-//! (`decimal`: correctly rounded, or it leaves the number) or else by Rust's `str::parse::<f64>` (exactly rounded,
-//! Eisel-Lemire: much faster than serde_json's `float_roundtrip` path on 17-digit numbers, which FP32 tensors
-//! written as doubles are). Strict JSON (RFC 8259) as orjson reads it: anything else, or anything this parser does
-//! not take (a backslash, nesting deeper than 128, an integer beyond 64 bits, a number beyond a double), is `false`
-//! and the caller parses the message with serde_json, or leaves the poll to Python.
+//! parsing allocates nothing once the tape has grown. A number is validated and converted in one pass by
+//! lexical-core (its JSON number format; correctly rounded). Strict JSON (RFC 8259) as orjson reads it: anything
+//! else, or anything this parser does not take (a backslash, nesting deeper than 128, an integer beyond 64 bits, a
+//! number beyond a double), is `false` and the caller parses the message with serde_json, or leaves the poll to
+//! Python.
 
 use std::borrow::Cow;
 
@@ -37,61 +36,6 @@ pub(crate) fn parse<'a>(bytes: &'a [u8], tape: &mut Vec<Node<'a>>) -> bool {
     }
     p.ws();
     p.i == p.s.len()
-}
-
-/// The digits from `s[i]` on (`w`, `sig` as `Parser::digits_into` keeps them, in locals: a loop over `&mut`
-/// fields stored and reloaded them at every digit), eight at a time where it can: (index past them, w, sig).
-#[inline(always)]
-fn scan_digits(s: &[u8], mut i: usize, mut w: u64, mut sig: u32) -> (usize, u64, u32) {
-    if sig == 0 {
-        while s.get(i) == Some(&b'0') {
-            i += 1;
-        }
-    }
-    while sig <= 11 {
-        let Some(chunk) = s.get(i..i + 8) else { break };
-        let v = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        if !eight_digits(v) {
-            break;
-        }
-        w = w * 100_000_000 + parse_eight(v);
-        sig += 8;
-        i += 8;
-    }
-    while let Some(&c) = s.get(i) {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        if sig < 19 {
-            w = w * 10 + d as u64;
-        }
-        sig = sig.saturating_add(1);
-        i += 1;
-    }
-    (i, w, sig)
-}
-
-/// Whether the eight bytes of `v` (little-endian) are all ASCII digits.
-#[inline(always)]
-fn eight_digits(v: u64) -> bool {
-    let high = v & 0xF0F0_F0F0_F0F0_F0F0;
-    let carried = (v.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4;
-    (high | carried) == 0x3333_3333_3333_3333
-}
-
-/// The number eight ASCII digits (little-endian in `v`, the first digit the most significant) write.
-#[inline(always)]
-fn parse_eight(v: u64) -> u64 {
-    const MASK: u64 = 0x0000_00FF_0000_00FF;
-    const MUL1: u64 = 100 + (1_000_000 << 32);
-    const MUL2: u64 = 1 + (10_000 << 32);
-    let v = v.wrapping_sub(0x3030_3030_3030_3030);
-    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
-    ((v & MASK)
-        .wrapping_mul(MUL1)
-        .wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2)))
-        >> 32
 }
 
 struct Parser<'a, 't> {
@@ -160,85 +104,24 @@ impl<'a> Parser<'a, '_> {
         Some(&self.text[start..end])
     }
 
-    fn digits(&mut self) -> usize {
-        let start = self.i;
-        while self.i < self.s.len() && self.s[self.i].is_ascii_digit() {
-            self.i += 1;
-        }
-        self.i - start
-    }
-
-    /// Digits, accumulated into `w` as long as there are at most 19 significant ones (`sig` counts them, leading
-    /// zeros not, and goes on past 19: then `w` is not the number's). How many digits.
-    fn digits_into(&mut self, w: &mut u64, sig: &mut u32) -> usize {
-        let start = self.i;
-        let (i, acc, count) = scan_digits(self.s, start, *w, *sig);
-        (self.i, *w, *sig) = (i, acc, count);
-        i - start
-    }
-
+    /// A number, validated (strict RFC 8259 grammar: no `+`, leading zero, bare `.` or exponent, `inf` or `nan`)
+    /// and converted in one pass by lexical-core, correctly rounded. An integer (no fraction, no exponent) that fits
+    /// 64 bits is kept as one; a wider integer or a number beyond a double is `None`: serde_json / Python decide.
     fn number(&mut self) -> Option<Number> {
-        let start = self.i;
-        let negative = self.peek() == Some(b'-');
-        if negative {
-            self.i += 1;
+        const JSON: u128 = lexical_core::format::JSON;
+        const OPTIONS: lexical_core::ParseFloatOptions = lexical_core::ParseFloatOptions::new();
+        let rest = &self.s[self.i..];
+        let (x, n) = lexical_core::parse_partial_with_options::<f64, JSON>(rest, &OPTIONS).ok()?;
+        let text = &rest[..n];
+        self.i += n;
+        // a float's '.' or exponent comes early (the integer part is short): this stops there
+        if text.iter().any(|&c| matches!(c, b'.' | b'e' | b'E')) {
+            return x.is_finite().then_some(Number::Float(x));
         }
-        let int_start = self.i;
-        let (mut w, mut sig) = (0u64, 0u32);
-        let n = self.digits_into(&mut w, &mut sig);
-        if n == 0 || (n > 1 && self.s[int_start] == b'0') {
-            return None;
+        if let Ok(v) = lexical_core::parse::<i64>(text) {
+            return Some(Number::Int(v));
         }
-        let mut integer = true;
-        let mut frac = 0i64;
-        if self.peek() == Some(b'.') {
-            self.i += 1;
-            let f = self.digits_into(&mut w, &mut sig);
-            if f == 0 {
-                return None;
-            }
-            frac = f as i64;
-            integer = false;
-        }
-        let mut exp: Option<i64> = Some(0);
-        if matches!(self.peek(), Some(b'e' | b'E')) {
-            self.i += 1;
-            let minus = self.peek() == Some(b'-');
-            if matches!(self.peek(), Some(b'+' | b'-')) {
-                self.i += 1;
-            }
-            let e_start = self.i;
-            let k = self.digits();
-            if k == 0 {
-                return None;
-            }
-            exp = (k <= 6).then(|| {
-                let e: i64 = self.text[e_start..self.i].parse().unwrap_or(0);
-                if minus {
-                    -e
-                } else {
-                    e
-                }
-            });
-            integer = false;
-        }
-        let text = &self.text[start..self.i];
-        if integer {
-            if let Ok(v) = text.parse::<i64>() {
-                return Some(Number::Int(v));
-            }
-            return text.parse::<u64>().ok().map(Number::UInt); // beyond 64 bits: serde_json / Python decide
-        }
-        // the digits were read once: most numbers are converted from them (crate::decimal), the rest by parse
-        if let (true, Some(e)) = (sig <= 19, exp) {
-            if let Ok(q) = i32::try_from(e - frac) {
-                if let Some(x) = crate::decimal::to_f64(w, q) {
-                    return Some(Number::Float(if negative { -x } else { x }));
-                }
-            }
-        }
-        let x: f64 = text.parse().ok()?;
-        x.is_finite().then_some(Number::Float(x))
+        lexical_core::parse::<u64>(text).ok().map(Number::UInt)
     }
 
     /// The node of an array or object at `at` (pushed as a placeholder) once its items are on the tape.
@@ -320,5 +203,96 @@ impl<'a> Parser<'a, '_> {
                 _ => return None,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the parser makes of `text` as a whole message: None when it does not take it, else its one number as
+    /// (kind, bits): 'i' Int, 'u' UInt, 'f' Float.
+    fn number(text: &str) -> Option<(char, u64)> {
+        let mut tape = Vec::new();
+        if !parse(text.as_bytes(), &mut tape) {
+            return None;
+        }
+        match tape.as_slice() {
+            [Node::Number(Number::Int(v))] => Some(('i', *v as u64)),
+            [Node::Number(Number::UInt(v))] => Some(('u', *v)),
+            [Node::Number(Number::Float(x))] => Some(('f', x.to_bits())),
+            _ => panic!("{text}: not one number"),
+        }
+    }
+
+    fn float(x: f64) -> Option<(char, u64)> {
+        Some(('f', x.to_bits()))
+    }
+
+    #[test]
+    fn only_json_numbers_are_taken() {
+        for text in [
+            "", "-", "+1", "01", "-01", "00", "00.5", ".5", "-.5", "1.", "1.e5", "1e", "1e+", "1E-", "0x10", "inf",
+            "-inf", "Infinity", "NaN", "nan", "1_000", "1,5", "1.5.5", "1e5e5", "- 1", "1 2", "١", "1.5f",
+        ] {
+            assert_eq!(number(text), None, "{text:?} taken");
+        }
+        for text in ["[1,01]", "[.5]", "{\"x\": +1}", "[1.]", "[1e]", "[-]"] {
+            assert!(!parse(text.as_bytes(), &mut Vec::new()), "{text:?} taken");
+        }
+    }
+
+    #[test]
+    fn integers_that_fit_64_bits_stay_integers() {
+        assert_eq!(number("0"), Some(('i', 0)));
+        assert_eq!(number("-0"), Some(('i', 0)));
+        assert_eq!(number(" 42 "), Some(('i', 42)));
+        assert_eq!(number("-9223372036854775808"), Some(('i', i64::MIN as u64)));
+        assert_eq!(number("9223372036854775807"), Some(('i', i64::MAX as u64)));
+        assert_eq!(number("9223372036854775808"), Some(('u', 1 << 63)));
+        assert_eq!(number("18446744073709551615"), Some(('u', u64::MAX)));
+        for text in ["18446744073709551616", "-9223372036854775809", &"9".repeat(400)] {
+            assert_eq!(number(text), None, "{text} taken");
+        }
+    }
+
+    #[test]
+    fn fractions_and_exponents_are_floats_correctly_rounded() {
+        assert_eq!(number("0.0"), float(0.0));
+        assert_eq!(number("-0.0"), float(-0.0));
+        assert_eq!(number("-0e-5"), float(-0.0));
+        assert_eq!(number("1e2"), float(100.0));
+        assert_eq!(number("1E+2"), float(100.0));
+        assert_eq!(number("10.0"), float(10.0));
+        assert_eq!(number("0.1"), float(0.1));
+        assert_eq!(number("9007199254740993.0"), float(9007199254740992.0)); // halfway: to even
+        assert_eq!(
+            number("9007199254740993.0000000000000000001"),
+            float(9007199254740994.0)
+        );
+        assert_eq!(number("2.2250738585072011e-308"), float(2.225073858507201e-308));
+        assert_eq!(number("5e-324"), float(5e-324));
+        assert_eq!(number("1e-400"), float(0.0));
+        assert_eq!(number("-1e-99999999999"), float(-0.0));
+        assert_eq!(number("1e0000000000000000000001"), float(10.0));
+        assert_eq!(number("1.7976931348623157e308"), float(f64::MAX));
+        for text in ["1.8e308", "-1e309", "1e99999999999", &format!("{}.0", "9".repeat(400))] {
+            assert_eq!(number(text), None, "{text} taken");
+        }
+    }
+
+    #[test]
+    fn numbers_end_where_their_grammar_does() {
+        let mut tape = Vec::new();
+        assert!(parse(b"[1.5,-2e-3,7,0]", &mut tape));
+        let numbers: Vec<_> = tape[1..]
+            .iter()
+            .map(|n| match n {
+                Node::Number(Number::Float(x)) => *x,
+                Node::Number(Number::Int(v)) => *v as f64,
+                _ => f64::NAN,
+            })
+            .collect();
+        assert_eq!(numbers, vec![1.5, -2e-3, 7.0, 0.0]);
     }
 }

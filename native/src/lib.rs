@@ -18,7 +18,6 @@ use std::fmt;
 
 mod arrowipc;
 mod bloom;
-mod decimal;
 mod fastjson;
 mod frequent;
 mod jointable;

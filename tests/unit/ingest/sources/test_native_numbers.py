@@ -1,7 +1,7 @@
-"""The native reader's numbers (native/src/fastjson.rs reads a number's digits once; native/src/decimal.rs rounds
-them to the nearest double, or leaves them to the standard library's parse) are orjson's exactly: FP32 tensors
-written as doubles, doubles of every magnitude, short and long decimals, exponents, signs, leading and trailing
-zeros, values halfway between two doubles, subnormals."""
+"""The native reader's numbers (native/src/fastjson.rs: each validated and converted in one pass by lexical-core's
+JSON number format) are orjson's exactly: FP32 tensors written as doubles, doubles of every magnitude, short and long
+decimals, exponents, signs, leading and trailing zeros, values halfway between two doubles, subnormals; and a number
+that is not JSON (RFC 8259) is not read at all: the poll is left to the Python paths, which refuse it as orjson does."""
 
 from __future__ import annotations
 
@@ -26,6 +26,17 @@ def _read(texts: list[str]) -> None:
     numbers = np.frombuffer(got[0][0], dtype=np.float64)
     want = np.array(orjson.loads(value), dtype=np.float64)
     assert numbers.view(np.int64).tolist() == want.view(np.int64).tolist()  # bit for bit: -0.0 too
+
+
+def test_numbers_that_are_not_json_leave_the_poll_to_python() -> None:
+    for text in ["01", "-01", "00.5", "+1", ".5", "-.5", "1.", "1.e5", "1e", "1e+", "-", "NaN", "Infinity", "-inf",
+                 "0x10", "1_000", "1e400", "-1.8e308"]:
+        value = f"[{text}, 2.5]".encode()
+        got = _native.read_source_poll([b'{"x": ' + value + b"}"], [([("x", -1, False)], _FLAT, 0)], None, 1 << 24,
+                                       1 << 30)
+        assert got is None, text
+    _read(["0", "-0", "7", "-9223372036854775808", "9223372036854775807", "18446744073709551615", "1E+2", "1e-400",
+           "-1e-99999999", "1.0e0000000000000000001"])
 
 
 def test_fp32_tensors_written_as_doubles() -> None:
