@@ -32,32 +32,27 @@ fn hasher() -> &'static RandomState {
     HASHER.get_or_init(RandomState::new)
 }
 
+/// A waiting half: what a match hands back to Python.
 #[derive(Default)]
-struct Slot {
+struct Half {
     id: String,
-    hash: u64,
-    gen: u32,
-    live: bool,
     request: bool,
     ts: i64,
     seq: i64,
-    len: i64,
     value: Option<Py<PyAny>>,
     headers: Option<Py<PyAny>>,
     key: Option<Py<PyAny>>,
     half: Option<Py<PyAny>>,
 }
 
-/// A half taken out of the table (the slot is free again).
-struct Taken {
-    id: String,
-    request: bool,
-    ts: i64,
-    seq: i64,
-    value: Option<Py<PyAny>>,
-    headers: Option<Py<PyAny>>,
-    key: Option<Py<PyAny>>,
-    half: Option<Py<PyAny>>,
+/// A slot of the table: a half and its bookkeeping (index hash, generation for the order queue, bytes).
+#[derive(Default)]
+struct Slot {
+    hash: u64,
+    gen: u32,
+    live: bool,
+    len: i64,
+    half: Half,
 }
 
 /// The pairs a poll completed, column-wise.
@@ -89,11 +84,11 @@ pub struct PairTable {
 impl PairTable {
     fn find(&self, id: &str, hash: u64) -> Option<u32> {
         let slots = &self.slots;
-        self.index.find(hash, |&s| slots[s as usize].id == id).copied()
+        self.index.find(hash, |&s| slots[s as usize].half.id == id).copied()
     }
 
     /// Take the live entry in `slot` out of the table (index, bytes, count), freeing its slot.
-    fn take(&mut self, slot: u32) -> Taken {
+    fn take(&mut self, slot: u32) -> Half {
         let s = &mut self.slots[slot as usize];
         let hash = s.hash;
         if let Ok(entry) = self.index.find_entry(hash, |&x| x == slot) {
@@ -104,24 +99,15 @@ impl PairTable {
         self.bytes -= s.len;
         self.live -= 1;
         self.free.push(slot);
-        Taken {
-            id: std::mem::take(&mut s.id),
-            request: s.request,
-            ts: s.ts,
-            seq: s.seq,
-            value: s.value.take(),
-            headers: s.headers.take(),
-            key: s.key.take(),
-            half: s.half.take(),
-        }
+        std::mem::take(&mut s.half)
     }
 
     /// Drop the live entry in `slot` (its Python objects are released).
     fn drop_slot(&mut self, slot: u32) {
         let taken = self.take(slot);
         let s = &mut self.slots[slot as usize];
-        s.id = taken.id; // keep the allocation for the slot's next id
-        s.id.clear();
+        s.half.id = taken.id; // keep the allocation for the slot's next id
+        s.half.id.clear();
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -146,18 +132,19 @@ impl PairTable {
             }
         };
         let s = &mut self.slots[slot as usize];
-        s.id.clear();
-        s.id.push_str(id);
         s.hash = hash;
         s.live = true;
-        s.request = request;
-        s.ts = ts;
-        s.seq = seq;
         s.len = len;
-        s.value = Some(value);
-        s.headers = Some(headers);
-        s.key = Some(key);
-        s.half = half;
+        let h = &mut s.half;
+        h.id.clear();
+        h.id.push_str(id);
+        h.request = request;
+        h.ts = ts;
+        h.seq = seq;
+        h.value = Some(value);
+        h.headers = Some(headers);
+        h.key = Some(key);
+        h.half = half;
         let gen = s.gen;
         let slots = &self.slots;
         self.index.insert_unique(hash, slot, |&x| slots[x as usize].hash);
@@ -382,7 +369,7 @@ impl PairTable {
             .slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.live && s.ts < horizon)
+            .filter(|(_, s)| s.live && s.half.ts < horizon)
             .map(|(i, _)| i as u32)
             .collect();
         for &slot in &old {
@@ -397,9 +384,9 @@ impl PairTable {
     /// Give a freed slot back its id's allocation (the next id written there reuses it).
     fn reuse(&mut self, slot: u32, mut id: String) {
         let s = &mut self.slots[slot as usize];
-        if !s.live && s.id.capacity() < id.capacity() {
+        if !s.live && s.half.id.capacity() < id.capacity() {
             id.clear();
-            s.id = id;
+            s.half.id = id;
         }
     }
 }
