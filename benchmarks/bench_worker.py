@@ -48,6 +48,7 @@ from harness import (
     stop_worker,
     unique_settings,
 )
+from mapped_runs import raw_rate as raw_rate_dataplane_polls
 from mapped_runs import run_mapped
 
 from streamdrift.baseline.baseline import build_baseline
@@ -188,8 +189,6 @@ def bench_json(bootstrap: str, n: int, kafka: dict[str, str], passes: int = 4) -
     Each pass also measures the mapped runs' reference (``mapped_runs.raw_rate``: the data plane's consumer
     settings and polls, ``consume(batch_size, 0.1)``) in ``dp_polls``: the mapped-source goal is "the same ratio
     as streamdrift's own JSON records", which only compares when both ratios have the same reference."""
-    from mapped_runs import raw_rate as raw_rate_dataplane_polls
-
     settings = _settings(bootstrap, kafka, capture_partitions=6, commit_interval=2.0)
     create_all_topics(settings)
     produce(settings, settings.topics.capture, _json_values(n, np.random.default_rng(1)))

@@ -102,12 +102,10 @@ impl PairTable {
         std::mem::take(&mut s.half)
     }
 
-    /// Drop the live entry in `slot` (its Python objects are released).
+    /// Drop the live entry in `slot` (its Python objects are released; its id's allocation stays for the next).
     fn drop_slot(&mut self, slot: u32) {
         let taken = self.take(slot);
-        let s = &mut self.slots[slot as usize];
-        s.half.id = taken.id; // keep the allocation for the slot's next id
-        s.half.id.clear();
+        self.reuse(slot, taken.id);
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -101,7 +101,6 @@ class Matches:
             self.keys, strict=True)]
 
 
-
 class PairStore:
     """Halves waiting for their other half, oldest first; outcomes counted in :attr:`outcomes`. The halves wait
     in the native table (``streamdrift._native.PairTable``: no Python object per message); ``native`` False:
