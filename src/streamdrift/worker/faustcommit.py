@@ -22,8 +22,8 @@ A committed transaction therefore holds the effects of whole events and only of 
 
 This reaches into faust's consumer (``force_commit``), its transaction manager (``commit``) and its producer
 buffer (``pending``, ``_send_pending``'s ``fut.message.channel.publish_message``); a faust upgrade must recheck
-them (tests/integration/test_window_history.py and test_control_plane_restart.py kill the control plane mid-
-stream and fail on any of the windows above).
+them (tests/integration/test_window_history.py kills the control plane mid-stream and fails on a window written
+twice or short of a delta).
 """
 
 from __future__ import annotations
