@@ -42,6 +42,7 @@ from streamdrift.window.partials import PartialDelta, decode_partial
 from streamdrift.window.rollupwindows import RollupWindows
 from streamdrift.window.stored import encode_stored, profiles_partition, stored_key
 from streamdrift.worker.baselines import BaselineWatcher
+from streamdrift.worker.faustcommit import CommitGuard
 from streamdrift.worker.health import DataPlaneProbe
 from streamdrift.worker.progress import CommitClock
 from streamdrift.worker.record import WindowRecorder
@@ -132,6 +133,7 @@ class ControlPlane:
         self._datadir = tempfile.TemporaryDirectory(prefix="streamdrift-control-")
         self.app = self._build_app()
         self._tick_producer = Producer(settings.client_config({"linger.ms": 0}))
+        self.guard = CommitGuard(self.app, settings.topics.partials, self.commits.committed)
 
     def _build_app(self) -> faust.App:
         s = self.settings
@@ -320,88 +322,46 @@ class ControlPlane:
         for judge in self.rollup_judges.values():
             judge.forget()
 
-    def _flush_table_writes_on_commit(self) -> None:
-        """faust commits a partition's transaction (its offsets) without draining the producer buffer its table
-        writes wait in (``send_soon``): a kill -9 then loses table changes whose offsets committed, and the
-        restarted control plane releases a window from a stale state (a second, smaller copy on the profiles
-        topic and alerts). Drain the buffer into the open transactions before each commit."""
-        manager = self.app.consumer.transactions
-        if getattr(manager, "_streamdrift_flushes", False):
-            return
-        commit = manager.commit
-        buffer = self.app.producer.buffer
-
-        async def flushed_commit(offsets: Any, start_new_transaction: bool = True) -> bool:
-            # the offsets were chosen before this call: every table write of the messages they cover is buffered
-            # by now. faust's flush() returns when no message left the buffer for 0.1 s (a busy machine), so
-            # drain until it is empty
-            deadline = time.monotonic() + 60
-            while buffer.size and time.monotonic() < deadline:
-                await buffer.flush()
-            if buffer.size:
-                log.warning("%d table writes still buffered at a commit", buffer.size)
-            if not start_new_transaction:  # faust's last commit, at stop
-                offsets = self._in_transaction(offsets)
-            committed = bool(await commit(offsets, start_new_transaction=start_new_transaction))
-            if committed:
-                self.commits.committed((tp.partition for tp in offsets if tp.topic == self.settings.topics.partials),
-                                       time.time())
-            return committed
-
-        manager.commit = flushed_commit  # type: ignore[method-assign]
-        manager._streamdrift_flushes = True  # type: ignore[attr-defined]
-
-    def _in_transaction(self, offsets: Mapping[Any, int]) -> dict[Any, int]:
-        """The offsets whose partition's transaction is open. faust's last commit at stop sends each partition's
-        offsets to its transaction and ends it; a partition whose transaction is not open (ended by an earlier
-        commit, a tick read since) made aiokafka raise IllegalOperation there, which left faust's consumer running
-        and the process hanging until the supervisor killed it 30 s later. Nothing was written for such offsets:
-        they are read again after a restart, as after a crash."""
-        producers = getattr(self.app.consumer.transactions.producer, "_transaction_producers", {})
-        keep: dict[Any, int] = {}
-        for tp, offset in offsets.items():
-            tid = f"{self.app.conf.id}-{self.app.assignor.group_for_topic(tp.topic)}-{tp.partition}"
-            producer = producers.get(tid)
-            if producer is None or producer._txn_manager.is_in_transaction():  # unknown: faust warns and skips it
-                keep[tp] = offset
-            else:
-                log.info("stopping: %s[%d] offset %d not committed: its transaction is not open", tp.topic,
-                         tp.partition, offset)
-        return keep
-
     async def _merge_agent(self, stream: faust.StreamT[bytes]) -> None:
         if self.app.in_transaction:
-            self._flush_table_writes_on_commit()
+            self.guard.install()
         async for event in stream.events():
-            partition = event.message.partition
-            merger = self.merger(partition)
-            if event.key == TICK_KEY:
-                ready = merger.expire()
-            else:
-                dropped, replayed = merger.features_dropped, merger.replayed
-                try:
-                    message = decode_partial(event.value)
-                    ready = merger.handle(message)
-                except SerializationError as exc:
-                    log.error("unreadable message on %s[%d]: %s", self.settings.topics.partials, partition, exc)
-                    continue
-                if merger.replayed > replayed and isinstance(message, PartialDelta):
-                    log.warning("a delta of %s@%d from capture partition %d ignored: that partition closed the "
-                                "window before and it was released (a replay)", message.model_id,
-                                message.window_start_ms, message.partition)
-                if merger.features_dropped > dropped:
-                    self.metrics.features_dropped.inc(merger.features_dropped - dropped)
-            for window in ready:
-                await self._publish(window, partition)
-            if self.rollup_judges:  # roll-up windows whose end every partition's watermark passed
-                for rollup in self.rollups(partition).due(merger.low_watermark):
-                    await self._publish_rollup(rollup, partition)
+            async with self.guard.lock:  # a commit falls between two events (streamdrift.worker.faustcommit)
+                await self._merge(event)
+
+    async def _merge(self, event: Any) -> None:
+        """One message of the partials topic: a delta or close marker merged, or a tick; the windows it
+        released published."""
+        partition = event.message.partition
+        merger = self.merger(partition)
+        if event.key == TICK_KEY:
+            ready = merger.expire()
+        else:
+            dropped, replayed = merger.features_dropped, merger.replayed
+            try:
+                message = decode_partial(event.value)
+                ready = merger.handle(message)
+            except SerializationError as exc:
+                log.error("unreadable message on %s[%d]: %s", self.settings.topics.partials, partition, exc)
+                return
+            if merger.replayed > replayed and isinstance(message, PartialDelta):
+                log.warning("a delta of %s@%d from capture partition %d ignored: that partition closed the "
+                            "window before and it was released (a replay)", message.model_id,
+                            message.window_start_ms, message.partition)
+            if merger.features_dropped > dropped:
+                self.metrics.features_dropped.inc(merger.features_dropped - dropped)
+        for window in ready:
+            await self._publish(window, partition)
+        if self.rollup_judges:  # roll-up windows whose end every partition's watermark passed
+            for rollup in self.rollups(partition).due(merger.low_watermark):
+                await self._publish_rollup(rollup, partition)
 
     async def _publish(self, window: ReadyWindow, partition: int) -> None:
         """Judge a window released on a partials partition (its model's hysteresis in that partition's part of
-        the table), send its events, then record the new hysteresis and drop the window from the table. faust
-        may commit at any await in between; a crash after such a commit replays the window against the old
-        state and sends the same events again (same ids), but loses none."""
+        the table), send its events, then record the new hysteresis and drop the window from the table. It all
+        happens under the commit guard's lock (:mod:`streamdrift.worker.faustcommit`): the window's profile, its
+        events and the table's new state are committed together with the offsets of the message that released
+        it, or not at all (a crash then replays that message against the old state)."""
         monitors = self.baseline_cache.monitors(window.model_id, self.baselines.get(window.model_id))
         state = PrefixView(self.windows, f"{partition}/")
         judged = self.judge.judge(window, monitors, state)

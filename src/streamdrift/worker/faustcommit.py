@@ -1,0 +1,120 @@
+"""Commits of the control plane's faust transactions that hold whole events: what a crash can leave behind.
+
+faust (``processing_guarantee="exactly_once"``) commits each partials partition in its own transaction: the
+partition's offsets, the changelog writes of the windows table and what the agent sent with that partition's
+transactional id (:meth:`.ControlPlane._send`: released windows to the profiles topic, events to alerts). Left to
+itself it does so from a timer task that runs *beside* the agent, which gives three ways to commit a transaction
+that a kill -9 then turns into a wrong window:
+
+* faust picks the offsets, then commits them while the agent goes on processing at every ``await`` between:
+  a window released meanwhile goes out with the transaction (its profile and events are sent directly) while
+  its table writes wait in faust's producer buffer for the next one. After a kill the table has not seen the
+  window's deltas, the offsets point before them, and the replay merges the window afresh: a second copy with
+  other bytes (its ``first_seen_ms``), or one without a delta whose close marker did reach the table;
+* table writes are buffered (``send_soon``) and sent by a background task one at a time: a buffer whose size is
+  0 may still hold the last write in flight, committed a transaction later than the offsets that cover it;
+* (the first fix of this kind) faust never drains that buffer before it commits.
+
+:class:`CommitGuard` closes all three: the agent processes each event under :attr:`CommitGuard.lock`, and every
+commit takes the lock (so it falls between two events, every event before it acknowledged) and then waits for a
+marker put behind every buffered table write to come out of the buffer (so they are all in the transaction).
+A committed transaction therefore holds the effects of whole events and only of events its offsets cover.
+
+This reaches into faust's consumer (``force_commit``), its transaction manager (``commit``) and its producer
+buffer (``pending``, ``_send_pending``'s ``fut.message.channel.publish_message``); a faust upgrade must recheck
+them (tests/integration/test_window_history.py kills the control plane mid-stream and fails on a window written
+twice or short of a delta).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+log = logging.getLogger(__name__)
+BARRIER_TIMEOUT_S = 60.0
+
+
+class _Marker:
+    """Stands in the producer buffer for a message: the buffer's task "publishes" it (``fut.message.channel.
+    publish_message(fut)``) after every message put before it was handed to the producer, and that sets
+    :attr:`reached`."""
+
+    def __init__(self) -> None:
+        self.reached = asyncio.Event()
+        self.message = self
+        self.channel = self
+
+    async def publish_message(self, fut: Any, wait: bool = False) -> None:
+        self.reached.set()
+
+
+class CommitGuard:
+    """Installs itself on a faust app running exactly once (see the module docs). ``committed(partitions, now)``
+    is called after each commit with the partials partitions it committed; ``topic``: the partials topic."""
+
+    def __init__(self, app: Any, topic: str, committed: Callable[[Iterable[int], float], None]) -> None:
+        self.app = app
+        self.topic = topic
+        self.committed = committed
+        self.lock = asyncio.Lock()
+        self.installed = False
+
+    def install(self) -> None:
+        """Wrap the consumer's commit and the transaction manager's (once; call from the agent, when they exist)."""
+        if self.installed:
+            return
+        consumer, manager = self.app.consumer, self.app.consumer.transactions
+        force_commit, commit = consumer.force_commit, manager.commit
+
+        async def whole_events(topics: Any = None, start_new_transaction: bool = True) -> bool:
+            async with self.lock:  # between two events: faust picks the offsets of every event processed
+                return bool(await force_commit(topics, start_new_transaction=start_new_transaction))
+
+        async def flushed(offsets: Mapping[Any, int], start_new_transaction: bool = True) -> bool:
+            await self.barrier()
+            if not start_new_transaction:  # faust's last commit, at stop
+                offsets = self.in_transaction(offsets)
+            done = bool(await commit(offsets, start_new_transaction=start_new_transaction))
+            if done:
+                self.committed((tp.partition for tp in offsets if tp.topic == self.topic), time.time())
+            return done
+
+        consumer.force_commit = whole_events
+        manager.commit = flushed
+        self.installed = True
+
+    async def barrier(self, timeout: float = BARRIER_TIMEOUT_S) -> bool:
+        """Wait until every table write buffered so far was handed to the producer (into the open transactions);
+        False (and a warning) when the buffer did not get there within ``timeout`` seconds."""
+        buffer = self.app.producer.buffer
+        marker = _Marker()
+        buffer.put(marker)
+        try:
+            await asyncio.wait_for(marker.reached.wait(), timeout)
+        except TimeoutError:
+            log.warning("table writes still buffered after %.0f s at a commit (%d waiting)", timeout, buffer.size)
+            return False
+        return True
+
+    def in_transaction(self, offsets: Mapping[Any, int]) -> dict[Any, int]:
+        """The offsets whose partition's transaction is open. faust's last commit at stop sends each partition's
+        offsets to its transaction and ends it; a partition whose transaction is not open (ended by an earlier
+        commit, a tick read since) made aiokafka raise IllegalOperation there, which left faust's consumer running
+        and the process hanging until the supervisor killed it 30 s later. Nothing was written for such offsets:
+        they are read again after a restart, as after a crash. (Reads aiokafka's private transaction state:
+        faust gives no public view of it; an unknown producer is kept, which is faust's own behaviour.)"""
+        producers = getattr(self.app.consumer.transactions.producer, "_transaction_producers", {})
+        keep: dict[Any, int] = {}
+        for tp, offset in offsets.items():
+            tid = f"{self.app.conf.id}-{self.app.assignor.group_for_topic(tp.topic)}-{tp.partition}"
+            producer = producers.get(tid)
+            if producer is None or producer._txn_manager.is_in_transaction():  # unknown: faust warns and skips it
+                keep[tp] = offset
+            else:
+                log.info("stopping: %s[%d] offset %d not committed: its transaction is not open", tp.topic,
+                         tp.partition, offset)
+        return keep
