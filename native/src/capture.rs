@@ -6,7 +6,7 @@
 //! `None` for any poll holding something else (a columnar batch, a bad or unusual record, a boolean, an integer
 //! model version, a record without a timestamp, ...). The caller then takes the Python path, which handles every
 //! case and names the dead-letter reasons. So this module never decides that input is bad; it only reads the
-//! common, valid case faster. `tests/unit/test_native_records.py` checks that both paths give the same batches.
+//! common, valid case faster. `tests/unit/ingest/test_native_records.py` checks that both paths give the same batches.
 //!
 //! The limits of `streamdrift.ingest.limits.CaptureLimits` apply here as there ([`Limits`]): a poll holding a
 //! value beyond one (a long id, name or text, too many features, a timestamp out of range) is left to the

@@ -5,7 +5,7 @@ one Python string per inference id and per distinct category value of a column; 
 there too. It takes only polls of valid JSON capture records with numeric timestamps, no booleans, no column
 mixing text and numbers, no integer model version and no ``-0`` (which serde_json reads as -0.0 and orjson as 0),
 whose other values pass orjson's checks too; it answers None for any other poll, and the Python path then reads
-it and names the dead letters. Both give the same batches (``tests/unit/test_native_records.py``),
+it and names the dead letters. Both give the same batches (``tests/unit/ingest/test_native_records.py``),
 and :func:`read_labels` does the same for :func:`streamdrift.ingest.records.parse_labels`.
 
 The limits (:class:`streamdrift.ingest.limits.Checks`: lengths, features per record and per model in the poll,
