@@ -427,10 +427,8 @@ class ControlPlane:
             return
         group = self.app.assignor.group_for_topic(self.settings.topics.partials)
         transactional_id = f"{self.app.conf.id}-{group}-{partition}"  # faust's TransactionManager format
-        producer = self.app.consumer.transactions.producer
-        try:
-            await producer.send(topic.get_topic_name(), key, value, to_partition, timestamp, None,
-                                transactional_id=transactional_id)
+        try:  # behind the table writes of this event, in order (streamdrift.worker.faustcommit)
+            await self.guard.send(topic.get_topic_name(), key, value, to_partition, timestamp, transactional_id)
         except ProducerSendError as exc:  # no producer for the partition (its transaction failed to begin)
             log.warning("%s sent outside the partition's transaction: %s", topic.get_topic_name(), exc)
             await topic.send(key=key, value=value, partition=to_partition, timestamp=timestamp)
