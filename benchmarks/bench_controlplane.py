@@ -5,9 +5,12 @@ send: per window and capture partition, one delta per model (keyed by model id, 
 partials partitions; small profiles of 5 numeric features, so merging is cheap and the commit path shows) and a
 ``WindowClosed`` marker to every partials partition. ONE control plane (``streamdrift run --role controlplane``)
 then merges the topic from its beginning. For each run it prints, as soon as measured:
-  * the control plane: the windows on the profiles topic (read_committed, as they are committed), their rate from
-    the first committed window to the last, and CPU milliseconds per window of its process group (the supervisor
-    and its faust child; user + system from /proc, over the same interval);
+  * the control plane: the windows on the profiles topic and their rate from the first window *sent* (read
+    read_uncommitted: it was processed, its transaction still open) to the last *committed* (read_committed):
+    processing and committing together, whichever way a version overlaps them (a version that commits beside the
+    agent may commit nearly every window at the end, so first-to-last committed alone would time nothing); and
+    CPU milliseconds per window of its process group (the supervisor and its faust child; user + system from
+    /proc, over the same interval);
   * the reference, same run and same topic: a confluent_kafka Consumer reading the prefilled partials topic from
     its beginning to its end (read_committed); as windows/s (the run's windows over that time) and the ratio
     control plane / raw read.
@@ -30,6 +33,7 @@ import testsupport  # noqa: F401  (tests/support on sys.path: harness)
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -166,33 +170,41 @@ def raw_read(settings: Settings) -> tuple[float, int]:
 
 @dataclass
 class ProfilesWatch:
-    """Reads the profiles topic (read_committed) in a thread: the time each window arrived; samples the control
-    plane's CPU (its process group) every 0.1 s."""
+    """Reads the profiles topic in a thread with two consumers: read_uncommitted, the time each window was
+    *sent* (processed; its transaction still open) and read_committed, the time each was committed; samples the
+    control plane's CPU (its process group) every 0.1 s."""
 
     settings: Settings
     pgid: int
-    arrivals: list[float] = field(default_factory=list)
+    sent: list[float] = field(default_factory=list)
+    committed: list[float] = field(default_factory=list)
     cpu: list[tuple[float, float]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
-    def run(self) -> None:
-        topic = self.settings.history.topic
+    def _consumer(self, isolation: str) -> Consumer:
         consumer = Consumer(self.settings.client_config({
-            "group.id": f"watch-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
-            "isolation.level": "read_committed", "fetch.wait.max.ms": 10,
+            "group.id": f"watch-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False, "isolation.level": isolation,
+            "fetch.wait.max.ms": 10,
         }))
+        topic = self.settings.history.topic
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(self.settings.topics.partitions)])
+        return consumer
+
+    def run(self) -> None:
+        readers = [(self._consumer("read_uncommitted"), self.sent), (self._consumer("read_committed"), self.committed)]
         next_sample = 0.0
         try:
             while not self.stop.is_set():
-                msgs = consumer.consume(500, 0.05)
-                now = time.perf_counter()
-                self.arrivals += [now for m in msgs if m.error() is None]
+                for consumer, arrivals in readers:
+                    msgs = consumer.consume(500, 0.02)
+                    now = time.perf_counter()
+                    arrivals += [now for m in msgs if m.error() is None]
                 if now >= next_sample:
                     self.cpu.append((now, group_cpu_seconds(self.pgid)))
                     next_sample = now + 0.1
         finally:
-            consumer.close()
+            for consumer, _ in readers:
+                consumer.close()
 
     def cpu_at(self, t: float) -> float:
         """The process group's CPU seconds at ``t``, interpolated between the samples around it."""
@@ -231,12 +243,12 @@ def measure(settings: Settings, python: str | None, expected: int, raw_s: float,
     deadline = time.monotonic() + timeout
     why = ""
     try:
-        while len(watch.arrivals) < expected:
+        while len(watch.committed) < expected:
             if proc.poll() is not None:
                 why = f"the control plane exited with code {proc.returncode} (log: {log})"
                 break
             if time.monotonic() > deadline:
-                why = f"{len(watch.arrivals)} of {expected} windows in {timeout:.0f} s (log: {log})"
+                why = f"{len(watch.committed)} of {expected} windows in {timeout:.0f} s (log: {log})"
                 break
             time.sleep(0.05)
         time.sleep(0.3)  # a CPU sample after the last window
@@ -244,22 +256,22 @@ def measure(settings: Settings, python: str | None, expected: int, raw_s: float,
         watch.stop.set()
         thread.join(10)
         stop_worker(proc)
-    arrivals = watch.arrivals
-    if why or len(arrivals) < 2:
-        print(f"    measured nothing: {why or 'fewer than 2 windows'}", flush=True)
+    sent, committed = watch.sent, watch.committed
+    if why or not sent or not committed:
+        print(f"    measured nothing: {why or 'no window seen'}", flush=True)
         return None
-    span = arrivals[-1] - arrivals[0]
-    if span <= 0:
-        print(f"    measured nothing: all {len(arrivals)} windows arrived in one read", flush=True)
-        return None
-    rate = (len(arrivals) - 1) / span
-    cpu = watch.cpu_at(arrivals[-1]) - watch.cpu_at(arrivals[0])
+    n = len(committed)
+    span = committed[-1] - sent[0]
+    rate = n / span
+    cpu = watch.cpu_at(committed[-1]) - watch.cpu_at(sent[0])
     raw_rate = expected / raw_s
-    extra = f" ({len(arrivals) - expected} more than expected)" if len(arrivals) > expected else ""
-    print(f"    control plane: {len(arrivals)} windows{extra}, {rate:,.1f} windows/s over {span:.2f} s "
-          f"(first to last committed); {cpu * 1000 / (len(arrivals) - 1):.2f} CPU ms per window ({cpu:.2f} CPU s); "
-          f"raw read {raw_rate:,.0f} windows/s; control plane / raw read = {rate / raw_rate:.4f}", flush=True)
-    return Result(rate, rate / raw_rate, cpu * 1000 / (len(arrivals) - 1))
+    extra = f" ({n - expected} more than expected)" if n > expected else ""
+    print(f"    control plane: {n} windows{extra}, {rate:,.1f} windows/s over {span:.2f} s (first window sent to "
+          f"last committed; sent over {sent[-1] - sent[0]:.2f} s, committed from {committed[0] - sent[0]:.2f} s on, "
+          f"the last {committed[-1] - sent[-1]:.2f} s after the last was sent); {cpu * 1000 / n:.2f} CPU ms per "
+          f"window ({cpu:.2f} CPU s); raw read {raw_rate:,.0f} windows/s; control plane / raw read = "
+          f"{rate / raw_rate:.4f}", flush=True)
+    return Result(rate, rate / raw_rate, cpu * 1000 / n)
 
 
 def load() -> str:
@@ -267,6 +279,7 @@ def load() -> str:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # stop the worker and the broker too
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=40)
     parser.add_argument("--windows", type=int, default=30)
