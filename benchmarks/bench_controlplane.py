@@ -152,7 +152,7 @@ def raw_read(settings: Settings) -> tuple[float, int]:
         at_end: set[int] = set()
         n = 0
         while len(at_end) < n_partitions:
-            for m in consumer.consume(1000, 0.25):
+            for m in consumer.consume(1000, 0.01):  # a short wait: the end is seen as soon as it is reached
                 error = m.error()
                 if error is None:
                     n += 1
