@@ -142,7 +142,7 @@ def raw_read(settings: Settings) -> tuple[float, int]:
     with one confluent_kafka Consumer, and the messages read."""
     consumer = Consumer(settings.client_config({
         "group.id": f"raw-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False, "isolation.level": "read_committed",
-        "enable.partition.eof": True,
+        "enable.partition.eof": True, "fetch.wait.max.ms": 10,  # the default (500 ms) delays the end by as much
     }))
     try:
         topic, n_partitions = settings.topics.partials, settings.topics.partitions
