@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyByteArray, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// A JSON number as serde_json gives it.
@@ -192,9 +192,14 @@ const FLAT: u8 = 1; // numbers (a scalar is one): (float64 bytes, int64 count pe
 const SCALARS: u8 = 2; // scalars (a scalar is one): ([object] or, all numbers, float64 bytes; int64 counts as FLAT)
 const VALUE: u8 = 3; // one scalar per message: [object | absent]
 const TENSORS: u8 = 4; // absent, or an array of tensors `{"name": text, ...}`: int64 0 / 1 per message
+/// Named fields, each read as `FLAT` (its path in `fields`): (float64 bytes of the (fields x rows) matrix, each
+/// field's rows in turn, int64 rows per message: -1 when every field is absent from the message, -2 when some are
+/// absent or they hold different numbers of values, those messages' values left out).
+const FIELDS: u8 = 5;
 
 /// One step of a path: an object's key (an array's index when `index >= 0` and the value is an array), or, when
 /// `named`, the element of an array of tensors `{"name": ..., ...}` with that name.
+#[derive(Clone)]
 struct Step {
     token: String,
     index: i64,
@@ -202,12 +207,23 @@ struct Step {
 }
 
 /// A path as Python passes it: (steps as (token, index or -1, named), kind, width).
-type PathArg = (Vec<(String, i64, bool)>, u8, usize);
+type PathArg = (StepsArg, u8, usize);
+
+/// A path's steps as Python passes them.
+type StepsArg = Vec<(String, i64, bool)>;
 
 struct PathSpec {
     steps: Vec<Step>,
     kind: u8,
     width: usize,
+    fields: Vec<Vec<Step>>, // FIELDS: each field's path
+}
+
+fn steps_of(steps: StepsArg) -> Vec<Step> {
+    steps
+        .into_iter()
+        .map(|(token, index, named)| Step { token, index, named })
+        .collect()
 }
 
 enum Scalar {
@@ -225,6 +241,7 @@ struct Out {
     numbers: Vec<f64>,
     counts: Vec<i64>,
     scalars: Vec<Scalar>,
+    columns: Vec<Vec<f64>>, // FIELDS: one per field
 }
 
 /// The node a path leads to: Ok(None) when its first key is absent (the other half's part of a pair), Err when a
@@ -332,7 +349,65 @@ fn shape_is(tape: &[Node<'_>], shape: usize, want: &[usize]) -> bool {
             .all(|(d, &w)| matches!(&tape[d], Node::Number(n) if n.as_f64() == Some(w as f64)))
 }
 
+/// The numbers of a `FLAT` value at `v` (a scalar, an array, or a tensor's `data`) appended to `out`: how many,
+/// Err when one is not a number or there are none.
+fn flat_numbers(tape: &[Node<'_>], v: usize, out: &mut Vec<f64>) -> Result<usize, ()> {
+    match &tape[v] {
+        Node::Object { .. } | Node::Array { .. } => {
+            let d = data_of(tape, v)?.0;
+            let n = array_len(tape, d);
+            if n == 0 {
+                return Err(());
+            }
+            push_numbers(tape, d, out)?;
+            Ok(n)
+        }
+        Node::Number(x) => {
+            out.push(number(x)?);
+            Ok(1)
+        }
+        _ => Err(()),
+    }
+}
+
+/// A message's named fields onto their columns (see `FIELDS`).
+fn read_fields(tape: &[Node<'_>], spec: &PathSpec, out: &mut Out) -> Result<(), ()> {
+    if out.columns.len() != spec.fields.len() {
+        out.columns = spec.fields.iter().map(|_| Vec::new()).collect();
+    }
+    let before = out.columns.first().map_or(0, Vec::len);
+    let (mut rows, mut absent, mut uneven) = (None, false, false);
+    for (steps, column) in spec.fields.iter().zip(out.columns.iter_mut()) {
+        match walk(tape, steps)? {
+            None => absent = true,
+            Some(v) => {
+                let n = flat_numbers(tape, v, column)?;
+                uneven |= rows.is_some_and(|r| r != n);
+                rows.get_or_insert(n);
+            }
+        }
+    }
+    let count = match rows {
+        Some(n) if !absent && !uneven => n as i64,
+        _ => {
+            for column in out.columns.iter_mut() {
+                column.truncate(before);
+            }
+            if rows.is_none() {
+                -1
+            } else {
+                -2
+            }
+        }
+    };
+    out.counts.push(count);
+    Ok(())
+}
+
 fn read(tape: &[Node<'_>], spec: &PathSpec, out: &mut Out) -> Result<(), ()> {
+    if spec.kind == FIELDS {
+        return read_fields(tape, spec, out);
+    }
     let Some(v) = walk(tape, &spec.steps)? else {
         match spec.kind {
             VALUE => out.scalars.push(Scalar::Absent),
@@ -373,7 +448,11 @@ fn read(tape: &[Node<'_>], spec: &PathSpec, out: &mut Out) -> Result<(), ()> {
                 None => return Err(()),
             }
         }
-        FLAT | SCALARS => {
+        FLAT => {
+            let n = flat_numbers(tape, v, &mut out.numbers)?;
+            out.counts.push(n as i64);
+        }
+        SCALARS => {
             let (first, n) = match tape[v] {
                 Node::Object { .. } | Node::Array { .. } => {
                     let d = data_of(tape, v)?.0;
@@ -384,18 +463,9 @@ fn read(tape: &[Node<'_>], spec: &PathSpec, out: &mut Out) -> Result<(), ()> {
             if n == 0 {
                 return Err(());
             }
-            if spec.kind == FLAT {
-                if first == v {
-                    let Node::Number(x) = &tape[v] else { return Err(()) };
-                    out.numbers.push(number(x)?);
-                } else {
-                    push_numbers(tape, first - 1, &mut out.numbers)?;
-                }
-            } else {
-                // each item a leaf (an array or object item is Err before the next is read)
-                for node in &tape[first..first + n] {
-                    out.scalars.push(scalar(node)?);
-                }
+            // each item a leaf (an array or object item is Err before the next is read)
+            for node in &tape[first..first + n] {
+                out.scalars.push(scalar(node)?);
             }
             out.counts.push(n as i64);
         }
@@ -488,10 +558,24 @@ fn scalar_to_py<'py>(py: Python<'py>, s: &Scalar, absent: &Bound<'py, PyAny>) ->
     }
 }
 
+/// The columns of a `FIELDS` path as one float64 buffer, (fields x rows) row-major.
+fn fields_bytes<'py>(py: Python<'py>, columns: &[Vec<f64>]) -> PyResult<Bound<'py, PyByteArray>> {
+    let size = columns.iter().map(|c| std::mem::size_of_val(c.as_slice())).sum();
+    PyByteArray::new_with(py, size, |buf| {
+        let mut chunks = buf.chunks_exact_mut(8);
+        for (dst, x) in chunks.by_ref().zip(columns.iter().flatten()) {
+            dst.copy_from_slice(&x.to_ne_bytes());
+        }
+        Ok(())
+    })
+}
+
 /// The values of `paths` (each `(steps, kind, width)`, a step `(token, index or -1, named)`) in every message of
-/// a poll, one item per path (see the kinds above); None when the fast path does not take the poll (an empty
-/// poll, a message longer than `max_message_bytes`, more than `max_total_bytes` in all, or anything unexpected).
+/// a poll, one item per path (see the kinds above; a `FIELDS` path reads the paths of `fields`, its own steps
+/// unused); None when the fast path does not take the poll (an empty poll, a message longer than
+/// `max_message_bytes`, more than `max_total_bytes` in all, or anything unexpected).
 #[pyfunction]
+#[pyo3(signature = (values, paths, absent, max_message_bytes, max_total_bytes, fields = Vec::new()))]
 pub fn read_source_poll<'py>(
     py: Python<'py>,
     values: &Bound<'py, PyList>,
@@ -499,19 +583,22 @@ pub fn read_source_poll<'py>(
     absent: &Bound<'py, PyAny>,
     max_message_bytes: usize,
     max_total_bytes: usize,
+    fields: Vec<StepsArg>,
 ) -> PyResult<Option<Bound<'py, PyList>>> {
     let Some(held) = crate::poll_bytes(values, max_message_bytes, max_total_bytes) else {
         return Ok(None);
     };
+    let fields: Vec<Vec<Step>> = fields.into_iter().map(steps_of).collect();
+    if fields.is_empty() && paths.iter().any(|p| p.1 == FIELDS) {
+        return Ok(None);
+    }
     let specs: Vec<PathSpec> = paths
         .into_iter()
         .map(|(steps, kind, width)| PathSpec {
-            steps: steps
-                .into_iter()
-                .map(|(token, index, named)| Step { token, index, named })
-                .collect(),
+            steps: steps_of(steps),
             kind,
             width,
+            fields: if kind == FIELDS { fields.clone() } else { Vec::new() },
         })
         .collect();
     let slices: Vec<&[u8]> = held.iter().map(|b| b.as_bytes()).collect();
@@ -522,6 +609,14 @@ pub fn read_source_poll<'py>(
     let result = PyList::empty(py);
     for (spec, out) in specs.iter().zip(outs.iter()) {
         let item = match spec.kind {
+            FIELDS => PyTuple::new(
+                py,
+                [
+                    fields_bytes(py, &out.columns)?.into_any(),
+                    crate::raw_bytes(py, &out.counts).into_any(),
+                ],
+            )?
+            .into_any(),
             TENSOR | FLAT => PyTuple::new(
                 py,
                 [
