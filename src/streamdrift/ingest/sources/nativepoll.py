@@ -199,7 +199,7 @@ class NativePoll:
                 except (TypeError, UnicodeDecodeError):
                     return None
             else:
-                got = self._values(found, name, at)
+                got = self._values(found, name, at, takes is None)
                 if got is None:
                     return None
                 values[name] = got
@@ -207,7 +207,7 @@ class NativePoll:
         if "time" in headed:
             times = headed["time"]
         elif "time" in self._where:
-            times = self._values(found, "time", at)
+            times = self._values(found, "time", at, takes is None)
             if times is None:
                 return None
         return self.poll.assemble(Extracted(values["model_id"], values["model_version"], matrix, count_list,
@@ -256,9 +256,11 @@ class NativePoll:
             return False
         return got[0] if numbers else list(got[0].tolist())
 
-    def _values(self, found: Found, name: str, at: Any) -> list[Any] | None:
+    def _values(self, found: Found, name: str, at: Any, whole: bool) -> list[Any] | None:
+        """A path's value in every message of the documents (``whole``: the documents are the messages, in order:
+        no gathering)."""
         column: list[Any] = found[self._where[name]]
-        out = list(map(column.__getitem__, at(name).tolist()))
+        out = list(column) if whole else list(map(column.__getitem__, at(name).tolist()))
         return None if _ABSENT in out else out
 
     # -- request / response pairs (preset oip-v2) --------------------------------------------------

@@ -289,19 +289,24 @@ class PollMapping:
         one is not text or too long."""
         if self.inference_id is None:
             return np.empty(sum(counts), dtype=object)  # (None in every row)
-        if values is None or not set(map(type, values)) <= {str, int}:
+        if values is None:
             return None
-        texts = [v if type(v) is str else str(v) for v in values]
+        types = set(map(type, values))
+        if not types <= {str, int}:
+            return None
+        texts = values if types == _STRS else [v if type(v) is str else str(v) for v in values]
         most = max(counts)
         suffixes = _suffixes(most)
+        same = counts.count(most) == len(counts)  # the common case: every message has the same rows
         if not checks.short_texts:
             extra = [0, 0, *map(len, suffixes[1:most])]  # the longest suffix of a message of n rows: extra[n]
-            longest = max(map(int.__add__, map(len, texts), map(extra.__getitem__, counts)))
+            longest = (max(map(len, texts)) + extra[most] if same else
+                       max(map(int.__add__, map(len, texts), map(extra.__getitem__, counts))))
             if longest > checks.limits.max_inference_id_chars:
                 return None
         if most == 1:
             return object_array(texts)
-        if counts.count(most) == len(counts):  # the common case: every message has the same rows
+        if same:
             return np.add.outer(object_array(texts), object_array(suffixes[:most])).ravel()
         out: list[str] = []
         for t, n in zip(texts, counts, strict=True):  # per message; the rows' ids are joined in C
