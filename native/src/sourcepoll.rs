@@ -217,6 +217,15 @@ struct PathSpec {
     kind: u8,
     width: usize,
     fields: Vec<Vec<Step>>, // FIELDS: each field's path
+    shared: bool,           // FIELDS: every field is `/<key>/<name>/..`, one key (oip-v2's `/inputs/<name>`)
+}
+
+/// Whether every field's path starts with the same key, then a tensor's name.
+fn shared_named(fields: &[Vec<Step>]) -> bool {
+    let Some(first) = fields.first() else { return false };
+    fields.iter().all(|f| {
+        f.len() >= 2 && !f[0].named && f[1].named && f[0].token == first[0].token && f[0].index == first[0].index
+    })
 }
 
 fn steps_of(steps: StepsArg) -> Vec<Step> {
@@ -247,8 +256,12 @@ struct Out {
 /// The node a path leads to: Ok(None) when its first key is absent (the other half's part of a pair), Err when a
 /// step does not apply.
 fn walk(tape: &[Node<'_>], steps: &[Step]) -> Result<Option<usize>, ()> {
-    let mut at = 0;
-    for (depth, step) in steps.iter().enumerate() {
+    walk_from(tape, 0, steps, 0)
+}
+
+/// `walk` from the node `at`, reached by the path's first `depth` steps.
+fn walk_from(tape: &[Node<'_>], mut at: usize, steps: &[Step], depth: usize) -> Result<Option<usize>, ()> {
+    for (depth, step) in steps.iter().enumerate().map(|(i, s)| (depth + i, s)) {
         let next = match tape[at] {
             Node::Object { .. } if !step.named => member(tape, at, &step.token),
             Node::Array { .. } if step.named => {
@@ -376,9 +389,41 @@ fn read_fields(tape: &[Node<'_>], spec: &PathSpec, out: &mut Out) -> Result<(), 
         out.columns = spec.fields.iter().map(|_| Vec::new()).collect();
     }
     let before = out.columns.first().map_or(0, Vec::len);
+    // the fields' common array of named tensors: its items' names read once a message (walking each field's path
+    // would read every item's name for every field); a repeated name leaves each field to `walk`
+    let mut named: Option<Vec<(&str, usize)>> = None;
+    if spec.shared {
+        let Some(a) = walk(tape, &spec.fields[0][..1])? else {
+            out.counts.push(-1); // every field absent (the other half of a pair)
+            return Ok(());
+        };
+        if !matches!(tape[a], Node::Array { .. }) {
+            return Err(());
+        }
+        let names = items(tape, a)
+            .map(|item| name_of(tape, item).map(|name| (name, item)))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(())?;
+        let mut sorted: Vec<&str> = names.iter().map(|&(name, _)| name).collect();
+        sorted.sort_unstable();
+        if sorted.windows(2).all(|w| w[0] != w[1]) {
+            named = Some(names);
+        }
+    }
     let (mut rows, mut absent, mut uneven) = (None, false, false);
-    for (steps, column) in spec.fields.iter().zip(out.columns.iter_mut()) {
-        match walk(tape, steps)? {
+    for (j, (steps, column)) in spec.fields.iter().zip(out.columns.iter_mut()).enumerate() {
+        let found = match &named {
+            Some(names) => {
+                let token = steps[1].token.as_str();
+                let item = match names.get(j) {
+                    Some(&(name, item)) if name == token => Some(item), // the fields in the tensors' order
+                    _ => names.iter().find(|&&(name, _)| name == token).map(|&(_, item)| item),
+                };
+                walk_from(tape, item.ok_or(())?, &steps[2..], 2)?
+            }
+            None => walk(tape, steps)?,
+        };
+        match found {
             None => absent = true,
             Some(v) => {
                 let n = flat_numbers(tape, v, column)?;
@@ -599,6 +644,7 @@ pub fn read_source_poll<'py>(
             kind,
             width,
             fields: if kind == FIELDS { fields.clone() } else { Vec::new() },
+            shared: kind == FIELDS && shared_named(&fields),
         })
         .collect();
     let slices: Vec<&[u8]> = held.iter().map(|b| b.as_bytes()).collect();

@@ -323,7 +323,14 @@ def field_exchange(draw: st.DrawFn) -> list[tuple[bytes, bytes]]:
         inputs[0]["data"] = inputs[0]["data"][0]
     elif odd == 4:
         inputs[0]["shape"] = [n + 1]
-    request = {"id": rid, "inputs": inputs}
+    elif odd == 5:  # a repeated name (each field then walked on its own), of a field or not
+        inputs.append({**inputs[draw(st.integers(0, 2))], "name": draw(st.sampled_from(["a", "z", "z"]))})
+        inputs.append({**inputs[-1]})
+    elif odd == 6:
+        del inputs[draw(st.integers(0, 2))]["name"]
+    elif odd == 7:
+        inputs.reverse()  # the fields not in the tensors' order
+    request: dict[str, Any] = {"id": rid, "inputs": inputs if odd != 8 else {"a": inputs[0]}}
     response = {"id": rid, "model_name": "m", "outputs": [{"name": "proba", "shape": [n], "datatype": "FP64",
                                                            "data": [0.5] * (n + (draw(st.integers(0, 40)) == 0))}]}
     halves = [request, response] if draw(st.booleans()) else [response, request]
