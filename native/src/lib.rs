@@ -25,6 +25,7 @@ mod jsonscan;
 mod pairtable;
 mod sort;
 mod sourcepoll;
+mod sourcevalue;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
