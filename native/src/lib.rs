@@ -16,6 +16,7 @@ mod pairtable;
 mod scalars;
 mod sort;
 mod sourcepoll;
+mod sourcevalue;
 mod topy;
 
 use pyo3::prelude::*;

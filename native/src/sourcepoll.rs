@@ -9,11 +9,11 @@
 //! `tests/unit/ingest/sources/test_nativepoll.py` checks that both give the same batches.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple};
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use pyo3::types::{PyBool, PyByteArray, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+use crate::sourcevalue::{flatten, Value};
 
 /// A JSON number as serde_json gives it.
 #[derive(Clone, Copy)]
@@ -33,17 +33,6 @@ impl Number {
     }
 }
 
-/// A message serde_json parsed (the messages `fastjson` does not take: escapes, the unusual), flattened onto the
-/// tape afterwards (keys borrow from the message when they have no escapes).
-pub(crate) enum Value<'a> {
-    Null,
-    Bool(bool),
-    Number(Number),
-    String(Cow<'a, str>),
-    Array(Vec<Value<'a>>),
-    Object(Vec<(Cow<'a, str>, Value<'a>)>),
-}
-
 /// One value of a parsed message on its tape: an array's items follow it, an object's members follow it as key
 /// (a `String`) then value; `end` is the index past its last item, `len` the number of items (members).
 pub(crate) enum Node<'a> {
@@ -53,36 +42,6 @@ pub(crate) enum Node<'a> {
     String(Cow<'a, str>),
     Array { len: u32, end: u32 },
     Object { len: u32, end: u32 },
-}
-
-/// `v` onto `tape` (serde_json's parse of a message the fast parser left).
-fn flatten<'a>(v: Value<'a>, tape: &mut Vec<Node<'a>>) {
-    let at = tape.len();
-    match v {
-        Value::Null => tape.push(Node::Null),
-        Value::Bool(b) => tape.push(Node::Bool(b)),
-        Value::Number(n) => tape.push(Node::Number(n)),
-        Value::String(s) => tape.push(Node::String(s)),
-        Value::Array(items) => {
-            let len = items.len() as u32;
-            tape.push(Node::Null);
-            for item in items {
-                flatten(item, tape);
-            }
-            let end = tape.len() as u32;
-            tape[at] = Node::Array { len, end };
-        }
-        Value::Object(members) => {
-            let len = members.len() as u32;
-            tape.push(Node::Null);
-            for (key, value) in members {
-                tape.push(Node::String(key));
-                flatten(value, tape);
-            }
-            let end = tape.len() as u32;
-            tape[at] = Node::Object { len, end };
-        }
-    }
 }
 
 /// The index past the value at `i`.
@@ -130,71 +89,20 @@ fn name_of<'t>(tape: &'t [Node<'_>], i: usize) -> Option<&'t str> {
     }
 }
 
-struct ValueVisitor;
-
-impl<'de> Visitor<'de> for ValueVisitor {
-    type Value = Value<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value<'de>, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value<'de>, E> {
-        Ok(Value::Number(Number::Int(v)))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value<'de>, E> {
-        Ok(Value::Number(Number::UInt(v)))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value<'de>, E> {
-        Ok(Value::Number(Number::Float(v)))
-    }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Value<'de>, E> {
-        Ok(Value::String(Cow::Borrowed(v)))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value<'de>, E> {
-        Ok(Value::String(Cow::Owned(v.to_owned())))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Value<'de>, E> {
-        Ok(Value::String(Cow::Owned(v)))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Value<'de>, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Value<'de>, E> {
-        Ok(Value::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value<'de>, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element::<Value<'de>>()? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value<'de>, A::Error> {
-        let mut members = Vec::new();
-        while let Some(crate::Text(key)) = map.next_key::<crate::Text<'de>>()? {
-            members.push((key, map.next_value::<Value<'de>>()?));
-        }
-        Ok(Value::Object(members))
-    }
-}
-
-impl<'de> de::Deserialize<'de> for Value<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ValueVisitor)
-    }
-}
-
 /// What a path's value must be, and what is returned for it.
 const TENSOR: u8 = 0; // feature rows of `width` numbers: (float64 bytes, int64 rows per message, -1 absent)
 const FLAT: u8 = 1; // numbers (a scalar is one): (float64 bytes, int64 count per message, -1 absent)
 const SCALARS: u8 = 2; // scalars (a scalar is one): ([object] or, all numbers, float64 bytes; int64 counts as FLAT)
 const VALUE: u8 = 3; // one scalar per message: [object | absent]
 const TENSORS: u8 = 4; // absent, or an array of tensors `{"name": text, ...}`: int64 0 / 1 per message
+/// Named fields, each read as `FLAT` (its path in `fields`): (float64 bytes of the (fields x rows) matrix, each
+/// field's rows in turn, int64 rows per message: -1 when every field is absent from the message, -2 when some are
+/// absent or they hold different numbers of values, those messages' values left out).
+const FIELDS: u8 = 5;
 
 /// One step of a path: an object's key (an array's index when `index >= 0` and the value is an array), or, when
 /// `named`, the element of an array of tensors `{"name": ..., ...}` with that name.
+#[derive(Clone)]
 struct Step {
     token: String,
     index: i64,
@@ -202,12 +110,32 @@ struct Step {
 }
 
 /// A path as Python passes it: (steps as (token, index or -1, named), kind, width).
-type PathArg = (Vec<(String, i64, bool)>, u8, usize);
+type PathArg = (StepsArg, u8, usize);
+
+/// A path's steps as Python passes them.
+type StepsArg = Vec<(String, i64, bool)>;
 
 struct PathSpec {
     steps: Vec<Step>,
     kind: u8,
     width: usize,
+    fields: Vec<Vec<Step>>, // FIELDS: each field's path
+    shared: bool,           // FIELDS: every field is `/<key>/<name>/..`, one key (oip-v2's `/inputs/<name>`)
+}
+
+/// Whether every field's path starts with the same key, then a tensor's name.
+fn shared_named(fields: &[Vec<Step>]) -> bool {
+    let Some(first) = fields.first() else { return false };
+    fields.iter().all(|f| {
+        f.len() >= 2 && !f[0].named && f[1].named && f[0].token == first[0].token && f[0].index == first[0].index
+    })
+}
+
+fn steps_of(steps: StepsArg) -> Vec<Step> {
+    steps
+        .into_iter()
+        .map(|(token, index, named)| Step { token, index, named })
+        .collect()
 }
 
 enum Scalar {
@@ -225,13 +153,18 @@ struct Out {
     numbers: Vec<f64>,
     counts: Vec<i64>,
     scalars: Vec<Scalar>,
+    columns: Vec<Vec<f64>>, // FIELDS: one per field
 }
 
 /// The node a path leads to: Ok(None) when its first key is absent (the other half's part of a pair), Err when a
 /// step does not apply.
 fn walk(tape: &[Node<'_>], steps: &[Step]) -> Result<Option<usize>, ()> {
-    let mut at = 0;
-    for (depth, step) in steps.iter().enumerate() {
+    walk_from(tape, 0, steps, 0)
+}
+
+/// `walk` from the node `at`, reached by the path's first `depth` steps.
+fn walk_from(tape: &[Node<'_>], mut at: usize, steps: &[Step], depth: usize) -> Result<Option<usize>, ()> {
+    for (depth, step) in steps.iter().enumerate().map(|(i, s)| (depth + i, s)) {
         let next = match tape[at] {
             Node::Object { .. } if !step.named => member(tape, at, &step.token),
             Node::Array { .. } if step.named => {
@@ -332,7 +265,97 @@ fn shape_is(tape: &[Node<'_>], shape: usize, want: &[usize]) -> bool {
             .all(|(d, &w)| matches!(&tape[d], Node::Number(n) if n.as_f64() == Some(w as f64)))
 }
 
+/// The numbers of a `FLAT` value at `v` (a scalar, an array, or a tensor's `data`) appended to `out`: how many,
+/// Err when one is not a number or there are none.
+fn flat_numbers(tape: &[Node<'_>], v: usize, out: &mut Vec<f64>) -> Result<usize, ()> {
+    match &tape[v] {
+        Node::Object { .. } | Node::Array { .. } => {
+            let d = data_of(tape, v)?.0;
+            let n = array_len(tape, d);
+            if n == 0 {
+                return Err(());
+            }
+            push_numbers(tape, d, out)?;
+            Ok(n)
+        }
+        Node::Number(x) => {
+            out.push(number(x)?);
+            Ok(1)
+        }
+        _ => Err(()),
+    }
+}
+
+/// A message's named fields onto their columns (see `FIELDS`).
+fn read_fields(tape: &[Node<'_>], spec: &PathSpec, out: &mut Out) -> Result<(), ()> {
+    if out.columns.len() != spec.fields.len() {
+        out.columns = spec.fields.iter().map(|_| Vec::new()).collect();
+    }
+    let before = out.columns.first().map_or(0, Vec::len);
+    // the fields' common array of named tensors: its items' names read once a message (walking each field's path
+    // would read every item's name for every field); a repeated name leaves each field to `walk`
+    let mut named: Option<Vec<(&str, usize)>> = None;
+    if spec.shared {
+        let Some(a) = walk(tape, &spec.fields[0][..1])? else {
+            out.counts.push(-1); // every field absent (the other half of a pair)
+            return Ok(());
+        };
+        if !matches!(tape[a], Node::Array { .. }) {
+            return Err(());
+        }
+        let names = items(tape, a)
+            .map(|item| name_of(tape, item).map(|name| (name, item)))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(())?;
+        let mut sorted: Vec<&str> = names.iter().map(|&(name, _)| name).collect();
+        sorted.sort_unstable();
+        if sorted.windows(2).all(|w| w[0] != w[1]) {
+            named = Some(names);
+        }
+    }
+    let (mut rows, mut absent, mut uneven) = (None, false, false);
+    for (j, (steps, column)) in spec.fields.iter().zip(out.columns.iter_mut()).enumerate() {
+        let found = match &named {
+            Some(names) => {
+                let token = steps[1].token.as_str();
+                let item = match names.get(j) {
+                    Some(&(name, item)) if name == token => Some(item), // the fields in the tensors' order
+                    _ => names.iter().find(|&&(name, _)| name == token).map(|&(_, item)| item),
+                };
+                walk_from(tape, item.ok_or(())?, &steps[2..], 2)?
+            }
+            None => walk(tape, steps)?,
+        };
+        match found {
+            None => absent = true,
+            Some(v) => {
+                let n = flat_numbers(tape, v, column)?;
+                uneven |= rows.is_some_and(|r| r != n);
+                rows.get_or_insert(n);
+            }
+        }
+    }
+    let count = match rows {
+        Some(n) if !absent && !uneven => n as i64,
+        _ => {
+            for column in out.columns.iter_mut() {
+                column.truncate(before);
+            }
+            if rows.is_none() {
+                -1
+            } else {
+                -2
+            }
+        }
+    };
+    out.counts.push(count);
+    Ok(())
+}
+
 fn read(tape: &[Node<'_>], spec: &PathSpec, out: &mut Out) -> Result<(), ()> {
+    if spec.kind == FIELDS {
+        return read_fields(tape, spec, out);
+    }
     let Some(v) = walk(tape, &spec.steps)? else {
         match spec.kind {
             VALUE => out.scalars.push(Scalar::Absent),
@@ -373,7 +396,11 @@ fn read(tape: &[Node<'_>], spec: &PathSpec, out: &mut Out) -> Result<(), ()> {
                 None => return Err(()),
             }
         }
-        FLAT | SCALARS => {
+        FLAT => {
+            let n = flat_numbers(tape, v, &mut out.numbers)?;
+            out.counts.push(n as i64);
+        }
+        SCALARS => {
             let (first, n) = match tape[v] {
                 Node::Object { .. } | Node::Array { .. } => {
                     let d = data_of(tape, v)?.0;
@@ -384,18 +411,9 @@ fn read(tape: &[Node<'_>], spec: &PathSpec, out: &mut Out) -> Result<(), ()> {
             if n == 0 {
                 return Err(());
             }
-            if spec.kind == FLAT {
-                if first == v {
-                    let Node::Number(x) = &tape[v] else { return Err(()) };
-                    out.numbers.push(number(x)?);
-                } else {
-                    push_numbers(tape, first - 1, &mut out.numbers)?;
-                }
-            } else {
-                // each item a leaf (an array or object item is Err before the next is read)
-                for node in &tape[first..first + n] {
-                    out.scalars.push(scalar(node)?);
-                }
+            // each item a leaf (an array or object item is Err before the next is read)
+            for node in &tape[first..first + n] {
+                out.scalars.push(scalar(node)?);
             }
             out.counts.push(n as i64);
         }
@@ -488,10 +506,24 @@ fn scalar_to_py<'py>(py: Python<'py>, s: &Scalar, absent: &Bound<'py, PyAny>) ->
     }
 }
 
+/// The columns of a `FIELDS` path as one float64 buffer, (fields x rows) row-major.
+fn fields_bytes<'py>(py: Python<'py>, columns: &[Vec<f64>]) -> PyResult<Bound<'py, PyByteArray>> {
+    let size = columns.iter().map(|c| std::mem::size_of_val(c.as_slice())).sum();
+    PyByteArray::new_with(py, size, |buf| {
+        let mut chunks = buf.chunks_exact_mut(8);
+        for (dst, x) in chunks.by_ref().zip(columns.iter().flatten()) {
+            dst.copy_from_slice(&x.to_ne_bytes());
+        }
+        Ok(())
+    })
+}
+
 /// The values of `paths` (each `(steps, kind, width)`, a step `(token, index or -1, named)`) in every message of
-/// a poll, one item per path (see the kinds above); None when the fast path does not take the poll (an empty
-/// poll, a message longer than `max_message_bytes`, more than `max_total_bytes` in all, or anything unexpected).
+/// a poll, one item per path (see the kinds above; a `FIELDS` path reads the paths of `fields`, its own steps
+/// unused); None when the fast path does not take the poll (an empty poll, a message longer than
+/// `max_message_bytes`, more than `max_total_bytes` in all, or anything unexpected).
 #[pyfunction]
+#[pyo3(signature = (values, paths, absent, max_message_bytes, max_total_bytes, fields = Vec::new()))]
 pub fn read_source_poll<'py>(
     py: Python<'py>,
     values: &Bound<'py, PyList>,
@@ -499,19 +531,23 @@ pub fn read_source_poll<'py>(
     absent: &Bound<'py, PyAny>,
     max_message_bytes: usize,
     max_total_bytes: usize,
+    fields: Vec<StepsArg>,
 ) -> PyResult<Option<Bound<'py, PyList>>> {
     let Some(held) = crate::poll_bytes(values, max_message_bytes, max_total_bytes) else {
         return Ok(None);
     };
+    let fields: Vec<Vec<Step>> = fields.into_iter().map(steps_of).collect();
+    if fields.is_empty() && paths.iter().any(|p| p.1 == FIELDS) {
+        return Ok(None);
+    }
     let specs: Vec<PathSpec> = paths
         .into_iter()
         .map(|(steps, kind, width)| PathSpec {
-            steps: steps
-                .into_iter()
-                .map(|(token, index, named)| Step { token, index, named })
-                .collect(),
+            steps: steps_of(steps),
             kind,
             width,
+            fields: if kind == FIELDS { fields.clone() } else { Vec::new() },
+            shared: kind == FIELDS && shared_named(&fields),
         })
         .collect();
     let slices: Vec<&[u8]> = held.iter().map(|b| b.as_bytes()).collect();
@@ -522,6 +558,14 @@ pub fn read_source_poll<'py>(
     let result = PyList::empty(py);
     for (spec, out) in specs.iter().zip(outs.iter()) {
         let item = match spec.kind {
+            FIELDS => PyTuple::new(
+                py,
+                [
+                    fields_bytes(py, &out.columns)?.into_any(),
+                    crate::raw_bytes(py, &out.counts).into_any(),
+                ],
+            )?
+            .into_any(),
             TENSOR | FLAT => PyTuple::new(
                 py,
                 [

@@ -103,22 +103,25 @@ def fast_segment(blocks: Sequence[Block], sources: Sequence[int], checks: Checks
 
 
 def segment_of(names: tuple[str, ...], matrix: NDArray[np.float64], ns: Sequence[int], stamps: list[object],
-               ids: list[str | None], labels: PerRow | None, scores: PerRow | None, sources: Sequence[int],
-               checks: Checks) -> Segment | None:
+               ids: list[str | None] | NDArray[np.object_], labels: PerRow | None, scores: PerRow | None,
+               sources: Sequence[int], checks: Checks) -> Segment | None:
     """The columns of rows given as a (rows x names) matrix, ``ns[i]`` rows from message ``sources[i]`` at
-    ``stamps[i]``; None when there are too many names; BadRecordError when a value fails a check."""
+    ``stamps[i]``; None when there are too many names; BadRecordError when a value fails a check. ``ids`` as an
+    object array: the caller checked them (text or None, within the length limit)."""
     if len(names) > checks.limits.max_features:
         return None
     checks.names(names, "features")
     total = int(matrix.shape[0])
     numbers, kinds = classify_numbers(np.ascontiguousarray(matrix.T))
     features = Columns(total, {name: Column(numbers[i], kinds[i], None) for i, name in enumerate(names)})
-    if not TEXT_TYPES.issuperset(map(type, ids)):
-        raise BadRecordError("wrong_type", "inference_id must be a string")
-    checks.inference_ids(ids)
+    if not isinstance(ids, np.ndarray):
+        if not TEXT_TYPES.issuperset(map(type, ids)):
+            raise BadRecordError("wrong_type", "inference_id must be a string")
+        checks.inference_ids(ids)
+        ids = object_array(ids)
     label, score = _predictions(labels, scores, checks)
     return Segment(
-        CaptureColumns(timestamps_ms=np.repeat(_timestamps(stamps, checks), ns), inference_ids=object_array(ids),
+        CaptureColumns(timestamps_ms=np.repeat(_timestamps(stamps, checks), ns), inference_ids=ids,
                        features=features, prediction=label, score=score, attributions=None),
         source_index=np.repeat(np.asarray(sources, dtype=np.int64), ns),
     )

@@ -37,7 +37,7 @@ from streamdrift.ingest.sources.presets import CE_REQUEST, CE_RESPONSE, RawHeade
 
 __all__ = ["NativePoll"]
 
-_TENSOR, _FLAT, _SCALARS, _VALUE, _TENSORS = 0, 1, 2, 3, 4
+_TENSOR, _FLAT, _SCALARS, _VALUE, _TENSORS, _FIELDS = 0, 1, 2, 3, 4, 5
 _ABSENT: Final = object()
 _REQUEST_KEYS = frozenset({"inputs", "parameters", "id", "instances"})
 _RESPONSE_KEYS = frozenset({"outputs", "model_name", "model_version", "predictions"})
@@ -75,6 +75,7 @@ class NativePoll:
         self.paths: list[Path] = []
         self.roles: list[str | None] = []  # the role whose message holds each path (paired)
         self._where: dict[str, int] = {}
+        self._fields: list[list[Step]] = []  # the named fields' paths, read together (one _FIELDS path)
         # kserve-cloudevents: values from the events' headers, name -> (header | ce | ce_request | ce_response | id,
         # the header's or attribute's name)
         self._headed: dict[str, tuple[str, str]] = {}
@@ -104,7 +105,7 @@ class NativePoll:
         if ok and f is not None:
             if f.tensor is not None:
                 add("tensor", f.tensor, _TENSOR, len(poll.names))
-            else:
+            elif not self._add_fields(list(f.named_fields().values())):
                 for j, pointer in enumerate(f.named_fields().values()):
                     add(f"field{j}", pointer, _FLAT)
         for name, per_row in (("prediction", m.prediction), ("score", m.score)):
@@ -132,9 +133,26 @@ class NativePoll:
         self.mapping = m
         self.usable = ok
 
+    def _add_fields(self, pointers: list[str]) -> bool:
+        """The named fields as one _FIELDS path (the reader gives their matrix and one count per message), when
+        they are all plain paths of one role; else False (one _FLAT path each)."""
+        steps = [_steps(p, self.paired, self.kserve) for p in pointers]
+        firsts = {None if s is None else s[0][0] for s in steps}
+        if not steps or None in firsts or (self.kserve and firsts & (_CE_KEYS | {"id"})):
+            return False
+        roles = {"request" if first in _REQUEST_KEYS else "response" for first in firsts}
+        if self.paired and len(roles) > 1:
+            return False
+        self._fields = [s for s in steps if s is not None]
+        self._where["fields"] = len(self.paths)
+        self.paths.append(([], _FIELDS, len(steps)))
+        self.roles.append(roles.pop() if self.paired else None)
+        return True
+
     def read(self, values: Sequence[bytes], max_bytes: int) -> Found | None:
         listed = values if isinstance(values, list) else list(values)
-        return _native.read_source_poll(listed, self.paths, _ABSENT, max_bytes, 1 << 40)  # no document is kept: any poll
+        # no document is kept: any poll
+        return _native.read_source_poll(listed, self.paths, _ABSENT, max_bytes, 1 << 40, self._fields)
 
     # -- one message a document (preset json) ------------------------------------------------------
     def segments(self, values: Sequence[bytes], keys: Sequence[bytes | None], stamps: Sequence[int],
@@ -181,7 +199,7 @@ class NativePoll:
                 except (TypeError, UnicodeDecodeError):
                     return None
             else:
-                got = self._values(found, name, at)
+                got = self._values(found, name, at, takes is None)
                 if got is None:
                     return None
                 values[name] = got
@@ -189,7 +207,7 @@ class NativePoll:
         if "time" in headed:
             times = headed["time"]
         elif "time" in self._where:
-            times = self._values(found, "time", at)
+            times = self._values(found, "time", at, takes is None)
             if times is None:
                 return None
         return self.poll.assemble(Extracted(values["model_id"], values["model_version"], matrix, count_list,
@@ -198,6 +216,14 @@ class NativePoll:
 
     def _features(self, found: Found, at: Any) -> tuple[NDArray[np.float64], NDArray[np.int64]] | None:
         width = len(self.poll.names)
+        if "fields" in self._where:  # (fields x rows) from the reader: their transpose is the column-major matrix
+            buf, raw_counts = found[self._where["fields"]]
+            rows = _index(np.frombuffer(raw_counts, dtype=np.int64), at("fields"))
+            if rows is None:
+                return None
+            index, per = rows
+            matrix = np.frombuffer(buf, dtype=np.float64).reshape(width, -1)
+            return (matrix if index is None else matrix[:, index]).T, per
         if "tensor" in self._where:
             buf, raw_counts = found[self._where["tensor"]]
             flat = np.frombuffer(buf, dtype=np.float64)
@@ -230,9 +256,11 @@ class NativePoll:
             return False
         return got[0] if numbers else list(got[0].tolist())
 
-    def _values(self, found: Found, name: str, at: Any) -> list[Any] | None:
+    def _values(self, found: Found, name: str, at: Any, whole: bool) -> list[Any] | None:
+        """A path's value in every message of the documents (``whole``: the documents are the messages, in order:
+        no gathering)."""
         column: list[Any] = found[self._where[name]]
-        out = list(map(column.__getitem__, at(name).tolist()))
+        out = list(column) if whole else list(map(column.__getitem__, at(name).tolist()))
         return None if _ABSENT in out else out
 
     # -- request / response pairs (preset oip-v2) --------------------------------------------------
@@ -263,7 +291,8 @@ class NativePoll:
             more = self.read([w.value for w in carried], max_bytes)
             if more is None:
                 return None, matched
-            joined = [_concat(a, b) for a, b in zip(found, more, strict=True)]
+            joined = [_concat(a, b, width if kind == _FIELDS else 0)
+                      for a, b, (_, kind, width) in zip(found, more, self.paths, strict=True)]
             if None in joined:
                 return None, matched
             found = joined
@@ -311,8 +340,8 @@ class NativePoll:
         for (_, kind, _), role, item in zip(self.paths, self.roles, found, strict=True):
             if role is None:
                 continue
-            if kind in (_TENSOR, _FLAT, _SCALARS):
-                present = np.frombuffer(item[1], dtype=np.int64) >= 0
+            if kind in (_TENSOR, _FLAT, _SCALARS, _FIELDS):
+                present = np.frombuffer(item[1], dtype=np.int64) != -1  # (-2: some of the fields)
             else:
                 present = np.fromiter((v is not _ABSENT for v in item), dtype=bool, count=len(requests))
             other = ~response if role == "response" else response
@@ -369,24 +398,37 @@ class NativePoll:
         return out
 
 
-def _gather(values: NDArray[Any], counts: NDArray[np.int64],
-            take: NDArray[np.int64]) -> tuple[NDArray[Any], NDArray[np.int64]] | None:
-    """The items (rows of ``values``) of messages ``take``, message i holding ``counts[i]`` of them in order;
-    None when one of them has none (absent)."""
+def _index(counts: NDArray[np.int64],
+           take: NDArray[np.int64]) -> tuple[NDArray[np.int64] | None, NDArray[np.int64]] | None:
+    """Where the items of messages ``take`` are (None: all of them, in order), message i holding ``counts[i]``
+    of them in order (none when negative), and how many each has; None when one of them has none (absent)."""
     per = counts[take]
     if per.size == 0 or per.min() <= 0:
         return None
     if take.size == counts.size and np.array_equal(take, np.arange(counts.size)):
-        return values, per
+        return None, per
     starts = np.concatenate(([0], np.cumsum(np.maximum(counts, 0))[:-1]))[take]
     total = int(per.sum())
-    index = np.repeat(starts - np.concatenate(([0], np.cumsum(per)[:-1])), per) + np.arange(total)
-    return values[index], per
+    return np.repeat(starts - np.concatenate(([0], np.cumsum(per)[:-1])), per) + np.arange(total), per
 
 
-def _concat(a: Any, b: Any) -> Any:
+def _gather(values: NDArray[Any], counts: NDArray[np.int64],
+            take: NDArray[np.int64]) -> tuple[NDArray[Any], NDArray[np.int64]] | None:
+    """The items (rows of ``values``) of messages ``take`` (see :func:`_index`)."""
+    got = _index(counts, take)
+    if got is None:
+        return None
+    index, per = got
+    return (values if index is None else values[index]), per
+
+
+def _concat(a: Any, b: Any, fields: int = 0) -> Any:
     """The values of a path in two reads, one after the other; None when they do not join (per-row numbers in
-    one, objects in the other: the caller decodes the pairs in Python)."""
+    one, objects in the other: the caller decodes the pairs in Python). ``fields``: the number of named fields
+    of a _FIELDS path (its values are (fields x rows): each field's rows are joined)."""
+    if fields:
+        rows = [np.frombuffer(part, dtype=np.float64).reshape(fields, -1) for part in (a[0], b[0])]
+        return np.concatenate(rows, axis=1).tobytes(), a[1] + b[1]
     if isinstance(a, tuple):
         parts = [_concat(x, y) for x, y in zip(a, b, strict=True)]
         return None if None in parts else tuple(parts)

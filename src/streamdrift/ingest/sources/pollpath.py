@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from streamdrift.columns.columns import object_array
 from streamdrift.errors import BadRecordError
 from streamdrift.ingest.limits import Checks
 from streamdrift.ingest.segments import Segment
@@ -182,7 +183,7 @@ class PollMapping:
         counts = e.counts
         if not counts or max(counts) > max_rows or min(counts) == 0:
             return None
-        ids = self._ids(e.ids, counts)
+        ids = self._ids(e.ids, counts, checks)
         stamps = self._stamps(e.times)
         if ids is None or stamps is None:
             return None
@@ -198,7 +199,7 @@ class PollMapping:
             return None
 
     def _per_model(self, keys: list[tuple[str, str | None]], matrix: NDArray[np.float64], counts: list[int],
-                   stamps: list[object], ids: list[str | None], labels: PerRow | None,
+                   stamps: list[object], ids: NDArray[np.object_], labels: PerRow | None,
                    scores: PerRow | None, indices: list[int],
                    checks: Checks) -> list[tuple[str, str | None, Segment]] | None:
         out = []
@@ -209,7 +210,7 @@ class PollMapping:
             rows = np.asarray(docs)[doc_of_row]
             row_list = rows.tolist()
             segment = segment_of(self.names, matrix[rows], list(compress(counts, docs)), list(compress(stamps, docs)),
-                                 list(compress(ids, row_list)), _rows_of(labels, rows, row_list),
+                                 ids[rows], _rows_of(labels, rows, row_list),
                                  _rows_of(scores, rows, row_list),
                                  list(compress(indices, docs)), checks)
             if segment is None:
@@ -282,22 +283,38 @@ class PollMapping:
             raise BadRecordError("mapping_mismatch", "per-row values")
         return list(chain.from_iterable(per_doc))
 
-    def _ids(self, values: list[Any] | None, counts: list[int]) -> list[str | None] | None:
+    def _ids(self, values: list[Any] | None, counts: list[int], checks: Checks) -> NDArray[np.object_] | None:
+        """The rows' inference ids (a message's id, then ``:0``, ``:1``, ... when it has several rows), checked
+        as :func:`.blocks.segment_of` checks a list of them (text or None, within the length limit); None when
+        one is not text or too long."""
         if self.inference_id is None:
-            return [None] * sum(counts)
-        if values is None or not set(map(type, values)) <= {str, int}:
+            return np.empty(sum(counts), dtype=object)  # (None in every row)
+        if values is None:
             return None
-        texts = [v if type(v) is str else str(v) for v in values]
-        if counts.count(1) == len(counts):
-            return texts  # type: ignore[return-value]
-        suffixes = _suffixes(max(counts))
-        out: list[str | None] = []
+        types = set(map(type, values))
+        if not types <= {str, int}:
+            return None
+        texts = values if types == _STRS else [v if type(v) is str else str(v) for v in values]
+        most = max(counts)
+        suffixes = _suffixes(most)
+        same = counts.count(most) == len(counts)  # the common case: every message has the same rows
+        if not checks.short_texts:
+            extra = [0, 0, *map(len, suffixes[1:most])]  # the longest suffix of a message of n rows: extra[n]
+            longest = (max(map(len, texts)) + extra[most] if same else
+                       max(map(int.__add__, map(len, texts), map(extra.__getitem__, counts))))
+            if longest > checks.limits.max_inference_id_chars:
+                return None
+        if most == 1:
+            return object_array(texts)
+        if same:
+            return np.add.outer(object_array(texts), object_array(suffixes[:most])).ravel()
+        out: list[str] = []
         for t, n in zip(texts, counts, strict=True):  # per message; the rows' ids are joined in C
             if n == 1:
                 out.append(t)
             else:
                 out += map(t.__add__, suffixes[:n])
-        return out
+        return object_array(out)
 
     def _stamps(self, values: list[Any] | None) -> list[object] | None:
         """Event times: the Kafka timestamps without an ``event_time`` field, else the field's values."""

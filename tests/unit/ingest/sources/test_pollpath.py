@@ -38,7 +38,10 @@ def oip_doc(draw: st.DrawFn) -> dict[str, Any]:
     if shape != "none":
         tensor["shape"] = [n, len(NAMES)] if shape == "right" else [n + 1, len(NAMES)]
     n_pred = n if draw(st.integers(0, 15)) else n + 1
-    return {"id": f"r{draw(st.integers(0, 10**6))}", "model_name": draw(st.sampled_from(["m1", "m2"])),
+    rid = f"r{draw(st.integers(0, 10**6))}"
+    if draw(st.integers(0, 9)) == 0:  # about the limit (256 characters) with the rows' suffixes (":0" ..) or without
+        rid = rid.ljust(draw(st.integers(252, 257)), "x")
+    return {"id": rid, "model_name": draw(st.sampled_from(["m1", "m2"])),
             "ts": T0 + draw(st.integers(0, 10**6)), "inputs": {"input-0": tensor},
             "outputs": {"label": {"data": [draw(st.integers(0, 1)) for _ in range(n_pred)]},
                         "proba": {"data": [draw(st.floats(0, 1)) for _ in range(n_pred)]}}}
