@@ -119,3 +119,29 @@ def test_a_window_half_merged_before_a_crash_completes_after_the_restart(kafka_b
     window = windows[0]
     assert window["n_records"] == sum(RECORDS.values()) and window["partial"] is False, window
     assert window["partitions_closed"] == sorted(RECORDS), window
+
+
+def test_a_changelog_faust_cannot_use_ends_the_control_plane_for_its_supervisor(kafka_bootstrap: str,
+                                                                                tmp_path: Path) -> None:
+    """faust keeps the windows table's changelog at the partition count it first read: on a cluster, a changelog
+    it just declared could read as 0 partitions (a broker without its metadata yet), and every table write then
+    failed with PartitionsMismatch while faust restarted the agent every 5 s, forever, in a process that looked
+    alive. A changelog of the wrong partition count (made here on purpose) gives the same error: the control
+    plane must end, and its supervisor start a new process, at once."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    settings = _settings(kafka_bootstrap)
+    create_all_topics(settings)
+    changelog = f"{settings.group_id}-control-windows-changelog"
+    admin = AdminClient(settings.client_config({}))
+    admin.create_topics([NewTopic(changelog, 1, 1)])[changelog].result(30)
+    producer = Producer(settings.client_config({"linger.ms": 0}))
+    log = tmp_path / "control.log"
+    proc = start_worker(settings, role="controlplane", log_path=log)
+    try:
+        _report(settings, producer, 0, (int(time.time() * 1000) // SIZE_MS - 3) * SIZE_MS, np.random.default_rng(9))
+        text = wait_until(lambda: log.read_text(errors="replace"), lambda t: "starting it again (1/" in t, timeout=120)
+    finally:
+        stop_worker(proc)
+    assert "the windows table's changelog is not usable" in text
+    assert text.count("Crashed reason=PartitionsMismatch") <= 1, "faust restarted the failing agent"

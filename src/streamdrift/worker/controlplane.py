@@ -27,7 +27,7 @@ from typing import Any
 
 import faust
 from confluent_kafka import Producer
-from faust.exceptions import ProducerSendError
+from faust.exceptions import PartitionsMismatch, ProducerSendError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from streamdrift.errors import ConfigError, SerializationError
@@ -326,8 +326,17 @@ class ControlPlane:
         if self.app.in_transaction:
             self.guard.install()
         async for event in stream.events():
-            async with self.guard.lock:  # a commit falls between two events (streamdrift.worker.faustcommit)
-                await self._merge(event)
+            try:
+                async with self.guard.lock:  # a commit falls between two events (streamdrift.worker.faustcommit)
+                    await self._merge(event)
+            except PartitionsMismatch as exc:
+                # faust read the changelog's metadata before this broker had it (a topic it just declared on a
+                # cluster): it keeps 0 partitions for it, and every table write fails until the process ends, so
+                # end it (the supervisor starts a new one, which reads the metadata again)
+                log.error("the windows table's changelog is not usable (%s): stopping the control plane",
+                          str(exc).replace("\n", " "))
+                await self.app.crash(exc)
+                return
 
     async def _merge(self, event: Any) -> None:
         """One message of the partials topic: a delta or close marker merged, or a tick; the windows it
