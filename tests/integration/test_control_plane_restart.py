@@ -128,7 +128,8 @@ def test_a_changelog_faust_cannot_use_ends_the_control_plane_for_its_supervisor(
     failed with PartitionsMismatch while faust restarted the agent every 5 s, forever, in a process that looked
     alive. A changelog of the wrong partition count (made here on purpose) gives the same error: the control
     plane must end, and its supervisor start a new process, at once."""
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.cimpl import NewTopic
 
     settings = _settings(kafka_bootstrap)
     create_all_topics(settings)
