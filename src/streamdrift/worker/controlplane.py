@@ -434,8 +434,7 @@ class ControlPlane:
         if not self.app.in_transaction:
             await topic.send(key=key, value=value, partition=to_partition, timestamp=timestamp)
             return
-        group = self.app.assignor.group_for_topic(self.settings.topics.partials)
-        transactional_id = f"{self.app.conf.id}-{group}-{partition}"  # faust's TransactionManager format
+        transactional_id = self.guard.transactional_id(self.settings.topics.partials, partition)
         try:  # behind the table writes of this event, in order (streamdrift.worker.faustcommit)
             await self.guard.send(topic.get_topic_name(), key, value, to_partition, timestamp, transactional_id)
         except ProducerSendError as exc:  # no producer for the partition (its transaction failed to begin)

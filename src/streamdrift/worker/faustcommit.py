@@ -28,6 +28,7 @@ that a kill -9 then turns into a wrong window:
   buffer, after the table writes of its event and behind a closed gate.
 
 A committed transaction therefore holds the effects of exactly the events its offsets cover.
+
 This reaches into faust's consumer (``force_commit``), its transaction manager (``commit``) and its producer
 buffer (``pending``, ``_send_pending``'s ``fut.message.channel.publish_message``); a faust upgrade must recheck
 them (tests/integration/test_window_history.py kills the control plane mid-stream and fails on a window written
@@ -45,7 +46,7 @@ from typing import Any
 from faust.exceptions import ProducerSendError
 
 log = logging.getLogger(__name__)
-BARRIER_TIMEOUT_S = 60.0
+GATE_TIMEOUT_S = 60.0
 
 
 class _Gate:
@@ -134,7 +135,7 @@ class CommitGuard:
             self._held = False
             self.lock.release()
 
-    async def close_gate(self, timeout: float = BARRIER_TIMEOUT_S) -> _Gate:
+    async def close_gate(self, timeout: float = GATE_TIMEOUT_S) -> _Gate:
         """A gate put behind every buffered table write, once they were all handed to the producer (into the
         open transactions); a warning when the buffer did not get there within ``timeout`` seconds (the commit
         then goes on without them, as faust's own would)."""
@@ -159,6 +160,10 @@ class CommitGuard:
         self.app.producer.buffer.put(item)
         await item.done
 
+    def transactional_id(self, topic: str, partition: int) -> str:
+        """The transactional id faust's TransactionManager gives the transaction of ``topic``'s ``partition``."""
+        return f"{self.app.conf.id}-{self.app.assignor.group_for_topic(topic)}-{partition}"
+
     def in_transaction(self, offsets: Mapping[Any, int]) -> dict[Any, int]:
         """The offsets whose partition's transaction is open. faust's last commit at stop sends each partition's
         offsets to its transaction and ends it; a partition whose transaction is not open (ended by an earlier
@@ -169,8 +174,7 @@ class CommitGuard:
         producers = getattr(self.app.consumer.transactions.producer, "_transaction_producers", {})
         keep: dict[Any, int] = {}
         for tp, offset in offsets.items():
-            tid = f"{self.app.conf.id}-{self.app.assignor.group_for_topic(tp.topic)}-{tp.partition}"
-            producer = producers.get(tid)
+            producer = producers.get(self.transactional_id(tp.topic, tp.partition))
             if producer is None or producer._txn_manager.is_in_transaction():  # unknown: faust warns and skips it
                 keep[tp] = offset
             else:
